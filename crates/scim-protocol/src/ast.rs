@@ -105,7 +105,10 @@ pub enum Filter {
     Or(Box<Filter>, Box<Filter>),
     /// `attr[valFilter]`: true when at least one value of the multi-valued `attr`
     /// matches `filter`, whose paths are relative to that value.
-    ValuePath { attr: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        attr: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 impl Filter {

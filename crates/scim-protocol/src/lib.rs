@@ -4,6 +4,7 @@
 
 pub mod ast;
 pub mod error;
+pub mod filter;
 pub mod schema;
 
 pub use ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
