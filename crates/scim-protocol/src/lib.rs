@@ -3,8 +3,12 @@
 //! and the protocol's message types. Pure: no I/O, no web framework.
 
 pub mod ast;
+pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod messages;
+pub mod projection;
+pub mod resource;
 pub mod schema;
 
 pub use ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
