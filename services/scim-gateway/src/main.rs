@@ -1,1 +1,16 @@
-fn main() {}
+use scim_gateway::{config::Settings, startup::Application, telemetry};
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log.filter, &settings.log.format);
+    let app = Application::build(&settings).await?;
+    if let Some(demo) = &app.demo {
+        println!("SCIM base URL : {}", demo.scim_base_url);
+        println!("Bearer token  : {}", demo.token);
+        println!("Organization  : {}", demo.org_id);
+    }
+    tracing::info!(port = app.port(), "scim-gateway listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}

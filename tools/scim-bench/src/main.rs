@@ -16,7 +16,11 @@ use serde_json::{Value, json};
 #[command(about = "Load tool for the SCIM gateway")]
 struct Cli {
     /// SCIM base URL.
-    #[arg(long, env = "SCIM_BENCH_URL", default_value = "http://127.0.0.1:8080/scim/v2")]
+    #[arg(
+        long,
+        env = "SCIM_BENCH_URL",
+        default_value = "http://127.0.0.1:8080/scim/v2"
+    )]
     base_url: String,
     /// Bearer token of the organization to use.
     #[arg(long, env = "SCIM_BENCH_TOKEN")]
@@ -69,7 +73,12 @@ struct Client {
 }
 
 impl Client {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -82,7 +91,11 @@ impl Client {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await?;
-        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? };
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
         Ok((status, value))
     }
 }
@@ -170,7 +183,9 @@ where
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let client = Arc::new(Client {
-        http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?,
         base: cli.base_url.trim_end_matches('/').to_owned(),
         auth: format!("Bearer {}", cli.token),
     });
@@ -187,14 +202,26 @@ async fn main() -> anyhow::Result<()> {
                         "emails": [{"value": user_name(i), "type": "work", "primary": true}],
                         "active": true
                     });
-                    matches!(client.send(reqwest::Method::POST, "/Users", Some(&body)).await, Ok((201 | 409, _)))
+                    matches!(
+                        client
+                            .send(reqwest::Method::POST, "/Users", Some(&body))
+                            .await,
+                        Ok((201 | 409, _))
+                    )
                 }
             })
             .await;
             report.print();
         }
-        Command::Lookup { by, users, samples, concurrency } => {
-            let picks: Vec<usize> = (0..samples).map(|_| rand::rng().random_range(0..users)).collect();
+        Command::Lookup {
+            by,
+            users,
+            samples,
+            concurrency,
+        } => {
+            let picks: Vec<usize> = (0..samples)
+                .map(|_| rand::rng().random_range(0..users))
+                .collect();
             let picks = Arc::new(picks);
             let name = match by {
                 LookupBy::UserName => "filter userName eq",
@@ -220,7 +247,9 @@ async fn main() -> anyhow::Result<()> {
             let ids = user_ids(&client, members + samples).await?;
             let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                 "displayName": format!("bench-group-{}", rand::rng().random::<u32>())});
-            let (status, created) = client.send(reqwest::Method::POST, "/Groups", Some(&group)).await?;
+            let (status, created) = client
+                .send(reqwest::Method::POST, "/Groups", Some(&group))
+                .await?;
             if status != 201 {
                 bail!("creating the group: {status} {created}");
             }
@@ -230,12 +259,17 @@ async fn main() -> anyhow::Result<()> {
                 let value: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
                 let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                     "Operations": [{"op": "Add", "path": "members", "value": value}]});
-                let (status, body) = client.send(reqwest::Method::PATCH, &group_path, Some(&patch)).await?;
+                let (status, body) = client
+                    .send(reqwest::Method::PATCH, &group_path, Some(&patch))
+                    .await?;
                 if status != 204 {
                     bail!("filling the group: {status} {body}");
                 }
             }
-            println!("filled a group with {members} members in {:.1}s", fill.elapsed().as_secs_f64());
+            println!(
+                "filled a group with {members} members in {:.1}s",
+                fill.elapsed().as_secs_f64()
+            );
             let extra = Arc::new(ids[members..].to_vec());
             let report = run(&format!("add 1 member to a {members}-member group"), samples, 1, |k| {
                 let client = client.clone();
@@ -260,7 +294,10 @@ async fn user_ids(client: &Arc<Client>, n: usize) -> anyhow::Result<Vec<String>>
         .map(|i| {
             let client = client.clone();
             async move {
-                let path = format!("/Users?attributes=id&filter={}", encode(&format!("userName eq \"{}\"", user_name(i))));
+                let path = format!(
+                    "/Users?attributes=id&filter={}",
+                    encode(&format!("userName eq \"{}\"", user_name(i)))
+                );
                 let (status, body) = client.send(reqwest::Method::GET, &path, None).await?;
                 match body["Resources"][0]["id"].as_str() {
                     Some(id) if status == 200 => Ok(id.to_owned()),

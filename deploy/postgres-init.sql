@@ -1,0 +1,2 @@
+-- One database per service (each service owns its own).
+CREATE DATABASE gateway;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Makes sure the machine's PostgreSQL and RabbitMQ are running; starts them if
+# not. Exits non-zero, loudly, when one cannot be brought up.
+set -euo pipefail
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
+rabbit_up() { rabbitmqctl -q await_startup --timeout 2 >/dev/null 2>&1 || (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+
+if ! pg_up; then
+  echo "infra: PostgreSQL is down, starting it"
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  pg_up || { echo "infra: FATAL: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+fi
+echo "infra: PostgreSQL up"
+
+if ! rabbit_up; then
+  echo "infra: RabbitMQ is down, starting it"
+  command -v rabbitmq-server >/dev/null 2>&1 && rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
+  rabbit_up || { echo "infra: FATAL: RabbitMQ is not reachable on 127.0.0.1:5672" >&2; exit 1; }
+fi
+echo "infra: RabbitMQ up"
+
+# Databases left behind by earlier test runs (one per test, named by a UUID).
+psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+  "SELECT datname FROM pg_database WHERE datname LIKE 'scim_test_%'" 2>/dev/null |
+  while read -r db; do psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done

@@ -1,0 +1,117 @@
+//! Settings: defaults, then an optional TOML file (`SCIM_CONFIG` or
+//! `./config/gateway.toml`), then `SCIM_<SECTION>__<KEY>` environment variables.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub scim: ScimSettings,
+    pub bootstrap: BootstrapSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    /// Largest accepted request body in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Public base URL of the SCIM endpoint, e.g. `https://scim.example.com/scim/v2`,
+    /// used in `meta.location`. Derived from the request's Host when unset.
+    pub public_base_url: Option<String>,
+    /// actix worker threads; the number of cores when unset.
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://./data/gateway.db` or `postgres://user@host/db`.
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScimSettings {
+    pub max_results: u64,
+    pub default_count: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapSettings {
+    /// Seeds an organization with this bearer token (stored only as a hash).
+    pub token: Option<Secret>,
+    pub organization_name: String,
+    /// On first start with an empty database and no seeded token, create a demo
+    /// organization and print its token (the embedded developer mode).
+    pub demo_organization: bool,
+    /// Where the demo credentials are kept so a restart can print them again.
+    pub data_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// `RUST_LOG`-style filter.
+    pub filter: String,
+    /// `json` or `pretty`.
+    pub format: String,
+}
+
+/// A configuration value that must never be printed (tokens, URLs with passwords).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Settings {
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var("SCIM_CONFIG").unwrap_or_else(|_| "config/gateway.toml".into());
+        Self::from_sources(Some(&file), true)
+    }
+
+    /// Defaults only (plus `SCIM_…` variables when `with_env`): for tests.
+    pub fn from_sources(file: Option<&str>, with_env: bool) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .set_default("http.host", "127.0.0.1")?
+            .set_default("http.port", 8080)?
+            .set_default("http.max_body_bytes", 1_048_576)?
+            .set_default("database.url", "sqlite://./data/gateway.db")?
+            .set_default("database.max_connections", 16)?
+            .set_default("scim.max_results", 1000)?
+            .set_default("scim.default_count", 100)?
+            .set_default("bootstrap.organization_name", "Demo organization")?
+            .set_default("bootstrap.demo_organization", true)?
+            .set_default("bootstrap.data_dir", "./data")?
+            .set_default("log.filter", "info")?
+            .set_default("log.format", "pretty")?;
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::with_name(file).required(false));
+        }
+        if with_env {
+            builder = builder.add_source(
+                config::Environment::with_prefix("SCIM")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        Ok(builder.build()?.try_deserialize()?)
+    }
+}

@@ -1,0 +1,49 @@
+//! Errors of the SCIM view's use cases. The HTTP adapter maps each to a status
+//! and `scimType` in one place.
+
+use scim_protocol::ProtocolError;
+
+use super::models::ResourceKind;
+use super::ports::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScimViewError {
+    /// The request breaks a rule of the protocol (syntax, value, path, filter…).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("{0} not found")]
+    NotFound(ResourceKind),
+    #[error("userName is already taken in this organization")]
+    UserNameTaken,
+    #[error("the resource was modified: its version does not match If-Match")]
+    PreconditionFailed,
+    #[error("the resource is being modified concurrently; retry the request")]
+    ConcurrentModification,
+    #[error("member {0} is not a user or group of this organization")]
+    UnknownMember(String),
+    #[error("the SCIM view is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("the bearer token is not valid")]
+    InvalidToken,
+    #[error("credentials cannot be checked right now")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+impl ScimViewError {
+    /// Maps a store failure that the use case has no specific meaning for.
+    pub(crate) fn from_store(kind: ResourceKind, err: StoreError) -> Self {
+        match err {
+            StoreError::Duplicate => ScimViewError::UserNameTaken,
+            StoreError::VersionConflict => ScimViewError::ConcurrentModification,
+            StoreError::NotFound => ScimViewError::NotFound(kind),
+            StoreError::UnsupportedQuery(e) => ScimViewError::Protocol(e),
+            StoreError::Unavailable(e) => ScimViewError::Unavailable(e),
+        }
+    }
+}

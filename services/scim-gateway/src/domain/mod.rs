@@ -1,0 +1,7 @@
+//! The SCIM view: what the IdP has pushed, validated by the protocol crate.
+//! No I/O here: storage, credentials and time come through `ports`.
+
+pub mod errors;
+pub mod models;
+pub mod ports;
+pub mod service;

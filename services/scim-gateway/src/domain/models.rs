@@ -1,0 +1,166 @@
+//! The SCIM view's domain types: organizations, resources and their metadata,
+//! list queries. Documents are the canonical SCIM JSON produced by the
+//! protocol crate's normalizer (no `id`, no `meta`).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use scim_protocol::{AttrPath, Filter, messages::SortOrder};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The organization a bearer token belongs to; every query is scoped by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrgId(pub Uuid);
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The `id` the gateway assigns to a SCIM resource: a UUIDv7, so ids sort by
+/// creation time and keep B-tree inserts local.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceId(pub Uuid);
+
+impl ResourceId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Ids in URLs and member references come from clients: anything that is not
+    /// a UUID cannot name a resource of ours, so it is simply "not found".
+    pub fn parse(raw: &str) -> Option<Self> {
+        Uuid::try_parse(raw).ok().map(Self)
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    User,
+    Group,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `meta` of a stored resource. `version` increases by one on every change and
+/// is what ETags and `If-Match` compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceMeta {
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl ResourceMeta {
+    /// The weak ETag of this version (RFC 7644 §3.14).
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub id: ResourceId,
+    pub document: Value,
+    pub meta: ResourceMeta,
+}
+
+/// A member of a group, as stored in the membership table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemberRef {
+    pub id: ResourceId,
+    pub kind: ResourceKind,
+}
+
+/// A group a user belongs to, for the user's read-only `groups` attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: ResourceId,
+    pub display_name: String,
+}
+
+/// A change to a group's membership, in member ids already checked to exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipChange {
+    Add(Vec<MemberRef>),
+    Remove(Vec<ResourceId>),
+    RemoveAll,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortSpec {
+    pub path: AttrPath,
+    pub order: SortOrder,
+}
+
+/// A list request after validation: a bound filter, 1-based `start_index`,
+/// `count` already clamped to the server's maximum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+    pub sort: Option<SortSpec>,
+    pub start_index: u64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub total_results: u64,
+    pub items: Vec<T>,
+}
+
+/// A bearer token as presented by a client. Never logged, never stored.
+pub struct BearerToken(String);
+
+impl BearerToken {
+    pub fn new(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// SHA-256 of the token. Tokens carry at least 256 random bits, so a fast
+    /// hash is enough: there is nothing to brute-force.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

@@ -1,0 +1,142 @@
+//! What the SCIM view's use cases need from the outside world.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::models::{
+    GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, StoredResource,
+    TokenHash,
+};
+
+/// Failures a store reports; the use cases decide what they mean to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule of the view was violated (userName per organization).
+    #[error("a resource with the same unique attribute exists")]
+    Duplicate,
+    /// The row changed since it was read (optimistic concurrency).
+    #[error("the resource changed concurrently")]
+    VersionConflict,
+    #[error("the resource does not exist")]
+    NotFound,
+    /// A valid request this store cannot answer (e.g. a filter on an attribute
+    /// it keeps no column for). The client gets the protocol error as is.
+    #[error(transparent)]
+    UnsupportedQuery(scim_protocol::ProtocolError),
+    #[error(transparent)]
+    Unavailable(#[from] anyhow::Error),
+}
+
+pub trait Clock: Clone + Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Resolves a bearer token's hash to its organization.
+pub trait CredentialStore: Clone + Send + Sync + 'static {
+    fn organization_for_token(
+        &self,
+        token: &TokenHash,
+    ) -> impl Future<Output = Result<Option<OrgId>, StoreError>> + Send;
+}
+
+/// The users of the SCIM view. Every method is scoped by organization.
+pub trait UserStore: Clone + Send + Sync + 'static {
+    fn insert_user(
+        &self,
+        org: OrgId,
+        user: &StoredResource,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn find_user(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> impl Future<Output = Result<Option<StoredResource>, StoreError>> + Send;
+
+    /// Replaces the document of the user at `expected_version`; the stored
+    /// version becomes `user.meta.version`.
+    fn update_user(
+        &self,
+        org: OrgId,
+        user: &StoredResource,
+        expected_version: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the user and its group memberships. False when it did not exist.
+    fn delete_user(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn list_users(
+        &self,
+        org: OrgId,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Page<StoredResource>, StoreError>> + Send;
+
+    fn groups_of_user(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> impl Future<Output = Result<Vec<GroupRef>, StoreError>> + Send;
+}
+
+/// The groups of the SCIM view and their memberships. Memberships live apart
+/// from the group document, so a change costs O(changed members).
+pub trait GroupStore: Clone + Send + Sync + 'static {
+    fn insert_group(
+        &self,
+        org: OrgId,
+        group: &StoredResource,
+        members: &[MemberRef],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn find_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> impl Future<Output = Result<Option<StoredResource>, StoreError>> + Send;
+
+    fn group_members(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> impl Future<Output = Result<Vec<MemberRef>, StoreError>> + Send;
+
+    /// Writes a new version of the group: its document when given, and the
+    /// membership changes in order, in one transaction.
+    fn update_group(
+        &self,
+        org: OrgId,
+        group: &StoredResource,
+        expected_version: i64,
+        document_changed: bool,
+        membership: &[MembershipChange],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn delete_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn list_groups(
+        &self,
+        org: OrgId,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Page<StoredResource>, StoreError>> + Send;
+
+    /// Which of these ids name an existing user or group of the organization.
+    fn existing_members(
+        &self,
+        org: OrgId,
+        ids: &[ResourceId],
+    ) -> impl Future<Output = Result<Vec<MemberRef>, StoreError>> + Send;
+}
+
+/// Whether the view's storage can serve requests (`/readyz`).
+pub trait ViewHealth: Clone + Send + Sync + 'static {
+    fn check(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,102 @@
+//! The one place where domain errors become HTTP statuses and SCIM error bodies.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use scim_protocol::{ErrorKind, ProtocolError, messages::error_body};
+
+use crate::domain::errors::{AuthError, ScimViewError};
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    View(#[from] ScimViewError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the request body could not be read")]
+    BodyUnreadable,
+    #[error("content type {0} is not supported; send application/scim+json")]
+    UnsupportedMediaType(String),
+    #[error("no endpoint at this path")]
+    NoRoute,
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+}
+
+impl From<ProtocolError> for ApiError {
+    fn from(e: ProtocolError) -> Self {
+        ApiError::View(ScimViewError::Protocol(e))
+    }
+}
+
+impl ApiError {
+    fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            ApiError::View(ScimViewError::Protocol(e)) => Some(e.kind),
+            ApiError::View(ScimViewError::UserNameTaken) => Some(ErrorKind::Uniqueness),
+            ApiError::View(ScimViewError::UnknownMember(_)) => Some(ErrorKind::InvalidValue),
+            ApiError::BodyUnreadable => Some(ErrorKind::InvalidSyntax),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::View(e) => match e {
+                ScimViewError::Protocol(p) if p.kind == ErrorKind::Uniqueness => {
+                    StatusCode::CONFLICT
+                }
+                ScimViewError::Protocol(_) | ScimViewError::UnknownMember(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                ScimViewError::NotFound(_) => StatusCode::NOT_FOUND,
+                ScimViewError::UserNameTaken | ScimViewError::ConcurrentModification => {
+                    StatusCode::CONFLICT
+                }
+                ScimViewError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+                ScimViewError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            ApiError::Auth(AuthError::MissingToken | AuthError::InvalidToken) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Auth(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            // Never show storage internals to the client; the log has them.
+            ApiError::View(ScimViewError::Unavailable(e))
+            | ApiError::Auth(AuthError::Unavailable(e)) => {
+                tracing::error!(error = format!("{e:#}"), "storage unavailable");
+                "the service is temporarily unavailable; retry later".to_owned()
+            }
+            ApiError::View(ScimViewError::Protocol(e)) => e.detail.clone(),
+            other => other.to_string(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scim\""),
+            ));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.body(error_body(status.as_u16(), self.kind(), &detail).to_string())
+    }
+}

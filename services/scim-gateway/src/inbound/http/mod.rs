@@ -1,0 +1,142 @@
+//! The SCIM 2.0 HTTP API (RFC 7644) on actix-web. Handlers translate HTTP into
+//! use-case calls and results into SCIM JSON; every decision is in the domain.
+
+mod discovery;
+pub mod errors;
+mod render;
+mod request;
+mod resources;
+
+use actix_web::{HttpResponse, web};
+use scim_protocol::discovery::ServiceProviderFeatures;
+
+use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
+use crate::domain::service::ScimView;
+use errors::ApiError;
+
+/// Everything the handlers share.
+pub struct ScimApi<S, C> {
+    pub view: ScimView<S, C>,
+    pub health: S,
+    /// Largest accepted request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Public base URL (`https://host/scim/v2`) for `meta.location`; when unset
+    /// it is derived from the request's Host.
+    pub public_base_url: Option<String>,
+}
+
+impl<S, C> ScimApi<S, C> {
+    fn features(&self) -> ServiceProviderFeatures {
+        ServiceProviderFeatures {
+            max_results: self.view.limits().max_results,
+            max_payload_bytes: self.max_body_bytes as u64,
+            documentation_uri: None,
+        }
+    }
+}
+
+/// Mounts `/scim/v2`, `/healthz` and `/readyz`.
+pub fn configure<S, C>(cfg: &mut web::ServiceConfig)
+where
+    S: UserStore + GroupStore + CredentialStore + ViewHealth,
+    C: Clock,
+{
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz::<S, C>))
+        .service(
+            web::scope("/scim/v2")
+                .service(
+                    web::resource("/Users")
+                        .route(web::get().to(resources::list_users::<S, C>))
+                        .route(web::post().to(resources::create_user::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Users/.search")
+                        .route(web::post().to(resources::search_users::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Users/{id}")
+                        .route(web::get().to(resources::get_user::<S, C>))
+                        .route(web::put().to(resources::replace_user::<S, C>))
+                        .route(web::patch().to(resources::patch_user::<S, C>))
+                        .route(web::delete().to(resources::delete_user::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Groups")
+                        .route(web::get().to(resources::list_groups::<S, C>))
+                        .route(web::post().to(resources::create_group::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Groups/.search")
+                        .route(web::post().to(resources::search_groups::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Groups/{id}")
+                        .route(web::get().to(resources::get_group::<S, C>))
+                        .route(web::put().to(resources::replace_group::<S, C>))
+                        .route(web::patch().to(resources::patch_group::<S, C>))
+                        .route(web::delete().to(resources::delete_group::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/.search")
+                        .route(web::post().to(resources::search_root::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(read_only(
+                    "/ServiceProviderConfig",
+                    discovery::provider_config::<S, C>,
+                ))
+                .service(read_only("/ResourceTypes", discovery::resource_types))
+                .service(read_only("/ResourceTypes/{id}", discovery::resource_type))
+                .service(read_only("/Schemas", discovery::schemas))
+                .service(read_only("/Schemas/{id}", discovery::schema))
+                .default_service(web::to(no_route)),
+        );
+}
+
+/// A GET-only discovery resource: other methods get 405, as RFC 7644 §4 asks.
+fn read_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz<S, C>(api: web::Data<ScimApi<S, C>>) -> HttpResponse
+where
+    S: ViewHealth,
+    C: Send + Sync + 'static,
+{
+    match api.health.check().await {
+        Ok(()) => {
+            HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" }))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "unavailable", "database": "unreachable" }))
+        }
+    }
+}
+
+pub async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

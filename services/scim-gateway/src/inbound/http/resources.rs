@@ -1,0 +1,397 @@
+//! `/Users`, `/Groups` and `/.search` handlers.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use scim_protocol::{
+    ProtocolError,
+    messages::{SearchRequest, list_response},
+    schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE},
+};
+use serde_json::Value;
+
+use super::ScimApi;
+use super::errors::ApiError;
+use super::render::{
+    Projection, base_url, groups_json, json_response, location, members_json, resource_json,
+    resource_response,
+};
+use super::request::{bearer_token, if_match, if_none_match_hits, json_body, search_from_query};
+use crate::domain::errors::ScimViewError;
+use crate::domain::models::{OrgId, Page, ResourceKind, StoredResource};
+use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
+
+type Api<S, C> = web::Data<ScimApi<S, C>>;
+type Reply = Result<HttpResponse, ApiError>;
+
+pub trait Store: UserStore + GroupStore + CredentialStore + ViewHealth {}
+impl<T: UserStore + GroupStore + CredentialStore + ViewHealth> Store for T {}
+
+async fn tenant<S: Store, C: Clock>(
+    req: &HttpRequest,
+    api: &ScimApi<S, C>,
+) -> Result<OrgId, ApiError> {
+    Ok(api.view.authenticate(bearer_token(req).as_ref()).await?)
+}
+
+fn projection_from_query(req: &HttpRequest, rt: &ResourceType) -> Result<Projection, ApiError> {
+    let search = search_from_query(req)?;
+    Projection::parse(&search.attributes, &search.excluded_attributes, rt)
+}
+
+// ----- users -----------------------------------------------------------------
+
+async fn render_user<S: Store, C: Clock>(
+    api: &ScimApi<S, C>,
+    org: OrgId,
+    user: &StoredResource,
+    base: &str,
+    projection: &Projection,
+) -> Result<Value, ApiError> {
+    let groups = if projection.wants(&USER_RESOURCE, "groups") {
+        let groups = api.view.groups_of_user(org, user.id).await?;
+        (!groups.is_empty()).then(|| ("groups", groups_json(&groups, base)))
+    } else {
+        None
+    };
+    Ok(projection.apply(
+        &resource_json(user, ResourceKind::User, base, groups),
+        &USER_RESOURCE,
+    ))
+}
+
+pub async fn create_user<S: Store, C: Clock>(
+    req: HttpRequest,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &USER_RESOURCE)?;
+    let body = json_body(&req, payload, api.max_body_bytes).await?;
+    let user = api.view.create_user(org, body).await?;
+    let base = base_url(&req, api.public_base_url.as_deref());
+    let json = render_user(&api, org, &user, &base, &projection).await?;
+    let url = location(&base, ResourceKind::User, &user.id.to_string());
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &json,
+        &user,
+        Some(url),
+    ))
+}
+
+pub async fn get_user<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &USER_RESOURCE)?;
+    let user = api.view.get_user(org, &id).await?;
+    if if_none_match_hits(&req, user.meta.version) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(("ETag", user.meta.etag()))
+            .finish());
+    }
+    let base = base_url(&req, api.public_base_url.as_deref());
+    let json = render_user(&api, org, &user, &base, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &json, &user, None))
+}
+
+pub async fn replace_user<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &USER_RESOURCE)?;
+    let body = json_body(&req, payload, api.max_body_bytes).await?;
+    let user = api
+        .view
+        .replace_user(org, &id, body, &if_match(&req))
+        .await?;
+    let base = base_url(&req, api.public_base_url.as_deref());
+    let json = render_user(&api, org, &user, &base, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &json, &user, None))
+}
+
+pub async fn patch_user<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &USER_RESOURCE)?;
+    let body = json_body(&req, payload, api.max_body_bytes).await?;
+    let user = api.view.patch_user(org, &id, body, &if_match(&req)).await?;
+    let base = base_url(&req, api.public_base_url.as_deref());
+    let json = render_user(&api, org, &user, &base, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &json, &user, None))
+}
+
+pub async fn delete_user<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    api.view.delete_user(org, &id, &if_match(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn list_users<S: Store, C: Clock>(req: HttpRequest, api: Api<S, C>) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let search = search_from_query(&req)?;
+    search_response(&req, &api, org, search, &[&USER_RESOURCE]).await
+}
+
+pub async fn search_users<S: Store, C: Clock>(
+    req: HttpRequest,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
+    search_response(&req, &api, org, search, &[&USER_RESOURCE]).await
+}
+
+// ----- groups ----------------------------------------------------------------
+
+fn render_group(
+    group: &StoredResource,
+    members: Option<&[crate::domain::models::MemberRef]>,
+    base: &str,
+    projection: &Projection,
+) -> Value {
+    let members = members
+        .filter(|m| !m.is_empty())
+        .map(|m| ("members", members_json(m, base)));
+    projection.apply(
+        &resource_json(group, ResourceKind::Group, base, members),
+        &GROUP_RESOURCE,
+    )
+}
+
+pub async fn create_group<S: Store, C: Clock>(
+    req: HttpRequest,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
+    let body = json_body(&req, payload, api.max_body_bytes).await?;
+    let created = api.view.create_group(org, body).await?;
+    let base = base_url(&req, api.public_base_url.as_deref());
+    let json = render_group(
+        &created.group,
+        created.members.as_deref(),
+        &base,
+        &projection,
+    );
+    let url = location(&base, ResourceKind::Group, &created.group.id.to_string());
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &json,
+        &created.group,
+        Some(url),
+    ))
+}
+
+pub async fn get_group<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
+    let with_members = projection.wants(&GROUP_RESOURCE, "members");
+    let found = api.view.get_group(org, &id, with_members).await?;
+    if if_none_match_hits(&req, found.group.meta.version) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(("ETag", found.group.meta.etag()))
+            .finish());
+    }
+    let base = base_url(&req, api.public_base_url.as_deref());
+    let json = render_group(&found.group, found.members.as_deref(), &base, &projection);
+    Ok(resource_response(StatusCode::OK, &json, &found.group, None))
+}
+
+/// The group as a response body, loading members only when they are returned.
+async fn group_reply<S: Store, C: Clock>(
+    req: &HttpRequest,
+    api: &ScimApi<S, C>,
+    org: OrgId,
+    group: &StoredResource,
+    projection: &Projection,
+) -> Reply {
+    let members = if projection.wants(&GROUP_RESOURCE, "members") {
+        Some(api.view.members_of(org, group.id).await?)
+    } else {
+        None
+    };
+    let base = base_url(req, api.public_base_url.as_deref());
+    let json = render_group(group, members.as_deref(), &base, projection);
+    Ok(resource_response(StatusCode::OK, &json, group, None))
+}
+
+pub async fn replace_group<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
+    let body = json_body(&req, payload, api.max_body_bytes).await?;
+    let group = api
+        .view
+        .replace_group(org, &id, body, &if_match(&req))
+        .await?;
+    group_reply(&req, &api, org, &group, &projection).await
+}
+
+/// 204 unless the client asked for attributes back: Entra expects 204, and a
+/// large group's member list must not be echoed on every membership change.
+pub async fn patch_group<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
+    let body = json_body(&req, payload, api.max_body_bytes).await?;
+    let group = api
+        .view
+        .patch_group(org, &id, body, &if_match(&req))
+        .await?;
+    if projection.is_explicit() {
+        group_reply(&req, &api, org, &group, &projection).await
+    } else {
+        Ok(HttpResponse::NoContent()
+            .insert_header(("ETag", group.meta.etag()))
+            .finish())
+    }
+}
+
+pub async fn delete_group<S: Store, C: Clock>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    api.view.delete_group(org, &id, &if_match(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn list_groups<S: Store, C: Clock>(req: HttpRequest, api: Api<S, C>) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let search = search_from_query(&req)?;
+    search_response(&req, &api, org, search, &[&GROUP_RESOURCE]).await
+}
+
+pub async fn search_groups<S: Store, C: Clock>(
+    req: HttpRequest,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
+    search_response(&req, &api, org, search, &[&GROUP_RESOURCE]).await
+}
+
+// ----- search ------------------------------------------------------------------
+
+/// `POST /.search`: users, then groups, as one result set. A filter that
+/// names attributes of only one resource type searches only that type.
+pub async fn search_root<S: Store, C: Clock>(
+    req: HttpRequest,
+    payload: web::Payload,
+    api: Api<S, C>,
+) -> Reply {
+    let org = tenant(&req, &api).await?;
+    let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
+    search_response(&req, &api, org, search, &[&USER_RESOURCE, &GROUP_RESOURCE]).await
+}
+
+async fn list_kind<S: Store, C: Clock>(
+    api: &ScimApi<S, C>,
+    org: OrgId,
+    rt: &ResourceType,
+    search: &SearchRequest,
+) -> Result<Page<StoredResource>, ScimViewError> {
+    if std::ptr::eq(rt, &USER_RESOURCE) {
+        api.view.list_users(org, search).await
+    } else {
+        api.view.list_groups(org, search).await
+    }
+}
+
+async fn search_response<S: Store, C: Clock>(
+    req: &HttpRequest,
+    api: &ScimApi<S, C>,
+    org: OrgId,
+    search: SearchRequest,
+    types: &[&'static ResourceType],
+) -> Reply {
+    let base = base_url(req, api.public_base_url.as_deref());
+    let (start_index, count) = scim_protocol::messages::effective_paging(
+        search.start_index,
+        search.count,
+        api.view.limits().default_count,
+        api.view.limits().max_results,
+    );
+    let mut total = 0u64;
+    let mut resources = Vec::new();
+    let mut searched_any = false;
+    let mut first_error = None;
+    // Positions are 1-based across the concatenation of the types' results.
+    let mut offset = 0u64;
+    for rt in types {
+        let projection = Projection::parse(&search.attributes, &search.excluded_attributes, rt)?;
+        let remaining = count.saturating_sub(resources.len() as u64);
+        let local_start = start_index.saturating_sub(offset).max(1);
+        let mut local = search.clone();
+        local.start_index = Some(local_start as i64);
+        local.count = Some(remaining as i64);
+        let page = match list_kind(api, org, rt, &local).await {
+            Ok(page) => page,
+            // With several types, a filter on attributes one type lacks just
+            // excludes that type.
+            Err(ScimViewError::Protocol(e)) if types.len() > 1 => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        searched_any = true;
+        let kind = if std::ptr::eq(*rt, &USER_RESOURCE) {
+            ResourceKind::User
+        } else {
+            ResourceKind::Group
+        };
+        for item in &page.items {
+            let json = match kind {
+                ResourceKind::User => render_user(api, org, item, &base, &projection).await?,
+                ResourceKind::Group => {
+                    let members = if projection.wants(rt, "members") {
+                        Some(api.view.members_of(org, item.id).await?)
+                    } else {
+                        None
+                    };
+                    render_group(item, members.as_deref(), &base, &projection)
+                }
+            };
+            resources.push(json);
+        }
+        total += page.total_results;
+        offset += page.total_results;
+    }
+    if !searched_any {
+        return Err(first_error
+            .unwrap_or_else(|| ProtocolError::invalid_filter("the filter matches no resource type"))
+            .into());
+    }
+    Ok(json_response(&list_response(total, start_index, resources)))
+}

@@ -1,0 +1,3 @@
+//! What drives the gateway: the SCIM HTTP API.
+
+pub mod http;

@@ -1,0 +1,4 @@
+//! What the gateway drives: its database.
+
+pub mod clock;
+pub mod sql;

@@ -1,0 +1,14 @@
+//! Schema migrations of the gateway database (PostgreSQL and SQLite alike).
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261128_000001_create_scim_view;
+
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_scim_view::Migration)]
+    }
+}

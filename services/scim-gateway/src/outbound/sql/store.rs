@@ -1,0 +1,853 @@
+//! `SqlScimView`: the SCIM view's ports on sea-orm. Every statement is built
+//! with sea-query (parameterized) and scoped by `org_id`.
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{
+    Expr, ExprTrait, IntoIden, NullOrdering, OnConflict, Order, Query, SelectStatement,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, SqlErr,
+    TransactionTrait,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::filter_sql::{
+    FilterMapping, GroupFilterMapping, UserFilterMapping, sort_column, translate,
+};
+use super::tables::{
+    ApiTokens, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers,
+};
+use crate::domain::models::{
+    GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
+    ResourceMeta, StoredResource, TokenHash,
+};
+use crate::domain::ports::{CredentialStore, GroupStore, StoreError, UserStore};
+use scim_protocol::messages::SortOrder;
+
+/// Rows per multi-row INSERT / ids per `IN (…)`: well under SQLite's and
+/// PostgreSQL's bound-parameter limits.
+const CHUNK: usize = 1000;
+
+#[derive(Clone)]
+pub struct SqlScimView {
+    db: DatabaseConnection,
+}
+
+impl SqlScimView {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates an organization with one API token (given by its hash), unless
+    /// a token with that hash exists already. Returns the token's organization.
+    /// Used to seed a token from configuration until the admin API exists.
+    pub async fn ensure_organization_with_token(
+        &self,
+        name: &str,
+        token: &TokenHash,
+        prefix: &str,
+    ) -> anyhow::Result<OrgId> {
+        if let Some(org) = self
+            .organization_for_token(token)
+            .await
+            .map_err(to_anyhow)?
+        {
+            return Ok(org);
+        }
+        let org = OrgId(Uuid::now_v7());
+        let now = Utc::now().timestamp_micros();
+        let txn = self.db.begin().await?;
+        txn.execute(
+            Query::insert()
+                .into_table(Organizations::Table)
+                .columns([
+                    Organizations::Id,
+                    Organizations::Name,
+                    Organizations::CreatedAt,
+                ])
+                .values_panic([org.0.into(), name.into(), now.into()]),
+        )
+        .await?;
+        txn.execute(
+            Query::insert()
+                .into_table(ApiTokens::Table)
+                .columns([
+                    ApiTokens::Id,
+                    ApiTokens::OrgId,
+                    ApiTokens::TokenHash,
+                    ApiTokens::Prefix,
+                    ApiTokens::CreatedAt,
+                ])
+                .values_panic([
+                    Uuid::now_v7().into(),
+                    org.0.into(),
+                    token.to_hex().into(),
+                    prefix.into(),
+                    now.into(),
+                ]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(org)
+    }
+
+    /// True when at least one organization exists.
+    pub async fn has_organizations(&self) -> anyhow::Result<bool> {
+        let row = self
+            .db
+            .query_one(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(Organizations::Table)
+                    .limit(1),
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
+// ----- row mapping -----------------------------------------------------------
+
+fn to_anyhow(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::Unavailable(e) => e,
+        other => anyhow!(other),
+    }
+}
+
+fn db_error(e: DbErr) -> StoreError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate,
+        _ => StoreError::Unavailable(anyhow!(e)),
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| StoreError::Unavailable(anyhow!("timestamp out of range: {v}")))
+}
+
+fn resource_from_row(row: &QueryResult) -> Result<StoredResource, StoreError> {
+    let get = |e: DbErr| StoreError::Unavailable(anyhow!(e));
+    let id: Uuid = row.try_get("", "id").map_err(get)?;
+    let document: String = row.try_get("", "document").map_err(get)?;
+    let document: Value = serde_json::from_str(&document)
+        .with_context(|| format!("stored document of {id} is not JSON"))?;
+    Ok(StoredResource {
+        id: ResourceId(id),
+        document,
+        meta: ResourceMeta {
+            created: from_micros(row.try_get("", "created_at").map_err(get)?)?,
+            last_modified: from_micros(row.try_get("", "last_modified").map_err(get)?)?,
+            version: row.try_get("", "version").map_err(get)?,
+        },
+    })
+}
+
+fn text<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc.get(key).and_then(Value::as_str)
+}
+
+fn folded(value: Option<&str>) -> Option<String> {
+    value.map(str::to_lowercase)
+}
+
+/// The indexed columns of a user, derived from its canonical document.
+struct UserColumns {
+    user_name: String,
+    user_name_key: String,
+    external_id: Option<String>,
+    display_name_key: Option<String>,
+    given_name_key: Option<String>,
+    family_name_key: Option<String>,
+    active: Option<bool>,
+    emails: Vec<(Option<String>, Option<String>, bool)>,
+}
+
+impl UserColumns {
+    fn of(doc: &Value) -> Self {
+        let user_name = text(doc, "userName").unwrap_or_default().to_owned();
+        let name = doc.get("name");
+        let emails = doc
+            .get("emails")
+            .and_then(Value::as_array)
+            .map(|emails| {
+                emails
+                    .iter()
+                    .map(|e| {
+                        (
+                            folded(text(e, "type")),
+                            folded(text(e, "value")),
+                            e.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            user_name_key: user_name.to_lowercase(),
+            user_name,
+            external_id: text(doc, "externalId").map(str::to_owned),
+            display_name_key: folded(text(doc, "displayName")),
+            given_name_key: folded(name.and_then(|n| text(n, "givenName"))),
+            family_name_key: folded(name.and_then(|n| text(n, "familyName"))),
+            active: doc.get("active").and_then(Value::as_bool),
+            emails,
+        }
+    }
+}
+
+async fn write_emails(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    user: ResourceId,
+    columns: &UserColumns,
+) -> Result<(), StoreError> {
+    if columns.emails.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert.into_table(ScimUserEmails::Table).columns([
+        ScimUserEmails::OrgId,
+        ScimUserEmails::UserId,
+        ScimUserEmails::Position,
+        ScimUserEmails::TypeKey,
+        ScimUserEmails::ValueKey,
+        ScimUserEmails::IsPrimary,
+    ]);
+    for (position, (kind, value, primary)) in columns.emails.iter().enumerate() {
+        insert.values_panic([
+            org.0.into(),
+            user.0.into(),
+            (position as i32).into(),
+            kind.clone().into(),
+            value.clone().into(),
+            (*primary).into(),
+        ]);
+    }
+    txn.execute(&insert).await.map_err(db_error)?;
+    Ok(())
+}
+
+fn document_text(doc: &Value) -> Result<String, StoreError> {
+    serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(anyhow!(e)))
+}
+
+async fn list(
+    db: &DatabaseConnection,
+    base: SelectStatement,
+    mapping: &dyn FilterMapping,
+    id_column: (ScimTable, &'static str),
+    query: &ListQuery,
+) -> Result<Page<StoredResource>, StoreError> {
+    let mut filtered = base;
+    if let Some(filter) = &query.filter {
+        let condition = translate(filter, mapping).map_err(StoreError::UnsupportedQuery)?;
+        filtered.and_where(condition);
+    }
+    let mut count = filtered.clone();
+    count.clear_selects();
+    count.expr_as(Expr::cust("COUNT(*)"), "total");
+    let total: i64 = db
+        .query_one(&count)
+        .await
+        .map_err(db_error)?
+        .map(|row| row.try_get("", "total"))
+        .transpose()
+        .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
+        .unwrap_or(0);
+    let total = u64::try_from(total).unwrap_or(0);
+    if query.count == 0 || query.start_index > total {
+        return Ok(Page {
+            total_results: total,
+            items: Vec::new(),
+        });
+    }
+    let mut page = filtered;
+    if let Some(sort) = &query.sort
+        && let Some(column) = sort_column(&sort.path, mapping)
+    {
+        let order = match sort.order {
+            SortOrder::Ascending => Order::Asc,
+            SortOrder::Descending => Order::Desc,
+        };
+        page.order_by_expr_with_nulls(column, order, NullOrdering::Last);
+    }
+    page.order_by(
+        (id_column.0, sea_orm::sea_query::Alias::new(id_column.1)),
+        Order::Asc,
+    )
+    .limit(query.count)
+    .offset(query.start_index - 1);
+    let rows = db.query_all(&page).await.map_err(db_error)?;
+    Ok(Page {
+        total_results: total,
+        items: rows
+            .iter()
+            .map(resource_from_row)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+type ScimTable = sea_orm::sea_query::DynIden;
+
+fn resource_select<T, C>(table: T, org_col: C, org: OrgId) -> SelectStatement
+where
+    T: sea_orm::sea_query::IntoIden + Copy + 'static,
+    C: sea_orm::sea_query::IntoIden + Copy + 'static,
+{
+    Query::select()
+        .columns(
+            ["id", "document", "version", "created_at", "last_modified"].map(|c| {
+                (
+                    table.into_iden(),
+                    sea_orm::sea_query::Alias::new(c).into_iden(),
+                )
+            }),
+        )
+        .from(table)
+        .and_where(Expr::col((table, org_col)).eq(org.0))
+        .to_owned()
+}
+
+// ----- credentials -----------------------------------------------------------
+
+impl CredentialStore for SqlScimView {
+    async fn organization_for_token(&self, token: &TokenHash) -> Result<Option<OrgId>, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                Query::select()
+                    .column(ApiTokens::OrgId)
+                    .from(ApiTokens::Table)
+                    .and_where(Expr::col(ApiTokens::TokenHash).eq(token.to_hex()))
+                    .and_where(Expr::col(ApiTokens::RevokedAt).is_null()),
+            )
+            .await
+            .map_err(db_error)?;
+        row.map(|r| r.try_get::<Uuid>("", "org_id").map(OrgId))
+            .transpose()
+            .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+    }
+}
+
+// ----- users -----------------------------------------------------------------
+
+impl UserStore for SqlScimView {
+    async fn insert_user(&self, org: OrgId, user: &StoredResource) -> Result<(), StoreError> {
+        let columns = UserColumns::of(&user.document);
+        let txn = self.db.begin().await.map_err(db_error)?;
+        txn.execute(
+            Query::insert()
+                .into_table(ScimUsers::Table)
+                .columns([
+                    ScimUsers::OrgId,
+                    ScimUsers::Id,
+                    ScimUsers::UserName,
+                    ScimUsers::UserNameKey,
+                    ScimUsers::ExternalId,
+                    ScimUsers::DisplayNameKey,
+                    ScimUsers::GivenNameKey,
+                    ScimUsers::FamilyNameKey,
+                    ScimUsers::Active,
+                    ScimUsers::Document,
+                    ScimUsers::Version,
+                    ScimUsers::CreatedAt,
+                    ScimUsers::LastModified,
+                ])
+                .values_panic([
+                    org.0.into(),
+                    user.id.0.into(),
+                    columns.user_name.clone().into(),
+                    columns.user_name_key.clone().into(),
+                    columns.external_id.clone().into(),
+                    columns.display_name_key.clone().into(),
+                    columns.given_name_key.clone().into(),
+                    columns.family_name_key.clone().into(),
+                    columns.active.into(),
+                    document_text(&user.document)?.into(),
+                    user.meta.version.into(),
+                    micros(user.meta.created).into(),
+                    micros(user.meta.last_modified).into(),
+                ]),
+        )
+        .await
+        .map_err(db_error)?;
+        write_emails(&txn, org, user.id, &columns).await?;
+        txn.commit().await.map_err(db_error)
+    }
+
+    async fn find_user(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let select = resource_select(ScimUsers::Table, ScimUsers::OrgId, org)
+            .and_where(Expr::col((ScimUsers::Table, ScimUsers::Id)).eq(id.0))
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        row.as_ref().map(resource_from_row).transpose()
+    }
+
+    async fn update_user(
+        &self,
+        org: OrgId,
+        user: &StoredResource,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        let columns = UserColumns::of(&user.document);
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let result = txn
+            .execute(
+                Query::update()
+                    .table(ScimUsers::Table)
+                    .values([
+                        (ScimUsers::UserName, columns.user_name.clone().into()),
+                        (ScimUsers::UserNameKey, columns.user_name_key.clone().into()),
+                        (ScimUsers::ExternalId, columns.external_id.clone().into()),
+                        (
+                            ScimUsers::DisplayNameKey,
+                            columns.display_name_key.clone().into(),
+                        ),
+                        (
+                            ScimUsers::GivenNameKey,
+                            columns.given_name_key.clone().into(),
+                        ),
+                        (
+                            ScimUsers::FamilyNameKey,
+                            columns.family_name_key.clone().into(),
+                        ),
+                        (ScimUsers::Active, columns.active.into()),
+                        (ScimUsers::Document, document_text(&user.document)?.into()),
+                        (ScimUsers::Version, user.meta.version.into()),
+                        (
+                            ScimUsers::LastModified,
+                            micros(user.meta.last_modified).into(),
+                        ),
+                    ])
+                    .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
+                    .and_where(Expr::col(ScimUsers::Id).eq(user.id.0))
+                    .and_where(Expr::col(ScimUsers::Version).eq(expected_version)),
+            )
+            .await
+            .map_err(db_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::VersionConflict);
+        }
+        txn.execute(
+            Query::delete()
+                .from_table(ScimUserEmails::Table)
+                .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimUserEmails::UserId).eq(user.id.0)),
+        )
+        .await
+        .map_err(db_error)?;
+        write_emails(&txn, org, user.id, &columns).await?;
+        txn.commit().await.map_err(db_error)
+    }
+
+    async fn delete_user(&self, org: OrgId, id: ResourceId) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        txn.execute(
+            Query::delete()
+                .from_table(ScimGroupMembers::Table)
+                .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimGroupMembers::MemberId).eq(id.0)),
+        )
+        .await
+        .map_err(db_error)?;
+        txn.execute(
+            Query::delete()
+                .from_table(ScimUserEmails::Table)
+                .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimUserEmails::UserId).eq(id.0)),
+        )
+        .await
+        .map_err(db_error)?;
+        let deleted = txn
+            .execute(
+                Query::delete()
+                    .from_table(ScimUsers::Table)
+                    .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
+                    .and_where(Expr::col(ScimUsers::Id).eq(id.0)),
+            )
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        txn.commit().await.map_err(db_error)?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_users(
+        &self,
+        org: OrgId,
+        query: &ListQuery,
+    ) -> Result<Page<StoredResource>, StoreError> {
+        let base = resource_select(ScimUsers::Table, ScimUsers::OrgId, org);
+        list(
+            &self.db,
+            base,
+            &UserFilterMapping,
+            (
+                sea_orm::sea_query::IntoIden::into_iden(ScimUsers::Table),
+                "id",
+            ),
+            query,
+        )
+        .await
+    }
+
+    async fn groups_of_user(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Vec<GroupRef>, StoreError> {
+        let select = Query::select()
+            .column((ScimGroups::Table, ScimGroups::Id))
+            .column((ScimGroups::Table, ScimGroups::DisplayName))
+            .from(ScimGroupMembers::Table)
+            .inner_join(
+                ScimGroups::Table,
+                Expr::col((ScimGroups::Table, ScimGroups::OrgId))
+                    .equals((ScimGroupMembers::Table, ScimGroupMembers::OrgId))
+                    .and(
+                        Expr::col((ScimGroups::Table, ScimGroups::Id))
+                            .equals((ScimGroupMembers::Table, ScimGroupMembers::GroupId)),
+                    ),
+            )
+            .and_where(Expr::col((ScimGroupMembers::Table, ScimGroupMembers::OrgId)).eq(org.0))
+            .and_where(Expr::col((ScimGroupMembers::Table, ScimGroupMembers::MemberId)).eq(id.0))
+            .order_by((ScimGroups::Table, ScimGroups::DisplayNameKey), Order::Asc)
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(GroupRef {
+                    id: ResourceId(r.try_get("", "id")?),
+                    display_name: r.try_get("", "display_name")?,
+                })
+            })
+            .collect::<Result<_, DbErr>>()
+            .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+    }
+}
+
+// ----- groups ----------------------------------------------------------------
+
+fn member_kind(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "user",
+        ResourceKind::Group => "group",
+    }
+}
+
+async fn add_members(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    group: ResourceId,
+    members: &[MemberRef],
+) -> Result<(), StoreError> {
+    for chunk in members.chunks(CHUNK) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(ScimGroupMembers::Table)
+            .columns([
+                ScimGroupMembers::OrgId,
+                ScimGroupMembers::GroupId,
+                ScimGroupMembers::MemberId,
+                ScimGroupMembers::MemberKind,
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    ScimGroupMembers::OrgId,
+                    ScimGroupMembers::GroupId,
+                    ScimGroupMembers::MemberId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            );
+        for m in chunk {
+            insert.values_panic([
+                org.0.into(),
+                group.0.into(),
+                m.id.0.into(),
+                member_kind(m.kind).into(),
+            ]);
+        }
+        txn.execute(&insert).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn group_columns(doc: &Value) -> (String, String, Option<String>) {
+    let display_name = text(doc, "displayName").unwrap_or_default().to_owned();
+    let key = display_name.to_lowercase();
+    (
+        display_name,
+        key,
+        text(doc, "externalId").map(str::to_owned),
+    )
+}
+
+impl GroupStore for SqlScimView {
+    async fn insert_group(
+        &self,
+        org: OrgId,
+        group: &StoredResource,
+        members: &[MemberRef],
+    ) -> Result<(), StoreError> {
+        let (display_name, key, external_id) = group_columns(&group.document);
+        let txn = self.db.begin().await.map_err(db_error)?;
+        txn.execute(
+            Query::insert()
+                .into_table(ScimGroups::Table)
+                .columns([
+                    ScimGroups::OrgId,
+                    ScimGroups::Id,
+                    ScimGroups::DisplayName,
+                    ScimGroups::DisplayNameKey,
+                    ScimGroups::ExternalId,
+                    ScimGroups::Document,
+                    ScimGroups::Version,
+                    ScimGroups::CreatedAt,
+                    ScimGroups::LastModified,
+                ])
+                .values_panic([
+                    org.0.into(),
+                    group.id.0.into(),
+                    display_name.into(),
+                    key.into(),
+                    external_id.into(),
+                    document_text(&group.document)?.into(),
+                    group.meta.version.into(),
+                    micros(group.meta.created).into(),
+                    micros(group.meta.last_modified).into(),
+                ]),
+        )
+        .await
+        .map_err(db_error)?;
+        add_members(&txn, org, group.id, members).await?;
+        txn.commit().await.map_err(db_error)
+    }
+
+    async fn find_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let select = resource_select(ScimGroups::Table, ScimGroups::OrgId, org)
+            .and_where(Expr::col((ScimGroups::Table, ScimGroups::Id)).eq(id.0))
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        row.as_ref().map(resource_from_row).transpose()
+    }
+
+    async fn group_members(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Vec<MemberRef>, StoreError> {
+        let select = Query::select()
+            .columns([ScimGroupMembers::MemberId, ScimGroupMembers::MemberKind])
+            .from(ScimGroupMembers::Table)
+            .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+            .and_where(Expr::col(ScimGroupMembers::GroupId).eq(id.0))
+            .order_by(ScimGroupMembers::MemberId, Order::Asc)
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("", "member_kind")?;
+                Ok(MemberRef {
+                    id: ResourceId(r.try_get("", "member_id")?),
+                    kind: if kind == "group" {
+                        ResourceKind::Group
+                    } else {
+                        ResourceKind::User
+                    },
+                })
+            })
+            .collect::<Result<_, DbErr>>()
+            .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+    }
+
+    async fn update_group(
+        &self,
+        org: OrgId,
+        group: &StoredResource,
+        expected_version: i64,
+        document_changed: bool,
+        membership: &[MembershipChange],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let mut update = Query::update();
+        update
+            .table(ScimGroups::Table)
+            .values([
+                (ScimGroups::Version, group.meta.version.into()),
+                (
+                    ScimGroups::LastModified,
+                    micros(group.meta.last_modified).into(),
+                ),
+            ])
+            .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+            .and_where(Expr::col(ScimGroups::Id).eq(group.id.0))
+            .and_where(Expr::col(ScimGroups::Version).eq(expected_version));
+        if document_changed {
+            let (display_name, key, external_id) = group_columns(&group.document);
+            update.values([
+                (ScimGroups::DisplayName, display_name.into()),
+                (ScimGroups::DisplayNameKey, key.into()),
+                (ScimGroups::ExternalId, external_id.into()),
+                (ScimGroups::Document, document_text(&group.document)?.into()),
+            ]);
+        }
+        if txn
+            .execute(&update)
+            .await
+            .map_err(db_error)?
+            .rows_affected()
+            == 0
+        {
+            return Err(StoreError::VersionConflict);
+        }
+        for change in membership {
+            match change {
+                MembershipChange::Add(members) => add_members(&txn, org, group.id, members).await?,
+                MembershipChange::Remove(ids) => {
+                    for chunk in ids.chunks(CHUNK) {
+                        txn.execute(
+                            Query::delete()
+                                .from_table(ScimGroupMembers::Table)
+                                .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                                .and_where(Expr::col(ScimGroupMembers::GroupId).eq(group.id.0))
+                                .and_where(
+                                    Expr::col(ScimGroupMembers::MemberId)
+                                        .is_in(chunk.iter().map(|id| id.0)),
+                                ),
+                        )
+                        .await
+                        .map_err(db_error)?;
+                    }
+                }
+                MembershipChange::RemoveAll => {
+                    txn.execute(
+                        Query::delete()
+                            .from_table(ScimGroupMembers::Table)
+                            .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                            .and_where(Expr::col(ScimGroupMembers::GroupId).eq(group.id.0)),
+                    )
+                    .await
+                    .map_err(db_error)?;
+                }
+            }
+        }
+        txn.commit().await.map_err(db_error)
+    }
+
+    async fn delete_group(&self, org: OrgId, id: ResourceId) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        for column in [ScimGroupMembers::GroupId, ScimGroupMembers::MemberId] {
+            txn.execute(
+                Query::delete()
+                    .from_table(ScimGroupMembers::Table)
+                    .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                    .and_where(Expr::col(column).eq(id.0)),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        let deleted = txn
+            .execute(
+                Query::delete()
+                    .from_table(ScimGroups::Table)
+                    .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+                    .and_where(Expr::col(ScimGroups::Id).eq(id.0)),
+            )
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        txn.commit().await.map_err(db_error)?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_groups(
+        &self,
+        org: OrgId,
+        query: &ListQuery,
+    ) -> Result<Page<StoredResource>, StoreError> {
+        let base = resource_select(ScimGroups::Table, ScimGroups::OrgId, org);
+        list(
+            &self.db,
+            base,
+            &GroupFilterMapping,
+            (
+                sea_orm::sea_query::IntoIden::into_iden(ScimGroups::Table),
+                "id",
+            ),
+            query,
+        )
+        .await
+    }
+
+    async fn existing_members(
+        &self,
+        org: OrgId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<MemberRef>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let uuids: Vec<Uuid> = chunk.iter().map(|id| id.0).collect();
+            for (kind, select) in [
+                (
+                    ResourceKind::User,
+                    Query::select()
+                        .column(ScimUsers::Id)
+                        .from(ScimUsers::Table)
+                        .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
+                        .and_where(Expr::col(ScimUsers::Id).is_in(uuids.iter().copied()))
+                        .to_owned(),
+                ),
+                (
+                    ResourceKind::Group,
+                    Query::select()
+                        .column(ScimGroups::Id)
+                        .from(ScimGroups::Table)
+                        .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+                        .and_where(Expr::col(ScimGroups::Id).is_in(uuids.iter().copied()))
+                        .to_owned(),
+                ),
+            ] {
+                for row in self.db.query_all(&select).await.map_err(db_error)? {
+                    let id: Uuid = row
+                        .try_get("", "id")
+                        .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+                    found.push(MemberRef {
+                        id: ResourceId(id),
+                        kind,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl crate::domain::ports::ViewHealth for SqlScimView {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.db
+            .ping()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+    }
+}

@@ -1,0 +1,205 @@
+//! Builds the gateway from settings: database, migrations, bootstrap
+//! credentials, HTTP server. `main` only loads settings and calls this.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::domain::models::BearerToken;
+use crate::domain::service::{ScimView, ViewLimits};
+use crate::inbound::http::{self, ScimApi};
+use crate::outbound::clock::SystemClock;
+use crate::outbound::sql::{self, SqlScimView};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    /// Set when this start created or found the embedded demo organization.
+    pub demo: Option<DemoCredentials>,
+}
+
+/// What a developer needs to point an IdP (or curl) at the embedded gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoCredentials {
+    pub org_id: String,
+    pub scim_base_url: String,
+    pub token: String,
+}
+
+pub type GatewayApi = ScimApi<SqlScimView, SystemClock>;
+
+/// Connects and migrates the database and assembles the HTTP API's state.
+pub async fn build_api(
+    settings: &Settings,
+) -> anyhow::Result<(web::Data<GatewayApi>, SqlScimView)> {
+    let db = sql::connect(
+        settings.database.url.expose(),
+        settings.database.max_connections,
+    )
+    .await?;
+    sql::migrate(&db).await?;
+    let store = SqlScimView::new(db);
+    let limits = ViewLimits {
+        max_results: settings.scim.max_results,
+        default_count: settings.scim.default_count,
+        ..ViewLimits::default()
+    };
+    let api = web::Data::new(ScimApi {
+        view: ScimView::new(store.clone(), SystemClock, limits),
+        health: store.clone(),
+        max_body_bytes: settings.http.max_body_bytes,
+        public_base_url: settings.http.public_base_url.clone(),
+    });
+    Ok((api, store))
+}
+
+/// Mounts the gateway's routes on an actix `App` (shared by the server and tests).
+pub fn configure_app(cfg: &mut web::ServiceConfig) {
+    http::configure::<SqlScimView, SystemClock>(cfg);
+    cfg.default_service(web::to(http::no_route));
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let (api, store) = build_api(settings).await?;
+
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        let port = listener.local_addr()?.port();
+
+        let demo = bootstrap(&store, settings, port).await?;
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(api.clone())
+                // Path only: query strings carry filters with user names and e-mails.
+                .wrap(
+                    actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
+                        .custom_request_replace("METHOD", |req| req.method().to_string())
+                        .log_target("scim_gateway::http"),
+                )
+                .configure(configure_app)
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            demo,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// A new random token: `scim_` and 64 hex digits (256 bits).
+pub fn generate_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("scim_{hex}")
+}
+
+fn token_prefix(token: &str) -> String {
+    token.chars().take(12).collect()
+}
+
+/// Seeds the configured token, or on a first embedded start creates the demo
+/// organization and remembers its credentials under the data folder.
+async fn bootstrap(
+    store: &SqlScimView,
+    settings: &Settings,
+    port: u16,
+) -> anyhow::Result<Option<DemoCredentials>> {
+    let base = format!(
+        "http://{}:{port}/scim/v2",
+        display_host(&settings.http.host)
+    );
+    // An empty value (e.g. an unset variable in compose) means no token.
+    if let Some(token) = settings
+        .bootstrap
+        .token
+        .as_ref()
+        .filter(|t| !t.expose().is_empty())
+    {
+        let token = BearerToken::new(token.expose());
+        let org = store
+            .ensure_organization_with_token(
+                &settings.bootstrap.organization_name,
+                &token.hash(),
+                &token_prefix(token.expose()),
+            )
+            .await?;
+        tracing::info!(org_id = %org, "bootstrap token ready");
+        return Ok(None);
+    }
+    if !settings.bootstrap.demo_organization {
+        return Ok(None);
+    }
+    let file = demo_file(&settings.bootstrap.data_dir);
+    if store.has_organizations().await? {
+        return Ok(read_demo(&file).map(|mut d| {
+            d.scim_base_url = base;
+            d
+        }));
+    }
+    let token = generate_token();
+    let bearer = BearerToken::new(token.clone());
+    let org = store
+        .ensure_organization_with_token(
+            &settings.bootstrap.organization_name,
+            &bearer.hash(),
+            &token_prefix(&token),
+        )
+        .await?;
+    let demo = DemoCredentials {
+        org_id: org.to_string(),
+        scim_base_url: base,
+        token,
+    };
+    write_demo(&file, &demo)?;
+    Ok(Some(demo))
+}
+
+fn display_host(host: &str) -> &str {
+    match host {
+        "0.0.0.0" | "::" => "127.0.0.1",
+        other => other,
+    }
+}
+
+fn demo_file(data_dir: &str) -> PathBuf {
+    Path::new(data_dir).join("demo-credentials.json")
+}
+
+fn read_demo(file: &Path) -> Option<DemoCredentials> {
+    serde_json::from_slice(&std::fs::read(file).ok()?).ok()
+}
+
+/// The demo token is a development convenience of the embedded mode: it is
+/// kept beside the SQLite files (owner-readable only), never in the database.
+fn write_demo(file: &Path, demo: &DemoCredentials) -> anyhow::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, serde_json::to_vec_pretty(demo)?)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}

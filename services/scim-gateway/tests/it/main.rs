@@ -1,0 +1,12 @@
+//! Integration tests of the SCIM gateway through its HTTP API, on SQLite and
+//! (when configured) PostgreSQL. One binary: see `support` for the harness.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod discovery;
+mod errors;
+mod filters;
+mod groups;
+mod users;
