@@ -76,11 +76,13 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         query: &ListQuery,
     ) -> impl Future<Output = Result<Page<StoredResource>, StoreError>> + Send;
 
-    fn groups_of_user(
+    /// The groups each of these users is a direct member of, as (user, group)
+    /// pairs: one query for a whole page of users.
+    fn groups_of_users(
         &self,
         org: OrgId,
-        id: ResourceId,
-    ) -> impl Future<Output = Result<Vec<GroupRef>, StoreError>> + Send;
+        ids: &[ResourceId],
+    ) -> impl Future<Output = Result<Vec<(ResourceId, GroupRef)>, StoreError>> + Send;
 }
 
 /// The groups of the SCIM view and their memberships. Memberships live apart

@@ -13,13 +13,15 @@ use scim_protocol::{
     resource::{check_immutable, normalize_for_write},
     schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE},
 };
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::errors::{AuthError, ScimViewError};
 
 use super::models::{
-    BearerToken, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
-    ResourceMeta, SortSpec, StoredResource,
+    BearerToken, GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId,
+    ResourceKind, ResourceMeta, SortSpec, StoredResource,
 };
 use super::ports::{Clock, CredentialStore, GroupStore, StoreError, UserStore};
 
@@ -201,15 +203,22 @@ where
         }
     }
 
-    pub async fn groups_of_user(
+    /// The read-only `groups` of each user, keyed by user.
+    pub async fn groups_of_users(
         &self,
         org: OrgId,
-        id: ResourceId,
-    ) -> Result<Vec<super::models::GroupRef>, ScimViewError> {
-        self.store
-            .groups_of_user(org, id)
+        ids: &[ResourceId],
+    ) -> Result<HashMap<ResourceId, Vec<GroupRef>>, ScimViewError> {
+        let pairs = self
+            .store
+            .groups_of_users(org, ids)
             .await
-            .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))
+            .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))?;
+        let mut by_user: HashMap<ResourceId, Vec<GroupRef>> = HashMap::new();
+        for (user, group) in pairs {
+            by_user.entry(user).or_default().push(group);
+        }
+        Ok(by_user)
     }
 
     async fn load_user(&self, org: OrgId, id: ResourceId) -> Result<StoredResource, ScimViewError> {

@@ -40,6 +40,35 @@ fn projection_from_query(req: &HttpRequest, rt: &ResourceType) -> Result<Project
 
 // ----- users -----------------------------------------------------------------
 
+/// Renders users with their `groups` (one query for all of them, and none when
+/// `groups` is not returned).
+async fn render_users<S: Store, C: Clock>(
+    api: &ScimApi<S, C>,
+    org: OrgId,
+    users: &[StoredResource],
+    base: &str,
+    projection: &Projection,
+) -> Result<Vec<Value>, ApiError> {
+    let mut groups = if projection.wants(&USER_RESOURCE, "groups") {
+        let ids: Vec<_> = users.iter().map(|u| u.id).collect();
+        api.view.groups_of_users(org, &ids).await?
+    } else {
+        Default::default()
+    };
+    Ok(users
+        .iter()
+        .map(|user| {
+            let extra = groups
+                .remove(&user.id)
+                .map(|g| ("groups", groups_json(&g, base)));
+            projection.apply(
+                &resource_json(user, ResourceKind::User, base, extra),
+                &USER_RESOURCE,
+            )
+        })
+        .collect())
+}
+
 async fn render_user<S: Store, C: Clock>(
     api: &ScimApi<S, C>,
     org: OrgId,
@@ -47,16 +76,8 @@ async fn render_user<S: Store, C: Clock>(
     base: &str,
     projection: &Projection,
 ) -> Result<Value, ApiError> {
-    let groups = if projection.wants(&USER_RESOURCE, "groups") {
-        let groups = api.view.groups_of_user(org, user.id).await?;
-        (!groups.is_empty()).then(|| ("groups", groups_json(&groups, base)))
-    } else {
-        None
-    };
-    Ok(projection.apply(
-        &resource_json(user, ResourceKind::User, base, groups),
-        &USER_RESOURCE,
-    ))
+    let mut rendered = render_users(api, org, std::slice::from_ref(user), base, projection).await?;
+    Ok(rendered.pop().unwrap_or_default())
 }
 
 pub async fn create_user<S: Store, C: Clock>(
@@ -371,19 +392,20 @@ async fn search_response<S: Store, C: Clock>(
         } else {
             ResourceKind::Group
         };
-        for item in &page.items {
-            let json = match kind {
-                ResourceKind::User => render_user(api, org, item, &base, &projection).await?,
-                ResourceKind::Group => {
+        match kind {
+            ResourceKind::User => {
+                resources.extend(render_users(api, org, &page.items, &base, &projection).await?);
+            }
+            ResourceKind::Group => {
+                for item in &page.items {
                     let members = if projection.wants(rt, "members") {
                         Some(api.view.members_of(org, item.id).await?)
                     } else {
                         None
                     };
-                    render_group(item, members.as_deref(), &base, &projection)
+                    resources.push(render_group(item, members.as_deref(), &base, &projection));
                 }
-            };
-            resources.push(json);
+            }
         }
         total += page.total_results;
         offset += page.total_results;

@@ -256,23 +256,6 @@ async fn list(
         filtered.and_where(condition);
     }
     let mut count = filtered.clone();
-    count.clear_selects();
-    count.expr_as(Expr::cust("COUNT(*)"), "total");
-    let total: i64 = db
-        .query_one(&count)
-        .await
-        .map_err(db_error)?
-        .map(|row| row.try_get("", "total"))
-        .transpose()
-        .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
-        .unwrap_or(0);
-    let total = u64::try_from(total).unwrap_or(0);
-    if query.count == 0 || query.start_index > total {
-        return Ok(Page {
-            total_results: total,
-            items: Vec::new(),
-        });
-    }
     let mut page = filtered;
     if let Some(sort) = &query.sort
         && let Some(column) = sort_column(&sort.path, mapping)
@@ -289,7 +272,29 @@ async fn list(
     )
     .limit(query.count)
     .offset(query.start_index - 1);
-    let rows = db.query_all(&page).await.map_err(db_error)?;
+    let rows = if query.count == 0 {
+        Vec::new()
+    } else {
+        db.query_all(&page).await.map_err(db_error)?
+    };
+    let fetched = rows.len() as u64;
+    // A short page that starts at the beginning, or holds rows, ends the result
+    // set: its size gives the total without a COUNT (the usual IdP lookup).
+    let total = if fetched < query.count && (fetched > 0 || query.start_index == 1) {
+        query.start_index - 1 + fetched
+    } else {
+        count.clear_selects();
+        count.expr_as(Expr::cust("COUNT(*)"), "total");
+        let total: i64 = db
+            .query_one(&count)
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get("", "total"))
+            .transpose()
+            .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
+            .unwrap_or(0);
+        u64::try_from(total).unwrap_or(0)
+    };
     Ok(Page {
         total_results: total,
         items: rows
@@ -507,12 +512,16 @@ impl UserStore for SqlScimView {
         .await
     }
 
-    async fn groups_of_user(
+    async fn groups_of_users(
         &self,
         org: OrgId,
-        id: ResourceId,
-    ) -> Result<Vec<GroupRef>, StoreError> {
+        ids: &[ResourceId],
+    ) -> Result<Vec<(ResourceId, GroupRef)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let select = Query::select()
+            .column((ScimGroupMembers::Table, ScimGroupMembers::MemberId))
             .column((ScimGroups::Table, ScimGroups::Id))
             .column((ScimGroups::Table, ScimGroups::DisplayName))
             .from(ScimGroupMembers::Table)
@@ -526,16 +535,22 @@ impl UserStore for SqlScimView {
                     ),
             )
             .and_where(Expr::col((ScimGroupMembers::Table, ScimGroupMembers::OrgId)).eq(org.0))
-            .and_where(Expr::col((ScimGroupMembers::Table, ScimGroupMembers::MemberId)).eq(id.0))
+            .and_where(
+                Expr::col((ScimGroupMembers::Table, ScimGroupMembers::MemberId))
+                    .is_in(ids.iter().map(|id| id.0)),
+            )
             .order_by((ScimGroups::Table, ScimGroups::DisplayNameKey), Order::Asc)
             .to_owned();
         let rows = self.db.query_all(&select).await.map_err(db_error)?;
         rows.iter()
             .map(|r| {
-                Ok(GroupRef {
-                    id: ResourceId(r.try_get("", "id")?),
-                    display_name: r.try_get("", "display_name")?,
-                })
+                Ok((
+                    ResourceId(r.try_get("", "member_id")?),
+                    GroupRef {
+                        id: ResourceId(r.try_get("", "id")?),
+                        display_name: r.try_get("", "display_name")?,
+                    },
+                ))
             })
             .collect::<Result<_, DbErr>>()
             .map_err(|e| StoreError::Unavailable(anyhow!(e)))
