@@ -97,6 +97,17 @@ impl SqlScimView {
         Ok(org)
     }
 
+    async fn ids_of(&self, select: &SelectStatement) -> Result<Vec<Uuid>, StoreError> {
+        self.db
+            .query_all(select)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| row.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, DbErr>>()
+            .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+    }
+
     /// True when at least one organization exists.
     pub async fn has_organizations(&self) -> anyhow::Result<bool> {
         let row = self
@@ -822,37 +833,36 @@ impl GroupStore for SqlScimView {
     ) -> Result<Vec<MemberRef>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let uuids: Vec<Uuid> = chunk.iter().map(|id| id.0).collect();
-            for (kind, select) in [
-                (
-                    ResourceKind::User,
-                    Query::select()
-                        .column(ScimUsers::Id)
-                        .from(ScimUsers::Table)
-                        .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
-                        .and_where(Expr::col(ScimUsers::Id).is_in(uuids.iter().copied()))
-                        .to_owned(),
-                ),
-                (
-                    ResourceKind::Group,
-                    Query::select()
-                        .column(ScimGroups::Id)
-                        .from(ScimGroups::Table)
-                        .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
-                        .and_where(Expr::col(ScimGroups::Id).is_in(uuids.iter().copied()))
-                        .to_owned(),
-                ),
-            ] {
-                for row in self.db.query_all(&select).await.map_err(db_error)? {
-                    let id: Uuid = row
-                        .try_get("", "id")
-                        .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
-                    found.push(MemberRef {
-                        id: ResourceId(id),
-                        kind,
-                    });
-                }
+            // Members are nearly always users: ask for groups only for the rest.
+            let users = Query::select()
+                .column(ScimUsers::Id)
+                .from(ScimUsers::Table)
+                .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimUsers::Id).is_in(chunk.iter().map(|id| id.0)))
+                .to_owned();
+            let found_users = self.ids_of(&users).await?;
+            let rest: Vec<Uuid> = chunk
+                .iter()
+                .map(|id| id.0)
+                .filter(|id| !found_users.contains(id))
+                .collect();
+            found.extend(found_users.into_iter().map(|id| MemberRef {
+                id: ResourceId(id),
+                kind: ResourceKind::User,
+            }));
+            if rest.is_empty() {
+                continue;
             }
+            let groups = Query::select()
+                .column(ScimGroups::Id)
+                .from(ScimGroups::Table)
+                .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimGroups::Id).is_in(rest))
+                .to_owned();
+            found.extend(self.ids_of(&groups).await?.into_iter().map(|id| MemberRef {
+                id: ResourceId(id),
+                kind: ResourceKind::Group,
+            }));
         }
         Ok(found)
     }
