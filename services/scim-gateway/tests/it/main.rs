@@ -9,4 +9,5 @@ mod discovery;
 mod errors;
 mod filters;
 mod groups;
+mod robustness;
 mod users;

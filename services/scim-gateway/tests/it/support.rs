@@ -25,6 +25,7 @@ pub struct TestApp {
     pub token: String,
 }
 
+#[derive(Debug)]
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
