@@ -249,17 +249,12 @@ where
                 return Ok(current);
             }
             let updated = self.next_version(&current, document);
-            match self
+            let written = self
                 .store
                 .update_user(org, &updated, current.meta.version)
-                .await
-            {
-                Ok(()) => return Ok(updated),
-                Err(StoreError::VersionConflict) if precondition.is_exact() => {
-                    return Err(ScimViewError::PreconditionFailed);
-                }
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(ScimViewError::from_store(ResourceKind::User, e)),
+                .await;
+            if written_or_retry(written, precondition, ResourceKind::User)? {
+                return Ok(updated);
             }
         }
         Err(ScimViewError::ConcurrentModification)
@@ -347,37 +342,15 @@ where
         let mut replacement = normalize_for_write(body, &GROUP_RESOURCE)?;
         let wanted_ids = take_member_ids(&mut replacement)?;
         let wanted = self.resolve_members(org, &wanted_ids).await?;
-        for _ in 0..self.limits.write_attempts {
-            let current = self.load_group(org, id).await?;
-            precondition.check(&current.meta)?;
+        self.modify_group(org, id, precondition, async |current: &StoredResource| {
             check_immutable(&current.document, &replacement, &GROUP_RESOURCE)?;
             let existing = self.members_of(org, id).await?;
-            let membership = membership_difference(&existing, &wanted);
-            let document_changed = replacement != current.document;
-            if !document_changed && membership.is_empty() {
-                return Ok(current);
-            }
-            let updated = self.next_version(&current, replacement.clone());
-            match self
-                .store
-                .update_group(
-                    org,
-                    &updated,
-                    current.meta.version,
-                    document_changed,
-                    &membership,
-                )
-                .await
-            {
-                Ok(()) => return Ok(updated),
-                Err(StoreError::VersionConflict) if precondition.is_exact() => {
-                    return Err(ScimViewError::PreconditionFailed);
-                }
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(ScimViewError::from_store(ResourceKind::Group, e)),
-            }
-        }
-        Err(ScimViewError::ConcurrentModification)
+            Ok((
+                replacement.clone(),
+                membership_difference(&existing, &wanted),
+            ))
+        })
+        .await
     }
 
     /// PATCH: member operations become membership-table changes (never a
@@ -393,18 +366,36 @@ where
         let request = PatchRequest::parse(body, &GROUP_RESOURCE)?;
         let (document_ops, member_changes) = patch::split_members(request.operations)?;
         let membership = self.membership_changes(org, member_changes).await?;
+        self.modify_group(org, id, precondition, async |current: &StoredResource| {
+            let mut document = current.document.clone();
+            patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
+            Ok((
+                normalize_for_write(document, &GROUP_RESOURCE)?,
+                membership.clone(),
+            ))
+        })
+        .await
+    }
+
+    /// Read-modify-write of one group: `change` gives the new document and the
+    /// membership changes; neither changing means no new version.
+    async fn modify_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        precondition: &Precondition,
+        change: impl AsyncFn(&StoredResource) -> Result<(Value, Vec<MembershipChange>), ScimViewError>,
+    ) -> Result<StoredResource, ScimViewError> {
         for _ in 0..self.limits.write_attempts {
             let current = self.load_group(org, id).await?;
             precondition.check(&current.meta)?;
-            let mut document = current.document.clone();
-            patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
-            let document = normalize_for_write(document, &GROUP_RESOURCE)?;
+            let (document, membership) = change(&current).await?;
             let document_changed = document != current.document;
             if !document_changed && membership.is_empty() {
                 return Ok(current);
             }
             let updated = self.next_version(&current, document);
-            match self
+            let written = self
                 .store
                 .update_group(
                     org,
@@ -413,14 +404,9 @@ where
                     document_changed,
                     &membership,
                 )
-                .await
-            {
-                Ok(()) => return Ok(updated),
-                Err(StoreError::VersionConflict) if precondition.is_exact() => {
-                    return Err(ScimViewError::PreconditionFailed);
-                }
-                Err(StoreError::VersionConflict) => continue,
-                Err(e) => return Err(ScimViewError::from_store(ResourceKind::Group, e)),
+                .await;
+            if written_or_retry(written, precondition, ResourceKind::Group)? {
+                return Ok(updated);
             }
         }
         Err(ScimViewError::ConcurrentModification)
@@ -570,6 +556,24 @@ where
             start_index,
             count,
         })
+    }
+}
+
+/// The outcome of an optimistic write: true when written, false when a
+/// concurrent writer won and the use case should start over. With an exact
+/// `If-Match` the client asked for the version it read, so losing is a 412.
+fn written_or_retry(
+    result: Result<(), StoreError>,
+    precondition: &Precondition,
+    kind: ResourceKind,
+) -> Result<bool, ScimViewError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(StoreError::VersionConflict) if precondition.is_exact() => {
+            Err(ScimViewError::PreconditionFailed)
+        }
+        Err(StoreError::VersionConflict) => Ok(false),
+        Err(e) => Err(ScimViewError::from_store(kind, e)),
     }
 }
 
