@@ -2,6 +2,7 @@
 //! No I/O here: storage, credentials and time come through `ports`.
 
 pub mod errors;
+pub mod events;
 pub mod models;
 pub mod ports;
 pub mod service;

@@ -85,6 +85,20 @@ pub struct StoredResource {
     pub id: ResourceId,
     pub document: Value,
     pub meta: ResourceMeta,
+    /// How many provisioning events this resource has produced: the aggregate
+    /// version of its latest event. Only changes that emit an event bump it,
+    /// so consumers see versions without gaps.
+    pub event_version: i64,
+}
+
+/// The organization a token authenticated, with what its events carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub org: OrgId,
+    /// The organization's one synchronized workspace.
+    pub workspace: Uuid,
+    /// The role new accounts get; roles are never changed by SCIM afterwards.
+    pub default_role: String,
 }
 
 /// A member of a group, as stored in the membership table.

@@ -4,9 +4,11 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use provisioning_events::Event;
+
 use super::models::{
     GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, StoredResource,
-    TokenHash,
+    Tenant, TokenHash,
 };
 
 /// Failures a store reports; the use cases decide what they mean to the client.
@@ -34,18 +36,20 @@ pub trait Clock: Clone + Send + Sync + 'static {
 
 /// Resolves a bearer token's hash to its organization.
 pub trait CredentialStore: Clone + Send + Sync + 'static {
-    fn organization_for_token(
+    fn tenant_for_token(
         &self,
         token: &TokenHash,
-    ) -> impl Future<Output = Result<Option<OrgId>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
 }
 
-/// The users of the SCIM view. Every method is scoped by organization.
+/// The users of the SCIM view. Every method is scoped by organization. Writes
+/// append their provisioning `events` to the journal in the same transaction.
 pub trait UserStore: Clone + Send + Sync + 'static {
     fn insert_user(
         &self,
         org: OrgId,
         user: &StoredResource,
+        events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn find_user(
@@ -61,14 +65,17 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         org: OrgId,
         user: &StoredResource,
         expected_version: i64,
+        events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes the user and its group memberships. False when it did not exist.
+    /// Deletes the user at `expected_version` and its group memberships.
     fn delete_user(
         &self,
         org: OrgId,
         id: ResourceId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        expected_version: i64,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn list_users(
         &self,
@@ -93,6 +100,7 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
         org: OrgId,
         group: &StoredResource,
         members: &[MemberRef],
+        events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn find_group(
@@ -116,13 +124,18 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
         expected_version: i64,
         document_changed: bool,
         membership: &[MembershipChange],
+        events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Deletes the group at `expected_version`, its memberships, and its
+    /// membership in other groups.
     fn delete_group(
         &self,
         org: OrgId,
         id: ResourceId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        expected_version: i64,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn list_groups(
         &self,

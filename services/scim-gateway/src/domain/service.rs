@@ -15,13 +15,15 @@ use scim_protocol::{
 };
 use std::collections::HashMap;
 
+use provisioning_events::EventBody;
 use serde_json::Value;
 
 use super::errors::{AuthError, ScimViewError};
+use super::events;
 
 use super::models::{
     BearerToken, GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId,
-    ResourceKind, ResourceMeta, SortSpec, StoredResource,
+    ResourceKind, ResourceMeta, SortSpec, StoredResource, Tenant,
 };
 use super::ports::{Clock, CredentialStore, GroupStore, StoreError, UserStore};
 
@@ -102,10 +104,10 @@ where
     S: UserStore + GroupStore + CredentialStore,
     C: Clock,
 {
-    pub async fn authenticate(&self, token: Option<&BearerToken>) -> Result<OrgId, AuthError> {
+    pub async fn authenticate(&self, token: Option<&BearerToken>) -> Result<Tenant, AuthError> {
         let token = token.ok_or(AuthError::MissingToken)?;
-        match self.store.organization_for_token(&token.hash()).await {
-            Ok(Some(org)) => Ok(org),
+        match self.store.tenant_for_token(&token.hash()).await {
+            Ok(Some(tenant)) => Ok(tenant),
             Ok(None) => Err(AuthError::InvalidToken),
             Err(e) => Err(AuthError::Unavailable(e.into_anyhow())),
         }
@@ -115,12 +117,12 @@ where
 
     pub async fn create_user(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         body: Value,
     ) -> Result<StoredResource, ScimViewError> {
         let document = normalize_for_write(body, &USER_RESOURCE)?;
         let now = self.clock.now();
-        let user = StoredResource {
+        let mut user = StoredResource {
             id: ResourceId::generate(),
             document,
             meta: ResourceMeta {
@@ -128,9 +130,14 @@ where
                 last_modified: now,
                 version: 1,
             },
+            event_version: 0,
         };
+        let bodies = events::user_created(tenant, &user.document);
+        let (events, event_version) =
+            events::envelop(tenant, ResourceKind::User, &user, bodies, now);
+        user.event_version = event_version;
         self.store
-            .insert_user(org, &user)
+            .insert_user(tenant.org, &user, &events)
             .await
             .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))?;
         Ok(user)
@@ -155,14 +162,14 @@ where
 
     pub async fn replace_user(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: &str,
         body: Value,
         precondition: &Precondition,
     ) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
         let replacement = normalize_for_write(body, &USER_RESOURCE)?;
-        self.modify_user(org, id, precondition, |current| {
+        self.modify_user(tenant, id, precondition, |current| {
             check_immutable(&current.document, &replacement, &USER_RESOURCE)?;
             Ok(replacement.clone())
         })
@@ -171,14 +178,14 @@ where
 
     pub async fn patch_user(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: &str,
         body: Value,
         precondition: &Precondition,
     ) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
         let request = PatchRequest::parse(body, &USER_RESOURCE)?;
-        self.modify_user(org, id, precondition, |current| {
+        self.modify_user(tenant, id, precondition, |current| {
             let mut document = current.document.clone();
             patch::apply(&mut document, &request.operations, &USER_RESOURCE)?;
             Ok(normalize_for_write(document, &USER_RESOURCE)?)
@@ -188,19 +195,30 @@ where
 
     pub async fn delete_user(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
-        if precondition.is_exact() {
-            precondition.check(&self.load_user(org, id).await?.meta)?;
+        for _ in 0..self.limits.write_attempts {
+            let current = self.load_user(tenant.org, id).await?;
+            precondition.check(&current.meta)?;
+            let (events, _) = events::envelop(
+                tenant,
+                ResourceKind::User,
+                &current,
+                vec![EventBody::UserDeleted {}],
+                self.clock.now(),
+            );
+            let written = self
+                .store
+                .delete_user(tenant.org, id, current.meta.version, &events)
+                .await;
+            if written_or_retry(written, precondition, ResourceKind::User)? {
+                return Ok(());
+            }
         }
-        match self.store.delete_user(org, id).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(ScimViewError::NotFound(ResourceKind::User)),
-            Err(e) => Err(ScimViewError::from_store(ResourceKind::User, e)),
-        }
+        Err(ScimViewError::ConcurrentModification)
     }
 
     /// The read-only `groups` of each user, keyed by user.
@@ -233,7 +251,7 @@ where
     /// document; an identical document is no change (no new version).
     async fn modify_user<F>(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: ResourceId,
         precondition: &Precondition,
         change: F,
@@ -242,16 +260,25 @@ where
         F: Fn(&StoredResource) -> Result<Value, ScimViewError>,
     {
         for _ in 0..self.limits.write_attempts {
-            let current = self.load_user(org, id).await?;
+            let current = self.load_user(tenant.org, id).await?;
             precondition.check(&current.meta)?;
             let document = change(&current)?;
             if document == current.document {
                 return Ok(current);
             }
-            let updated = self.next_version(&current, document);
+            let bodies = events::user_changed(tenant, &current.document, &document);
+            let mut updated = self.next_version(&current, document);
+            let (events, event_version) = events::envelop(
+                tenant,
+                ResourceKind::User,
+                &current,
+                bodies,
+                updated.meta.last_modified,
+            );
+            updated.event_version = event_version;
             let written = self
                 .store
-                .update_user(org, &updated, current.meta.version)
+                .update_user(tenant.org, &updated, current.meta.version, &events)
                 .await;
             if written_or_retry(written, precondition, ResourceKind::User)? {
                 return Ok(updated);
@@ -264,14 +291,14 @@ where
 
     pub async fn create_group(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         body: Value,
     ) -> Result<GroupWithMembers, ScimViewError> {
         let mut document = normalize_for_write(body, &GROUP_RESOURCE)?;
         let member_ids = take_member_ids(&mut document)?;
-        let members = self.resolve_members(org, &member_ids).await?;
+        let members = self.resolve_members(tenant.org, &member_ids).await?;
         let now = self.clock.now();
-        let group = StoredResource {
+        let mut group = StoredResource {
             id: ResourceId::generate(),
             document,
             meta: ResourceMeta {
@@ -279,9 +306,14 @@ where
                 last_modified: now,
                 version: 1,
             },
+            event_version: 0,
         };
+        let bodies = events::group_created(&group.document, &members);
+        let (events, event_version) =
+            events::envelop(tenant, ResourceKind::Group, &group, bodies, now);
+        group.event_version = event_version;
         self.store
-            .insert_group(org, &group, &members)
+            .insert_group(tenant.org, &group, &members, &events)
             .await
             .map_err(|e| ScimViewError::from_store(ResourceKind::Group, e))?;
         Ok(GroupWithMembers {
@@ -333,7 +365,7 @@ where
     /// syncing). Only the difference to the stored membership is written.
     pub async fn replace_group(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: &str,
         body: Value,
         precondition: &Precondition,
@@ -341,15 +373,20 @@ where
         let id = parse_id(id, ResourceKind::Group)?;
         let mut replacement = normalize_for_write(body, &GROUP_RESOURCE)?;
         let wanted_ids = take_member_ids(&mut replacement)?;
-        let wanted = self.resolve_members(org, &wanted_ids).await?;
-        self.modify_group(org, id, precondition, async |current: &StoredResource| {
-            check_immutable(&current.document, &replacement, &GROUP_RESOURCE)?;
-            let existing = self.members_of(org, id).await?;
-            Ok((
-                replacement.clone(),
-                membership_difference(&existing, &wanted),
-            ))
-        })
+        let wanted = self.resolve_members(tenant.org, &wanted_ids).await?;
+        self.modify_group(
+            tenant,
+            id,
+            precondition,
+            async |current: &StoredResource| {
+                check_immutable(&current.document, &replacement, &GROUP_RESOURCE)?;
+                let existing = self.members_of(tenant.org, id).await?;
+                Ok((
+                    replacement.clone(),
+                    membership_difference(&existing, &wanted),
+                ))
+            },
+        )
         .await
     }
 
@@ -357,7 +394,7 @@ where
     /// rewrite of the member list); the rest patches the group document.
     pub async fn patch_group(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: &str,
         body: Value,
         precondition: &Precondition,
@@ -365,15 +402,20 @@ where
         let id = parse_id(id, ResourceKind::Group)?;
         let request = PatchRequest::parse(body, &GROUP_RESOURCE)?;
         let (document_ops, member_changes) = patch::split_members(request.operations)?;
-        let membership = self.membership_changes(org, member_changes).await?;
-        self.modify_group(org, id, precondition, async |current: &StoredResource| {
-            let mut document = current.document.clone();
-            patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
-            Ok((
-                normalize_for_write(document, &GROUP_RESOURCE)?,
-                membership.clone(),
-            ))
-        })
+        let membership = self.membership_changes(tenant.org, member_changes).await?;
+        self.modify_group(
+            tenant,
+            id,
+            precondition,
+            async |current: &StoredResource| {
+                let mut document = current.document.clone();
+                patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
+                Ok((
+                    normalize_for_write(document, &GROUP_RESOURCE)?,
+                    membership.clone(),
+                ))
+            },
+        )
         .await
     }
 
@@ -381,28 +423,39 @@ where
     /// membership changes; neither changing means no new version.
     async fn modify_group(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: ResourceId,
         precondition: &Precondition,
         change: impl AsyncFn(&StoredResource) -> Result<(Value, Vec<MembershipChange>), ScimViewError>,
     ) -> Result<StoredResource, ScimViewError> {
         for _ in 0..self.limits.write_attempts {
-            let current = self.load_group(org, id).await?;
+            let current = self.load_group(tenant.org, id).await?;
             precondition.check(&current.meta)?;
             let (document, membership) = change(&current).await?;
             let document_changed = document != current.document;
             if !document_changed && membership.is_empty() {
                 return Ok(current);
             }
-            let updated = self.next_version(&current, document);
+            let (added, removed) = self.membership_delta(tenant.org, id, &membership).await?;
+            let bodies = events::group_changed(&current.document, &document, &added, &removed);
+            let mut updated = self.next_version(&current, document);
+            let (events, event_version) = events::envelop(
+                tenant,
+                ResourceKind::Group,
+                &current,
+                bodies,
+                updated.meta.last_modified,
+            );
+            updated.event_version = event_version;
             let written = self
                 .store
                 .update_group(
-                    org,
+                    tenant.org,
                     &updated,
                     current.meta.version,
                     document_changed,
                     &membership,
+                    &events,
                 )
                 .await;
             if written_or_retry(written, precondition, ResourceKind::Group)? {
@@ -414,19 +467,30 @@ where
 
     pub async fn delete_group(
         &self,
-        org: OrgId,
+        tenant: &Tenant,
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), ScimViewError> {
         let id = parse_id(id, ResourceKind::Group)?;
-        if precondition.is_exact() {
-            precondition.check(&self.load_group(org, id).await?.meta)?;
+        for _ in 0..self.limits.write_attempts {
+            let current = self.load_group(tenant.org, id).await?;
+            precondition.check(&current.meta)?;
+            let (events, _) = events::envelop(
+                tenant,
+                ResourceKind::Group,
+                &current,
+                vec![EventBody::GroupDeleted {}],
+                self.clock.now(),
+            );
+            let written = self
+                .store
+                .delete_group(tenant.org, id, current.meta.version, &events)
+                .await;
+            if written_or_retry(written, precondition, ResourceKind::Group)? {
+                return Ok(());
+            }
         }
-        match self.store.delete_group(org, id).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(ScimViewError::NotFound(ResourceKind::Group)),
-            Err(e) => Err(ScimViewError::from_store(ResourceKind::Group, e)),
-        }
+        Err(ScimViewError::ConcurrentModification)
     }
 
     async fn load_group(
@@ -439,6 +503,29 @@ where
             .await
             .map_err(|e| ScimViewError::from_store(ResourceKind::Group, e))?
             .ok_or(ScimViewError::NotFound(ResourceKind::Group))
+    }
+
+    /// Who a membership change adds and removes, for its events. Removing all
+    /// members names the current ones: events are self-contained facts. (Read
+    /// after the group row, so a concurrent change makes the write retry.)
+    async fn membership_delta(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        membership: &[MembershipChange],
+    ) -> Result<(Vec<MemberRef>, Vec<ResourceId>), ScimViewError> {
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        for change in membership {
+            match change {
+                MembershipChange::Add(members) => added.extend(members.iter().copied()),
+                MembershipChange::Remove(ids) => removed.extend(ids.iter().copied()),
+                MembershipChange::RemoveAll => {
+                    removed.extend(self.members_of(org, id).await?.into_iter().map(|m| m.id));
+                }
+            }
+        }
+        Ok((added, removed))
     }
 
     /// Checks that every id names a user or group of this organization.
@@ -510,6 +597,7 @@ where
                 last_modified: self.clock.now().max(current.meta.last_modified),
                 version: current.meta.version + 1,
             },
+            event_version: current.event_version,
         }
     }
 

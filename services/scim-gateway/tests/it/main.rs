@@ -9,5 +9,6 @@ mod discovery;
 mod errors;
 mod filters;
 mod groups;
+mod journal;
 mod robustness;
 mod users;

@@ -17,7 +17,7 @@ use super::render::{
 };
 use super::request::{bearer_token, if_match, if_none_match_hits, json_body, search_from_query};
 use crate::domain::errors::ScimViewError;
-use crate::domain::models::{OrgId, Page, ResourceKind, StoredResource};
+use crate::domain::models::{OrgId, Page, ResourceKind, StoredResource, Tenant};
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
 
 type Api<S, C> = web::Data<ScimApi<S, C>>;
@@ -26,10 +26,10 @@ type Reply = Result<HttpResponse, ApiError>;
 pub trait Store: UserStore + GroupStore + CredentialStore + ViewHealth {}
 impl<T: UserStore + GroupStore + CredentialStore + ViewHealth> Store for T {}
 
-async fn tenant<S: Store, C: Clock>(
+async fn authenticate<S: Store, C: Clock>(
     req: &HttpRequest,
     api: &ScimApi<S, C>,
-) -> Result<OrgId, ApiError> {
+) -> Result<Tenant, ApiError> {
     Ok(api.view.authenticate(bearer_token(req).as_ref()).await?)
 }
 
@@ -85,10 +85,11 @@ pub async fn create_user<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let projection = projection_from_query(&req, &USER_RESOURCE)?;
     let body = json_body(&req, payload, api.max_body_bytes).await?;
-    let user = api.view.create_user(org, body).await?;
+    let user = api.view.create_user(&tenant, body).await?;
     let base = base_url(&req, api.public_base_url.as_deref());
     let json = render_user(&api, org, &user, &base, &projection).await?;
     let url = location(&base, ResourceKind::User, &user.id.to_string());
@@ -105,7 +106,8 @@ pub async fn get_user<S: Store, C: Clock>(
     id: web::Path<String>,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let projection = projection_from_query(&req, &USER_RESOURCE)?;
     let user = api.view.get_user(org, &id).await?;
     if if_none_match_hits(&req, user.meta.version) {
@@ -124,12 +126,13 @@ pub async fn replace_user<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let projection = projection_from_query(&req, &USER_RESOURCE)?;
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let user = api
         .view
-        .replace_user(org, &id, body, &if_match(&req))
+        .replace_user(&tenant, &id, body, &if_match(&req))
         .await?;
     let base = base_url(&req, api.public_base_url.as_deref());
     let json = render_user(&api, org, &user, &base, &projection).await?;
@@ -142,10 +145,14 @@ pub async fn patch_user<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let projection = projection_from_query(&req, &USER_RESOURCE)?;
     let body = json_body(&req, payload, api.max_body_bytes).await?;
-    let user = api.view.patch_user(org, &id, body, &if_match(&req)).await?;
+    let user = api
+        .view
+        .patch_user(&tenant, &id, body, &if_match(&req))
+        .await?;
     let base = base_url(&req, api.public_base_url.as_deref());
     let json = render_user(&api, org, &user, &base, &projection).await?;
     Ok(resource_response(StatusCode::OK, &json, &user, None))
@@ -156,13 +163,14 @@ pub async fn delete_user<S: Store, C: Clock>(
     id: web::Path<String>,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
-    api.view.delete_user(org, &id, &if_match(&req)).await?;
+    let tenant = authenticate(&req, &api).await?;
+    api.view.delete_user(&tenant, &id, &if_match(&req)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn list_users<S: Store, C: Clock>(req: HttpRequest, api: Api<S, C>) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let search = search_from_query(&req)?;
     search_response(&req, &api, org, search, &[&USER_RESOURCE]).await
 }
@@ -172,7 +180,8 @@ pub async fn search_users<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
     search_response(&req, &api, org, search, &[&USER_RESOURCE]).await
 }
@@ -199,10 +208,10 @@ pub async fn create_group<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
     let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
     let body = json_body(&req, payload, api.max_body_bytes).await?;
-    let created = api.view.create_group(org, body).await?;
+    let created = api.view.create_group(&tenant, body).await?;
     let base = base_url(&req, api.public_base_url.as_deref());
     let json = render_group(
         &created.group,
@@ -224,7 +233,8 @@ pub async fn get_group<S: Store, C: Clock>(
     id: web::Path<String>,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
     let with_members = projection.wants(&GROUP_RESOURCE, "members");
     let found = api.view.get_group(org, &id, with_members).await?;
@@ -262,12 +272,13 @@ pub async fn replace_group<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let group = api
         .view
-        .replace_group(org, &id, body, &if_match(&req))
+        .replace_group(&tenant, &id, body, &if_match(&req))
         .await?;
     group_reply(&req, &api, org, &group, &projection).await
 }
@@ -280,12 +291,13 @@ pub async fn patch_group<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let group = api
         .view
-        .patch_group(org, &id, body, &if_match(&req))
+        .patch_group(&tenant, &id, body, &if_match(&req))
         .await?;
     if projection.is_explicit() {
         group_reply(&req, &api, org, &group, &projection).await
@@ -301,13 +313,14 @@ pub async fn delete_group<S: Store, C: Clock>(
     id: web::Path<String>,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
-    api.view.delete_group(org, &id, &if_match(&req)).await?;
+    let tenant = authenticate(&req, &api).await?;
+    api.view.delete_group(&tenant, &id, &if_match(&req)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn list_groups<S: Store, C: Clock>(req: HttpRequest, api: Api<S, C>) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let search = search_from_query(&req)?;
     search_response(&req, &api, org, search, &[&GROUP_RESOURCE]).await
 }
@@ -317,7 +330,8 @@ pub async fn search_groups<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
     search_response(&req, &api, org, search, &[&GROUP_RESOURCE]).await
 }
@@ -331,7 +345,8 @@ pub async fn search_root<S: Store, C: Clock>(
     payload: web::Payload,
     api: Api<S, C>,
 ) -> Reply {
-    let org = tenant(&req, &api).await?;
+    let tenant = authenticate(&req, &api).await?;
+    let org = tenant.org;
     let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
     search_response(&req, &api, org, search, &[&USER_RESOURCE, &GROUP_RESOURCE]).await
 }

@@ -17,11 +17,13 @@ use super::filter_sql::{
     FilterMapping, GroupFilterMapping, UserFilterMapping, sort_column, translate,
 };
 use super::tables::{
-    ApiTokens, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers,
+    ApiTokens, Journal, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers,
 };
+use provisioning_events::{AggregateKind, Event};
+
 use crate::domain::models::{
     GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
-    ResourceMeta, StoredResource, TokenHash,
+    ResourceMeta, StoredResource, Tenant, TokenHash,
 };
 use crate::domain::ports::{CredentialStore, GroupStore, StoreError, UserStore};
 use scim_protocol::messages::SortOrder;
@@ -53,12 +55,8 @@ impl SqlScimView {
         token: &TokenHash,
         prefix: &str,
     ) -> anyhow::Result<OrgId> {
-        if let Some(org) = self
-            .organization_for_token(token)
-            .await
-            .map_err(to_anyhow)?
-        {
-            return Ok(org);
+        if let Some(tenant) = self.tenant_for_token(token).await.map_err(to_anyhow)? {
+            return Ok(tenant.org);
         }
         let org = OrgId(Uuid::now_v7());
         let now = Utc::now().timestamp_micros();
@@ -70,8 +68,9 @@ impl SqlScimView {
                     Organizations::Id,
                     Organizations::Name,
                     Organizations::CreatedAt,
+                    Organizations::WorkspaceId,
                 ])
-                .values_panic([org.0.into(), name.into(), now.into()]),
+                .values_panic([org.0.into(), name.into(), now.into(), Uuid::now_v7().into()]),
         )
         .await?;
         txn.execute(
@@ -106,6 +105,37 @@ impl SqlScimView {
             .map(|row| row.try_get::<Uuid>("", "id"))
             .collect::<Result<_, DbErr>>()
             .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+    }
+
+    /// Journal entries after `after_seq` in `seq` order (all organizations, or
+    /// one), each with its `seq` filled in. The relay and replay read this.
+    pub async fn journal(
+        &self,
+        org: Option<OrgId>,
+        after_seq: i64,
+        limit: u64,
+    ) -> anyhow::Result<Vec<Event>> {
+        let mut select = Query::select();
+        select
+            .columns([Journal::Seq, Journal::Event])
+            .from(Journal::Table)
+            .and_where(Expr::col(Journal::Seq).gt(after_seq))
+            .order_by(Journal::Seq, Order::Asc)
+            .limit(limit);
+        if let Some(org) = org {
+            select.and_where(Expr::col(Journal::OrgId).eq(org.0));
+        }
+        let rows = self.db.query_all(&select).await?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("", "seq")?;
+                let text: String = row.try_get("", "event")?;
+                let mut event: Event = serde_json::from_str(&text)
+                    .with_context(|| format!("journal entry {seq} is not an event"))?;
+                event.seq = seq;
+                Ok(event)
+            })
+            .collect()
     }
 
     /// True when at least one organization exists.
@@ -162,6 +192,7 @@ fn resource_from_row(row: &QueryResult) -> Result<StoredResource, StoreError> {
             last_modified: from_micros(row.try_get("", "last_modified").map_err(get)?)?,
             version: row.try_get("", "version").map_err(get)?,
         },
+        event_version: row.try_get("", "event_version").map_err(get)?,
     })
 }
 
@@ -250,6 +281,50 @@ async fn write_emails(
     Ok(())
 }
 
+/// Appends events to the journal inside the caller's transaction: the events
+/// commit with the change they describe, or not at all.
+async fn append_journal(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    events: &[Event],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert.into_table(Journal::Table).columns([
+        Journal::EventId,
+        Journal::OrgId,
+        Journal::EventType,
+        Journal::AggregateKind,
+        Journal::AggregateId,
+        Journal::AggregateVersion,
+        Journal::OccurredAt,
+        Journal::Event,
+    ]);
+    for event in events {
+        let kind = match event.aggregate.kind {
+            AggregateKind::User => "user",
+            AggregateKind::Group => "group",
+            AggregateKind::Subscription => "subscription",
+        };
+        insert.values_panic([
+            event.id.into(),
+            org.0.into(),
+            event.routing_key().into(),
+            kind.into(),
+            event.aggregate.id.clone().into(),
+            event.aggregate.version.into(),
+            micros(event.occurred_at).into(),
+            serde_json::to_string(event)
+                .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
+                .into(),
+        ]);
+    }
+    txn.execute(&insert).await.map_err(db_error)?;
+    Ok(())
+}
+
 fn document_text(doc: &Value) -> Result<String, StoreError> {
     serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(anyhow!(e)))
 }
@@ -324,7 +399,15 @@ where
 {
     Query::select()
         .columns(
-            ["id", "document", "version", "created_at", "last_modified"].map(|c| {
+            [
+                "id",
+                "document",
+                "version",
+                "event_version",
+                "created_at",
+                "last_modified",
+            ]
+            .map(|c| {
                 (
                     table.into_iden(),
                     sea_orm::sea_query::Alias::new(c).into_iden(),
@@ -339,28 +422,48 @@ where
 // ----- credentials -----------------------------------------------------------
 
 impl CredentialStore for SqlScimView {
-    async fn organization_for_token(&self, token: &TokenHash) -> Result<Option<OrgId>, StoreError> {
+    async fn tenant_for_token(&self, token: &TokenHash) -> Result<Option<Tenant>, StoreError> {
         let row = self
             .db
             .query_one(
                 Query::select()
-                    .column(ApiTokens::OrgId)
+                    .column((ApiTokens::Table, ApiTokens::OrgId))
+                    .column((Organizations::Table, Organizations::WorkspaceId))
+                    .column((Organizations::Table, Organizations::DefaultRole))
                     .from(ApiTokens::Table)
-                    .and_where(Expr::col(ApiTokens::TokenHash).eq(token.to_hex()))
-                    .and_where(Expr::col(ApiTokens::RevokedAt).is_null()),
+                    .inner_join(
+                        Organizations::Table,
+                        Expr::col((Organizations::Table, Organizations::Id))
+                            .equals((ApiTokens::Table, ApiTokens::OrgId)),
+                    )
+                    .and_where(
+                        Expr::col((ApiTokens::Table, ApiTokens::TokenHash)).eq(token.to_hex()),
+                    )
+                    .and_where(Expr::col((ApiTokens::Table, ApiTokens::RevokedAt)).is_null()),
             )
             .await
             .map_err(db_error)?;
-        row.map(|r| r.try_get::<Uuid>("", "org_id").map(OrgId))
-            .transpose()
-            .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+        row.map(|r| -> Result<Tenant, DbErr> {
+            Ok(Tenant {
+                org: OrgId(r.try_get("", "org_id")?),
+                workspace: r.try_get("", "workspace_id")?,
+                default_role: r.try_get("", "default_role")?,
+            })
+        })
+        .transpose()
+        .map_err(|e| StoreError::Unavailable(anyhow!(e)))
     }
 }
 
 // ----- users -----------------------------------------------------------------
 
 impl UserStore for SqlScimView {
-    async fn insert_user(&self, org: OrgId, user: &StoredResource) -> Result<(), StoreError> {
+    async fn insert_user(
+        &self,
+        org: OrgId,
+        user: &StoredResource,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
         let columns = UserColumns::of(&user.document);
         let txn = self.db.begin().await.map_err(db_error)?;
         txn.execute(
@@ -378,6 +481,7 @@ impl UserStore for SqlScimView {
                     ScimUsers::Active,
                     ScimUsers::Document,
                     ScimUsers::Version,
+                    ScimUsers::EventVersion,
                     ScimUsers::CreatedAt,
                     ScimUsers::LastModified,
                 ])
@@ -393,6 +497,7 @@ impl UserStore for SqlScimView {
                     columns.active.into(),
                     document_text(&user.document)?.into(),
                     user.meta.version.into(),
+                    user.event_version.into(),
                     micros(user.meta.created).into(),
                     micros(user.meta.last_modified).into(),
                 ]),
@@ -400,6 +505,7 @@ impl UserStore for SqlScimView {
         .await
         .map_err(db_error)?;
         write_emails(&txn, org, user.id, &columns).await?;
+        append_journal(&txn, org, events).await?;
         txn.commit().await.map_err(db_error)
     }
 
@@ -420,6 +526,7 @@ impl UserStore for SqlScimView {
         org: OrgId,
         user: &StoredResource,
         expected_version: i64,
+        events: &[Event],
     ) -> Result<(), StoreError> {
         let columns = UserColumns::of(&user.document);
         let txn = self.db.begin().await.map_err(db_error)?;
@@ -446,6 +553,7 @@ impl UserStore for SqlScimView {
                         (ScimUsers::Active, columns.active.into()),
                         (ScimUsers::Document, document_text(&user.document)?.into()),
                         (ScimUsers::Version, user.meta.version.into()),
+                        (ScimUsers::EventVersion, user.event_version.into()),
                         (
                             ScimUsers::LastModified,
                             micros(user.meta.last_modified).into(),
@@ -469,39 +577,49 @@ impl UserStore for SqlScimView {
         .await
         .map_err(db_error)?;
         write_emails(&txn, org, user.id, &columns).await?;
+        append_journal(&txn, org, events).await?;
         txn.commit().await.map_err(db_error)
     }
 
-    async fn delete_user(&self, org: OrgId, id: ResourceId) -> Result<bool, StoreError> {
+    async fn delete_user(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: i64,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(db_error)?;
-        txn.execute(
-            Query::delete()
-                .from_table(ScimGroupMembers::Table)
-                .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
-                .and_where(Expr::col(ScimGroupMembers::MemberId).eq(id.0)),
-        )
-        .await
-        .map_err(db_error)?;
-        txn.execute(
-            Query::delete()
-                .from_table(ScimUserEmails::Table)
-                .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
-                .and_where(Expr::col(ScimUserEmails::UserId).eq(id.0)),
-        )
-        .await
-        .map_err(db_error)?;
+        // The version check first: a lost race rolls back before anything else.
         let deleted = txn
             .execute(
                 Query::delete()
                     .from_table(ScimUsers::Table)
                     .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
-                    .and_where(Expr::col(ScimUsers::Id).eq(id.0)),
+                    .and_where(Expr::col(ScimUsers::Id).eq(id.0))
+                    .and_where(Expr::col(ScimUsers::Version).eq(expected_version)),
             )
             .await
             .map_err(db_error)?
             .rows_affected();
-        txn.commit().await.map_err(db_error)?;
-        Ok(deleted > 0)
+        if deleted == 0 {
+            return Err(StoreError::VersionConflict);
+        }
+        for statement in [
+            Query::delete()
+                .from_table(ScimGroupMembers::Table)
+                .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimGroupMembers::MemberId).eq(id.0))
+                .to_owned(),
+            Query::delete()
+                .from_table(ScimUserEmails::Table)
+                .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimUserEmails::UserId).eq(id.0))
+                .to_owned(),
+        ] {
+            txn.execute(&statement).await.map_err(db_error)?;
+        }
+        append_journal(&txn, org, events).await?;
+        txn.commit().await.map_err(db_error)
     }
 
     async fn list_users(
@@ -631,6 +749,7 @@ impl GroupStore for SqlScimView {
         org: OrgId,
         group: &StoredResource,
         members: &[MemberRef],
+        events: &[Event],
     ) -> Result<(), StoreError> {
         let (display_name, key, external_id) = group_columns(&group.document);
         let txn = self.db.begin().await.map_err(db_error)?;
@@ -645,6 +764,7 @@ impl GroupStore for SqlScimView {
                     ScimGroups::ExternalId,
                     ScimGroups::Document,
                     ScimGroups::Version,
+                    ScimGroups::EventVersion,
                     ScimGroups::CreatedAt,
                     ScimGroups::LastModified,
                 ])
@@ -656,6 +776,7 @@ impl GroupStore for SqlScimView {
                     external_id.into(),
                     document_text(&group.document)?.into(),
                     group.meta.version.into(),
+                    group.event_version.into(),
                     micros(group.meta.created).into(),
                     micros(group.meta.last_modified).into(),
                 ]),
@@ -663,6 +784,7 @@ impl GroupStore for SqlScimView {
         .await
         .map_err(db_error)?;
         add_members(&txn, org, group.id, members).await?;
+        append_journal(&txn, org, events).await?;
         txn.commit().await.map_err(db_error)
     }
 
@@ -714,6 +836,7 @@ impl GroupStore for SqlScimView {
         expected_version: i64,
         document_changed: bool,
         membership: &[MembershipChange],
+        events: &[Event],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(db_error)?;
         let mut update = Query::update();
@@ -721,6 +844,7 @@ impl GroupStore for SqlScimView {
             .table(ScimGroups::Table)
             .values([
                 (ScimGroups::Version, group.meta.version.into()),
+                (ScimGroups::EventVersion, group.event_version.into()),
                 (
                     ScimGroups::LastModified,
                     micros(group.meta.last_modified).into(),
@@ -778,11 +902,32 @@ impl GroupStore for SqlScimView {
                 }
             }
         }
+        append_journal(&txn, org, events).await?;
         txn.commit().await.map_err(db_error)
     }
 
-    async fn delete_group(&self, org: OrgId, id: ResourceId) -> Result<bool, StoreError> {
+    async fn delete_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: i64,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(db_error)?;
+        let deleted = txn
+            .execute(
+                Query::delete()
+                    .from_table(ScimGroups::Table)
+                    .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+                    .and_where(Expr::col(ScimGroups::Id).eq(id.0))
+                    .and_where(Expr::col(ScimGroups::Version).eq(expected_version)),
+            )
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::VersionConflict);
+        }
         for column in [ScimGroupMembers::GroupId, ScimGroupMembers::MemberId] {
             txn.execute(
                 Query::delete()
@@ -793,18 +938,8 @@ impl GroupStore for SqlScimView {
             .await
             .map_err(db_error)?;
         }
-        let deleted = txn
-            .execute(
-                Query::delete()
-                    .from_table(ScimGroups::Table)
-                    .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
-                    .and_where(Expr::col(ScimGroups::Id).eq(id.0)),
-            )
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        txn.commit().await.map_err(db_error)?;
-        Ok(deleted > 0)
+        append_journal(&txn, org, events).await?;
+        txn.commit().await.map_err(db_error)
     }
 
     async fn list_groups(

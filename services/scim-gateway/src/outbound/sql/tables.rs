@@ -8,6 +8,10 @@ pub enum Organizations {
     Id,
     Name,
     CreatedAt,
+    /// The organization's one synchronized workspace.
+    WorkspaceId,
+    /// The role new accounts get.
+    DefaultRole,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -36,6 +40,9 @@ pub enum ScimUsers {
     Active,
     Document,
     Version,
+    /// Version of the user as an event aggregate: bumped only by changes that
+    /// emit an event, so consumers see gap-free aggregate versions.
+    EventVersion,
     CreatedAt,
     LastModified,
 }
@@ -63,6 +70,7 @@ pub enum ScimGroups {
     ExternalId,
     Document,
     Version,
+    EventVersion,
     CreatedAt,
     LastModified,
 }
@@ -74,4 +82,22 @@ pub enum ScimGroupMembers {
     GroupId,
     MemberId,
     MemberKind,
+}
+
+/// The transactional outbox: every provisioning event, appended in the same
+/// transaction as the SCIM-view change it describes. Append-only; `seq` is the
+/// replay order.
+#[derive(DeriveIden, Clone, Copy)]
+pub enum Journal {
+    Table,
+    Seq,
+    EventId,
+    OrgId,
+    EventType,
+    AggregateKind,
+    AggregateId,
+    AggregateVersion,
+    OccurredAt,
+    Event,
+    PublishedAt,
 }

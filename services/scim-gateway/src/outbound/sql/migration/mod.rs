@@ -3,12 +3,16 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261128_000001_create_scim_view;
+mod m20261128_000002_journal;
 
 pub struct Migrator;
 
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_scim_view::Migration)]
+        vec![
+            Box::new(m20261128_000001_create_scim_view::Migration),
+            Box::new(m20261128_000002_journal::Migration),
+        ]
     }
 }

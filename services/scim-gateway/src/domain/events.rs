@@ -1,0 +1,248 @@
+//! Which provisioning events a change of the SCIM view emits. Pure functions of
+//! the documents before and after: the rules of the product live here.
+//!
+//! - A user created active → `user.provisioned`. Created inactive → nothing:
+//!   no account and no seat until it is activated (`user.reactivated`).
+//! - `active` true → false → `user.deactivated`; false → true →
+//!   `user.reactivated` (a new account; carries the current profile).
+//! - Otherwise, an active user whose mapped profile changed → `user.updated`.
+//!   Changes to attributes the product does not map emit nothing; neither do
+//!   changes to an inactive user (its account is anonymized).
+//! - Delete → `user.deleted`.
+//! - Groups: create → `group.provisioned`; `displayName` changed →
+//!   `group.renamed`; membership changes → `group.members_added` /
+//!   `group.members_removed`; delete → `group.deleted`.
+
+use chrono::{DateTime, Utc};
+use provisioning_events::{
+    Aggregate, AggregateKind, Event, EventBody, Member, MemberKind, SCHEMA_VERSION, UserProfile,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::models::{MemberRef, ResourceId, ResourceKind, StoredResource, Tenant};
+
+fn text(doc: &Value, key: &str) -> Option<String> {
+    doc.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// `active` absent means active (RFC 7643 leaves it to the service provider).
+pub fn is_active(doc: &Value) -> bool {
+    doc.get("active").and_then(Value::as_bool).unwrap_or(true)
+}
+
+/// The profile snapshot the product maps: userName, the primary (else work,
+/// else first) e-mail, names.
+pub fn profile(doc: &Value) -> UserProfile {
+    let emails = doc.get("emails").and_then(Value::as_array);
+    let email = emails.and_then(|emails| {
+        let pick = |pred: &dyn Fn(&Value) -> bool| {
+            emails
+                .iter()
+                .find(|e| pred(e))
+                .and_then(|e| text(e, "value"))
+        };
+        pick(&|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+            .or_else(|| {
+                pick(&|e| {
+                    e.get("type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+                })
+            })
+            .or_else(|| pick(&|_| true))
+    });
+    let name = doc.get("name");
+    UserProfile {
+        user_name: text(doc, "userName").unwrap_or_default(),
+        external_id: text(doc, "externalId"),
+        email,
+        given_name: name.and_then(|n| text(n, "givenName")),
+        family_name: name.and_then(|n| text(n, "familyName")),
+        display_name: text(doc, "displayName"),
+    }
+}
+
+pub fn user_created(tenant: &Tenant, doc: &Value) -> Vec<EventBody> {
+    if is_active(doc) {
+        vec![EventBody::UserProvisioned {
+            default_role: tenant.default_role.clone(),
+            profile: profile(doc),
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
+pub fn user_changed(tenant: &Tenant, before: &Value, after: &Value) -> Vec<EventBody> {
+    match (is_active(before), is_active(after)) {
+        (true, false) => vec![EventBody::UserDeactivated {}],
+        (false, true) => vec![EventBody::UserReactivated {
+            default_role: tenant.default_role.clone(),
+            profile: profile(after),
+        }],
+        (true, true) if profile(before) != profile(after) => {
+            vec![EventBody::UserUpdated {
+                profile: profile(after),
+            }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn member(m: &MemberRef) -> Member {
+    Member {
+        id: m.id.to_string(),
+        kind: match m.kind {
+            ResourceKind::User => MemberKind::User,
+            ResourceKind::Group => MemberKind::Group,
+        },
+    }
+}
+
+pub fn group_created(doc: &Value, members: &[MemberRef]) -> Vec<EventBody> {
+    vec![EventBody::GroupProvisioned {
+        display_name: text(doc, "displayName").unwrap_or_default(),
+        external_id: text(doc, "externalId"),
+        members: members.iter().map(member).collect(),
+    }]
+}
+
+/// `added` and `removed` are the membership as actually changed.
+pub fn group_changed(
+    before: &Value,
+    after: &Value,
+    added: &[MemberRef],
+    removed: &[ResourceId],
+) -> Vec<EventBody> {
+    let mut events = Vec::new();
+    let name = text(after, "displayName").unwrap_or_default();
+    if text(before, "displayName").unwrap_or_default() != name {
+        events.push(EventBody::GroupRenamed { display_name: name });
+    }
+    if !removed.is_empty() {
+        events.push(EventBody::GroupMembersRemoved {
+            members: removed.iter().map(ResourceId::to_string).collect(),
+        });
+    }
+    if !added.is_empty() {
+        events.push(EventBody::GroupMembersAdded {
+            members: added.iter().map(member).collect(),
+        });
+    }
+    events
+}
+
+/// Wraps event bodies into events of one aggregate, numbering them after the
+/// resource's current event version. Returns the events and the new version.
+pub fn envelop(
+    tenant: &Tenant,
+    kind: ResourceKind,
+    resource: &StoredResource,
+    bodies: Vec<EventBody>,
+    now: DateTime<Utc>,
+) -> (Vec<Event>, i64) {
+    let mut version = resource.event_version;
+    let events = bodies
+        .into_iter()
+        .map(|body| {
+            version += 1;
+            Event {
+                id: Uuid::now_v7(),
+                seq: 0,
+                schema_version: SCHEMA_VERSION,
+                org_id: tenant.org.0,
+                workspace_id: tenant.workspace,
+                aggregate: Aggregate {
+                    kind: match kind {
+                        ResourceKind::User => AggregateKind::User,
+                        ResourceKind::Group => AggregateKind::Group,
+                    },
+                    id: resource.id.to_string(),
+                    version,
+                },
+                occurred_at: now,
+                body,
+            }
+        })
+        .collect();
+    (events, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::models::OrgId;
+    use serde_json::json;
+
+    fn tenant() -> Tenant {
+        Tenant {
+            org: OrgId(Uuid::now_v7()),
+            workspace: Uuid::now_v7(),
+            default_role: "viewer".into(),
+        }
+    }
+
+    fn types(events: &[EventBody]) -> Vec<&'static str> {
+        events.iter().map(EventBody::event_type).collect()
+    }
+
+    #[test]
+    fn user_lifecycle_rules() {
+        let t = tenant();
+        let active = json!({"userName": "a", "active": true, "emails": [{"value": "w@x", "type": "work"}, {"value": "p@x", "primary": true}]});
+        let created = user_created(&t, &active);
+        assert_eq!(types(&created), ["user.provisioned"]);
+        let EventBody::UserProvisioned {
+            default_role,
+            profile,
+        } = &created[0]
+        else {
+            unreachable!()
+        };
+        assert_eq!(default_role, "viewer");
+        assert_eq!(profile.email.as_deref(), Some("p@x"), "primary e-mail wins");
+        assert!(user_created(&t, &json!({"userName": "a", "active": false})).is_empty());
+        assert_eq!(
+            types(&user_created(&t, &json!({"userName": "a"}))),
+            ["user.provisioned"],
+            "absent active is active"
+        );
+
+        let renamed = json!({"userName": "a", "active": true, "displayName": "A"});
+        assert_eq!(
+            types(&user_changed(&t, &active, &renamed)),
+            ["user.updated"]
+        );
+        let titled = json!({"userName": "a", "active": true, "title": "CTO", "emails": active["emails"].clone()});
+        assert!(
+            user_changed(&t, &active, &titled).is_empty(),
+            "unmapped attribute"
+        );
+        let inactive = json!({"userName": "a", "active": false});
+        assert_eq!(
+            types(&user_changed(&t, &active, &inactive)),
+            ["user.deactivated"]
+        );
+        assert!(user_changed(&t, &inactive, &json!({"userName": "b", "active": false})).is_empty());
+        assert_eq!(
+            types(&user_changed(&t, &inactive, &active)),
+            ["user.reactivated"]
+        );
+    }
+
+    #[test]
+    fn group_rules() {
+        let before = json!({"displayName": "Eng"});
+        assert!(group_changed(&before, &before, &[], &[]).is_empty());
+        assert_eq!(
+            types(&group_changed(
+                &before,
+                &json!({"displayName": "Platform"}),
+                &[],
+                &[]
+            )),
+            ["group.renamed"]
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! Every state-changing request appends its provisioning events to the
+//! journal in the same transaction; requests that change nothing (or fail)
+//! append nothing.
+
+use provisioning_events::{Event, EventBody};
+use serde_json::json;
+
+use crate::backend_tests;
+
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+async fn journal(app: &crate::support::TestApp) -> Vec<Event> {
+    app.store
+        .journal(None, 0, 10_000)
+        .await
+        .expect("journal readable")
+}
+
+fn summary(events: &[Event]) -> Vec<(String, &'static str, i64)> {
+    events
+        .iter()
+        .map(|e| (e.aggregate.id.clone(), e.routing_key(), e.aggregate.version))
+        .collect()
+}
+
+fn patch(ops: serde_json::Value) -> serde_json::Value {
+    json!({"schemas": [PATCH], "Operations": ops})
+}
+
+backend_tests! {
+    async fn user_lifecycle_is_journaled_in_order(app: TestApp) {
+        let id = app.create_user("life@example.com").await;
+        let uri = format!("/scim/v2/Users/{id}");
+        // Not mapped into the product: no event.
+        app.patch(&uri, &patch(json!([{"op": "replace", "path": "title", "value": "CTO"}]))).await;
+        app.patch(&uri, &patch(json!([{"op": "replace", "path": "displayName", "value": "Life"}]))).await;
+        app.patch(&uri, &patch(json!([{"op": "Replace", "path": "active", "value": "False"}]))).await;
+        // Changes to an inactive user's profile: anonymized anyway, no event.
+        app.patch(&uri, &patch(json!([{"op": "replace", "path": "displayName", "value": "Ghost"}]))).await;
+        app.patch(&uri, &patch(json!([{"op": "replace", "path": "active", "value": true}]))).await;
+        // A PATCH that changes nothing, and one that fails: no event.
+        app.patch(&uri, &patch(json!([{"op": "replace", "path": "active", "value": true}]))).await;
+        let failed = app.patch(&uri, &patch(json!([{"op": "replace", "path": "nope", "value": 1}]))).await;
+        assert_eq!(failed.status.as_u16(), 400);
+        app.delete(&uri).await;
+
+        let events = journal(&app).await;
+        assert_eq!(
+            summary(&events),
+            vec![
+                (id.clone(), "user.provisioned", 1),
+                (id.clone(), "user.updated", 2),
+                (id.clone(), "user.deactivated", 3),
+                (id.clone(), "user.reactivated", 4),
+                (id.clone(), "user.deleted", 5),
+            ]
+        );
+        assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "seq is monotonic");
+        let first = &events[0];
+        assert_eq!(first.schema_version, 1);
+        let EventBody::UserProvisioned { default_role, profile } = &first.body else { panic!("{first:?}") };
+        assert_eq!(default_role, "member");
+        assert_eq!(profile.user_name, "life@example.com");
+        assert_eq!(profile.email.as_deref(), Some("life@example.com"));
+        let EventBody::UserReactivated { profile, .. } = &events[3].body else { panic!() };
+        assert_eq!(profile.display_name.as_deref(), Some("Ghost"), "a reactivation carries the current profile");
+        assert!(events.iter().all(|e| e.workspace_id == first.workspace_id && e.org_id == first.org_id));
+    }
+
+    async fn rejected_writes_journal_nothing(app: TestApp) {
+        app.create_user("dup@example.com").await;
+        let before = journal(&app).await.len();
+        let duplicate = app
+            .post("/scim/v2/Users", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "DUP@example.com"}))
+            .await;
+        assert_eq!(duplicate.status.as_u16(), 409);
+        let inactive = app
+            .post("/scim/v2/Users", &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "off@example.com", "active": false}))
+            .await;
+        assert_eq!(inactive.status.as_u16(), 201);
+        assert_eq!(journal(&app).await.len(), before, "no account for an inactive user");
+        let id = inactive.body["id"].as_str().expect("id").to_owned();
+        app.patch(&format!("/scim/v2/Users/{id}"), &patch(json!([{"op": "replace", "path": "active", "value": true}]))).await;
+        let events = journal(&app).await;
+        assert_eq!(summary(&events[before..]), vec![(id, "user.reactivated", 1)]);
+    }
+
+    async fn group_lifecycle_is_journaled(app: TestApp) {
+        let a = app.create_user("ga@example.com").await;
+        let b = app.create_user("gb@example.com").await;
+        let group = app.create_group("Eng", &[&a]).await;
+        let uri = format!("/scim/v2/Groups/{group}");
+        app.patch(&uri, &patch(json!([{"op": "Add", "path": "members", "value": [{"value": b}]}]))).await;
+        app.patch(&uri, &patch(json!([{"op": "Replace", "path": "displayName", "value": "Platform"}]))).await;
+        app.patch(&uri, &patch(json!([{"op": "remove", "path": "members"}]))).await;
+        app.delete(&uri).await;
+        let events: Vec<Event> = journal(&app).await.into_iter().filter(|e| e.aggregate.id == group).collect();
+        assert_eq!(
+            summary(&events).into_iter().map(|(_, t, v)| (t, v)).collect::<Vec<_>>(),
+            vec![
+                ("group.provisioned", 1),
+                ("group.members_added", 2),
+                ("group.renamed", 3),
+                ("group.members_removed", 4),
+                ("group.deleted", 5),
+            ]
+        );
+        let EventBody::GroupProvisioned { display_name, members, .. } = &events[0].body else { panic!() };
+        assert_eq!(display_name, "Eng");
+        assert_eq!(members.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), vec![a.clone()]);
+        let EventBody::GroupMembersRemoved { members } = &events[3].body else { panic!() };
+        let mut removed = members.clone();
+        removed.sort();
+        let mut expected = vec![a, b];
+        expected.sort();
+        assert_eq!(removed, expected, "removing all members names them");
+    }
+}
