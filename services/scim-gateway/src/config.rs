@@ -11,7 +11,20 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub scim: ScimSettings,
     pub bootstrap: BootstrapSettings,
+    pub amqp: AmqpSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// `amqp://user:pass@host:5672/%2f`. When unset, journal entries stay in the
+    /// journal (unpublished) until a relay runs.
+    pub url: Option<Secret>,
+    pub exchange: String,
+    /// Journal entries published (and confirmed) per round.
+    pub relay_batch_size: u64,
+    /// Pause of the relay when the journal is drained, in milliseconds.
+    pub relay_idle_poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +112,9 @@ impl Settings {
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?
             .set_default("bootstrap.data_dir", "./data")?
+            .set_default("amqp.exchange", provisioning_events::EXCHANGE)?
+            .set_default("amqp.relay_batch_size", 256)?
+            .set_default("amqp.relay_idle_poll_ms", 200)?
             .set_default("log.filter", "info")?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {

@@ -10,8 +10,13 @@ use anyhow::Context;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
+use std::time::Duration;
+
+use messaging_rabbitmq::RabbitPublisher;
+
 use crate::config::Settings;
 use crate::domain::models::BearerToken;
+use crate::domain::relay::{Relay, RelaySettings};
 use crate::domain::service::{ScimView, ViewLimits};
 use crate::inbound::http::{self, ScimApi};
 use crate::outbound::clock::SystemClock;
@@ -65,9 +70,33 @@ pub fn configure_app(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(http::no_route));
 }
 
+/// Starts the outbox relay when a broker is configured.
+fn spawn_relay(store: &SqlScimView, settings: &Settings) {
+    let Some(url) = settings
+        .amqp
+        .url
+        .as_ref()
+        .filter(|u| !u.expose().is_empty())
+    else {
+        tracing::info!("no amqp.url: provisioning events stay in the journal");
+        return;
+    };
+    let relay = Relay::new(
+        store.clone(),
+        RabbitPublisher::new(url.expose(), settings.amqp.exchange.clone()),
+        RelaySettings {
+            batch_size: settings.amqp.relay_batch_size.max(1),
+            idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
+            max_backoff: Duration::from_secs(30),
+        },
+    );
+    actix_web::rt::spawn(async move { relay.run().await });
+}
+
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let (api, store) = build_api(settings).await?;
+        spawn_relay(&store, settings);
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;

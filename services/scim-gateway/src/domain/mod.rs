@@ -5,4 +5,5 @@ pub mod errors;
 pub mod events;
 pub mod models;
 pub mod ports;
+pub mod relay;
 pub mod service;

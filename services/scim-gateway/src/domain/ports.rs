@@ -155,3 +155,16 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
 pub trait ViewHealth: Clone + Send + Sync + 'static {
     fn check(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// The journal as the relay sees it: entries not yet confirmed by the broker.
+pub trait JournalOutbox: Send + Sync + 'static {
+    /// Unpublished entries in `seq` order, at most `limit`. Every unpublished
+    /// entry, not "everything above the last seq sent": a lower seq can commit
+    /// after a higher one.
+    fn unpublished(
+        &self,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    fn mark_published(&self, seqs: &[i64]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

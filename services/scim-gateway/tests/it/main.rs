@@ -10,5 +10,6 @@ mod errors;
 mod filters;
 mod groups;
 mod journal;
+mod relay;
 mod robustness;
 mod users;

@@ -1011,3 +1011,46 @@ impl crate::domain::ports::ViewHealth for SqlScimView {
             .map_err(|e| StoreError::Unavailable(anyhow!(e)))
     }
 }
+
+impl crate::domain::ports::JournalOutbox for SqlScimView {
+    async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, StoreError> {
+        let select = Query::select()
+            .columns([Journal::Seq, Journal::Event])
+            .from(Journal::Table)
+            .and_where(Expr::col(Journal::PublishedAt).is_null())
+            .order_by(Journal::Seq, Order::Asc)
+            .limit(limit)
+            .to_owned();
+        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row
+                    .try_get("", "seq")
+                    .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+                let text: String = row
+                    .try_get("", "event")
+                    .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+                let mut event: Event = serde_json::from_str(&text)
+                    .with_context(|| format!("journal entry {seq} is not an event"))?;
+                event.seq = seq;
+                Ok(event)
+            })
+            .collect()
+    }
+
+    async fn mark_published(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        let now = micros(Utc::now());
+        for chunk in seqs.chunks(CHUNK) {
+            self.db
+                .execute(
+                    Query::update()
+                        .table(Journal::Table)
+                        .value(Journal::PublishedAt, now)
+                        .and_where(Expr::col(Journal::Seq).is_in(chunk.iter().copied())),
+                )
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! Publishes provisioning events to RabbitMQ: topic exchange (durable),
+//! routing key = event type, `message_id` = event id, JSON, persistent
+//! delivery, publisher confirms. The connection is opened lazily and dropped on
+//! any error, so the next publish reconnects: a broker outage only delays.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use messaging::{EventPublisher, PublishError};
+use provisioning_events::Event;
+use tokio::sync::Mutex;
+
+/// AMQP delivery mode 2: the broker writes the message to disk.
+const PERSISTENT: u8 = 2;
+
+pub struct RabbitPublisher {
+    url: String,
+    exchange: String,
+    link: Mutex<Option<(Connection, Channel)>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> PublishError {
+    PublishError::Unavailable(e.to_string())
+}
+
+impl RabbitPublisher {
+    /// `exchange` is `provisioning_events::EXCHANGE` in production; tests use
+    /// their own to stay isolated.
+    pub fn new(url: impl Into<String>, exchange: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            exchange: exchange.into(),
+            link: Mutex::new(None),
+        }
+    }
+
+    async fn connect(&self) -> Result<(Connection, Channel), PublishError> {
+        let connection = Connection::connect(&self.url, ConnectionProperties::default())
+            .await
+            .map_err(unavailable)?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(unavailable)?;
+        Ok((connection, channel))
+    }
+
+    async fn publish_on(&self, channel: &Channel, events: &[Event]) -> Result<(), PublishError> {
+        // Keep the whole batch in flight, then collect the confirms: one disk
+        // sync per batch instead of one per message.
+        let mut pending = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = serde_json::to_vec(event).map_err(unavailable)?;
+            let properties = BasicProperties::default()
+                .with_message_id(event.id.to_string().into())
+                .with_content_type("application/json".into())
+                .with_type(event.routing_key().into())
+                .with_delivery_mode(PERSISTENT);
+            let confirm = channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    event.routing_key().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    properties,
+                )
+                .await
+                .map_err(unavailable)?;
+            pending.push((event.id, confirm));
+        }
+        for (id, confirm) in pending {
+            let confirmation = confirm.await.map_err(unavailable)?;
+            if !confirmation.is_ack() {
+                return Err(PublishError::Refused(id));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EventPublisher for RabbitPublisher {
+    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut link = self.link.lock().await;
+        if link.is_none() {
+            *link = Some(self.connect().await?);
+        }
+        let result = match link.as_ref() {
+            Some((_, channel)) => self.publish_on(channel, events).await,
+            None => Err(PublishError::Unavailable("no connection".into())),
+        };
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "publishing failed; reconnecting on the next attempt");
+            if let Some((connection, _)) = link.take() {
+                let _ = connection.close(0, "reconnecting".into()).await;
+            }
+        }
+        result
+    }
+}
