@@ -80,3 +80,92 @@ impl<O: JournalOutbox, P: EventPublisher> Relay<O, P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use chrono::Utc;
+    use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event(seq: i64) -> Event {
+        Event {
+            id: Uuid::now_v7(),
+            seq,
+            schema_version: SCHEMA_VERSION,
+            org_id: Uuid::nil(),
+            workspace_id: Uuid::nil(),
+            aggregate: Aggregate {
+                kind: AggregateKind::User,
+                id: format!("u{seq}"),
+                version: 1,
+            },
+            occurred_at: Utc::now(),
+            body: EventBody::UserDeleted {},
+        }
+    }
+
+    /// A journal in memory: entries with a published flag.
+    #[derive(Clone, Default)]
+    struct MemoryJournal(Arc<Mutex<Vec<(Event, bool)>>>);
+
+    impl JournalOutbox for MemoryJournal {
+        async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, StoreError> {
+            let mut entries: Vec<Event> = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, p)| !p)
+                .map(|(e, _)| e.clone())
+                .collect();
+            entries.sort_by_key(|e| e.seq);
+            entries.truncate(limit as usize);
+            Ok(entries)
+        }
+        async fn mark_published(&self, seqs: &[i64]) -> Result<(), StoreError> {
+            for (e, published) in self.0.lock().unwrap().iter_mut() {
+                if seqs.contains(&e.seq) {
+                    *published = true;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct RecordingPublisher(Arc<Mutex<Vec<i64>>>);
+
+    impl EventPublisher for RecordingPublisher {
+        async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+            self.0.lock().unwrap().extend(events.iter().map(|e| e.seq));
+            Ok(())
+        }
+    }
+
+    fn settings() -> RelaySettings {
+        RelaySettings {
+            batch_size: 10,
+            idle_poll: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_commit_below_the_last_published_seq_is_still_published() {
+        let journal = MemoryJournal::default();
+        let published = RecordingPublisher::default();
+        let relay = Relay::new(journal.clone(), published.clone(), settings());
+        // seq 2 committed and was published before seq 1's transaction committed.
+        journal.0.lock().unwrap().push((event(2), false));
+        relay.drain().await.unwrap();
+        journal.0.lock().unwrap().push((event(1), false));
+        journal.0.lock().unwrap().push((event(3), false));
+        relay.drain().await.unwrap();
+        assert_eq!(*published.0.lock().unwrap(), vec![2, 1, 3]);
+        assert!(journal.0.lock().unwrap().iter().all(|(_, p)| *p));
+    }
+}
