@@ -131,10 +131,12 @@ backend_tests! {
     async fn deleting_a_user_removes_its_memberships(app: TestApp) {
         let a = app.create_user("da@example.com").await;
         let b = app.create_user("db@example.com").await;
-        let id = app.create_group("Support", &[&a, &b]).await;
+                let id = app.create_group("Support", &[&a, &b]).await;
+        let before = app.get(&format!("/scim/v2/Groups/{id}")).await;
         assert_eq!(app.delete(&format!("/scim/v2/Users/{a}")).await.status, StatusCode::NO_CONTENT);
         let group = app.get(&format!("/scim/v2/Groups/{id}")).await;
         assert_eq!(member_ids(&group.body), vec![b.clone()]);
+        assert_ne!(group.header("etag"), before.header("etag"), "the group changed, so did its ETag");
     }
 
     async fn group_filters_and_member_exclusion(app: TestApp) {

@@ -281,6 +281,32 @@ async fn write_emails(
     Ok(())
 }
 
+/// A member is leaving (deleted): the groups it belonged to change, so their
+/// version (ETag) and lastModified move. O(groups of the member), by index.
+async fn touch_groups_containing(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    member: ResourceId,
+) -> Result<(), StoreError> {
+    let containing = Query::select()
+        .column(ScimGroupMembers::GroupId)
+        .from(ScimGroupMembers::Table)
+        .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+        .and_where(Expr::col(ScimGroupMembers::MemberId).eq(member.0))
+        .to_owned();
+    txn.execute(
+        Query::update()
+            .table(ScimGroups::Table)
+            .value(ScimGroups::Version, Expr::col(ScimGroups::Version).add(1))
+            .value(ScimGroups::LastModified, micros(Utc::now()))
+            .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+            .and_where(Expr::col(ScimGroups::Id).in_subquery(containing)),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// Appends events to the journal inside the caller's transaction: the events
 /// commit with the change they describe, or not at all.
 async fn append_journal(
@@ -604,6 +630,7 @@ impl UserStore for SqlScimView {
         if deleted == 0 {
             return Err(StoreError::VersionConflict);
         }
+        touch_groups_containing(&txn, org, id).await?;
         for statement in [
             Query::delete()
                 .from_table(ScimGroupMembers::Table)
@@ -928,6 +955,7 @@ impl GroupStore for SqlScimView {
         if deleted == 0 {
             return Err(StoreError::VersionConflict);
         }
+        touch_groups_containing(&txn, org, id).await?;
         for column in [ScimGroupMembers::GroupId, ScimGroupMembers::MemberId] {
             txn.execute(
                 Query::delete()
