@@ -153,7 +153,15 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
 
 /// Whether the view's storage can serve requests (`/readyz`).
 pub trait ViewHealth: Clone + Send + Sync + 'static {
-    fn check(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn check(&self) -> impl Future<Output = Result<OutboxLag, StoreError>> + Send;
+}
+
+/// How far the relay is behind: unpublished journal entries and the time the
+/// oldest of them was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxLag {
+    pub unpublished: u64,
+    pub oldest_unpublished_at: Option<DateTime<Utc>>,
 }
 
 /// The journal as the relay sees it: entries not yet confirmed by the broker.

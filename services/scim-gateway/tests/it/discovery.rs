@@ -36,7 +36,12 @@ backend_tests! {
     async fn health_endpoints_answer(app: TestApp) {
         let alive = app.send(actix_web::test::TestRequest::get().uri("/healthz")).await;
         assert_eq!(alive.status, StatusCode::OK);
-        let ready = app.send(actix_web::test::TestRequest::get().uri("/readyz")).await;
+                let ready = app.send(actix_web::test::TestRequest::get().uri("/readyz")).await;
         assert_eq!(ready.status, StatusCode::OK);
+        assert_eq!(ready.body["journal"]["unpublished"], 0);
+        app.create_user("lag@example.com").await;
+        let lagging = app.send(actix_web::test::TestRequest::get().uri("/readyz")).await;
+        assert_eq!(lagging.body["journal"]["unpublished"], 1, "no relay runs in tests: the event waits");
+        assert!(lagging.body["journal"]["oldest_unpublished_at"].is_string());
     }
 }

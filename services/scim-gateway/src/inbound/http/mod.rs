@@ -122,9 +122,14 @@ where
     C: Send + Sync + 'static,
 {
     match api.health.check().await {
-        Ok(()) => {
-            HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" }))
-        }
+        Ok(lag) => HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready",
+            "database": "ok",
+            "journal": {
+                "unpublished": lag.unpublished,
+                "oldest_unpublished_at": lag.oldest_unpublished_at.map(|t| t.to_rfc3339()),
+            }
+        })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()

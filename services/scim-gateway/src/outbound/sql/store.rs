@@ -25,7 +25,7 @@ use crate::domain::models::{
     GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
     ResourceMeta, StoredResource, Tenant, TokenHash,
 };
-use crate::domain::ports::{CredentialStore, GroupStore, StoreError, UserStore};
+use crate::domain::ports::{CredentialStore, GroupStore, OutboxLag, StoreError, UserStore};
 use scim_protocol::messages::SortOrder;
 
 /// Rows per multi-row INSERT / ids per `IN (…)`: well under SQLite's and
@@ -1032,11 +1032,27 @@ impl GroupStore for SqlScimView {
 }
 
 impl crate::domain::ports::ViewHealth for SqlScimView {
-    async fn check(&self) -> Result<(), StoreError> {
-        self.db
-            .ping()
-            .await
-            .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+    /// Answers only when the database does; reports the outbox lag.
+    async fn check(&self) -> Result<OutboxLag, StoreError> {
+        let select = Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), "unpublished")
+            .expr_as(Expr::col(Journal::OccurredAt).min(), "oldest")
+            .from(Journal::Table)
+            .and_where(Expr::col(Journal::PublishedAt).is_null())
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        let get = |e: DbErr| StoreError::Unavailable(anyhow!(e));
+        let (unpublished, oldest) = match row {
+            Some(row) => (
+                row.try_get::<i64>("", "unpublished").map_err(get)?,
+                row.try_get::<Option<i64>>("", "oldest").map_err(get)?,
+            ),
+            None => (0, None),
+        };
+        Ok(OutboxLag {
+            unpublished: u64::try_from(unpublished).unwrap_or(0),
+            oldest_unpublished_at: oldest.map(from_micros).transpose()?,
+        })
     }
 }
 
