@@ -3,60 +3,63 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use scim_protocol::{
-    discovery::{resource_type_document, schema_document, schemas_list, service_provider_config},
+    discovery::{
+        find_resource_type, find_schema, resource_type_document, resource_types_list,
+        schema_document, schemas_list, service_provider_config,
+    },
     messages::list_response,
-    schema::{GROUP_RESOURCE, USER_RESOURCE},
 };
 
 use super::ScimApi;
 use super::errors::ApiError;
 use super::render::{base_url, json_response};
 
+type Api<S, C> = web::Data<ScimApi<S, C>>;
+
+fn base<S, C>(req: &HttpRequest, api: &ScimApi<S, C>) -> String {
+    base_url(req, api.public_base_url.as_deref())
+}
+
 pub async fn provider_config<S: Send + Sync + 'static, C: Send + Sync + 'static>(
     req: HttpRequest,
-    api: web::Data<ScimApi<S, C>>,
+    api: Api<S, C>,
 ) -> HttpResponse {
-    let base = base_url(&req, api.public_base_url.as_deref());
-    json_response(&service_provider_config(&api.features(), &base))
+    json_response(&service_provider_config(&api.features(), &base(&req, &api)))
 }
 
-fn resource_types_json(base: &str) -> Vec<serde_json::Value> {
-    [&USER_RESOURCE, &GROUP_RESOURCE]
-        .into_iter()
-        .map(|rt| resource_type_document(rt, base))
-        .collect()
-}
-
-pub async fn resource_types(req: HttpRequest) -> HttpResponse {
-    let base = base_url(&req, None);
-    let items = resource_types_json(&base);
+pub async fn resource_types<S: Send + Sync + 'static, C: Send + Sync + 'static>(
+    req: HttpRequest,
+    api: Api<S, C>,
+) -> HttpResponse {
+    let items = resource_types_list(&base(&req, &api));
     json_response(&list_response(items.len() as u64, 1, items))
 }
 
-pub async fn resource_type(
+pub async fn resource_type<S: Send + Sync + 'static, C: Send + Sync + 'static>(
     req: HttpRequest,
     id: web::Path<String>,
+    api: Api<S, C>,
 ) -> Result<HttpResponse, ApiError> {
-    let base = base_url(&req, None);
-    [&USER_RESOURCE, &GROUP_RESOURCE]
-        .into_iter()
-        .find(|rt| rt.id.eq_ignore_ascii_case(&id) || rt.name.eq_ignore_ascii_case(&id))
-        .map(|rt| json_response(&resource_type_document(rt, &base)))
-        .ok_or(ApiError::NoRoute)
+    let rt = find_resource_type(&id).ok_or(ApiError::NoRoute)?;
+    Ok(json_response(&resource_type_document(
+        rt,
+        &base(&req, &api),
+    )))
 }
 
-pub async fn schemas(req: HttpRequest) -> HttpResponse {
-    let base = base_url(&req, None);
-    let items = schemas_list(&base);
+pub async fn schemas<S: Send + Sync + 'static, C: Send + Sync + 'static>(
+    req: HttpRequest,
+    api: Api<S, C>,
+) -> HttpResponse {
+    let items = schemas_list(&base(&req, &api));
     json_response(&list_response(items.len() as u64, 1, items))
 }
 
-pub async fn schema(req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let base = base_url(&req, None);
-    [&USER_RESOURCE, &GROUP_RESOURCE]
-        .into_iter()
-        .flat_map(|rt| rt.schemas())
-        .find(|s| s.id.eq_ignore_ascii_case(&id))
-        .map(|s| json_response(&schema_document(s, &base)))
-        .ok_or(ApiError::NoRoute)
+pub async fn schema<S: Send + Sync + 'static, C: Send + Sync + 'static>(
+    req: HttpRequest,
+    id: web::Path<String>,
+    api: Api<S, C>,
+) -> Result<HttpResponse, ApiError> {
+    let schema = find_schema(&id).ok_or(ApiError::NoRoute)?;
+    Ok(json_response(&schema_document(schema, &base(&req, &api))))
 }

@@ -92,10 +92,16 @@ where
                     "/ServiceProviderConfig",
                     discovery::provider_config::<S, C>,
                 ))
-                .service(read_only("/ResourceTypes", discovery::resource_types))
-                .service(read_only("/ResourceTypes/{id}", discovery::resource_type))
-                .service(read_only("/Schemas", discovery::schemas))
-                .service(read_only("/Schemas/{id}", discovery::schema))
+                .service(read_only(
+                    "/ResourceTypes",
+                    discovery::resource_types::<S, C>,
+                ))
+                .service(read_only(
+                    "/ResourceTypes/{id}",
+                    discovery::resource_type::<S, C>,
+                ))
+                .service(read_only("/Schemas", discovery::schemas::<S, C>))
+                .service(read_only("/Schemas/{id}", discovery::schema::<S, C>))
                 .default_service(web::to(no_route)),
         );
 }
