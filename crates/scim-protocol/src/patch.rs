@@ -19,6 +19,11 @@
 //!   for it) replaces the sub-attributes given and keeps the others (§3.5.2.3).
 //! - `remove` of `attr` with a `value` array removes just those values (Entra's
 //!   member removal); `remove` with a filter that matches nothing is a no-op.
+//! - `add` of a value a multi-valued attribute already holds (same `value`
+//!   sub-attribute, or equal whole when it has none) changes nothing.
+//! - Setting `primary` to true on a value of a multi-valued attribute (by
+//!   `add`, or by a value filter) sets it to false on the values that had it
+//!   (§3.5.2).
 //! - In a path-less value object, read-only attributes (`id`, `meta`, which Okta
 //!   sends back) and unknown attributes are ignored; a path naming a read-only
 //!   attribute is a `mutability` error, an unknown one `invalidPath`.
@@ -30,7 +35,7 @@ use serde_json::{Map, Value};
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ProtocolError, ProtocolResult};
 use crate::filter::{bind_path, matches, parse_path};
-use crate::schema::{AttributeType, Mutability, PATCH_OP_URN, ResourceType};
+use crate::schema::{AttributeType, GROUP_URN, Mutability, PATCH_OP_URN, ResourceType};
 
 /// Most operations one PATCH request may carry.
 pub const MAX_OPERATIONS: usize = 1000;
@@ -351,9 +356,46 @@ fn as_values(value: &Value) -> Vec<Value> {
 /// Two values of a multi-valued attribute are the same value when their
 /// `value` sub-attributes are equal, or when they are equal whole.
 fn same_value(a: &Value, b: &Value) -> bool {
-    match (a.get("value"), b.get("value")) {
+    match (value_member(a), value_member(b)) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
+    }
+}
+
+/// The `value` sub-attribute of a multi-valued attribute's value, its name
+/// matched case-insensitively (RFC 7643 §2.1).
+fn value_member(item: &Value) -> Option<&Value> {
+    item.as_object().and_then(|obj| get_ci(obj, "value"))
+}
+
+/// `true`, or the string `"true"` (any case) that normalization turns into it.
+fn is_true(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// Whether a value of a multi-valued attribute is marked primary.
+fn is_primary(item: &Value) -> bool {
+    item.as_object()
+        .and_then(|obj| get_ci(obj, "primary"))
+        .is_some_and(is_true)
+}
+
+/// Sets `primary` to false on the values of `items` that have it, except the
+/// ones at the indices `keep` says to keep (RFC 7644 §3.5.2).
+fn demote_primaries(items: &mut [Value], keep: impl Fn(usize) -> bool) {
+    for (i, item) in items.iter_mut().enumerate() {
+        if keep(i) || !is_primary(item) {
+            continue;
+        }
+        if let Value::Object(obj) = item
+            && let Some(key) = existing_key(obj, "primary")
+        {
+            obj.insert(key, Value::Bool(false));
+        }
     }
 }
 
@@ -446,10 +488,14 @@ fn apply_whole(
                 Some(Value::Null) | None => Vec::new(),
                 Some(single) => vec![single],
             };
+            let before = items.len();
             for v in as_values(value) {
                 if !items.iter().any(|existing| same_value(existing, &v)) {
                     items.push(v);
                 }
+            }
+            if items.iter().skip(before).any(is_primary) {
+                demote_primaries(&mut items, |i| i >= before);
             }
             holder.insert(key.to_owned(), Value::Array(items));
         }
@@ -538,7 +584,8 @@ fn apply_filtered(
         .filter(|(_, element)| matches(&probe, &single_element_resource(attr, element), rt))
         .map(|(i, _)| i)
         .collect();
-    let result = (|| {
+    // The indices of the values an add or replace wrote to.
+    let result = (|| -> ProtocolResult<Vec<usize>> {
         match (op, sub) {
             (PatchOp::Remove, None) => {
                 let mut index = 0;
@@ -547,6 +594,7 @@ fn apply_filtered(
                     index += 1;
                     keep
                 });
+                Ok(Vec::new())
             }
             (PatchOp::Remove, Some(sub)) => {
                 for &i in &matched {
@@ -554,6 +602,7 @@ fn apply_filtered(
                         remove_key(obj, sub);
                     }
                 }
+                Ok(Vec::new())
             }
             (_, Some(sub)) => {
                 let value = value.cloned().unwrap_or(Value::Null);
@@ -563,14 +612,15 @@ fn apply_filtered(
                     })?;
                     element.insert(sub.to_owned(), value);
                     items.push(Value::Object(element));
-                } else {
-                    for &i in &matched {
-                        if let Some(Value::Object(obj)) = items.get_mut(i) {
-                            let sub_key = existing_key(obj, sub).unwrap_or_else(|| sub.to_owned());
-                            obj.insert(sub_key, value.clone());
-                        }
+                    return Ok(vec![items.len().saturating_sub(1)]);
+                }
+                for &i in &matched {
+                    if let Some(Value::Object(obj)) = items.get_mut(i) {
+                        let sub_key = existing_key(obj, sub).unwrap_or_else(|| sub.to_owned());
+                        obj.insert(sub_key, value.clone());
                     }
                 }
+                Ok(matched.clone())
             }
             (_, None) => {
                 let value = value.cloned().unwrap_or(Value::Null);
@@ -587,21 +637,31 @@ fn apply_filtered(
                     } else {
                         items.push(value);
                     }
-                } else {
-                    for &i in &matched {
-                        if let Some(item) = items.get_mut(i) {
-                            if op == PatchOp::Add {
-                                merge_into(item, &value);
-                            } else {
-                                *item = value.clone();
-                            }
+                    return Ok(vec![items.len().saturating_sub(1)]);
+                }
+                for &i in &matched {
+                    if let Some(item) = items.get_mut(i) {
+                        if op == PatchOp::Add {
+                            merge_into(item, &value);
+                        } else {
+                            *item = value.clone();
                         }
                     }
                 }
+                Ok(matched.clone())
             }
         }
-        Ok(())
     })();
+    // A value written primary (by the value, the sub-attribute, or the
+    // filter's terms for a new value) takes it from the others.
+    let result = result.map(|written| {
+        if written
+            .iter()
+            .any(|&i| items.get(i).is_some_and(is_primary))
+        {
+            demote_primaries(&mut items, |i| written.contains(&i));
+        }
+    });
     holder.insert(key.to_owned(), Value::Array(items));
     result
 }
@@ -665,7 +725,9 @@ fn tidy(holder: &mut Map<String, Value>, key: &str) {
 
 /// Pulls every operation on `members` out of a Group PATCH: memberships live in
 /// their own table and are changed by id, never by rewriting a member list.
-/// The remaining operations come back in order.
+/// A path-less operation loses its `members` key (plain or qualified with the
+/// Group URN); what else it sets stays. The remaining operations come back in
+/// order.
 pub fn split_members(
     ops: Vec<PatchOperation>,
 ) -> ProtocolResult<(Vec<PatchOperation>, Vec<MemberChange>)> {
@@ -683,20 +745,23 @@ pub fn split_members(
                     rest.push(op);
                     continue;
                 };
-                let mut values = values.clone();
-                if let Some(key) = existing_key(&values, "members") {
-                    let members = values.remove(&key).unwrap_or(Value::Null);
-                    let ids = member_ids(&members)?;
+                let mut others = Map::new();
+                for (key, value) in values {
+                    if !is_members_key(key) {
+                        others.insert(key.clone(), value.clone());
+                        continue;
+                    }
+                    let ids = member_ids(value)?;
                     changes.push(match op.op {
                         PatchOp::Add => MemberChange::Add(ids),
                         _ => MemberChange::Replace(ids),
                     });
                 }
-                if !values.is_empty() {
+                if !others.is_empty() {
                     rest.push(PatchOperation {
                         op: op.op,
                         target: PatchTarget::Resource,
-                        value: Some(Value::Object(values)),
+                        value: Some(Value::Object(others)),
                     });
                 }
             }
@@ -704,6 +769,17 @@ pub fn split_members(
         }
     }
     Ok((rest, changes))
+}
+
+/// `members`, or `urn:…:core:2.0:Group:members`, in any case: a key of a
+/// path-less value that names the members.
+fn is_members_key(key: &str) -> bool {
+    let name = match key.rsplit_once(':') {
+        Some((urn, name)) if urn.eq_ignore_ascii_case(GROUP_URN) => name,
+        Some(_) => return false,
+        None => key,
+    };
+    name.eq_ignore_ascii_case("members")
 }
 
 fn member_change(
@@ -768,7 +844,7 @@ fn member_ids(value: &Value) -> ProtocolResult<Vec<String>> {
 }
 
 fn member_id(member: &Value) -> ProtocolResult<String> {
-    match member.get("value") {
+    match value_member(member) {
         Some(Value::String(id)) => Ok(id.clone()),
         _ => Err(ProtocolError::invalid_value(
             "every member needs a string value",
