@@ -15,7 +15,7 @@ use scim_protocol::{
 };
 use std::collections::HashMap;
 
-use provisioning_events::EventBody;
+use provisioning_events::{Event, EventBody};
 use serde_json::Value;
 
 use super::errors::{AuthError, ScimViewError};
@@ -200,25 +200,19 @@ where
         precondition: &Precondition,
     ) -> Result<(), ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
-        for _ in 0..self.limits.write_attempts {
-            let current = self.load_user(tenant.org, id).await?;
-            precondition.check(&current.meta)?;
-            let (events, _) = events::envelop(
-                tenant,
-                ResourceKind::User,
-                &current,
-                vec![EventBody::UserDeleted {}],
-                self.clock.now(),
-            );
-            let written = self
-                .store
-                .delete_user(tenant.org, id, current.meta.version, &events)
-                .await;
-            if written_or_retry(written, precondition, ResourceKind::User)? {
-                return Ok(());
-            }
-        }
-        Err(ScimViewError::ConcurrentModification)
+        self.delete_resource(
+            tenant,
+            ResourceKind::User,
+            precondition,
+            EventBody::UserDeleted {},
+            async || self.load_user(tenant.org, id).await,
+            async |version, events: &[Event]| {
+                self.store
+                    .delete_user(tenant.org, id, version, events)
+                    .await
+            },
+        )
+        .await
     }
 
     /// The read-only `groups` of each user, keyed by user.
@@ -472,21 +466,47 @@ where
         precondition: &Precondition,
     ) -> Result<(), ScimViewError> {
         let id = parse_id(id, ResourceKind::Group)?;
+        self.delete_resource(
+            tenant,
+            ResourceKind::Group,
+            precondition,
+            EventBody::GroupDeleted {},
+            async || self.load_group(tenant.org, id).await,
+            async |version, events: &[Event]| {
+                self.store
+                    .delete_group(tenant.org, id, version, events)
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// Deletes at the version read, journaling `deleted`; a concurrent change
+    /// makes it start over (or 412 under an exact `If-Match`).
+    async fn delete_resource(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        precondition: &Precondition,
+        deleted: EventBody,
+        load: impl AsyncFn() -> Result<StoredResource, ScimViewError>,
+        delete: impl AsyncFn(i64, &[Event]) -> Result<(), StoreError>,
+    ) -> Result<(), ScimViewError> {
         for _ in 0..self.limits.write_attempts {
-            let current = self.load_group(tenant.org, id).await?;
+            let current = load().await?;
             precondition.check(&current.meta)?;
             let (events, _) = events::envelop(
                 tenant,
-                ResourceKind::Group,
+                kind,
                 &current,
-                vec![EventBody::GroupDeleted {}],
+                vec![deleted.clone()],
                 self.clock.now(),
             );
-            let written = self
-                .store
-                .delete_group(tenant.org, id, current.meta.version, &events)
-                .await;
-            if written_or_retry(written, precondition, ResourceKind::Group)? {
+            if written_or_retry(
+                delete(current.meta.version, &events).await,
+                precondition,
+                kind,
+            )? {
                 return Ok(());
             }
         }
