@@ -20,13 +20,24 @@
 //! - `remove` of `attr` with a `value` array removes just those values (Entra's
 //!   member removal); `remove` with a filter that matches nothing is a no-op.
 //! - `add` of a value a multi-valued attribute already holds (same `value`
-//!   sub-attribute, or equal whole when it has none) changes nothing.
+//!   sub-attribute, or equal whole when it has none) adds no second value: the
+//!   sub-attributes given are written into the one there (so re-adding an
+//!   e-mail with `primary: true` makes it primary). `add` of `null` to a
+//!   multi-valued attribute changes nothing; `replace` with `null` unassigns it.
+//! - Immutable attributes (a member's `value`, `$ref`, `type`): `replace` or
+//!   `remove` with a path naming one is a `mutability` error at parse; `add`
+//!   may give one a value only where it has none or the same one (RFC 7644
+//!   §3.5.2), else `mutability` from [`apply`].
+//! - Removing a required attribute (`userName`, a group's `displayName`) is not
+//!   refused here: the caller's `normalize_for_write` rejects the result
+//!   (`invalidValue`), as it would a PUT without it.
 //! - Setting `primary` to true on a value of a multi-valued attribute (by
 //!   `add`, or by a value filter) sets it to false on the values that had it
 //!   (§3.5.2).
 //! - In a path-less value object, read-only attributes (`id`, `meta`, which Okta
-//!   sends back) and unknown attributes are ignored; a path naming a read-only
-//!   attribute is a `mutability` error, an unknown one `invalidPath`.
+//!   sends back), immutable ones being replaced, and unknown attributes are
+//!   ignored; a path naming a read-only attribute is a `mutability` error, an
+//!   unknown one `invalidPath`.
 //! - A path that is an extension schema URN targets that extension's object.
 //! - At most [`MAX_OPERATIONS`] operations per request (`tooMany`).
 
@@ -35,7 +46,9 @@ use serde_json::{Map, Value};
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ProtocolError, ProtocolResult};
 use crate::filter::{bind_path, matches, parse_path};
-use crate::schema::{AttributeType, GROUP_URN, Mutability, PATCH_OP_URN, ResourceType};
+use crate::schema::{
+    AttributeDef, AttributeType, GROUP_URN, Mutability, PATCH_OP_URN, ResourceType,
+};
 
 /// Most operations one PATCH request may carry.
 pub const MAX_OPERATIONS: usize = 1000;
@@ -153,7 +166,7 @@ fn parse_operation(index: usize, raw: &Value, rt: &ResourceType) -> ProtocolResu
     let target = match get_ci(raw, "path") {
         None | Some(Value::Null) => PatchTarget::Resource,
         Some(Value::String(p)) if p.trim().is_empty() => PatchTarget::Resource,
-        Some(Value::String(p)) => parse_target(p.trim(), rt)?,
+        Some(Value::String(p)) => parse_target(p.trim(), op, rt)?,
         Some(_) => {
             return Err(ProtocolError::invalid_path(format!(
                 "operation {index}: path must be a string"
@@ -177,7 +190,7 @@ fn parse_operation(index: usize, raw: &Value, rt: &ResourceType) -> ProtocolResu
     }
 }
 
-fn parse_target(raw: &str, rt: &ResourceType) -> ProtocolResult<PatchTarget> {
+fn parse_target(raw: &str, op: PatchOp, rt: &ResourceType) -> ProtocolResult<PatchTarget> {
     if let Some(ext) = rt
         .extensions
         .iter()
@@ -186,11 +199,11 @@ fn parse_target(raw: &str, rt: &ResourceType) -> ProtocolResult<PatchTarget> {
         return Ok(PatchTarget::Extension(ext.schema.id));
     }
     let path = bind_path(parse_path(raw)?, rt)?;
-    check_writable(&path, rt)?;
+    check_writable(&path, op, rt)?;
     Ok(PatchTarget::Path(path))
 }
 
-fn check_writable(path: &PatchPath, rt: &ResourceType) -> ProtocolResult<()> {
+fn check_writable(path: &PatchPath, op: PatchOp, rt: &ResourceType) -> ProtocolResult<()> {
     let top = AttrPath {
         sub_attr: None,
         ..path.attr.clone()
@@ -209,6 +222,15 @@ fn check_writable(path: &PatchPath, rt: &ResourceType) -> ProtocolResult<()> {
         return Err(ProtocolError::mutability(format!(
             "'{}' is read-only",
             path.attr
+        )));
+    }
+    // An immutable attribute may only be given a value it does not have yet
+    // (RFC 7644 §3.5.2): `add` is checked against the document by `apply`.
+    let target = sub.unwrap_or(resolved.attribute);
+    if target.mutability == Mutability::Immutable && op != PatchOp::Add {
+        return Err(ProtocolError::mutability(format!(
+            "'{}' is immutable",
+            target.name
         )));
     }
     Ok(())
@@ -301,7 +323,7 @@ fn apply_keyed(
         // Unknown names in a value object are ignored, as on POST and PUT.
         return Ok(());
     };
-    if check_writable(&path, rt).is_err() {
+    if check_writable(&path, op, rt).is_err() {
         return Ok(());
     }
     apply_path(doc, op, &path, Some(value), rt)
@@ -399,16 +421,77 @@ fn demote_primaries(items: &mut [Value], keep: impl Fn(usize) -> bool) {
     }
 }
 
-fn merge_into(target: &mut Value, value: &Value) {
+/// Refuses to change the value an immutable attribute already has: a client
+/// may only give one a value when it has none (RFC 7644 §3.5.2). `new` is
+/// `None` for a removal. True when the attribute is immutable and already
+/// holds `new`, which must then not be written (it may differ in case).
+fn check_immutable(
+    def: &AttributeDef,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) -> ProtocolResult<bool> {
+    if def.mutability != Mutability::Immutable {
+        return Ok(false);
+    }
+    match (old, new) {
+        (None | Some(Value::Null), _) => Ok(false),
+        (Some(Value::String(a)), Some(Value::String(b)))
+            if !def.case_exact && a.eq_ignore_ascii_case(b) =>
+        {
+            Ok(true)
+        }
+        (Some(a), Some(b)) if a == b => Ok(true),
+        _ => Err(ProtocolError::mutability(format!(
+            "'{}' is immutable",
+            def.name
+        ))),
+    }
+}
+
+/// Writes the sub-attributes of `value` into `target`, a value of the complex
+/// attribute `def` (or `value` over it when either is not an object).
+fn merge_into(target: &mut Value, value: &Value, def: &AttributeDef) -> ProtocolResult<()> {
     match (target, value) {
         (Value::Object(t), Value::Object(v)) => {
             for (k, v) in v {
                 let key = existing_key(t, k).unwrap_or_else(|| k.clone());
+                if let Some(sub) = def.sub_attribute(k)
+                    && check_immutable(sub, t.get(&key), Some(v))?
+                {
+                    continue;
+                }
                 t.insert(key, v.clone());
             }
         }
         (t, v) => *t = v.clone(),
     }
+    Ok(())
+}
+
+/// Sets (`Some`) or removes (`None`) the sub-attribute `sub` of one value.
+fn set_sub(
+    element: &mut Value,
+    sub: &str,
+    sub_def: Option<&AttributeDef>,
+    value: Option<&Value>,
+) -> ProtocolResult<()> {
+    if let Value::Object(obj) = element {
+        let sub_key = existing_key(obj, sub).unwrap_or_else(|| sub.to_owned());
+        if let Some(def) = sub_def
+            && check_immutable(def, obj.get(&sub_key), value)?
+        {
+            return Ok(());
+        }
+        match value {
+            None => {
+                obj.remove(&sub_key);
+            }
+            Some(v) => {
+                obj.insert(sub_key, v.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn apply_path(
@@ -437,6 +520,7 @@ fn apply_path(
         apply_filtered(
             holder,
             &key,
+            def,
             op,
             &top,
             filter,
@@ -445,16 +529,9 @@ fn apply_path(
             rt,
         )?;
     } else if let Some(sub) = path.attr.sub_attr.as_deref().or(path.sub_attr.as_deref()) {
-        apply_sub(holder, &key, def.multi_valued, op, sub, value);
+        apply_sub(holder, &key, def, op, sub, value)?;
     } else {
-        apply_whole(
-            holder,
-            &key,
-            def.multi_valued,
-            def.kind == AttributeType::Complex,
-            op,
-            value,
-        );
+        apply_whole(holder, &key, def, op, value)?;
     }
     tidy(holder, &key);
     if let Some(urn) = &top.schema
@@ -472,30 +549,61 @@ fn apply_path(
 fn apply_whole(
     holder: &mut Map<String, Value>,
     key: &str,
-    multi_valued: bool,
-    complex: bool,
+    def: &AttributeDef,
     op: PatchOp,
     value: Option<&Value>,
-) {
-    let Some(value) = value else {
-        holder.remove(key);
-        return;
+) -> ProtocolResult<()> {
+    let value = match value {
+        Some(Value::Null) if op == PatchOp::Add && def.multi_valued => return Ok(()),
+        Some(Value::Null) if op == PatchOp::Replace && def.multi_valued => None,
+        _ => value,
     };
-    match (op, multi_valued) {
+    let Some(value) = value else {
+        if !def.multi_valued {
+            check_immutable(def, holder.get(key), None)?;
+        }
+        holder.remove(key);
+        return Ok(());
+    };
+    match (op, def.multi_valued) {
         (PatchOp::Add, true) => {
             let mut items = match holder.remove(key) {
                 Some(Value::Array(items)) => items,
                 Some(Value::Null) | None => Vec::new(),
                 Some(single) => vec![single],
             };
-            let before = items.len();
+            let had_values = !items.is_empty();
+            // The indices of the values this add wrote to: new ones, and
+            // existing ones with the same `value` that take the given sub-attributes.
+            let mut written = Vec::new();
             for v in as_values(value) {
-                if !items.iter().any(|existing| same_value(existing, &v)) {
-                    items.push(v);
+                match items.iter().position(|existing| same_value(existing, &v)) {
+                    Some(i) => {
+                        if let Some(item) = items.get_mut(i)
+                            && item.is_object()
+                            && v.is_object()
+                        {
+                            merge_into(item, &v, def)?;
+                        }
+                        written.push(i);
+                    }
+                    None => {
+                        if had_values && def.mutability == Mutability::Immutable {
+                            return Err(ProtocolError::mutability(format!(
+                                "'{}' is immutable",
+                                def.name
+                            )));
+                        }
+                        items.push(v);
+                        written.push(items.len().saturating_sub(1));
+                    }
                 }
             }
-            if items.iter().skip(before).any(is_primary) {
-                demote_primaries(&mut items, |i| i >= before);
+            if written
+                .iter()
+                .any(|&i| items.get(i).is_some_and(is_primary))
+            {
+                demote_primaries(&mut items, |i| written.contains(&i));
             }
             holder.insert(key.to_owned(), Value::Array(items));
         }
@@ -510,51 +618,51 @@ fn apply_whole(
             }
         }
         (PatchOp::Add | PatchOp::Replace, false) => match holder.get_mut(key) {
-            Some(existing) if complex && existing.is_object() && value.is_object() => {
-                merge_into(existing, value)
+            Some(existing)
+                if def.kind == AttributeType::Complex
+                    && existing.is_object()
+                    && value.is_object() =>
+            {
+                merge_into(existing, value, def)?;
             }
-            _ => {
-                holder.insert(key.to_owned(), value.clone());
+            existing => {
+                if !check_immutable(def, existing.map(|e| &*e), Some(value))? {
+                    holder.insert(key.to_owned(), value.clone());
+                }
             }
         },
         (PatchOp::Remove, false) => {
+            check_immutable(def, holder.get(key), None)?;
             holder.remove(key);
         }
     }
+    Ok(())
 }
 
 fn apply_sub(
     holder: &mut Map<String, Value>,
     key: &str,
-    multi_valued: bool,
+    def: &AttributeDef,
     op: PatchOp,
     sub: &str,
     value: Option<&Value>,
-) {
-    let set = |element: &mut Value| {
-        if let Value::Object(obj) = element {
-            let sub_key = existing_key(obj, sub).unwrap_or_else(|| sub.to_owned());
-            match (op, value) {
-                (PatchOp::Remove, _) | (_, None) => {
-                    obj.remove(&sub_key);
-                }
-                (_, Some(v)) => {
-                    obj.insert(sub_key, v.clone());
-                }
+) -> ProtocolResult<()> {
+    let sub_def = def.sub_attribute(sub);
+    let value = value.filter(|_| op != PatchOp::Remove);
+    if def.multi_valued {
+        if let Some(Value::Array(items)) = holder.get_mut(key) {
+            for item in items {
+                set_sub(item, sub, sub_def, value)?;
             }
         }
-    };
-    if multi_valued {
-        if let Some(Value::Array(items)) = holder.get_mut(key) {
-            items.iter_mut().for_each(set);
-        }
-        return;
+        return Ok(());
     }
     if op != PatchOp::Remove && !holder.get(key).is_some_and(Value::is_object) {
         holder.insert(key.to_owned(), Value::Object(Map::new()));
     }
-    if let Some(element) = holder.get_mut(key) {
-        set(element);
+    match holder.get_mut(key) {
+        Some(element) => set_sub(element, sub, sub_def, value),
+        None => Ok(()),
     }
 }
 
@@ -562,6 +670,7 @@ fn apply_sub(
 fn apply_filtered(
     holder: &mut Map<String, Value>,
     key: &str,
+    def: &AttributeDef,
     op: PatchOp,
     attr: &AttrPath,
     filter: &Filter,
@@ -598,8 +707,8 @@ fn apply_filtered(
             }
             (PatchOp::Remove, Some(sub)) => {
                 for &i in &matched {
-                    if let Some(Value::Object(obj)) = items.get_mut(i) {
-                        remove_key(obj, sub);
+                    if let Some(item) = items.get_mut(i) {
+                        set_sub(item, sub, def.sub_attribute(sub), None)?;
                     }
                 }
                 Ok(Vec::new())
@@ -615,9 +724,8 @@ fn apply_filtered(
                     return Ok(vec![items.len().saturating_sub(1)]);
                 }
                 for &i in &matched {
-                    if let Some(Value::Object(obj)) = items.get_mut(i) {
-                        let sub_key = existing_key(obj, sub).unwrap_or_else(|| sub.to_owned());
-                        obj.insert(sub_key, value.clone());
+                    if let Some(item) = items.get_mut(i) {
+                        set_sub(item, sub, def.sub_attribute(sub), Some(&value))?;
                     }
                 }
                 Ok(matched.clone())
@@ -642,7 +750,7 @@ fn apply_filtered(
                 for &i in &matched {
                     if let Some(item) = items.get_mut(i) {
                         if op == PatchOp::Add {
-                            merge_into(item, &value);
+                            merge_into(item, &value, def)?;
                         } else {
                             *item = value.clone();
                         }

@@ -1,9 +1,12 @@
 //! A resource type with what the RFC schemas lack: a multi-valued complex
-//! attribute in an extension, and a multi-valued simple attribute.
+//! attribute in an extension, a multi-valued simple attribute, and an
+//! immutable single-valued one.
 
 use scim_protocol::patch::{PatchRequest, apply};
 use scim_protocol::resource::normalize_for_write;
-use scim_protocol::schema::{AttributeDef, AttributeType, ResourceType, Schema, SchemaExtension};
+use scim_protocol::schema::{
+    AttributeDef, AttributeType, Mutability, ResourceType, Schema, SchemaExtension,
+};
 use scim_protocol::{ErrorKind, ProtocolResult};
 use serde_json::{Value, json};
 
@@ -32,6 +35,10 @@ static BADGE_SCHEMA: Schema = Schema {
             ..AttributeDef::base("tags", AttributeType::String)
         },
         AttributeDef::base("count", AttributeType::Integer),
+        AttributeDef {
+            mutability: Mutability::Immutable,
+            ..AttributeDef::base("serial", AttributeType::String)
+        },
     ],
 };
 
@@ -187,4 +194,46 @@ fn types_are_checked_after_the_patch() {
     assert_eq!(out[EXT]["level"], json!(3));
     let err = run(badge(), json!([{"op": "remove", "path": "label"}])).expect_err("required");
     assert_eq!(err.kind, ErrorKind::InvalidValue);
+}
+
+#[test]
+fn immutable_attribute_is_set_once() {
+    let out = run(
+        badge(),
+        json!([{"op": "add", "path": "serial", "value": "S-1"}]),
+    )
+    .unwrap();
+    assert_eq!(out["serial"], json!("S-1"));
+    // Adding the value it already has changes nothing (case-insensitive).
+    let again = run(
+        out.clone(),
+        json!([
+            {"op": "add", "path": "serial", "value": "s-1"},
+            {"op": "add", "value": {"serial": "S-1"}}
+        ]),
+    )
+    .unwrap();
+    assert_eq!(again, out);
+    let err = run(
+        out.clone(),
+        json!([{"op": "add", "path": "serial", "value": "S-2"}]),
+    )
+    .expect_err("serial is set");
+    assert_eq!(err.kind, ErrorKind::Mutability);
+    for op in ["replace", "remove"] {
+        let err = PatchRequest::parse(
+            body(json!([{"op": op, "path": "serial", "value": "S-1"}])),
+            &BADGE,
+        )
+        .expect_err(op);
+        assert_eq!(err.kind, ErrorKind::Mutability, "{op}");
+    }
+    // In a path-less replace (a full profile echoed back) it is ignored.
+    let out2 = run(
+        out.clone(),
+        json!([{"op": "replace", "value": {"serial": "S-9", "label": "B-9"}}]),
+    )
+    .unwrap();
+    assert_eq!(out2["serial"], json!("S-1"));
+    assert_eq!(out2["label"], json!("B-9"));
 }

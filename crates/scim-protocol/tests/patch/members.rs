@@ -255,14 +255,31 @@ fn unsupported_member_paths() {
     for (op, path) in [
         ("add", "members[value eq \"a\"]"),
         ("replace", "members[value eq \"a\"]"),
-        ("replace", "members[value eq \"a\"].value"),
-        ("remove", "members[value eq \"a\"].type"),
-        ("remove", "members.value"),
-        ("replace", "members.type"),
+        ("add", "members[value eq \"a\"].type"),
+        ("add", "members.value"),
     ] {
         assert_eq!(
             split_err(json!([{"op": op, "path": path, "value": "x"}])),
             ErrorKind::InvalidPath,
+            "{op} {path}"
+        );
+    }
+    // `value`, `$ref` and `type` of a member are immutable: refused at parse.
+    for (op, path) in [
+        ("replace", "members[value eq \"a\"].value"),
+        ("remove", "members[value eq \"a\"].type"),
+        ("remove", "members.value"),
+        ("replace", "members.type"),
+        ("replace", "members.$ref"),
+    ] {
+        assert_eq!(
+            PatchRequest::parse(
+                body(json!([{"op": op, "path": path, "value": "x"}])),
+                &GROUP_RESOURCE
+            )
+            .expect_err(path)
+            .kind,
+            ErrorKind::Mutability,
             "{op} {path}"
         );
     }

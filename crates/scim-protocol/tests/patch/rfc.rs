@@ -47,10 +47,14 @@ fn add_member_to_group() {
         doc,
         json!({"schemas": [GROUP], "displayName": "Tour Guides", "members": members(&[BABS, MANDY])})
     );
-    // Applied to the member list: Babs is already there, so nothing changes.
+    // Applied to the member list: Babs is already there, so she is not added
+    // again; the `$ref` she lacked is filled in (`display` is read-only).
     assert_eq!(
         group_direct(ops),
-        json!({"schemas": [GROUP], "displayName": "Tour Guides", "members": members(&[BABS, MANDY])})
+        json!({"schemas": [GROUP], "displayName": "Tour Guides", "members": [
+            {"value": BABS, "$ref": "https://example.com/v2/Users/2819c223-7f76-453a-919d-413861904646"},
+            {"value": MANDY}
+        ]})
     );
     let added = group_direct(json!([{
         "op": "add",

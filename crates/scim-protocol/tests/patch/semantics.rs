@@ -4,11 +4,11 @@
 use scim_protocol::ErrorKind;
 use scim_protocol::patch::{PatchOp, PatchRequest, PatchTarget, apply};
 use scim_protocol::resource::normalize_for_write;
-use scim_protocol::schema::USER_RESOURCE;
+use scim_protocol::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use serde_json::{Value, json};
 
 use crate::support::{
-    ENT, USER, bjensen, body, canonical_user, patch_user, plain_user, same_except,
+    ENT, USER, bjensen, body, canonical_user, patch_user, plain_user, same_except, tour_guides,
 };
 
 /// parse + apply only, on a canonical user: the raw document apply produced.
@@ -521,4 +521,83 @@ fn unknown_names_in_a_path_less_value_are_ignored() {
         }}]),
     );
     assert_eq!(out, before);
+}
+
+#[test]
+fn adding_an_existing_value_updates_it() {
+    // Same `value`: the given sub-attributes are written into the value
+    // already there instead of adding a second one.
+    let out = patch_user(
+        bjensen(),
+        json!([{"op": "add", "path": "emails", "value": [{"value": "babs@jensen.org", "primary": true}]}]),
+    );
+    assert_eq!(
+        out["emails"],
+        json!([
+            {"value": "bjensen@example.com", "type": "work", "primary": false},
+            {"value": "babs@jensen.org", "type": "home", "primary": true}
+        ])
+    );
+}
+
+#[test]
+fn null_on_a_multi_valued_attribute() {
+    let before = canonical_user(bjensen());
+    let out = patch_user(
+        bjensen(),
+        json!([{"op": "add", "path": "emails", "value": null}]),
+    );
+    assert_eq!(out, before);
+    let out = patch_user(
+        bjensen(),
+        json!([{"op": "replace", "path": "emails", "value": null}]),
+    );
+    assert!(out.get("emails").is_none());
+    same_except(&before, &out, &["emails"]);
+}
+
+#[test]
+fn immutable_member_sub_attributes() {
+    // The engine on a group's member list (the gateway splits members out
+    // first): a member's `value`, `$ref` and `type` are immutable.
+    const BABS: &str = "2819c223-7f76-453a-919d-413861904646";
+    let rt = &GROUP_RESOURCE;
+    let doc = normalize_for_write(tour_guides(), rt).unwrap();
+    let run = |ops: Value| {
+        let req = PatchRequest::parse(body(ops), rt).unwrap();
+        let mut out = doc.clone();
+        apply(&mut out, &req.operations, rt).map(|()| out)
+    };
+    // A sub-attribute without a value may be given one ...
+    let out = run(json!([{"op": "add", "path": format!("members[value eq \"{BABS}\"].type"), "value": "User"}]))
+        .unwrap();
+    assert_eq!(out["members"][0]["type"], json!("User"));
+    // ... once.
+    let mut set = out.clone();
+    let req = PatchRequest::parse(
+        body(json!([{"op": "add", "path": format!("members[value eq \"{BABS}\"].type"), "value": "Group"}])),
+        rt,
+    )
+    .unwrap();
+    let err = apply(&mut set, &req.operations, rt).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Mutability);
+    assert_eq!(set, out, "unchanged on error");
+    let req = PatchRequest::parse(
+        body(
+            json!([{"op": "add", "path": "members", "value": [{"value": BABS, "type": "Group"}]}]),
+        ),
+        rt,
+    )
+    .unwrap();
+    assert_eq!(
+        apply(&mut set, &req.operations, rt).unwrap_err().kind,
+        ErrorKind::Mutability
+    );
+    let req = PatchRequest::parse(
+        body(json!([{"op": "add", "path": "members", "value": [{"value": BABS, "type": "user"}]}])),
+        rt,
+    )
+    .unwrap();
+    apply(&mut set, &req.operations, rt).unwrap();
+    assert_eq!(set, out, "same value, any case: no change");
 }
