@@ -376,10 +376,21 @@ fn as_values(value: &Value) -> Vec<Value> {
 }
 
 /// Two values of a multi-valued attribute are the same value when their
-/// `value` sub-attributes are equal, or when they are equal whole.
-fn same_value(a: &Value, b: &Value) -> bool {
+/// `value` sub-attributes are equal, or when they are equal whole; strings
+/// compare case-insensitively unless the schema says `caseExact`.
+fn same_value(a: &Value, b: &Value, def: &AttributeDef) -> bool {
     match (value_member(a), value_member(b)) {
-        (Some(x), Some(y)) => x == y,
+        (Some(x), Some(y)) => {
+            let case_exact = def.sub_attribute("value").is_none_or(|v| v.case_exact);
+            same_scalar(x, y, case_exact)
+        }
+        _ => same_scalar(a, b, def.case_exact),
+    }
+}
+
+fn same_scalar(a: &Value, b: &Value, case_exact: bool) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) if !case_exact => x.to_lowercase() == y.to_lowercase(),
         _ => a == b,
     }
 }
@@ -577,7 +588,10 @@ fn apply_whole(
             // existing ones with the same `value` that take the given sub-attributes.
             let mut written = Vec::new();
             for v in as_values(value) {
-                match items.iter().position(|existing| same_value(existing, &v)) {
+                match items
+                    .iter()
+                    .position(|existing| same_value(existing, &v, def))
+                {
                     Some(i) => {
                         if let Some(item) = items.get_mut(i)
                             && item.is_object()
@@ -614,7 +628,7 @@ fn apply_whole(
             // Entra removes members by listing their values.
             let doomed = as_values(value);
             if let Some(Value::Array(items)) = holder.get_mut(key) {
-                items.retain(|item| !doomed.iter().any(|d| same_value(item, d)));
+                items.retain(|item| !doomed.iter().any(|d| same_value(item, d, def)));
             }
         }
         (PatchOp::Add | PatchOp::Replace, false) => match holder.get_mut(key) {

@@ -601,3 +601,29 @@ fn immutable_member_sub_attributes() {
     apply(&mut set, &req.operations, rt).unwrap();
     assert_eq!(set, out, "same value, any case: no change");
 }
+
+#[test]
+fn re_adding_a_value_in_another_case_is_the_same_value() {
+    // emails.value is caseExact: false, so these name one address.
+    let doc = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "bjensen",
+        "emails": [{"value": "bjensen@example.com", "type": "work"}]
+    });
+    let patched = apply_only(
+        doc,
+        json!([{"op": "add", "path": "emails", "value": [{"value": "BJENSEN@example.com", "type": "work"}]}]),
+    )
+    .expect("applies");
+    assert_eq!(
+        patched["emails"].as_array().map(Vec::len),
+        Some(1),
+        "{patched}"
+    );
+    let removed = apply_only(
+        patched,
+        json!([{"op": "remove", "path": "emails", "value": [{"value": "BJensen@Example.com"}]}]),
+    )
+    .expect("applies");
+    assert!(removed.get("emails").is_none(), "{removed}");
+}
