@@ -16,9 +16,10 @@ use messaging_rabbitmq::RabbitPublisher;
 
 use crate::config::Settings;
 use crate::domain::models::BearerToken;
-use crate::domain::relay::{Relay, RelaySettings};
+use crate::domain::relay::Relay;
 use crate::domain::service::{ScimView, ViewLimits};
 use crate::inbound::http::{self, ScimApi};
+use crate::inbound::relay_worker;
 use crate::outbound::clock::SystemClock;
 use crate::outbound::sql::{self, SqlScimView};
 
@@ -84,13 +85,13 @@ fn spawn_relay(store: &SqlScimView, settings: &Settings) {
     let relay = Relay::new(
         store.clone(),
         RabbitPublisher::new(url.expose(), settings.amqp.exchange.clone()),
-        RelaySettings {
-            batch_size: settings.amqp.relay_batch_size.max(1),
-            idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
-            max_backoff: Duration::from_secs(30),
-        },
+        settings.amqp.relay_batch_size,
     );
-    actix_web::rt::spawn(async move { relay.run().await });
+    let pacing = relay_worker::Pacing {
+        idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
+        max_backoff: Duration::from_secs(30),
+    };
+    actix_web::rt::spawn(relay_worker::run(relay, pacing));
 }
 
 impl Application {

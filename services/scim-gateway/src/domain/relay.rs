@@ -3,8 +3,6 @@
 //! publishes the batch again on restart; consumers are idempotent on the event
 //! id, so that costs a duplicate, never a loss.
 
-use std::time::Duration;
-
 use messaging::{EventPublisher, PublishError};
 
 use super::ports::{JournalOutbox, StoreError};
@@ -17,33 +15,24 @@ pub enum RelayError {
     Journal(#[from] StoreError),
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct RelaySettings {
-    pub batch_size: u64,
-    /// Pause when the journal is drained.
-    pub idle_poll: Duration,
-    /// Longest pause between attempts while the broker or database is down.
-    pub max_backoff: Duration,
-}
-
 pub struct Relay<O, P> {
     outbox: O,
     publisher: P,
-    settings: RelaySettings,
+    batch_size: u64,
 }
 
 impl<O: JournalOutbox, P: EventPublisher> Relay<O, P> {
-    pub fn new(outbox: O, publisher: P, settings: RelaySettings) -> Self {
+    pub fn new(outbox: O, publisher: P, batch_size: u64) -> Self {
         Self {
             outbox,
             publisher,
-            settings,
+            batch_size: batch_size.max(1),
         }
     }
 
     /// Publishes one batch; returns how many entries it published (0: drained).
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
-        let batch = self.outbox.unpublished(self.settings.batch_size).await?;
+        let batch = self.outbox.unpublished(self.batch_size).await?;
         if batch.is_empty() {
             return Ok(0);
         }
@@ -60,22 +49,6 @@ impl<O: JournalOutbox, P: EventPublisher> Relay<O, P> {
             match self.publish_batch().await? {
                 0 => return Ok(total),
                 n => total += n,
-            }
-        }
-    }
-
-    /// Runs until the process stops: drains, idles, backs off on failure.
-    pub async fn run(&self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.publish_batch().await {
-                Ok(0) => tokio::time::sleep(self.settings.idle_poll).await,
-                Ok(_) => backoff = Duration::from_millis(100),
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay attempt failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.settings.max_backoff);
-                }
             }
         }
     }
@@ -146,19 +119,11 @@ mod tests {
         }
     }
 
-    fn settings() -> RelaySettings {
-        RelaySettings {
-            batch_size: 10,
-            idle_poll: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(1),
-        }
-    }
-
     #[tokio::test]
     async fn a_late_commit_below_the_last_published_seq_is_still_published() {
         let journal = MemoryJournal::default();
         let published = RecordingPublisher::default();
-        let relay = Relay::new(journal.clone(), published.clone(), settings());
+        let relay = Relay::new(journal.clone(), published.clone(), 10);
         // seq 2 committed and was published before seq 1's transaction committed.
         journal.0.lock().unwrap().push((event(2), false));
         relay.drain().await.unwrap();

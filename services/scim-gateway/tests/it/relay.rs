@@ -14,7 +14,7 @@ use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use messaging_rabbitmq::RabbitPublisher;
 use provisioning_events::Event;
 use scim_gateway::domain::ports::JournalOutbox;
-use scim_gateway::domain::relay::{Relay, RelaySettings};
+use scim_gateway::domain::relay::Relay;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -32,14 +32,6 @@ fn amqp_url() -> Option<String> {
             eprintln!("skipping: SCIM_TEST_AMQP_URL is not set");
             None
         }
-    }
-}
-
-fn settings() -> RelaySettings {
-    RelaySettings {
-        batch_size: 2,
-        idle_poll: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
     }
 }
 
@@ -73,11 +65,11 @@ backend_tests! {
         assert_eq!(app.store.unpublished(100).await.expect("journal").len(), 4);
 
         // Broker unreachable: nothing is marked published.
-        let down = Relay::new(app.store.clone(), RabbitPublisher::new("amqp://guest:guest@127.0.0.1:1/%2f", exchange.clone()), settings());
+        let down = Relay::new(app.store.clone(), RabbitPublisher::new("amqp://guest:guest@127.0.0.1:1/%2f", exchange.clone()), 2);
         assert!(down.publish_batch().await.is_err());
         assert_eq!(app.store.unpublished(100).await.expect("journal").len(), 4, "an outage loses nothing");
 
-        let relay = Relay::new(app.store.clone(), RabbitPublisher::new(url.clone(), exchange.clone()), settings());
+        let relay = Relay::new(app.store.clone(), RabbitPublisher::new(url.clone(), exchange.clone()), 2);
         assert_eq!(relay.drain().await.expect("published"), 4, "in batches of 2");
         assert!(app.store.unpublished(100).await.expect("journal").is_empty());
         assert_eq!(relay.drain().await.expect("nothing left"), 0);

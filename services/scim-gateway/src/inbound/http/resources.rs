@@ -80,6 +80,22 @@ async fn render_user<S: Store, C: Clock>(
     Ok(rendered.pop().unwrap_or_default())
 }
 
+/// A single user as a response body with its ETag (and `Location` on create).
+async fn user_reply<S: Store, C: Clock>(
+    req: &HttpRequest,
+    api: &ScimApi<S, C>,
+    org: OrgId,
+    user: &StoredResource,
+    projection: &Projection,
+    status: StatusCode,
+) -> Reply {
+    let base = base_url(req, api.public_base_url.as_deref());
+    let json = render_user(api, org, user, &base, projection).await?;
+    let created = (status == StatusCode::CREATED)
+        .then(|| location(&base, ResourceKind::User, &user.id.to_string()));
+    Ok(resource_response(status, &json, user, created))
+}
+
 pub async fn create_user<S: Store, C: Clock>(
     req: HttpRequest,
     payload: web::Payload,
@@ -90,15 +106,7 @@ pub async fn create_user<S: Store, C: Clock>(
     let projection = projection_from_query(&req, &USER_RESOURCE)?;
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let user = api.view.create_user(&tenant, body).await?;
-    let base = base_url(&req, api.public_base_url.as_deref());
-    let json = render_user(&api, org, &user, &base, &projection).await?;
-    let url = location(&base, ResourceKind::User, &user.id.to_string());
-    Ok(resource_response(
-        StatusCode::CREATED,
-        &json,
-        &user,
-        Some(url),
-    ))
+    user_reply(&req, &api, org, &user, &projection, StatusCode::CREATED).await
 }
 
 pub async fn get_user<S: Store, C: Clock>(
@@ -115,9 +123,7 @@ pub async fn get_user<S: Store, C: Clock>(
             .insert_header(("ETag", user.meta.etag()))
             .finish());
     }
-    let base = base_url(&req, api.public_base_url.as_deref());
-    let json = render_user(&api, org, &user, &base, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &json, &user, None))
+    user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
 }
 
 pub async fn replace_user<S: Store, C: Clock>(
@@ -134,9 +140,7 @@ pub async fn replace_user<S: Store, C: Clock>(
         .view
         .replace_user(&tenant, &id, body, &if_match(&req))
         .await?;
-    let base = base_url(&req, api.public_base_url.as_deref());
-    let json = render_user(&api, org, &user, &base, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &json, &user, None))
+    user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
 }
 
 pub async fn patch_user<S: Store, C: Clock>(
@@ -153,9 +157,7 @@ pub async fn patch_user<S: Store, C: Clock>(
         .view
         .patch_user(&tenant, &id, body, &if_match(&req))
         .await?;
-    let base = base_url(&req, api.public_base_url.as_deref());
-    let json = render_user(&api, org, &user, &base, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &json, &user, None))
+    user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
 }
 
 pub async fn delete_user<S: Store, C: Clock>(

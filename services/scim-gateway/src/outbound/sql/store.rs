@@ -281,6 +281,34 @@ async fn write_emails(
     Ok(())
 }
 
+/// Deletes a user or group row at the version the use case read. Done first
+/// in its transaction: a lost race rolls back before anything else changed.
+async fn delete_at_version<T: IntoIden>(
+    txn: &DatabaseTransaction,
+    table: T,
+    org: OrgId,
+    id: ResourceId,
+    expected_version: i64,
+) -> Result<(), StoreError> {
+    // Users and groups share these column names.
+    let column = |name: &str| Expr::col(sea_orm::sea_query::Alias::new(name));
+    let deleted = txn
+        .execute(
+            Query::delete()
+                .from_table(table)
+                .and_where(column("org_id").eq(org.0))
+                .and_where(column("id").eq(id.0))
+                .and_where(column("version").eq(expected_version)),
+        )
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(StoreError::VersionConflict);
+    }
+    Ok(())
+}
+
 /// A member is leaving (deleted): the groups it belonged to change, so their
 /// version (ETag) and lastModified move. O(groups of the member), by index.
 async fn touch_groups_containing(
@@ -615,21 +643,7 @@ impl UserStore for SqlScimView {
         events: &[Event],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(db_error)?;
-        // The version check first: a lost race rolls back before anything else.
-        let deleted = txn
-            .execute(
-                Query::delete()
-                    .from_table(ScimUsers::Table)
-                    .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
-                    .and_where(Expr::col(ScimUsers::Id).eq(id.0))
-                    .and_where(Expr::col(ScimUsers::Version).eq(expected_version)),
-            )
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::VersionConflict);
-        }
+        delete_at_version(&txn, ScimUsers::Table, org, id, expected_version).await?;
         touch_groups_containing(&txn, org, id).await?;
         for statement in [
             Query::delete()
@@ -941,20 +955,7 @@ impl GroupStore for SqlScimView {
         events: &[Event],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await.map_err(db_error)?;
-        let deleted = txn
-            .execute(
-                Query::delete()
-                    .from_table(ScimGroups::Table)
-                    .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
-                    .and_where(Expr::col(ScimGroups::Id).eq(id.0))
-                    .and_where(Expr::col(ScimGroups::Version).eq(expected_version)),
-            )
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(StoreError::VersionConflict);
-        }
+        delete_at_version(&txn, ScimGroups::Table, org, id, expected_version).await?;
         touch_groups_containing(&txn, org, id).await?;
         for column in [ScimGroupMembers::GroupId, ScimGroupMembers::MemberId] {
             txn.execute(
