@@ -3,6 +3,8 @@
 //! delivery, publisher confirms. The connection is opened lazily and dropped on
 //! any error, so the next publish reconnects: a broker outage only delays.
 
+pub mod consumer;
+pub mod rpc;
 pub mod topology;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};

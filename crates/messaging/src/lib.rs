@@ -24,3 +24,123 @@ pub enum PublishError {
 pub trait EventPublisher: Send + Sync + 'static {
     fn publish(&self, events: &[Event]) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
+
+/// An event a consumer could not apply after its last attempt, set aside for
+/// operators to inspect and replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub consumer: String,
+    pub event: Event,
+    pub error: String,
+    pub attempts: u32,
+}
+
+/// Where the in-process bus keeps dead letters (the embedded mode's
+/// `<service>.dead` queue). Durable: a recorded letter survives a restart.
+pub trait DeadLetterSink: Send + Sync + 'static {
+    fn record(&self, letter: DeadLetter) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// What a consumer did with one event. Every outcome is final: the message is
+/// acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The effect and the event id were committed together.
+    Applied,
+    /// This event id was applied before (a redelivery or a replay).
+    Duplicate,
+    /// A later version of the aggregate was applied already.
+    Stale,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// An earlier version of the aggregate has not been applied yet: retry
+    /// later, never apply out of order.
+    #[error("version {got} arrived before version {expected} of its aggregate")]
+    OutOfOrder { expected: i64, got: i64 },
+    /// The event cannot be applied now (database down, conflict, bad data):
+    /// retry, and after the last attempt set it aside as dead.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Applies one event: its effect and its id in one transaction of the
+/// service's own database. Called again for the same event after any error, so
+/// it must be idempotent (see [`admit`]).
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle(&self, event: &Event) -> impl Future<Output = Result<Handled, HandleError>> + Send;
+}
+
+/// Whether an event may be applied, given what the consumer has recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Apply,
+    Duplicate,
+    Stale,
+    OutOfOrder { expected: i64 },
+}
+
+/// The ordering rule of every consumer. Aggregate versions start at 1 and have
+/// no gaps (the gateway assigns them in the transaction of the change), so the
+/// next event of an aggregate is exactly `last_applied + 1`.
+pub fn admit(already_recorded: bool, last_applied: Option<i64>, version: i64) -> Admission {
+    let last = last_applied.unwrap_or(0);
+    if already_recorded {
+        Admission::Duplicate
+    } else if version <= last {
+        Admission::Stale
+    } else if version == last + 1 {
+        Admission::Apply
+    } else {
+        Admission::OutOfOrder { expected: last + 1 }
+    }
+}
+
+/// AMQP topic matching: `*` matches one dot-separated word, `#` zero or more.
+/// The in-process bus routes with it exactly as the broker would.
+pub fn topic_matches(pattern: &str, key: &str) -> bool {
+    fn go(pattern: &[&str], key: &[&str]) -> bool {
+        match pattern.split_first() {
+            None => key.is_empty(),
+            Some((&"#", rest)) => (0..=key.len()).any(|skip| go(rest, &key[skip..])),
+            Some((&word, rest)) => key
+                .split_first()
+                .is_some_and(|(&k, key_rest)| (word == "*" || word == k) && go(rest, key_rest)),
+        }
+    }
+    let pattern: Vec<&str> = pattern.split('.').collect();
+    let key: Vec<&str> = key.split('.').collect();
+    go(&pattern, &key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_follows_the_aggregate_version() {
+        assert_eq!(admit(false, None, 1), Admission::Apply);
+        assert_eq!(admit(false, Some(3), 4), Admission::Apply);
+        assert_eq!(admit(true, Some(3), 4), Admission::Duplicate);
+        assert_eq!(admit(false, Some(3), 3), Admission::Stale);
+        assert_eq!(admit(false, Some(3), 1), Admission::Stale);
+        assert_eq!(admit(false, None, 2), Admission::OutOfOrder { expected: 1 });
+        assert_eq!(
+            admit(false, Some(3), 6),
+            Admission::OutOfOrder { expected: 4 }
+        );
+    }
+
+    #[test]
+    fn topics_match_like_the_broker() {
+        assert!(topic_matches("user.*", "user.provisioned"));
+        assert!(!topic_matches("user.*", "group.renamed"));
+        assert!(!topic_matches("user.*", "user"));
+        assert!(topic_matches("#", "group.members_added"));
+        assert!(topic_matches("user.#", "user"));
+        assert!(topic_matches("user.provisioned", "user.provisioned"));
+        assert!(!topic_matches("user.provisioned", "user.updated"));
+        assert!(topic_matches("*.deleted", "group.deleted"));
+    }
+}

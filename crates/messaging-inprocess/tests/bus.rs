@@ -1,0 +1,203 @@
+//! The in-process bus: routing by topic, ordered delivery, retries, dead
+//! letters, and a failed dead-letter write surfacing to the relay.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use messaging::{
+    Admission, DeadLetter, DeadLetterSink, EventHandler, EventPublisher, HandleError, Handled,
+    PublishError, admit,
+};
+use messaging_inprocess::{InProcessBus, RetryPolicy};
+use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
+use uuid::Uuid;
+
+fn event(kind: AggregateKind, id: &str, version: i64, body: EventBody) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        seq: 0,
+        schema_version: SCHEMA_VERSION,
+        org_id: Uuid::nil(),
+        workspace_id: Uuid::nil(),
+        aggregate: Aggregate {
+            kind,
+            id: id.into(),
+            version,
+        },
+        occurred_at: Utc::now(),
+        body,
+    }
+}
+
+fn renamed(id: &str, version: i64, name: &str) -> Event {
+    event(
+        AggregateKind::Group,
+        id,
+        version,
+        EventBody::GroupRenamed {
+            display_name: name.into(),
+        },
+    )
+}
+
+/// A consumer with an inbox in memory; fails every event whose name is in
+/// `poison`.
+#[derive(Clone, Default)]
+struct Recorder {
+    applied: Arc<Mutex<Vec<Event>>>,
+    seen: Arc<Mutex<HashSet<Uuid>>>,
+    versions: Arc<Mutex<HashMap<String, i64>>>,
+    calls: Arc<Mutex<usize>>,
+    poison: HashSet<String>,
+}
+
+impl EventHandler for Recorder {
+    async fn handle(&self, event: &Event) -> Result<Handled, HandleError> {
+        *self.calls.lock().unwrap() += 1;
+        if let EventBody::GroupRenamed { display_name } = &event.body
+            && self.poison.contains(display_name)
+        {
+            return Err(HandleError::Failed(format!("cannot apply {display_name}")));
+        }
+        let mut seen = self.seen.lock().unwrap();
+        let mut versions = self.versions.lock().unwrap();
+        let last = versions.get(&event.aggregate.id).copied();
+        match admit(seen.contains(&event.id), last, event.aggregate.version) {
+            Admission::Apply => {
+                seen.insert(event.id);
+                versions.insert(event.aggregate.id.clone(), event.aggregate.version);
+                self.applied.lock().unwrap().push(event.clone());
+                Ok(Handled::Applied)
+            }
+            Admission::Duplicate => Ok(Handled::Duplicate),
+            Admission::Stale => Ok(Handled::Stale),
+            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
+                expected,
+                got: event.aggregate.version,
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct MemoryDeadLetters {
+    letters: Arc<Mutex<Vec<DeadLetter>>>,
+    broken: bool,
+}
+
+impl DeadLetterSink for MemoryDeadLetters {
+    async fn record(&self, letter: DeadLetter) -> Result<(), PublishError> {
+        if self.broken {
+            return Err(PublishError::Unavailable("dead letter store down".into()));
+        }
+        self.letters.lock().unwrap().push(letter);
+        Ok(())
+    }
+}
+
+fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        first_pause: Duration::from_millis(1),
+    }
+}
+
+#[tokio::test]
+async fn routes_by_topic_and_delivers_in_order() {
+    let teams = Recorder::default();
+    let identity = Recorder::default();
+    let bus = InProcessBus::new(MemoryDeadLetters::default(), quick_retry())
+        .subscribe("team", &["group.*", "user.*"], teams.clone())
+        .subscribe("identity", &["user.*"], identity.clone());
+    let events = vec![
+        renamed("g1", 1, "a"),
+        event(AggregateKind::User, "u1", 1, EventBody::UserDeleted {}),
+        renamed("g1", 2, "b"),
+    ];
+    bus.publish(&events).await.unwrap();
+    let team_ids: Vec<Uuid> = teams.applied.lock().unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(team_ids, events.iter().map(|e| e.id).collect::<Vec<_>>());
+    let identity_ids: Vec<Uuid> = identity
+        .applied
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(identity_ids, vec![events[1].id]);
+
+    // The relay publishes the batch again after a crash: nothing doubles.
+    bus.publish(&events).await.unwrap();
+    assert_eq!(teams.applied.lock().unwrap().len(), 3);
+    assert_eq!(identity.applied.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_poison_event_becomes_a_dead_letter_and_the_rest_go_on() {
+    let dead = MemoryDeadLetters::default();
+    let teams = Recorder {
+        poison: HashSet::from(["poison".to_owned()]),
+        ..Recorder::default()
+    };
+    let bus = InProcessBus::new(dead.clone(), quick_retry()).subscribe(
+        "team",
+        &["group.*"],
+        teams.clone(),
+    );
+    let events = vec![
+        renamed("g1", 1, "poison"),
+        renamed("g2", 1, "fine"),
+        renamed("g2", 2, "still fine"),
+    ];
+    bus.publish(&events).await.unwrap();
+
+    let letters = dead.letters.lock().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].consumer, "team");
+    assert_eq!(letters[0].event.id, events[0].id);
+    assert_eq!(letters[0].attempts, 3);
+    assert!(letters[0].error.contains("cannot apply poison"));
+    let applied: Vec<Uuid> = teams.applied.lock().unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(applied, vec![events[1].id, events[2].id]);
+}
+
+#[tokio::test]
+async fn a_version_gap_is_never_applied_out_of_order() {
+    let dead = MemoryDeadLetters::default();
+    let teams = Recorder::default();
+    let bus = InProcessBus::new(dead.clone(), quick_retry()).subscribe(
+        "team",
+        &["group.*"],
+        teams.clone(),
+    );
+    // Version 2 without version 1: retried, then set aside, never applied.
+    bus.publish(&[renamed("g1", 2, "b")]).await.unwrap();
+    assert!(teams.applied.lock().unwrap().is_empty());
+    let letters = dead.letters.lock().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].error.contains("before version 1"),
+        "{}",
+        letters[0].error
+    );
+    assert_eq!(*teams.calls.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn when_a_dead_letter_cannot_be_kept_the_relay_is_told() {
+    let teams = Recorder {
+        poison: HashSet::from(["poison".to_owned()]),
+        ..Recorder::default()
+    };
+    let dead = MemoryDeadLetters {
+        broken: true,
+        ..MemoryDeadLetters::default()
+    };
+    let bus = InProcessBus::new(dead, quick_retry()).subscribe("team", &["group.*"], teams);
+    let outcome = bus.publish(&[renamed("g1", 1, "poison")]).await;
+    assert!(matches!(outcome, Err(PublishError::Unavailable(_))));
+}

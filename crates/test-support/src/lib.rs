@@ -1,0 +1,66 @@
+//! Helpers for integration tests. SQLite is always there; PostgreSQL and
+//! RabbitMQ are used when `SCIM_TEST_DATABASE_URL` / `SCIM_TEST_AMQP_URL` are
+//! set, and their absence fails the test instead of skipping it when
+//! `SCIM_TEST_REQUIRE_INFRA=1` (as `.ci/run` sets it).
+
+#![allow(clippy::panic)]
+
+use sea_orm::{ConnectionTrait, Database};
+use uuid::Uuid;
+
+pub fn require_infra() -> bool {
+    std::env::var("SCIM_TEST_REQUIRE_INFRA")
+        .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+fn configured(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            if require_infra() {
+                panic!("SCIM_TEST_REQUIRE_INFRA=1 but {variable} is not set");
+            }
+            eprintln!("skipping: {variable} is not set");
+            None
+        }
+    }
+}
+
+/// The broker's URL, or None (skip) when it is not configured.
+pub fn amqp_url() -> Option<String> {
+    configured("SCIM_TEST_AMQP_URL")
+}
+
+/// A new, empty PostgreSQL database (named `scim_test_<uuid>`), or None
+/// (skip) when PostgreSQL is not configured.
+pub async fn postgres_database() -> Option<String> {
+    let admin_url = configured("SCIM_TEST_DATABASE_URL")?;
+    let name = format!("scim_test_{}", Uuid::new_v4().simple());
+    let admin = match Database::connect(&admin_url).await {
+        Ok(admin) => admin,
+        Err(e) => panic!("PostgreSQL at SCIM_TEST_DATABASE_URL is unreachable: {e}"),
+    };
+    if let Err(e) = admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+    {
+        panic!("creating test database {name}: {e}");
+    }
+    let _ = admin.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url)
+        .to_owned();
+    Some(format!("{base}/{name}"))
+}
+
+/// A fresh folder under the system's temp dir.
+pub fn temp_dir(purpose: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("scim-{purpose}-{}", Uuid::new_v4().simple()))
+}
+
+/// A SQLite URL for a new database file in `dir`.
+pub fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
+    format!("sqlite://{}/{file}", dir.display())
+}
