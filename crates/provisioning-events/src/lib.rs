@@ -99,8 +99,11 @@ pub struct Member {
 #[serde(tag = "type", content = "payload")]
 pub enum EventBody {
     /// A new user: an account in the workspace with the default role.
+    /// `account_id` is chosen by the gateway so that every service (and every
+    /// replay) names the same account.
     #[serde(rename = "user.provisioned")]
     UserProvisioned {
+        account_id: Uuid,
         default_role: String,
         profile: UserProfile,
     },
@@ -110,9 +113,11 @@ pub enum EventBody {
     /// `active` became false: anonymize the account, release its seat.
     #[serde(rename = "user.deactivated")]
     UserDeactivated {},
-    /// `active` became true again: a new account, the old one stays anonymized.
+    /// `active` became true again: a new account (a new `account_id`), the
+    /// old one stays anonymized.
     #[serde(rename = "user.reactivated")]
     UserReactivated {
+        account_id: Uuid,
         default_role: String,
         profile: UserProfile,
     },
@@ -210,12 +215,14 @@ mod tests {
     fn every_body() -> Vec<EventBody> {
         vec![
             EventBody::UserProvisioned {
+                account_id: Uuid::nil(),
                 default_role: "member".into(),
                 profile: profile(),
             },
             EventBody::UserUpdated { profile: profile() },
             EventBody::UserDeactivated {},
             EventBody::UserReactivated {
+                account_id: Uuid::nil(),
                 default_role: "member".into(),
                 profile: profile(),
             },
@@ -265,6 +272,7 @@ mod tests {
     #[test]
     fn wire_form_matches_the_contract() {
         let event = sample(EventBody::UserProvisioned {
+            account_id: Uuid::nil(),
             default_role: "member".into(),
             profile: profile(),
         });
@@ -278,7 +286,7 @@ mod tests {
         assert_eq!(json["occurred_at"], "2027-01-15T08:00:00Z");
         assert_eq!(
             json["payload"],
-            json!({"default_role": "member", "profile": {"user_name": "ann@example.com", "email": "ann@example.com", "given_name": "Ann"}})
+            json!({"account_id": "00000000-0000-0000-0000-000000000000", "default_role": "member", "profile": {"user_name": "ann@example.com", "email": "ann@example.com", "given_name": "Ann"}})
         );
         let keys: Vec<&str> = json
             .as_object()

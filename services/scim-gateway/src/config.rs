@@ -1,8 +1,6 @@
 //! Settings: defaults, then an optional TOML file (`SCIM_CONFIG` or
 //! `./config/gateway.toml`), then `SCIM_<SECTION>__<KEY>` environment variables.
 
-use std::fmt;
-
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,25 +71,7 @@ pub struct LogSettings {
     pub format: String,
 }
 
-/// A configuration value that must never be printed (tokens, URLs with passwords).
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use service_kit::Secret;
 
 impl Settings {
     pub fn load() -> anyhow::Result<Self> {

@@ -7,4 +7,3 @@ pub mod domain;
 pub mod inbound;
 pub mod outbound;
 pub mod startup;
-pub mod telemetry;

@@ -1,4 +1,5 @@
-use scim_gateway::{config::Settings, startup::Application, telemetry};
+use scim_gateway::{config::Settings, startup::Application};
+use service_kit::telemetry;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use std::time::Duration;
 
+use messaging::EventPublisher;
 use messaging_rabbitmq::RabbitPublisher;
 
 use crate::config::Settings;
@@ -71,6 +72,17 @@ pub fn configure_app(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(http::no_route));
 }
 
+/// Runs the outbox relay for the life of the process, publishing to
+/// `publisher` (RabbitMQ, or the embedded process's in-process bus).
+pub fn spawn_relay_to<P: EventPublisher>(store: &SqlScimView, publisher: P, settings: &Settings) {
+    let relay = Relay::new(store.clone(), publisher, settings.amqp.relay_batch_size);
+    let pacing = relay_worker::Pacing {
+        idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
+        max_backoff: Duration::from_secs(30),
+    };
+    actix_web::rt::spawn(relay_worker::run(relay, pacing));
+}
+
 /// Starts the outbox relay when a broker is configured.
 fn spawn_relay(store: &SqlScimView, settings: &Settings) {
     let Some(url) = settings
@@ -82,16 +94,11 @@ fn spawn_relay(store: &SqlScimView, settings: &Settings) {
         tracing::info!("no amqp.url: provisioning events stay in the journal");
         return;
     };
-    let relay = Relay::new(
-        store.clone(),
+    spawn_relay_to(
+        store,
         RabbitPublisher::new(url.expose(), settings.amqp.exchange.clone()),
-        settings.amqp.relay_batch_size,
+        settings,
     );
-    let pacing = relay_worker::Pacing {
-        idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
-        max_backoff: Duration::from_secs(30),
-    };
-    actix_web::rt::spawn(relay_worker::run(relay, pacing));
 }
 
 impl Application {
@@ -149,7 +156,7 @@ fn token_prefix(token: &str) -> String {
 
 /// Seeds the configured token, or on a first embedded start creates the demo
 /// organization and remembers its credentials under the data folder.
-async fn bootstrap(
+pub async fn bootstrap(
     store: &SqlScimView,
     settings: &Settings,
     port: u16,

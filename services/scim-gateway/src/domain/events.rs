@@ -1,7 +1,8 @@
 //! Which provisioning events a change of the SCIM view emits. Pure functions of
 //! the documents before and after: the rules of the product live here.
 //!
-//! - A user created active → `user.provisioned`. Created inactive → nothing:
+//! - A user created active → `user.provisioned`, naming a new account id (so
+//!   every service and every replay names the same account). Created inactive → nothing:
 //!   no account and no seat until it is activated (`user.reactivated`).
 //! - `active` true → false → `user.deactivated`; false → true →
 //!   `user.reactivated` (a new account; carries the current profile).
@@ -66,6 +67,7 @@ pub fn profile(doc: &Value) -> UserProfile {
 pub fn user_created(tenant: &Tenant, doc: &Value) -> Vec<EventBody> {
     if is_active(doc) {
         vec![EventBody::UserProvisioned {
+            account_id: Uuid::now_v7(),
             default_role: tenant.default_role.clone(),
             profile: profile(doc),
         }]
@@ -78,6 +80,7 @@ pub fn user_changed(tenant: &Tenant, before: &Value, after: &Value) -> Vec<Event
     match (is_active(before), is_active(after)) {
         (true, false) => vec![EventBody::UserDeactivated {}],
         (false, true) => vec![EventBody::UserReactivated {
+            account_id: Uuid::now_v7(),
             default_role: tenant.default_role.clone(),
             profile: profile(after),
         }],
@@ -196,6 +199,7 @@ mod tests {
         let EventBody::UserProvisioned {
             default_role,
             profile,
+            ..
         } = &created[0]
         else {
             unreachable!()

@@ -58,7 +58,7 @@ backend_tests! {
         assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "seq is monotonic");
         let first = &events[0];
         assert_eq!(first.schema_version, 1);
-        let EventBody::UserProvisioned { default_role, profile } = &first.body else { panic!("{first:?}") };
+        let EventBody::UserProvisioned { default_role, profile, .. } = &first.body else { panic!("{first:?}") };
         assert_eq!(default_role, "member");
         assert_eq!(profile.user_name, "life@example.com");
         assert_eq!(profile.email.as_deref(), Some("life@example.com"));

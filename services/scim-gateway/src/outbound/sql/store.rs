@@ -17,7 +17,8 @@ use super::filter_sql::{
     FilterMapping, GroupFilterMapping, UserFilterMapping, sort_column, translate,
 };
 use super::tables::{
-    ApiTokens, Journal, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers,
+    ApiTokens, DeadLetters, Journal, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails,
+    ScimUsers,
 };
 use provisioning_events::{AggregateKind, Event};
 
@@ -1097,5 +1098,82 @@ impl crate::domain::ports::JournalOutbox for SqlScimView {
                 .map_err(db_error)?;
         }
         Ok(())
+    }
+}
+
+/// The embedded process keeps its dead letters in the gateway database, next
+/// to the journal they came from.
+impl messaging::DeadLetterSink for SqlScimView {
+    async fn record(&self, letter: messaging::DeadLetter) -> Result<(), messaging::PublishError> {
+        let event = serde_json::to_string(&letter.event)
+            .map_err(|e| messaging::PublishError::Unavailable(e.to_string()))?;
+        let insert = Query::insert()
+            .into_table(DeadLetters::Table)
+            .columns([
+                DeadLetters::Id,
+                DeadLetters::Consumer,
+                DeadLetters::EventId,
+                DeadLetters::Seq,
+                DeadLetters::EventType,
+                DeadLetters::Error,
+                DeadLetters::Attempts,
+                DeadLetters::Event,
+                DeadLetters::RecordedAt,
+            ])
+            .values_panic([
+                Uuid::now_v7().into(),
+                letter.consumer.clone().into(),
+                letter.event.id.into(),
+                letter.event.seq.into(),
+                letter.event.routing_key().into(),
+                letter.error.clone().into(),
+                i64::from(letter.attempts).into(),
+                event.into(),
+                micros(Utc::now()).into(),
+            ])
+            .to_owned();
+        self.db
+            .execute(&insert)
+            .await
+            .map_err(|e| messaging::PublishError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+}
+
+impl SqlScimView {
+    /// Dead letters of the embedded process, oldest first (all consumers, or one).
+    pub async fn dead_letters(
+        &self,
+        consumer: Option<&str>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<messaging::DeadLetter>> {
+        let mut select = Query::select();
+        select
+            .columns([
+                DeadLetters::Consumer,
+                DeadLetters::Error,
+                DeadLetters::Attempts,
+                DeadLetters::Event,
+            ])
+            .from(DeadLetters::Table)
+            .order_by(DeadLetters::RecordedAt, Order::Asc)
+            .order_by(DeadLetters::Id, Order::Asc)
+            .limit(limit);
+        if let Some(consumer) = consumer {
+            select.and_where(Expr::col(DeadLetters::Consumer).eq(consumer));
+        }
+        let rows = self.db.query_all(&select).await?;
+        rows.iter()
+            .map(|row| {
+                let event: String = row.try_get("", "event")?;
+                let attempts: i32 = row.try_get("", "attempts")?;
+                Ok(messaging::DeadLetter {
+                    consumer: row.try_get("", "consumer")?,
+                    error: row.try_get("", "error")?,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                    event: serde_json::from_str(&event).context("dead letter is not an event")?,
+                })
+            })
+            .collect()
     }
 }

@@ -101,3 +101,19 @@ pub enum Journal {
     Event,
     PublishedAt,
 }
+
+/// Events a consumer of the embedded process could not apply after its last
+/// attempt (the embedded counterpart of the `<service>.dead` queues).
+#[derive(DeriveIden, Clone, Copy)]
+pub enum DeadLetters {
+    Table,
+    Id,
+    Consumer,
+    EventId,
+    Seq,
+    EventType,
+    Error,
+    Attempts,
+    Event,
+    RecordedAt,
+}

@@ -4,6 +4,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261128_000001_create_scim_view;
 mod m20261128_000002_journal;
+mod m20261129_000003_dead_letters;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_scim_view::Migration),
             Box::new(m20261128_000002_journal::Migration),
+            Box::new(m20261129_000003_dead_letters::Migration),
         ]
     }
 }
