@@ -1,0 +1,175 @@
+//! The embedded process: the gateway and the identity service in one process,
+//! each on its own SQLite file under the data folder, joined by the
+//! in-process bus (the gateway's relay publishes its journal to it). One HTTP
+//! port serves the SCIM API and every admin API.
+//!
+//! The same use cases and adapters run here as in the distributed deployment;
+//! only the bus differs, and it keeps the broker's guarantees (see
+//! `messaging-inprocess`).
+
+use std::path::{Path, PathBuf};
+
+use actix_web::web;
+use anyhow::Context;
+use identity::domain::service::AccessCatalogue;
+use identity::startup::IdentityService;
+use messaging_inprocess::{InProcessBus, RetryPolicy};
+use rand::RngExt;
+use scim_gateway::config::Settings as GatewaySettings;
+use scim_gateway::outbound::sql::SqlScimView;
+use scim_gateway::startup::{GatewayApi, build_api};
+use serde::Deserialize;
+use service_kit::admin_key::AdminKey;
+
+/// Settings of the embedded process: the gateway's (`SCIM_HTTP__PORT`, …) plus
+/// where the other services keep their data.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSettings {
+    pub gateway: GatewaySettings,
+    pub identity_database_url: String,
+    pub access: AccessCatalogue,
+    /// `SCIM_ADMIN_KEY`; generated and kept under the data folder when unset.
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExtraSettings {
+    identity_database_url: Option<String>,
+    access_roles: Option<String>,
+    access_permissions: Option<String>,
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl EmbeddedSettings {
+    /// Defaults, `config/gateway.toml`, then the environment
+    /// (`SCIM_EMBEDDED__IDENTITY_DATABASE_URL`, `SCIM_EMBEDDED__ACCESS_ROLES`, …).
+    pub fn load() -> anyhow::Result<Self> {
+        let gateway = GatewaySettings::load()?;
+        let extra: ExtraSettings = config::Config::builder()
+            .add_source(
+                config::Environment::with_prefix("SCIM_EMBEDDED")
+                    .prefix_separator("__")
+                    .try_parsing(false),
+            )
+            .build()?
+            .try_deserialize()?;
+        let mut settings = Self::defaults(gateway);
+        if let Some(url) = extra.identity_database_url {
+            settings.identity_database_url = url;
+        }
+        if let Some(roles) = extra.access_roles {
+            settings.access.roles = list(&roles);
+        }
+        if let Some(permissions) = extra.access_permissions {
+            settings.access.permissions = list(&permissions);
+        }
+        settings.admin_key = std::env::var("SCIM_ADMIN_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        Ok(settings)
+    }
+
+    /// The defaults around given gateway settings: the identity database
+    /// beside the gateway's, the default access catalogue.
+    pub fn defaults(gateway: GatewaySettings) -> Self {
+        let data_dir = PathBuf::from(&gateway.bootstrap.data_dir);
+        Self {
+            identity_database_url: format!("sqlite://{}", data_dir.join("identity.db").display()),
+            access: AccessCatalogue {
+                roles: list(identity::config::DEFAULT_ROLES),
+                permissions: list(identity::config::DEFAULT_PERMISSIONS),
+            },
+            admin_key: None,
+            gateway,
+        }
+    }
+}
+
+/// Every service of the embedded process, built and migrated.
+pub struct Platform {
+    pub gateway_api: web::Data<GatewayApi>,
+    pub gateway_store: SqlScimView,
+    pub identity: IdentityService,
+    pub admin_key: AdminKey,
+}
+
+impl Platform {
+    pub async fn build(settings: &EmbeddedSettings, admin_key: &str) -> anyhow::Result<Self> {
+        let (gateway_api, gateway_store) = build_api(&settings.gateway).await?;
+        let identity = IdentityService::build(
+            &settings.identity_database_url,
+            settings.gateway.database.max_connections,
+            settings.access.clone(),
+        )
+        .await?;
+        Ok(Self {
+            gateway_api,
+            gateway_store,
+            identity,
+            admin_key: AdminKey::new(admin_key),
+        })
+    }
+
+    /// The in-process bus with every consumer subscribed, dead letters kept in
+    /// the gateway database.
+    pub fn bus(&self, retry: RetryPolicy) -> InProcessBus<SqlScimView> {
+        InProcessBus::new(self.gateway_store.clone(), retry).subscribe(
+            identity::inbound::consumer::CONSUMER,
+            identity::inbound::consumer::BINDINGS,
+            self.identity.consumer(),
+        )
+    }
+
+    /// Mounts the SCIM API and every admin API with their state on one app.
+    pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+        let gateway_api = self.gateway_api.clone();
+        let identity_admin = self.identity.admin_state(self.admin_key.clone());
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(gateway_api.clone())
+                .app_data(identity_admin.clone());
+            IdentityService::configure_admin(cfg);
+            scim_gateway::startup::configure_app(cfg);
+        }
+    }
+}
+
+/// The admin key: `SCIM_ADMIN_KEY`, else the one kept in `<data>/admin-key`,
+/// else a new one written there (owner-readable only). Returns the key and
+/// whether it was just created.
+pub fn admin_key(settings: &EmbeddedSettings) -> anyhow::Result<(String, bool)> {
+    if let Some(key) = &settings.admin_key {
+        return Ok((key.clone(), false));
+    }
+    let file = admin_key_file(&settings.gateway.bootstrap.data_dir);
+    if let Ok(existing) = std::fs::read_to_string(&file) {
+        let existing = existing.trim();
+        if !existing.is_empty() {
+            return Ok((existing.to_owned(), false));
+        }
+    }
+    let bytes: [u8; 32] = rand::rng().random();
+    let key: String = std::iter::once("adm_".to_owned())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&file, &key).with_context(|| format!("writing {}", file.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok((key, true))
+}
+
+pub fn admin_key_file(data_dir: &str) -> PathBuf {
+    Path::new(data_dir).join("admin-key")
+}

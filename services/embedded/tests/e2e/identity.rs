@@ -1,0 +1,197 @@
+//! The identity service: accounts follow the IdP, roles stay local, disabled
+//! and deleted people are forgotten without breaking what points at them.
+
+use actix_web::http::StatusCode;
+use messaging::{EventHandler, HandleError, Handled};
+use serde_json::json;
+
+use crate::stack_tests;
+
+stack_tests! {
+    async fn account_lifecycle_follows_the_idp_and_keeps_local_roles(stack: Stack) {
+        let created = stack
+            .scim("POST", "/Users", Some(user("ann.lee@example.com", "Ann", "Lee", "ann.lee@example.com")))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let scim_id = created.body["id"].as_str().unwrap().to_owned();
+        stack.settle().await;
+
+        // Created → one active account with the organization's default role.
+        let accounts = stack.accounts_of(&scim_id).await;
+        assert_eq!(accounts.len(), 1, "{accounts:?}");
+        let first = &accounts[0];
+        let first_id = first["id"].as_str().unwrap().to_owned();
+        assert_eq!(first["status"], "active");
+        assert_eq!(first["role"], "member");
+        assert_eq!(first["label"], "Ann Lee");
+        assert_eq!(first["profile"]["email"], "ann.lee@example.com");
+        assert_eq!(first["workspace_id"].as_str().map(str::len), Some(36));
+
+        // An admin promotes the account; a later SCIM update changes the
+        // profile and leaves the role alone.
+        let promoted = stack
+            .admin("PATCH", &format!("/accounts/{first_id}"), Some(json!({"role": "admin", "permissions": ["risks.manage"], "changed_by": "owner@customer.test"})))
+            .await;
+        assert_eq!(promoted.status, StatusCode::OK, "{:?}", promoted.body);
+        assert_eq!(promoted.body["role"], "admin");
+        let renamed = stack
+            .scim("PATCH", &format!("/Users/{scim_id}"), Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "replace", "path": "displayName", "value": "Ann Lee-Smith"},
+                    {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "ann.smith@example.com"}
+                ]
+            })))
+            .await;
+        assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+        stack.settle().await;
+        let account = stack.admin("GET", &format!("/accounts/{first_id}"), None).await;
+        assert_eq!(account.body["label"], "Ann Lee-Smith");
+        assert_eq!(account.body["profile"]["email"], "ann.smith@example.com");
+        assert_eq!(account.body["role"], "admin");
+        assert_eq!(account.body["permissions"], json!(["risks.manage"]));
+        let changes = stack.admin("GET", &format!("/accounts/{first_id}/access-changes"), None).await;
+        assert_eq!(changes.body["items"][0]["changed_by"], "owner@customer.test");
+        assert_eq!(changes.body["items"][0]["before"]["role"], "member");
+
+        // Disabled → anonymized; no trace of the person in the identity database.
+        let disabled = stack.scim("PATCH", &format!("/Users/{scim_id}"), Some(set_active(false))).await;
+        assert_eq!(disabled.status, StatusCode::OK, "{:?}", disabled.body);
+        stack.settle().await;
+        let account = stack.admin("GET", &format!("/accounts/{first_id}"), None).await;
+        assert_eq!(account.body["status"], "anonymized");
+        assert_eq!(account.body["label"], "Anonymized user");
+        assert!(account.body["profile"].is_null());
+        let texts = stack.identity_texts().await;
+        for personal in ["ann.lee@example.com", "ann.smith@example.com", "Ann", "Lee", "ext-ann"] {
+            let found: Vec<&String> = texts.iter().filter(|t| t.contains(personal)).collect();
+            assert!(found.is_empty(), "{personal:?} is still stored: {found:?}");
+        }
+
+        // Re-enabled → a new account with the default role; the old one stays anonymized.
+        let enabled = stack.scim("PATCH", &format!("/Users/{scim_id}"), Some(set_active(true))).await;
+        assert_eq!(enabled.status, StatusCode::OK, "{:?}", enabled.body);
+        stack.settle().await;
+        let accounts = stack.accounts_of(&scim_id).await;
+        assert_eq!(accounts.len(), 2, "{accounts:?}");
+        assert_eq!(accounts[0]["id"], first_id.as_str());
+        assert_eq!(accounts[0]["status"], "anonymized");
+        assert_ne!(accounts[1]["id"], first_id.as_str());
+        assert_eq!(accounts[1]["status"], "active");
+        assert_eq!(accounts[1]["role"], "member");
+        assert_eq!(accounts[1]["profile"]["email"], "ann.smith@example.com");
+        let second_id = accounts[1]["id"].as_str().unwrap().to_owned();
+
+        // Deleted → "Deleted user"; every id still resolves.
+        let deleted = stack.scim("DELETE", &format!("/Users/{scim_id}"), None).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+        stack.settle().await;
+        for id in [&first_id, &second_id] {
+            let account = stack.admin("GET", &format!("/accounts/{id}"), None).await;
+            assert_eq!(account.status, StatusCode::OK, "{:?}", account.body);
+            assert_eq!(account.body["label"], "Deleted user");
+            assert_eq!(account.body["status"], "deleted");
+            assert!(account.body["profile"].is_null());
+            assert!(account.body["deleted_at"].is_string());
+        }
+        let texts = stack.identity_texts().await;
+        assert!(!texts.iter().any(|t| t.contains("ann.smith@example.com") || t.contains("Lee-Smith")));
+        let active = stack.admin("GET", "/accounts?status=active", None).await;
+        assert_eq!(active.body["items"], json!([]));
+    }
+
+    async fn replaying_events_changes_nothing_and_order_is_kept(stack: Stack) {
+        let created = stack.scim("POST", "/Users", Some(user("bo@example.com", "Bo", "Ek", "bo@example.com"))).await;
+        let scim_id = created.body["id"].as_str().unwrap().to_owned();
+        stack.scim("PATCH", &format!("/Users/{scim_id}"), Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Bo E."}]
+        }))).await;
+        stack.settle().await;
+        let before = stack.accounts_of(&scim_id).await;
+
+        // The whole journal again, straight into the identity consumer.
+        let events = stack.platform.gateway_store.journal(None, 0, 1000).await.unwrap();
+        assert_eq!(events.len(), 2);
+        let consumer = stack.platform.identity.consumer();
+        for event in &events {
+            assert_eq!(consumer.handle(event).await.unwrap(), Handled::Duplicate);
+        }
+        assert_eq!(stack.accounts_of(&scim_id).await, before);
+
+        // Out of order within one user: version 2 before version 1 is refused
+        // (to be retried), then both apply in order.
+        let mut later = events[1].clone();
+        let mut earlier = events[0].clone();
+        for (event, version) in [(&mut earlier, 1), (&mut later, 2)] {
+            event.id = uuid::Uuid::now_v7();
+            event.aggregate.id = "another-scim-user".into();
+            event.aggregate.version = version;
+            if let provisioning_events::EventBody::UserProvisioned { account_id, .. } = &mut event.body {
+                *account_id = uuid::Uuid::now_v7();
+            }
+        }
+        let refused = consumer.handle(&later).await;
+        assert!(matches!(refused, Err(HandleError::OutOfOrder { expected: 1, got: 2 })), "{refused:?}");
+        assert!(stack.accounts_of("another-scim-user").await.is_empty());
+        assert_eq!(consumer.handle(&earlier).await.unwrap(), Handled::Applied);
+        assert_eq!(consumer.handle(&later).await.unwrap(), Handled::Applied);
+        let accounts = stack.accounts_of("another-scim-user").await;
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0]["label"], "Bo E.");
+        assert_eq!(consumer.handle(&earlier).await.unwrap(), Handled::Duplicate);
+    }
+
+    async fn admin_api_guards_and_validates(stack: Stack) {
+        let created = stack.scim("POST", "/Users", Some(user("cy@example.com", "Cy", "Ro", "cy@example.com"))).await;
+        let scim_id = created.body["id"].as_str().unwrap().to_owned();
+        stack.settle().await;
+        let id = stack.accounts_of(&scim_id).await[0]["id"].as_str().unwrap().to_owned();
+        let path = format!("/accounts/{id}");
+
+        assert_eq!(stack.admin_with_key("GET", &path, None, None).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(stack.admin_with_key("GET", &path, None, Some("wrong")).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(stack.scim("GET", "/Users", None).await.status, StatusCode::OK);
+        let unknown_role = stack.admin("PATCH", &path, Some(json!({"role": "superuser", "changed_by": "x"}))).await;
+        assert_eq!(unknown_role.status, StatusCode::BAD_REQUEST);
+        assert!(unknown_role.body["detail"].as_str().unwrap().contains("superuser"));
+        let unknown_permission = stack.admin("PATCH", &path, Some(json!({"permissions": ["launch.missiles"], "changed_by": "x"}))).await;
+        assert_eq!(unknown_permission.status, StatusCode::BAD_REQUEST);
+        let anonymous = stack.admin("PATCH", &path, Some(json!({"role": "admin", "changed_by": " "}))).await;
+        assert_eq!(anonymous.status, StatusCode::BAD_REQUEST);
+        let garbage = stack.admin("PATCH", &path, Some(json!({"role": 7}))).await;
+        assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+        assert_eq!(stack.admin("GET", "/accounts/not-an-id", None).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(stack.admin("GET", &format!("/accounts/{}", uuid::Uuid::now_v7()), None).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(stack.admin("GET", "/accounts?status=sleeping", None).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(stack.admin("GET", "/accounts?limit=many", None).await.status, StatusCode::BAD_REQUEST);
+
+        // Another organization's admin path sees nothing of this one.
+        let other_org = uuid::Uuid::now_v7();
+        let reply = stack
+            .call(actix_web::test::TestRequest::get()
+                .uri(&format!("/admin/v1/organizations/{other_org}/accounts/{id}"))
+                .insert_header(("Authorization", format!("Bearer {ADMIN_KEY}"))))
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+        // Paging walks every account exactly once.
+        for i in 0..5 {
+            stack.scim("POST", "/Users", Some(user(&format!("p{i}@example.com"), "P", &format!("N{i}"), &format!("p{i}@example.com")))).await;
+        }
+        stack.settle().await;
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let uri = match &after { Some(a) => format!("/accounts?limit=2&after={a}"), None => "/accounts?limit=2".into() };
+            let page = stack.admin("GET", &uri, None).await;
+            assert!(page.body["items"].as_array().unwrap().len() <= 2);
+            seen.extend(page.body["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()));
+            match page.body["next_after"].as_str() { Some(n) => after = Some(n.into()), None => break }
+        }
+        let mut unique = seen.clone();
+        unique.dedup();
+        assert_eq!(seen.len(), 6);
+        assert_eq!(unique.len(), 6);
+    }
+}

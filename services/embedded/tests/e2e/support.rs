@@ -1,0 +1,444 @@
+//! A whole stack per test, driven through HTTP like an IdP and an admin would:
+//!
+//! - `Mode::Embedded`: SQLite files and the in-process bus, as
+//!   `cargo run --release` runs it;
+//! - `Mode::Distributed`: PostgreSQL databases (one per service) and RabbitMQ
+//!   (an exchange and queues of the test's own), the identity consumer running
+//!   as it does in its own process.
+//!
+//! `settle()` publishes the journal and waits until every consumer has
+//! applied everything published.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{App, test};
+use identity::inbound::consumer::BINDINGS;
+use lapin::{Connection, ConnectionProperties};
+use messaging_inprocess::RetryPolicy;
+use messaging_rabbitmq::RabbitPublisher;
+use messaging_rabbitmq::consumer::{self, ConsumerSettings};
+use messaging_rabbitmq::topology::{Exchanges, ServiceTopology, declare_service_topology};
+use scim_embedded::{EmbeddedSettings, Platform};
+use scim_gateway::config::{Secret, Settings};
+use scim_gateway::domain::models::{BearerToken, OrgId};
+use scim_gateway::domain::relay::Relay;
+use scim_gateway::startup::generate_token;
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Embedded,
+    Distributed,
+}
+
+struct Broker {
+    url: String,
+    exchange: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    consumer: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Stack {
+    pub platform: Platform,
+    pub token: String,
+    pub org: OrgId,
+    broker: Option<Broker>,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Stack {
+    /// None when the mode's infrastructure is not configured here (skip).
+    pub async fn start(mode: Mode) -> Option<Stack> {
+        let (gateway_url, identity_url, amqp) = match mode {
+            Mode::Embedded => {
+                let dir = test_support::temp_dir("e2e");
+                (
+                    test_support::sqlite_url(&dir, "gateway.db"),
+                    test_support::sqlite_url(&dir, "identity.db"),
+                    None,
+                )
+            }
+            Mode::Distributed => {
+                let amqp = test_support::amqp_url()?;
+                (
+                    test_support::postgres_database().await?,
+                    test_support::postgres_database().await?,
+                    Some(amqp),
+                )
+            }
+        };
+        let mut gateway = Settings::from_sources(None, false).expect("default settings");
+        gateway.database.url = Secret::new(gateway_url);
+        gateway.database.max_connections = 8;
+        gateway.http.public_base_url = Some("http://scim.test/scim/v2".into());
+        let mut settings = EmbeddedSettings::defaults(gateway);
+        settings.identity_database_url = identity_url;
+        let platform = Platform::build(&settings, ADMIN_KEY)
+            .await
+            .expect("platform starts");
+
+        let token = generate_token();
+        let org = platform
+            .gateway_store
+            .ensure_organization_with_token(
+                "E2E org",
+                &BearerToken::new(token.clone()).hash(),
+                &token[..12],
+            )
+            .await
+            .expect("organization");
+
+        let broker = match amqp {
+            None => None,
+            Some(url) => Some(start_identity_consumer(&platform, url).await),
+        };
+        Some(Stack {
+            platform,
+            token,
+            org,
+            broker,
+        })
+    }
+
+    /// Publishes the journal and waits until the identity service has applied
+    /// every user event of it.
+    pub async fn settle(&self) {
+        match &self.broker {
+            None => {
+                let relay = Relay::new(
+                    self.platform.gateway_store.clone(),
+                    self.platform.bus(quick_retry()),
+                    100,
+                );
+                relay.drain().await.expect("in-process delivery");
+            }
+            Some(broker) => {
+                let relay = Relay::new(
+                    self.platform.gateway_store.clone(),
+                    RabbitPublisher::new(&broker.url, &broker.exchange),
+                    100,
+                );
+                relay.drain().await.expect("published to RabbitMQ");
+                let expected = self.journal_count("user").await;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let applied = self.identity_inbox_count().await;
+                    if applied >= expected {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "identity applied {applied} of {expected} user events"
+                    );
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
+        }
+    }
+
+    async fn journal_count(&self, kind: &str) -> i64 {
+        let db = self.platform.gateway_store.connection();
+        let backend = db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => {
+                "SELECT COUNT(*) AS n FROM journal WHERE aggregate_kind = $1"
+            }
+            _ => "SELECT COUNT(*) AS n FROM journal WHERE aggregate_kind = ?",
+        };
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, [kind.into()]))
+            .await
+            .expect("journal count")
+            .expect("a row");
+        row.try_get("", "n").expect("count")
+    }
+
+    async fn identity_inbox_count(&self) -> i64 {
+        let db = self.platform.identity.store.connection();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM inbox_events",
+            ))
+            .await
+            .expect("inbox count")
+            .expect("a row");
+        row.try_get("", "n").expect("count")
+    }
+
+    /// Every text value stored anywhere in the identity database.
+    pub async fn identity_texts(&self) -> Vec<String> {
+        let db = self.platform.identity.store.connection();
+        let backend = db.get_database_backend();
+        let columns: Vec<(String, String)> = match backend {
+            DatabaseBackend::Postgres => db
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+                     WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'character')",
+                ))
+                .await
+                .expect("columns")
+                .iter()
+                .map(|r| (r.try_get("", "t").unwrap(), r.try_get("", "c").unwrap()))
+                .collect(),
+            _ => {
+                let tables: Vec<String> = db
+                    .query_all_raw(Statement::from_string(
+                        backend,
+                        "SELECT name FROM sqlite_master WHERE type = 'table'",
+                    ))
+                    .await
+                    .expect("tables")
+                    .iter()
+                    .map(|r| r.try_get("", "name").unwrap())
+                    .collect();
+                let mut columns = Vec::new();
+                for table in tables {
+                    for r in db
+                        .query_all_raw(Statement::from_string(
+                            backend,
+                            format!("SELECT name, type FROM pragma_table_info('{table}')"),
+                        ))
+                        .await
+                        .expect("table info")
+                    {
+                        let ty: String = r.try_get("", "type").unwrap();
+                        let ty = ty.to_ascii_lowercase();
+                        if ty.contains("char") || ty.contains("text") || ty.contains("clob") || ty.is_empty() {
+                            columns.push((table.clone(), r.try_get("", "name").unwrap()));
+                        }
+                    }
+                }
+                columns
+            }
+        };
+        assert!(!columns.is_empty(), "found no text columns");
+        let mut texts = Vec::new();
+        for (table, column) in columns {
+            let rows = db
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT CAST(\"{column}\" AS TEXT) AS v FROM \"{table}\""),
+                ))
+                .await
+                .expect("read column");
+            texts.extend(
+                rows.iter()
+                    .filter_map(|r| r.try_get::<Option<String>>("", "v").ok().flatten()),
+            );
+        }
+        texts
+    }
+
+    pub async fn call(&self, request: test::TestRequest) -> Reply {
+        let app = test::init_service(App::new().configure(self.platform.configure())).await;
+        let response = test::call_service(&app, request.to_request()).await;
+        let status = response.status();
+        let bytes = test::read_body(response).await;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply { status, body }
+    }
+
+    pub async fn scim(&self, method: &str, uri: &str, body: Option<Value>) -> Reply {
+        let request = match method {
+            "GET" => test::TestRequest::get(),
+            "POST" => test::TestRequest::post(),
+            "PUT" => test::TestRequest::put(),
+            "PATCH" => test::TestRequest::patch(),
+            "DELETE" => test::TestRequest::delete(),
+            other => panic!("method {other}"),
+        }
+        .uri(&format!("/scim/v2{uri}"))
+        .insert_header(("Authorization", format!("Bearer {}", self.token)));
+        let request = match body {
+            Some(body) => request
+                .insert_header(("Content-Type", "application/scim+json"))
+                .set_payload(body.to_string()),
+            None => request,
+        };
+        self.call(request).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.admin_with_key(method, path, body, Some(ADMIN_KEY))
+            .await
+    }
+
+    pub async fn admin_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Reply {
+        let request = match method {
+            "GET" => test::TestRequest::get(),
+            "PATCH" => test::TestRequest::patch(),
+            other => panic!("method {other}"),
+        }
+        .uri(&format!("/admin/v1/organizations/{}{path}", self.org.0));
+        let request = match key {
+            Some(key) => request.insert_header(("Authorization", format!("Bearer {key}"))),
+            None => request,
+        };
+        let request = match body {
+            Some(body) => request
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(body.to_string()),
+            None => request,
+        };
+        self.call(request).await
+    }
+
+    /// The accounts of one SCIM user, oldest first.
+    pub async fn accounts_of(&self, scim_user_id: &str) -> Vec<Value> {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let query = match &after {
+                Some(a) => format!("/accounts?limit=200&after={a}"),
+                None => "/accounts?limit=200".to_owned(),
+            };
+            let page = self.admin("GET", &query, None).await;
+            assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+            for item in page.body["items"].as_array().unwrap() {
+                if item["scim_user_id"] == scim_user_id {
+                    found.push(item.clone());
+                }
+            }
+            match page.body["next_after"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => return found,
+            }
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(broker) = self.broker.as_mut() {
+            if let Some(stop) = broker.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(consumer) = broker.consumer.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(10), consumer).await;
+            }
+        }
+    }
+}
+
+pub fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        first_pause: Duration::from_millis(5),
+    }
+}
+
+/// Declares the test's own exchange and identity queue, then runs the
+/// identity consumer on them in the background.
+async fn start_identity_consumer(platform: &Platform, url: String) -> Broker {
+    let suffix = Uuid::new_v4().simple().to_string();
+    let exchange = format!("provisioning.test.{suffix}");
+    let settings = ConsumerSettings {
+        url: url.clone(),
+        exchanges: Exchanges::for_exchange(&exchange),
+        topology: ServiceTopology {
+            service: format!("identity-test-{suffix}"),
+            routing_keys: BINDINGS.iter().map(|k| (*k).to_owned()).collect(),
+            retry_delay: Duration::from_millis(200),
+        },
+        prefetch: 16,
+        max_attempts: 5,
+    };
+    // Declared before anything is published, so no event finds the exchange
+    // without its queue.
+    let connection = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ at SCIM_TEST_AMQP_URL is reachable");
+    let channel = connection.create_channel().await.expect("channel");
+    declare_service_topology(&channel, &settings.exchanges, &settings.topology)
+        .await
+        .expect("topology");
+    let _ = connection.close(200, "declared".into()).await;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = tokio::spawn(consumer::run(
+        settings,
+        platform.identity.consumer(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Broker {
+        url,
+        exchange,
+        stop: Some(stop),
+        consumer: Some(consumer),
+    }
+}
+
+pub fn user(user_name: &str, given: &str, family: &str, email: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "externalId": format!("ext-{user_name}"),
+        "name": {"givenName": given, "familyName": family},
+        "displayName": format!("{given} {family}"),
+        "emails": [{"value": email, "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+pub fn set_active(active: bool) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": active}]
+    })
+}
+
+/// Runs an async test body once per mode (`::embedded` and `::distributed`).
+#[macro_export]
+macro_rules! stack_tests {
+    ($(async fn $name:ident($stack:ident: Stack) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[allow(unused_imports)]
+                use $crate::support::*;
+
+                async fn run($stack: &Stack) $body
+
+                #[actix_web::test]
+                async fn embedded() {
+                    if let Some(stack) = Stack::start(Mode::Embedded).await {
+                        run(&stack).await;
+                        stack.stop().await;
+                    }
+                }
+
+                #[actix_web::test]
+                async fn distributed() {
+                    if let Some(stack) = Stack::start(Mode::Distributed).await {
+                        run(&stack).await;
+                        stack.stop().await;
+                    }
+                }
+            }
+        )*
+    };
+}

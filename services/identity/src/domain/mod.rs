@@ -1,0 +1,5 @@
+pub mod errors;
+pub mod models;
+pub mod ports;
+pub mod rules;
+pub mod service;

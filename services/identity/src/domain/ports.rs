@@ -1,0 +1,67 @@
+//! What the identity domain needs from the outside.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use messaging::Admission;
+use provisioning_events::Event;
+
+use super::models::{
+    AccessChange, Account, AccountChange, AccountId, AccountPage, AccountQuery, OrgId,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("account not found")]
+    NotFound,
+    /// Another writer got there first; the caller may try again.
+    #[error("concurrent change: {0}")]
+    Conflict(String),
+    #[error("the identity database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The accounts, with the consumer inbox in the same database.
+pub trait AccountStore: Send + Sync + 'static {
+    /// In one transaction: claims `event` in the inbox and, when it may be
+    /// applied, reads the accounts of `scim_user_id`, asks `decide` what to
+    /// change and writes that. Returns what the inbox decided.
+    fn apply_event<F>(
+        &self,
+        event: &Event,
+        scim_user_id: &str,
+        decide: F,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send
+    where
+        F: FnOnce(&[Account]) -> Vec<AccountChange> + Send;
+
+    fn account(
+        &self,
+        org: OrgId,
+        id: AccountId,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+
+    fn accounts(
+        &self,
+        org: OrgId,
+        query: &AccountQuery,
+    ) -> impl Future<Output = Result<AccountPage, StoreError>> + Send;
+
+    /// Writes the new access if the account still has `change.before`
+    /// (otherwise `Conflict`), and records the change.
+    fn change_access(
+        &self,
+        org: OrgId,
+        change: &AccessChange,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn access_changes(
+        &self,
+        org: OrgId,
+        id: AccountId,
+    ) -> impl Future<Output = Result<Vec<AccessChange>, StoreError>> + Send;
+}
+
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}

@@ -1,0 +1,297 @@
+//! How user events change accounts. Pure: the accounts a SCIM user has had so
+//! far, an event, the time → the changes to make.
+//!
+//! - `user.provisioned` → a new active account (the id the event names) with
+//!   the event's default role and profile.
+//! - `user.updated` → the profile of the active account follows; role and
+//!   permissions are never touched.
+//! - `user.deactivated` → the active account is anonymized.
+//! - `user.reactivated` → a new active account with the default role; the
+//!   anonymized one stays as it is (any still-active one is anonymized first,
+//!   so a person never has two active accounts).
+//! - `user.deleted` → every account of the person is erased and shows as
+//!   "Deleted user"; rows and ids remain.
+//!
+//! An account whose id already exists is never created again, so applying
+//! the same fact twice changes nothing even without the inbox.
+
+use chrono::{DateTime, Utc};
+use provisioning_events::{Event, EventBody, UserProfile};
+
+use super::models::{
+    Access, Account, AccountChange, AccountId, AccountStatus, OrgId, Profile, WorkspaceId,
+};
+
+pub fn profile_from(snapshot: &UserProfile) -> Profile {
+    Profile {
+        user_name: snapshot.user_name.clone(),
+        external_id: snapshot.external_id.clone(),
+        email: snapshot.email.clone(),
+        given_name: snapshot.given_name.clone(),
+        family_name: snapshot.family_name.clone(),
+        display_name: snapshot.display_name.clone(),
+    }
+}
+
+fn new_account(
+    event: &Event,
+    id: uuid::Uuid,
+    default_role: &str,
+    snapshot: &UserProfile,
+    now: DateTime<Utc>,
+) -> Account {
+    let profile = profile_from(snapshot);
+    Account {
+        id: AccountId(id),
+        org: OrgId(event.org_id),
+        workspace: WorkspaceId(event.workspace_id),
+        scim_user_id: event.aggregate.id.clone(),
+        status: AccountStatus::Active,
+        label: profile.label(),
+        profile: Some(profile),
+        access: Access {
+            role: default_role.to_owned(),
+            permissions: Vec::new(),
+        },
+        created_at: now,
+        updated_at: now,
+        anonymized_at: None,
+        deleted_at: None,
+    }
+}
+
+fn active(accounts: &[Account]) -> impl Iterator<Item = &Account> {
+    accounts
+        .iter()
+        .filter(|a| a.status == AccountStatus::Active)
+}
+
+pub fn changes_for(event: &Event, accounts: &[Account], now: DateTime<Utc>) -> Vec<AccountChange> {
+    let exists = |id: &uuid::Uuid| accounts.iter().any(|a| a.id.0 == *id);
+    match &event.body {
+        EventBody::UserProvisioned {
+            account_id,
+            default_role,
+            profile,
+        }
+        | EventBody::UserReactivated {
+            account_id,
+            default_role,
+            profile,
+        } => {
+            if exists(account_id) {
+                return Vec::new();
+            }
+            let mut changes: Vec<AccountChange> = active(accounts)
+                .map(|a| AccountChange::Erase {
+                    id: a.id,
+                    status: AccountStatus::Anonymized,
+                    at: now,
+                })
+                .collect();
+            changes.push(AccountChange::Create(new_account(
+                event,
+                *account_id,
+                default_role,
+                profile,
+                now,
+            )));
+            changes
+        }
+        EventBody::UserUpdated { profile } => {
+            let profile = profile_from(profile);
+            active(accounts)
+                .filter(|a| a.profile.as_ref() != Some(&profile))
+                .map(|a| AccountChange::UpdateProfile {
+                    id: a.id,
+                    profile: profile.clone(),
+                    at: now,
+                })
+                .collect()
+        }
+        EventBody::UserDeactivated {} => active(accounts)
+            .map(|a| AccountChange::Erase {
+                id: a.id,
+                status: AccountStatus::Anonymized,
+                at: now,
+            })
+            .collect(),
+        EventBody::UserDeleted {} => accounts
+            .iter()
+            .filter(|a| a.status != AccountStatus::Deleted)
+            .map(|a| AccountChange::Erase {
+                id: a.id,
+                status: AccountStatus::Deleted,
+                at: now,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use provisioning_events::{Aggregate, AggregateKind, SCHEMA_VERSION};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event(version: i64, body: EventBody) -> Event {
+        Event {
+            id: Uuid::now_v7(),
+            seq: version,
+            schema_version: SCHEMA_VERSION,
+            org_id: Uuid::from_u128(1),
+            workspace_id: Uuid::from_u128(2),
+            aggregate: Aggregate {
+                kind: AggregateKind::User,
+                id: "scim-user-1".into(),
+                version,
+            },
+            occurred_at: Utc::now(),
+            body,
+        }
+    }
+
+    fn snapshot(email: &str) -> UserProfile {
+        UserProfile {
+            user_name: email.into(),
+            email: Some(email.into()),
+            given_name: Some("Ann".into()),
+            family_name: Some("Lee".into()),
+            ..UserProfile::default()
+        }
+    }
+
+    fn step(accounts: &mut Vec<Account>, event: &Event, now: DateTime<Utc>) {
+        let changes = changes_for(event, accounts, now);
+        apply(accounts, changes);
+    }
+
+    /// Applies changes to a list of accounts the way the store does.
+    fn apply(accounts: &mut Vec<Account>, changes: Vec<AccountChange>) {
+        for change in changes {
+            match change {
+                AccountChange::Create(account) => accounts.push(account),
+                AccountChange::UpdateProfile { id, profile, at } => {
+                    let a = accounts.iter_mut().find(|a| a.id == id).unwrap();
+                    a.label = profile.label();
+                    a.profile = Some(profile);
+                    a.updated_at = at;
+                }
+                AccountChange::Erase { id, status, at } => {
+                    let a = accounts.iter_mut().find(|a| a.id == id).unwrap();
+                    a.profile = None;
+                    a.status = status;
+                    a.label = match status {
+                        AccountStatus::Deleted => "Deleted user".into(),
+                        _ => "Anonymized user".into(),
+                    };
+                    a.updated_at = at;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_whole_lifecycle() {
+        let now = Utc::now();
+        let mut accounts = Vec::new();
+        let first = Uuid::now_v7();
+        let provisioned = event(
+            1,
+            EventBody::UserProvisioned {
+                account_id: first,
+                default_role: "member".into(),
+                profile: snapshot("ann@example.com"),
+            },
+        );
+        step(&mut accounts, &provisioned, now);
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].label, "Ann Lee");
+        assert_eq!(accounts[0].access.role, "member");
+        // The same fact again changes nothing.
+        assert!(changes_for(&provisioned, &accounts, now).is_empty());
+
+        // An admin promoted the account; SCIM updates the profile only.
+        accounts[0].access.role = "admin".into();
+        let updated = event(
+            2,
+            EventBody::UserUpdated {
+                profile: snapshot("ann.lee@example.com"),
+            },
+        );
+        step(&mut accounts, &updated, now);
+        assert_eq!(
+            accounts[0].profile.as_ref().unwrap().email.as_deref(),
+            Some("ann.lee@example.com")
+        );
+        assert_eq!(accounts[0].access.role, "admin");
+
+        step(&mut accounts, &event(3, EventBody::UserDeactivated {}), now);
+        assert_eq!(accounts[0].status, AccountStatus::Anonymized);
+        assert!(accounts[0].profile.is_none());
+        // Updates of a disabled user touch nothing.
+        assert!(changes_for(&updated, &accounts, now).is_empty());
+
+        let second = Uuid::now_v7();
+        let reactivated = event(
+            4,
+            EventBody::UserReactivated {
+                account_id: second,
+                default_role: "member".into(),
+                profile: snapshot("ann@example.com"),
+            },
+        );
+        step(&mut accounts, &reactivated, now);
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(accounts[0].status, AccountStatus::Anonymized);
+        assert_eq!(accounts[1].id.0, second);
+        assert_eq!(accounts[1].status, AccountStatus::Active);
+        assert_eq!(accounts[1].access.role, "member");
+
+        step(&mut accounts, &event(5, EventBody::UserDeleted {}), now);
+        assert!(accounts.iter().all(|a| a.status == AccountStatus::Deleted));
+        assert!(accounts.iter().all(|a| a.profile.is_none()));
+        assert!(changes_for(&event(6, EventBody::UserDeleted {}), &accounts, now).is_empty());
+    }
+
+    #[test]
+    fn a_reactivation_never_leaves_two_active_accounts() {
+        let now = Utc::now();
+        let mut accounts = Vec::new();
+        for version in 1..=2 {
+            let e = event(
+                version,
+                EventBody::UserReactivated {
+                    account_id: Uuid::now_v7(),
+                    default_role: "member".into(),
+                    profile: snapshot("ann@example.com"),
+                },
+            );
+            step(&mut accounts, &e, now);
+        }
+        assert_eq!(
+            accounts
+                .iter()
+                .filter(|a| a.status == AccountStatus::Active)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn labels_prefer_display_name_then_names_then_user_name() {
+        let mut p = Profile {
+            user_name: "u@example.com".into(),
+            ..Profile::default()
+        };
+        assert_eq!(p.label(), "u@example.com");
+        p.family_name = Some("Lee".into());
+        assert_eq!(p.label(), "Lee");
+        p.display_name = Some("Ann L.".into());
+        assert_eq!(p.label(), "Ann L.");
+    }
+}

@@ -1,0 +1,23 @@
+//! The identity service as a consumer of provisioning events.
+
+use std::sync::Arc;
+
+use messaging::{EventHandler, HandleError, Handled};
+use provisioning_events::Event;
+
+use crate::domain::ports::{AccountStore, Clock};
+use crate::domain::service::Identity;
+
+/// The consumer's name: its queue, and its dead letters' consumer.
+pub const CONSUMER: &str = "identity";
+
+/// Every user event: the aggregate order check needs all versions of a user.
+pub const BINDINGS: &[&str] = &["user.*"];
+
+pub struct IdentityConsumer<S, C>(pub Arc<Identity<S, C>>);
+
+impl<S: AccountStore, C: Clock> EventHandler for IdentityConsumer<S, C> {
+    async fn handle(&self, event: &Event) -> Result<Handled, HandleError> {
+        self.0.handle_event(event).await
+    }
+}

@@ -1,0 +1,9 @@
+use identity::config::Settings;
+use service_kit::telemetry;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log.filter, &settings.log.format);
+    identity::startup::run_standalone(settings).await
+}

@@ -1,0 +1,423 @@
+//! `SqlAccountStore`: the identity ports on sea-orm. Statements are built
+//! with sea-query (parameterized) and scoped by `org_id`.
+
+use chrono::{DateTime, Utc};
+use messaging::Admission;
+use provisioning_events::Event;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, TransactionTrait};
+use service_kit::inbox::{self, InboxError};
+use uuid::Uuid;
+
+use super::tables::{AccessChanges, Accounts};
+use crate::domain::models::{
+    ANONYMIZED_LABEL, Access, AccessChange, Account, AccountChange, AccountId, AccountPage,
+    AccountQuery, AccountStatus, DELETED_LABEL, OrgId, Profile, WorkspaceId,
+};
+use crate::domain::ports::{AccountStore, StoreError};
+
+#[derive(Clone)]
+pub struct SqlAccountStore {
+    db: DatabaseConnection,
+}
+
+impl SqlAccountStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(db_error)
+    }
+}
+
+fn db_error(e: DbErr) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn inbox_error(e: InboxError) -> StoreError {
+    match e {
+        InboxError::Contended(what) => StoreError::Conflict(what),
+        InboxError::Database(e) => db_error(e),
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| StoreError::Unavailable(format!("timestamp out of range: {v}")))
+}
+
+fn permissions_text(permissions: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(permissions).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+fn select_accounts() -> SelectStatement {
+    Query::select()
+        .columns([
+            Accounts::Id,
+            Accounts::OrgId,
+            Accounts::WorkspaceId,
+            Accounts::ScimUserId,
+            Accounts::Status,
+            Accounts::Label,
+            Accounts::UserName,
+            Accounts::ExternalId,
+            Accounts::Email,
+            Accounts::GivenName,
+            Accounts::FamilyName,
+            Accounts::DisplayName,
+            Accounts::Role,
+            Accounts::Permissions,
+            Accounts::CreatedAt,
+            Accounts::UpdatedAt,
+            Accounts::AnonymizedAt,
+            Accounts::DeletedAt,
+        ])
+        .from(Accounts::Table)
+        .to_owned()
+}
+
+fn account_from(row: &QueryResult) -> Result<Account, StoreError> {
+    let get_err = |e: DbErr| db_error(e);
+    let text = |column: &str| row.try_get::<Option<String>>("", column).map_err(get_err);
+    let status: String = row.try_get("", "status").map_err(get_err)?;
+    let status = AccountStatus::parse(&status)
+        .ok_or_else(|| StoreError::Unavailable(format!("unknown account status {status:?}")))?;
+    let profile = match text("user_name")? {
+        Some(user_name) if status == AccountStatus::Active => Some(Profile {
+            user_name,
+            external_id: text("external_id")?,
+            email: text("email")?,
+            given_name: text("given_name")?,
+            family_name: text("family_name")?,
+            display_name: text("display_name")?,
+        }),
+        _ => None,
+    };
+    let permissions: String = row.try_get("", "permissions").map_err(get_err)?;
+    let permissions: Vec<String> = serde_json::from_str(&permissions)
+        .map_err(|e| StoreError::Unavailable(format!("permissions column: {e}")))?;
+    let optional_time = |column: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        row.try_get::<Option<i64>>("", column)
+            .map_err(get_err)?
+            .map(from_micros)
+            .transpose()
+    };
+    Ok(Account {
+        id: AccountId(row.try_get("", "id").map_err(get_err)?),
+        org: OrgId(row.try_get("", "org_id").map_err(get_err)?),
+        workspace: WorkspaceId(row.try_get("", "workspace_id").map_err(get_err)?),
+        scim_user_id: row.try_get("", "scim_user_id").map_err(get_err)?,
+        status,
+        profile,
+        label: row.try_get("", "label").map_err(get_err)?,
+        access: Access {
+            role: row.try_get("", "role").map_err(get_err)?,
+            permissions,
+        },
+        created_at: from_micros(row.try_get("", "created_at").map_err(get_err)?)?,
+        updated_at: from_micros(row.try_get("", "updated_at").map_err(get_err)?)?,
+        anonymized_at: optional_time("anonymized_at")?,
+        deleted_at: optional_time("deleted_at")?,
+    })
+}
+
+async fn write_change<C: ConnectionTrait>(
+    txn: &C,
+    change: AccountChange,
+) -> Result<(), StoreError> {
+    match change {
+        AccountChange::Create(account) => {
+            let profile = account.profile.clone().unwrap_or_default();
+            let insert = Query::insert()
+                .into_table(Accounts::Table)
+                .columns([
+                    Accounts::Id,
+                    Accounts::OrgId,
+                    Accounts::WorkspaceId,
+                    Accounts::ScimUserId,
+                    Accounts::Status,
+                    Accounts::Label,
+                    Accounts::UserName,
+                    Accounts::ExternalId,
+                    Accounts::Email,
+                    Accounts::GivenName,
+                    Accounts::FamilyName,
+                    Accounts::DisplayName,
+                    Accounts::Role,
+                    Accounts::Permissions,
+                    Accounts::CreatedAt,
+                    Accounts::UpdatedAt,
+                ])
+                .values_panic([
+                    account.id.0.into(),
+                    account.org.0.into(),
+                    account.workspace.0.into(),
+                    account.scim_user_id.clone().into(),
+                    account.status.as_str().into(),
+                    account.label.clone().into(),
+                    profile.user_name.into(),
+                    profile.external_id.into(),
+                    profile.email.into(),
+                    profile.given_name.into(),
+                    profile.family_name.into(),
+                    profile.display_name.into(),
+                    account.access.role.clone().into(),
+                    permissions_text(&account.access.permissions)?.into(),
+                    micros(account.created_at).into(),
+                    micros(account.updated_at).into(),
+                ])
+                .to_owned();
+            txn.execute(&insert).await
+        }
+        AccountChange::UpdateProfile { id, profile, at } => {
+            let update = Query::update()
+                .table(Accounts::Table)
+                .value(Accounts::Label, profile.label())
+                .value(Accounts::UserName, profile.user_name)
+                .value(Accounts::ExternalId, profile.external_id)
+                .value(Accounts::Email, profile.email)
+                .value(Accounts::GivenName, profile.given_name)
+                .value(Accounts::FamilyName, profile.family_name)
+                .value(Accounts::DisplayName, profile.display_name)
+                .value(Accounts::UpdatedAt, micros(at))
+                .and_where(Expr::col(Accounts::Id).eq(id.0))
+                .and_where(Expr::col(Accounts::Status).eq(AccountStatus::Active.as_str()))
+                .to_owned();
+            txn.execute(&update).await
+        }
+        AccountChange::Erase { id, status, at } => {
+            let mut update = Query::update();
+            update
+                .table(Accounts::Table)
+                .value(Accounts::Status, status.as_str())
+                .value(
+                    Accounts::Label,
+                    if status == AccountStatus::Deleted {
+                        DELETED_LABEL
+                    } else {
+                        ANONYMIZED_LABEL
+                    },
+                )
+                .value(Accounts::UserName, Option::<String>::None)
+                .value(Accounts::ExternalId, Option::<String>::None)
+                .value(Accounts::Email, Option::<String>::None)
+                .value(Accounts::GivenName, Option::<String>::None)
+                .value(Accounts::FamilyName, Option::<String>::None)
+                .value(Accounts::DisplayName, Option::<String>::None)
+                .value(Accounts::UpdatedAt, micros(at))
+                .value(
+                    Accounts::AnonymizedAt,
+                    Func::coalesce([Expr::col(Accounts::AnonymizedAt), Expr::val(micros(at))]),
+                )
+                .and_where(Expr::col(Accounts::Id).eq(id.0));
+            if status == AccountStatus::Deleted {
+                update.value(Accounts::DeletedAt, micros(at));
+            }
+            txn.execute(&update).await
+        }
+    }
+    .map_err(db_error)?;
+    Ok(())
+}
+
+impl AccountStore for SqlAccountStore {
+    async fn apply_event<F>(
+        &self,
+        event: &Event,
+        scim_user_id: &str,
+        decide: F,
+    ) -> Result<Admission, StoreError>
+    where
+        F: FnOnce(&[Account]) -> Vec<AccountChange> + Send,
+    {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let admission = inbox::claim(&txn, event).await.map_err(inbox_error)?;
+        if admission != Admission::Apply {
+            txn.rollback().await.map_err(db_error)?;
+            return Ok(admission);
+        }
+        let rows = txn
+            .query_all(
+                &select_accounts()
+                    .and_where(Expr::col(Accounts::OrgId).eq(event.org_id))
+                    .and_where(Expr::col(Accounts::ScimUserId).eq(scim_user_id))
+                    .order_by(Accounts::Id, Order::Asc)
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        let accounts = rows
+            .iter()
+            .map(account_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        for change in decide(&accounts) {
+            write_change(&txn, change).await?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(Admission::Apply)
+    }
+
+    async fn account(&self, org: OrgId, id: AccountId) -> Result<Option<Account>, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                &select_accounts()
+                    .and_where(Expr::col(Accounts::OrgId).eq(org.0))
+                    .and_where(Expr::col(Accounts::Id).eq(id.0))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    async fn accounts(&self, org: OrgId, query: &AccountQuery) -> Result<AccountPage, StoreError> {
+        let mut select = select_accounts();
+        select.and_where(Expr::col(Accounts::OrgId).eq(org.0));
+        if let Some(status) = query.status {
+            select.and_where(Expr::col(Accounts::Status).eq(status.as_str()));
+        }
+        if let Some(workspace) = query.workspace {
+            select.and_where(Expr::col(Accounts::WorkspaceId).eq(workspace.0));
+        }
+        if let Some(after) = query.after {
+            select.and_where(Expr::col(Accounts::Id).gt(after.0));
+        }
+        select
+            .order_by(Accounts::Id, Order::Asc)
+            .limit(query.limit.saturating_add(1));
+        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        let mut accounts = rows
+            .iter()
+            .map(account_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = accounts.len() as u64 > query.limit;
+        accounts.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        let next_after = if more {
+            accounts.last().map(|a| a.id)
+        } else {
+            None
+        };
+        Ok(AccountPage {
+            accounts,
+            next_after,
+        })
+    }
+
+    async fn change_access(&self, org: OrgId, change: &AccessChange) -> Result<(), StoreError> {
+        let before = permissions_text(&change.before.permissions)?;
+        let after = permissions_text(&change.after.permissions)?;
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let updated = txn
+            .execute(
+                &Query::update()
+                    .table(Accounts::Table)
+                    .value(Accounts::Role, change.after.role.as_str())
+                    .value(Accounts::Permissions, after.as_str())
+                    .value(Accounts::UpdatedAt, micros(change.changed_at))
+                    .and_where(Expr::col(Accounts::OrgId).eq(org.0))
+                    .and_where(Expr::col(Accounts::Id).eq(change.account.0))
+                    .and_where(Expr::col(Accounts::Status).eq(AccountStatus::Active.as_str()))
+                    .and_where(Expr::col(Accounts::Role).eq(change.before.role.as_str()))
+                    .and_where(Expr::col(Accounts::Permissions).eq(before.as_str()))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        if updated.rows_affected() != 1 {
+            txn.rollback().await.map_err(db_error)?;
+            return Err(StoreError::Conflict(
+                "the account changed since it was read".into(),
+            ));
+        }
+        txn.execute(
+            &Query::insert()
+                .into_table(AccessChanges::Table)
+                .columns([
+                    AccessChanges::Id,
+                    AccessChanges::OrgId,
+                    AccessChanges::AccountId,
+                    AccessChanges::ChangedBy,
+                    AccessChanges::ChangedAt,
+                    AccessChanges::RoleBefore,
+                    AccessChanges::RoleAfter,
+                    AccessChanges::PermissionsBefore,
+                    AccessChanges::PermissionsAfter,
+                ])
+                .values_panic([
+                    Uuid::now_v7().into(),
+                    org.0.into(),
+                    change.account.0.into(),
+                    change.changed_by.clone().into(),
+                    micros(change.changed_at).into(),
+                    change.before.role.clone().into(),
+                    change.after.role.clone().into(),
+                    before.into(),
+                    after.into(),
+                ])
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+        txn.commit().await.map_err(db_error)
+    }
+
+    async fn access_changes(
+        &self,
+        org: OrgId,
+        id: AccountId,
+    ) -> Result<Vec<AccessChange>, StoreError> {
+        let rows = self
+            .db
+            .query_all(
+                &Query::select()
+                    .columns([
+                        AccessChanges::ChangedBy,
+                        AccessChanges::ChangedAt,
+                        AccessChanges::RoleBefore,
+                        AccessChanges::RoleAfter,
+                        AccessChanges::PermissionsBefore,
+                        AccessChanges::PermissionsAfter,
+                    ])
+                    .from(AccessChanges::Table)
+                    .and_where(Expr::col(AccessChanges::OrgId).eq(org.0))
+                    .and_where(Expr::col(AccessChanges::AccountId).eq(id.0))
+                    .order_by(AccessChanges::ChangedAt, Order::Asc)
+                    .order_by(AccessChanges::Id, Order::Asc)
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let permissions = |column: &str| -> Result<Vec<String>, StoreError> {
+                    let text: String = row.try_get("", column).map_err(db_error)?;
+                    serde_json::from_str(&text).map_err(|e| StoreError::Unavailable(e.to_string()))
+                };
+                Ok(AccessChange {
+                    account: id,
+                    changed_by: row.try_get("", "changed_by").map_err(db_error)?,
+                    changed_at: from_micros(row.try_get("", "changed_at").map_err(db_error)?)?,
+                    before: Access {
+                        role: row.try_get("", "role_before").map_err(db_error)?,
+                        permissions: permissions("permissions_before")?,
+                    },
+                    after: Access {
+                        role: row.try_get("", "role_after").map_err(db_error)?,
+                        permissions: permissions("permissions_after")?,
+                    },
+                })
+            })
+            .collect()
+    }
+}

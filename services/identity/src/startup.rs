@@ -1,0 +1,147 @@
+//! Builds the identity service from settings. The embedded process uses
+//! [`IdentityService::build`] and mounts [`IdentityService::configure_admin`]
+//! beside the gateway; the standalone binary adds its own HTTP server and the
+//! RabbitMQ consumer ([`run_standalone`]).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use messaging_rabbitmq::consumer::{self, ConsumerSettings};
+use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
+use service_kit::admin_key::AdminKey;
+
+use crate::config::Settings;
+use crate::domain::service::{AccessCatalogue, Identity};
+use crate::inbound::consumer::{BINDINGS, IdentityConsumer};
+use crate::inbound::http::{self, AdminState};
+use crate::outbound::clock::SystemClock;
+use crate::outbound::sql::{self, SqlAccountStore};
+
+pub type IdentityApp = Identity<SqlAccountStore, SystemClock>;
+
+#[derive(Clone)]
+pub struct IdentityService {
+    pub identity: Arc<IdentityApp>,
+    pub store: SqlAccountStore,
+}
+
+impl IdentityService {
+    /// Connects and migrates the identity database.
+    pub async fn build(
+        database_url: &str,
+        max_connections: u32,
+        catalogue: AccessCatalogue,
+    ) -> anyhow::Result<Self> {
+        let db = sql::connect(database_url, max_connections).await?;
+        sql::migrate(&db).await?;
+        let store = SqlAccountStore::new(db);
+        Ok(Self {
+            identity: Arc::new(Identity::new(store.clone(), SystemClock, catalogue)),
+            store,
+        })
+    }
+
+    pub fn consumer(&self) -> IdentityConsumer<SqlAccountStore, SystemClock> {
+        IdentityConsumer(self.identity.clone())
+    }
+
+    pub fn admin_state(
+        &self,
+        admin_key: AdminKey,
+    ) -> web::Data<AdminState<SqlAccountStore, SystemClock>> {
+        web::Data::new(AdminState {
+            identity: self.identity.clone(),
+            admin_key,
+        })
+    }
+
+    pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+        http::configure::<SqlAccountStore, SystemClock>(cfg);
+    }
+}
+
+pub fn catalogue(settings: &Settings) -> AccessCatalogue {
+    AccessCatalogue {
+        roles: settings.access.roles(),
+        permissions: settings.access.permissions(),
+    }
+}
+
+pub fn consumer_settings(settings: &Settings) -> ConsumerSettings {
+    ConsumerSettings {
+        url: settings.amqp.url.expose().to_owned(),
+        exchanges: Exchanges::for_exchange(&settings.amqp.exchange),
+        topology: ServiceTopology {
+            service: settings.amqp.queue.clone(),
+            routing_keys: BINDINGS.iter().map(|k| (*k).to_owned()).collect(),
+            retry_delay: Duration::from_millis(settings.amqp.retry_delay_ms),
+        },
+        prefetch: settings.amqp.prefetch,
+        max_attempts: settings.amqp.max_attempts,
+    }
+}
+
+/// The distributed deployment: admin API with health endpoints, and the
+/// RabbitMQ consumer, until SIGTERM or Ctrl-C; then the consumer finishes
+/// the event in flight.
+pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
+    let service = IdentityService::build(
+        settings.database.url.expose(),
+        settings.database.max_connections,
+        catalogue(&settings),
+    )
+    .await?;
+    let admin_key = match &settings.admin_key {
+        Some(key) => AdminKey::new(key.expose()),
+        None => anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it"),
+    };
+    let state = service.admin_state(admin_key);
+    let store = service.store.clone();
+    let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+        .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+    tracing::info!(
+        port = listener.local_addr()?.port(),
+        "identity admin API listening"
+    );
+    let server = HttpServer::new(move || {
+        let store = store.clone();
+        App::new()
+            .app_data(state.clone())
+            .configure(IdentityService::configure_admin)
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
+            .route(
+                "/readyz",
+                web::get().to(move || {
+                    let store = store.clone();
+                    async move {
+                        match store.ping().await {
+                            Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+                            Err(e) => HttpResponse::ServiceUnavailable()
+                                .json(serde_json::json!({"status": "unavailable", "detail": e.to_string()})),
+                        }
+                    }
+                }),
+            )
+    })
+    .listen(listener)?
+    .run();
+    let server_handle = server.handle();
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let consumer_task = tokio::spawn(consumer::run(
+        consumer_settings(&settings),
+        service.consumer(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    // actix stops the server on SIGTERM / Ctrl-C; then the consumer stops.
+    server.await?;
+    let _ = stop_tx.send(());
+    let _ = consumer_task.await;
+    server_handle.stop(true).await;
+    Ok(())
+}
