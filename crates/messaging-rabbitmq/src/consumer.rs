@@ -14,7 +14,8 @@
 //!   keeps the next ones on their way. On shutdown the message in flight is
 //!   finished and acked, the rest return to the queue when the channel closes.
 //! - A lost connection is re-established with back-off (100 ms doubling to
-//!   30 s); unacked messages are redelivered by the broker.
+//!   10 s, starting over once a session consumed); unacked messages are
+//!   redelivered by the broker.
 
 use std::future::Future;
 use std::pin::pin;
@@ -47,8 +48,16 @@ pub struct ConsumerSettings {
 /// Why a consumer session ended.
 enum SessionEnd {
     Shutdown,
-    Broken(String),
+    /// `consumed`: the session got as far as consuming, so the broker was
+    /// healthy until then and the back-off starts over.
+    Broken {
+        error: String,
+        consumed: bool,
+    },
 }
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Consumes until `shutdown` resolves, reconnecting whenever the broker goes
 /// away. Returns once the message in flight at shutdown is settled.
@@ -58,13 +67,15 @@ pub async fn run<H: EventHandler>(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut shutdown = pin!(shutdown);
-    let first_backoff = Duration::from_millis(100);
-    let mut backoff = first_backoff;
+    let mut backoff = FIRST_BACKOFF;
     loop {
         let session = consume(&settings, &handler, shutdown.as_mut());
         match session.await {
             SessionEnd::Shutdown => return,
-            SessionEnd::Broken(error) => {
+            SessionEnd::Broken { error, consumed } => {
+                if consumed {
+                    backoff = FIRST_BACKOFF;
+                }
                 tracing::warn!(
                     service = %settings.topology.service,
                     error = %error,
@@ -78,7 +89,7 @@ pub async fn run<H: EventHandler>(
             () = shutdown.as_mut() => return,
             () = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -108,7 +119,7 @@ async fn consume<H: EventHandler>(
         () = shutdown.as_mut() => return SessionEnd::Shutdown,
         opened = open(settings) => match opened {
             Ok(link) => link,
-            Err(e) => return SessionEnd::Broken(e.to_string()),
+            Err(e) => return SessionEnd::Broken { error: e.to_string(), consumed: false },
         },
     };
     let consumer = channel
@@ -121,7 +132,12 @@ async fn consume<H: EventHandler>(
         .await;
     let mut consumer = match consumer {
         Ok(consumer) => consumer,
-        Err(e) => return SessionEnd::Broken(e.to_string()),
+        Err(e) => {
+            return SessionEnd::Broken {
+                error: e.to_string(),
+                consumed: false,
+            };
+        }
     };
     tracing::info!(service = %settings.topology.service, "consuming");
     let end = loop {
@@ -132,11 +148,24 @@ async fn consume<H: EventHandler>(
         };
         let delivery = match next {
             Some(Ok(delivery)) => delivery,
-            Some(Err(e)) => break SessionEnd::Broken(e.to_string()),
-            None => break SessionEnd::Broken("the broker cancelled the consumer".into()),
+            Some(Err(e)) => {
+                break SessionEnd::Broken {
+                    error: e.to_string(),
+                    consumed: true,
+                };
+            }
+            None => {
+                break SessionEnd::Broken {
+                    error: "the broker cancelled the consumer".into(),
+                    consumed: true,
+                };
+            }
         };
         if let Err(e) = settle(settings, handler, &dead_channel, delivery).await {
-            break SessionEnd::Broken(e);
+            break SessionEnd::Broken {
+                error: e,
+                consumed: true,
+            };
         }
     };
     let _ = channel.close(200, "consumer stopping".into()).await;

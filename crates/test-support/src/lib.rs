@@ -64,3 +64,30 @@ pub fn temp_dir(purpose: &str) -> std::path::PathBuf {
 pub fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
     format!("sqlite://{}/{file}", dir.display())
 }
+
+pub mod proxy;
+pub mod scenario;
+
+/// `url` with its `host:port` replaced by `127.0.0.1:<port>` (to route a
+/// client through a [`proxy::TcpProxy`]), and the original address.
+pub fn reroute(url: &str, port: u16) -> Option<(String, std::net::SocketAddr)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (credentials, host_port) = match authority.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, authority),
+    };
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5672")
+    };
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(&host_port)
+        .ok()?
+        .next()?;
+    let credentials = credentials.map(|c| format!("{c}@")).unwrap_or_default();
+    Some((
+        format!("{scheme}://{credentials}127.0.0.1:{port}/{path}"),
+        upstream,
+    ))
+}

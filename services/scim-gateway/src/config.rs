@@ -23,6 +23,9 @@ pub struct AmqpSettings {
     pub relay_batch_size: u64,
     /// Pause of the relay when the journal is drained, in milliseconds.
     pub relay_idle_poll_ms: u64,
+    /// Longest pause between relay attempts while the broker is down, in
+    /// milliseconds (the pause doubles from 100 ms up to this).
+    pub relay_max_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +98,7 @@ impl Settings {
             .set_default("amqp.exchange", provisioning_events::EXCHANGE)?
             .set_default("amqp.relay_batch_size", 256)?
             .set_default("amqp.relay_idle_poll_ms", 200)?
+            .set_default("amqp.relay_max_backoff_ms", 30_000)?
             .set_default("log.filter", "info")?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {

@@ -78,7 +78,7 @@ pub fn spawn_relay_to<P: EventPublisher>(store: &SqlScimView, publisher: P, sett
     let relay = Relay::new(store.clone(), publisher, settings.amqp.relay_batch_size);
     let pacing = relay_worker::Pacing {
         idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
-        max_backoff: Duration::from_secs(30),
+        max_backoff: Duration::from_millis(settings.amqp.relay_max_backoff_ms),
     };
     actix_web::rt::spawn(relay_worker::run(relay, pacing));
 }

@@ -195,3 +195,75 @@ stack_tests! {
         assert_eq!(unique.len(), 6);
     }
 }
+
+/// The embedded process's counterpart of `identity.dead`: an event identity
+/// can never apply is kept, with its error, in the gateway database, and the
+/// events behind it are applied.
+#[actix_web::test]
+async fn a_poison_event_becomes_a_dead_letter_in_the_embedded_process() {
+    use crate::support::{Mode, Stack, quick_retry};
+    use messaging::EventPublisher;
+    use provisioning_events::{
+        Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION, UserProfile,
+    };
+
+    let stack = Stack::start(Mode::Embedded).await.unwrap();
+    let event = |aggregate: &str, version: i64, body: EventBody| Event {
+        id: uuid::Uuid::now_v7(),
+        seq: 0,
+        schema_version: SCHEMA_VERSION,
+        org_id: stack.org.0,
+        workspace_id: stack.org.0,
+        aggregate: Aggregate {
+            kind: AggregateKind::User,
+            id: aggregate.into(),
+            version,
+        },
+        occurred_at: chrono::Utc::now(),
+        body,
+    };
+    let profile = UserProfile {
+        user_name: "dee@example.com".into(),
+        ..UserProfile::default()
+    };
+    // Version 2 of a user whose version 1 never existed: never applicable.
+    let poison = event(
+        "ghost",
+        2,
+        EventBody::UserUpdated {
+            profile: profile.clone(),
+        },
+    );
+    let behind = event(
+        "dee",
+        1,
+        EventBody::UserProvisioned {
+            account_id: uuid::Uuid::now_v7(),
+            default_role: "member".into(),
+            profile,
+        },
+    );
+    stack
+        .platform
+        .bus(quick_retry())
+        .publish(&[poison.clone(), behind])
+        .await
+        .unwrap();
+
+    let letters = stack
+        .platform
+        .gateway_store
+        .dead_letters(Some("identity"), 10)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event.id, poison.id);
+    assert_eq!(letters[0].attempts, 3);
+    assert!(
+        letters[0].error.contains("before version 1"),
+        "{}",
+        letters[0].error
+    );
+    assert_eq!(stack.accounts_of("dee").await.len(), 1);
+    assert!(stack.accounts_of("ghost").await.is_empty());
+}

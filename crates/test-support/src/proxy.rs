@@ -1,0 +1,88 @@
+//! A TCP proxy a test controls, to take a broker (or database) away from the
+//! code under test without stopping the machine's shared server: `cut()`
+//! drops every open connection and refuses new ones until `restore()`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+pub struct TcpProxy {
+    address: SocketAddr,
+    state: Arc<State>,
+    accept: AbortHandle,
+}
+
+struct State {
+    open: AtomicBool,
+    links: Mutex<Vec<AbortHandle>>,
+}
+
+impl TcpProxy {
+    /// Listens on an ephemeral port of 127.0.0.1 and forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<TcpProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(State {
+            open: AtomicBool::new(true),
+            links: Mutex::new(Vec::new()),
+        });
+        let accept_state = state.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accept_state.open.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                accept_state
+                    .links
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(link.abort_handle());
+            }
+        })
+        .abort_handle();
+        Ok(TcpProxy {
+            address,
+            state,
+            accept,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.state.open.store(false, Ordering::SeqCst);
+        for link in self
+            .state
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            link.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.state.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
