@@ -84,7 +84,7 @@ impl Scenario {
     pub async fn act(&mut self, client: &impl ScimClient) -> (u16, Value) {
         let step = self.step;
         self.step += 1;
-        if self.expected.len() < self.users && step % 4 == 0 {
+        if self.expected.len() < self.users && step.is_multiple_of(4) {
             return self.create_user(client).await;
         }
         let live: Vec<usize> = (0..self.expected.len())
