@@ -96,7 +96,19 @@ impl<D: DeadLetterSink> InProcessBus<D> {
         let mut pause = self.retry.first_pause;
         let mut attempt = 1;
         loop {
-            match subscriber.handler.handle(event).await {
+            let span = tracing::info_span!(
+                "consume",
+                service = %subscriber.consumer,
+                event_id = %event.id,
+                event_type = event.routing_key(),
+                aggregate_id = %event.aggregate.id,
+                version = event.aggregate.version,
+                attempt,
+            );
+            trace_context::continue_trace(&span, event.traceparent.as_deref());
+            let outcome =
+                tracing::Instrument::instrument(subscriber.handler.handle(event), span).await;
+            match outcome {
                 Ok(handled) => {
                     tracing::debug!(consumer = %subscriber.consumer, event_id = %event.id, ?handled, "event settled");
                     return Ok(());

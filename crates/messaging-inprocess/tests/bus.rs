@@ -29,6 +29,7 @@ fn event(kind: AggregateKind, id: &str, version: i64, body: EventBody) -> Event 
             version,
         },
         occurred_at: Utc::now(),
+        traceparent: None,
         body,
     }
 }

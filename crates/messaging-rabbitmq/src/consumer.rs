@@ -181,7 +181,7 @@ async fn settle<H: EventHandler>(
     delivery: Delivery,
 ) -> Result<(), String> {
     let attempt = previous_attempts(&delivery, &settings.topology.queue()) + 1;
-    let event: Event = match serde_json::from_slice(&delivery.data) {
+    let mut event: Event = match serde_json::from_slice(&delivery.data) {
         Ok(event) => event,
         Err(e) => {
             let error = format!("unreadable event: {e}");
@@ -197,6 +197,8 @@ async fn settle<H: EventHandler>(
         version = event.aggregate.version,
         attempt,
     );
+    event.traceparent = header_text(&delivery, trace_context::TRACEPARENT);
+    trace_context::continue_trace(&span, event.traceparent.as_deref());
     let outcome = tracing::Instrument::instrument(handler.handle(&event), span).await;
     match outcome {
         Ok(handled) => {
@@ -266,6 +268,13 @@ pub fn previous_attempts(delivery: &Delivery, queue: &str) -> u32 {
             _ => 1,
         })
         .sum()
+}
+
+fn header_text(delivery: &Delivery, name: &str) -> Option<String> {
+    match delivery.properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongString(value) => String::from_utf8(value.as_bytes().to_vec()).ok(),
+        _ => None,
+    }
 }
 
 fn text(value: &str) -> AMQPValue {

@@ -1,6 +1,6 @@
 //! Publishes provisioning events to RabbitMQ: topic exchange (durable),
 //! routing key = event type, `message_id` = event id, JSON, persistent
-//! delivery, publisher confirms. The connection is opened lazily and dropped on
+//! delivery, W3C `traceparent` header, publisher confirms. The connection is opened lazily and dropped on
 //! any error, so the next publish reconnects: a broker outage only delays.
 
 pub mod consumer;
@@ -8,7 +8,7 @@ pub mod rpc;
 pub mod topology;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use messaging::{EventPublisher, PublishError};
 use provisioning_events::Event;
@@ -68,11 +68,19 @@ impl RabbitPublisher {
         let mut pending = Vec::with_capacity(events.len());
         for event in events {
             let payload = serde_json::to_vec(event).map_err(unavailable)?;
-            let properties = BasicProperties::default()
+            let mut properties = BasicProperties::default()
                 .with_message_id(event.id.to_string().into())
                 .with_content_type("application/json".into())
                 .with_type(event.routing_key().into())
                 .with_delivery_mode(PERSISTENT);
+            if let Some(traceparent) = &event.traceparent {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    trace_context::TRACEPARENT.into(),
+                    AMQPValue::LongString(LongString::from(traceparent.as_bytes().to_vec())),
+                );
+                properties = properties.with_headers(headers);
+            }
             let confirm = channel
                 .basic_publish(
                     self.exchange.as_str().into(),

@@ -34,6 +34,7 @@ fn renamed(group: &str, version: i64, name: &str) -> Event {
             version,
         },
         occurred_at: Utc::now(),
+        traceparent: None,
         body: EventBody::GroupRenamed {
             display_name: name.into(),
         },

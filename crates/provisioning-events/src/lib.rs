@@ -56,6 +56,11 @@ pub struct Event {
     pub occurred_at: DateTime<Utc>,
     #[serde(flatten)]
     pub body: EventBody,
+    /// W3C trace context of the request that caused the event. Transport
+    /// metadata, not part of the event: it travels in the journal's column and
+    /// the AMQP `traceparent` header, never in the JSON body.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl Event {
@@ -200,6 +205,7 @@ mod tests {
             },
             occurred_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
             body,
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
         }
     }
 
@@ -264,8 +270,18 @@ mod tests {
             let json = serde_json::to_value(&event).expect("serializes");
             assert_eq!(json["type"], expected_type);
             assert_eq!(event.routing_key(), expected_type);
+            assert!(
+                json.get("traceparent").is_none(),
+                "transport metadata stays out of the body"
+            );
             let back: Event = serde_json::from_value(json).expect("deserializes");
-            assert_eq!(back, event);
+            assert_eq!(
+                back,
+                Event {
+                    traceparent: None,
+                    ..event
+                }
+            );
         }
     }
 

@@ -30,6 +30,9 @@ async fn main() -> anyhow::Result<()> {
     let mut server = HttpServer::new(move || {
         App::new()
             // Path only: query strings carry filters with user names and e-mails.
+            .wrap(actix_web::middleware::from_fn(
+                scim_gateway::inbound::http::request_span,
+            ))
             .wrap(
                 actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
                     .custom_request_replace("METHOD", |req| req.method().to_string())

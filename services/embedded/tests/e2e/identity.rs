@@ -220,6 +220,7 @@ async fn a_poison_event_becomes_a_dead_letter_in_the_embedded_process() {
             version,
         },
         occurred_at: chrono::Utc::now(),
+        traceparent: None,
         body,
     };
     let profile = UserProfile {

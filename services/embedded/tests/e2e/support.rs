@@ -242,7 +242,14 @@ impl Stack {
     }
 
     pub async fn call(&self, request: test::TestRequest) -> Reply {
-        let app = test::init_service(App::new().configure(self.platform.configure())).await;
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    scim_gateway::inbound::http::request_span,
+                ))
+                .configure(self.platform.configure()),
+        )
+        .await;
         let response = test::call_service(&app, request.to_request()).await;
         let status = response.status();
         let bytes = test::read_body(response).await;

@@ -151,6 +151,7 @@ mod tests {
                 version,
             },
             occurred_at: Utc::now(),
+            traceparent: None,
             body,
         }
     }

@@ -165,6 +165,7 @@ pub fn envelop(
                     version,
                 },
                 occurred_at: now,
+                traceparent: None,
                 body,
             }
         })

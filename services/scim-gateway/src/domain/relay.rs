@@ -77,6 +77,7 @@ mod tests {
                 version: 1,
             },
             occurred_at: Utc::now(),
+            traceparent: None,
             body: EventBody::UserDeleted {},
         }
     }

@@ -151,3 +151,27 @@ pub async fn no_route() -> Result<HttpResponse, ApiError> {
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
+
+/// One span per request (method and path only: query strings carry filters
+/// with user names and e-mails). Continues the caller's `traceparent` when it
+/// sends one; its own trace context is what the journal records with the
+/// request's events.
+pub async fn request_span(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let span = tracing::info_span!(
+        "http request",
+        http.method = %req.method(),
+        url.path = %req.path(),
+        http.status_code = tracing::field::Empty,
+    );
+    let incoming = req
+        .headers()
+        .get(trace_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    trace_context::continue_trace(&span, incoming);
+    let response = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
+    span.record("http.status_code", response.status().as_u16());
+    Ok(response)
+}

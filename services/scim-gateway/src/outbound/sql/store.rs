@@ -118,7 +118,7 @@ impl SqlScimView {
     ) -> anyhow::Result<Vec<Event>> {
         let mut select = Query::select();
         select
-            .columns([Journal::Seq, Journal::Event])
+            .columns([Journal::Seq, Journal::Event, Journal::Traceparent])
             .from(Journal::Table)
             .and_where(Expr::col(Journal::Seq).gt(after_seq))
             .order_by(Journal::Seq, Order::Asc)
@@ -128,14 +128,7 @@ impl SqlScimView {
         }
         let rows = self.db.query_all(&select).await?;
         rows.iter()
-            .map(|row| {
-                let seq: i64 = row.try_get("", "seq")?;
-                let text: String = row.try_get("", "event")?;
-                let mut event: Event = serde_json::from_str(&text)
-                    .with_context(|| format!("journal entry {seq} is not an event"))?;
-                event.seq = seq;
-                Ok(event)
-            })
+            .map(|row| journal_event(row).map_err(to_anyhow))
             .collect()
     }
 
@@ -155,6 +148,18 @@ impl SqlScimView {
 }
 
 // ----- row mapping -----------------------------------------------------------
+
+/// A journal row (`seq`, `event`, `traceparent`) as the event it records.
+fn journal_event(row: &QueryResult) -> Result<Event, StoreError> {
+    let unavailable = |e: DbErr| StoreError::Unavailable(anyhow!(e));
+    let seq: i64 = row.try_get("", "seq").map_err(unavailable)?;
+    let text: String = row.try_get("", "event").map_err(unavailable)?;
+    let mut event: Event = serde_json::from_str(&text)
+        .with_context(|| format!("journal entry {seq} is not an event"))?;
+    event.seq = seq;
+    event.traceparent = row.try_get("", "traceparent").map_err(unavailable)?;
+    Ok(event)
+}
 
 fn to_anyhow(e: StoreError) -> anyhow::Error {
     match e {
@@ -356,6 +361,7 @@ async fn append_journal(
         Journal::AggregateVersion,
         Journal::OccurredAt,
         Journal::Event,
+        Journal::Traceparent,
     ]);
     for event in events {
         let kind = match event.aggregate.kind {
@@ -373,6 +379,12 @@ async fn append_journal(
             micros(event.occurred_at).into(),
             serde_json::to_string(event)
                 .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
+                .into(),
+            // The request's trace goes with its events to every consumer.
+            event
+                .traceparent
+                .clone()
+                .or_else(trace_context::current_traceparent)
                 .into(),
         ]);
     }
@@ -1061,27 +1073,14 @@ impl crate::domain::ports::ViewHealth for SqlScimView {
 impl crate::domain::ports::JournalOutbox for SqlScimView {
     async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, StoreError> {
         let select = Query::select()
-            .columns([Journal::Seq, Journal::Event])
+            .columns([Journal::Seq, Journal::Event, Journal::Traceparent])
             .from(Journal::Table)
             .and_where(Expr::col(Journal::PublishedAt).is_null())
             .order_by(Journal::Seq, Order::Asc)
             .limit(limit)
             .to_owned();
         let rows = self.db.query_all(&select).await.map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let seq: i64 = row
-                    .try_get("", "seq")
-                    .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
-                let text: String = row
-                    .try_get("", "event")
-                    .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
-                let mut event: Event = serde_json::from_str(&text)
-                    .with_context(|| format!("journal entry {seq} is not an event"))?;
-                event.seq = seq;
-                Ok(event)
-            })
-            .collect()
+        rows.iter().map(journal_event).collect()
     }
 
     async fn mark_published(&self, seqs: &[i64]) -> Result<(), StoreError> {

@@ -100,6 +100,8 @@ pub enum Journal {
     OccurredAt,
     Event,
     PublishedAt,
+    /// W3C trace context of the request that wrote the entry.
+    Traceparent,
 }
 
 /// Events a consumer of the embedded process could not apply after its last

@@ -5,6 +5,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20261128_000001_create_scim_view;
 mod m20261128_000002_journal;
 mod m20261129_000003_dead_letters;
+mod m20261129_000004_journal_traceparent;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_scim_view::Migration),
             Box::new(m20261128_000002_journal::Migration),
             Box::new(m20261129_000003_dead_letters::Migration),
+            Box::new(m20261129_000004_journal_traceparent::Migration),
         ]
     }
 }

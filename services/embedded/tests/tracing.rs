@@ -1,0 +1,115 @@
+//! One trace covers the gateway's handling of a SCIM request and the identity
+//! service's handling of the event it caused — through the journal and the
+//! in-process bus, and through the journal and RabbitMQ's `traceparent`
+//! header. Spans are collected by an in-memory exporter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)] // the harness serves the e2e suite; this one uses part of it
+#[path = "e2e/support.rs"]
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Key, Value as OtelValue};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use support::{Mode, Stack, user};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+fn exporter() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let tracer = provider.tracer("tracing-test");
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(tracer))
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        exporter
+    })
+}
+
+fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a OtelValue> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == Key::new(key.to_owned()))
+        .map(|kv| &kv.value)
+}
+
+async fn one_trace_covers_request_and_consumer(mode: Mode) {
+    let exporter = exporter();
+    let Some(stack) = Stack::start(mode).await else {
+        return;
+    };
+    let created = stack
+        .scim(
+            "POST",
+            "/Users",
+            Some(user("tia@example.com", "Tia", "Oh", "tia@example.com")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let scim_id = created.body["id"].as_str().unwrap().to_owned();
+    stack.settle().await;
+
+    // The consumer's span for this user's event…
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let consume = loop {
+        let spans = exporter.get_finished_spans().unwrap();
+        if let Some(span) = spans.into_iter().find(|s| {
+            s.name == "consume"
+                && attribute(s, "aggregate_id").map(|v| v.as_str().into_owned())
+                    == Some(scim_id.clone())
+        }) {
+            break span;
+        }
+        assert!(Instant::now() < deadline, "no consume span for {scim_id}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // …is a child of the request's span, in the same trace.
+    let spans = exporter.get_finished_spans().unwrap();
+    let request = spans
+        .iter()
+        .find(|s| s.name == "http request" && s.span_context.span_id() == consume.parent_span_id)
+        .unwrap_or_else(|| panic!("the consume span's parent is not a request span: {consume:?}"));
+    assert_eq!(
+        request.span_context.trace_id(),
+        consume.span_context.trace_id()
+    );
+    assert_eq!(
+        attribute(request, "url.path")
+            .map(|v| v.as_str().into_owned())
+            .as_deref(),
+        Some("/scim/v2/Users")
+    );
+    assert_eq!(
+        attribute(request, "http.method")
+            .map(|v| v.as_str().into_owned())
+            .as_deref(),
+        Some("POST")
+    );
+    // No personal data in span attributes.
+    for span in [request, &consume] {
+        for kv in &span.attributes {
+            assert!(!kv.value.as_str().contains("tia@example.com"), "{kv:?}");
+        }
+    }
+    stack.stop().await;
+}
+
+#[actix_web::test]
+async fn one_trace_through_the_in_process_bus() {
+    one_trace_covers_request_and_consumer(Mode::Embedded).await;
+}
+
+#[actix_web::test]
+async fn one_trace_through_rabbitmq() {
+    one_trace_covers_request_and_consumer(Mode::Distributed).await;
+}
