@@ -1,2 +1,3 @@
 -- One database per service (each service owns its own).
 CREATE DATABASE gateway;
+CREATE DATABASE identity;

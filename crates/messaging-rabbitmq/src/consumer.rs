@@ -19,6 +19,8 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -34,6 +36,21 @@ use provisioning_events::Event;
 
 use crate::topology::{Exchanges, ServiceTopology, declare_service_topology};
 
+/// Whether the consumer is connected and consuming (its topology declared):
+/// what a service's `/readyz` reports. Clones share the state.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerHealth(Arc<AtomicBool>);
+
+impl ConsumerHealth {
+    pub fn is_consuming(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, consuming: bool) {
+        self.0.store(consuming, Ordering::SeqCst);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
     pub url: String,
@@ -43,6 +60,7 @@ pub struct ConsumerSettings {
     pub prefetch: u16,
     /// Deliveries of one message before it is set aside as dead.
     pub max_attempts: u32,
+    pub health: ConsumerHealth,
 }
 
 /// Why a consumer session ended.
@@ -140,6 +158,7 @@ async fn consume<H: EventHandler>(
         }
     };
     tracing::info!(service = %settings.topology.service, "consuming");
+    settings.health.set(true);
     let end = loop {
         let next = tokio::select! {
             biased;
@@ -168,6 +187,7 @@ async fn consume<H: EventHandler>(
             };
         }
     };
+    settings.health.set(false);
     let _ = channel.close(200, "consumer stopping".into()).await;
     let _ = connection.close(200, "consumer stopping".into()).await;
     end

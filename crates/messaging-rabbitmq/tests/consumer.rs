@@ -102,6 +102,7 @@ impl Fixture {
             },
             prefetch: 8,
             max_attempts: 3,
+            health: Default::default(),
         };
         let connection = Connection::connect(&url, ConnectionProperties::default())
             .await

@@ -81,6 +81,7 @@ pub fn consumer_settings(settings: &Settings) -> ConsumerSettings {
         },
         prefetch: settings.amqp.prefetch,
         max_attempts: settings.amqp.max_attempts,
+        health: Default::default(),
     }
 }
 
@@ -100,6 +101,8 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     };
     let state = service.admin_state(admin_key);
     let store = service.store.clone();
+    let consumer_settings = consumer_settings(&settings);
+    let consumer_health = consumer_settings.health.clone();
     let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
         .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
     tracing::info!(
@@ -108,19 +111,25 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     );
     let server = HttpServer::new(move || {
         let store = store.clone();
+        let consumer_health = consumer_health.clone();
         App::new()
             .app_data(state.clone())
             .configure(IdentityService::configure_admin)
             .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
             .route(
                 "/readyz",
+                // Ready once the database answers and the consumer's queue is
+                // declared and consumed: from then on no event for it is lost.
                 web::get().to(move || {
                     let store = store.clone();
+                    let consuming = consumer_health.is_consuming();
                     async move {
-                        match store.ping().await {
-                            Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-                            Err(e) => HttpResponse::ServiceUnavailable()
+                        match (store.ping().await, consuming) {
+                            (Ok(()), true) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+                            (Err(e), _) => HttpResponse::ServiceUnavailable()
                                 .json(serde_json::json!({"status": "unavailable", "detail": e.to_string()})),
+                            (Ok(()), false) => HttpResponse::ServiceUnavailable()
+                                .json(serde_json::json!({"status": "unavailable", "detail": "not consuming from the broker yet"})),
                         }
                     }
                 }),
@@ -132,7 +141,7 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let consumer_task = tokio::spawn(consumer::run(
-        consumer_settings(&settings),
+        consumer_settings,
         service.consumer(),
         async move {
             let _ = stop_rx.await;

@@ -370,6 +370,7 @@ async fn start_identity_consumer(platform: &Platform, url: String) -> Broker {
         },
         prefetch: 16,
         max_attempts: 5,
+        health: Default::default(),
     };
     // Declared before anything is published, so no event finds the exchange
     // without its queue.
