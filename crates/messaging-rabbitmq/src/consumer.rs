@@ -4,11 +4,13 @@
 //!   acked only after that, so a crash before the ack redelivers it and the
 //!   handler sees a duplicate.
 //! - A failure (or an event that arrived before an earlier version of its
-//!   aggregate) is rejected without requeue: the topology sends it round the
-//!   delayed retry path (see [`crate::topology`]). Its `x-death` count tells
-//!   the attempt; after `max_attempts` it is published to the dead exchange with
-//!   the error in its headers (`x-error`, `x-attempts`, `x-consumer`) and acked,
-//!   so it never blocks the messages behind it.
+//!   aggregate) is republished (with a publisher confirm) to the retry tier of
+//!   its attempt — delays growing 1×, 5×, 25× the retry delay (see
+//!   [`crate::topology`]) — with its attempt in `x-attempts` and the error in
+//!   `x-error`, then acked. After `max_attempts` it is published to the dead
+//!   exchange instead, with `x-error`, `x-attempts` and `x-consumer`, so it
+//!   never blocks the messages behind it. A crash between the republish and
+//!   the ack leaves two copies: the inbox turns the second into a duplicate.
 //! - An unreadable message goes to the dead queue at once.
 //! - Messages are handled one at a time, in delivery order; `prefetch` only
 //!   keeps the next ones on their way. On shutdown the message in flight is
@@ -26,7 +28,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -75,6 +77,11 @@ enum SessionEnd {
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const STATUS_CHECK: Duration = Duration::from_secs(1);
+/// Longest a message may take from delivery to ack (handler, retry or dead
+/// publish with confirm, ack). Beyond it the session is presumed broken and
+/// restarts; the broker redelivers the message.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Consumes until `shutdown` resolves, reconnecting whenever the broker goes
@@ -118,13 +125,13 @@ async fn open(settings: &ConsumerSettings) -> lapin::Result<(Connection, Channel
     channel
         .basic_qos(settings.prefetch.max(1), BasicQosOptions::default())
         .await?;
-    // Dead letters are published with confirms on a channel of their own, so
-    // a poison message is acked only once the dead queue holds it.
-    let dead_channel = connection.create_channel().await?;
-    dead_channel
+    // Retries and dead letters are published with confirms on a channel of
+    // their own: a message is acked only once its copy is safely queued.
+    let side_channel = connection.create_channel().await?;
+    side_channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    Ok((connection, channel, dead_channel))
+    Ok((connection, channel, side_channel))
 }
 
 async fn consume<H: EventHandler>(
@@ -132,7 +139,7 @@ async fn consume<H: EventHandler>(
     handler: &H,
     mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> SessionEnd {
-    let (connection, channel, dead_channel) = tokio::select! {
+    let (connection, channel, side_channel) = tokio::select! {
         biased;
         () = shutdown.as_mut() => return SessionEnd::Shutdown,
         opened = open(settings) => match opened {
@@ -159,10 +166,23 @@ async fn consume<H: EventHandler>(
     };
     tracing::info!(service = %settings.topology.service, "consuming");
     settings.health.set(true);
+    // A connection can break without the consumer stream ending (seen when
+    // the peer half-closes the socket): watch the connection itself too.
+    let mut connection_events = connection.events_listener();
+    let mut status_check = tokio::time::interval(STATUS_CHECK);
     let end = loop {
         let next = tokio::select! {
             biased;
             () = shutdown.as_mut() => break SessionEnd::Shutdown,
+            Some(lapin::Event::Error(e)) = connection_events.next() => {
+                break SessionEnd::Broken { error: e.to_string(), consumed: true };
+            }
+            _ = status_check.tick() => {
+                if connection.status().connected() {
+                    continue;
+                }
+                break SessionEnd::Broken { error: "the connection is no longer open".into(), consumed: true };
+            }
             next = consumer.next() => next,
         };
         let delivery = match next {
@@ -180,7 +200,13 @@ async fn consume<H: EventHandler>(
                 };
             }
         };
-        if let Err(e) = settle(settings, handler, &dead_channel, delivery).await {
+        let settled = tokio::time::timeout(
+            SETTLE_TIMEOUT,
+            settle(settings, handler, &side_channel, delivery),
+        )
+        .await
+        .unwrap_or_else(|_| Err("settling a message took too long".into()));
+        if let Err(e) = settled {
             break SessionEnd::Broken {
                 error: e,
                 consumed: true,
@@ -197,7 +223,7 @@ async fn consume<H: EventHandler>(
 async fn settle<H: EventHandler>(
     settings: &ConsumerSettings,
     handler: &H,
-    dead_channel: &Channel,
+    side_channel: &Channel,
     delivery: Delivery,
 ) -> Result<(), String> {
     let attempt = previous_attempts(&delivery, &settings.topology.queue()) + 1;
@@ -205,7 +231,7 @@ async fn settle<H: EventHandler>(
         Ok(event) => event,
         Err(e) => {
             let error = format!("unreadable event: {e}");
-            return dead_letter(settings, dead_channel, delivery, &error, attempt).await;
+            return dead_letter(settings, side_channel, delivery, &error, attempt).await;
         }
     };
     let span = tracing::info_span!(
@@ -235,7 +261,7 @@ async fn settle<H: EventHandler>(
             );
             dead_letter(
                 settings,
-                dead_channel,
+                side_channel,
                 delivery,
                 &error.to_string(),
                 attempt,
@@ -244,30 +270,42 @@ async fn settle<H: EventHandler>(
         }
         Err(error) => {
             let level_is_gap = matches!(error, HandleError::OutOfOrder { .. });
+            let tier = ServiceTopology::retry_tier(attempt);
             tracing::warn!(
                 service = %settings.topology.service,
                 event_id = %event.id,
                 attempt,
                 out_of_order = level_is_gap,
+                retry_in_ms = settings.topology.retry_delay_of(tier).as_millis() as u64,
                 error = %error,
                 "event will be retried"
             );
-            delivery
-                .acker
-                .reject(BasicRejectOptions { requeue: false })
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
+            let key = settings.topology.retry_key(tier);
+            republish(
+                side_channel,
+                &settings.exchanges.retry,
+                &key,
+                delivery,
+                &[
+                    ("x-error", text(&error.to_string())),
+                    ("x-attempts", AMQPValue::LongLongInt(attempt.into())),
+                ],
+            )
+            .await
         }
     }
 }
 
-/// How many times this message was rejected from `queue` before (RabbitMQ
-/// counts them in `x-death` as it dead-letters the message).
+/// How many times this message failed before: the `x-attempts` header the
+/// consumer sets when it schedules a retry, else RabbitMQ's `x-death` count of
+/// rejections from `queue`.
 pub fn previous_attempts(delivery: &Delivery, queue: &str) -> u32 {
     let Some(headers) = delivery.properties.headers() else {
         return 0;
     };
+    if let Some(AMQPValue::LongLongInt(n)) = headers.inner().get("x-attempts") {
+        return u32::try_from(*n).unwrap_or(0);
+    }
     let Some(AMQPValue::FieldArray(deaths)) = headers.inner().get("x-death") else {
         return 0;
     };
@@ -301,25 +339,26 @@ fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
 }
 
-/// Publishes the message to the dead exchange with its error, then acks it.
-/// If the dead queue does not confirm, the message is left unacked and the
-/// session restarts: it comes back rather than being lost.
-async fn dead_letter(
-    settings: &ConsumerSettings,
-    dead_channel: &Channel,
+/// Publishes a copy of the message (its headers plus `extra`) to `exchange`
+/// with `key`, waits for the broker's confirm, then acks the original. If the
+/// broker does not confirm, the original stays unacked and the session
+/// restarts: it comes back rather than being lost.
+async fn republish(
+    side_channel: &Channel,
+    exchange: &str,
+    key: &str,
     delivery: Delivery,
-    error: &str,
-    attempts: u32,
+    extra: &[(&str, AMQPValue)],
 ) -> Result<(), String> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-    headers.insert("x-error".into(), text(error));
-    headers.insert("x-attempts".into(), AMQPValue::LongLongInt(attempts.into()));
-    headers.insert("x-consumer".into(), text(&settings.topology.service));
+    for (name, value) in extra {
+        headers.insert((*name).into(), value.clone());
+    }
     let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
-    let confirm = dead_channel
+    let confirm = side_channel
         .basic_publish(
-            settings.exchanges.dead.as_str().into(),
-            settings.topology.service.as_str().into(),
+            exchange.into(),
+            key.into(),
             BasicPublishOptions::default(),
             &delivery.data,
             properties,
@@ -329,9 +368,31 @@ async fn dead_letter(
         .await
         .map_err(|e| e.to_string())?;
     if !confirm.is_ack() {
-        return Err("the dead exchange refused the message".into());
+        return Err(format!("the broker refused the message for {exchange}"));
     }
     ack(delivery).await
+}
+
+/// Sets the message aside in `<service>.dead` with its error.
+async fn dead_letter(
+    settings: &ConsumerSettings,
+    side_channel: &Channel,
+    delivery: Delivery,
+    error: &str,
+    attempts: u32,
+) -> Result<(), String> {
+    republish(
+        side_channel,
+        &settings.exchanges.dead,
+        &settings.topology.service,
+        delivery,
+        &[
+            ("x-error", text(error)),
+            ("x-attempts", AMQPValue::LongLongInt(attempts.into())),
+            ("x-consumer", text(&settings.topology.service)),
+        ],
+    )
+    .await
 }
 
 async fn ack(delivery: Delivery) -> Result<(), String> {

@@ -17,6 +17,9 @@ use tokio::sync::Mutex;
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
 
+/// Longest wait for a batch's publisher confirms.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct RabbitPublisher {
     url: String,
     exchange: String,
@@ -113,7 +116,16 @@ impl EventPublisher for RabbitPublisher {
             *link = Some(self.connect().await?);
         }
         let result = match link.as_ref() {
-            Some((_, channel)) => self.publish_on(channel, events).await,
+            // A broken socket can leave confirms pending for ever: bound the wait.
+            Some((_, channel)) => {
+                tokio::time::timeout(CONFIRM_TIMEOUT, self.publish_on(channel, events))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(PublishError::Unavailable(
+                            "no publisher confirm in time".into(),
+                        ))
+                    })
+            }
             None => Err(PublishError::Unavailable("no connection".into())),
         };
         if let Err(e) = &result {

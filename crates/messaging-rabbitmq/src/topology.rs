@@ -2,21 +2,24 @@
 //! start (declaring again with the same arguments is a no-op).
 //!
 //! ```text
-//! provisioning (topic) ──keys──▶ <service> (quorum) ──nack──▶ provisioning.retry (direct)
-//!        ▲                           ▲                              │ key <service>
-//!        │                           │ key <service>                ▼
-//!   the relay publishes     provisioning.requeue ◀──TTL expiry── <service>.retry (delay)
+//! provisioning (topic) ──keys──▶ <service> (quorum)        provisioning.retry (direct)
+//!        ▲                           ▲                    │ key <service>.1 ▶ <service>.retry.1 (delay d)
+//!        │                           │ key <service>      │ key <service>.2 ▶ <service>.retry.2 (5 d)
+//!   the relay publishes     provisioning.requeue ◀────────│ key <service>.3 ▶ <service>.retry.3 (25 d)
+//!                                    TTL expiry of any retry queue
 //!
 //! provisioning.dead (direct) ──key <service>──▶ <service>.dead (quorum): poison
 //! messages, with their error, for operators to inspect and requeue.
 //! ```
 //!
-//! A consumer that fails to apply a message rejects it without requeue; the
-//! broker dead-letters it to `<service>.retry`, where it waits `retry_delay`
-//! and then returns to `<service>` (its `x-death` header counts the attempts).
-//! After the last allowed attempt the consumer publishes it to
-//! `provisioning.dead` instead and acks it, so a poison message never blocks the
-//! queue.
+//! A consumer that fails to apply a message publishes a copy to
+//! `provisioning.retry` with the key of the tier for its attempt (attempt 1 →
+//! tier 1, 2 → tier 2, later → tier 3) and an `x-attempts` header, then acks
+//! the original: the copy waits out the tier's delay and returns to
+//! `<service>`. The delay grows 1×, 5×, 25× `retry_delay`. After the last
+//! allowed attempt the consumer publishes it to `provisioning.dead` instead, so
+//! a poison message never blocks the queue. A message rejected without requeue
+//! dead-letters to tier 1 (its `x-death` header counts those attempts).
 
 use std::time::Duration;
 
@@ -55,12 +58,33 @@ pub struct ServiceTopology {
     pub retry_delay: Duration,
 }
 
+/// Retry queues per service, each waiting `RETRY_FACTOR` times longer.
+pub const RETRY_TIERS: u32 = 3;
+pub const RETRY_FACTOR: u32 = 5;
+
 impl ServiceTopology {
     pub fn queue(&self) -> String {
         self.service.clone()
     }
-    pub fn retry_queue(&self) -> String {
-        format!("{}.retry", self.service)
+    /// The retry tier for a message's `attempt` (1-based).
+    pub fn retry_tier(attempt: u32) -> u32 {
+        attempt.clamp(1, RETRY_TIERS)
+    }
+    pub fn retry_queue(&self, tier: u32) -> String {
+        format!("{}.retry.{tier}", self.service)
+    }
+    pub fn retry_key(&self, tier: u32) -> String {
+        format!("{}.{tier}", self.service)
+    }
+    pub fn retry_delay_of(&self, tier: u32) -> Duration {
+        self.retry_delay * RETRY_FACTOR.pow(tier.saturating_sub(1))
+    }
+    /// Every queue of the service: main, retry tiers, dead.
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues = vec![self.queue()];
+        queues.extend((1..=RETRY_TIERS).map(|tier| self.retry_queue(tier)));
+        queues.push(self.dead_queue());
+        queues
     }
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.service)
@@ -119,7 +143,10 @@ pub async fn declare_service_topology(
     let mut main = FieldTable::default();
     main.insert("x-queue-type".into(), text("quorum"));
     main.insert("x-dead-letter-exchange".into(), text(&exchanges.retry));
-    main.insert("x-dead-letter-routing-key".into(), text(&topology.service));
+    main.insert(
+        "x-dead-letter-routing-key".into(),
+        text(&topology.retry_key(1)),
+    );
     channel
         .queue_declare(topology.queue().as_str().into(), durable(), main)
         .await?;
@@ -134,21 +161,19 @@ pub async fn declare_service_topology(
     )
     .await?;
 
-    let delay_ms = i64::try_from(topology.retry_delay.as_millis()).unwrap_or(i64::MAX);
-    let mut retry = FieldTable::default();
-    retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay_ms));
-    retry.insert("x-dead-letter-exchange".into(), text(&exchanges.requeue));
-    retry.insert("x-dead-letter-routing-key".into(), text(&topology.service));
-    channel
-        .queue_declare(topology.retry_queue().as_str().into(), durable(), retry)
-        .await?;
-    bind(
-        channel,
-        &topology.retry_queue(),
-        &exchanges.retry,
-        &topology.service,
-    )
-    .await?;
+    for tier in 1..=RETRY_TIERS {
+        let delay = topology.retry_delay_of(tier);
+        let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        let mut retry = FieldTable::default();
+        retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay_ms));
+        retry.insert("x-dead-letter-exchange".into(), text(&exchanges.requeue));
+        retry.insert("x-dead-letter-routing-key".into(), text(&topology.service));
+        let queue = topology.retry_queue(tier);
+        channel
+            .queue_declare(queue.as_str().into(), durable(), retry)
+            .await?;
+        bind(channel, &queue, &exchanges.retry, &topology.retry_key(tier)).await?;
+    }
 
     let mut dead = FieldTable::default();
     dead.insert("x-queue-type".into(), text("quorum"));

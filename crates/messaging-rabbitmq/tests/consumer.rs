@@ -49,6 +49,7 @@ struct Recorder {
     seen: Arc<Mutex<HashSet<Uuid>>>,
     versions: Arc<Mutex<HashMap<String, i64>>>,
     started: Arc<Mutex<usize>>,
+    poison_attempts: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl EventHandler for Recorder {
@@ -56,7 +57,10 @@ impl EventHandler for Recorder {
         *self.started.lock().unwrap() += 1;
         if let EventBody::GroupRenamed { display_name } = &event.body {
             match display_name.as_str() {
-                "poison" => return Err(HandleError::Failed("poison cannot be applied".into())),
+                "poison" => {
+                    self.poison_attempts.lock().unwrap().push(Instant::now());
+                    return Err(HandleError::Failed("poison cannot be applied".into()));
+                }
                 "slow" => tokio::time::sleep(Duration::from_millis(300)).await,
                 _ => {}
             }
@@ -155,7 +159,7 @@ impl Fixture {
 
     async fn cleanup(self) {
         let t = &self.settings.topology;
-        for queue in [t.queue(), t.retry_queue(), t.dead_queue()] {
+        for queue in t.queues() {
             let _ = self
                 .channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())

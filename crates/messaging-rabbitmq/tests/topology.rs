@@ -135,11 +135,7 @@ async fn topology_routes_retries_and_dead_letters() {
     assert_eq!(poison.data, b"poison");
     poison.acker.ack(Default::default()).await.unwrap();
 
-    for queue in [
-        topology.queue(),
-        topology.retry_queue(),
-        topology.dead_queue(),
-    ] {
+    for queue in topology.queues() {
         let _ = channel
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
             .await;

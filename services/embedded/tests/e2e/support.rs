@@ -39,6 +39,7 @@ pub enum Mode {
 struct Broker {
     url: String,
     exchange: String,
+    settings: ConsumerSettings,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     consumer: Option<tokio::task::JoinHandle<()>>,
 }
@@ -344,6 +345,24 @@ impl Stack {
             if let Some(consumer) = broker.consumer.take() {
                 let _ = tokio::time::timeout(Duration::from_secs(10), consumer).await;
             }
+            // The test's queues and exchanges go; the shared broker stays clean.
+            if let Ok(connection) =
+                Connection::connect(&broker.url, ConnectionProperties::default()).await
+                && let Ok(channel) = connection.create_channel().await
+            {
+                for queue in broker.settings.topology.queues() {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), Default::default())
+                        .await;
+                }
+                let e = &broker.settings.exchanges;
+                for exchange in [&e.events, &e.retry, &e.requeue, &e.dead] {
+                    let _ = channel
+                        .exchange_delete(exchange.as_str().into(), Default::default())
+                        .await;
+                }
+                let _ = connection.close(200, "test done".into()).await;
+            }
         }
     }
 }
@@ -385,7 +404,7 @@ async fn start_identity_consumer(platform: &Platform, url: String) -> Broker {
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let consumer = tokio::spawn(consumer::run(
-        settings,
+        settings.clone(),
         platform.identity.consumer(),
         async move {
             let _ = stopped.await;
@@ -394,6 +413,7 @@ async fn start_identity_consumer(platform: &Platform, url: String) -> Broker {
     Broker {
         url,
         exchange,
+        settings,
         stop: Some(stop),
         consumer: Some(consumer),
     }
