@@ -1,3 +1,4 @@
 -- One database per service (each service owns its own).
 CREATE DATABASE gateway;
 CREATE DATABASE identity;
+CREATE DATABASE team;

@@ -1,6 +1,7 @@
 //! The service kit: the adapters every service needs at its edges, written
 //! once. Nothing here knows a service's domain.
 
+pub mod admin_http;
 pub mod admin_key;
 pub mod db;
 pub mod inbox;

@@ -1,4 +1,4 @@
-//! The embedded process: the gateway and the identity service in one process,
+//! The embedded process: the gateway, identity and team services in one process,
 //! each on its own SQLite file under the data folder, joined by the
 //! in-process bus (the gateway's relay publishes its journal to it). One HTTP
 //! port serves the SCIM API and every admin API.
@@ -20,6 +20,7 @@ use scim_gateway::outbound::sql::SqlScimView;
 use scim_gateway::startup::{GatewayApi, build_api};
 use serde::Deserialize;
 use service_kit::admin_key::AdminKey;
+use team::startup::TeamService;
 
 /// Settings of the embedded process: the gateway's (`SCIM_HTTP__PORT`, …) plus
 /// where the other services keep their data.
@@ -27,6 +28,7 @@ use service_kit::admin_key::AdminKey;
 pub struct EmbeddedSettings {
     pub gateway: GatewaySettings,
     pub identity_database_url: String,
+    pub team_database_url: String,
     pub access: AccessCatalogue,
     /// `SCIM_ADMIN_KEY`; generated and kept under the data folder when unset.
     pub admin_key: Option<String>,
@@ -35,6 +37,7 @@ pub struct EmbeddedSettings {
 #[derive(Debug, Deserialize)]
 struct ExtraSettings {
     identity_database_url: Option<String>,
+    team_database_url: Option<String>,
     access_roles: Option<String>,
     access_permissions: Option<String>,
 }
@@ -64,6 +67,9 @@ impl EmbeddedSettings {
         if let Some(url) = extra.identity_database_url {
             settings.identity_database_url = url;
         }
+        if let Some(url) = extra.team_database_url {
+            settings.team_database_url = url;
+        }
         if let Some(roles) = extra.access_roles {
             settings.access.roles = list(&roles);
         }
@@ -82,6 +88,7 @@ impl EmbeddedSettings {
         let data_dir = PathBuf::from(&gateway.bootstrap.data_dir);
         Self {
             identity_database_url: format!("sqlite://{}", data_dir.join("identity.db").display()),
+            team_database_url: format!("sqlite://{}", data_dir.join("team.db").display()),
             access: AccessCatalogue {
                 roles: list(identity::config::DEFAULT_ROLES),
                 permissions: list(identity::config::DEFAULT_PERMISSIONS),
@@ -97,6 +104,7 @@ pub struct Platform {
     pub gateway_api: web::Data<GatewayApi>,
     pub gateway_store: SqlScimView,
     pub identity: IdentityService,
+    pub team: TeamService,
     pub admin_key: AdminKey,
 }
 
@@ -109,10 +117,16 @@ impl Platform {
             settings.access.clone(),
         )
         .await?;
+        let team = TeamService::build(
+            &settings.team_database_url,
+            settings.gateway.database.max_connections,
+        )
+        .await?;
         Ok(Self {
             gateway_api,
             gateway_store,
             identity,
+            team,
             admin_key: AdminKey::new(admin_key),
         })
     }
@@ -120,21 +134,30 @@ impl Platform {
     /// The in-process bus with every consumer subscribed, dead letters kept in
     /// the gateway database.
     pub fn bus(&self, retry: RetryPolicy) -> InProcessBus<SqlScimView> {
-        InProcessBus::new(self.gateway_store.clone(), retry).subscribe(
-            identity::inbound::consumer::CONSUMER,
-            identity::inbound::consumer::BINDINGS,
-            self.identity.consumer(),
-        )
+        InProcessBus::new(self.gateway_store.clone(), retry)
+            .subscribe(
+                identity::inbound::consumer::CONSUMER,
+                identity::inbound::consumer::BINDINGS,
+                self.identity.consumer(),
+            )
+            .subscribe(
+                team::inbound::consumer::CONSUMER,
+                team::inbound::consumer::BINDINGS,
+                self.team.consumer(),
+            )
     }
 
     /// Mounts the SCIM API and every admin API with their state on one app.
     pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let gateway_api = self.gateway_api.clone();
         let identity_admin = self.identity.admin_state(self.admin_key.clone());
+        let team_admin = self.team.admin_state(self.admin_key.clone());
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(gateway_api.clone())
-                .app_data(identity_admin.clone());
+                .app_data(identity_admin.clone())
+                .app_data(team_admin.clone());
             IdentityService::configure_admin(cfg);
+            TeamService::configure_admin(cfg);
             scim_gateway::startup::configure_app(cfg);
         }
     }

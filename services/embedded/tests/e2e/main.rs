@@ -6,3 +6,4 @@
 
 mod identity;
 mod support;
+mod team;

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{App, test};
-use identity::inbound::consumer::BINDINGS;
 use lapin::{Connection, ConnectionProperties};
 use messaging_inprocess::RetryPolicy;
 use messaging_rabbitmq::RabbitPublisher;
@@ -39,9 +38,13 @@ pub enum Mode {
 struct Broker {
     url: String,
     exchange: String,
+    consumers: Vec<RunningConsumer>,
+}
+
+struct RunningConsumer {
     settings: ConsumerSettings,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    consumer: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub struct Stack {
@@ -60,18 +63,20 @@ pub struct Reply {
 impl Stack {
     /// None when the mode's infrastructure is not configured here (skip).
     pub async fn start(mode: Mode) -> Option<Stack> {
-        let (gateway_url, identity_url, amqp) = match mode {
+        let (gateway_url, identity_url, team_url, amqp) = match mode {
             Mode::Embedded => {
                 let dir = test_support::temp_dir("e2e");
                 (
                     test_support::sqlite_url(&dir, "gateway.db"),
                     test_support::sqlite_url(&dir, "identity.db"),
+                    test_support::sqlite_url(&dir, "team.db"),
                     None,
                 )
             }
             Mode::Distributed => {
                 let amqp = test_support::amqp_url()?;
                 (
+                    test_support::postgres_database().await?,
                     test_support::postgres_database().await?,
                     test_support::postgres_database().await?,
                     Some(amqp),
@@ -84,6 +89,9 @@ impl Stack {
         gateway.http.public_base_url = Some("http://scim.test/scim/v2".into());
         let mut settings = EmbeddedSettings::defaults(gateway);
         settings.identity_database_url = identity_url;
+        settings.team_database_url = team_url;
+        // Nothing of a test may land in the working directory.
+        settings.gateway.bootstrap.data_dir = "/nonexistent/scim-e2e-data".into();
         let platform = Platform::build(&settings, ADMIN_KEY)
             .await
             .expect("platform starts");
@@ -101,7 +109,7 @@ impl Stack {
 
         let broker = match amqp {
             None => None,
-            Some(url) => Some(start_identity_consumer(&platform, url).await),
+            Some(url) => Some(start_consumers(&platform, url).await),
         };
         Some(Stack {
             platform,
@@ -130,16 +138,18 @@ impl Stack {
                     100,
                 );
                 relay.drain().await.expect("published to RabbitMQ");
-                let expected = self.journal_count("user").await;
+                let users = self.journal_count("user").await;
+                let all = users + self.journal_count("group").await;
                 let deadline = Instant::now() + Duration::from_secs(30);
                 loop {
-                    let applied = self.identity_inbox_count().await;
-                    if applied >= expected {
+                    let identity = inbox_count(self.platform.identity.store.connection()).await;
+                    let team = inbox_count(self.platform.team.store.connection()).await;
+                    if identity >= users && team >= all {
                         break;
                     }
                     assert!(
                         Instant::now() < deadline,
-                        "identity applied {applied} of {expected} user events"
+                        "identity applied {identity} of {users} user events, team {team} of {all}"
                     );
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
@@ -160,19 +170,6 @@ impl Stack {
             .query_one_raw(Statement::from_sql_and_values(backend, sql, [kind.into()]))
             .await
             .expect("journal count")
-            .expect("a row");
-        row.try_get("", "n").expect("count")
-    }
-
-    async fn identity_inbox_count(&self) -> i64 {
-        let db = self.platform.identity.store.connection();
-        let row = db
-            .query_one_raw(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM inbox_events",
-            ))
-            .await
-            .expect("inbox count")
             .expect("a row");
         row.try_get("", "n").expect("count")
     }
@@ -338,33 +335,50 @@ impl Stack {
     }
 
     pub async fn stop(mut self) {
-        if let Some(broker) = self.broker.as_mut() {
-            if let Some(stop) = broker.stop.take() {
+        let Some(broker) = self.broker.as_mut() else {
+            return;
+        };
+        for consumer in &mut broker.consumers {
+            if let Some(stop) = consumer.stop.take() {
                 let _ = stop.send(());
             }
-            if let Some(consumer) = broker.consumer.take() {
-                let _ = tokio::time::timeout(Duration::from_secs(10), consumer).await;
+            if let Some(task) = consumer.task.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
             }
-            // The test's queues and exchanges go; the shared broker stays clean.
-            if let Ok(connection) =
-                Connection::connect(&broker.url, ConnectionProperties::default()).await
-                && let Ok(channel) = connection.create_channel().await
-            {
-                for queue in broker.settings.topology.queues() {
+        }
+        // The test's queues and exchanges go; the shared broker stays clean.
+        if let Ok(connection) =
+            Connection::connect(&broker.url, ConnectionProperties::default()).await
+            && let Ok(channel) = connection.create_channel().await
+        {
+            for consumer in &broker.consumers {
+                for queue in consumer.settings.topology.queues() {
                     let _ = channel
                         .queue_delete(queue.as_str().into(), Default::default())
                         .await;
                 }
-                let e = &broker.settings.exchanges;
-                for exchange in [&e.events, &e.retry, &e.requeue, &e.dead] {
-                    let _ = channel
-                        .exchange_delete(exchange.as_str().into(), Default::default())
-                        .await;
-                }
-                let _ = connection.close(200, "test done".into()).await;
             }
+            let e = Exchanges::for_exchange(&broker.exchange);
+            for exchange in [&e.events, &e.retry, &e.requeue, &e.dead] {
+                let _ = channel
+                    .exchange_delete(exchange.as_str().into(), Default::default())
+                    .await;
+            }
+            let _ = connection.close(200, "test done".into()).await;
         }
     }
+}
+
+async fn inbox_count(db: &sea_orm::DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM inbox_events",
+        ))
+        .await
+        .expect("inbox count")
+        .expect("a row");
+    row.try_get("", "n").expect("count")
 }
 
 pub fn quick_retry() -> RetryPolicy {
@@ -374,48 +388,70 @@ pub fn quick_retry() -> RetryPolicy {
     }
 }
 
-/// Declares the test's own exchange and identity queue, then runs the
-/// identity consumer on them in the background.
-async fn start_identity_consumer(platform: &Platform, url: String) -> Broker {
+/// Declares the test's own exchange and the services' queues, then runs the
+/// identity and team consumers on them in the background, as their own
+/// processes would.
+async fn start_consumers(platform: &Platform, url: String) -> Broker {
     let suffix = Uuid::new_v4().simple().to_string();
     let exchange = format!("provisioning.test.{suffix}");
-    let settings = ConsumerSettings {
+    let settings = |service: &str, bindings: &[&str]| ConsumerSettings {
         url: url.clone(),
         exchanges: Exchanges::for_exchange(&exchange),
         topology: ServiceTopology {
-            service: format!("identity-test-{suffix}"),
-            routing_keys: BINDINGS.iter().map(|k| (*k).to_owned()).collect(),
+            service: format!("{service}-test-{suffix}"),
+            routing_keys: bindings.iter().map(|k| (*k).to_owned()).collect(),
             retry_delay: Duration::from_millis(200),
         },
         prefetch: 16,
         max_attempts: 5,
         health: Default::default(),
     };
+    let identity = settings("identity", identity::inbound::consumer::BINDINGS);
+    let team = settings("team", team::inbound::consumer::BINDINGS);
     // Declared before anything is published, so no event finds the exchange
-    // without its queue.
+    // without its queues.
     let connection = Connection::connect(&url, ConnectionProperties::default())
         .await
         .expect("RabbitMQ at SCIM_TEST_AMQP_URL is reachable");
     let channel = connection.create_channel().await.expect("channel");
-    declare_service_topology(&channel, &settings.exchanges, &settings.topology)
-        .await
-        .expect("topology");
+    for s in [&identity, &team] {
+        declare_service_topology(&channel, &s.exchanges, &s.topology)
+            .await
+            .expect("topology");
+    }
     let _ = connection.close(200, "declared".into()).await;
 
+    let mut consumers = Vec::new();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let consumer = tokio::spawn(consumer::run(
-        settings.clone(),
+    let task = tokio::spawn(consumer::run(
+        identity.clone(),
         platform.identity.consumer(),
         async move {
             let _ = stopped.await;
         },
     ));
+    consumers.push(RunningConsumer {
+        settings: identity,
+        stop: Some(stop),
+        task: Some(task),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(consumer::run(
+        team.clone(),
+        platform.team.consumer(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    consumers.push(RunningConsumer {
+        settings: team,
+        stop: Some(stop),
+        task: Some(task),
+    });
     Broker {
         url,
         exchange,
-        settings,
-        stop: Some(stop),
-        consumer: Some(consumer),
+        consumers,
     }
 }
 

@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use service_kit::admin_http;
 use service_kit::admin_key::AdminKey;
 use uuid::Uuid;
 
@@ -60,7 +61,6 @@ impl ResponseError for HttpError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
         let detail = match self {
             HttpError::Admin(AdminError::Store(StoreError::Unavailable(e))) => {
                 tracing::error!(error = %e, "identity database unavailable");
@@ -68,20 +68,12 @@ impl ResponseError for HttpError {
             }
             other => other.to_string(),
         };
-        let mut response = HttpResponse::build(status);
-        if status == StatusCode::UNAUTHORIZED {
-            response.insert_header(("WWW-Authenticate", "Bearer realm=\"admin\""));
-        }
-        response.json(json!({ "status": status.as_u16(), "detail": detail }))
+        admin_http::error_response(self.status_code(), &detail)
     }
 }
 
 fn authorize<S, C>(req: &HttpRequest, state: &AdminState<S, C>) -> Result<(), HttpError> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if state.admin_key.accepts_header(header) {
+    if admin_http::authorized(req, &state.admin_key) {
         Ok(())
     } else {
         Err(HttpError::Unauthorized)
@@ -140,7 +132,7 @@ fn change_json(change: &AccessChange) -> serde_json::Value {
 
 /// An id that does not parse names nothing: 404.
 fn parse_id(text: &str) -> Result<Uuid, HttpError> {
-    Uuid::parse_str(text).map_err(|_| HttpError::Admin(AdminError::NotFound))
+    admin_http::path_id(text).ok_or(HttpError::Admin(AdminError::NotFound))
 }
 
 fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), HttpError> {
@@ -162,9 +154,7 @@ async fn list_accounts<S: AccountStore, C: Clock>(
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
     let org = parse_id(&org)?;
-    let params: ListParams = web::Query::<ListParams>::from_query(req.query_string())
-        .map_err(|e| HttpError::BadRequest(e.to_string()))?
-        .into_inner();
+    let params: ListParams = admin_http::query(&req).map_err(HttpError::BadRequest)?;
     let status = match params.status.as_deref() {
         None => None,
         Some(text) => Some(AccountStatus::parse(text).ok_or_else(|| {

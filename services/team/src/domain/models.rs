@@ -1,0 +1,114 @@
+//! Teams: the groups of the directory, as the product's teams.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrgId(pub Uuid);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TeamId(pub Uuid);
+
+impl TeamId {
+    /// A team's id follows from its organization and SCIM group, so every
+    /// replay of the same events names the same team.
+    pub fn for_group(org: OrgId, group_id: &str) -> Self {
+        TeamId(Uuid::new_v5(&org.0, group_id.as_bytes()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub id: TeamId,
+    pub org: OrgId,
+    pub workspace: Uuid,
+    pub group_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the team service knows of a SCIM user's account, from user events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountState {
+    Active,
+    Anonymized,
+    Deleted,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Active => "active",
+            AccountState::Anonymized => "anonymized",
+            AccountState::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(AccountState::Active),
+            "anonymized" => Some(AccountState::Anonymized),
+            "deleted" => Some(AccountState::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// A team member: the SCIM user, and the account it currently resolves to
+/// (`None` until the user's provisioning event has been applied here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub scim_user_id: String,
+    pub account_id: Option<Uuid>,
+    pub account_state: Option<AccountState>,
+}
+
+/// A change the event rules ask the store to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamChange {
+    Create(Team),
+    Rename {
+        id: TeamId,
+        name: String,
+        at: DateTime<Utc>,
+    },
+    /// Idempotent: a member already present stays.
+    AddMembers {
+        id: TeamId,
+        users: Vec<String>,
+    },
+    RemoveMembers {
+        id: TeamId,
+        users: Vec<String>,
+    },
+    /// The team and its memberships go; accounts are not the team's.
+    Delete {
+        id: TeamId,
+    },
+    /// The account a SCIM user resolves to now (a re-enabled user gets a new one).
+    LinkAccount {
+        org: OrgId,
+        scim_user_id: String,
+        account_id: Uuid,
+    },
+    SetAccountState {
+        org: OrgId,
+        scim_user_id: String,
+        state: AccountState,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Keyset paging: items after this key.
+    pub after: Option<String>,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next_after: Option<String>,
+}

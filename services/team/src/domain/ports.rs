@@ -1,0 +1,63 @@
+//! What the team domain needs from the outside.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use messaging::Admission;
+use provisioning_events::Event;
+
+use super::models::{Member, OrgId, Page, Paged, Team, TeamChange, TeamId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("concurrent change: {0}")]
+    Conflict(String),
+    #[error("the team database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Teams, memberships and the account map, with the consumer inbox in the
+/// same database.
+pub trait TeamStore: Send + Sync + 'static {
+    /// In one transaction: claims `event` in the inbox and, when it may be
+    /// applied, reads the team `team` (when given and existing), asks
+    /// `decide` what to change and writes that.
+    fn apply_event<F>(
+        &self,
+        event: &Event,
+        team: Option<TeamId>,
+        decide: F,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send
+    where
+        F: FnOnce(Option<&Team>) -> Vec<TeamChange> + Send;
+
+    fn team(
+        &self,
+        org: OrgId,
+        id: TeamId,
+    ) -> impl Future<Output = Result<Option<Team>, StoreError>> + Send;
+
+    fn teams(
+        &self,
+        org: OrgId,
+        page: &Page,
+    ) -> impl Future<Output = Result<Paged<Team>, StoreError>> + Send;
+
+    /// Members in SCIM user id order, each resolved to its current account.
+    fn members(
+        &self,
+        org: OrgId,
+        id: TeamId,
+        page: &Page,
+    ) -> impl Future<Output = Result<Paged<Member>, StoreError>> + Send;
+
+    fn member_count(
+        &self,
+        org: OrgId,
+        id: TeamId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}

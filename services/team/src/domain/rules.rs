@@ -1,0 +1,233 @@
+//! How events change teams. Pure: the team as it is (if any), an event, the
+//! time → the changes to make.
+//!
+//! - `group.provisioned` → a team named after the group's `displayName` (the
+//!   only group attribute mapped) with the group's user members.
+//! - `group.renamed` → the team is renamed.
+//! - `group.members_added` / `group.members_removed` → exactly the named
+//!   members join or leave (adding a present member changes nothing); members
+//!   that are groups are not mapped (teams do not nest).
+//! - `group.deleted` → the team and its memberships are deleted; the accounts
+//!   are not the team service's and stay as they are.
+//! - `user.provisioned` / `user.reactivated` → the SCIM user now resolves to
+//!   the event's account (active); `user.deactivated` / `user.deleted` → that
+//!   account is anonymized / deleted. `user.updated` changes nothing here.
+
+use chrono::{DateTime, Utc};
+use provisioning_events::{Event, EventBody, Member, MemberKind};
+
+use super::models::{AccountState, OrgId, Team, TeamChange, TeamId};
+
+fn users(members: &[Member]) -> Vec<String> {
+    members
+        .iter()
+        .filter(|m| m.kind == MemberKind::User)
+        .map(|m| m.id.clone())
+        .collect()
+}
+
+pub fn team_of(event: &Event) -> Option<TeamId> {
+    event
+        .routing_key()
+        .starts_with("group.")
+        .then(|| TeamId::for_group(OrgId(event.org_id), &event.aggregate.id))
+}
+
+pub fn changes_for(event: &Event, team: Option<&Team>, now: DateTime<Utc>) -> Vec<TeamChange> {
+    let org = OrgId(event.org_id);
+    let scim_user_id = || event.aggregate.id.clone();
+    match &event.body {
+        EventBody::GroupProvisioned {
+            display_name,
+            members,
+            ..
+        } => {
+            let id = TeamId::for_group(org, &event.aggregate.id);
+            let mut changes = Vec::new();
+            if team.is_none() {
+                changes.push(TeamChange::Create(Team {
+                    id,
+                    org,
+                    workspace: event.workspace_id,
+                    group_id: event.aggregate.id.clone(),
+                    name: display_name.clone(),
+                    created_at: now,
+                    updated_at: now,
+                }));
+            }
+            let users = users(members);
+            if !users.is_empty() {
+                changes.push(TeamChange::AddMembers { id, users });
+            }
+            changes
+        }
+        EventBody::GroupRenamed { display_name } => match team {
+            Some(team) if team.name != *display_name => vec![TeamChange::Rename {
+                id: team.id,
+                name: display_name.clone(),
+                at: now,
+            }],
+            _ => Vec::new(),
+        },
+        EventBody::GroupMembersAdded { members } => match team {
+            Some(team) => {
+                let users = users(members);
+                if users.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![TeamChange::AddMembers { id: team.id, users }]
+                }
+            }
+            None => Vec::new(),
+        },
+        EventBody::GroupMembersRemoved { members } => match team {
+            Some(team) if !members.is_empty() => vec![TeamChange::RemoveMembers {
+                id: team.id,
+                users: members.clone(),
+            }],
+            _ => Vec::new(),
+        },
+        EventBody::GroupDeleted {} => match team {
+            Some(team) => vec![TeamChange::Delete { id: team.id }],
+            None => Vec::new(),
+        },
+        EventBody::UserProvisioned { account_id, .. }
+        | EventBody::UserReactivated { account_id, .. } => vec![TeamChange::LinkAccount {
+            org,
+            scim_user_id: scim_user_id(),
+            account_id: *account_id,
+        }],
+        EventBody::UserDeactivated {} => vec![TeamChange::SetAccountState {
+            org,
+            scim_user_id: scim_user_id(),
+            state: AccountState::Anonymized,
+        }],
+        EventBody::UserDeleted {} => vec![TeamChange::SetAccountState {
+            org,
+            scim_user_id: scim_user_id(),
+            state: AccountState::Deleted,
+        }],
+        EventBody::UserUpdated { .. } | EventBody::SubscriptionChanged { .. } => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use provisioning_events::{Aggregate, AggregateKind, SCHEMA_VERSION};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event(body: EventBody) -> Event {
+        Event {
+            id: Uuid::now_v7(),
+            seq: 1,
+            schema_version: SCHEMA_VERSION,
+            org_id: Uuid::from_u128(1),
+            workspace_id: Uuid::from_u128(2),
+            aggregate: Aggregate {
+                kind: AggregateKind::Group,
+                id: "group-1".into(),
+                version: 1,
+            },
+            occurred_at: Utc::now(),
+            body,
+            traceparent: None,
+        }
+    }
+
+    fn member(id: &str, kind: MemberKind) -> Member {
+        Member {
+            id: id.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_group_becomes_a_team_with_its_user_members() {
+        let now = Utc::now();
+        let e = event(EventBody::GroupProvisioned {
+            display_name: "Engineering".into(),
+            external_id: None,
+            members: vec![
+                member("u1", MemberKind::User),
+                member("g2", MemberKind::Group),
+                member("u2", MemberKind::User),
+            ],
+        });
+        let changes = changes_for(&e, None, now);
+        let TeamChange::Create(team) = &changes[0] else {
+            panic!("{changes:?}")
+        };
+        assert_eq!(team.name, "Engineering");
+        assert_eq!(team.id, TeamId::for_group(OrgId(e.org_id), "group-1"));
+        assert_eq!(
+            changes[1],
+            TeamChange::AddMembers {
+                id: team.id,
+                users: vec!["u1".into(), "u2".into()]
+            }
+        );
+        // Applied again with the team present: only the (idempotent) members.
+        let again = changes_for(&e, Some(team), now);
+        assert!(matches!(again.as_slice(), [TeamChange::AddMembers { .. }]));
+    }
+
+    #[test]
+    fn rename_and_delete_need_the_team() {
+        let now = Utc::now();
+        let renamed = event(EventBody::GroupRenamed {
+            display_name: "Platform".into(),
+        });
+        assert!(changes_for(&renamed, None, now).is_empty());
+        let team = Team {
+            id: TeamId::for_group(OrgId(Uuid::from_u128(1)), "group-1"),
+            org: OrgId(Uuid::from_u128(1)),
+            workspace: Uuid::from_u128(2),
+            group_id: "group-1".into(),
+            name: "Engineering".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(matches!(
+            changes_for(&renamed, Some(&team), now).as_slice(),
+            [TeamChange::Rename { name, .. }] if name == "Platform"
+        ));
+        assert_eq!(
+            changes_for(&event(EventBody::GroupDeleted {}), Some(&team), now),
+            vec![TeamChange::Delete { id: team.id }]
+        );
+    }
+
+    #[test]
+    fn user_events_move_the_account_map() {
+        let now = Utc::now();
+        let account = Uuid::now_v7();
+        let mut e = event(EventBody::UserReactivated {
+            account_id: account,
+            default_role: "member".into(),
+            profile: Default::default(),
+        });
+        e.aggregate.kind = AggregateKind::User;
+        e.aggregate.id = "u1".into();
+        assert_eq!(team_of(&e), None);
+        assert_eq!(
+            changes_for(&e, None, now),
+            vec![TeamChange::LinkAccount {
+                org: OrgId(e.org_id),
+                scim_user_id: "u1".into(),
+                account_id: account
+            }]
+        );
+        e.body = EventBody::UserDeleted {};
+        assert!(matches!(
+            changes_for(&e, None, now).as_slice(),
+            [TeamChange::SetAccountState {
+                state: AccountState::Deleted,
+                ..
+            }]
+        ));
+    }
+}

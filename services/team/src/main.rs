@@ -1,0 +1,9 @@
+use service_kit::telemetry;
+use team::config::Settings;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log.filter, &settings.log.format);
+    team::startup::run_standalone(settings).await
+}

@@ -1,0 +1,391 @@
+//! `SqlTeamStore`: the team ports on sea-orm. Statements are built with
+//! sea-query (parameterized) and scoped by `org_id`. Membership changes touch
+//! only the named members (chunked), never the whole team.
+
+use chrono::{DateTime, Utc};
+use messaging::Admission;
+use provisioning_events::Event;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, TransactionTrait};
+use service_kit::inbox::{self, InboxError};
+use uuid::Uuid;
+
+use super::tables::{TeamMembers, Teams, UserAccounts};
+use crate::domain::models::{AccountState, Member, OrgId, Page, Paged, Team, TeamChange, TeamId};
+use crate::domain::ports::{StoreError, TeamStore};
+
+/// Rows per statement when adding or removing many members.
+const CHUNK: usize = 500;
+
+#[derive(Clone)]
+pub struct SqlTeamStore {
+    db: DatabaseConnection,
+}
+
+impl SqlTeamStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(db_error)
+    }
+}
+
+fn db_error(e: DbErr) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn inbox_error(e: InboxError) -> StoreError {
+    match e {
+        InboxError::Contended(what) => StoreError::Conflict(what),
+        InboxError::Database(e) => db_error(e),
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| StoreError::Unavailable(format!("timestamp out of range: {v}")))
+}
+
+fn team_from(row: &QueryResult) -> Result<Team, StoreError> {
+    Ok(Team {
+        id: TeamId(row.try_get("", "id").map_err(db_error)?),
+        org: OrgId(row.try_get("", "org_id").map_err(db_error)?),
+        workspace: row.try_get("", "workspace_id").map_err(db_error)?,
+        group_id: row.try_get("", "group_id").map_err(db_error)?,
+        name: row.try_get("", "name").map_err(db_error)?,
+        created_at: from_micros(row.try_get("", "created_at").map_err(db_error)?)?,
+        updated_at: from_micros(row.try_get("", "updated_at").map_err(db_error)?)?,
+    })
+}
+
+fn select_teams() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .columns([
+            Teams::Id,
+            Teams::OrgId,
+            Teams::WorkspaceId,
+            Teams::GroupId,
+            Teams::Name,
+            Teams::CreatedAt,
+            Teams::UpdatedAt,
+        ])
+        .from(Teams::Table)
+        .to_owned()
+}
+
+async fn load_team<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    id: TeamId,
+) -> Result<Option<Team>, StoreError> {
+    let row = db
+        .query_one(
+            &select_teams()
+                .and_where(Expr::col(Teams::OrgId).eq(org.0))
+                .and_where(Expr::col(Teams::Id).eq(id.0))
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(team_from).transpose()
+}
+
+async fn write_change<C: ConnectionTrait>(
+    txn: &C,
+    org: OrgId,
+    change: TeamChange,
+) -> Result<(), StoreError> {
+    match change {
+        TeamChange::Create(team) => {
+            txn.execute(
+                &Query::insert()
+                    .into_table(Teams::Table)
+                    .columns([
+                        Teams::Id,
+                        Teams::OrgId,
+                        Teams::WorkspaceId,
+                        Teams::GroupId,
+                        Teams::Name,
+                        Teams::CreatedAt,
+                        Teams::UpdatedAt,
+                    ])
+                    .values_panic([
+                        team.id.0.into(),
+                        team.org.0.into(),
+                        team.workspace.into(),
+                        team.group_id.into(),
+                        team.name.into(),
+                        micros(team.created_at).into(),
+                        micros(team.updated_at).into(),
+                    ])
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        TeamChange::Rename { id, name, at } => {
+            txn.execute(
+                &Query::update()
+                    .table(Teams::Table)
+                    .value(Teams::Name, name)
+                    .value(Teams::UpdatedAt, micros(at))
+                    .and_where(Expr::col(Teams::OrgId).eq(org.0))
+                    .and_where(Expr::col(Teams::Id).eq(id.0))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        TeamChange::AddMembers { id, users } => {
+            for chunk in users.chunks(CHUNK) {
+                let mut insert = Query::insert();
+                insert
+                    .into_table(TeamMembers::Table)
+                    .columns([
+                        TeamMembers::TeamId,
+                        TeamMembers::OrgId,
+                        TeamMembers::ScimUserId,
+                    ])
+                    .on_conflict(
+                        OnConflict::columns([TeamMembers::TeamId, TeamMembers::ScimUserId])
+                            .do_nothing()
+                            .to_owned(),
+                    );
+                for user in chunk {
+                    insert.values_panic([id.0.into(), org.0.into(), user.clone().into()]);
+                }
+                txn.execute(&insert).await.map_err(db_error)?;
+            }
+        }
+        TeamChange::RemoveMembers { id, users } => {
+            for chunk in users.chunks(CHUNK) {
+                txn.execute(
+                    &Query::delete()
+                        .from_table(TeamMembers::Table)
+                        .and_where(Expr::col(TeamMembers::TeamId).eq(id.0))
+                        .and_where(Expr::col(TeamMembers::ScimUserId).is_in(chunk.iter().cloned()))
+                        .to_owned(),
+                )
+                .await
+                .map_err(db_error)?;
+            }
+        }
+        TeamChange::Delete { id } => {
+            txn.execute(
+                &Query::delete()
+                    .from_table(TeamMembers::Table)
+                    .and_where(Expr::col(TeamMembers::TeamId).eq(id.0))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+            txn.execute(
+                &Query::delete()
+                    .from_table(Teams::Table)
+                    .and_where(Expr::col(Teams::OrgId).eq(org.0))
+                    .and_where(Expr::col(Teams::Id).eq(id.0))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        TeamChange::LinkAccount {
+            org,
+            scim_user_id,
+            account_id,
+        } => {
+            txn.execute(
+                &Query::insert()
+                    .into_table(UserAccounts::Table)
+                    .columns([
+                        UserAccounts::OrgId,
+                        UserAccounts::ScimUserId,
+                        UserAccounts::AccountId,
+                        UserAccounts::State,
+                    ])
+                    .values_panic([
+                        org.0.into(),
+                        scim_user_id.into(),
+                        account_id.into(),
+                        AccountState::Active.as_str().into(),
+                    ])
+                    .on_conflict(
+                        OnConflict::columns([UserAccounts::OrgId, UserAccounts::ScimUserId])
+                            .update_columns([UserAccounts::AccountId, UserAccounts::State])
+                            .to_owned(),
+                    )
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        TeamChange::SetAccountState {
+            org,
+            scim_user_id,
+            state,
+        } => {
+            txn.execute(
+                &Query::insert()
+                    .into_table(UserAccounts::Table)
+                    .columns([
+                        UserAccounts::OrgId,
+                        UserAccounts::ScimUserId,
+                        UserAccounts::AccountId,
+                        UserAccounts::State,
+                    ])
+                    .values_panic([
+                        org.0.into(),
+                        scim_user_id.into(),
+                        Option::<Uuid>::None.into(),
+                        state.as_str().into(),
+                    ])
+                    .on_conflict(
+                        OnConflict::columns([UserAccounts::OrgId, UserAccounts::ScimUserId])
+                            .update_column(UserAccounts::State)
+                            .to_owned(),
+                    )
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+    }
+    Ok(())
+}
+
+fn after_uuid(page: &Page) -> Option<Uuid> {
+    page.after.as_deref().and_then(|a| Uuid::parse_str(a).ok())
+}
+
+impl TeamStore for SqlTeamStore {
+    async fn apply_event<F>(
+        &self,
+        event: &Event,
+        team: Option<TeamId>,
+        decide: F,
+    ) -> Result<Admission, StoreError>
+    where
+        F: FnOnce(Option<&Team>) -> Vec<TeamChange> + Send,
+    {
+        let org = OrgId(event.org_id);
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let admission = inbox::claim(&txn, event).await.map_err(inbox_error)?;
+        if admission != Admission::Apply {
+            txn.rollback().await.map_err(db_error)?;
+            return Ok(admission);
+        }
+        let current = match team {
+            Some(id) => load_team(&txn, org, id).await?,
+            None => None,
+        };
+        for change in decide(current.as_ref()) {
+            write_change(&txn, org, change).await?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(Admission::Apply)
+    }
+
+    async fn team(&self, org: OrgId, id: TeamId) -> Result<Option<Team>, StoreError> {
+        load_team(&self.db, org, id).await
+    }
+
+    async fn teams(&self, org: OrgId, page: &Page) -> Result<Paged<Team>, StoreError> {
+        let mut select = select_teams();
+        select.and_where(Expr::col(Teams::OrgId).eq(org.0));
+        if let Some(after) = after_uuid(page) {
+            select.and_where(Expr::col(Teams::Id).gt(after));
+        }
+        select
+            .order_by(Teams::Id, Order::Asc)
+            .limit(page.limit.saturating_add(1));
+        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        let mut items = rows.iter().map(team_from).collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() as u64 > page.limit;
+        items.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+        let next_after = more
+            .then(|| items.last().map(|t| t.id.0.to_string()))
+            .flatten();
+        Ok(Paged { items, next_after })
+    }
+
+    async fn members(
+        &self,
+        org: OrgId,
+        id: TeamId,
+        page: &Page,
+    ) -> Result<Paged<Member>, StoreError> {
+        let mut select = Query::select();
+        select
+            .column((TeamMembers::Table, TeamMembers::ScimUserId))
+            .column((UserAccounts::Table, UserAccounts::AccountId))
+            .column((UserAccounts::Table, UserAccounts::State))
+            .from(TeamMembers::Table)
+            .left_join(
+                UserAccounts::Table,
+                Expr::col((UserAccounts::Table, UserAccounts::OrgId))
+                    .equals((TeamMembers::Table, TeamMembers::OrgId))
+                    .and(
+                        Expr::col((UserAccounts::Table, UserAccounts::ScimUserId))
+                            .equals((TeamMembers::Table, TeamMembers::ScimUserId)),
+                    ),
+            )
+            .and_where(Expr::col((TeamMembers::Table, TeamMembers::OrgId)).eq(org.0))
+            .and_where(Expr::col((TeamMembers::Table, TeamMembers::TeamId)).eq(id.0));
+        if let Some(after) = &page.after {
+            select.and_where(
+                Expr::col((TeamMembers::Table, TeamMembers::ScimUserId)).gt(after.as_str()),
+            );
+        }
+        select
+            .order_by((TeamMembers::Table, TeamMembers::ScimUserId), Order::Asc)
+            .limit(page.limit.saturating_add(1));
+        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let state: Option<String> = row.try_get("", "state").map_err(db_error)?;
+                Ok(Member {
+                    scim_user_id: row.try_get("", "scim_user_id").map_err(db_error)?,
+                    account_id: row.try_get("", "account_id").map_err(db_error)?,
+                    account_state: state.as_deref().and_then(AccountState::parse),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let more = items.len() as u64 > page.limit;
+        items.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+        let next_after = more
+            .then(|| items.last().map(|m| m.scim_user_id.clone()))
+            .flatten();
+        Ok(Paged { items, next_after })
+    }
+
+    async fn member_count(&self, org: OrgId, id: TeamId) -> Result<u64, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                &Query::select()
+                    .expr_as(Expr::col(TeamMembers::ScimUserId).count(), "n")
+                    .from(TeamMembers::Table)
+                    .and_where(Expr::col(TeamMembers::OrgId).eq(org.0))
+                    .and_where(Expr::col(TeamMembers::TeamId).eq(id.0))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n").map_err(db_error)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
