@@ -2,3 +2,4 @@
 CREATE DATABASE gateway;
 CREATE DATABASE identity;
 CREATE DATABASE team;
+CREATE DATABASE licensing;

@@ -17,6 +17,8 @@
 //! A published type never changes shape: a new shape gets a new
 //! `schema_version` (and readers keep accepting the old one).
 
+pub mod seats;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

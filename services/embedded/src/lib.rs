@@ -1,4 +1,4 @@
-//! The embedded process: the gateway, identity and team services in one process,
+//! The embedded process: the gateway, identity, team and licensing services in one process,
 //! each on its own SQLite file under the data folder, joined by the
 //! in-process bus (the gateway's relay publishes its journal to it). One HTTP
 //! port serves the SCIM API and every admin API.
@@ -13,13 +13,21 @@ use actix_web::web;
 use anyhow::Context;
 use identity::domain::service::AccessCatalogue;
 use identity::startup::IdentityService;
+use licensing::domain::models::Subscription;
+use licensing::domain::service::SeatPolicy;
+use licensing::startup::{LicensingApp, LicensingService};
 use messaging_inprocess::{InProcessBus, RetryPolicy};
+use provisioning_events::seats::SeatRequest;
 use rand::RngExt;
 use scim_gateway::config::Settings as GatewaySettings;
+use scim_gateway::domain::models::OrgId;
+use scim_gateway::domain::ports::{SeatAuthority, SeatFuture};
+use scim_gateway::outbound::seats::{RpcSeats, decision};
 use scim_gateway::outbound::sql::SqlScimView;
-use scim_gateway::startup::{GatewayApi, build_api};
+use scim_gateway::startup::{GatewayApi, build_api_with};
 use serde::Deserialize;
 use service_kit::admin_key::AdminKey;
+use std::sync::Arc;
 use team::startup::TeamService;
 
 /// Settings of the embedded process: the gateway's (`SCIM_HTTP__PORT`, …) plus
@@ -29,6 +37,8 @@ pub struct EmbeddedSettings {
     pub gateway: GatewaySettings,
     pub identity_database_url: String,
     pub team_database_url: String,
+    pub licensing_database_url: String,
+    pub seat_policy: SeatPolicy,
     pub access: AccessCatalogue,
     /// `SCIM_ADMIN_KEY`; generated and kept under the data folder when unset.
     pub admin_key: Option<String>,
@@ -38,6 +48,8 @@ pub struct EmbeddedSettings {
 struct ExtraSettings {
     identity_database_url: Option<String>,
     team_database_url: Option<String>,
+    licensing_database_url: Option<String>,
+    default_seat_quota: Option<u32>,
     access_roles: Option<String>,
     access_permissions: Option<String>,
 }
@@ -59,7 +71,7 @@ impl EmbeddedSettings {
             .add_source(
                 config::Environment::with_prefix("SCIM_EMBEDDED")
                     .prefix_separator("__")
-                    .try_parsing(false),
+                    .try_parsing(true),
             )
             .build()?
             .try_deserialize()?;
@@ -69,6 +81,12 @@ impl EmbeddedSettings {
         }
         if let Some(url) = extra.team_database_url {
             settings.team_database_url = url;
+        }
+        if let Some(url) = extra.licensing_database_url {
+            settings.licensing_database_url = url;
+        }
+        if let Some(quota) = extra.default_seat_quota {
+            settings.seat_policy.default_subscription.seat_quota = quota;
         }
         if let Some(roles) = extra.access_roles {
             settings.access.roles = list(&roles);
@@ -89,6 +107,14 @@ impl EmbeddedSettings {
         Self {
             identity_database_url: format!("sqlite://{}", data_dir.join("identity.db").display()),
             team_database_url: format!("sqlite://{}", data_dir.join("team.db").display()),
+            licensing_database_url: format!("sqlite://{}", data_dir.join("licensing.db").display()),
+            seat_policy: SeatPolicy {
+                default_subscription: Subscription {
+                    seat_quota: DEFAULT_SEAT_QUOTA,
+                    scim_included: true,
+                },
+                hold_for: chrono::Duration::seconds(120),
+            },
             access: AccessCatalogue {
                 roles: list(identity::config::DEFAULT_ROLES),
                 permissions: list(identity::config::DEFAULT_PERMISSIONS),
@@ -105,12 +131,63 @@ pub struct Platform {
     pub gateway_store: SqlScimView,
     pub identity: IdentityService,
     pub team: TeamService,
+    pub licensing: LicensingService,
     pub admin_key: AdminKey,
 }
 
+/// Seats of an organization without a subscription of its own.
+pub const DEFAULT_SEAT_QUOTA: u32 = 25;
+
+/// How the gateway asks for seats.
+#[derive(Debug, Clone)]
+pub enum SeatsVia {
+    /// Licensing in this process (the embedded mode).
+    InProcess,
+    /// Request/reply over RabbitMQ, as the distributed deployment does.
+    Rpc {
+        url: String,
+        queue: String,
+        timeout: std::time::Duration,
+    },
+}
+
+/// The gateway's seat authority answered by the licensing use case in the
+/// same process.
+struct InProcessSeats(Arc<LicensingApp>);
+
+impl SeatAuthority for InProcessSeats {
+    fn reserve<'a>(&'a self, org: OrgId, key: &'a str) -> SeatFuture<'a> {
+        Box::pin(async move {
+            let request = SeatRequest {
+                org_id: org.0,
+                key: key.to_owned(),
+            };
+            decision(licensing::inbound::rpc::answer(&self.0, &request).await)
+        })
+    }
+}
+
 impl Platform {
-    pub async fn build(settings: &EmbeddedSettings, admin_key: &str) -> anyhow::Result<Self> {
-        let (gateway_api, gateway_store) = build_api(&settings.gateway).await?;
+    pub async fn build(
+        settings: &EmbeddedSettings,
+        admin_key: &str,
+        seats_via: SeatsVia,
+    ) -> anyhow::Result<Self> {
+        let licensing = LicensingService::build(
+            &settings.licensing_database_url,
+            settings.gateway.database.max_connections,
+            settings.seat_policy,
+        )
+        .await?;
+        let seats: Arc<dyn SeatAuthority> = match seats_via {
+            SeatsVia::InProcess => Arc::new(InProcessSeats(licensing.licensing.clone())),
+            SeatsVia::Rpc {
+                url,
+                queue,
+                timeout,
+            } => Arc::new(RpcSeats::new(&url, queue, timeout)),
+        };
+        let (gateway_api, gateway_store) = build_api_with(&settings.gateway, seats).await?;
         let identity = IdentityService::build(
             &settings.identity_database_url,
             settings.gateway.database.max_connections,
@@ -127,6 +204,7 @@ impl Platform {
             gateway_store,
             identity,
             team,
+            licensing,
             admin_key: AdminKey::new(admin_key),
         })
     }
@@ -145,6 +223,11 @@ impl Platform {
                 team::inbound::consumer::BINDINGS,
                 self.team.consumer(),
             )
+            .subscribe(
+                licensing::inbound::consumer::CONSUMER,
+                licensing::inbound::consumer::BINDINGS,
+                self.licensing.consumer(),
+            )
     }
 
     /// Mounts the SCIM API and every admin API with their state on one app.
@@ -152,12 +235,15 @@ impl Platform {
         let gateway_api = self.gateway_api.clone();
         let identity_admin = self.identity.admin_state(self.admin_key.clone());
         let team_admin = self.team.admin_state(self.admin_key.clone());
+        let licensing_admin = self.licensing.admin_state(self.admin_key.clone());
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(gateway_api.clone())
                 .app_data(identity_admin.clone())
-                .app_data(team_admin.clone());
+                .app_data(team_admin.clone())
+                .app_data(licensing_admin.clone());
             IdentityService::configure_admin(cfg);
             TeamService::configure_admin(cfg);
+            LicensingService::configure_admin(cfg);
             scim_gateway::startup::configure_app(cfg);
         }
     }

@@ -3,7 +3,7 @@ use std::net::TcpListener;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 use messaging_inprocess::RetryPolicy;
-use scim_embedded::{EmbeddedSettings, Platform, admin_key, admin_key_file};
+use scim_embedded::{EmbeddedSettings, Platform, SeatsVia, admin_key, admin_key_file};
 use scim_gateway::startup::{bootstrap, spawn_relay_to};
 use service_kit::telemetry;
 
@@ -14,7 +14,10 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&gateway.log.filter, &gateway.log.format);
 
     let (key, created) = admin_key(&settings)?;
-    let platform = Platform::build(&settings, &key).await?;
+    let platform = Platform::build(&settings, &key, SeatsVia::InProcess).await?;
+    platform
+        .licensing
+        .spawn_sweeper(std::time::Duration::from_secs(30));
     spawn_relay_to(
         &platform.gateway_store,
         platform.bus(RetryPolicy::default()),

@@ -53,6 +53,7 @@ impl Embedded {
             .env("SCIM_BOOTSTRAP__TOKEN", &self.token)
             .env("SCIM_BOOTSTRAP__DATA_DIR", &self.dir)
             .env("SCIM_ADMIN_KEY", "delivery-test")
+            .env("SCIM_EMBEDDED__DEFAULT_SEAT_QUOTA", "100000")
             .env("SCIM_LOG__FILTER", "warn")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))

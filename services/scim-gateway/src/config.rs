@@ -10,7 +10,18 @@ pub struct Settings {
     pub scim: ScimSettings,
     pub bootstrap: BootstrapSettings,
     pub amqp: AmqpSettings,
+    pub licensing: LicensingSettings,
     pub log: LogSettings,
+}
+
+/// How the gateway asks licensing for seats (request/reply over `amqp.url`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LicensingSettings {
+    /// The queue licensing answers seat reservations on.
+    pub queue: String,
+    /// How long a create or re-enable waits for licensing before it answers
+    /// 503, in milliseconds.
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +110,11 @@ impl Settings {
             .set_default("amqp.relay_batch_size", 256)?
             .set_default("amqp.relay_idle_poll_ms", 200)?
             .set_default("amqp.relay_max_backoff_ms", 30_000)?
+            .set_default(
+                "licensing.queue",
+                provisioning_events::seats::SEAT_RESERVATION_QUEUE,
+            )?
+            .set_default("licensing.timeout_ms", 2000)?
             .set_default("log.filter", "info")?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {

@@ -17,12 +17,15 @@ use messaging_rabbitmq::RabbitPublisher;
 
 use crate::config::Settings;
 use crate::domain::models::BearerToken;
+use crate::domain::ports::SeatAuthority;
 use crate::domain::relay::Relay;
 use crate::domain::service::{ScimView, ViewLimits};
 use crate::inbound::http::{self, ScimApi};
 use crate::inbound::relay_worker;
 use crate::outbound::clock::SystemClock;
+use crate::outbound::seats::{RpcSeats, UnmeteredSeats};
 use crate::outbound::sql::{self, SqlScimView};
+use std::sync::Arc;
 
 pub struct Application {
     port: u16,
@@ -41,9 +44,39 @@ pub struct DemoCredentials {
 
 pub type GatewayApi = ScimApi<SqlScimView, SystemClock>;
 
-/// Connects and migrates the database and assembles the HTTP API's state.
+/// Connects and migrates the database and assembles the HTTP API's state,
+/// asking licensing for seats over request/reply when a broker is configured.
 pub async fn build_api(
     settings: &Settings,
+) -> anyhow::Result<(web::Data<GatewayApi>, SqlScimView)> {
+    let seats: Arc<dyn SeatAuthority> = match configured_amqp(settings) {
+        Some(url) => Arc::new(RpcSeats::new(
+            url,
+            settings.licensing.queue.clone(),
+            Duration::from_millis(settings.licensing.timeout_ms),
+        )),
+        None => {
+            tracing::warn!("no amqp.url: no licensing service to ask, seats are not counted");
+            Arc::new(UnmeteredSeats)
+        }
+    };
+    build_api_with(settings, seats).await
+}
+
+fn configured_amqp(settings: &Settings) -> Option<&str> {
+    settings
+        .amqp
+        .url
+        .as_ref()
+        .map(|u| u.expose())
+        .filter(|u| !u.is_empty())
+}
+
+/// [`build_api`] with the seat authority chosen by the caller (the embedded
+/// process asks its in-process licensing).
+pub async fn build_api_with(
+    settings: &Settings,
+    seats: Arc<dyn SeatAuthority>,
 ) -> anyhow::Result<(web::Data<GatewayApi>, SqlScimView)> {
     let db = sql::connect(
         settings.database.url.expose(),
@@ -58,7 +91,7 @@ pub async fn build_api(
         ..ViewLimits::default()
     };
     let api = web::Data::new(ScimApi {
-        view: ScimView::new(store.clone(), SystemClock, limits),
+        view: ScimView::new(store.clone(), SystemClock, limits, seats),
         health: store.clone(),
         max_body_bytes: settings.http.max_body_bytes,
         public_base_url: settings.http.public_base_url.clone(),

@@ -17,8 +17,9 @@ use lapin::{Connection, ConnectionProperties};
 use messaging_inprocess::RetryPolicy;
 use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::consumer::{self, ConsumerSettings};
+use messaging_rabbitmq::rpc;
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology, declare_service_topology};
-use scim_embedded::{EmbeddedSettings, Platform};
+use scim_embedded::{EmbeddedSettings, Platform, SeatsVia};
 use scim_gateway::config::{Secret, Settings};
 use scim_gateway::domain::models::{BearerToken, OrgId};
 use scim_gateway::domain::relay::Relay;
@@ -28,6 +29,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
+/// How long a seat reservation waits for its user in the tests' stacks.
+pub const HOLD_FOR_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -39,6 +42,64 @@ struct Broker {
     url: String,
     exchange: String,
     consumers: Vec<RunningConsumer>,
+    seat_server: tokio::sync::Mutex<Option<SeatServer>>,
+    seat_queue: String,
+}
+
+/// Licensing's seat reservation server, as its own process runs it; the
+/// tests can stop and restart it.
+pub struct SeatServer {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SeatServer {
+    async fn start(platform: &Platform, url: &str, queue: String) -> SeatServer {
+        let licensing = platform.licensing.licensing.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (server_url, server_queue) = (url.to_owned(), queue.clone());
+        let task = tokio::spawn(async move {
+            let _ = rpc::serve(
+                &server_url,
+                &server_queue,
+                16,
+                move |body, _| licensing::inbound::rpc::answer_bytes(licensing.clone(), body),
+                async move {
+                    let _ = stopped.await;
+                },
+            )
+            .await;
+        });
+        // Serving once the queue exists: wait until a reservation gets through.
+        let probe = messaging_rabbitmq::rpc::RpcClient::new(url);
+        let request = serde_json::to_vec(&provisioning_events::seats::SeatRequest {
+            org_id: Uuid::nil(),
+            key: "probe".into(),
+        })
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while probe
+            .call(&queue, &request, &[], Duration::from_secs(1))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the seat server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        SeatServer {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
 }
 
 struct RunningConsumer {
@@ -63,13 +124,14 @@ pub struct Reply {
 impl Stack {
     /// None when the mode's infrastructure is not configured here (skip).
     pub async fn start(mode: Mode) -> Option<Stack> {
-        let (gateway_url, identity_url, team_url, amqp) = match mode {
+        let (gateway_url, identity_url, team_url, licensing_url, amqp) = match mode {
             Mode::Embedded => {
                 let dir = test_support::temp_dir("e2e");
                 (
                     test_support::sqlite_url(&dir, "gateway.db"),
                     test_support::sqlite_url(&dir, "identity.db"),
                     test_support::sqlite_url(&dir, "team.db"),
+                    test_support::sqlite_url(&dir, "licensing.db"),
                     None,
                 )
             }
@@ -79,10 +141,12 @@ impl Stack {
                     test_support::postgres_database().await?,
                     test_support::postgres_database().await?,
                     test_support::postgres_database().await?,
+                    test_support::postgres_database().await?,
                     Some(amqp),
                 )
             }
         };
+        let suffix = Uuid::new_v4().simple().to_string();
         let mut gateway = Settings::from_sources(None, false).expect("default settings");
         gateway.database.url = Secret::new(gateway_url);
         gateway.database.max_connections = 8;
@@ -90,9 +154,19 @@ impl Stack {
         let mut settings = EmbeddedSettings::defaults(gateway);
         settings.identity_database_url = identity_url;
         settings.team_database_url = team_url;
+        settings.licensing_database_url = licensing_url;
+        settings.seat_policy.hold_for = chrono::Duration::milliseconds(HOLD_FOR_MS);
+        let seats_via = match &amqp {
+            None => SeatsVia::InProcess,
+            Some(url) => SeatsVia::Rpc {
+                url: url.clone(),
+                queue: format!("licensing.seats.test.{suffix}"),
+                timeout: Duration::from_secs(2),
+            },
+        };
         // Nothing of a test may land in the working directory.
         settings.gateway.bootstrap.data_dir = "/nonexistent/scim-e2e-data".into();
-        let platform = Platform::build(&settings, ADMIN_KEY)
+        let platform = Platform::build(&settings, ADMIN_KEY, seats_via.clone())
             .await
             .expect("platform starts");
 
@@ -109,7 +183,12 @@ impl Stack {
 
         let broker = match amqp {
             None => None,
-            Some(url) => Some(start_consumers(&platform, url).await),
+            Some(url) => {
+                let SeatsVia::Rpc { queue, .. } = seats_via else {
+                    unreachable!("distributed stacks ask for seats over RabbitMQ")
+                };
+                Some(start_consumers(&platform, url, &suffix, queue).await)
+            }
         };
         Some(Stack {
             platform,
@@ -144,12 +223,13 @@ impl Stack {
                 loop {
                     let identity = inbox_count(self.platform.identity.store.connection()).await;
                     let team = inbox_count(self.platform.team.store.connection()).await;
-                    if identity >= users && team >= all {
+                    let licensing = inbox_count(self.platform.licensing.store.connection()).await;
+                    if identity >= users && team >= all && licensing >= users {
                         break;
                     }
                     assert!(
                         Instant::now() < deadline,
-                        "identity applied {identity} of {users} user events, team {team} of {all}"
+                        "identity applied {identity} of {users} user events, team {team} of {all}, licensing {licensing} of {users}"
                     );
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
@@ -295,6 +375,7 @@ impl Stack {
         let request = match method {
             "GET" => test::TestRequest::get(),
             "PATCH" => test::TestRequest::patch(),
+            "PUT" => test::TestRequest::put(),
             other => panic!("method {other}"),
         }
         .uri(&format!("/admin/v1/organizations/{}{path}", self.org.0));
@@ -334,10 +415,30 @@ impl Stack {
         }
     }
 
+    /// Stops licensing's seat server (distributed stacks only).
+    pub async fn stop_licensing(&self) {
+        let broker = self.broker.as_ref().expect("a distributed stack");
+        if let Some(mut server) = broker.seat_server.lock().await.take() {
+            server.shutdown().await;
+        }
+    }
+
+    /// Starts it again, on the same queue.
+    pub async fn start_licensing(&self) {
+        let broker = self.broker.as_ref().expect("a distributed stack");
+        let server =
+            SeatServer::start(&self.platform, &broker.url, broker.seat_queue.clone()).await;
+        *broker.seat_server.lock().await = Some(server);
+    }
+
     pub async fn stop(mut self) {
         let Some(broker) = self.broker.as_mut() else {
             return;
         };
+        if let Some(mut server) = broker.seat_server.lock().await.take() {
+            server.shutdown().await;
+        }
+        let seat_queue = Some(broker.seat_queue.clone());
         for consumer in &mut broker.consumers {
             if let Some(stop) = consumer.stop.take() {
                 let _ = stop.send(());
@@ -351,6 +452,11 @@ impl Stack {
             Connection::connect(&broker.url, ConnectionProperties::default()).await
             && let Ok(channel) = connection.create_channel().await
         {
+            if let Some(queue) = &seat_queue {
+                let _ = channel
+                    .queue_delete(queue.as_str().into(), Default::default())
+                    .await;
+            }
             for consumer in &broker.consumers {
                 for queue in consumer.settings.topology.queues() {
                     let _ = channel
@@ -391,8 +497,12 @@ pub fn quick_retry() -> RetryPolicy {
 /// Declares the test's own exchange and the services' queues, then runs the
 /// identity and team consumers on them in the background, as their own
 /// processes would.
-async fn start_consumers(platform: &Platform, url: String) -> Broker {
-    let suffix = Uuid::new_v4().simple().to_string();
+async fn start_consumers(
+    platform: &Platform,
+    url: String,
+    suffix: &str,
+    seat_queue: String,
+) -> Broker {
     let exchange = format!("provisioning.test.{suffix}");
     let settings = |service: &str, bindings: &[&str]| ConsumerSettings {
         url: url.clone(),
@@ -408,50 +518,46 @@ async fn start_consumers(platform: &Platform, url: String) -> Broker {
     };
     let identity = settings("identity", identity::inbound::consumer::BINDINGS);
     let team = settings("team", team::inbound::consumer::BINDINGS);
+    let licensing = settings("licensing", licensing::inbound::consumer::BINDINGS);
     // Declared before anything is published, so no event finds the exchange
     // without its queues.
     let connection = Connection::connect(&url, ConnectionProperties::default())
         .await
         .expect("RabbitMQ at SCIM_TEST_AMQP_URL is reachable");
     let channel = connection.create_channel().await.expect("channel");
-    for s in [&identity, &team] {
+    for s in [&identity, &team, &licensing] {
         declare_service_topology(&channel, &s.exchanges, &s.topology)
             .await
             .expect("topology");
     }
     let _ = connection.close(200, "declared".into()).await;
 
-    let mut consumers = Vec::new();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(consumer::run(
-        identity.clone(),
-        platform.identity.consumer(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    consumers.push(RunningConsumer {
-        settings: identity,
-        stop: Some(stop),
-        task: Some(task),
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(consumer::run(
-        team.clone(),
-        platform.team.consumer(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    consumers.push(RunningConsumer {
-        settings: team,
-        stop: Some(stop),
-        task: Some(task),
-    });
+    let consumers = vec![
+        RunningConsumer::spawn(identity, platform.identity.consumer()),
+        RunningConsumer::spawn(team, platform.team.consumer()),
+        RunningConsumer::spawn(licensing, platform.licensing.consumer()),
+    ];
+    let seat_server = SeatServer::start(platform, &url, seat_queue.clone()).await;
     Broker {
         url,
         exchange,
         consumers,
+        seat_server: tokio::sync::Mutex::new(Some(seat_server)),
+        seat_queue,
+    }
+}
+
+impl RunningConsumer {
+    fn spawn<H: messaging::EventHandler>(settings: ConsumerSettings, handler: H) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(consumer::run(settings.clone(), handler, async move {
+            let _ = stopped.await;
+        }));
+        RunningConsumer {
+            settings,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 }
 

@@ -23,6 +23,12 @@ pub enum ScimViewError {
     UnknownMember(String),
     #[error("the SCIM view is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    #[error("the seat quota is reached: {used} of {quota} seats are in use")]
+    SeatQuotaReached { used: u32, quota: u32 },
+    #[error("SCIM provisioning is not included in this organization's subscription")]
+    ScimNotIncluded,
+    #[error("licensing cannot confirm a seat right now; retry later")]
+    LicensingUnavailable(#[source] super::ports::SeatError),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -58,6 +58,14 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         id: ResourceId,
     ) -> impl Future<Output = Result<Option<StoredResource>, StoreError>> + Send;
 
+    /// Whether a user of the organization has this userName (compared
+    /// case-insensitively).
+    fn user_name_taken(
+        &self,
+        org: OrgId,
+        user_name: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Replaces the document of the user at `expected_version`; the stored
     /// version becomes `user.meta.version`.
     fn update_user(
@@ -175,4 +183,35 @@ pub trait JournalOutbox: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
     fn mark_published(&self, seqs: &[i64]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What licensing answered to a seat reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatDecision {
+    Granted,
+    Denied {
+        used: u32,
+        quota: u32,
+    },
+    /// The organization's subscription does not include SCIM provisioning.
+    NotIncluded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeatError {
+    /// Licensing did not answer (down, unreachable, too slow).
+    #[error("licensing is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type SeatFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<SeatDecision, SeatError>> + Send + 'a>>;
+
+/// Licensing as the gateway needs it: a seat, asked for before a user is
+/// created or re-enabled. `key` names the request (`user:<userName>` or
+/// `reactivate:<id>`), so asking again for the same key is the same seat.
+/// Object-safe: the gateway holds whichever adapter the deployment wires
+/// (request/reply over RabbitMQ, or licensing in the same process).
+pub trait SeatAuthority: Send + Sync + 'static {
+    fn reserve<'a>(&'a self, org: OrgId, key: &'a str) -> SeatFuture<'a>;
 }

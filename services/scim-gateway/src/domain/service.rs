@@ -15,8 +15,9 @@ use scim_protocol::{
 };
 use std::collections::HashMap;
 
-use provisioning_events::{Event, EventBody};
+use provisioning_events::{Event, EventBody, seats};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::errors::{AuthError, ScimViewError};
 use super::events;
@@ -25,7 +26,9 @@ use super::models::{
     BearerToken, GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId,
     ResourceKind, ResourceMeta, SortSpec, StoredResource, Tenant,
 };
-use super::ports::{Clock, CredentialStore, GroupStore, StoreError, UserStore};
+use super::ports::{
+    Clock, CredentialStore, GroupStore, SeatAuthority, SeatDecision, StoreError, UserStore,
+};
 
 /// Limits the view enforces on list requests and write retries.
 #[derive(Debug, Clone, Copy)]
@@ -83,14 +86,29 @@ pub struct ScimView<S, C> {
     store: S,
     clock: C,
     limits: ViewLimits,
+    seats: Arc<dyn SeatAuthority>,
 }
 
 impl<S, C> ScimView<S, C> {
-    pub fn new(store: S, clock: C, limits: ViewLimits) -> Self {
+    pub fn new(store: S, clock: C, limits: ViewLimits, seats: Arc<dyn SeatAuthority>) -> Self {
         Self {
             store,
             clock,
             limits,
+            seats,
+        }
+    }
+
+    /// A seat for `key`, or the error that refuses the request: nothing has
+    /// been written yet when this fails.
+    async fn reserve_seat(&self, org: OrgId, key: &str) -> Result<(), ScimViewError> {
+        match self.seats.reserve(org, key).await {
+            Ok(SeatDecision::Granted) => Ok(()),
+            Ok(SeatDecision::Denied { used, quota }) => {
+                Err(ScimViewError::SeatQuotaReached { used, quota })
+            }
+            Ok(SeatDecision::NotIncluded) => Err(ScimViewError::ScimNotIncluded),
+            Err(e) => Err(ScimViewError::LicensingUnavailable(e)),
         }
     }
 
@@ -121,6 +139,25 @@ where
         body: Value,
     ) -> Result<StoredResource, ScimViewError> {
         let document = normalize_for_write(body, &USER_RESOURCE)?;
+        // An active user takes a seat: asked for before anything is written.
+        // A taken userName (an IdP retrying a create that did commit) is a
+        // 409 first: it must not be refused for want of a second seat.
+        if events::is_active(&document) {
+            let user_name = document
+                .get("userName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if self
+                .store
+                .user_name_taken(tenant.org, user_name)
+                .await
+                .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))?
+            {
+                return Err(ScimViewError::UserNameTaken);
+            }
+            self.reserve_seat(tenant.org, &seats::new_user_key(user_name))
+                .await?;
+        }
         let now = self.clock.now();
         let mut user = StoredResource {
             id: ResourceId::generate(),
@@ -259,6 +296,11 @@ where
             let document = change(&current)?;
             if document == current.document {
                 return Ok(current);
+            }
+            // Re-enabling takes a seat (the same one again if this loop retries).
+            if !events::is_active(&current.document) && events::is_active(&document) {
+                self.reserve_seat(tenant.org, &seats::reactivation_key(&id.to_string()))
+                    .await?;
             }
             let bodies = events::user_changed(tenant, &current.document, &document);
             let mut updated = self.next_version(&current, document);

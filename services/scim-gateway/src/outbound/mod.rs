@@ -1,4 +1,5 @@
 //! What the gateway drives: its database.
 
 pub mod clock;
+pub mod seats;
 pub mod sql;

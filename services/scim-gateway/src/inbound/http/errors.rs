@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use scim_protocol::{ErrorKind, ProtocolError, messages::error_body};
 
 use crate::domain::errors::{AuthError, ScimViewError};
+use crate::domain::ports::SeatError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
@@ -61,6 +62,10 @@ impl ResponseError for ApiError {
                 }
                 ScimViewError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                 ScimViewError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ScimViewError::SeatQuotaReached { .. } | ScimViewError::ScimNotIncluded => {
+                    StatusCode::FORBIDDEN
+                }
+                ScimViewError::LicensingUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::Auth(AuthError::MissingToken | AuthError::InvalidToken) => {
                 StatusCode::UNAUTHORIZED
@@ -84,6 +89,11 @@ impl ResponseError for ApiError {
                 "the service is temporarily unavailable; retry later".to_owned()
             }
             ApiError::View(ScimViewError::Protocol(e)) => e.detail.clone(),
+            ApiError::View(ScimViewError::LicensingUnavailable(e)) => {
+                tracing::warn!(error = %e, "seat reservation unavailable");
+                ScimViewError::LicensingUnavailable(SeatError::Unavailable(String::new()))
+                    .to_string()
+            }
             other => other.to_string(),
         };
         let mut response = HttpResponse::build(status);

@@ -525,6 +525,22 @@ impl CredentialStore for SqlScimView {
 // ----- users -----------------------------------------------------------------
 
 impl UserStore for SqlScimView {
+    async fn user_name_taken(&self, org: OrgId, user_name: &str) -> Result<bool, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(ScimUsers::Table)
+                    .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
+                    .and_where(Expr::col(ScimUsers::UserNameKey).eq(user_name.to_lowercase()))
+                    .limit(1),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.is_some())
+    }
+
     async fn insert_user(
         &self,
         org: OrgId,

@@ -1,0 +1,4 @@
+pub mod models;
+pub mod ports;
+pub mod rules;
+pub mod service;

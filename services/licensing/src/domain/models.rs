@@ -1,0 +1,88 @@
+//! Subscriptions and the seat ledger.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrgId(pub Uuid);
+
+/// What an organization's subscription grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    pub seat_quota: u32,
+    /// Whether SCIM provisioning is part of the subscription at all.
+    pub scim_included: bool,
+}
+
+/// What a reservation is for: a create (`user:<lowercased userName>`) or a
+/// re-enabling (`reactivate:<scim user id>`). The same key twice is the same
+/// reservation, so an IdP retrying a request never takes a second seat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeatKey(pub String);
+
+impl SeatKey {
+    pub fn for_new_user(user_name: &str) -> Self {
+        SeatKey(provisioning_events::seats::new_user_key(user_name))
+    }
+    pub fn for_reactivation(scim_user_id: &str) -> Self {
+        SeatKey(provisioning_events::seats::reactivation_key(scim_user_id))
+    }
+}
+
+/// The ledger of one organization as a reservation sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    /// `None`: the organization has no subscription of its own yet (the
+    /// configured default applies).
+    pub subscription: Option<Subscription>,
+    /// Confirmed seats plus unexpired reservations.
+    pub held: u32,
+    /// An unexpired reservation under the same key, if any.
+    pub existing: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    Granted {
+        reservation_id: Uuid,
+        used: u32,
+        quota: u32,
+    },
+    Denied {
+        used: u32,
+        quota: u32,
+    },
+    NotIncluded,
+}
+
+/// A change the rules ask the store to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatChange {
+    Reserve {
+        id: Uuid,
+        key: SeatKey,
+        expires_at: DateTime<Utc>,
+    },
+    /// The reservation under `key` (if any) becomes the seat of `holder`;
+    /// without one, `holder` gets a seat anyway: the user exists.
+    Confirm { key: SeatKey, holder: String },
+    /// `holder` gives its seat back.
+    Release { holder: String },
+}
+
+/// Seats as stored: the subscription (if set) and the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatCounts {
+    pub subscription: Option<Subscription>,
+    pub confirmed: u32,
+    pub reserved: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub confirmed: u32,
+    pub reserved: u32,
+    pub quota: u32,
+    pub scim_included: bool,
+}

@@ -1,0 +1,61 @@
+//! What the licensing domain needs from the outside.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use messaging::Admission;
+use provisioning_events::Event;
+
+use super::models::{Ledger, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("concurrent change: {0}")]
+    Conflict(String),
+    #[error("the licensing database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait LicensingStore: Send + Sync + 'static {
+    /// Atomically (no other reservation of the organization in between):
+    /// reads the ledger as of `now`, asks `decide`, writes its changes.
+    fn reserve<F>(
+        &self,
+        org: OrgId,
+        key: &SeatKey,
+        now: DateTime<Utc>,
+        decide: F,
+    ) -> impl Future<Output = Result<Reservation, StoreError>> + Send
+    where
+        F: FnOnce(&Ledger) -> (Reservation, Vec<SeatChange>) + Send;
+
+    /// In one transaction: claims `event` in the inbox and, when it may be
+    /// applied, writes `changes`.
+    fn apply_event(
+        &self,
+        event: &Event,
+        changes: Vec<SeatChange>,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    fn set_subscription(
+        &self,
+        org: OrgId,
+        subscription: Subscription,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn seat_counts(
+        &self,
+        org: OrgId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<SeatCounts, StoreError>> + Send;
+
+    /// Deletes reservations that expired before `now`; returns how many.
+    fn release_expired(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}

@@ -1,0 +1,162 @@
+//! The seat rules. Pure.
+//!
+//! - A reservation is granted while held seats (confirmed + unexpired
+//!   reservations) < quota; the same key again gets the same reservation back
+//!   (an IdP retry), whatever the count; a subscription without SCIM grants
+//!   nothing.
+//! - `user.provisioned` confirms the reservation of `user:<lowercased
+//!   userName>`, `user.reactivated` that of `reactivate:<scim id>`; either way
+//!   the user holds a seat afterwards, reservation or not (the user exists).
+//! - `user.deactivated` and `user.deleted` release the user's seat.
+
+use chrono::{DateTime, Duration, Utc};
+use provisioning_events::{Event, EventBody};
+use uuid::Uuid;
+
+use super::models::{Ledger, Reservation, SeatChange, SeatKey, Subscription};
+
+pub fn reserve(
+    ledger: &Ledger,
+    default: Subscription,
+    key: &SeatKey,
+    now: DateTime<Utc>,
+    hold_for: Duration,
+) -> (Reservation, Vec<SeatChange>) {
+    let subscription = ledger.subscription.unwrap_or(default);
+    if !subscription.scim_included {
+        return (Reservation::NotIncluded, Vec::new());
+    }
+    let quota = subscription.seat_quota;
+    if let Some(existing) = ledger.existing {
+        return (
+            Reservation::Granted {
+                reservation_id: existing,
+                used: ledger.held,
+                quota,
+            },
+            Vec::new(),
+        );
+    }
+    if ledger.held >= quota {
+        return (
+            Reservation::Denied {
+                used: ledger.held,
+                quota,
+            },
+            Vec::new(),
+        );
+    }
+    let id = Uuid::now_v7();
+    (
+        Reservation::Granted {
+            reservation_id: id,
+            used: ledger.held + 1,
+            quota,
+        },
+        vec![SeatChange::Reserve {
+            id,
+            key: key.clone(),
+            expires_at: now + hold_for,
+        }],
+    )
+}
+
+pub fn changes_for(event: &Event) -> Vec<SeatChange> {
+    let holder = event.aggregate.id.clone();
+    match &event.body {
+        EventBody::UserProvisioned { profile, .. } => vec![SeatChange::Confirm {
+            key: SeatKey::for_new_user(&profile.user_name),
+            holder,
+        }],
+        EventBody::UserReactivated { .. } => vec![SeatChange::Confirm {
+            key: SeatKey::for_reactivation(&holder),
+            holder,
+        }],
+        EventBody::UserDeactivated {} | EventBody::UserDeleted {} => {
+            vec![SeatChange::Release { holder }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    fn ledger(held: u32, quota: u32) -> Ledger {
+        Ledger {
+            subscription: Some(Subscription {
+                seat_quota: quota,
+                scim_included: true,
+            }),
+            held,
+            existing: None,
+        }
+    }
+
+    const DEFAULT: Subscription = Subscription {
+        seat_quota: 5,
+        scim_included: true,
+    };
+
+    #[test]
+    fn granted_below_the_quota_denied_at_it() {
+        let key = SeatKey::for_new_user("Ann@Example.com");
+        assert_eq!(key.0, "user:ann@example.com");
+        let now = Utc::now();
+        let (granted, changes) = reserve(&ledger(1, 2), DEFAULT, &key, now, Duration::seconds(60));
+        assert!(matches!(
+            granted,
+            Reservation::Granted {
+                used: 2,
+                quota: 2,
+                ..
+            }
+        ));
+        assert_eq!(changes.len(), 1);
+        let (denied, changes) = reserve(&ledger(2, 2), DEFAULT, &key, now, Duration::seconds(60));
+        assert_eq!(denied, Reservation::Denied { used: 2, quota: 2 });
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn a_retry_gets_its_reservation_back_even_when_full() {
+        let id = Uuid::now_v7();
+        let mut full = ledger(2, 2);
+        full.existing = Some(id);
+        let (again, changes) = reserve(
+            &full,
+            DEFAULT,
+            &SeatKey::for_new_user("a"),
+            Utc::now(),
+            Duration::seconds(60),
+        );
+        assert_eq!(
+            again,
+            Reservation::Granted {
+                reservation_id: id,
+                used: 2,
+                quota: 2
+            }
+        );
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn no_scim_no_seat_and_the_default_applies_without_a_subscription() {
+        let mut l = ledger(0, 10);
+        l.subscription = Some(Subscription {
+            seat_quota: 10,
+            scim_included: false,
+        });
+        let key = SeatKey::for_new_user("a");
+        let (outcome, _) = reserve(&l, DEFAULT, &key, Utc::now(), Duration::seconds(1));
+        assert_eq!(outcome, Reservation::NotIncluded);
+        l.subscription = None;
+        l.held = 5;
+        let (outcome, _) = reserve(&l, DEFAULT, &key, Utc::now(), Duration::seconds(1));
+        assert_eq!(outcome, Reservation::Denied { used: 5, quota: 5 });
+    }
+}

@@ -1,0 +1,98 @@
+//! The licensing use cases: answer seat reservations, follow user events,
+//! let admins set subscriptions and read usage.
+
+use chrono::Duration;
+use messaging::{Admission, HandleError, Handled};
+use provisioning_events::Event;
+
+use super::models::{OrgId, Reservation, SeatKey, Subscription, Usage};
+use super::ports::{Clock, LicensingStore, StoreError};
+use super::rules;
+
+/// Settings of the seat rules.
+#[derive(Debug, Clone, Copy)]
+pub struct SeatPolicy {
+    /// The subscription of an organization that has none of its own.
+    pub default_subscription: Subscription,
+    /// How long a reservation waits for its `user.provisioned` /
+    /// `user.reactivated` before its seat is free again.
+    pub hold_for: Duration,
+}
+
+pub struct Licensing<S, C> {
+    store: S,
+    clock: C,
+    policy: SeatPolicy,
+}
+
+impl<S: LicensingStore, C: Clock> Licensing<S, C> {
+    pub fn new(store: S, clock: C, policy: SeatPolicy) -> Self {
+        Self {
+            store,
+            clock,
+            policy,
+        }
+    }
+
+    /// Grants a seat while the quota allows, atomically per organization.
+    pub async fn reserve(&self, org: OrgId, key: &SeatKey) -> Result<Reservation, StoreError> {
+        let now = self.clock.now();
+        let policy = self.policy;
+        self.store
+            .reserve(org, key, now, |ledger| {
+                rules::reserve(
+                    ledger,
+                    policy.default_subscription,
+                    key,
+                    now,
+                    policy.hold_for,
+                )
+            })
+            .await
+    }
+
+    /// Applies one provisioning event exactly once, in aggregate order.
+    pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
+        let admission = self
+            .store
+            .apply_event(event, rules::changes_for(event))
+            .await
+            .map_err(|e| HandleError::Failed(e.to_string()))?;
+        match admission {
+            Admission::Apply => Ok(Handled::Applied),
+            Admission::Duplicate => Ok(Handled::Duplicate),
+            Admission::Stale => Ok(Handled::Stale),
+            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
+                expected,
+                got: event.aggregate.version,
+            }),
+        }
+    }
+
+    /// Takes effect at once: the next reservation sees it.
+    pub async fn set_subscription(
+        &self,
+        org: OrgId,
+        subscription: Subscription,
+    ) -> Result<Usage, StoreError> {
+        self.store.set_subscription(org, subscription).await?;
+        self.usage(org).await
+    }
+
+    pub async fn usage(&self, org: OrgId) -> Result<Usage, StoreError> {
+        let counts = self.store.seat_counts(org, self.clock.now()).await?;
+        let subscription = counts
+            .subscription
+            .unwrap_or(self.policy.default_subscription);
+        Ok(Usage {
+            confirmed: counts.confirmed,
+            reserved: counts.reserved,
+            quota: subscription.seat_quota,
+            scim_included: subscription.scim_included,
+        })
+    }
+
+    pub async fn release_expired(&self) -> Result<u64, StoreError> {
+        self.store.release_expired(self.clock.now()).await
+    }
+}

@@ -1,0 +1,3 @@
+pub mod consumer;
+pub mod http;
+pub mod rpc;

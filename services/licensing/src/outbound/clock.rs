@@ -1,0 +1,12 @@
+use chrono::{DateTime, Utc};
+
+use crate::domain::ports::Clock;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,18 @@
+//! Schema migrations of the licensing database (PostgreSQL and SQLite alike).
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use service_kit::inbox::InboxMigration;
+
+mod m20261129_000002_seats;
+
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(InboxMigration),
+            Box::new(m20261129_000002_seats::Migration),
+        ]
+    }
+}

@@ -1,0 +1,391 @@
+//! `SqlLicensingStore`: the seat ledger on sea-orm. Reservations of one
+//! organization are serialized twice over: a process-wide lock (SQLite has no
+//! row locks; it also spares PostgreSQL the contention) and, on PostgreSQL, a
+//! transaction-scoped advisory lock on the organization (it holds even when the
+//! organization has no subscription row yet), so several licensing instances
+//! still grant at most the quota.
+
+use chrono::{DateTime, Utc};
+use messaging::Admission;
+use provisioning_events::Event;
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait,
+};
+use service_kit::inbox::{self, InboxError};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::tables::{Seats, Subscriptions};
+use crate::domain::models::{
+    Ledger, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription,
+};
+use crate::domain::ports::{LicensingStore, StoreError};
+
+const RESERVED: &str = "reserved";
+const CONFIRMED: &str = "confirmed";
+
+#[derive(Clone)]
+pub struct SqlLicensingStore {
+    db: DatabaseConnection,
+    reservations: Arc<Mutex<()>>,
+}
+
+impl SqlLicensingStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            reservations: Arc::new(Mutex::new(())),
+        }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(db_error)
+    }
+}
+
+fn db_error(e: DbErr) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn inbox_error(e: InboxError) -> StoreError {
+    match e {
+        InboxError::Contended(what) => StoreError::Conflict(what),
+        InboxError::Database(e) => db_error(e),
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Seats that count against the quota at `now`: confirmed ones, and
+/// reservations that have not expired.
+fn held_at(now: DateTime<Utc>) -> Cond {
+    Cond::any().add(Expr::col(Seats::Status).eq(CONFIRMED)).add(
+        Cond::all()
+            .add(Expr::col(Seats::Status).eq(RESERVED))
+            .add(Expr::col(Seats::ExpiresAt).gt(micros(now))),
+    )
+}
+
+/// On PostgreSQL, holds the organization's reservation lock until the
+/// transaction ends.
+async fn lock_organization<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<(), StoreError> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let (high, _) = org.0.as_u64_pair();
+    let key = i64::from_ne_bytes(high.to_ne_bytes());
+    db.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+async fn subscription<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+) -> Result<Option<Subscription>, StoreError> {
+    let mut select = Query::select();
+    select
+        .columns([Subscriptions::SeatQuota, Subscriptions::ScimIncluded])
+        .from(Subscriptions::Table)
+        .and_where(Expr::col(Subscriptions::OrgId).eq(org.0));
+    let Some(row) = db.query_one(&select).await.map_err(db_error)? else {
+        return Ok(None);
+    };
+    let quota: i64 = row.try_get("", "seat_quota").map_err(db_error)?;
+    Ok(Some(Subscription {
+        seat_quota: count(quota),
+        scim_included: row.try_get("", "scim_included").map_err(db_error)?,
+    }))
+}
+
+async fn count_seats<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    condition: Cond,
+) -> Result<u32, StoreError> {
+    let row = db
+        .query_one(
+            &Query::select()
+                .expr_as(Expr::col(Seats::Id).count(), "n")
+                .from(Seats::Table)
+                .and_where(Expr::col(Seats::OrgId).eq(org.0))
+                .cond_where(condition)
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+    let n: i64 = match row {
+        Some(row) => row.try_get("", "n").map_err(db_error)?,
+        None => 0,
+    };
+    Ok(count(n))
+}
+
+async fn write_change<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    change: SeatChange,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match change {
+        SeatChange::Reserve {
+            id,
+            key,
+            expires_at,
+        } => {
+            db.execute(
+                &Query::insert()
+                    .into_table(Seats::Table)
+                    .columns([
+                        Seats::Id,
+                        Seats::OrgId,
+                        Seats::SeatKey,
+                        Seats::Status,
+                        Seats::ExpiresAt,
+                        Seats::CreatedAt,
+                    ])
+                    .values_panic([
+                        id.into(),
+                        org.0.into(),
+                        key.0.into(),
+                        RESERVED.into(),
+                        micros(expires_at).into(),
+                        micros(now).into(),
+                    ])
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        SeatChange::Confirm { key, holder } => {
+            // Already holding a seat (a replayed fact): nothing to add.
+            let holding = count_seats(
+                db,
+                org,
+                Cond::all()
+                    .add(Expr::col(Seats::Status).eq(CONFIRMED))
+                    .add(Expr::col(Seats::Holder).eq(holder.as_str())),
+            )
+            .await?;
+            if holding > 0 {
+                return Ok(());
+            }
+            let confirmed = db
+                .execute(
+                    &Query::update()
+                        .table(Seats::Table)
+                        .value(Seats::Status, CONFIRMED)
+                        .value(Seats::Holder, holder.as_str())
+                        .value(Seats::ExpiresAt, Option::<i64>::None)
+                        .and_where(Expr::col(Seats::OrgId).eq(org.0))
+                        .and_where(Expr::col(Seats::SeatKey).eq(key.0.as_str()))
+                        .and_where(Expr::col(Seats::Status).eq(RESERVED))
+                        .to_owned(),
+                )
+                .await
+                .map_err(db_error)?;
+            if confirmed.rows_affected() == 0 {
+                tracing::warn!(
+                    org_id = %org.0,
+                    holder = %holder,
+                    "a user was provisioned without a live reservation; it holds a seat anyway"
+                );
+                db.execute(
+                    &Query::insert()
+                        .into_table(Seats::Table)
+                        .columns([
+                            Seats::Id,
+                            Seats::OrgId,
+                            Seats::SeatKey,
+                            Seats::Status,
+                            Seats::Holder,
+                            Seats::CreatedAt,
+                        ])
+                        .values_panic([
+                            Uuid::now_v7().into(),
+                            org.0.into(),
+                            key.0.into(),
+                            CONFIRMED.into(),
+                            holder.into(),
+                            micros(now).into(),
+                        ])
+                        .to_owned(),
+                )
+                .await
+                .map_err(db_error)?;
+            }
+        }
+        SeatChange::Release { holder } => {
+            db.execute(
+                &Query::delete()
+                    .from_table(Seats::Table)
+                    .and_where(Expr::col(Seats::OrgId).eq(org.0))
+                    .and_where(Expr::col(Seats::Status).eq(CONFIRMED))
+                    .and_where(Expr::col(Seats::Holder).eq(holder.as_str()))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+    }
+    Ok(())
+}
+
+impl LicensingStore for SqlLicensingStore {
+    async fn reserve<F>(
+        &self,
+        org: OrgId,
+        key: &SeatKey,
+        now: DateTime<Utc>,
+        decide: F,
+    ) -> Result<Reservation, StoreError>
+    where
+        F: FnOnce(&Ledger) -> (Reservation, Vec<SeatChange>) + Send,
+    {
+        let _one_at_a_time = self.reservations.lock().await;
+        let txn = self.db.begin().await.map_err(db_error)?;
+        lock_organization(&txn, org).await?;
+        let subscription = subscription(&txn, org).await?;
+        let held = count_seats(&txn, org, held_at(now)).await?;
+        let existing = txn
+            .query_one(
+                &Query::select()
+                    .column(Seats::Id)
+                    .from(Seats::Table)
+                    .and_where(Expr::col(Seats::OrgId).eq(org.0))
+                    .and_where(Expr::col(Seats::SeatKey).eq(key.0.as_str()))
+                    .and_where(Expr::col(Seats::Status).eq(RESERVED))
+                    .and_where(Expr::col(Seats::ExpiresAt).gt(micros(now)))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get::<Uuid>("", "id"))
+            .transpose()
+            .map_err(db_error)?;
+        let (reservation, changes) = decide(&Ledger {
+            subscription,
+            held,
+            existing,
+        });
+        for change in changes {
+            write_change(&txn, org, change, now).await?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(reservation)
+    }
+
+    async fn apply_event(
+        &self,
+        event: &Event,
+        changes: Vec<SeatChange>,
+    ) -> Result<Admission, StoreError> {
+        let org = OrgId(event.org_id);
+        let _one_at_a_time = self.reservations.lock().await;
+        let txn = self.db.begin().await.map_err(db_error)?;
+        lock_organization(&txn, org).await?;
+        let admission = inbox::claim(&txn, event).await.map_err(inbox_error)?;
+        if admission != Admission::Apply {
+            txn.rollback().await.map_err(db_error)?;
+            return Ok(admission);
+        }
+        let now = Utc::now();
+        for change in changes {
+            write_change(&txn, org, change, now).await?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(Admission::Apply)
+    }
+
+    async fn set_subscription(
+        &self,
+        org: OrgId,
+        subscription: Subscription,
+    ) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                &Query::insert()
+                    .into_table(Subscriptions::Table)
+                    .columns([
+                        Subscriptions::OrgId,
+                        Subscriptions::SeatQuota,
+                        Subscriptions::ScimIncluded,
+                        Subscriptions::UpdatedAt,
+                    ])
+                    .values_panic([
+                        org.0.into(),
+                        i64::from(subscription.seat_quota).into(),
+                        subscription.scim_included.into(),
+                        micros(Utc::now()).into(),
+                    ])
+                    .on_conflict(
+                        OnConflict::column(Subscriptions::OrgId)
+                            .update_columns([
+                                Subscriptions::SeatQuota,
+                                Subscriptions::ScimIncluded,
+                                Subscriptions::UpdatedAt,
+                            ])
+                            .to_owned(),
+                    )
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn seat_counts(&self, org: OrgId, now: DateTime<Utc>) -> Result<SeatCounts, StoreError> {
+        let subscription = subscription(&self.db, org).await?;
+        let confirmed = count_seats(
+            &self.db,
+            org,
+            Cond::all().add(Expr::col(Seats::Status).eq(CONFIRMED)),
+        )
+        .await?;
+        let reserved = count_seats(
+            &self.db,
+            org,
+            Cond::all()
+                .add(Expr::col(Seats::Status).eq(RESERVED))
+                .add(Expr::col(Seats::ExpiresAt).gt(micros(now))),
+        )
+        .await?;
+        Ok(SeatCounts {
+            subscription,
+            confirmed,
+            reserved,
+        })
+    }
+
+    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = self
+            .db
+            .execute(
+                &Query::delete()
+                    .from_table(Seats::Table)
+                    .and_where(Expr::col(Seats::Status).eq(RESERVED))
+                    .and_where(Expr::col(Seats::ExpiresAt).lte(micros(now)))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(deleted.rows_affected())
+    }
+}

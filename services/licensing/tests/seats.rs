@@ -1,0 +1,183 @@
+//! The seat ledger on SQLite and PostgreSQL: reservations expire when their
+//! user never arrives, a retry gets its reservation back, events confirm and
+//! release seats, concurrent reservations never exceed the quota.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::Utc;
+use licensing::domain::models::{OrgId, Reservation, SeatKey, Subscription};
+use licensing::domain::service::SeatPolicy;
+use licensing::startup::LicensingService;
+use messaging::Handled;
+use provisioning_events::{
+    Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION, UserProfile,
+};
+use uuid::Uuid;
+
+fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
+    SeatPolicy {
+        default_subscription: Subscription {
+            seat_quota: quota,
+            scim_included: true,
+        },
+        hold_for: chrono::Duration::milliseconds(hold_for_ms),
+    }
+}
+
+fn user_event(org: Uuid, scim_id: &str, version: i64, body: EventBody) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        seq: version,
+        schema_version: SCHEMA_VERSION,
+        org_id: org,
+        workspace_id: org,
+        aggregate: Aggregate {
+            kind: AggregateKind::User,
+            id: scim_id.into(),
+            version,
+        },
+        occurred_at: Utc::now(),
+        body,
+        traceparent: None,
+    }
+}
+
+fn provisioned(user_name: &str) -> EventBody {
+    EventBody::UserProvisioned {
+        account_id: Uuid::now_v7(),
+        default_role: "member".into(),
+        profile: UserProfile {
+            user_name: user_name.into(),
+            ..UserProfile::default()
+        },
+    }
+}
+
+async fn ledger(url: &str) {
+    let service = LicensingService::build(url, 8, policy(2, 400))
+        .await
+        .unwrap();
+    let licensing = service.licensing.clone();
+    let org = OrgId(Uuid::now_v7());
+    let a = SeatKey::for_new_user("A@example.com");
+    let b = SeatKey::for_new_user("b@example.com");
+    let c = SeatKey::for_new_user("c@example.com");
+
+    // Two seats: a and b get them, c does not; a retry of a is the same seat.
+    let Reservation::Granted { reservation_id, .. } = licensing.reserve(org, &a).await.unwrap()
+    else {
+        panic!("a is granted")
+    };
+    assert!(matches!(
+        licensing.reserve(org, &b).await.unwrap(),
+        Reservation::Granted {
+            used: 2,
+            quota: 2,
+            ..
+        }
+    ));
+    assert_eq!(
+        licensing.reserve(org, &c).await.unwrap(),
+        Reservation::Denied { used: 2, quota: 2 }
+    );
+    assert!(matches!(
+        licensing.reserve(org, &SeatKey::for_new_user("a@EXAMPLE.com")).await.unwrap(),
+        Reservation::Granted { reservation_id: again, .. } if again == reservation_id
+    ));
+
+    // a's user arrives: its seat is confirmed. b's never does: after the hold
+    // time its seat is free for c.
+    let event = user_event(org.0, "scim-a", 1, provisioned("a@example.com"));
+    assert_eq!(
+        licensing.handle_event(&event).await.unwrap(),
+        Handled::Applied
+    );
+    let usage = licensing.usage(org).await.unwrap();
+    assert_eq!((usage.confirmed, usage.reserved, usage.quota), (1, 1, 2));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        licensing.usage(org).await.unwrap().reserved,
+        0,
+        "b's reservation expired"
+    );
+    assert!(matches!(
+        licensing.reserve(org, &c).await.unwrap(),
+        Reservation::Granted { .. }
+    ));
+    assert_eq!(
+        licensing.release_expired().await.unwrap(),
+        1,
+        "b's row is swept"
+    );
+
+    // Disabling a gives its seat back; re-enabling confirms a new one.
+    let disabled = user_event(org.0, "scim-a", 2, EventBody::UserDeactivated {});
+    licensing.handle_event(&disabled).await.unwrap();
+    assert_eq!(licensing.usage(org).await.unwrap().confirmed, 0);
+    let key = SeatKey::for_reactivation("scim-a");
+    assert!(matches!(
+        licensing.reserve(org, &key).await.unwrap(),
+        Reservation::Granted { .. }
+    ));
+    let enabled = user_event(
+        org.0,
+        "scim-a",
+        3,
+        EventBody::UserReactivated {
+            account_id: Uuid::now_v7(),
+            default_role: "member".into(),
+            profile: UserProfile::default(),
+        },
+    );
+    licensing.handle_event(&enabled).await.unwrap();
+    let usage = licensing.usage(org).await.unwrap();
+    assert_eq!((usage.confirmed, usage.reserved), (1, 1));
+    // The same event again changes nothing.
+    assert_eq!(
+        licensing.handle_event(&enabled).await.unwrap(),
+        Handled::Duplicate
+    );
+    // Deleting releases it for good.
+    let deleted = user_event(org.0, "scim-a", 4, EventBody::UserDeleted {});
+    licensing.handle_event(&deleted).await.unwrap();
+    assert_eq!(licensing.usage(org).await.unwrap().confirmed, 0);
+}
+
+async fn concurrent(url: &str) {
+    let service = LicensingService::build(url, 16, policy(10, 60_000))
+        .await
+        .unwrap();
+    let org = OrgId(Uuid::now_v7());
+    let asks = (0..40).map(|i| {
+        let licensing = service.licensing.clone();
+        tokio::spawn(async move {
+            licensing
+                .reserve(org, &SeatKey::for_new_user(&format!("u{i}")))
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes = futures_util::future::join_all(asks).await;
+    let granted = outcomes
+        .iter()
+        .filter(|o| matches!(o.as_ref().unwrap(), Reservation::Granted { .. }))
+        .count();
+    assert_eq!(granted, 10);
+    assert_eq!(service.licensing.usage(org).await.unwrap().reserved, 10);
+}
+
+#[tokio::test]
+async fn the_ledger_on_sqlite() {
+    let dir = test_support::temp_dir("licensing");
+    ledger(&test_support::sqlite_url(&dir, "licensing.db")).await;
+    concurrent(&test_support::sqlite_url(&dir, "licensing.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ledger_on_postgres() {
+    let Some(url) = test_support::postgres_database().await else {
+        return;
+    };
+    ledger(&url).await;
+    concurrent(&url).await;
+}
