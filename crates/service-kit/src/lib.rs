@@ -3,6 +3,7 @@
 
 pub mod admin_http;
 pub mod admin_key;
+pub mod consumer_service;
 pub mod db;
 pub mod inbox;
 pub mod telemetry;

@@ -1,18 +1,15 @@
 //! Builds the licensing service from settings. The embedded process uses
 //! [`LicensingService::build`] and mounts [`LicensingService::configure_admin`]
-//! beside the gateway; the standalone binary adds its own HTTP server and the
-//! RabbitMQ consumer ([`run_standalone`]).
+//! beside the gateway; the standalone binary runs it with its own HTTP server
+//! and RabbitMQ consumer ([`run_standalone`]).
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::Context;
-use messaging_rabbitmq::consumer::{self, ConsumerSettings};
+use actix_web::web;
 use messaging_rabbitmq::rpc;
-use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use service_kit::admin_key::AdminKey;
+use service_kit::consumer_service::{PingFuture, Standalone, until_stopped};
 
 use crate::config::Settings;
 use crate::domain::models::Subscription;
@@ -97,109 +94,55 @@ impl LicensingService {
     }
 }
 
-pub fn consumer_settings(settings: &Settings) -> ConsumerSettings {
-    ConsumerSettings {
-        url: settings.amqp.url.expose().to_owned(),
-        exchanges: Exchanges::for_exchange(&settings.amqp.exchange),
-        topology: ServiceTopology {
-            service: settings.amqp.queue.clone(),
-            routing_keys: BINDINGS.iter().map(|k| (*k).to_owned()).collect(),
-            retry_delay: Duration::from_millis(settings.amqp.retry_delay_ms),
-        },
-        prefetch: settings.amqp.prefetch,
-        max_attempts: settings.amqp.max_attempts,
-        health: Default::default(),
-    }
-}
-
-/// The distributed deployment: admin API with health endpoints, the RabbitMQ
-/// consumer of user events, the seat reservation server and the sweeper of
-/// expired reservations, until SIGTERM or Ctrl-C; then the consumer and the
-/// reservation server finish what they have in flight.
+/// The distributed deployment: admin API with `/healthz` and `/readyz`, and
+/// the RabbitMQ consumer, the seat reservation server and the sweeper of
+/// expired reservations, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     let service = LicensingService::build(
-        settings.database.url.expose(),
-        settings.database.max_connections,
+        settings.common.database.url.expose(),
+        settings.common.database.max_connections,
         policy(&settings),
     )
     .await?;
-    let admin_key = match &settings.admin_key {
-        Some(key) => AdminKey::new(key.expose()),
-        None => anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it"),
+    let (admin, store) = (service.clone(), service.store.clone());
+    let standalone = Standalone {
+        settings: settings.common.clone(),
+        admin_key: settings.admin_key.clone(),
+        configure_admin: move |cfg: &mut web::ServiceConfig, key: &AdminKey| {
+            cfg.app_data(admin.admin_state(key.clone()));
+            LicensingService::configure_admin(cfg);
+        },
+        ping: move || -> PingFuture {
+            let store = store.clone();
+            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+        },
+        handler: service.consumer(),
+        bindings: BINDINGS,
     };
-    let state = service.admin_state(admin_key);
-    let store = service.store.clone();
-    let consumer_settings = consumer_settings(&settings);
-    let consumer_health = consumer_settings.health.clone();
-    let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-        .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-    tracing::info!(
-        port = listener.local_addr()?.port(),
-        "licensing admin API listening"
-    );
-    let server = HttpServer::new(move || {
-        let store = store.clone();
-        let consumer_health = consumer_health.clone();
-        App::new()
-            .app_data(state.clone())
-            .configure(LicensingService::configure_admin)
-            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
-            .route(
-                "/readyz",
-                // Ready once the database answers and the consumer's queue is
-                // declared and consumed: from then on no event for it is lost.
-                web::get().to(move || {
-                    let store = store.clone();
-                    let consuming = consumer_health.is_consuming();
-                    async move {
-                        match (store.ping().await, consuming) {
-                            (Ok(()), true) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-                            (Err(e), _) => HttpResponse::ServiceUnavailable()
-                                .json(serde_json::json!({"status": "unavailable", "detail": e.to_string()})),
-                            (Ok(()), false) => HttpResponse::ServiceUnavailable()
-                                .json(serde_json::json!({"status": "unavailable", "detail": "not consuming from the broker yet"})),
-                        }
-                    }
-                }),
-            )
-    })
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-
     service.spawn_sweeper(Duration::from_secs(
         settings.seats.sweep_interval_secs.max(1),
     ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let consumer_task = tokio::spawn(consumer::run(
-        consumer_settings,
-        service.consumer(),
-        stopped(stop_rx.clone()),
-    ));
     let licensing = service.licensing.clone();
-    let (url, queue) = (
-        settings.amqp.url.expose().to_owned(),
-        settings.seats.queue.clone(),
-    );
-    let concurrency = settings.seats.concurrency;
-    let rpc_task = tokio::spawn(async move {
-        rpc::serve(
-            &url,
-            &queue,
-            concurrency,
-            move |body, _headers| crate::inbound::rpc::answer_bytes(licensing.clone(), body),
-            stopped(stop_rx),
-        )
+    let url = settings.common.amqp.url.expose().to_owned();
+    let seats = settings.seats.clone();
+    standalone
+        .run(move |stopped| {
+            vec![tokio::spawn(async move {
+                let answer = move |body, _headers| {
+                    crate::inbound::rpc::answer_bytes(licensing.clone(), body)
+                };
+                let served = rpc::serve(
+                    &url,
+                    &seats.queue,
+                    seats.concurrency,
+                    answer,
+                    until_stopped(stopped),
+                )
+                .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the seat reservation server stopped");
+                }
+            })]
+        })
         .await
-    });
-    // actix stops the server on SIGTERM / Ctrl-C; then the consumers stop.
-    server.await?;
-    let _ = stop_tx.send(true);
-    let _ = consumer_task.await;
-    let _ = rpc_task.await;
-    server_handle.stop(true).await;
-    Ok(())
 }

@@ -1,17 +1,13 @@
 //! Builds the team service from settings. The embedded process uses
 //! [`TeamService::build`] and mounts [`TeamService::configure_admin`]
-//! beside the gateway; the standalone binary adds its own HTTP server and the
-//! RabbitMQ consumer ([`run_standalone`]).
+//! beside the gateway; the standalone binary runs it with its own HTTP server
+//! and RabbitMQ consumer ([`run_standalone`]).
 
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::Context;
-use messaging_rabbitmq::consumer::{self, ConsumerSettings};
-use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
+use actix_web::web;
 use service_kit::admin_key::AdminKey;
+use service_kit::consumer_service::{PingFuture, Standalone};
 
 use crate::config::Settings;
 use crate::domain::service::Teams;
@@ -59,86 +55,28 @@ impl TeamService {
     }
 }
 
-pub fn consumer_settings(settings: &Settings) -> ConsumerSettings {
-    ConsumerSettings {
-        url: settings.amqp.url.expose().to_owned(),
-        exchanges: Exchanges::for_exchange(&settings.amqp.exchange),
-        topology: ServiceTopology {
-            service: settings.amqp.queue.clone(),
-            routing_keys: BINDINGS.iter().map(|k| (*k).to_owned()).collect(),
-            retry_delay: Duration::from_millis(settings.amqp.retry_delay_ms),
-        },
-        prefetch: settings.amqp.prefetch,
-        max_attempts: settings.amqp.max_attempts,
-        health: Default::default(),
-    }
-}
-
-/// The distributed deployment: admin API with health endpoints, and the
-/// RabbitMQ consumer, until SIGTERM or Ctrl-C; then the consumer finishes
-/// the event in flight.
+/// The distributed deployment: admin API with `/healthz` and `/readyz`, and
+/// the RabbitMQ consumer, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     let service = TeamService::build(
-        settings.database.url.expose(),
-        settings.database.max_connections,
+        settings.common.database.url.expose(),
+        settings.common.database.max_connections,
     )
     .await?;
-    let admin_key = match &settings.admin_key {
-        Some(key) => AdminKey::new(key.expose()),
-        None => anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it"),
-    };
-    let state = service.admin_state(admin_key);
-    let store = service.store.clone();
-    let consumer_settings = consumer_settings(&settings);
-    let consumer_health = consumer_settings.health.clone();
-    let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-        .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-    tracing::info!(
-        port = listener.local_addr()?.port(),
-        "team admin API listening"
-    );
-    let server = HttpServer::new(move || {
-        let store = store.clone();
-        let consumer_health = consumer_health.clone();
-        App::new()
-            .app_data(state.clone())
-            .configure(TeamService::configure_admin)
-            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }))
-            .route(
-                "/readyz",
-                // Ready once the database answers and the consumer's queue is
-                // declared and consumed: from then on no event for it is lost.
-                web::get().to(move || {
-                    let store = store.clone();
-                    let consuming = consumer_health.is_consuming();
-                    async move {
-                        match (store.ping().await, consuming) {
-                            (Ok(()), true) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-                            (Err(e), _) => HttpResponse::ServiceUnavailable()
-                                .json(serde_json::json!({"status": "unavailable", "detail": e.to_string()})),
-                            (Ok(()), false) => HttpResponse::ServiceUnavailable()
-                                .json(serde_json::json!({"status": "unavailable", "detail": "not consuming from the broker yet"})),
-                        }
-                    }
-                }),
-            )
-    })
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let consumer_task = tokio::spawn(consumer::run(
-        consumer_settings,
-        service.consumer(),
-        async move {
-            let _ = stop_rx.await;
+    let (admin, store) = (service.clone(), service.store.clone());
+    let standalone = Standalone {
+        settings: settings.common.clone(),
+        admin_key: settings.admin_key.clone(),
+        configure_admin: move |cfg: &mut web::ServiceConfig, key: &AdminKey| {
+            cfg.app_data(admin.admin_state(key.clone()));
+            TeamService::configure_admin(cfg);
         },
-    ));
-    // actix stops the server on SIGTERM / Ctrl-C; then the consumer stops.
-    server.await?;
-    let _ = stop_tx.send(());
-    let _ = consumer_task.await;
-    server_handle.stop(true).await;
-    Ok(())
+        ping: move || -> PingFuture {
+            let store = store.clone();
+            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+        },
+        handler: service.consumer(),
+        bindings: BINDINGS,
+    };
+    standalone.run(|_| Vec::new()).await
 }
