@@ -168,20 +168,13 @@ async fn consume<H: EventHandler>(
     settings.health.set(true);
     // A connection can break without the consumer stream ending (seen when
     // the peer half-closes the socket): watch the connection itself too.
-    let mut connection_events = connection.events_listener();
-    let mut status_check = tokio::time::interval(STATUS_CHECK);
+    let mut connection_events = Box::pin(connection.events_listener());
     let end = loop {
         let next = tokio::select! {
             biased;
             () = shutdown.as_mut() => break SessionEnd::Shutdown,
-            Some(lapin::Event::Error(e)) = connection_events.next() => {
-                break SessionEnd::Broken { error: e.to_string(), consumed: true };
-            }
-            _ = status_check.tick() => {
-                if connection.status().connected() {
-                    continue;
-                }
-                break SessionEnd::Broken { error: "the connection is no longer open".into(), consumed: true };
+            error = broken(&connection, &mut connection_events) => {
+                break SessionEnd::Broken { error, consumed: true };
             }
             next = consumer.next() => next,
         };
@@ -200,12 +193,16 @@ async fn consume<H: EventHandler>(
                 };
             }
         };
-        let settled = tokio::time::timeout(
-            SETTLE_TIMEOUT,
-            settle(settings, handler, &side_channel, delivery),
-        )
-        .await
-        .unwrap_or_else(|_| Err("settling a message took too long".into()));
+        // An ack or confirm on a connection that just died can wait for
+        // ever: give up on the message (it is redelivered) when the
+        // connection breaks or settling takes too long.
+        let settled = tokio::select! {
+            settled = tokio::time::timeout(
+                SETTLE_TIMEOUT,
+                settle(settings, handler, &side_channel, delivery),
+            ) => settled.unwrap_or_else(|_| Err("settling a message took too long".into())),
+            error = broken(&connection, &mut connection_events) => Err(error),
+        };
         if let Err(e) = settled {
             break SessionEnd::Broken {
                 error: e,
@@ -214,9 +211,37 @@ async fn consume<H: EventHandler>(
         }
     };
     settings.health.set(false);
-    let _ = channel.close(200, "consumer stopping".into()).await;
-    let _ = connection.close(200, "consumer stopping".into()).await;
+    // Closing a dead connection can hang too.
+    let close = async {
+        let _ = channel.close(200, "consumer stopping".into()).await;
+        let _ = connection.close(200, "consumer stopping".into()).await;
+    };
+    let _ = tokio::time::timeout(STATUS_CHECK, close).await;
     end
+}
+
+/// Resolves (with why) once the connection is broken: an error event, or a
+/// status that is no longer "connected" (checked every second, since a
+/// half-closed socket does not always end the consumer stream).
+async fn broken<E>(connection: &Connection, events: &mut E) -> String
+where
+    E: futures_util::Stream<Item = lapin::Event> + Unpin,
+{
+    let mut status_check = tokio::time::interval(STATUS_CHECK);
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(lapin::Event::Error(e)) => return e.to_string(),
+                Some(_) => {}
+                None => return "the connection's events ended".into(),
+            },
+            _ = status_check.tick() => {
+                if !connection.status().connected() {
+                    return "the connection is no longer open".into();
+                }
+            }
+        }
+    }
 }
 
 /// Handles one delivery and acks, retries or dead-letters it.

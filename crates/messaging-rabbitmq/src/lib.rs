@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod rpc;
 pub mod topology;
 
+use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -88,18 +89,26 @@ impl RabbitPublisher {
                 .basic_publish(
                     self.exchange.as_str().into(),
                     event.routing_key().into(),
-                    BasicPublishOptions::default(),
+                    // Unroutable (no consumer queue bound yet) comes back as a
+                    // failure instead of being dropped by the broker.
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     &payload,
                     properties,
                 )
                 .await
                 .map_err(unavailable)?;
-            pending.push((event.id, confirm));
+            pending.push((event.id, event.routing_key(), confirm));
         }
-        for (id, confirm) in pending {
-            let confirmation = confirm.await.map_err(unavailable)?;
-            if !confirmation.is_ack() {
-                return Err(PublishError::Refused(id));
+        for (id, key, confirm) in pending {
+            match confirm.await.map_err(unavailable)? {
+                Confirmation::Ack(None) | Confirmation::NotRequested => {}
+                // With several confirms at once lapin may hand a return to a
+                // neighbour's confirm: any return fails the whole batch.
+                Confirmation::Ack(Some(_)) => return Err(PublishError::Unroutable(key.to_owned())),
+                Confirmation::Nack(_) => return Err(PublishError::Refused(id)),
             }
         }
         Ok(())
@@ -128,10 +137,19 @@ impl EventPublisher for RabbitPublisher {
             }
             None => Err(PublishError::Unavailable("no connection".into())),
         };
+        if let Err(PublishError::Unroutable(key)) = &result {
+            tracing::warn!(routing_key = %key, "no queue bound for an event yet; it stays in the outbox");
+            return result;
+        }
         if let Err(e) = &result {
             tracing::warn!(error = %e, "publishing failed; reconnecting on the next attempt");
             if let Some((connection, _)) = link.take() {
-                let _ = connection.close(0, "reconnecting".into()).await;
+                // A dead connection may never answer the close.
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    connection.close(0, "reconnecting".into()),
+                )
+                .await;
             }
         }
         result

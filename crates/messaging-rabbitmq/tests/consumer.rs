@@ -363,3 +363,25 @@ async fn shutdown_finishes_the_event_in_flight() {
     task.await.unwrap();
     fixture.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_event_no_queue_is_bound_for_is_not_confirmed() {
+    let Some(fixture) = Fixture::new().await else {
+        return;
+    };
+    // The fixture's queue takes group.*: a user event has nowhere to go.
+    let publisher = fixture.publisher();
+    let mut lonely = renamed("g1", 1, "x");
+    lonely.body = EventBody::UserDeleted {};
+    let outcome = publisher.publish(std::slice::from_ref(&lonely)).await;
+    assert!(
+        matches!(outcome, Err(messaging::PublishError::Unroutable(ref key)) if key == "user.deleted"),
+        "{outcome:?}"
+    );
+    // A routable one still goes through on the same publisher.
+    publisher
+        .publish(&[renamed("g1", 1, "y")])
+        .await
+        .expect("routable events are confirmed");
+    fixture.cleanup().await;
+}

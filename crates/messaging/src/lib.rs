@@ -2,6 +2,8 @@
 //! (`messaging-rabbitmq`) and, for the embedded mode, an in-process adapter
 //! implement them.
 
+pub mod relay;
+
 use std::future::Future;
 
 use provisioning_events::Event;
@@ -15,6 +17,10 @@ pub enum PublishError {
     /// The broker refused (nacked) this event.
     #[error("the message broker refused event {0}")]
     Refused(Uuid),
+    /// No queue is bound for this event type yet (its consumer never
+    /// started): it stays in the outbox until one is.
+    #[error("no queue is bound for {0} yet")]
+    Unroutable(String),
 }
 
 /// Publishes events durably. `publish` returns Ok only once the broker has

@@ -15,13 +15,16 @@ use identity::domain::service::AccessCatalogue;
 use identity::startup::IdentityService;
 use licensing::domain::models::Subscription;
 use licensing::domain::service::SeatPolicy;
+use licensing::outbound::sql::SqlLicensingStore;
 use licensing::startup::{LicensingApp, LicensingService};
+use messaging::relay::Relay;
 use messaging_inprocess::{InProcessBus, RetryPolicy};
 use provisioning_events::seats::SeatRequest;
 use rand::RngExt;
 use scim_gateway::config::Settings as GatewaySettings;
 use scim_gateway::domain::models::OrgId;
 use scim_gateway::domain::ports::{SeatAuthority, SeatFuture};
+use scim_gateway::inbound::entitlement_consumer;
 use scim_gateway::outbound::seats::{RpcSeats, decision};
 use scim_gateway::outbound::sql::SqlScimView;
 use scim_gateway::startup::{GatewayApi, build_api_with};
@@ -228,6 +231,27 @@ impl Platform {
                 licensing::inbound::consumer::BINDINGS,
                 self.licensing.consumer(),
             )
+            .subscribe(
+                entitlement_consumer::CONSUMER,
+                entitlement_consumer::BINDINGS,
+                scim_gateway::startup::entitlement_consumer(&self.gateway_store),
+            )
+    }
+
+    /// The relay of the gateway's journal to every service.
+    pub fn journal_relay(
+        &self,
+        retry: RetryPolicy,
+    ) -> Relay<SqlScimView, InProcessBus<SqlScimView>> {
+        Relay::new(self.gateway_store.clone(), self.bus(retry), 256)
+    }
+
+    /// The relay of licensing's outbox (`subscription.changed`) to the gateway.
+    pub fn licensing_relay(
+        &self,
+        retry: RetryPolicy,
+    ) -> Relay<SqlLicensingStore, InProcessBus<SqlScimView>> {
+        Relay::new(self.licensing.store.clone(), self.bus(retry), 64)
     }
 
     /// Mounts the SCIM API and every admin API with their state on one app.

@@ -2,6 +2,7 @@ use std::net::TcpListener;
 
 use actix_web::{App, HttpServer};
 use anyhow::Context;
+use messaging::relay;
 use messaging_inprocess::RetryPolicy;
 use scim_embedded::{EmbeddedSettings, Platform, SeatsVia, admin_key, admin_key_file};
 use scim_gateway::startup::{bootstrap, spawn_relay_to};
@@ -23,6 +24,13 @@ async fn main() -> anyhow::Result<()> {
         platform.bus(RetryPolicy::default()),
         gateway,
     );
+    actix_web::rt::spawn(relay::run(
+        platform.licensing_relay(RetryPolicy::default()),
+        relay::Pacing {
+            idle_poll: std::time::Duration::from_millis(200),
+            max_backoff: std::time::Duration::from_secs(30),
+        },
+    ));
 
     let listener = TcpListener::bind((gateway.http.host.as_str(), gateway.http.port))
         .with_context(|| format!("binding {}:{}", gateway.http.host, gateway.http.port))?;

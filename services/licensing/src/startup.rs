@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
+use messaging::relay::{self, Pacing, Relay};
+use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::rpc;
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{PingFuture, Standalone, until_stopped};
@@ -95,8 +97,9 @@ impl LicensingService {
 }
 
 /// The distributed deployment: admin API with `/healthz` and `/readyz`, and
-/// the RabbitMQ consumer, the seat reservation server and the sweeper of
-/// expired reservations, until SIGTERM or Ctrl-C.
+/// the RabbitMQ consumer, the seat reservation server, the relay of its
+/// outbox (`subscription.changed`) and the sweeper of expired reservations,
+/// until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     let service = LicensingService::build(
         settings.common.database.url.expose(),
@@ -125,24 +128,42 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     let licensing = service.licensing.clone();
     let url = settings.common.amqp.url.expose().to_owned();
     let seats = settings.seats.clone();
+    let relay = Relay::new(
+        service.store.clone(),
+        RabbitPublisher::new(&url, &settings.common.amqp.exchange),
+        64,
+    );
     standalone
         .run(move |stopped| {
-            vec![tokio::spawn(async move {
-                let answer = move |body, _headers| {
-                    crate::inbound::rpc::answer_bytes(licensing.clone(), body)
-                };
-                let served = rpc::serve(
-                    &url,
-                    &seats.queue,
-                    seats.concurrency,
-                    answer,
-                    until_stopped(stopped),
-                )
-                .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "the seat reservation server stopped");
+            let relay_stopped = stopped.clone();
+            let relay_task = tokio::spawn(async move {
+                tokio::select! {
+                    () = relay::run(relay, Pacing {
+                        idle_poll: Duration::from_millis(200),
+                        max_backoff: Duration::from_secs(30),
+                    }) => {}
+                    () = until_stopped(relay_stopped) => {}
                 }
-            })]
+            });
+            vec![
+                relay_task,
+                tokio::spawn(async move {
+                    let answer = move |body, _headers| {
+                        crate::inbound::rpc::answer_bytes(licensing.clone(), body)
+                    };
+                    let served = rpc::serve(
+                        &url,
+                        &seats.queue,
+                        seats.concurrency,
+                        answer,
+                        until_stopped(stopped),
+                    )
+                    .await;
+                    if let Err(e) = served {
+                        tracing::error!(error = %e, "the seat reservation server stopped");
+                    }
+                }),
+            ]
         })
         .await
 }

@@ -13,18 +13,21 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use messaging::EventPublisher;
+use messaging::relay::{self, Relay};
 use messaging_rabbitmq::RabbitPublisher;
 
 use crate::config::Settings;
+use crate::domain::entitlements::Entitlements;
 use crate::domain::models::BearerToken;
 use crate::domain::ports::SeatAuthority;
-use crate::domain::relay::Relay;
 use crate::domain::service::{ScimView, ViewLimits};
+use crate::inbound::entitlement_consumer::{self, EntitlementConsumer};
 use crate::inbound::http::{self, ScimApi};
-use crate::inbound::relay_worker;
 use crate::outbound::clock::SystemClock;
 use crate::outbound::seats::{RpcSeats, UnmeteredSeats};
 use crate::outbound::sql::{self, SqlScimView};
+use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
+use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use std::sync::Arc;
 
 pub struct Application {
@@ -109,11 +112,44 @@ pub fn configure_app(cfg: &mut web::ServiceConfig) {
 /// `publisher` (RabbitMQ, or the embedded process's in-process bus).
 pub fn spawn_relay_to<P: EventPublisher>(store: &SqlScimView, publisher: P, settings: &Settings) {
     let relay = Relay::new(store.clone(), publisher, settings.amqp.relay_batch_size);
-    let pacing = relay_worker::Pacing {
+    let pacing = relay::Pacing {
         idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
         max_backoff: Duration::from_millis(settings.amqp.relay_max_backoff_ms),
     };
-    actix_web::rt::spawn(relay_worker::run(relay, pacing));
+    actix_web::rt::spawn(relay::run(relay, pacing));
+}
+
+/// The consumer of licensing's `subscription.changed`, keeping the
+/// gateway's entitlement copy.
+pub fn entitlement_consumer(store: &SqlScimView) -> EntitlementConsumer<SqlScimView> {
+    EntitlementConsumer(Arc::new(Entitlements::new(store.clone())))
+}
+
+/// Consumes licensing's events from RabbitMQ when a broker is configured.
+fn spawn_entitlement_consumer(store: &SqlScimView, settings: &Settings) {
+    let Some(url) = configured_amqp(settings) else {
+        return;
+    };
+    let consumer_settings = ConsumerSettings {
+        url: url.to_owned(),
+        exchanges: Exchanges::for_exchange(&settings.amqp.exchange),
+        topology: ServiceTopology {
+            service: entitlement_consumer::CONSUMER.to_owned(),
+            routing_keys: entitlement_consumer::BINDINGS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+            retry_delay: Duration::from_secs(1),
+        },
+        prefetch: 16,
+        max_attempts: 10,
+        health: ConsumerHealth::default(),
+    };
+    actix_web::rt::spawn(consumer::run(
+        consumer_settings,
+        entitlement_consumer(store),
+        std::future::pending::<()>(),
+    ));
 }
 
 /// Starts the outbox relay when a broker is configured.
@@ -138,6 +174,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let (api, store) = build_api(settings).await?;
         spawn_relay(&store, settings);
+        spawn_entitlement_consumer(&store, settings);
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;

@@ -72,15 +72,33 @@ stack_tests! {
         assert_eq!(stack.admin("GET", "/usage", None).await.body["seats"]["confirmed"], 51);
     }
 
-    async fn a_subscription_without_scim_provisions_nothing(stack: Stack) {
+    async fn a_subscription_without_scim_refuses_every_scim_request(stack: Stack) {
+        let created = stack.scim("POST", "/Users", Some(user("before@example.com", "Be", "Fore", "before@example.com"))).await;
+        assert_eq!(created.status, StatusCode::CREATED);
         let set = stack
             .admin("PUT", "/subscription", Some(json!({"seat_quota": 10, "scim_included": false})))
             .await;
         assert_eq!(set.status, StatusCode::OK);
+        // Creates are refused by licensing at once…
         let refused = stack.scim("POST", "/Users", Some(user("no@example.com", "No", "Scim", "no@example.com"))).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
         assert!(refused.body["detail"].as_str().unwrap().contains("not included"));
-        assert_eq!(stack.scim("GET", "/Users", None).await.body["totalResults"], 0);
+        // …and once the gateway has the subscription.changed event, every request.
+        stack.settle().await;
+        for (method, uri) in [("GET", "/Users".to_owned()), ("GET", "/Groups".to_owned()), ("DELETE", format!("/Users/{}", created.body["id"].as_str().unwrap()))] {
+            let reply = stack.scim(method, &uri, None).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {uri}: {:?}", reply.body);
+            assert!(reply.body["detail"].as_str().unwrap().contains("not included in this organization's subscription"));
+        }
+        // Included again: back to normal, nothing was deleted meanwhile.
+        let set = stack
+            .admin("PUT", "/subscription", Some(json!({"seat_quota": 10, "scim_included": true})))
+            .await;
+        assert_eq!(set.status, StatusCode::OK);
+        stack.settle().await;
+        let listed = stack.scim("GET", "/Users", None).await;
+        assert_eq!(listed.status, StatusCode::OK);
+        assert_eq!(listed.body["totalResults"], 1);
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::{App, test};
 use lapin::{Connection, ConnectionProperties};
+use messaging::relay::Relay;
 use messaging_inprocess::RetryPolicy;
 use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::consumer::{self, ConsumerSettings};
@@ -22,7 +23,6 @@ use messaging_rabbitmq::topology::{Exchanges, ServiceTopology, declare_service_t
 use scim_embedded::{EmbeddedSettings, Platform, SeatsVia};
 use scim_gateway::config::{Secret, Settings};
 use scim_gateway::domain::models::{BearerToken, OrgId};
-use scim_gateway::domain::relay::Relay;
 use scim_gateway::startup::generate_token;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
@@ -203,12 +203,16 @@ impl Stack {
     pub async fn settle(&self) {
         match &self.broker {
             None => {
-                let relay = Relay::new(
-                    self.platform.gateway_store.clone(),
-                    self.platform.bus(quick_retry()),
-                    100,
-                );
-                relay.drain().await.expect("in-process delivery");
+                self.platform
+                    .licensing_relay(quick_retry())
+                    .drain()
+                    .await
+                    .expect("in-process delivery of licensing's events");
+                self.platform
+                    .journal_relay(quick_retry())
+                    .drain()
+                    .await
+                    .expect("in-process delivery of the journal");
             }
             Some(broker) => {
                 let relay = Relay::new(
@@ -217,6 +221,16 @@ impl Stack {
                     100,
                 );
                 relay.drain().await.expect("published to RabbitMQ");
+                Relay::new(
+                    self.platform.licensing.store.clone(),
+                    RabbitPublisher::new(&broker.url, &broker.exchange),
+                    100,
+                )
+                .drain()
+                .await
+                .expect("licensing's events published to RabbitMQ");
+                let subscriptions =
+                    count_rows(self.platform.licensing.store.connection(), "outbox").await;
                 let users = self.journal_count("user").await;
                 let all = users + self.journal_count("group").await;
                 let deadline = Instant::now() + Duration::from_secs(30);
@@ -224,7 +238,12 @@ impl Stack {
                     let identity = inbox_count(self.platform.identity.store.connection()).await;
                     let team = inbox_count(self.platform.team.store.connection()).await;
                     let licensing = inbox_count(self.platform.licensing.store.connection()).await;
-                    if identity >= users && team >= all && licensing >= users {
+                    let gateway = inbox_count(self.platform.gateway_store.connection()).await;
+                    if identity >= users
+                        && team >= all
+                        && licensing >= users
+                        && gateway >= subscriptions
+                    {
                         break;
                     }
                     assert!(
@@ -476,13 +495,17 @@ impl Stack {
 }
 
 async fn inbox_count(db: &sea_orm::DatabaseConnection) -> i64 {
+    count_rows(db, "inbox_events").await
+}
+
+async fn count_rows(db: &sea_orm::DatabaseConnection, table: &str) -> i64 {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM inbox_events",
+            format!("SELECT COUNT(*) AS n FROM {table}"),
         ))
         .await
-        .expect("inbox count")
+        .expect("row count")
         .expect("a row");
     row.try_get("", "n").expect("count")
 }
@@ -519,13 +542,17 @@ async fn start_consumers(
     let identity = settings("identity", identity::inbound::consumer::BINDINGS);
     let team = settings("team", team::inbound::consumer::BINDINGS);
     let licensing = settings("licensing", licensing::inbound::consumer::BINDINGS);
+    let gateway = settings(
+        "scim-gateway",
+        scim_gateway::inbound::entitlement_consumer::BINDINGS,
+    );
     // Declared before anything is published, so no event finds the exchange
     // without its queues.
     let connection = Connection::connect(&url, ConnectionProperties::default())
         .await
         .expect("RabbitMQ at SCIM_TEST_AMQP_URL is reachable");
     let channel = connection.create_channel().await.expect("channel");
-    for s in [&identity, &team, &licensing] {
+    for s in [&identity, &team, &licensing, &gateway] {
         declare_service_topology(&channel, &s.exchanges, &s.topology)
             .await
             .expect("topology");
@@ -536,6 +563,10 @@ async fn start_consumers(
         RunningConsumer::spawn(identity, platform.identity.consumer()),
         RunningConsumer::spawn(team, platform.team.consumer()),
         RunningConsumer::spawn(licensing, platform.licensing.consumer()),
+        RunningConsumer::spawn(
+            gateway,
+            scim_gateway::startup::entitlement_consumer(&platform.gateway_store),
+        ),
     ];
     let seat_server = SeatServer::start(platform, &url, seat_queue.clone()).await;
     Broker {

@@ -37,11 +37,16 @@ pub trait LicensingStore: Send + Sync + 'static {
         changes: Vec<SeatChange>,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
-    fn set_subscription(
+    /// Writes the subscription, moves its version on, and appends the event
+    /// `announce` makes of that version to the outbox, in one transaction.
+    fn set_subscription<F>(
         &self,
         org: OrgId,
         subscription: Subscription,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        announce: F,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        F: FnOnce(i64) -> Event + Send;
 
     fn seat_counts(
         &self,

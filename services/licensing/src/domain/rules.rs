@@ -10,10 +10,10 @@
 //! - `user.deactivated` and `user.deleted` release the user's seat.
 
 use chrono::{DateTime, Duration, Utc};
-use provisioning_events::{Event, EventBody};
+use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
 use uuid::Uuid;
 
-use super::models::{Ledger, Reservation, SeatChange, SeatKey, Subscription};
+use super::models::{Ledger, OrgId, Reservation, SeatChange, SeatKey, Subscription};
 
 pub fn reserve(
     ledger: &Ledger,
@@ -59,6 +59,34 @@ pub fn reserve(
             expires_at: now + hold_for,
         }],
     )
+}
+
+/// The fact the gateway keeps its entitlement copy from. Subscriptions
+/// belong to no workspace: `workspace_id` is nil.
+pub fn subscription_changed(
+    org: OrgId,
+    subscription: Subscription,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        seq: 0,
+        schema_version: SCHEMA_VERSION,
+        org_id: org.0,
+        workspace_id: Uuid::nil(),
+        aggregate: Aggregate {
+            kind: AggregateKind::Subscription,
+            id: org.0.to_string(),
+            version,
+        },
+        occurred_at: now,
+        body: EventBody::SubscriptionChanged {
+            seat_quota: subscription.seat_quota,
+            scim_included: subscription.scim_included,
+        },
+        traceparent: None,
+    }
 }
 
 pub fn changes_for(event: &Event) -> Vec<SeatChange> {

@@ -69,13 +69,19 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
         }
     }
 
-    /// Takes effect at once: the next reservation sees it.
+    /// Takes effect at once: the next reservation sees it; the gateway learns
+    /// of it from the `subscription.changed` event.
     pub async fn set_subscription(
         &self,
         org: OrgId,
         subscription: Subscription,
     ) -> Result<Usage, StoreError> {
-        self.store.set_subscription(org, subscription).await?;
+        let now = self.clock.now();
+        self.store
+            .set_subscription(org, subscription, |version| {
+                rules::subscription_changed(org, subscription, version, now)
+            })
+            .await?;
         self.usage(org).await
     }
 

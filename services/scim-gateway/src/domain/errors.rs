@@ -39,6 +39,8 @@ pub enum AuthError {
     InvalidToken,
     #[error("credentials cannot be checked right now")]
     Unavailable(#[source] anyhow::Error),
+    #[error("SCIM provisioning is not included in this organization's subscription")]
+    ScimNotIncluded,
 }
 
 impl ScimViewError {

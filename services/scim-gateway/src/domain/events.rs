@@ -184,6 +184,7 @@ mod tests {
             org: OrgId(Uuid::now_v7()),
             workspace: Uuid::now_v7(),
             default_role: "viewer".into(),
+            scim_included: true,
         }
     }
 

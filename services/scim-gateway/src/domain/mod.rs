@@ -1,9 +1,9 @@
 //! The SCIM view: what the IdP has pushed, validated by the protocol crate.
 //! No I/O here: storage, credentials and time come through `ports`.
 
+pub mod entitlements;
 pub mod errors;
 pub mod events;
 pub mod models;
 pub mod ports;
-pub mod relay;
 pub mod service;

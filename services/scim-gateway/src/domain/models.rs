@@ -99,6 +99,9 @@ pub struct Tenant {
     pub workspace: Uuid,
     /// The role new accounts get; roles are never changed by SCIM afterwards.
     pub default_role: String,
+    /// The gateway's copy of licensing's "SCIM included" (from
+    /// `subscription.changed`): without it every SCIM request is refused.
+    pub scim_included: bool,
 }
 
 /// A member of a group, as stored in the membership table.

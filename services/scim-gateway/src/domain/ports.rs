@@ -172,19 +172,6 @@ pub struct OutboxLag {
     pub oldest_unpublished_at: Option<DateTime<Utc>>,
 }
 
-/// The journal as the relay sees it: entries not yet confirmed by the broker.
-pub trait JournalOutbox: Send + Sync + 'static {
-    /// Unpublished entries in `seq` order, at most `limit`. Every unpublished
-    /// entry, not "everything above the last seq sent": a lower seq can commit
-    /// after a higher one.
-    fn unpublished(
-        &self,
-        limit: u64,
-    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
-
-    fn mark_published(&self, seqs: &[i64]) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
 /// What licensing answered to a seat reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeatDecision {
@@ -214,4 +201,16 @@ pub type SeatFuture<'a> =
 /// (request/reply over RabbitMQ, or licensing in the same process).
 pub trait SeatAuthority: Send + Sync + 'static {
     fn reserve<'a>(&'a self, org: OrgId, key: &'a str) -> SeatFuture<'a>;
+}
+
+/// The gateway's copy of what licensing says an organization may do, kept
+/// from `subscription.changed` events.
+pub trait EntitlementStore: Send + Sync + 'static {
+    /// In one transaction: claims `event` in the gateway's inbox and, when it
+    /// may be applied, records whether SCIM is included for its organization.
+    fn set_scim_included(
+        &self,
+        event: &Event,
+        included: bool,
+    ) -> impl Future<Output = Result<messaging::Admission, StoreError>> + Send;
 }

@@ -125,6 +125,7 @@ where
     pub async fn authenticate(&self, token: Option<&BearerToken>) -> Result<Tenant, AuthError> {
         let token = token.ok_or(AuthError::MissingToken)?;
         match self.store.tenant_for_token(&token.hash()).await {
+            Ok(Some(tenant)) if !tenant.scim_included => Err(AuthError::ScimNotIncluded),
             Ok(Some(tenant)) => Ok(tenant),
             Ok(None) => Err(AuthError::InvalidToken),
             Err(e) => Err(AuthError::Unavailable(e.into_anyhow())),

@@ -1,4 +1,5 @@
-//! What drives the gateway: the SCIM HTTP API and the outbox relay worker.
+//! What drives the gateway: the SCIM HTTP API, and licensing's events (its
+//! entitlement copy).
 
+pub mod entitlement_consumer;
 pub mod http;
-pub mod relay_worker;

@@ -11,10 +11,10 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use messaging::relay::Outbox;
+use messaging::relay::Relay;
 use messaging_rabbitmq::RabbitPublisher;
 use provisioning_events::Event;
-use scim_gateway::domain::ports::JournalOutbox;
-use scim_gateway::domain::relay::Relay;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use messaging::Admission;
+use messaging::relay::OutboxError;
 use provisioning_events::Event;
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, IntoIden, OnConflict, Order, Query};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait,
 };
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::tables::{Seats, Subscriptions};
+use super::tables::{Outbox, Seats, SubscriptionVersion, Subscriptions};
 use crate::domain::models::{
     Ledger, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription,
 };
@@ -314,41 +315,76 @@ impl LicensingStore for SqlLicensingStore {
         Ok(Admission::Apply)
     }
 
-    async fn set_subscription(
+    async fn set_subscription<F>(
         &self,
         org: OrgId,
         subscription: Subscription,
-    ) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                &Query::insert()
-                    .into_table(Subscriptions::Table)
-                    .columns([
-                        Subscriptions::OrgId,
-                        Subscriptions::SeatQuota,
-                        Subscriptions::ScimIncluded,
-                        Subscriptions::UpdatedAt,
-                    ])
-                    .values_panic([
-                        org.0.into(),
-                        i64::from(subscription.seat_quota).into(),
-                        subscription.scim_included.into(),
-                        micros(Utc::now()).into(),
-                    ])
-                    .on_conflict(
-                        OnConflict::column(Subscriptions::OrgId)
-                            .update_columns([
-                                Subscriptions::SeatQuota,
-                                Subscriptions::ScimIncluded,
-                                Subscriptions::UpdatedAt,
-                            ])
-                            .to_owned(),
-                    )
+        announce: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnOnce(i64) -> Event + Send,
+    {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        lock_organization(&txn, org).await?;
+        txn.execute(
+            &Query::insert()
+                .into_table(Subscriptions::Table)
+                .columns([
+                    Subscriptions::OrgId.into_iden(),
+                    Subscriptions::SeatQuota.into_iden(),
+                    Subscriptions::ScimIncluded.into_iden(),
+                    Subscriptions::UpdatedAt.into_iden(),
+                    SubscriptionVersion::Version.into_iden(),
+                ])
+                .values_panic([
+                    org.0.into(),
+                    i64::from(subscription.seat_quota).into(),
+                    subscription.scim_included.into(),
+                    micros(Utc::now()).into(),
+                    1i64.into(),
+                ])
+                .on_conflict(
+                    OnConflict::column(Subscriptions::OrgId)
+                        .update_columns([
+                            Subscriptions::SeatQuota,
+                            Subscriptions::ScimIncluded,
+                            Subscriptions::UpdatedAt,
+                        ])
+                        .value(
+                            SubscriptionVersion::Version,
+                            Expr::col((Subscriptions::Table, SubscriptionVersion::Version)).add(1),
+                        )
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+        let row = txn
+            .query_one(
+                &Query::select()
+                    .column(SubscriptionVersion::Version)
+                    .from(Subscriptions::Table)
+                    .and_where(Expr::col(Subscriptions::OrgId).eq(org.0))
                     .to_owned(),
             )
             .await
-            .map_err(db_error)?;
-        Ok(())
+            .map_err(db_error)?
+            .ok_or_else(|| StoreError::Unavailable("the subscription vanished".into()))?;
+        let version: i64 = row.try_get("", "version").map_err(db_error)?;
+        let event = announce(version);
+        let text =
+            serde_json::to_string(&event).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        txn.execute(
+            &Query::insert()
+                .into_table(Outbox::Table)
+                .columns([Outbox::EventId, Outbox::Event])
+                .values_panic([event.id.into(), text.into()])
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+        txn.commit().await.map_err(db_error)
     }
 
     async fn seat_counts(&self, org: OrgId, now: DateTime<Utc>) -> Result<SeatCounts, StoreError> {
@@ -387,5 +423,52 @@ impl LicensingStore for SqlLicensingStore {
             .await
             .map_err(db_error)?;
         Ok(deleted.rows_affected())
+    }
+}
+
+fn outbox_error(e: DbErr) -> OutboxError {
+    OutboxError(e.to_string())
+}
+
+/// Licensing's outbox, relayed like the gateway's journal.
+impl messaging::relay::Outbox for SqlLicensingStore {
+    async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, OutboxError> {
+        let rows = self
+            .db
+            .query_all(
+                &Query::select()
+                    .columns([Outbox::Seq, Outbox::Event])
+                    .from(Outbox::Table)
+                    .and_where(Expr::col(Outbox::PublishedAt).is_null())
+                    .order_by(Outbox::Seq, Order::Asc)
+                    .limit(limit)
+                    .to_owned(),
+            )
+            .await
+            .map_err(outbox_error)?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("", "seq").map_err(outbox_error)?;
+                let text: String = row.try_get("", "event").map_err(outbox_error)?;
+                let mut event: Event = serde_json::from_str(&text)
+                    .map_err(|e| OutboxError(format!("outbox entry {seq}: {e}")))?;
+                event.seq = seq;
+                Ok(event)
+            })
+            .collect()
+    }
+
+    async fn mark_published(&self, seqs: &[i64]) -> Result<(), OutboxError> {
+        self.db
+            .execute(
+                &Query::update()
+                    .table(Outbox::Table)
+                    .value(Outbox::PublishedAt, micros(Utc::now()))
+                    .and_where(Expr::col(Outbox::Seq).is_in(seqs.iter().copied()))
+                    .to_owned(),
+            )
+            .await
+            .map_err(outbox_error)?;
+        Ok(())
     }
 }

@@ -24,3 +24,20 @@ pub enum Seats {
     ExpiresAt,
     CreatedAt,
 }
+
+/// Events licensing publishes (`subscription.changed`), written in the
+/// transaction of the change and relayed like the gateway's journal.
+#[derive(DeriveIden, Clone, Copy)]
+pub enum Outbox {
+    Table,
+    Seq,
+    EventId,
+    Event,
+    PublishedAt,
+}
+
+/// The version column of `subscriptions`: the aggregate version of its events.
+#[derive(DeriveIden, Clone, Copy)]
+pub enum SubscriptionVersion {
+    Version,
+}

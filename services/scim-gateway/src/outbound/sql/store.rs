@@ -20,6 +20,7 @@ use super::tables::{
     ApiTokens, DeadLetters, Journal, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails,
     ScimUsers,
 };
+use messaging::relay::OutboxError;
 use provisioning_events::{AggregateKind, Event};
 
 use crate::domain::models::{
@@ -497,6 +498,7 @@ impl CredentialStore for SqlScimView {
                     .column((ApiTokens::Table, ApiTokens::OrgId))
                     .column((Organizations::Table, Organizations::WorkspaceId))
                     .column((Organizations::Table, Organizations::DefaultRole))
+                    .column((Organizations::Table, Organizations::ScimIncluded))
                     .from(ApiTokens::Table)
                     .inner_join(
                         Organizations::Table,
@@ -515,6 +517,7 @@ impl CredentialStore for SqlScimView {
                 org: OrgId(r.try_get("", "org_id")?),
                 workspace: r.try_get("", "workspace_id")?,
                 default_role: r.try_get("", "default_role")?,
+                scim_included: r.try_get("", "scim_included")?,
             })
         })
         .transpose()
@@ -1086,8 +1089,13 @@ impl crate::domain::ports::ViewHealth for SqlScimView {
     }
 }
 
-impl crate::domain::ports::JournalOutbox for SqlScimView {
-    async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, StoreError> {
+fn outbox_error(e: DbErr) -> OutboxError {
+    OutboxError(e.to_string())
+}
+
+/// The journal is the gateway's outbox.
+impl messaging::relay::Outbox for SqlScimView {
+    async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, OutboxError> {
         let select = Query::select()
             .columns([Journal::Seq, Journal::Event, Journal::Traceparent])
             .from(Journal::Table)
@@ -1095,11 +1103,13 @@ impl crate::domain::ports::JournalOutbox for SqlScimView {
             .order_by(Journal::Seq, Order::Asc)
             .limit(limit)
             .to_owned();
-        let rows = self.db.query_all(&select).await.map_err(db_error)?;
-        rows.iter().map(journal_event).collect()
+        let rows = self.db.query_all(&select).await.map_err(outbox_error)?;
+        rows.iter()
+            .map(|row| journal_event(row).map_err(|e| OutboxError(e.to_string())))
+            .collect()
     }
 
-    async fn mark_published(&self, seqs: &[i64]) -> Result<(), StoreError> {
+    async fn mark_published(&self, seqs: &[i64]) -> Result<(), OutboxError> {
         let now = micros(Utc::now());
         for chunk in seqs.chunks(CHUNK) {
             self.db
@@ -1110,7 +1120,7 @@ impl crate::domain::ports::JournalOutbox for SqlScimView {
                         .and_where(Expr::col(Journal::Seq).is_in(chunk.iter().copied())),
                 )
                 .await
-                .map_err(db_error)?;
+                .map_err(outbox_error)?;
         }
         Ok(())
     }
@@ -1190,5 +1200,32 @@ impl SqlScimView {
                 })
             })
             .collect()
+    }
+}
+
+impl crate::domain::ports::EntitlementStore for SqlScimView {
+    async fn set_scim_included(
+        &self,
+        event: &Event,
+        included: bool,
+    ) -> Result<messaging::Admission, StoreError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let admission = service_kit::inbox::claim(&txn, event)
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+        if admission != messaging::Admission::Apply {
+            txn.rollback().await.map_err(db_error)?;
+            return Ok(admission);
+        }
+        txn.execute(
+            Query::update()
+                .table(Organizations::Table)
+                .value(Organizations::ScimIncluded, included)
+                .and_where(Expr::col(Organizations::Id).eq(event.org_id)),
+        )
+        .await
+        .map_err(db_error)?;
+        txn.commit().await.map_err(db_error)?;
+        Ok(admission)
     }
 }

@@ -12,6 +12,8 @@ pub enum Organizations {
     WorkspaceId,
     /// The role new accounts get.
     DefaultRole,
+    /// Licensing's "SCIM included", kept from `subscription.changed`.
+    ScimIncluded,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

@@ -4,6 +4,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use service_kit::inbox::InboxMigration;
 
 mod m20261129_000002_seats;
+mod m20261129_000003_outbox;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(InboxMigration),
             Box::new(m20261129_000002_seats::Migration),
+            Box::new(m20261129_000003_outbox::Migration),
         ]
     }
 }

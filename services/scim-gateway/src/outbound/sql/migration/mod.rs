@@ -6,6 +6,7 @@ mod m20261128_000001_create_scim_view;
 mod m20261128_000002_journal;
 mod m20261129_000003_dead_letters;
 mod m20261129_000004_journal_traceparent;
+mod m20261129_000005_entitlement;
 
 pub struct Migrator;
 
@@ -17,6 +18,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_journal::Migration),
             Box::new(m20261129_000003_dead_letters::Migration),
             Box::new(m20261129_000004_journal_traceparent::Migration),
+            Box::new(m20261129_000005_entitlement::Migration),
+            // The inbox of the gateway's own consumer (subscription.changed).
+            Box::new(service_kit::inbox::InboxMigration),
         ]
     }
 }

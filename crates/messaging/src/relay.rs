@@ -1,18 +1,40 @@
-//! The outbox relay: publishes journal entries in `seq` order and marks them
-//! published only after the broker confirmed them. A crash between the two
+//! The outbox relay: publishes outbox entries (the gateway's journal,
+//! licensing's outbox) in `seq` order and marks them published only after the
+//! bus took them. A crash between the two
 //! publishes the batch again on restart; consumers are idempotent on the event
 //! id, so that costs a duplicate, never a loss.
 
-use messaging::{EventPublisher, PublishError};
+use std::future::Future;
+use std::time::Duration;
 
-use super::ports::{JournalOutbox, StoreError};
+use provisioning_events::Event;
+
+use crate::{EventPublisher, PublishError};
+
+#[derive(Debug, thiserror::Error)]
+#[error("the outbox is unavailable: {0}")]
+pub struct OutboxError(pub String);
+
+/// A transactional outbox as the relay sees it: entries not yet confirmed
+/// by the bus.
+pub trait Outbox: Send + Sync + 'static {
+    /// Unpublished entries in `seq` order, at most `limit`. Every unpublished
+    /// entry, not "everything above the last seq sent": a lower seq can commit
+    /// after a higher one.
+    fn unpublished(
+        &self,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<Event>, OutboxError>> + Send;
+
+    fn mark_published(&self, seqs: &[i64]) -> impl Future<Output = Result<(), OutboxError>> + Send;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error(transparent)]
     Publish(#[from] PublishError),
-    #[error("the journal is unavailable: {0}")]
-    Journal(#[from] StoreError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
 }
 
 pub struct Relay<O, P> {
@@ -21,7 +43,7 @@ pub struct Relay<O, P> {
     batch_size: u64,
 }
 
-impl<O: JournalOutbox, P: EventPublisher> Relay<O, P> {
+impl<O: Outbox, P: EventPublisher> Relay<O, P> {
     pub fn new(outbox: O, publisher: P, batch_size: u64) -> Self {
         Self {
             outbox,
@@ -54,12 +76,38 @@ impl<O: JournalOutbox, P: EventPublisher> Relay<O, P> {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// Pause when the journal is drained.
+    pub idle_poll: Duration,
+    /// Longest pause between attempts while the broker or database is down.
+    pub max_backoff: Duration,
+}
+
+/// Drives a relay for the life of the process: drains the outbox, idles when
+/// it is empty, backs off while the bus or the database is down.
+pub async fn run<O: Outbox, P: EventPublisher>(relay: Relay<O, P>, pacing: Pacing) {
+    let first_backoff = Duration::from_millis(100);
+    let mut backoff = first_backoff;
+    loop {
+        match relay.publish_batch().await {
+            Ok(0) => tokio::time::sleep(pacing.idle_poll).await,
+            Ok(_) => backoff = first_backoff,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay attempt failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(pacing.max_backoff);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
     use chrono::Utc;
-    use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
+    use provisioning_events::{Aggregate, AggregateKind, EventBody, SCHEMA_VERSION};
     use uuid::Uuid;
 
     use super::*;
@@ -86,8 +134,8 @@ mod tests {
     #[derive(Clone, Default)]
     struct MemoryJournal(Arc<Mutex<Vec<(Event, bool)>>>);
 
-    impl JournalOutbox for MemoryJournal {
-        async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, StoreError> {
+    impl Outbox for MemoryJournal {
+        async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, OutboxError> {
             let mut entries: Vec<Event> = self
                 .0
                 .lock()
@@ -100,7 +148,7 @@ mod tests {
             entries.truncate(limit as usize);
             Ok(entries)
         }
-        async fn mark_published(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        async fn mark_published(&self, seqs: &[i64]) -> Result<(), OutboxError> {
             for (e, published) in self.0.lock().unwrap().iter_mut() {
                 if seqs.contains(&e.seq) {
                     *published = true;
