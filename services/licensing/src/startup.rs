@@ -101,6 +101,9 @@ impl LicensingService {
 /// outbox (`subscription.changed`) and the sweeper of expired reservations,
 /// until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
+    if settings.admin_key.is_none() {
+        anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it");
+    }
     let service = LicensingService::build(
         settings.common.database.url.expose(),
         settings.common.database.max_connections,

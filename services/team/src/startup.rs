@@ -58,6 +58,9 @@ impl TeamService {
 /// The distributed deployment: admin API with `/healthz` and `/readyz`, and
 /// the RabbitMQ consumer, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
+    if settings.admin_key.is_none() {
+        anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it");
+    }
     let service = TeamService::build(
         settings.common.database.url.expose(),
         settings.common.database.max_connections,
