@@ -260,14 +260,18 @@ impl Platform {
         let identity_admin = self.identity.admin_state(self.admin_key.clone());
         let team_admin = self.team.admin_state(self.admin_key.clone());
         let licensing_admin = self.licensing.admin_state(self.admin_key.clone());
+        let gateway_admin =
+            scim_gateway::startup::admin_state(&self.gateway_store, self.admin_key.clone());
         move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(gateway_api.clone())
+                .app_data(gateway_admin.clone())
                 .app_data(identity_admin.clone())
                 .app_data(team_admin.clone())
                 .app_data(licensing_admin.clone());
             IdentityService::configure_admin(cfg);
             TeamService::configure_admin(cfg);
             LicensingService::configure_admin(cfg);
+            scim_gateway::startup::configure_admin(cfg);
             scim_gateway::startup::configure_app(cfg);
         }
     }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use std::time::Duration;
@@ -19,6 +18,7 @@ use messaging_rabbitmq::RabbitPublisher;
 use crate::config::Settings;
 use crate::domain::entitlements::Entitlements;
 use crate::domain::models::BearerToken;
+use crate::domain::organizations::Organizations;
 use crate::domain::ports::SeatAuthority;
 use crate::domain::service::{ScimView, ViewLimits};
 use crate::inbound::entitlement_consumer::{self, EntitlementConsumer};
@@ -26,8 +26,10 @@ use crate::inbound::http::{self, ScimApi};
 use crate::outbound::clock::SystemClock;
 use crate::outbound::seats::{RpcSeats, UnmeteredSeats};
 use crate::outbound::sql::{self, SqlScimView};
+use crate::outbound::tokens::RandomTokens;
 use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
+use service_kit::admin_key::AdminKey;
 use std::sync::Arc;
 
 pub struct Application {
@@ -46,6 +48,21 @@ pub struct DemoCredentials {
 }
 
 pub type GatewayApi = ScimApi<SqlScimView, SystemClock>;
+pub type GatewayAdmin = Organizations<SqlScimView, SystemClock, RandomTokens>;
+pub type GatewayAdminState = http::admin::AdminState<SqlScimView, SystemClock, RandomTokens>;
+
+/// The state of the gateway's admin API (organizations, connection, tokens).
+pub fn admin_state(store: &SqlScimView, admin_key: AdminKey) -> web::Data<GatewayAdminState> {
+    web::Data::new(http::admin::AdminState {
+        organizations: Arc::new(Organizations::new(store.clone(), SystemClock, RandomTokens)),
+        admin_key,
+    })
+}
+
+/// Mounts the gateway's admin routes; the state is [`admin_state`].
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    http::admin::configure::<SqlScimView, SystemClock, RandomTokens>(cfg);
+}
 
 /// Connects and migrates the database and assembles the HTTP API's state,
 /// asking licensing for seats over request/reply when a broker is configured.
@@ -182,9 +199,22 @@ impl Application {
 
         let demo = bootstrap(&store, settings, port).await?;
 
+        // The admin API is served only with an admin key configured.
+        let admin = service_kit::consumer_service::admin_key_from_env()
+            .map(|key| admin_state(&store, AdminKey::new(key.expose())));
+        if admin.is_none() {
+            tracing::info!("no SCIM_ADMIN_KEY: the admin API is not served");
+        }
         let mut server = HttpServer::new(move || {
+            let admin = admin.clone();
             App::new()
                 .app_data(api.clone())
+                .configure(move |cfg| {
+                    if let Some(admin) = admin {
+                        cfg.app_data(admin);
+                        configure_admin(cfg);
+                    }
+                })
                 // Path only: query strings carry filters with user names and e-mails.
                 .wrap(
                     actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
@@ -213,12 +243,7 @@ impl Application {
     }
 }
 
-/// A new random token: `scim_` and 64 hex digits (256 bits).
-pub fn generate_token() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("scim_{hex}")
-}
+pub use crate::outbound::tokens::generate_token;
 
 fn token_prefix(token: &str) -> String {
     token.chars().take(12).collect()

@@ -6,5 +6,6 @@
 
 mod identity;
 mod licensing;
+mod organizations;
 mod support;
 mod team;

@@ -5,5 +5,6 @@ pub mod entitlements;
 pub mod errors;
 pub mod events;
 pub mod models;
+pub mod organizations;
 pub mod ports;
 pub mod service;

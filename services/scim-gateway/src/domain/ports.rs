@@ -214,3 +214,47 @@ pub trait EntitlementStore: Send + Sync + 'static {
         included: bool,
     ) -> impl Future<Output = Result<messaging::Admission, StoreError>> + Send;
 }
+
+/// Organizations, their SCIM connection and their tokens (hashes only).
+pub trait OrganizationStore: Send + Sync + 'static {
+    fn create_organization(
+        &self,
+        organization: &super::organizations::Organization,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn organization(
+        &self,
+        org: OrgId,
+    ) -> impl Future<Output = Result<Option<super::organizations::Organization>, StoreError>> + Send;
+
+    /// Writes workspace and default role; false when the organization is gone.
+    fn update_connection(
+        &self,
+        organization: &super::organizations::Organization,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn add_token(
+        &self,
+        org: OrgId,
+        token: &super::organizations::TokenInfo,
+        hash: &super::models::TokenHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn tokens(
+        &self,
+        org: OrgId,
+    ) -> impl Future<Output = Result<Vec<super::organizations::TokenInfo>, StoreError>> + Send;
+
+    /// False when the organization has no such token.
+    fn revoke_token(
+        &self,
+        org: OrgId,
+        token: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// New bearer tokens (randomness is I/O for the domain).
+pub trait TokenSource: Send + Sync + 'static {
+    fn new_token(&self) -> super::models::BearerToken;
+}

@@ -3,3 +3,4 @@
 pub mod clock;
 pub mod seats;
 pub mod sql;
+pub mod tokens;

@@ -1,6 +1,7 @@
 //! The SCIM 2.0 HTTP API (RFC 7644) on actix-web. Handlers translate HTTP into
 //! use-case calls and results into SCIM JSON; every decision is in the domain.
 
+pub mod admin;
 mod discovery;
 pub mod errors;
 mod render;

@@ -1229,3 +1229,205 @@ impl crate::domain::ports::EntitlementStore for SqlScimView {
         Ok(admission)
     }
 }
+
+// ----- organizations and tokens (admin API) ----------------------------------
+
+fn organization_from(
+    row: &QueryResult,
+) -> Result<crate::domain::organizations::Organization, StoreError> {
+    let get = |e: DbErr| StoreError::Unavailable(anyhow!(e));
+    Ok(crate::domain::organizations::Organization {
+        id: OrgId(row.try_get("", "id").map_err(get)?),
+        name: row.try_get("", "name").map_err(get)?,
+        workspace_id: row.try_get("", "workspace_id").map_err(get)?,
+        workspace_name: row.try_get("", "workspace_name").map_err(get)?,
+        default_role: row.try_get("", "default_role").map_err(get)?,
+        scim_included: row.try_get("", "scim_included").map_err(get)?,
+        created_at: from_micros(row.try_get("", "created_at").map_err(get)?)?,
+    })
+}
+
+impl crate::domain::ports::OrganizationStore for SqlScimView {
+    async fn create_organization(
+        &self,
+        organization: &crate::domain::organizations::Organization,
+    ) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                Query::insert()
+                    .into_table(Organizations::Table)
+                    .columns([
+                        Organizations::Id,
+                        Organizations::Name,
+                        Organizations::CreatedAt,
+                        Organizations::WorkspaceId,
+                        Organizations::WorkspaceName,
+                        Organizations::DefaultRole,
+                        Organizations::ScimIncluded,
+                    ])
+                    .values_panic([
+                        organization.id.0.into(),
+                        organization.name.clone().into(),
+                        micros(organization.created_at).into(),
+                        organization.workspace_id.into(),
+                        organization.workspace_name.clone().into(),
+                        organization.default_role.clone().into(),
+                        organization.scim_included.into(),
+                    ]),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn organization(
+        &self,
+        org: OrgId,
+    ) -> Result<Option<crate::domain::organizations::Organization>, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                Query::select()
+                    .columns([
+                        Organizations::Id,
+                        Organizations::Name,
+                        Organizations::CreatedAt,
+                        Organizations::WorkspaceId,
+                        Organizations::WorkspaceName,
+                        Organizations::DefaultRole,
+                        Organizations::ScimIncluded,
+                    ])
+                    .from(Organizations::Table)
+                    .and_where(Expr::col(Organizations::Id).eq(org.0)),
+            )
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(organization_from).transpose()
+    }
+
+    async fn update_connection(
+        &self,
+        organization: &crate::domain::organizations::Organization,
+    ) -> Result<bool, StoreError> {
+        let updated = self
+            .db
+            .execute(
+                Query::update()
+                    .table(Organizations::Table)
+                    .value(Organizations::WorkspaceId, organization.workspace_id)
+                    .value(
+                        Organizations::WorkspaceName,
+                        organization.workspace_name.clone(),
+                    )
+                    .value(
+                        Organizations::DefaultRole,
+                        organization.default_role.clone(),
+                    )
+                    .and_where(Expr::col(Organizations::Id).eq(organization.id.0)),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    async fn add_token(
+        &self,
+        org: OrgId,
+        token: &crate::domain::organizations::TokenInfo,
+        hash: &TokenHash,
+    ) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                Query::insert()
+                    .into_table(ApiTokens::Table)
+                    .columns([
+                        ApiTokens::Id,
+                        ApiTokens::OrgId,
+                        ApiTokens::TokenHash,
+                        ApiTokens::Prefix,
+                        ApiTokens::CreatedAt,
+                    ])
+                    .values_panic([
+                        token.id.into(),
+                        org.0.into(),
+                        hash.to_hex().into(),
+                        token.prefix.clone().into(),
+                        micros(token.created_at).into(),
+                    ]),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn tokens(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<crate::domain::organizations::TokenInfo>, StoreError> {
+        let rows = self
+            .db
+            .query_all(
+                Query::select()
+                    .columns([
+                        ApiTokens::Id,
+                        ApiTokens::Prefix,
+                        ApiTokens::CreatedAt,
+                        ApiTokens::RevokedAt,
+                    ])
+                    .from(ApiTokens::Table)
+                    .and_where(Expr::col(ApiTokens::OrgId).eq(org.0))
+                    .order_by(ApiTokens::CreatedAt, Order::Asc)
+                    .order_by(ApiTokens::Id, Order::Asc),
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let get = |e: DbErr| StoreError::Unavailable(anyhow!(e));
+                let revoked: Option<i64> = row.try_get("", "revoked_at").map_err(get)?;
+                Ok(crate::domain::organizations::TokenInfo {
+                    id: row.try_get("", "id").map_err(get)?,
+                    prefix: row.try_get("", "prefix").map_err(get)?,
+                    created_at: from_micros(row.try_get("", "created_at").map_err(get)?)?,
+                    revoked_at: revoked.map(from_micros).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_token(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .db
+            .query_one(
+                Query::select()
+                    .column(ApiTokens::Id)
+                    .from(ApiTokens::Table)
+                    .and_where(Expr::col(ApiTokens::OrgId).eq(org.0))
+                    .and_where(Expr::col(ApiTokens::Id).eq(token)),
+            )
+            .await
+            .map_err(db_error)?
+            .is_some();
+        if !found {
+            return Ok(false);
+        }
+        // Revoking twice keeps the first time.
+        self.db
+            .execute(
+                Query::update()
+                    .table(ApiTokens::Table)
+                    .value(ApiTokens::RevokedAt, micros(at))
+                    .and_where(Expr::col(ApiTokens::OrgId).eq(org.0))
+                    .and_where(Expr::col(ApiTokens::Id).eq(token))
+                    .and_where(Expr::col(ApiTokens::RevokedAt).is_null()),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(true)
+    }
+}

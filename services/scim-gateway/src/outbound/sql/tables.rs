@@ -14,6 +14,8 @@ pub enum Organizations {
     DefaultRole,
     /// Licensing's "SCIM included", kept from `subscription.changed`.
     ScimIncluded,
+    /// The synchronized workspace's name, as the admin gave it.
+    WorkspaceName,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

@@ -7,6 +7,7 @@ mod m20261128_000002_journal;
 mod m20261129_000003_dead_letters;
 mod m20261129_000004_journal_traceparent;
 mod m20261129_000005_entitlement;
+mod m20261129_000006_workspace_name;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_entitlement::Migration),
             // The inbox of the gateway's own consumer (subscription.changed).
             Box::new(service_kit::inbox::InboxMigration),
+            Box::new(m20261129_000006_workspace_name::Migration),
         ]
     }
 }

@@ -1,0 +1,126 @@
+//! The gateway's admin API: an organization, its connection and its tokens,
+//! used by an IdP at once; a revoked token is refused at once; a token's value
+//! is never shown again.
+
+use actix_web::http::StatusCode;
+use actix_web::test;
+use serde_json::{Value, json};
+
+use crate::stack_tests;
+use crate::support::{ADMIN_KEY, Reply, Stack, user};
+
+async fn admin(
+    stack: &Stack,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> Reply {
+    let request = match method {
+        "POST" => test::TestRequest::post(),
+        "PUT" => test::TestRequest::put(),
+        "DELETE" => test::TestRequest::delete(),
+        _ => test::TestRequest::get(),
+    }
+    .uri(&format!("/admin/v1/organizations{path}"));
+    let request = match key {
+        Some(key) => request.insert_header(("Authorization", format!("Bearer {key}"))),
+        None => request,
+    };
+    let request = match body {
+        Some(body) => request
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(body.to_string()),
+        None => request,
+    };
+    stack.call(request).await
+}
+
+async fn scim_as(
+    stack: &Stack,
+    token: &str,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> Reply {
+    let request = match method {
+        "POST" => test::TestRequest::post(),
+        _ => test::TestRequest::get(),
+    }
+    .uri(&format!("/scim/v2{uri}"))
+    .insert_header(("Authorization", format!("Bearer {token}")));
+    let request = match body {
+        Some(body) => request
+            .insert_header(("Content-Type", "application/scim+json"))
+            .set_payload(body.to_string()),
+        None => request,
+    };
+    stack.call(request).await
+}
+
+stack_tests! {
+    async fn an_organization_token_provisions_at_once_and_revoking_it_is_immediate(stack: Stack) {
+        let key = Some(ADMIN_KEY);
+        let created = admin(stack, "POST", "", Some(json!({"name": "Acme", "workspace": "Privacy", "default_role": "viewer"})), key).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let org = created.body["org_id"].as_str().unwrap().to_owned();
+        assert_eq!(created.body["workspace"], "Privacy");
+        assert_eq!(created.body["default_role"], "viewer");
+        assert!(created.body["workspace_id"].is_string());
+
+        let issued = admin(stack, "POST", &format!("/{org}/tokens"), None, key).await;
+        assert_eq!(issued.status, StatusCode::CREATED);
+        let token = issued.body["token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("scim_") && token.len() == 5 + 64, "256 random bits");
+        assert_eq!(issued.body["prefix"], &token[..12]);
+
+        // The token works at once, in its own organization.
+        let user_created = scim_as(stack, &token, "POST", "/Users", Some(user("ida@acme.test", "Ida", "Acme", "ida@acme.test"))).await;
+        assert_eq!(user_created.status, StatusCode::CREATED, "{:?}", user_created.body);
+        assert_eq!(scim_as(stack, &token, "GET", "/Users", None).await.body["totalResults"], 1);
+        assert_eq!(stack.scim("GET", "/Users", None).await.body["totalResults"], 0, "the other organization sees nothing");
+
+        // Listing never shows a value.
+        let listed = admin(stack, "GET", &format!("/{org}/tokens"), None, key).await;
+        assert_eq!(listed.status, StatusCode::OK);
+        assert!(!listed.body.to_string().contains(&token));
+        let id = listed.body["items"][0]["id"].as_str().unwrap().to_owned();
+
+        // Revoked: refused with the very next request.
+        let revoked = admin(stack, "DELETE", &format!("/{org}/tokens/{id}"), None, key).await;
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+        assert_eq!(scim_as(stack, &token, "GET", "/Users", None).await.status, StatusCode::UNAUTHORIZED);
+        let listed = admin(stack, "GET", &format!("/{org}/tokens"), None, key).await;
+        assert!(listed.body["items"][0]["revoked_at"].is_string());
+
+        // The connection's default role is what new accounts get.
+        let second = admin(stack, "POST", &format!("/{org}/tokens"), None, key).await;
+        let second = second.body["token"].as_str().unwrap().to_owned();
+        let configured = admin(stack, "PUT", &format!("/{org}/connection"), Some(json!({"default_role": "admin"})), key).await;
+        assert_eq!(configured.status, StatusCode::OK);
+        assert_eq!(configured.body["default_role"], "admin");
+        let ada = scim_as(stack, &second, "POST", "/Users", Some(user("ada@acme.test", "Ada", "Acme", "ada@acme.test"))).await;
+        assert_eq!(ada.status, StatusCode::CREATED);
+        stack.settle().await;
+        let accounts = stack
+            .call(test::TestRequest::get()
+                .uri(&format!("/admin/v1/organizations/{org}/accounts"))
+                .insert_header(("Authorization", format!("Bearer {ADMIN_KEY}"))))
+            .await;
+        let roles: Vec<&str> = accounts.body["items"].as_array().unwrap().iter().map(|a| a["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, vec!["viewer", "admin"]);
+    }
+
+    async fn the_admin_api_wants_its_key_and_valid_input(stack: Stack) {
+        assert_eq!(admin(stack, "POST", "", Some(json!({"name": "X"})), None).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(admin(stack, "POST", "", Some(json!({"name": "X"})), Some("wrong")).await.status, StatusCode::UNAUTHORIZED);
+        let key = Some(ADMIN_KEY);
+        assert_eq!(admin(stack, "POST", "", Some(json!({"name": "  "})), key).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(admin(stack, "POST", "", Some(json!({"title": "X"})), key).await.status, StatusCode::BAD_REQUEST);
+        let unknown = uuid::Uuid::now_v7();
+        assert_eq!(admin(stack, "GET", &format!("/{unknown}"), None, key).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(admin(stack, "POST", &format!("/{unknown}/tokens"), None, key).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(admin(stack, "DELETE", &format!("/{}/tokens/{unknown}", stack.org.0), None, key).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(admin(stack, "GET", "/not-an-id", None, key).await.status, StatusCode::NOT_FOUND);
+    }
+}

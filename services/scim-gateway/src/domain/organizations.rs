@@ -1,0 +1,175 @@
+//! Organizations and their SCIM connection, as the admin API manages them:
+//! create one, choose its synchronized workspace and default role, issue,
+//! list and revoke its bearer tokens. A token's value is shown once, when it
+//! is issued; only its SHA-256 hash and a short prefix are kept.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::models::{BearerToken, OrgId};
+use super::ports::{Clock, OrganizationStore, StoreError, TokenSource};
+
+pub const DEFAULT_ROLE: &str = "member";
+const MAX_NAME_CHARS: usize = 200;
+/// Characters of a token kept in clear to tell tokens apart (`scim_` + 7).
+pub const TOKEN_PREFIX_CHARS: usize = 12;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    /// The one workspace SCIM synchronizes into.
+    pub workspace_id: Uuid,
+    pub workspace_name: Option<String>,
+    /// The role new accounts get.
+    pub default_role: String,
+    /// Licensing's "SCIM included", as last announced.
+    pub scim_included: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewOrganization {
+    pub name: String,
+    pub workspace_name: Option<String>,
+    pub default_role: Option<String>,
+}
+
+/// A change of the SCIM connection; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionChange {
+    pub workspace_id: Option<Uuid>,
+    pub workspace_name: Option<String>,
+    pub default_role: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token just issued: the only time its value exists outside the client.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub info: TokenInfo,
+    pub token: BearerToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrganizationError {
+    #[error("organization not found")]
+    NotFound,
+    #[error("token not found")]
+    TokenNotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn text(value: Option<String>, what: &str) -> Result<Option<String>, OrganizationError> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.is_empty() => Err(OrganizationError::Invalid(format!("{what} is empty"))),
+        Some(v) if v.chars().count() > MAX_NAME_CHARS => Err(OrganizationError::Invalid(format!(
+            "{what} is longer than {MAX_NAME_CHARS} characters"
+        ))),
+        other => Ok(other),
+    }
+}
+
+pub struct Organizations<S, C, T> {
+    store: S,
+    clock: C,
+    tokens: T,
+}
+
+impl<S: OrganizationStore, C: Clock, T: TokenSource> Organizations<S, C, T> {
+    pub fn new(store: S, clock: C, tokens: T) -> Self {
+        Self {
+            store,
+            clock,
+            tokens,
+        }
+    }
+
+    pub async fn create(&self, new: NewOrganization) -> Result<Organization, OrganizationError> {
+        let name = text(Some(new.name), "name")?.unwrap_or_default();
+        let organization = Organization {
+            id: OrgId(Uuid::now_v7()),
+            name,
+            workspace_id: Uuid::now_v7(),
+            workspace_name: text(new.workspace_name, "workspace")?,
+            default_role: text(new.default_role, "default_role")?
+                .unwrap_or_else(|| DEFAULT_ROLE.to_owned()),
+            scim_included: true,
+            created_at: self.clock.now(),
+        };
+        self.store.create_organization(&organization).await?;
+        Ok(organization)
+    }
+
+    pub async fn get(&self, org: OrgId) -> Result<Organization, OrganizationError> {
+        self.store
+            .organization(org)
+            .await?
+            .ok_or(OrganizationError::NotFound)
+    }
+
+    /// Changes which workspace is synchronized and which role new accounts
+    /// get. Accounts already provisioned keep theirs.
+    pub async fn configure(
+        &self,
+        org: OrgId,
+        change: ConnectionChange,
+    ) -> Result<Organization, OrganizationError> {
+        let mut organization = self.get(org).await?;
+        if let Some(id) = change.workspace_id {
+            organization.workspace_id = id;
+        }
+        if let Some(name) = text(change.workspace_name, "workspace")? {
+            organization.workspace_name = Some(name);
+        }
+        if let Some(role) = text(change.default_role, "default_role")? {
+            organization.default_role = role;
+        }
+        if !self.store.update_connection(&organization).await? {
+            return Err(OrganizationError::NotFound);
+        }
+        Ok(organization)
+    }
+
+    pub async fn issue_token(&self, org: OrgId) -> Result<IssuedToken, OrganizationError> {
+        self.get(org).await?;
+        let token = self.tokens.new_token();
+        let info = TokenInfo {
+            id: Uuid::now_v7(),
+            prefix: token.expose().chars().take(TOKEN_PREFIX_CHARS).collect(),
+            created_at: self.clock.now(),
+            revoked_at: None,
+        };
+        self.store.add_token(org, &info, &token.hash()).await?;
+        Ok(IssuedToken { info, token })
+    }
+
+    pub async fn tokens(&self, org: OrgId) -> Result<Vec<TokenInfo>, OrganizationError> {
+        self.get(org).await?;
+        Ok(self.store.tokens(org).await?)
+    }
+
+    /// Takes effect with the next request: tokens are checked against the
+    /// database on every request.
+    pub async fn revoke_token(&self, org: OrgId, token: Uuid) -> Result<(), OrganizationError> {
+        if self
+            .store
+            .revoke_token(org, token, self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(OrganizationError::TokenNotFound)
+        }
+    }
+}

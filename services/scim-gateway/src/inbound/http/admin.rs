@@ -1,0 +1,246 @@
+//! The gateway's admin API under `/admin/v1` (JSON, `Authorization: Bearer
+//! <admin key>`): organizations, their SCIM connection and tokens. The one
+//! place where organization errors become HTTP statuses.
+//!
+//! - `POST   /admin/v1/organizations` `{"name", "workspace"?, "default_role"?}`
+//! - `GET    /admin/v1/organizations/{org}`
+//! - `PUT    /admin/v1/organizations/{org}/connection` `{"workspace_id"?, "workspace"?, "default_role"?}`
+//! - `POST   /admin/v1/organizations/{org}/tokens`: the token's value, this once
+//! - `GET    /admin/v1/organizations/{org}/tokens`: prefixes and dates, never values
+//! - `DELETE /admin/v1/organizations/{org}/tokens/{id}`
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use service_kit::admin_http;
+use service_kit::admin_key::AdminKey;
+use uuid::Uuid;
+
+use crate::domain::models::OrgId;
+use crate::domain::organizations::{
+    ConnectionChange, NewOrganization, Organization, OrganizationError, Organizations, TokenInfo,
+};
+use crate::domain::ports::{Clock, OrganizationStore, StoreError, TokenSource};
+
+pub struct AdminState<S, C, T> {
+    pub organizations: Arc<Organizations<S, C, T>>,
+    pub admin_key: AdminKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminApiError {
+    #[error(transparent)]
+    Organization(#[from] OrganizationError),
+    #[error("missing or wrong admin key")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl ResponseError for AdminApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AdminApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AdminApiError::BadRequest(_)
+            | AdminApiError::Organization(OrganizationError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            AdminApiError::Organization(
+                OrganizationError::NotFound | OrganizationError::TokenNotFound,
+            ) => StatusCode::NOT_FOUND,
+            AdminApiError::Organization(OrganizationError::Store(StoreError::Duplicate)) => {
+                StatusCode::CONFLICT
+            }
+            AdminApiError::Organization(OrganizationError::Store(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let detail = match self {
+            AdminApiError::Organization(OrganizationError::Store(e)) => {
+                tracing::error!(error = %e, "gateway database unavailable");
+                "the gateway database is unavailable; retry later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        admin_http::error_response(self.status_code(), &detail)
+    }
+}
+
+fn authorize<S, C, T>(req: &HttpRequest, state: &AdminState<S, C, T>) -> Result<(), AdminApiError> {
+    if admin_http::authorized(req, &state.admin_key) {
+        Ok(())
+    } else {
+        Err(AdminApiError::Unauthorized)
+    }
+}
+
+fn org_id(text: &str) -> Result<OrgId, AdminApiError> {
+    admin_http::path_id(text)
+        .map(OrgId)
+        .ok_or(AdminApiError::Organization(OrganizationError::NotFound))
+}
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| AdminApiError::BadRequest(format!("invalid request body: {e}")))
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn organization_json(o: &Organization) -> serde_json::Value {
+    json!({
+        "org_id": o.id.0,
+        "name": o.name,
+        "workspace_id": o.workspace_id,
+        "workspace": o.workspace_name,
+        "default_role": o.default_role,
+        "scim_included": o.scim_included,
+        "created_at": timestamp(o.created_at),
+    })
+}
+
+fn token_json(t: &TokenInfo) -> serde_json::Value {
+    json!({
+        "id": t.id,
+        "prefix": t.prefix,
+        "created_at": timestamp(t.created_at),
+        "revoked_at": t.revoked_at.map(timestamp),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    workspace: Option<String>,
+    default_role: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionBody {
+    workspace_id: Option<Uuid>,
+    workspace: Option<String>,
+    default_role: Option<String>,
+}
+
+async fn create<S: OrganizationStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let request: CreateBody = body(&bytes)?;
+    let organization = state
+        .organizations
+        .create(NewOrganization {
+            name: request.name,
+            workspace_name: request.workspace,
+            default_role: request.default_role,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(organization_json(&organization)))
+}
+
+async fn get<S: OrganizationStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let organization = state.organizations.get(org_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(organization_json(&organization)))
+}
+
+async fn configure_connection<S: OrganizationStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<String>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let request: ConnectionBody = body(&bytes)?;
+    let organization = state
+        .organizations
+        .configure(
+            org_id(&path)?,
+            ConnectionChange {
+                workspace_id: request.workspace_id,
+                workspace_name: request.workspace,
+                default_role: request.default_role,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(organization_json(&organization)))
+}
+
+async fn issue_token<S: OrganizationStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let issued = state.organizations.issue_token(org_id(&path)?).await?;
+    let mut reply = token_json(&issued.info);
+    // The only response that ever carries a token's value.
+    reply["token"] = json!(issued.token.expose());
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(reply))
+}
+
+async fn list_tokens<S: OrganizationStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let tokens = state.organizations.tokens(org_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "items": tokens.iter().map(token_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn revoke_token<S: OrganizationStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let token = admin_http::path_id(&path.1).ok_or(AdminApiError::Organization(
+        OrganizationError::TokenNotFound,
+    ))?;
+    state
+        .organizations
+        .revoke_token(org_id(&path.0)?, token)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Mounts the gateway's admin routes (full paths: the other services mount
+/// theirs beside these in the embedded process).
+pub fn configure<S: OrganizationStore, C: Clock, T: TokenSource>(cfg: &mut web::ServiceConfig) {
+    let org = "/admin/v1/organizations/{org}";
+    cfg.route("/admin/v1/organizations", web::post().to(create::<S, C, T>))
+        .route(org, web::get().to(get::<S, C, T>))
+        .route(
+            &format!("{org}/connection"),
+            web::put().to(configure_connection::<S, C, T>),
+        )
+        .service(
+            web::resource(format!("{org}/tokens"))
+                .route(web::post().to(issue_token::<S, C, T>))
+                .route(web::get().to(list_tokens::<S, C, T>)),
+        )
+        .route(
+            &format!("{org}/tokens/{{id}}"),
+            web::delete().to(revoke_token::<S, C, T>),
+        );
+}
