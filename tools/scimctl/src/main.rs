@@ -1,0 +1,348 @@
+//! `scimctl`: the operator CLI. It talks to the services' admin APIs, so it
+//! works the same against the embedded process (one port, the default
+//! `http://127.0.0.1:8080`) and the distributed services (`--gateway`,
+//! `--identity`, `--team`, `--licensing` or their `SCIM_*_URL` variables).
+//! The admin key comes from `--admin-key`, `SCIM_ADMIN_KEY`, or
+//! `./data/admin-key` (where the embedded process keeps the one it
+//! generated). Output is JSON on stdout; an error is one line on stderr and a
+//! non-zero exit.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "scimctl",
+    version,
+    about = "Operate the SCIM provisioning platform"
+)]
+struct Cli {
+    /// The gateway (SCIM and organization admin API).
+    #[arg(
+        long,
+        env = "SCIM_GATEWAY_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    gateway: String,
+    /// The identity service; the gateway's URL when unset (embedded process).
+    #[arg(long, env = "SCIM_IDENTITY_URL", global = true)]
+    identity: Option<String>,
+    /// The team service; the gateway's URL when unset.
+    #[arg(long, env = "SCIM_TEAM_URL", global = true)]
+    team: Option<String>,
+    /// The licensing service; the gateway's URL when unset.
+    #[arg(long, env = "SCIM_LICENSING_URL", global = true)]
+    licensing: Option<String>,
+    /// The admin key; else `SCIM_ADMIN_KEY`, else `./data/admin-key`.
+    #[arg(long, env = "SCIM_ADMIN_KEY", hide_env_values = true, global = true)]
+    admin_key: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Bearer tokens of an organization.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Seat quotas.
+    Seats {
+        #[command(subcommand)]
+        command: SeatsCommand,
+    },
+    /// Health and readiness of every service (with the journal's lag).
+    Status,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Creates an organization, its SCIM connection, its subscription and a
+    /// first token; prints `org_id`, `workspace_id` and `token` (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        seats: u32,
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        default_role: Option<String>,
+    },
+    /// Shows an organization.
+    Show { org: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issues a token (its value is printed this once).
+    Issue { org: String },
+    /// Lists tokens: prefixes and dates, never values.
+    List { org: String },
+    /// Revokes a token: refused from the next request on.
+    Revoke { org: String, token_id: String },
+}
+
+#[derive(Subcommand)]
+enum SeatsCommand {
+    /// Sets an organization's seat quota (takes effect at once).
+    Set { org: String, seats: u32 },
+    /// Shows seats used and the quota.
+    Show { org: String },
+}
+
+struct Admin {
+    http: reqwest::Client,
+    key: String,
+}
+
+impl Admin {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {url}: no answer"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if !status.is_success() {
+            let detail = value["detail"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| value.to_string());
+            bail!("{method} {url}: {status}: {detail}");
+        }
+        Ok(value)
+    }
+}
+
+fn admin_key(flag: Option<String>) -> anyhow::Result<String> {
+    if let Some(key) = flag.filter(|k| !k.is_empty()) {
+        return Ok(key);
+    }
+    std::fs::read_to_string("data/admin-key")
+        .map(|k| k.trim().to_owned())
+        .ok()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| anyhow!("no admin key: pass --admin-key, set SCIM_ADMIN_KEY, or run from the embedded process's folder (./data/admin-key)"))
+}
+
+fn base(url: &str) -> String {
+    url.trim_end_matches('/').to_owned()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Value> {
+    use reqwest::Method;
+    let gateway = base(&cli.gateway);
+    let identity = cli
+        .identity
+        .as_deref()
+        .map(base)
+        .unwrap_or_else(|| gateway.clone());
+    let team = cli
+        .team
+        .as_deref()
+        .map(base)
+        .unwrap_or_else(|| gateway.clone());
+    let licensing = cli
+        .licensing
+        .as_deref()
+        .map(base)
+        .unwrap_or_else(|| gateway.clone());
+    if let Command::Status = cli.command {
+        return status(&[
+            ("gateway", &gateway),
+            ("identity", &identity),
+            ("team", &team),
+            ("licensing", &licensing),
+        ])
+        .await;
+    }
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        key: admin_key(cli.admin_key)?,
+    };
+    let orgs = format!("{gateway}/admin/v1/organizations");
+    match cli.command {
+        Command::Org {
+            command:
+                OrgCommand::Create {
+                    name,
+                    seats,
+                    workspace,
+                    default_role,
+                },
+        } => {
+            let org = admin
+                .send(
+                    Method::POST,
+                    &orgs,
+                    Some(
+                        json!({"name": name, "workspace": workspace, "default_role": default_role}),
+                    ),
+                )
+                .await?;
+            let id = org["org_id"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the gateway returned no org_id"))?
+                .to_owned();
+            admin
+                .send(
+                    Method::PUT,
+                    &format!("{licensing}/admin/v1/organizations/{id}/subscription"),
+                    Some(json!({"seat_quota": seats})),
+                )
+                .await?;
+            let token = admin
+                .send(Method::POST, &format!("{orgs}/{id}/tokens"), None)
+                .await?;
+            Ok(json!({
+                "org_id": id,
+                "name": org["name"],
+                "workspace_id": org["workspace_id"],
+                "workspace": org["workspace"],
+                "default_role": org["default_role"],
+                "seats": seats,
+                "token": token["token"],
+                "token_id": token["id"],
+                "scim_base_url": format!("{gateway}/scim/v2"),
+            }))
+        }
+        Command::Org {
+            command: OrgCommand::Show { org },
+        } => {
+            admin
+                .send(Method::GET, &format!("{orgs}/{org}"), None)
+                .await
+        }
+        Command::Token {
+            command: TokenCommand::Issue { org },
+        } => {
+            admin
+                .send(Method::POST, &format!("{orgs}/{org}/tokens"), None)
+                .await
+        }
+        Command::Token {
+            command: TokenCommand::List { org },
+        } => {
+            admin
+                .send(Method::GET, &format!("{orgs}/{org}/tokens"), None)
+                .await
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { org, token_id },
+        } => {
+            admin
+                .send(
+                    Method::DELETE,
+                    &format!("{orgs}/{org}/tokens/{token_id}"),
+                    None,
+                )
+                .await?;
+            Ok(json!({"revoked": token_id}))
+        }
+        Command::Seats {
+            command: SeatsCommand::Set { org, seats },
+        } => {
+            admin
+                .send(
+                    Method::PUT,
+                    &format!("{licensing}/admin/v1/organizations/{org}/subscription"),
+                    Some(json!({"seat_quota": seats})),
+                )
+                .await
+        }
+        Command::Seats {
+            command: SeatsCommand::Show { org },
+        } => {
+            admin
+                .send(
+                    Method::GET,
+                    &format!("{licensing}/admin/v1/organizations/{org}/usage"),
+                    None,
+                )
+                .await
+        }
+        Command::Status => unreachable!("answered above"),
+    }
+}
+
+/// `/healthz` and `/readyz` of each service (once per distinct URL).
+async fn status(services: &[(&str, &String)]) -> anyhow::Result<Value> {
+    let http = reqwest::Client::new();
+    let mut report = serde_json::Map::new();
+    let mut all_ready = true;
+    for (name, url) in services {
+        let probe = |path: &'static str| {
+            let http = http.clone();
+            let url = format!("{url}{path}");
+            async move {
+                match http.get(&url).send().await {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        let body: Value = r.json().await.unwrap_or(Value::Null);
+                        (ok, body)
+                    }
+                    Err(e) => (false, json!({"error": e.to_string()})),
+                }
+            }
+        };
+        let (alive, _) = probe("/healthz").await;
+        let (ready, detail) = probe("/readyz").await;
+        all_ready &= alive && ready;
+        report.insert(
+            (*name).to_owned(),
+            json!({"url": url, "alive": alive, "ready": ready, "readiness": detail}),
+        );
+    }
+    report.insert("all_ready".into(), json!(all_ready));
+    Ok(Value::Object(report))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status_command = matches!(cli.command, Command::Status);
+    match run(cli).await {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            if status_command && value["all_ready"] != json!(true) {
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scimctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

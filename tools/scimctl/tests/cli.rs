@@ -1,0 +1,137 @@
+//! `scimctl` against the embedded platform served on a real port: create an
+//! organization whose token provisions at once, list and revoke tokens, set
+//! seats, report status; a wrong admin key is one clear line and exit 1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::process::Output;
+
+use actix_web::{App, HttpServer};
+use scim_embedded::{EmbeddedSettings, Platform, SeatsVia};
+use scim_gateway::config::{Secret, Settings};
+use serde_json::{Value, json};
+
+const KEY: &str = "cli-test-admin-key";
+
+async fn serve() -> u16 {
+    let dir = test_support::temp_dir("scimctl");
+    let mut gateway = Settings::from_sources(None, false).unwrap();
+    gateway.database.url = Secret::new(test_support::sqlite_url(&dir, "gateway.db"));
+    gateway.bootstrap.data_dir = dir.display().to_string();
+    let mut settings = EmbeddedSettings::defaults(gateway);
+    settings.identity_database_url = test_support::sqlite_url(&dir, "identity.db");
+    settings.team_database_url = test_support::sqlite_url(&dir, "team.db");
+    settings.licensing_database_url = test_support::sqlite_url(&dir, "licensing.db");
+    let platform = Platform::build(&settings, KEY, SeatsVia::InProcess)
+        .await
+        .unwrap();
+    let configure = platform.configure();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+    actix_web::rt::spawn(server);
+    port
+}
+
+async fn scimctl(port: u16, key: &str, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_scimctl"));
+    command
+        .args([
+            "--gateway",
+            &format!("http://127.0.0.1:{port}"),
+            "--admin-key",
+            key,
+        ])
+        .args(args)
+        .env_remove("SCIM_ADMIN_KEY")
+        .env_remove("SCIM_GATEWAY_URL")
+        .env_remove("SCIM_IDENTITY_URL")
+        .env_remove("SCIM_TEAM_URL")
+        .env_remove("SCIM_LICENSING_URL");
+    actix_web::rt::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "scimctl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[actix_web::test]
+async fn an_organization_from_the_cli_provisions_at_once() {
+    let port = serve().await;
+    let created = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &[
+                "org",
+                "create",
+                "--name",
+                "Acme",
+                "--seats",
+                "1",
+                "--workspace",
+                "Privacy",
+                "--default-role",
+                "viewer",
+            ],
+        )
+        .await,
+    );
+    for field in ["org_id", "workspace_id", "token"] {
+        assert!(created[field].is_string(), "{field} missing: {created}");
+    }
+    let org = created["org_id"].as_str().unwrap().to_owned();
+    let token = created["token"].as_str().unwrap().to_owned();
+
+    let http = reqwest::Client::new();
+    let users = format!("http://127.0.0.1:{port}/scim/v2/Users");
+    let provision = |user_name: &'static str| {
+        let (http, users, token) = (http.clone(), users.clone(), token.clone());
+        async move {
+            http.post(&users)
+                .bearer_auth(&token)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(provision("first@acme.test").await, 201);
+    assert_eq!(provision("second@acme.test").await, 403, "one seat");
+    let raised = json_of(&scimctl(port, KEY, &["seats", "set", &org, "2"]).await);
+    assert_eq!(raised["seat_quota"], 2);
+    assert_eq!(provision("second@acme.test").await, 201);
+
+    let listed = json_of(&scimctl(port, KEY, &["token", "list", &org]).await);
+    assert!(
+        !listed.to_string().contains(&token),
+        "values are never listed"
+    );
+    let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    json_of(&scimctl(port, KEY, &["token", "revoke", &org, &id]).await);
+    assert_eq!(provision("third@acme.test").await, 401);
+
+    let status = json_of(&scimctl(port, KEY, &["status"]).await);
+    assert_eq!(status["all_ready"], true, "{status}");
+
+    let refused = scimctl(port, "wrong-key", &["org", "show", &org]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+}
