@@ -868,12 +868,24 @@ pub fn split_members(
                     continue;
                 };
                 let mut others = Map::new();
+                // Keys differing only in case (`members`, `Members`, the
+                // URN-qualified name) name one attribute: their ids make one
+                // change.
+                let mut members: Option<Vec<String>> = None;
                 for (key, value) in values {
                     if !is_members_key(key) {
                         others.insert(key.clone(), value.clone());
                         continue;
                     }
                     let ids = member_ids(value)?;
+                    let all = members.get_or_insert_with(Vec::new);
+                    for id in ids {
+                        if !all.contains(&id) {
+                            all.push(id);
+                        }
+                    }
+                }
+                if let Some(ids) = members {
                     changes.push(match op.op {
                         PatchOp::Add => MemberChange::Add(ids),
                         _ => MemberChange::Replace(ids),

@@ -316,3 +316,19 @@ fn read_only_member_display_is_refused_at_parse() {
         ErrorKind::Mutability
     );
 }
+
+#[test]
+fn keys_naming_members_in_different_cases_make_one_change() {
+    // Found by the property test: `Members` and `members` in one value are
+    // one attribute, so one change with both lists.
+    assert_eq!(
+        changes(
+            json!([{"op": "replace", "value": {"Members": [{"value": "a"}], "members": [{"value": "b"}, {"value": "a"}]}}])
+        ),
+        vec![MemberChange::Replace(ids(&["a", "b"]))]
+    );
+    assert_eq!(
+        changes(json!([{"op": "replace", "value": {"Members": [], "members": []}}])),
+        vec![MemberChange::Replace(Vec::new())]
+    );
+}
