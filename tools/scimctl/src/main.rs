@@ -91,6 +91,14 @@ enum TokenCommand {
     List { org: String },
     /// Revokes a token: refused from the next request on.
     Revoke { org: String, token_id: String },
+    /// Issues a successor; the old token keeps working for the overlap.
+    Rotate {
+        org: String,
+        token_id: String,
+        /// How long the old token keeps working (default: a day).
+        #[arg(long)]
+        overlap_seconds: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +274,24 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
                 )
                 .await?;
             Ok(json!({"revoked": token_id}))
+        }
+        Command::Token {
+            command:
+                TokenCommand::Rotate {
+                    org,
+                    token_id,
+                    overlap_seconds,
+                },
+        } => {
+            let body =
+                overlap_seconds.map_or_else(|| json!({}), |s| json!({ "overlap_seconds": s }));
+            admin
+                .send(
+                    Method::POST,
+                    &format!("{orgs}/{org}/tokens/{token_id}/rotate"),
+                    Some(body),
+                )
+                .await
         }
         Command::Seats {
             command: SeatsCommand::Set { org, seats },

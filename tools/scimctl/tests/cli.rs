@@ -117,14 +117,35 @@ async fn an_organization_from_the_cli_provisions_at_once() {
     assert_eq!(raised["seat_quota"], 2);
     assert_eq!(provision("second@acme.test").await, 201);
 
+    let rotated = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &[
+                "token",
+                "rotate",
+                &org,
+                created["token_id"].as_str().unwrap(),
+                "--overlap-seconds",
+                "3600",
+            ],
+        )
+        .await,
+    );
+    assert!(rotated["token"].is_string() && rotated["previous"]["expires_at"].is_string());
     let listed = json_of(&scimctl(port, KEY, &["token", "list", &org]).await);
     assert!(
         !listed.to_string().contains(&token),
         "values are never listed"
     );
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
     let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
     json_of(&scimctl(port, KEY, &["token", "revoke", &org, &id]).await);
-    assert_eq!(provision("third@acme.test").await, 401);
+    assert_eq!(
+        provision("third@acme.test").await,
+        401,
+        "revoked during its overlap: refused at once"
+    );
 
     let status = json_of(&scimctl(port, KEY, &["status"]).await);
     assert_eq!(status["all_ready"], true, "{status}");

@@ -111,6 +111,32 @@ stack_tests! {
         assert_eq!(roles, vec!["viewer", "admin"]);
     }
 
+    async fn a_rotated_token_works_only_within_its_overlap(stack: Stack) {
+        let key = Some(ADMIN_KEY);
+        let created = admin(stack, "POST", "", Some(json!({"name": "Rotating"})), key).await;
+        let org = created.body["org_id"].as_str().unwrap().to_owned();
+        let first = admin(stack, "POST", &format!("/{org}/tokens"), None, key).await;
+        let (old, old_id) = (first.body["token"].as_str().unwrap().to_owned(), first.body["id"].as_str().unwrap().to_owned());
+        let rotated = admin(stack, "POST", &format!("/{org}/tokens/{old_id}/rotate"), Some(json!({"overlap_seconds": 1})), key).await;
+        assert_eq!(rotated.status, StatusCode::CREATED, "{:?}", rotated.body);
+        let new = rotated.body["token"].as_str().unwrap().to_owned();
+        assert_ne!(new, old);
+        assert!(rotated.body["previous"]["expires_at"].is_string());
+        // Within the overlap both work…
+        assert_eq!(scim_as(stack, &old, "GET", "/Users", None).await.status, StatusCode::OK);
+        assert_eq!(scim_as(stack, &new, "GET", "/Users", None).await.status, StatusCode::OK);
+        // …after it only the new one.
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert_eq!(scim_as(stack, &old, "GET", "/Users", None).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(scim_as(stack, &new, "GET", "/Users", None).await.status, StatusCode::OK);
+        // Bad overlaps and unknown tokens are refused.
+        let new_id = rotated.body["id"].as_str().unwrap().to_owned();
+        let too_long = admin(stack, "POST", &format!("/{org}/tokens/{new_id}/rotate"), Some(json!({"overlap_seconds": 100_000_000})), key).await;
+        assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+        let unknown = uuid::Uuid::now_v7();
+        assert_eq!(admin(stack, "POST", &format!("/{org}/tokens/{unknown}/rotate"), None, key).await.status, StatusCode::NOT_FOUND);
+    }
+
     async fn the_admin_api_wants_its_key_and_valid_input(stack: Stack) {
         assert_eq!(admin(stack, "POST", "", Some(json!({"name": "X"})), None).await.status, StatusCode::UNAUTHORIZED);
         assert_eq!(admin(stack, "POST", "", Some(json!({"name": "X"})), Some("wrong")).await.status, StatusCode::UNAUTHORIZED);

@@ -49,7 +49,12 @@ pub struct TokenInfo {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Set when the token was rotated: it works until then.
+    pub expires_at: Option<DateTime<Utc>>,
 }
+
+/// The longest a rotated token may keep working beside its successor.
+pub const MAX_ROTATION_OVERLAP: chrono::Duration = chrono::Duration::days(30);
 
 /// A token just issued: the only time its value exists outside the client.
 #[derive(Debug)]
@@ -149,6 +154,7 @@ impl<S: OrganizationStore, C: Clock, T: TokenSource> Organizations<S, C, T> {
             prefix: token.expose().chars().take(TOKEN_PREFIX_CHARS).collect(),
             created_at: self.clock.now(),
             revoked_at: None,
+            expires_at: None,
         };
         self.store.add_token(org, &info, &token.hash()).await?;
         Ok(IssuedToken { info, token })
@@ -157,6 +163,36 @@ impl<S: OrganizationStore, C: Clock, T: TokenSource> Organizations<S, C, T> {
     pub async fn tokens(&self, org: OrgId) -> Result<Vec<TokenInfo>, OrganizationError> {
         self.get(org).await?;
         Ok(self.store.tokens(org).await?)
+    }
+
+    /// Issues a successor of `token`; the old value keeps working for
+    /// `overlap` (so the IdP can be switched over), then is refused.
+    pub async fn rotate_token(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        overlap: chrono::Duration,
+    ) -> Result<(IssuedToken, DateTime<Utc>), OrganizationError> {
+        if overlap < chrono::Duration::zero() || overlap > MAX_ROTATION_OVERLAP {
+            return Err(OrganizationError::Invalid(format!(
+                "the overlap must be between 0 and {} seconds",
+                MAX_ROTATION_OVERLAP.num_seconds()
+            )));
+        }
+        let current = self
+            .store
+            .tokens(org)
+            .await?
+            .into_iter()
+            .find(|t| t.id == token && t.revoked_at.is_none())
+            .ok_or(OrganizationError::TokenNotFound)?;
+        let ends = self.clock.now() + overlap;
+        let ends = current.expires_at.map_or(ends, |e| e.min(ends));
+        let issued = self.issue_token(org).await?;
+        if !self.store.expire_token(org, current.id, ends).await? {
+            return Err(OrganizationError::TokenNotFound);
+        }
+        Ok((issued, ends))
     }
 
     /// Takes effect with the next request: tokens are checked against the

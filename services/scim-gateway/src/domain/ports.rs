@@ -245,6 +245,15 @@ pub trait OrganizationStore: Send + Sync + 'static {
         org: OrgId,
     ) -> impl Future<Output = Result<Vec<super::organizations::TokenInfo>, StoreError>> + Send;
 
+    /// Sets when a token stops working; false when the organization has no
+    /// such token.
+    fn expire_token(
+        &self,
+        org: OrgId,
+        token: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// False when the organization has no such token.
     fn revoke_token(
         &self,

@@ -9,6 +9,7 @@ mod discovery;
 mod errors;
 mod filters;
 mod groups;
+mod isolation;
 mod journal;
 mod relay;
 mod robustness;

@@ -8,6 +8,8 @@
 //! - `POST   /admin/v1/organizations/{org}/tokens`: the token's value, this once
 //! - `GET    /admin/v1/organizations/{org}/tokens`: prefixes and dates, never values
 //! - `DELETE /admin/v1/organizations/{org}/tokens/{id}`
+//! - `POST   /admin/v1/organizations/{org}/tokens/{id}/rotate` `{"overlap_seconds"?}`: a new
+//!   token; the old one works until the overlap ends (default a day)
 
 use std::sync::Arc;
 
@@ -112,6 +114,7 @@ fn token_json(t: &TokenInfo) -> serde_json::Value {
         "prefix": t.prefix,
         "created_at": timestamp(t.created_at),
         "revoked_at": t.revoked_at.map(timestamp),
+        "expires_at": t.expires_at.map(timestamp),
     })
 }
 
@@ -196,6 +199,43 @@ async fn issue_token<S: OrganizationStore, C: Clock, T: TokenSource>(
         .json(reply))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    overlap_seconds: Option<i64>,
+}
+
+/// A day: long enough to switch an IdP over to the new token.
+const DEFAULT_OVERLAP_SECONDS: i64 = 86_400;
+
+async fn rotate_token<S: OrganizationStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<(String, String)>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let request: RotateBody = if bytes.is_empty() {
+        RotateBody::default()
+    } else {
+        body(&bytes)?
+    };
+    let token = admin_http::path_id(&path.1).ok_or(AdminApiError::Organization(
+        OrganizationError::TokenNotFound,
+    ))?;
+    let overlap = request.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
+    let (issued, previous_ends) = state
+        .organizations
+        .rotate_token(org_id(&path.0)?, token, chrono::Duration::seconds(overlap))
+        .await?;
+    let mut reply = token_json(&issued.info);
+    reply["token"] = json!(issued.token.expose());
+    reply["previous"] = json!({"id": token, "expires_at": timestamp(previous_ends)});
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(reply))
+}
+
 async fn list_tokens<S: OrganizationStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
@@ -242,5 +282,9 @@ pub fn configure<S: OrganizationStore, C: Clock, T: TokenSource>(cfg: &mut web::
         .route(
             &format!("{org}/tokens/{{id}}"),
             web::delete().to(revoke_token::<S, C, T>),
+        )
+        .route(
+            &format!("{org}/tokens/{{id}}/rotate"),
+            web::post().to(rotate_token::<S, C, T>),
         );
 }

@@ -4,7 +4,7 @@
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Expr, ExprTrait, IntoIden, NullOrdering, OnConflict, Order, Query, SelectStatement,
+    Cond, Expr, ExprTrait, IntoIden, NullOrdering, OnConflict, Order, Query, SelectStatement,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, SqlErr,
@@ -508,7 +508,15 @@ impl CredentialStore for SqlScimView {
                     .and_where(
                         Expr::col((ApiTokens::Table, ApiTokens::TokenHash)).eq(token.to_hex()),
                     )
-                    .and_where(Expr::col((ApiTokens::Table, ApiTokens::RevokedAt)).is_null()),
+                    .and_where(Expr::col((ApiTokens::Table, ApiTokens::RevokedAt)).is_null())
+                    .cond_where(
+                        Cond::any()
+                            .add(Expr::col((ApiTokens::Table, ApiTokens::ExpiresAt)).is_null())
+                            .add(
+                                Expr::col((ApiTokens::Table, ApiTokens::ExpiresAt))
+                                    .gt(micros(Utc::now())),
+                            ),
+                    ),
             )
             .await
             .map_err(db_error)?;
@@ -1373,6 +1381,7 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
                         ApiTokens::Prefix,
                         ApiTokens::CreatedAt,
                         ApiTokens::RevokedAt,
+                        ApiTokens::ExpiresAt,
                     ])
                     .from(ApiTokens::Table)
                     .and_where(Expr::col(ApiTokens::OrgId).eq(org.0))
@@ -1385,14 +1394,36 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             .map(|row| {
                 let get = |e: DbErr| StoreError::Unavailable(anyhow!(e));
                 let revoked: Option<i64> = row.try_get("", "revoked_at").map_err(get)?;
+                let expires: Option<i64> = row.try_get("", "expires_at").map_err(get)?;
                 Ok(crate::domain::organizations::TokenInfo {
                     id: row.try_get("", "id").map_err(get)?,
                     prefix: row.try_get("", "prefix").map_err(get)?,
                     created_at: from_micros(row.try_get("", "created_at").map_err(get)?)?,
                     revoked_at: revoked.map(from_micros).transpose()?,
+                    expires_at: expires.map(from_micros).transpose()?,
                 })
             })
             .collect()
+    }
+
+    async fn expire_token(
+        &self,
+        org: OrgId,
+        token: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = self
+            .db
+            .execute(
+                Query::update()
+                    .table(ApiTokens::Table)
+                    .value(ApiTokens::ExpiresAt, micros(at))
+                    .and_where(Expr::col(ApiTokens::OrgId).eq(org.0))
+                    .and_where(Expr::col(ApiTokens::Id).eq(token)),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(updated.rows_affected() == 1)
     }
 
     async fn revoke_token(

@@ -27,6 +27,8 @@ pub enum ApiTokens {
     Prefix,
     CreatedAt,
     RevokedAt,
+    /// A rotated token's end of overlap: refused from then on.
+    ExpiresAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

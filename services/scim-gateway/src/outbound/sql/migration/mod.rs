@@ -8,6 +8,7 @@ mod m20261129_000003_dead_letters;
 mod m20261129_000004_journal_traceparent;
 mod m20261129_000005_entitlement;
 mod m20261129_000006_workspace_name;
+mod m20261129_000007_token_expiry;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             // The inbox of the gateway's own consumer (subscription.changed).
             Box::new(service_kit::inbox::InboxMigration),
             Box::new(m20261129_000006_workspace_name::Migration),
+            Box::new(m20261129_000007_token_expiry::Migration),
         ]
     }
 }
