@@ -50,6 +50,10 @@ pub struct HttpSettings {
     pub public_base_url: Option<String>,
     /// actix worker threads; the number of cores when unset.
     pub workers: Option<usize>,
+    /// Failed authentications one address may make per window before it
+    /// gets 429.
+    pub auth_failure_limit: u32,
+    pub auth_failure_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +103,8 @@ impl Settings {
             .set_default("http.host", "127.0.0.1")?
             .set_default("http.port", 8080)?
             .set_default("http.max_body_bytes", 1_048_576)?
+            .set_default("http.auth_failure_limit", 20)?
+            .set_default("http.auth_failure_window_secs", 60)?
             .set_default("database.url", "sqlite://./data/gateway.db")?
             .set_default("database.max_connections", 16)?
             .set_default("scim.max_results", 1000)?

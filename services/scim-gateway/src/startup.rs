@@ -115,6 +115,10 @@ pub async fn build_api_with(
         health: store.clone(),
         max_body_bytes: settings.http.max_body_bytes,
         public_base_url: settings.http.public_base_url.clone(),
+        auth_throttle: http::throttle::AuthThrottle::new(
+            settings.http.auth_failure_limit,
+            Duration::from_secs(settings.http.auth_failure_window_secs),
+        ),
     });
     Ok((api, store))
 }

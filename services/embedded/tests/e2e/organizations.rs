@@ -137,6 +137,56 @@ stack_tests! {
         assert_eq!(admin(stack, "POST", &format!("/{org}/tokens/{unknown}/rotate"), None, key).await.status, StatusCode::NOT_FOUND);
     }
 
+    async fn the_connection_test_says_what_is_wrong(stack: Stack) {
+        let key = Some(ADMIN_KEY);
+        let created = admin(stack, "POST", "", Some(json!({"name": "Tested", "workspace": "Main"})), key).await;
+        let org = created.body["org_id"].as_str().unwrap().to_owned();
+        let test_connection = |token: Option<String>| {
+            let org = org.clone();
+            async move {
+                let body = token.map(|t| json!({"token": t}));
+                admin(stack, "POST", &format!("/{org}/connection/test"), body, Some(ADMIN_KEY)).await
+            }
+        };
+        let failing = |reply: &Reply| -> Vec<String> {
+            reply.body["checks"].as_array().unwrap().iter()
+                .filter(|c| c["ok"] == false)
+                .map(|c| c["check"].as_str().unwrap().to_owned())
+                .collect()
+        };
+
+        // No token yet.
+        let reply = test_connection(None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body["ok"], false);
+        assert_eq!(failing(&reply), vec!["tokens"]);
+
+        let issued = admin(stack, "POST", &format!("/{org}/tokens"), None, key).await;
+        let token = issued.body["token"].as_str().unwrap().to_owned();
+        let reply = test_connection(Some(token.clone())).await;
+        assert_eq!(reply.body["ok"], true, "{}", reply.body);
+        // A token of another organization, or a made-up one, is named as the problem.
+        let reply = test_connection(Some(stack.token.clone())).await;
+        assert_eq!(failing(&reply), vec!["token"]);
+        assert!(reply.body.to_string().contains("another organization"));
+        let reply = test_connection(Some("scim_made_up".into())).await;
+        assert_eq!(failing(&reply), vec!["token"]);
+
+        // Without SCIM in the subscription, the test says so.
+        let set = stack
+            .call(test::TestRequest::put()
+                .uri(&format!("/admin/v1/organizations/{org}/subscription"))
+                .insert_header(("Authorization", format!("Bearer {ADMIN_KEY}")))
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(json!({"seat_quota": 5, "scim_included": false}).to_string()))
+            .await;
+        assert_eq!(set.status, StatusCode::OK);
+        stack.settle().await;
+        let reply = test_connection(Some(token)).await;
+        assert!(failing(&reply).contains(&"subscription".to_owned()), "{}", reply.body);
+        assert!(reply.body.to_string().contains("not included"));
+    }
+
     async fn the_admin_api_wants_its_key_and_valid_input(stack: Stack) {
         assert_eq!(admin(stack, "POST", "", Some(json!({"name": "X"})), None).await.status, StatusCode::UNAUTHORIZED);
         assert_eq!(admin(stack, "POST", "", Some(json!({"name": "X"})), Some("wrong")).await.status, StatusCode::UNAUTHORIZED);

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::models::{BearerToken, OrgId};
-use super::ports::{Clock, OrganizationStore, StoreError, TokenSource};
+use super::ports::{Clock, CredentialStore, OrganizationStore, StoreError, TokenSource, UserStore};
 
 pub const DEFAULT_ROLE: &str = "member";
 const MAX_NAME_CHARS: usize = 200;
@@ -63,6 +63,22 @@ pub struct IssuedToken {
     pub token: BearerToken,
 }
 
+/// One finding of a connection test, in words an admin can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionCheck {
+    pub check: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn check(check: &'static str, ok: bool, detail: impl Into<String>) -> ConnectionCheck {
+    ConnectionCheck {
+        check,
+        ok,
+        detail: detail.into(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OrganizationError {
     #[error("organization not found")]
@@ -91,7 +107,12 @@ pub struct Organizations<S, C, T> {
     tokens: T,
 }
 
-impl<S: OrganizationStore, C: Clock, T: TokenSource> Organizations<S, C, T> {
+impl<S, C, T> Organizations<S, C, T>
+where
+    S: OrganizationStore + CredentialStore + UserStore,
+    C: Clock,
+    T: TokenSource,
+{
     pub fn new(store: S, clock: C, tokens: T) -> Self {
         Self {
             store,
@@ -193,6 +214,91 @@ impl<S: OrganizationStore, C: Clock, T: TokenSource> Organizations<S, C, T> {
             return Err(OrganizationError::TokenNotFound);
         }
         Ok((issued, ends))
+    }
+
+    /// Checks the connection as an IdP's "test connection" would, and says
+    /// what is wrong: SCIM included in the subscription, a usable token (the
+    /// one given, when the admin pastes it), the workspace and default role,
+    /// and the SCIM view answering a lookup for this organization.
+    pub async fn test_connection(
+        &self,
+        org: OrgId,
+        token: Option<BearerToken>,
+    ) -> Result<Vec<ConnectionCheck>, OrganizationError> {
+        let organization = self.get(org).await?;
+        let now = self.clock.now();
+        let mut checks = vec![if organization.scim_included {
+            check("subscription", true, "SCIM provisioning is included")
+        } else {
+            check(
+                "subscription",
+                false,
+                "SCIM provisioning is not included in this organization's subscription: every SCIM request is refused (403)",
+            )
+        }];
+        let usable = self
+            .store
+            .tokens(org)
+            .await?
+            .into_iter()
+            .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
+            .count();
+        checks.push(if usable > 0 {
+            check("tokens", true, format!("{usable} usable token(s)"))
+        } else {
+            check(
+                "tokens",
+                false,
+                "no usable token: issue one and give it to the identity provider",
+            )
+        });
+        if let Some(token) = token {
+            checks.push(match self.store.tenant_for_token(&token.hash()).await? {
+                Some(tenant) if tenant.org == org => check(
+                    "token",
+                    true,
+                    "the token authenticates to this organization",
+                ),
+                Some(_) => check("token", false, "the token belongs to another organization"),
+                None => check("token", false, "the token is unknown, revoked or expired"),
+            });
+        }
+        checks.push(check(
+            "workspace",
+            true,
+            format!(
+                "users are provisioned into workspace {}{}",
+                organization
+                    .workspace_name
+                    .as_deref()
+                    .map(|n| format!("\"{n}\" "))
+                    .unwrap_or_default(),
+                organization.workspace_id
+            ),
+        ));
+        checks.push(check(
+            "default_role",
+            true,
+            format!(
+                "new accounts get the role \"{}\"",
+                organization.default_role
+            ),
+        ));
+        // What an IdP's test does first: look a user up by userName.
+        let probe = format!("connection-test-{}@example.invalid", Uuid::now_v7());
+        checks.push(match self.store.user_name_taken(org, &probe).await {
+            Ok(_) => check(
+                "scim_view",
+                true,
+                "the SCIM endpoint answers a userName lookup",
+            ),
+            Err(e) => check(
+                "scim_view",
+                false,
+                format!("the SCIM endpoint cannot answer: {e}"),
+            ),
+        });
+        Ok(checks)
     }
 
     /// Takes effect with the next request: tokens are checked against the

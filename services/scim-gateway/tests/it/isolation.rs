@@ -83,3 +83,29 @@ backend_tests! {
         );
     }
 }
+
+backend_tests! {
+    async fn repeated_failed_authentication_is_refused_with_429(app: TestApp) {
+        let guesser: std::net::SocketAddr = "203.0.113.7:40000".parse().unwrap();
+        let neighbour: std::net::SocketAddr = "203.0.113.8:40000".parse().unwrap();
+        let request = |token: &str, peer: std::net::SocketAddr| {
+            actix_web::test::TestRequest::get()
+                .uri("/scim/v2/Users")
+                .peer_addr(peer)
+                .insert_header(("Authorization", format!("Bearer {token}")))
+        };
+        // The default budget: 20 failures a minute per address.
+        for _ in 0..20 {
+            let r = app.send(request("scim_guess", guesser)).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        }
+        let refused = app.send(request("scim_guess", guesser)).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait));
+        assert_eq!(refused.body["status"], "429");
+        // A valid client at the same address is unaffected; other addresses too.
+        assert_eq!(app.send(request(&app.token, guesser)).await.status, StatusCode::OK);
+        assert_eq!(app.send(request("scim_guess", neighbour)).await.status, StatusCode::UNAUTHORIZED);
+    }
+}

@@ -8,6 +8,7 @@
 //! - `POST   /admin/v1/organizations/{org}/tokens`: the token's value, this once
 //! - `GET    /admin/v1/organizations/{org}/tokens`: prefixes and dates, never values
 //! - `DELETE /admin/v1/organizations/{org}/tokens/{id}`
+//! - `POST   /admin/v1/organizations/{org}/connection/test` `{"token"?}`: what is wrong, in words
 //! - `POST   /admin/v1/organizations/{org}/tokens/{id}/rotate` `{"overlap_seconds"?}`: a new
 //!   token; the old one works until the overlap ends (default a day)
 
@@ -22,11 +23,18 @@ use service_kit::admin_http;
 use service_kit::admin_key::AdminKey;
 use uuid::Uuid;
 
+use crate::domain::models::BearerToken;
 use crate::domain::models::OrgId;
 use crate::domain::organizations::{
     ConnectionChange, NewOrganization, Organization, OrganizationError, Organizations, TokenInfo,
 };
-use crate::domain::ports::{Clock, OrganizationStore, StoreError, TokenSource};
+use crate::domain::ports::{
+    Clock, CredentialStore, OrganizationStore, StoreError, TokenSource, UserStore,
+};
+
+/// What the admin use cases need of the store.
+pub trait AdminStore: OrganizationStore + CredentialStore + UserStore {}
+impl<X: OrganizationStore + CredentialStore + UserStore> AdminStore for X {}
 
 pub struct AdminState<S, C, T> {
     pub organizations: Arc<Organizations<S, C, T>>,
@@ -134,7 +142,7 @@ struct ConnectionBody {
     default_role: Option<String>,
 }
 
-async fn create<S: OrganizationStore, C: Clock, T: TokenSource>(
+async fn create<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
     bytes: web::Bytes,
@@ -152,7 +160,7 @@ async fn create<S: OrganizationStore, C: Clock, T: TokenSource>(
     Ok(HttpResponse::Created().json(organization_json(&organization)))
 }
 
-async fn get<S: OrganizationStore, C: Clock, T: TokenSource>(
+async fn get<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
     path: web::Path<String>,
@@ -162,7 +170,7 @@ async fn get<S: OrganizationStore, C: Clock, T: TokenSource>(
     Ok(HttpResponse::Ok().json(organization_json(&organization)))
 }
 
-async fn configure_connection<S: OrganizationStore, C: Clock, T: TokenSource>(
+async fn configure_connection<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
     path: web::Path<String>,
@@ -184,7 +192,7 @@ async fn configure_connection<S: OrganizationStore, C: Clock, T: TokenSource>(
     Ok(HttpResponse::Ok().json(organization_json(&organization)))
 }
 
-async fn issue_token<S: OrganizationStore, C: Clock, T: TokenSource>(
+async fn issue_token<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
     path: web::Path<String>,
@@ -208,7 +216,7 @@ struct RotateBody {
 /// A day: long enough to switch an IdP over to the new token.
 const DEFAULT_OVERLAP_SECONDS: i64 = 86_400;
 
-async fn rotate_token<S: OrganizationStore, C: Clock, T: TokenSource>(
+async fn rotate_token<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
     path: web::Path<(String, String)>,
@@ -236,7 +244,40 @@ async fn rotate_token<S: OrganizationStore, C: Clock, T: TokenSource>(
         .json(reply))
 }
 
-async fn list_tokens<S: OrganizationStore, C: Clock, T: TokenSource>(
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    /// A token to try, as the admin would paste it into the IdP.
+    token: Option<String>,
+}
+
+async fn test_connection<S: AdminStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<String>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let request: TestBody = if bytes.is_empty() {
+        TestBody::default()
+    } else {
+        body(&bytes)?
+    };
+    let checks = state
+        .organizations
+        .test_connection(org_id(&path)?, request.token.map(BearerToken::new))
+        .await?;
+    let ok = checks.iter().all(|c| c.ok);
+    Ok(HttpResponse::Ok().json(json!({
+        "ok": ok,
+        "checks": checks
+            .iter()
+            .map(|c| json!({"check": c.check, "ok": c.ok, "detail": c.detail}))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+async fn list_tokens<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
     path: web::Path<String>,
@@ -248,7 +289,7 @@ async fn list_tokens<S: OrganizationStore, C: Clock, T: TokenSource>(
     })))
 }
 
-async fn revoke_token<S: OrganizationStore, C: Clock, T: TokenSource>(
+async fn revoke_token<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
     path: web::Path<(String, String)>,
@@ -266,7 +307,7 @@ async fn revoke_token<S: OrganizationStore, C: Clock, T: TokenSource>(
 
 /// Mounts the gateway's admin routes (full paths: the other services mount
 /// theirs beside these in the embedded process).
-pub fn configure<S: OrganizationStore, C: Clock, T: TokenSource>(cfg: &mut web::ServiceConfig) {
+pub fn configure<S: AdminStore, C: Clock, T: TokenSource>(cfg: &mut web::ServiceConfig) {
     let org = "/admin/v1/organizations/{org}";
     cfg.route("/admin/v1/organizations", web::post().to(create::<S, C, T>))
         .route(org, web::get().to(get::<S, C, T>))
@@ -286,5 +327,9 @@ pub fn configure<S: OrganizationStore, C: Clock, T: TokenSource>(cfg: &mut web::
         .route(
             &format!("{org}/tokens/{{id}}/rotate"),
             web::post().to(rotate_token::<S, C, T>),
+        )
+        .route(
+            &format!("{org}/connection/test"),
+            web::post().to(test_connection::<S, C, T>),
         );
 }

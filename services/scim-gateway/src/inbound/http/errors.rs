@@ -26,6 +26,8 @@ pub enum ApiError {
     NoRoute,
     #[error("method not allowed on this endpoint")]
     MethodNotAllowed,
+    #[error("too many failed authentications from this address; retry later")]
+    TooManyFailedAuthentications(std::time::Duration),
 }
 
 impl From<ProtocolError> for ApiError {
@@ -77,6 +79,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyFailedAuthentications(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -107,6 +110,9 @@ impl ResponseError for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        if let ApiError::TooManyFailedAuthentications(wait) = self {
+            response.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
         }
         response.body(error_body(status.as_u16(), self.kind(), &detail).to_string())
     }

@@ -7,6 +7,7 @@ pub mod errors;
 mod render;
 mod request;
 mod resources;
+pub mod throttle;
 
 use actix_web::{HttpResponse, web};
 use scim_protocol::discovery::ServiceProviderFeatures;
@@ -24,6 +25,8 @@ pub struct ScimApi<S, C> {
     /// Public base URL (`https://host/scim/v2`) for `meta.location`; when unset
     /// it is derived from the request's Host.
     pub public_base_url: Option<String>,
+    /// Repeated failed authentication from one address answers 429.
+    pub auth_throttle: throttle::AuthThrottle,
 }
 
 impl<S, C> ScimApi<S, C> {

@@ -16,6 +16,7 @@ use super::render::{
     resource_response,
 };
 use super::request::{bearer_token, if_match, if_none_match_hits, json_body, search_from_query};
+use crate::domain::errors::AuthError;
 use crate::domain::errors::ScimViewError;
 use crate::domain::models::{OrgId, Page, ResourceKind, StoredResource, Tenant};
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
@@ -30,7 +31,20 @@ async fn authenticate<S: Store, C: Clock>(
     req: &HttpRequest,
     api: &ScimApi<S, C>,
 ) -> Result<Tenant, ApiError> {
-    Ok(api.view.authenticate(bearer_token(req).as_ref()).await?)
+    match api.view.authenticate(bearer_token(req).as_ref()).await {
+        Ok(tenant) => Ok(tenant),
+        Err(e @ (AuthError::MissingToken | AuthError::InvalidToken)) => {
+            // The socket's address, not a header a client could forge.
+            if let Some(wait) = req
+                .peer_addr()
+                .and_then(|peer| api.auth_throttle.failed(peer.ip()))
+            {
+                return Err(ApiError::TooManyFailedAuthentications(wait));
+            }
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn projection_from_query(req: &HttpRequest, rt: &ResourceType) -> Result<Projection, ApiError> {
