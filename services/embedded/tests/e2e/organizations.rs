@@ -80,10 +80,11 @@ stack_tests! {
         assert_eq!(scim_as(stack, &token, "GET", "/Users", None).await.body["totalResults"], 1);
         assert_eq!(stack.scim("GET", "/Users", None).await.body["totalResults"], 0, "the other organization sees nothing");
 
-        // Listing never shows a value.
+        // Listing never shows a value; it shows when the token was last used.
         let listed = admin(stack, "GET", &format!("/{org}/tokens"), None, key).await;
         assert_eq!(listed.status, StatusCode::OK);
         assert!(!listed.body.to_string().contains(&token));
+        assert!(listed.body["items"][0]["last_used_at"].is_string(), "{}", listed.body);
         let id = listed.body["items"][0]["id"].as_str().unwrap().to_owned();
 
         // Revoked: refused with the very next request.

@@ -51,6 +51,8 @@ pub struct TokenInfo {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Set when the token was rotated: it works until then.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When it last authenticated a request (to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// The longest a rotated token may keep working beside its successor.
@@ -176,6 +178,7 @@ where
             created_at: self.clock.now(),
             revoked_at: None,
             expires_at: None,
+            last_used_at: None,
         };
         self.store.add_token(org, &info, &token.hash()).await?;
         Ok(IssuedToken { info, token })

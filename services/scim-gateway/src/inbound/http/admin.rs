@@ -123,6 +123,7 @@ fn token_json(t: &TokenInfo) -> serde_json::Value {
         "created_at": timestamp(t.created_at),
         "revoked_at": t.revoked_at.map(timestamp),
         "expires_at": t.expires_at.map(timestamp),
+        "last_used_at": t.last_used_at.map(timestamp),
     })
 }
 

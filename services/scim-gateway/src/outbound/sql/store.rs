@@ -11,6 +11,9 @@ use sea_orm::{
     TransactionTrait,
 };
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::filter_sql::{
@@ -37,11 +40,51 @@ const CHUNK: usize = 1000;
 #[derive(Clone)]
 pub struct SqlScimView {
     db: DatabaseConnection,
+    /// When each token's last use was last written: at most once a minute per
+    /// token, so authentication stays a read.
+    token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
 }
+
+/// How stale a token's `last_used_at` may be.
+const TOKEN_USE_RESOLUTION: Duration = Duration::from_secs(60);
 
 impl SqlScimView {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            token_uses: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Records that `token` was used, unless that was done within the last
+    /// minute. A failure to record is logged, never fails the request.
+    async fn note_token_use(&self, token: Uuid) {
+        let now = Instant::now();
+        {
+            let mut uses = self
+                .token_uses
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if uses
+                .get(&token)
+                .is_some_and(|last| now.duration_since(*last) < TOKEN_USE_RESOLUTION)
+            {
+                return;
+            }
+            uses.insert(token, now);
+        }
+        let written = self
+            .db
+            .execute(
+                Query::update()
+                    .table(ApiTokens::Table)
+                    .value(ApiTokens::LastUsedAt, micros(Utc::now()))
+                    .and_where(Expr::col(ApiTokens::Id).eq(token)),
+            )
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "recording a token's last use failed");
+        }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -496,6 +539,7 @@ impl CredentialStore for SqlScimView {
             .query_one(
                 Query::select()
                     .column((ApiTokens::Table, ApiTokens::OrgId))
+                    .expr_as(Expr::col((ApiTokens::Table, ApiTokens::Id)), "token_id")
                     .column((Organizations::Table, Organizations::WorkspaceId))
                     .column((Organizations::Table, Organizations::DefaultRole))
                     .column((Organizations::Table, Organizations::ScimIncluded))
@@ -520,16 +564,23 @@ impl CredentialStore for SqlScimView {
             )
             .await
             .map_err(db_error)?;
-        row.map(|r| -> Result<Tenant, DbErr> {
-            Ok(Tenant {
-                org: OrgId(r.try_get("", "org_id")?),
-                workspace: r.try_get("", "workspace_id")?,
-                default_role: r.try_get("", "default_role")?,
-                scim_included: r.try_get("", "scim_included")?,
-            })
-        })
-        .transpose()
-        .map_err(|e| StoreError::Unavailable(anyhow!(e)))
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let read = || -> Result<(Uuid, Tenant), DbErr> {
+            Ok((
+                r.try_get("", "token_id")?,
+                Tenant {
+                    org: OrgId(r.try_get("", "org_id")?),
+                    workspace: r.try_get("", "workspace_id")?,
+                    default_role: r.try_get("", "default_role")?,
+                    scim_included: r.try_get("", "scim_included")?,
+                },
+            ))
+        };
+        let (token_id, tenant) = read().map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+        self.note_token_use(token_id).await;
+        Ok(Some(tenant))
     }
 }
 
@@ -1382,6 +1433,7 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
                         ApiTokens::CreatedAt,
                         ApiTokens::RevokedAt,
                         ApiTokens::ExpiresAt,
+                        ApiTokens::LastUsedAt,
                     ])
                     .from(ApiTokens::Table)
                     .and_where(Expr::col(ApiTokens::OrgId).eq(org.0))
@@ -1395,12 +1447,14 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
                 let get = |e: DbErr| StoreError::Unavailable(anyhow!(e));
                 let revoked: Option<i64> = row.try_get("", "revoked_at").map_err(get)?;
                 let expires: Option<i64> = row.try_get("", "expires_at").map_err(get)?;
+                let used: Option<i64> = row.try_get("", "last_used_at").map_err(get)?;
                 Ok(crate::domain::organizations::TokenInfo {
                     id: row.try_get("", "id").map_err(get)?,
                     prefix: row.try_get("", "prefix").map_err(get)?,
                     created_at: from_micros(row.try_get("", "created_at").map_err(get)?)?,
                     revoked_at: revoked.map(from_micros).transpose()?,
                     expires_at: expires.map(from_micros).transpose()?,
+                    last_used_at: used.map(from_micros).transpose()?,
                 })
             })
             .collect()

@@ -29,6 +29,8 @@ pub enum ApiTokens {
     RevokedAt,
     /// A rotated token's end of overlap: refused from then on.
     ExpiresAt,
+    /// When the token last authenticated (to the minute).
+    LastUsedAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

@@ -9,6 +9,7 @@ mod m20261129_000004_journal_traceparent;
 mod m20261129_000005_entitlement;
 mod m20261129_000006_workspace_name;
 mod m20261129_000007_token_expiry;
+mod m20261129_000008_token_last_used;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(service_kit::inbox::InboxMigration),
             Box::new(m20261129_000006_workspace_name::Migration),
             Box::new(m20261129_000007_token_expiry::Migration),
+            Box::new(m20261129_000008_token_last_used::Migration),
         ]
     }
 }
