@@ -3,55 +3,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use messaging::{
-    Admission, DeadLetter, DeadLetterSink, EventHandler, EventPublisher, HandleError, Handled,
-    PublishError, admit,
+    DeadLetter, DeadLetterSink, EventHandler, EventPublisher, HandleError, Handled, PublishError,
 };
 use messaging_inprocess::{InProcessBus, RetryPolicy};
-use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
+use provisioning_events::{AggregateKind, Event, EventBody};
+use test_support::consumers::{MemoryInbox, event, renamed};
 use uuid::Uuid;
-
-fn event(kind: AggregateKind, id: &str, version: i64, body: EventBody) -> Event {
-    Event {
-        id: Uuid::now_v7(),
-        seq: 0,
-        schema_version: SCHEMA_VERSION,
-        org_id: Uuid::nil(),
-        workspace_id: Uuid::nil(),
-        aggregate: Aggregate {
-            kind,
-            id: id.into(),
-            version,
-        },
-        occurred_at: Utc::now(),
-        traceparent: None,
-        body,
-    }
-}
-
-fn renamed(id: &str, version: i64, name: &str) -> Event {
-    event(
-        AggregateKind::Group,
-        id,
-        version,
-        EventBody::GroupRenamed {
-            display_name: name.into(),
-        },
-    )
-}
 
 /// A consumer with an inbox in memory; fails every event whose name is in
 /// `poison`.
 #[derive(Clone, Default)]
 struct Recorder {
-    applied: Arc<Mutex<Vec<Event>>>,
-    seen: Arc<Mutex<HashSet<Uuid>>>,
-    versions: Arc<Mutex<HashMap<String, i64>>>,
+    inbox: MemoryInbox,
     calls: Arc<Mutex<usize>>,
     poison: HashSet<String>,
 }
@@ -64,23 +32,7 @@ impl EventHandler for Recorder {
         {
             return Err(HandleError::Failed(format!("cannot apply {display_name}")));
         }
-        let mut seen = self.seen.lock().unwrap();
-        let mut versions = self.versions.lock().unwrap();
-        let last = versions.get(&event.aggregate.id).copied();
-        match admit(seen.contains(&event.id), last, event.aggregate.version) {
-            Admission::Apply => {
-                seen.insert(event.id);
-                versions.insert(event.aggregate.id.clone(), event.aggregate.version);
-                self.applied.lock().unwrap().push(event.clone());
-                Ok(Handled::Applied)
-            }
-            Admission::Duplicate => Ok(Handled::Duplicate),
-            Admission::Stale => Ok(Handled::Stale),
-            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                expected,
-                got: event.aggregate.version,
-            }),
-        }
+        self.inbox.apply(event)
     }
 }
 
@@ -120,21 +72,15 @@ async fn routes_by_topic_and_delivers_in_order() {
         renamed("g1", 2, "b"),
     ];
     bus.publish(&events).await.unwrap();
-    let team_ids: Vec<Uuid> = teams.applied.lock().unwrap().iter().map(|e| e.id).collect();
+    let team_ids: Vec<Uuid> = teams.inbox.applied().iter().map(|e| e.id).collect();
     assert_eq!(team_ids, events.iter().map(|e| e.id).collect::<Vec<_>>());
-    let identity_ids: Vec<Uuid> = identity
-        .applied
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let identity_ids: Vec<Uuid> = identity.inbox.applied().iter().map(|e| e.id).collect();
     assert_eq!(identity_ids, vec![events[1].id]);
 
     // The relay publishes the batch again after a crash: nothing doubles.
     bus.publish(&events).await.unwrap();
-    assert_eq!(teams.applied.lock().unwrap().len(), 3);
-    assert_eq!(identity.applied.lock().unwrap().len(), 1);
+    assert_eq!(teams.inbox.applied().len(), 3);
+    assert_eq!(identity.inbox.applied().len(), 1);
 }
 
 #[tokio::test]
@@ -162,7 +108,7 @@ async fn a_poison_event_becomes_a_dead_letter_and_the_rest_go_on() {
     assert_eq!(letters[0].event.id, events[0].id);
     assert_eq!(letters[0].attempts, 3);
     assert!(letters[0].error.contains("cannot apply poison"));
-    let applied: Vec<Uuid> = teams.applied.lock().unwrap().iter().map(|e| e.id).collect();
+    let applied: Vec<Uuid> = teams.inbox.applied().iter().map(|e| e.id).collect();
     assert_eq!(applied, vec![events[1].id, events[2].id]);
 }
 
@@ -177,7 +123,7 @@ async fn a_version_gap_is_never_applied_out_of_order() {
     );
     // Version 2 without version 1: retried, then set aside, never applied.
     bus.publish(&[renamed("g1", 2, "b")]).await.unwrap();
-    assert!(teams.applied.lock().unwrap().is_empty());
+    assert!(teams.inbox.applied().is_empty());
     let letters = dead.letters.lock().unwrap();
     assert_eq!(letters.len(), 1);
     assert!(

@@ -6,48 +6,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::types::AMQPValue;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use messaging::{Admission, EventHandler, EventPublisher, HandleError, Handled, admit};
+use messaging::{EventHandler, EventPublisher, HandleError, Handled};
 use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::consumer::{self, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology, declare_service_topology};
-use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
+use provisioning_events::{Event, EventBody};
+use test_support::consumers::{MemoryInbox, renamed};
 use uuid::Uuid;
-
-fn renamed(group: &str, version: i64, name: &str) -> Event {
-    Event {
-        id: Uuid::now_v7(),
-        seq: 0,
-        schema_version: SCHEMA_VERSION,
-        org_id: Uuid::nil(),
-        workspace_id: Uuid::nil(),
-        aggregate: Aggregate {
-            kind: AggregateKind::Group,
-            id: group.into(),
-            version,
-        },
-        occurred_at: Utc::now(),
-        traceparent: None,
-        body: EventBody::GroupRenamed {
-            display_name: name.into(),
-        },
-    }
-}
 
 /// An inbox in memory; events named "poison" always fail; events named
 /// "slow" take 300 ms.
 #[derive(Clone, Default)]
 struct Recorder {
-    applied: Arc<Mutex<Vec<Event>>>,
-    seen: Arc<Mutex<HashSet<Uuid>>>,
-    versions: Arc<Mutex<HashMap<String, i64>>>,
+    inbox: MemoryInbox,
     started: Arc<Mutex<usize>>,
     poison_attempts: Arc<Mutex<Vec<Instant>>>,
 }
@@ -65,23 +42,7 @@ impl EventHandler for Recorder {
                 _ => {}
             }
         }
-        let mut seen = self.seen.lock().unwrap();
-        let mut versions = self.versions.lock().unwrap();
-        let last = versions.get(&event.aggregate.id).copied();
-        match admit(seen.contains(&event.id), last, event.aggregate.version) {
-            Admission::Apply => {
-                seen.insert(event.id);
-                versions.insert(event.aggregate.id.clone(), event.aggregate.version);
-                self.applied.lock().unwrap().push(event.clone());
-                Ok(Handled::Applied)
-            }
-            Admission::Duplicate => Ok(Handled::Duplicate),
-            Admission::Stale => Ok(Handled::Stale),
-            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                expected,
-                got: event.aggregate.version,
-            }),
-        }
+        self.inbox.apply(event)
     }
 }
 
@@ -219,7 +180,7 @@ async fn a_poison_event_is_set_aside_and_the_rest_go_on() {
         .unwrap();
 
     wait_until("the good events", Duration::from_secs(10), || {
-        recorder.applied.lock().unwrap().len() == 2
+        recorder.inbox.applied().len() == 2
     })
     .await;
     let mut letters = Vec::new();
@@ -259,13 +220,7 @@ async fn a_poison_event_is_set_aside_and_the_rest_go_on() {
             .unwrap()
             .contains("unreadable event")
     );
-    let applied: Vec<Uuid> = recorder
-        .applied
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let applied: Vec<Uuid> = recorder.inbox.applied().iter().map(|e| e.id).collect();
     assert_eq!(applied, vec![events[1].id, events[2].id]);
 
     stop.send(()).unwrap();
@@ -298,13 +253,12 @@ async fn an_early_version_waits_for_the_one_before_it() {
         .await
         .unwrap();
     wait_until("both versions", Duration::from_secs(10), || {
-        recorder.applied.lock().unwrap().len() == 2
+        recorder.inbox.applied().len() == 2
     })
     .await;
     let applied: Vec<i64> = recorder
-        .applied
-        .lock()
-        .unwrap()
+        .inbox
+        .applied()
         .iter()
         .map(|e| e.aggregate.version)
         .collect();
@@ -312,7 +266,7 @@ async fn an_early_version_waits_for_the_one_before_it() {
     // The same messages again are duplicates: acked, nothing applied.
     fixture.publisher().publish(&[first, second]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(recorder.applied.lock().unwrap().len(), 2);
+    assert_eq!(recorder.inbox.applied().len(), 2);
     assert!(fixture.dead().await.is_empty());
 
     stop.send(()).unwrap();
@@ -340,13 +294,7 @@ async fn shutdown_finishes_the_event_in_flight() {
     .await;
     stop.send(()).unwrap();
     task.await.unwrap();
-    let applied: Vec<Uuid> = recorder
-        .applied
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let applied: Vec<Uuid> = recorder.inbox.applied().iter().map(|e| e.id).collect();
     assert_eq!(
         applied,
         vec![slow.id],
@@ -356,7 +304,7 @@ async fn shutdown_finishes_the_event_in_flight() {
     // The next one was not lost: a new consumer gets it.
     let (stop, task) = fixture.start(recorder.clone());
     wait_until("the next event", Duration::from_secs(10), || {
-        recorder.applied.lock().unwrap().len() == 2
+        recorder.inbox.applied().len() == 2
     })
     .await;
     stop.send(()).unwrap();

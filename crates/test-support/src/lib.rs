@@ -65,6 +65,7 @@ pub fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
     format!("sqlite://{}/{file}", dir.display())
 }
 
+pub mod consumers;
 pub mod proxy;
 pub mod scenario;
 
