@@ -54,10 +54,13 @@ impl<O: Outbox, P: EventPublisher> Relay<O, P> {
 
     /// Publishes one batch; returns how many entries it published (0: drained).
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
-        let batch = self.outbox.unpublished(self.batch_size).await?;
+        let mut batch = self.outbox.unpublished(self.batch_size).await?;
         if batch.is_empty() {
             return Ok(0);
         }
+        // One `publish` span per event, in the trace of the request that
+        // caused it; consumers continue from this span.
+        let _spans: Vec<tracing::Span> = batch.iter_mut().map(publish_span).collect();
         self.publisher.publish(&batch).await?;
         let seqs: Vec<i64> = batch.iter().map(|e| e.seq).collect();
         self.outbox.mark_published(&seqs).await?;
@@ -74,6 +77,22 @@ impl<O: Outbox, P: EventPublisher> Relay<O, P> {
             }
         }
     }
+}
+
+fn publish_span(event: &mut Event) -> tracing::Span {
+    let span = tracing::info_span!(
+        "publish",
+        event_id = %event.id,
+        event_type = event.routing_key(),
+        aggregate_id = %event.aggregate.id,
+        version = event.aggregate.version,
+        seq = event.seq,
+    );
+    trace_context::continue_trace(&span, event.traceparent.as_deref());
+    if let Some(traceparent) = trace_context::traceparent_of(&span) {
+        event.traceparent = Some(traceparent);
+    }
+    span
 }
 
 #[derive(Debug, Clone, Copy)]

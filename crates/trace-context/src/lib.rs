@@ -21,7 +21,12 @@ pub const TRACEPARENT: &str = "traceparent";
 
 /// The `traceparent` of the current span, if it belongs to a trace.
 pub fn current_traceparent() -> Option<String> {
-    let context = tracing::Span::current().context();
+    traceparent_of(&tracing::Span::current())
+}
+
+/// The `traceparent` naming `span` as the parent, if it belongs to a trace.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
     if !context.span().span_context().is_valid() {
         return None;
     }

@@ -1,7 +1,8 @@
-//! One trace covers the gateway's handling of a SCIM request and the identity
-//! service's handling of the event it caused — through the journal and the
-//! in-process bus, and through the journal and RabbitMQ's `traceparent`
-//! header. Spans are collected by an in-memory exporter.
+//! One trace covers the gateway's handling of a SCIM request, the relay's
+//! publishing of the event it caused, and the identity, team and licensing
+//! services' handling of that event — through the journal and the in-process
+//! bus, and through the journal and RabbitMQ's `traceparent` header. Spans
+//! are collected by an in-memory exporter.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -59,30 +60,73 @@ async fn one_trace_covers_request_and_consumer(mode: Mode) {
     let scim_id = created.body["id"].as_str().unwrap().to_owned();
     stack.settle().await;
 
-    // The consumer's span for this user's event…
+    // Each service's span for this user's event…
+    let text = |span: &SpanData, key: &str| attribute(span, key).map(|v| v.as_str().into_owned());
     let deadline = Instant::now() + Duration::from_secs(10);
-    let consume = loop {
+    let consumes = loop {
         let spans = exporter.get_finished_spans().unwrap();
-        if let Some(span) = spans.into_iter().find(|s| {
-            s.name == "consume"
-                && attribute(s, "aggregate_id").map(|v| v.as_str().into_owned())
-                    == Some(scim_id.clone())
-        }) {
-            break span;
+        let consumes: Vec<SpanData> = ["identity", "team", "licensing"]
+            .iter()
+            .filter_map(|service| {
+                spans
+                    .iter()
+                    .find(|s| {
+                        s.name == "consume"
+                            && text(s, "aggregate_id").as_deref() == Some(scim_id.as_str())
+                            // The distributed harness names its queues `<service>-test-<n>`.
+                            && text(s, "service").is_some_and(|name| {
+                                name == *service || name.starts_with(&format!("{service}-test-"))
+                            })
+                    })
+                    .cloned()
+            })
+            .collect();
+        if consumes.len() == 3 {
+            break consumes;
         }
-        assert!(Instant::now() < deadline, "no consume span for {scim_id}");
+        assert!(
+            Instant::now() < deadline,
+            "consume spans for {scim_id}: {:?}",
+            consumes
+                .iter()
+                .map(|s| text(s, "service"))
+                .collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    // …is a child of the request's span, in the same trace.
+    // …is a child of the relay's publish span, itself a child of the
+    // request's span: one trace.
     let spans = exporter.get_finished_spans().unwrap();
+    let publish = spans
+        .iter()
+        .find(|s| s.name == "publish" && s.span_context.span_id() == consumes[0].parent_span_id)
+        .unwrap_or_else(|| {
+            panic!(
+                "the consume span's parent is not a publish span: {:?}",
+                consumes[0]
+            )
+        });
+    assert_eq!(
+        text(publish, "aggregate_id").as_deref(),
+        Some(scim_id.as_str())
+    );
+    for consume in &consumes {
+        assert_eq!(
+            consume.parent_span_id,
+            publish.span_context.span_id(),
+            "{consume:?}"
+        );
+    }
     let request = spans
         .iter()
-        .find(|s| s.name == "http request" && s.span_context.span_id() == consume.parent_span_id)
-        .unwrap_or_else(|| panic!("the consume span's parent is not a request span: {consume:?}"));
-    assert_eq!(
-        request.span_context.trace_id(),
-        consume.span_context.trace_id()
-    );
+        .find(|s| s.name == "http request" && s.span_context.span_id() == publish.parent_span_id)
+        .unwrap_or_else(|| panic!("the publish span's parent is not a request span: {publish:?}"));
+    for span in consumes.iter().chain([publish]) {
+        assert_eq!(
+            request.span_context.trace_id(),
+            span.span_context.trace_id()
+        );
+    }
     assert_eq!(
         attribute(request, "url.path")
             .map(|v| v.as_str().into_owned())
@@ -96,7 +140,7 @@ async fn one_trace_covers_request_and_consumer(mode: Mode) {
         Some("POST")
     );
     // No personal data in span attributes.
-    for span in [request, &consume] {
+    for span in consumes.iter().chain([publish, request]) {
         for kv in &span.attributes {
             assert!(!kv.value.as_str().contains("tia@example.com"), "{kv:?}");
         }
