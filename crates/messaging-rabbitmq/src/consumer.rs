@@ -21,35 +21,120 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use messaging::{EventHandler, HandleError};
 use provisioning_events::Event;
 
-use crate::topology::{Exchanges, ServiceTopology, declare_service_topology};
+use crate::topology::{Exchanges, RETRY_TIERS, ServiceTopology, declare_service_topology};
 
-/// Whether the consumer is connected and consuming (its topology declared):
-/// what a service's `/readyz` reports. Clones share the state.
+/// Whether the consumer is connected and consuming (its topology declared),
+/// and how deep its queues were when last sampled: what a service's `/readyz`
+/// reports. Clones share the state.
 #[derive(Debug, Clone, Default)]
-pub struct ConsumerHealth(Arc<AtomicBool>);
+pub struct ConsumerHealth(Arc<HealthState>);
+
+#[derive(Debug, Default)]
+struct HealthState {
+    consuming: AtomicBool,
+    depths: Mutex<Option<QueueDepths>>,
+}
+
+/// Messages in a service's queues, as the broker counted them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepths {
+    pub queue: String,
+    /// Waiting in the main queue (not counting those delivered, unacked).
+    pub ready: u32,
+    /// Waiting in the retry tiers.
+    pub retrying: u32,
+    /// Set aside in the dead queue.
+    pub dead: u32,
+    /// Consumers on the main queue (competing instances of the service).
+    pub consumers: u32,
+    pub sampled_at: Instant,
+}
 
 impl ConsumerHealth {
     pub fn is_consuming(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.consuming.load(Ordering::SeqCst)
+    }
+
+    /// The last sample of the queue depths (taken every few seconds while
+    /// consuming), if any.
+    pub fn queue_depths(&self) -> Option<QueueDepths> {
+        self.0
+            .depths
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn set(&self, consuming: bool) {
-        self.0.store(consuming, Ordering::SeqCst);
+        self.0.consuming.store(consuming, Ordering::SeqCst);
+    }
+
+    fn record(&self, depths: QueueDepths) {
+        *self
+            .0
+            .depths
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(depths);
+    }
+}
+
+const DEPTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Samples the queue depths on a channel of its own (a passive declare
+/// answers the counts) until the session ends.
+async fn sample_depths(channel: Channel, topology: ServiceTopology, health: ConsumerHealth) {
+    let count = |name: String| {
+        let channel = channel.clone();
+        async move {
+            let options = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            channel
+                .queue_declare(name.as_str().into(), options, FieldTable::default())
+                .await
+                .map(|q| (q.message_count(), q.consumer_count()))
+        }
+    };
+    let mut every = tokio::time::interval(DEPTH_SAMPLE_INTERVAL);
+    loop {
+        every.tick().await;
+        let sample = async {
+            let (ready, consumers) = count(topology.queue()).await?;
+            let mut retrying = 0;
+            for tier in 1..=RETRY_TIERS {
+                retrying += count(topology.retry_queue(tier)).await?.0;
+            }
+            let (dead, _) = count(topology.dead_queue()).await?;
+            Ok::<_, lapin::Error>(QueueDepths {
+                queue: topology.queue(),
+                ready,
+                retrying,
+                dead,
+                consumers,
+                sampled_at: Instant::now(),
+            })
+        };
+        match sample.await {
+            Ok(depths) => health.record(depths),
+            // The session's own error handling notices a broken connection.
+            Err(_) => return,
+        }
     }
 }
 
@@ -166,6 +251,14 @@ async fn consume<H: EventHandler>(
     };
     tracing::info!(service = %settings.topology.service, "consuming");
     settings.health.set(true);
+    let sampler = match connection.create_channel().await {
+        Ok(channel) => Some(tokio::spawn(sample_depths(
+            channel,
+            settings.topology.clone(),
+            settings.health.clone(),
+        ))),
+        Err(_) => None,
+    };
     // A connection can break without the consumer stream ending (seen when
     // the peer half-closes the socket): watch the connection itself too.
     let mut connection_events = Box::pin(connection.events_listener());
@@ -211,6 +304,9 @@ async fn consume<H: EventHandler>(
         }
     };
     settings.health.set(false);
+    if let Some(sampler) = sampler {
+        sampler.abort();
+    }
     // Closing a dead connection can hang too.
     let close = async {
         let _ = channel.close(200, "consumer stopping".into()).await;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use messaging::EventHandler;
-use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
+use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings, QueueDepths};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -192,9 +192,11 @@ where
                     "/readyz",
                     web::get().to(move || {
                         let (ping, consuming) = (ping.clone(), health.is_consuming());
+                        let queue = health.queue_depths().map(|d| queue_json(&d));
                         async move {
                             match (ping().await, consuming) {
-                                (Ok(()), true) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+                                (Ok(()), true) => HttpResponse::Ok()
+                                    .json(serde_json::json!({"status": "ready", "queue": queue})),
                                 (Err(e), _) => HttpResponse::ServiceUnavailable()
                                     .json(serde_json::json!({"status": "unavailable", "detail": e})),
                                 (Ok(()), false) => HttpResponse::ServiceUnavailable().json(
@@ -226,6 +228,18 @@ where
         }
         Ok(())
     }
+}
+
+/// The queue depths as `/readyz` reports them.
+fn queue_json(depths: &QueueDepths) -> serde_json::Value {
+    serde_json::json!({
+        "name": depths.queue,
+        "ready": depths.ready,
+        "retrying": depths.retrying,
+        "dead": depths.dead,
+        "consumers": depths.consumers,
+        "sampled_ms_ago": depths.sampled_at.elapsed().as_millis() as u64,
+    })
 }
 
 async fn healthz() -> HttpResponse {

@@ -12,7 +12,7 @@ use service_kit::telemetry;
 async fn main() -> anyhow::Result<()> {
     let settings = EmbeddedSettings::load()?;
     let gateway = &settings.gateway;
-    telemetry::init(&gateway.log.filter, &gateway.log.format);
+    let _telemetry = telemetry::init("scim-embedded", &gateway.log.filter, &gateway.log.format);
 
     let (key, created) = admin_key(&settings)?;
     let platform = Platform::build(&settings, &key, SeatsVia::InProcess).await?;
@@ -40,15 +40,9 @@ async fn main() -> anyhow::Result<()> {
     let configure = platform.configure();
     let mut server = HttpServer::new(move || {
         App::new()
-            // Path only: query strings carry filters with user names and e-mails.
             .wrap(actix_web::middleware::from_fn(
                 scim_gateway::inbound::http::request_span,
             ))
-            .wrap(
-                actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
-                    .custom_request_replace("METHOD", |req| req.method().to_string())
-                    .log_target("scim_embedded::http"),
-            )
             .configure(configure.clone())
     })
     .listen(listener)?;

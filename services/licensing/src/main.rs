@@ -4,6 +4,10 @@ use service_kit::telemetry;
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    telemetry::init(&settings.common.log.filter, &settings.common.log.format);
+    let _telemetry = telemetry::init(
+        "licensing",
+        &settings.common.log.filter,
+        &settings.common.log.format,
+    );
     licensing::startup::run_standalone(settings).await
 }

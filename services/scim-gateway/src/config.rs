@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::inbound::entitlement_consumer;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub http: HttpSettings,
@@ -30,6 +32,8 @@ pub struct AmqpSettings {
     /// journal (unpublished) until a relay runs.
     pub url: Option<Secret>,
     pub exchange: String,
+    /// The gateway's own queue (licensing's `subscription.*` events).
+    pub queue: String,
     /// Journal entries published (and confirmed) per round.
     pub relay_batch_size: u64,
     /// Pause of the relay when the journal is drained, in milliseconds.
@@ -113,6 +117,7 @@ impl Settings {
             .set_default("bootstrap.demo_organization", true)?
             .set_default("bootstrap.data_dir", "./data")?
             .set_default("amqp.exchange", provisioning_events::EXCHANGE)?
+            .set_default("amqp.queue", entitlement_consumer::CONSUMER)?
             .set_default("amqp.relay_batch_size", 256)?
             .set_default("amqp.relay_idle_poll_ms", 200)?
             .set_default("amqp.relay_max_backoff_ms", 30_000)?

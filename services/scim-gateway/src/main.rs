@@ -4,7 +4,7 @@ use service_kit::telemetry;
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    telemetry::init(&settings.log.filter, &settings.log.format);
+    let _telemetry = telemetry::init("scim-gateway", &settings.log.filter, &settings.log.format);
     let app = Application::build(&settings).await?;
     if let Some(demo) = &app.demo {
         println!("SCIM base URL : {}", demo.scim_base_url);

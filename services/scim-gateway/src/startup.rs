@@ -155,7 +155,7 @@ fn spawn_entitlement_consumer(store: &SqlScimView, settings: &Settings) {
         url: url.to_owned(),
         exchanges: Exchanges::for_exchange(&settings.amqp.exchange),
         topology: ServiceTopology {
-            service: entitlement_consumer::CONSUMER.to_owned(),
+            service: settings.amqp.queue.clone(),
             routing_keys: entitlement_consumer::BINDINGS
                 .iter()
                 .map(|k| (*k).to_owned())
@@ -219,12 +219,9 @@ impl Application {
                         configure_admin(cfg);
                     }
                 })
-                // Path only: query strings carry filters with user names and e-mails.
-                .wrap(
-                    actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
-                        .custom_request_replace("METHOD", |req| req.method().to_string())
-                        .log_target("scim_gateway::http"),
-                )
+                .wrap(actix_web::middleware::from_fn(
+                    crate::inbound::http::request_span,
+                ))
                 .configure(configure_app)
         })
         .listen(listener)?;

@@ -61,7 +61,8 @@ enum Command {
         #[command(subcommand)]
         command: SeatsCommand,
     },
-    /// Health and readiness of every service (with the journal's lag).
+    /// Health and readiness of every service, the journal's lag, the queue
+    /// depths.
     Status,
 }
 
@@ -319,11 +320,13 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
     }
 }
 
-/// `/healthz` and `/readyz` of each service (once per distinct URL).
+/// `/healthz` and `/readyz` of each service, the journal's lag (the
+/// gateway's readiness) and each consumer's queue depths (its readiness).
 async fn status(services: &[(&str, &String)]) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
     let mut report = serde_json::Map::new();
     let mut all_ready = true;
+    let mut queues = serde_json::Map::new();
     for (name, url) in services {
         let probe = |path: &'static str| {
             let http = http.clone();
@@ -342,11 +345,20 @@ async fn status(services: &[(&str, &String)]) -> anyhow::Result<Value> {
         let (alive, _) = probe("/healthz").await;
         let (ready, detail) = probe("/readyz").await;
         all_ready &= alive && ready;
+        if let Some(queue) = detail.get("queue").filter(|q| q.is_object()) {
+            queues.insert((*name).to_owned(), queue.clone());
+        }
+        if let Some(journal) = detail.get("journal") {
+            report.insert("journal".into(), journal.clone());
+        }
         report.insert(
             (*name).to_owned(),
             json!({"url": url, "alive": alive, "ready": ready, "readiness": detail}),
         );
     }
+    // Sampled by each consumer every few seconds; the embedded process has
+    // no broker queues (its bus delivers in the process).
+    report.insert("queues".into(), Value::Object(queues));
     report.insert("all_ready".into(), json!(all_ready));
     Ok(Value::Object(report))
 }

@@ -157,9 +157,9 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 /// One span per request (method and path only: query strings carry filters
-/// with user names and e-mails). Continues the caller's `traceparent` when it
-/// sends one; its own trace context is what the journal records with the
-/// request's events.
+/// with user names and e-mails) and one log line when it is answered.
+/// Continues the caller's `traceparent` when it sends one; its own trace
+/// context is what the journal records with the request's events.
 pub async fn request_span(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
@@ -175,7 +175,18 @@ pub async fn request_span(
         .get(trace_context::TRACEPARENT)
         .and_then(|v| v.to_str().ok());
     trace_context::continue_trace(&span, incoming);
+    let started = std::time::Instant::now();
     let response = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
-    span.record("http.status_code", response.status().as_u16());
+    let status = response.status().as_u16();
+    span.record("http.status_code", status);
+    // The request line, inside the span so that it carries the trace id.
+    span.in_scope(|| {
+        tracing::info!(
+            target: "scim_gateway::http",
+            status,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
     Ok(response)
 }
