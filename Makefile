@@ -1,5 +1,5 @@
 # The commands a developer and CI use. `make test` is what README and .ci/run run.
-.PHONY: run test lint fmt conformance infra
+.PHONY: run test lint fmt conformance infra up down logs
 
 run:
 	cargo run --release
@@ -22,3 +22,20 @@ conformance:
 
 infra:
 	scripts/infra.sh
+
+# The distributed stack (docker compose). The admin key is generated once
+# into .env (compose reads it from there).
+up: .env
+	docker compose up -d --build
+	@echo "SCIM: http://localhost:8080/scim/v2  traces: http://localhost:16686  RabbitMQ: http://localhost:15672"
+	@echo "admin key: see .env; create an organization with: scimctl --admin-key ... org create --name NAME --seats N"
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs -f
+
+.env:
+	@umask 077; printf 'SCIM_ADMIN_KEY=%s\n' "$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > .env
+	@echo "wrote .env with a new SCIM_ADMIN_KEY"
