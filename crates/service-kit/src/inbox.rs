@@ -154,6 +154,30 @@ pub async fn claim<C: ConnectionTrait>(txn: &C, event: &Event) -> Result<Admissi
     Ok(Admission::Apply)
 }
 
+/// When each of `event_ids` was applied (microseconds since the epoch), for
+/// those the inbox recorded: what an operator asks before and after a replay.
+pub async fn applied<C: ConnectionTrait>(
+    conn: &C,
+    event_ids: &[uuid::Uuid],
+) -> Result<Vec<(uuid::Uuid, i64)>, DbErr> {
+    let mut found = Vec::with_capacity(event_ids.len());
+    for chunk in event_ids.chunks(500) {
+        let rows = conn
+            .query_all(
+                &Query::select()
+                    .columns([InboxEvents::EventId, InboxEvents::AppliedAt])
+                    .from(InboxEvents::Table)
+                    .and_where(Expr::col(InboxEvents::EventId).is_in(chunk.iter().copied()))
+                    .to_owned(),
+            )
+            .await?;
+        for row in rows {
+            found.push((row.try_get("", "event_id")?, row.try_get("", "applied_at")?));
+        }
+    }
+    Ok(found)
+}
+
 /// The inbox tables; every consuming service lists this migration in its
 /// migrator.
 pub struct InboxMigration;

@@ -260,6 +260,11 @@ impl Platform {
         let identity_admin = self.identity.admin_state(self.admin_key.clone());
         let team_admin = self.team.admin_state(self.admin_key.clone());
         let licensing_admin = self.licensing.admin_state(self.admin_key.clone());
+        let replay = (
+            self.identity.replay_state(self.admin_key.clone()),
+            self.team.replay_state(self.admin_key.clone()),
+            self.licensing.replay_state(self.admin_key.clone()),
+        );
         let gateway_admin =
             scim_gateway::startup::admin_state(&self.gateway_store, self.admin_key.clone());
         move |cfg: &mut web::ServiceConfig| {
@@ -267,7 +272,10 @@ impl Platform {
                 .app_data(gateway_admin.clone())
                 .app_data(identity_admin.clone())
                 .app_data(team_admin.clone())
-                .app_data(licensing_admin.clone());
+                .app_data(licensing_admin.clone())
+                .app_data(replay.0.clone())
+                .app_data(replay.1.clone())
+                .app_data(replay.2.clone());
             IdentityService::configure_admin(cfg);
             TeamService::configure_admin(cfg);
             LicensingService::configure_admin(cfg);

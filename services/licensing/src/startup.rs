@@ -12,11 +12,12 @@ use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::rpc;
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{PingFuture, Standalone, until_stopped};
+use service_kit::replay::{self, ReplayState};
 
 use crate::config::Settings;
 use crate::domain::models::Subscription;
 use crate::domain::service::{Licensing, SeatPolicy};
-use crate::inbound::consumer::{BINDINGS, LicensingConsumer};
+use crate::inbound::consumer::{BINDINGS, CONSUMER, LicensingConsumer};
 use crate::inbound::http::{self, AdminState};
 use crate::outbound::clock::SystemClock;
 use crate::outbound::sql::{self, SqlLicensingStore};
@@ -59,8 +60,25 @@ impl LicensingService {
         })
     }
 
+    /// What the replay routes need: the consumer and the inbox.
+    pub fn replay_state(
+        &self,
+        admin_key: AdminKey,
+    ) -> web::Data<ReplayState<LicensingConsumer<SqlLicensingStore, SystemClock>>> {
+        web::Data::new(ReplayState {
+            service: CONSUMER,
+            bindings: BINDINGS,
+            handler: self.consumer(),
+            db: self.store.connection().clone(),
+            admin_key,
+        })
+    }
+
+    /// Mounts the admin API and the replay routes (both states must be in
+    /// the app data: [`Self::admin_state`], [`Self::replay_state`]).
     pub fn configure_admin(cfg: &mut web::ServiceConfig) {
         http::configure::<SqlLicensingStore, SystemClock>(cfg);
+        replay::configure::<LicensingConsumer<SqlLicensingStore, SystemClock>>(cfg, CONSUMER);
     }
 }
 
@@ -115,7 +133,8 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
         settings: settings.common.clone(),
         admin_key: settings.admin_key.clone(),
         configure_admin: move |cfg: &mut web::ServiceConfig, key: &AdminKey| {
-            cfg.app_data(admin.admin_state(key.clone()));
+            cfg.app_data(admin.admin_state(key.clone()))
+                .app_data(admin.replay_state(key.clone()));
             LicensingService::configure_admin(cfg);
         },
         ping: move || -> PingFuture {

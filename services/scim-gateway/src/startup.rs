@@ -17,6 +17,7 @@ use messaging_rabbitmq::RabbitPublisher;
 
 use crate::config::Settings;
 use crate::domain::entitlements::Entitlements;
+use crate::domain::event_log::EventLog;
 use crate::domain::models::BearerToken;
 use crate::domain::organizations::Organizations;
 use crate::domain::ports::SeatAuthority;
@@ -55,6 +56,7 @@ pub type GatewayAdminState = http::admin::AdminState<SqlScimView, SystemClock, R
 pub fn admin_state(store: &SqlScimView, admin_key: AdminKey) -> web::Data<GatewayAdminState> {
     web::Data::new(http::admin::AdminState {
         organizations: Arc::new(Organizations::new(store.clone(), SystemClock, RandomTokens)),
+        events: Arc::new(EventLog::new(store.clone())),
         admin_key,
     })
 }

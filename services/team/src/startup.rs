@@ -8,10 +8,11 @@ use std::sync::Arc;
 use actix_web::web;
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{PingFuture, Standalone};
+use service_kit::replay::{self, ReplayState};
 
 use crate::config::Settings;
 use crate::domain::service::Teams;
-use crate::inbound::consumer::{BINDINGS, TeamConsumer};
+use crate::inbound::consumer::{BINDINGS, CONSUMER, TeamConsumer};
 use crate::inbound::http::{self, AdminState};
 use crate::outbound::clock::SystemClock;
 use crate::outbound::sql::{self, SqlTeamStore};
@@ -50,8 +51,25 @@ impl TeamService {
         })
     }
 
+    /// What the replay routes need: the consumer and the inbox.
+    pub fn replay_state(
+        &self,
+        admin_key: AdminKey,
+    ) -> web::Data<ReplayState<TeamConsumer<SqlTeamStore, SystemClock>>> {
+        web::Data::new(ReplayState {
+            service: CONSUMER,
+            bindings: BINDINGS,
+            handler: self.consumer(),
+            db: self.store.connection().clone(),
+            admin_key,
+        })
+    }
+
+    /// Mounts the admin API and the replay routes (both states must be in
+    /// the app data: [`Self::admin_state`], [`Self::replay_state`]).
     pub fn configure_admin(cfg: &mut web::ServiceConfig) {
         http::configure::<SqlTeamStore, SystemClock>(cfg);
+        replay::configure::<TeamConsumer<SqlTeamStore, SystemClock>>(cfg, CONSUMER);
     }
 }
 
@@ -71,7 +89,8 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
         settings: settings.common.clone(),
         admin_key: settings.admin_key.clone(),
         configure_admin: move |cfg: &mut web::ServiceConfig, key: &AdminKey| {
-            cfg.app_data(admin.admin_state(key.clone()));
+            cfg.app_data(admin.admin_state(key.clone()))
+                .app_data(admin.replay_state(key.clone()));
             TeamService::configure_admin(cfg);
         },
         ping: move || -> PingFuture {

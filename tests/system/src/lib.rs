@@ -4,6 +4,8 @@
 //! and the compose file cannot drift apart), and an OTLP/HTTP receiver
 //! standing in for the OpenTelemetry collector.
 
+pub mod deployment;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

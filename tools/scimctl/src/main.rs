@@ -9,6 +9,9 @@
 
 use std::process::ExitCode;
 
+mod events;
+mod replay;
+
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -64,6 +67,14 @@ enum Command {
     /// Health and readiness of every service, the journal's lag, the queue
     /// depths.
     Status,
+    /// The journal: what the IdPs' requests caused, in order.
+    Events {
+        #[command(subcommand)]
+        command: events::EventsCommand,
+    },
+    /// Re-delivers a slice of the journal to one service (only that one);
+    /// events it applied before are skipped and counted.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,13 +121,13 @@ enum SeatsCommand {
     Show { org: String },
 }
 
-struct Admin {
+pub(crate) struct Admin {
     http: reqwest::Client,
     key: String,
 }
 
 impl Admin {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         url: &str,
@@ -184,6 +195,12 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         .as_deref()
         .map(base)
         .unwrap_or_else(|| gateway.clone());
+    let urls = events::Urls {
+        gateway: gateway.clone(),
+        identity: identity.clone(),
+        team: team.clone(),
+        licensing: licensing.clone(),
+    };
     if let Command::Status = cli.command {
         return status(&[
             ("gateway", &gateway),
@@ -317,6 +334,8 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
                 .await
         }
         Command::Status => unreachable!("answered above"),
+        Command::Events { command } => events::run(&admin, &urls, command).await,
+        Command::Replay(args) => replay::run(&admin, &urls, args).await,
     }
 }
 
@@ -368,6 +387,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let status_command = matches!(cli.command, Command::Status);
     match run(cli).await {
+        // Null: the command printed its own output (lines, a table).
+        Ok(Value::Null) => ExitCode::SUCCESS,
         Ok(value) => {
             println!(
                 "{}",

@@ -3,6 +3,7 @@
 
 pub mod entitlements;
 pub mod errors;
+pub mod event_log;
 pub mod events;
 pub mod models;
 pub mod organizations;

@@ -267,3 +267,44 @@ pub trait OrganizationStore: Send + Sync + 'static {
 pub trait TokenSource: Send + Sync + 'static {
     fn new_token(&self) -> super::models::BearerToken;
 }
+
+/// Which journal entries an operator asks for (every condition optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalFilter {
+    pub org: Option<OrgId>,
+    /// An event type (`user.provisioned`) or a topic pattern (`user.*`).
+    pub event_type: Option<String>,
+    /// A SCIM user or group id.
+    pub aggregate_id: Option<String>,
+    /// Entries with a `seq` above this one (keyset paging).
+    pub after_seq: Option<i64>,
+    /// Entries with a `seq` up to this one.
+    pub until_seq: Option<i64>,
+    /// Entries that occurred at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries that occurred before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A journal entry: the event and when the relay had it confirmed by the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    pub event: provisioning_events::Event,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// The journal as operators read it (the event log behind `scimctl events`
+/// and `scimctl replay`).
+pub trait JournalReader: Send + Sync + 'static {
+    /// Entries matching `filter` in `seq` order, at most `limit`.
+    fn entries(
+        &self,
+        filter: &JournalFilter,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, StoreError>> + Send;
+
+    fn entry(
+        &self,
+        event_id: uuid::Uuid,
+    ) -> impl Future<Output = Result<Option<JournalEntry>, StoreError>> + Send;
+}

@@ -11,6 +11,10 @@
 //! - `POST   /admin/v1/organizations/{org}/connection/test` `{"token"?}`: what is wrong, in words
 //! - `POST   /admin/v1/organizations/{org}/tokens/{id}/rotate` `{"overlap_seconds"?}`: a new
 //!   token; the old one works until the overlap ends (default a day)
+//! - `GET    /admin/v1/events?org=&type=&aggregate=&after_seq=&until_seq=&since=&until=&limit=`:
+//!   the journal in `seq` order (`type` is an event type or `kind.*`; times in RFC 3339;
+//!   `limit` ≤ 1000), continued with `after_seq=<next_after_seq>`
+//! - `GET    /admin/v1/events/{event_id}`: one entry
 
 use std::sync::Arc;
 
@@ -23,21 +27,24 @@ use service_kit::admin_http;
 use service_kit::admin_key::AdminKey;
 use uuid::Uuid;
 
+use crate::domain::event_log::{EventLog, EventLogError};
 use crate::domain::models::BearerToken;
 use crate::domain::models::OrgId;
 use crate::domain::organizations::{
     ConnectionChange, NewOrganization, Organization, OrganizationError, Organizations, TokenInfo,
 };
 use crate::domain::ports::{
-    Clock, CredentialStore, OrganizationStore, StoreError, TokenSource, UserStore,
+    Clock, CredentialStore, JournalEntry, JournalFilter, JournalReader, OrganizationStore,
+    StoreError, TokenSource, UserStore,
 };
 
 /// What the admin use cases need of the store.
-pub trait AdminStore: OrganizationStore + CredentialStore + UserStore {}
-impl<X: OrganizationStore + CredentialStore + UserStore> AdminStore for X {}
+pub trait AdminStore: OrganizationStore + CredentialStore + UserStore + JournalReader {}
+impl<X: OrganizationStore + CredentialStore + UserStore + JournalReader> AdminStore for X {}
 
 pub struct AdminState<S, C, T> {
     pub organizations: Arc<Organizations<S, C, T>>,
+    pub events: Arc<EventLog<S>>,
     pub admin_key: AdminKey,
 }
 
@@ -45,6 +52,8 @@ pub struct AdminState<S, C, T> {
 pub enum AdminApiError {
     #[error(transparent)]
     Organization(#[from] OrganizationError),
+    #[error(transparent)]
+    EventLog(#[from] EventLogError),
     #[error("missing or wrong admin key")]
     Unauthorized,
     #[error("{0}")]
@@ -66,12 +75,16 @@ impl ResponseError for AdminApiError {
             AdminApiError::Organization(OrganizationError::Store(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            AdminApiError::EventLog(EventLogError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            AdminApiError::EventLog(EventLogError::NotFound) => StatusCode::NOT_FOUND,
+            AdminApiError::EventLog(EventLogError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let detail = match self {
-            AdminApiError::Organization(OrganizationError::Store(e)) => {
+            AdminApiError::Organization(OrganizationError::Store(e))
+            | AdminApiError::EventLog(EventLogError::Store(e)) => {
                 tracing::error!(error = %e, "gateway database unavailable");
                 "the gateway database is unavailable; retry later".to_owned()
             }
@@ -306,11 +319,91 @@ async fn revoke_token<S: AdminStore, C: Clock, T: TokenSource>(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `GET /admin/v1/events` parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    org: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    aggregate: Option<String>,
+    after_seq: Option<i64>,
+    until_seq: Option<i64>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u64>,
+}
+
+fn instant(name: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, AdminApiError> {
+    text.map(|t| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| AdminApiError::BadRequest(format!("{name}: not an RFC 3339 instant: {t}")))
+    })
+    .transpose()
+}
+
+fn entry_json(entry: &JournalEntry) -> serde_json::Value {
+    json!({
+        "seq": entry.event.seq,
+        "published_at": entry.published_at.map(timestamp),
+        "traceparent": entry.event.traceparent,
+        "event": entry.event,
+    })
+}
+
+async fn list_events<S: AdminStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let query: EventQuery = admin_http::query(&req).map_err(AdminApiError::BadRequest)?;
+    let org = match query.org.as_deref() {
+        Some(text) => Some(OrgId(Uuid::parse_str(text).map_err(|_| {
+            AdminApiError::BadRequest(format!("org: not an organization id: {text}"))
+        })?)),
+        None => None,
+    };
+    let filter = JournalFilter {
+        org,
+        event_type: query.event_type,
+        aggregate_id: query.aggregate,
+        after_seq: query.after_seq,
+        until_seq: query.until_seq,
+        since: instant("since", query.since.as_deref())?,
+        until: instant("until", query.until.as_deref())?,
+    };
+    let page = state
+        .events
+        .list(&filter, query.limit.unwrap_or(100))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "items": page.entries.iter().map(entry_json).collect::<Vec<_>>(),
+        "next_after_seq": page.next_after_seq,
+    })))
+}
+
+async fn show_event<S: AdminStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let id = admin_http::path_id(&path).ok_or(AdminApiError::EventLog(EventLogError::NotFound))?;
+    let entry = state.events.show(id).await?;
+    Ok(HttpResponse::Ok().json(entry_json(&entry)))
+}
+
 /// Mounts the gateway's admin routes (full paths: the other services mount
 /// theirs beside these in the embedded process).
 pub fn configure<S: AdminStore, C: Clock, T: TokenSource>(cfg: &mut web::ServiceConfig) {
     let org = "/admin/v1/organizations/{org}";
-    cfg.route("/admin/v1/organizations", web::post().to(create::<S, C, T>))
+    cfg.route("/admin/v1/events", web::get().to(list_events::<S, C, T>))
+        .route(
+            "/admin/v1/events/{id}",
+            web::get().to(show_event::<S, C, T>),
+        )
+        .route("/admin/v1/organizations", web::post().to(create::<S, C, T>))
         .route(org, web::get().to(get::<S, C, T>))
         .route(
             &format!("{org}/connection"),

@@ -30,7 +30,10 @@ use crate::domain::models::{
     GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
     ResourceMeta, StoredResource, Tenant, TokenHash,
 };
-use crate::domain::ports::{CredentialStore, GroupStore, OutboxLag, StoreError, UserStore};
+use crate::domain::ports::{
+    CredentialStore, GroupStore, JournalEntry, JournalFilter, JournalReader, OutboxLag, StoreError,
+    UserStore,
+};
 use scim_protocol::messages::SortOrder;
 
 /// Rows per multi-row INSERT / ids per `IN (…)`: well under SQLite's and
@@ -1183,6 +1186,86 @@ impl messaging::relay::Outbox for SqlScimView {
         }
         Ok(())
     }
+}
+
+/// The journal as the operators' event log.
+impl JournalReader for SqlScimView {
+    async fn entries(
+        &self,
+        filter: &JournalFilter,
+        limit: u64,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut select = Query::select()
+            .columns([
+                Journal::Seq,
+                Journal::Event,
+                Journal::Traceparent,
+                Journal::PublishedAt,
+            ])
+            .from(Journal::Table)
+            .order_by(Journal::Seq, Order::Asc)
+            .limit(limit)
+            .to_owned();
+        if let Some(org) = filter.org {
+            select.and_where(Expr::col(Journal::OrgId).eq(org.0));
+        }
+        match filter
+            .event_type
+            .as_deref()
+            .map(|t| (t, t.strip_suffix(".*")))
+        {
+            // The domain admits lowercase words only: nothing to escape.
+            Some((_, Some(kind))) => {
+                select.and_where(Expr::col(Journal::EventType).like(format!("{kind}.%")));
+            }
+            Some((exact, None)) => {
+                select.and_where(Expr::col(Journal::EventType).eq(exact));
+            }
+            None => {}
+        }
+        if let Some(aggregate) = &filter.aggregate_id {
+            select.and_where(Expr::col(Journal::AggregateId).eq(aggregate.as_str()));
+        }
+        if let Some(after) = filter.after_seq {
+            select.and_where(Expr::col(Journal::Seq).gt(after));
+        }
+        if let Some(until) = filter.until_seq {
+            select.and_where(Expr::col(Journal::Seq).lte(until));
+        }
+        if let Some(since) = filter.since {
+            select.and_where(Expr::col(Journal::OccurredAt).gte(micros(since)));
+        }
+        if let Some(until) = filter.until {
+            select.and_where(Expr::col(Journal::OccurredAt).lt(micros(until)));
+        }
+        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        rows.iter().map(journal_entry).collect()
+    }
+
+    async fn entry(&self, event_id: Uuid) -> Result<Option<JournalEntry>, StoreError> {
+        let select = Query::select()
+            .columns([
+                Journal::Seq,
+                Journal::Event,
+                Journal::Traceparent,
+                Journal::PublishedAt,
+            ])
+            .from(Journal::Table)
+            .and_where(Expr::col(Journal::EventId).eq(event_id))
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        row.as_ref().map(journal_entry).transpose()
+    }
+}
+
+fn journal_entry(row: &QueryResult) -> Result<JournalEntry, StoreError> {
+    let published_at: Option<i64> = row
+        .try_get("", "published_at")
+        .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+    Ok(JournalEntry {
+        event: journal_event(row)?,
+        published_at: published_at.map(from_micros).transpose()?,
+    })
 }
 
 /// The embedded process keeps its dead letters in the gateway database, next

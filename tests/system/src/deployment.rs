@@ -1,0 +1,297 @@
+//! The four services started as compose starts them, and what tests do
+//! with them: `scimctl`, SCIM requests, polling until the services caught up.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Connection, ConnectionProperties};
+use serde_json::{Value, json};
+
+use crate::{ServiceProcess, compose_environment, workspace_binary};
+
+pub const ADMIN_KEY: &str = "system-test-admin-key";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The compose service, its binary, and the database it owns.
+const SERVICES: [(&str, &str, &str); 4] = [
+    ("identity", "identity", "identity"),
+    ("team", "team", "team"),
+    ("licensing", "licensing", "licensing"),
+    ("scim-gateway", "scim-gateway", "gateway"),
+];
+
+pub struct Deployment {
+    pub processes: HashMap<&'static str, ServiceProcess>,
+    pub urls: HashMap<&'static str, String>,
+    pub amqp_url: String,
+    pub suffix: String,
+    /// Each service's database URL, by database name.
+    pub databases: HashMap<&'static str, String>,
+}
+
+impl Deployment {
+    pub fn url(&self, service: &str) -> &str {
+        &self.urls[service]
+    }
+
+    pub fn logs(&self) -> String {
+        self.processes
+            .values()
+            .map(|p| {
+                let output = p.output();
+                let tail: Vec<&str> = output.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("--- {} ---\n{}", p.name, tail.join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Removes what the test declared on the shared broker.
+    pub async fn clean_broker(&self) {
+        let Ok(connection) =
+            Connection::connect(&self.amqp_url, ConnectionProperties::default()).await
+        else {
+            return;
+        };
+        let Ok(channel) = connection.create_channel().await else {
+            return;
+        };
+        for service in ["identity", "team", "licensing", "scim-gateway"] {
+            let queue = format!("{service}-{}", self.suffix);
+            let mut names = vec![queue.clone(), format!("{queue}.dead")];
+            names.extend((1..=3).map(|tier| format!("{queue}.retry.{tier}")));
+            for name in names {
+                let _ = channel
+                    .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        let _ = channel
+            .queue_delete(
+                format!("seats-{}", self.suffix).as_str().into(),
+                QueueDeleteOptions::default(),
+            )
+            .await;
+        let exchange = format!("provisioning.test.{}", self.suffix);
+        for name in [
+            exchange.clone(),
+            format!("{exchange}.retry"),
+            format!("{exchange}.dead"),
+        ] {
+            let _ = channel
+                .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+        let _ = connection.close(200, "done".into()).await;
+    }
+}
+
+async fn wait_ready(deployment: &mut Deployment, service: &'static str) {
+    let http = reqwest::Client::new();
+    let url = format!("{}/readyz", deployment.url(service));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = http.get(&url).send().await
+            && response.status().is_success()
+        {
+            return;
+        }
+        let process = deployment.processes.get_mut(service).unwrap();
+        assert!(!process.exited(), "{service} exited:\n{}", process.output());
+        assert!(
+            Instant::now() < deadline,
+            "{service} not ready within 60 s:\n{}",
+            process.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts the four services the way compose does (consumers first, the
+/// gateway once they are ready).
+pub async fn start(amqp_url: String, otlp_endpoint: &str) -> Option<Deployment> {
+    let compose = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml"),
+    )
+    .unwrap();
+    let mut databases = HashMap::new();
+    for (_, _, database) in SERVICES {
+        databases.insert(database, test_support::postgres_database().await?);
+    }
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let root: PathBuf = test_support::temp_dir("system");
+    let mut deployment = Deployment {
+        processes: HashMap::new(),
+        urls: HashMap::new(),
+        amqp_url: amqp_url.clone(),
+        suffix: suffix.clone(),
+        databases: databases.clone(),
+    };
+    for (service, binary, database) in SERVICES {
+        let variables = |name: &str| (name == "SCIM_ADMIN_KEY").then(|| ADMIN_KEY.to_owned());
+        let mut environment = compose_environment(&compose, service, &variables).unwrap();
+        // What compose points at by container name, here on this machine.
+        for (key, value) in &mut environment {
+            if value.starts_with("postgres://") {
+                *value = databases[database].clone();
+            } else if value.starts_with("amqp://") {
+                *value = amqp_url.clone();
+            } else if key == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+                *value = otlp_endpoint.to_owned();
+            }
+        }
+        let keys: Vec<&str> = environment.iter().map(|(k, _)| k.as_str()).collect();
+        for required in [
+            "SCIM_DATABASE__URL",
+            "SCIM_AMQP__URL",
+            "SCIM_ADMIN_KEY",
+            "SCIM_LOG__FORMAT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ] {
+            assert!(
+                keys.contains(&required),
+                "compose gives {service} no {required}"
+            );
+        }
+        let port = free_port();
+        environment.retain(|(k, _)| k != "SCIM_HTTP__PORT");
+        environment.extend(
+            [
+                ("SCIM_HTTP__HOST", "127.0.0.1".to_owned()),
+                ("SCIM_HTTP__PORT", port.to_string()),
+                ("SCIM_AMQP__EXCHANGE", format!("provisioning.test.{suffix}")),
+                ("SCIM_AMQP__QUEUE", format!("{service}-{suffix}")),
+                ("SCIM_SEATS__QUEUE", format!("seats-{suffix}")),
+                ("SCIM_LICENSING__QUEUE", format!("seats-{suffix}")),
+                // Export spans promptly (the default batches for 5 s).
+                ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let process = ServiceProcess::start(
+            service,
+            &workspace_binary(binary),
+            &environment,
+            &root.join(service),
+        )
+        .unwrap();
+        deployment.processes.insert(service, process);
+        deployment
+            .urls
+            .insert(service, format!("http://127.0.0.1:{port}"));
+        if service == "licensing" {
+            for consumer in ["identity", "team", "licensing"] {
+                wait_ready(&mut deployment, consumer).await;
+            }
+        }
+    }
+    wait_ready(&mut deployment, "scim-gateway").await;
+    Some(deployment)
+}
+
+pub async fn scimctl(deployment: &Deployment, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(workspace_binary("scimctl"));
+    command
+        .env_clear()
+        .args([
+            "--gateway",
+            deployment.url("scim-gateway"),
+            "--identity",
+            deployment.url("identity"),
+            "--team",
+            deployment.url("team"),
+            "--licensing",
+            deployment.url("licensing"),
+        ])
+        .env("SCIM_ADMIN_KEY", ADMIN_KEY)
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+pub fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "scimctl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+pub struct Http {
+    pub client: reqwest::Client,
+}
+
+impl Http {
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, url).bearer_auth(bearer);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+pub fn user(name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": format!("{name}@example.com"),
+        "externalId": format!("ext-{name}"),
+        "name": {"givenName": name, "familyName": "Tester"},
+        "emails": [{"value": format!("{name}@example.com"), "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+pub fn set_active(active: bool) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": active}]
+    })
+}
+
+/// Polls `check` until it returns Some (or fails after 20 s with `what`).
+pub async fn eventually<T, F, Fut>(what: &str, deployment: &Deployment, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 20 s\n{}",
+            deployment.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

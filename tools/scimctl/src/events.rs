@@ -1,0 +1,356 @@
+//! `scimctl events list|show|tail`: the gateway's journal (`GET
+//! /admin/v1/events`) and, for one event, what each service did with it
+//! (a dry-run replay of that event to each service says whether it applied
+//! it, and when).
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand, ValueEnum};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::Admin;
+
+/// The services' base URLs (all the same for the embedded process).
+pub struct Urls {
+    pub gateway: String,
+    pub identity: String,
+    pub team: String,
+    pub licensing: String,
+}
+
+impl Urls {
+    pub fn of(&self, service: Service) -> &str {
+        match service {
+            Service::Identity => &self.identity,
+            Service::Team => &self.team,
+            Service::Licensing => &self.licensing,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Service {
+    Identity,
+    Team,
+    Licensing,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::Identity, Service::Team, Service::Licensing];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Identity => "identity",
+            Service::Team => "team",
+            Service::Licensing => "licensing",
+        }
+    }
+}
+
+/// Which journal entries (every condition optional).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Slice {
+    /// Only this organization's events.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// An event type (`user.provisioned`) or a kind (`user.*`).
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// One user or group (its SCIM id).
+    #[arg(long)]
+    pub aggregate: Option<String>,
+    /// Entries after this seq.
+    #[arg(long)]
+    pub after_seq: Option<i64>,
+    /// Entries up to this seq (inclusive).
+    #[arg(long)]
+    pub until_seq: Option<i64>,
+    /// Entries that occurred at or after this instant (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Entries that occurred before this instant (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl Slice {
+    /// The query string for `GET /admin/v1/events`, from `after_seq` on.
+    pub fn query(&self, after_seq: Option<i64>, limit: u32) -> Vec<(&'static str, String)> {
+        let mut query = vec![("limit", limit.to_string())];
+        let after = match (after_seq, self.after_seq) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let pairs = [
+            ("org", self.org.clone()),
+            ("type", self.event_type.clone()),
+            ("aggregate", self.aggregate.clone()),
+            ("after_seq", after.map(|s| s.to_string())),
+            ("until_seq", self.until_seq.map(|s| s.to_string())),
+            ("since", self.since.clone()),
+            ("until", self.until.clone()),
+        ];
+        query.extend(pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        query
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns (the default on a terminal).
+    Table,
+    /// One JSON object a line (the default otherwise).
+    Jsonl,
+}
+
+#[derive(Subcommand)]
+pub enum EventsCommand {
+    /// Lists journal entries in seq order.
+    List {
+        #[command(flatten)]
+        slice: Slice,
+        /// At most this many entries (all when unset).
+        #[arg(long)]
+        limit: Option<u64>,
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// One event, whole, with its delivery status per service.
+    Show { event_id: String },
+    /// The last entries, then (with --follow) new ones as they are written.
+    Tail {
+        #[command(flatten)]
+        slice: Slice,
+        /// How many entries to show first.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        lines: u64,
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How often to look for new entries when following.
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+}
+
+/// One page of the journal.
+pub async fn page(
+    admin: &Admin,
+    urls: &Urls,
+    slice: &Slice,
+    after_seq: Option<i64>,
+    limit: u32,
+) -> anyhow::Result<(Vec<Value>, Option<i64>)> {
+    let query = slice.query(after_seq, limit);
+    let url =
+        reqwest::Url::parse_with_params(&format!("{}/admin/v1/events", urls.gateway), &query)?;
+    let page = admin.send(Method::GET, url.as_str(), None).await?;
+    let items = page["items"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| anyhow!("the gateway's event page has no items"))?;
+    Ok((items, page["next_after_seq"].as_i64()))
+}
+
+pub async fn run(admin: &Admin, urls: &Urls, command: EventsCommand) -> anyhow::Result<Value> {
+    match command {
+        EventsCommand::List {
+            slice,
+            limit,
+            format,
+        } => {
+            let mut printer = Printer::new(format);
+            let mut left = limit.unwrap_or(u64::MAX);
+            let mut after = None;
+            while left > 0 {
+                let (items, next) = page(admin, urls, &slice, after, left.min(1000) as u32).await?;
+                left = left.saturating_sub(items.len() as u64);
+                for item in &items {
+                    printer.print(item)?;
+                }
+                match next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            printer.finish()?;
+            Ok(Value::Null)
+        }
+        EventsCommand::Show { event_id } => show(admin, urls, &event_id).await,
+        EventsCommand::Tail {
+            slice,
+            lines,
+            follow,
+            interval_ms,
+            format,
+        } => tail(admin, urls, &slice, lines, follow, interval_ms, format).await,
+    }
+}
+
+async fn show(admin: &Admin, urls: &Urls, event_id: &str) -> anyhow::Result<Value> {
+    let mut entry = admin
+        .send(
+            Method::GET,
+            &format!("{}/admin/v1/events/{event_id}", urls.gateway),
+            None,
+        )
+        .await?;
+    let mut delivery = serde_json::Map::new();
+    for service in Service::ALL {
+        let answer = admin
+            .send(
+                Method::POST,
+                &format!(
+                    "{}/admin/v1/services/{}/replay",
+                    urls.of(service),
+                    service.name()
+                ),
+                Some(json!({"events": [entry["event"]], "dry_run": true})),
+            )
+            .await;
+        let status = match answer {
+            Ok(answer) => {
+                let outcome = &answer["outcomes"][0];
+                match outcome["outcome"].as_str() {
+                    Some("already_applied") => {
+                        json!({"status": "applied", "applied_at": outcome["detail"]})
+                    }
+                    Some("would_apply") => json!({"status": "not applied"}),
+                    Some("not_consumed") => json!({"status": "not consumed by this service"}),
+                    _ => json!({"status": "unknown", "answer": answer}),
+                }
+            }
+            Err(e) => json!({"status": "unknown", "error": format!("{e:#}")}),
+        };
+        delivery.insert(service.name().into(), status);
+    }
+    entry["delivery"] = Value::Object(delivery);
+    Ok(entry)
+}
+
+async fn tail(
+    admin: &Admin,
+    urls: &Urls,
+    slice: &Slice,
+    lines: u64,
+    follow: bool,
+    interval_ms: u64,
+    format: Option<Format>,
+) -> anyhow::Result<Value> {
+    // The last `lines` entries: walk to the end keeping a window (the
+    // journal has no descending read; this is an operator's tool).
+    let mut window: std::collections::VecDeque<Value> = std::collections::VecDeque::new();
+    let mut after = None;
+    loop {
+        let (items, next) = page(admin, urls, slice, after, 1000).await?;
+        if let Some(last) = items.last() {
+            after = last["seq"].as_i64().or(after);
+        }
+        for item in items {
+            window.push_back(item);
+            if window.len() as u64 > lines {
+                window.pop_front();
+            }
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    let mut printer = Printer::new(format);
+    for item in &window {
+        printer.print(item)?;
+    }
+    printer.flush()?;
+    if !follow {
+        printer.finish()?;
+        return Ok(Value::Null);
+    }
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => break,
+            () = tokio::time::sleep(Duration::from_millis(interval_ms)) => {}
+        }
+        loop {
+            let (items, next) = page(admin, urls, slice, after, 1000).await?;
+            for item in &items {
+                printer.print(item)?;
+                after = item["seq"].as_i64().or(after);
+            }
+            printer.flush()?;
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    printer.finish()?;
+    Ok(Value::Null)
+}
+
+/// Writes entries as a table or JSON lines.
+struct Printer {
+    format: Format,
+    header_done: bool,
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Printer {
+    fn new(format: Option<Format>) -> Self {
+        let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Jsonl
+        });
+        Self {
+            format,
+            header_done: false,
+            out: std::io::BufWriter::new(std::io::stdout()),
+        }
+    }
+
+    fn print(&mut self, entry: &Value) -> std::io::Result<()> {
+        match self.format {
+            Format::Jsonl => writeln!(self.out, "{entry}"),
+            Format::Table => {
+                if !self.header_done {
+                    self.header_done = true;
+                    writeln!(
+                        self.out,
+                        "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  PUBLISHED",
+                        "SEQ", "OCCURRED", "TYPE", "AGGREGATE", "VER", "EVENT ID"
+                    )?;
+                }
+                let event = &entry["event"];
+                let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+                writeln!(
+                    self.out,
+                    "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  {}",
+                    entry["seq"],
+                    text(&event["occurred_at"]),
+                    text(&event["type"]),
+                    text(&event["aggregate"]["id"]),
+                    event["aggregate"]["version"],
+                    text(&event["id"]),
+                    if entry["published_at"].is_null() {
+                        "no"
+                    } else {
+                        "yes"
+                    }
+                )
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
