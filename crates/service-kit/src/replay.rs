@@ -83,9 +83,25 @@ fn bad_request(detail: &str) -> HttpResponse {
     error_response(StatusCode::BAD_REQUEST, detail)
 }
 
-/// The body, or the 400 to answer.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("unreadable body: {e}"))
+/// The request's body once the admin key checks out and it parses with at
+/// most [`MAX_BATCH`] items (`len` counts them), or the answer to give.
+fn admitted<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    key: &AdminKey,
+    body: &[u8],
+    len: impl Fn(&T) -> usize,
+) -> Result<T, Box<HttpResponse>> {
+    if !authorized(req, key) {
+        let detail = "missing or wrong admin key";
+        return Err(Box::new(error_response(StatusCode::UNAUTHORIZED, detail)));
+    }
+    let request: T = serde_json::from_slice(body)
+        .map_err(|e| Box::new(bad_request(&format!("unreadable body: {e}"))))?;
+    if len(&request) > MAX_BATCH {
+        let detail = format!("at most {MAX_BATCH} items per request");
+        return Err(Box::new(bad_request(&detail)));
+    }
+    Ok(request)
 }
 
 async fn lookup<H: EventHandler>(
@@ -93,16 +109,12 @@ async fn lookup<H: EventHandler>(
     state: web::Data<ReplayState<H>>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if !authorized(&req, &state.admin_key) {
-        return error_response(StatusCode::UNAUTHORIZED, "missing or wrong admin key");
-    }
-    let request: InboxRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(detail) => return bad_request(&detail),
+    let request = match admitted(&req, &state.admin_key, &body, |r: &InboxRequest| {
+        r.event_ids.len()
+    }) {
+        Ok(request) => request,
+        Err(response) => return *response,
     };
-    if request.event_ids.len() > MAX_BATCH {
-        return bad_request(&format!("at most {MAX_BATCH} event ids per request"));
-    }
     match inbox::applied(&state.db, &request.event_ids).await {
         Ok(found) => HttpResponse::Ok().json(json!({
             "service": state.service,
@@ -120,16 +132,12 @@ async fn replay<H: EventHandler>(
     state: web::Data<ReplayState<H>>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if !authorized(&req, &state.admin_key) {
-        return error_response(StatusCode::UNAUTHORIZED, "missing or wrong admin key");
-    }
-    let request: ReplayRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(detail) => return bad_request(&detail),
+    let request = match admitted(&req, &state.admin_key, &body, |r: &ReplayRequest| {
+        r.events.len()
+    }) {
+        Ok(request) => request,
+        Err(response) => return *response,
     };
-    if request.events.len() > MAX_BATCH {
-        return bad_request(&format!("at most {MAX_BATCH} events per request"));
-    }
     let already: HashMap<Uuid, i64> = if request.dry_run {
         let ids: Vec<Uuid> = request.events.iter().map(|e| e.id).collect();
         match inbox::applied(&state.db, &ids).await {

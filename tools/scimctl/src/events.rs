@@ -330,11 +330,12 @@ impl Printer {
                 writeln!(
                     self.out,
                     "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  {}",
-                    entry["seq"],
+                    // Numbers as numbers: `Value`'s Display ignores widths.
+                    entry["seq"].as_i64().unwrap_or_default(),
                     text(&event["occurred_at"]),
                     text(&event["type"]),
                     text(&event["aggregate"]["id"]),
-                    event["aggregate"]["version"],
+                    event["aggregate"]["version"].as_i64().unwrap_or_default(),
                     text(&event["id"]),
                     if entry["published_at"].is_null() {
                         "no"

@@ -1195,14 +1195,7 @@ impl JournalReader for SqlScimView {
         filter: &JournalFilter,
         limit: u64,
     ) -> Result<Vec<JournalEntry>, StoreError> {
-        let mut select = Query::select()
-            .columns([
-                Journal::Seq,
-                Journal::Event,
-                Journal::Traceparent,
-                Journal::PublishedAt,
-            ])
-            .from(Journal::Table)
+        let mut select = journal_entries()
             .order_by(Journal::Seq, Order::Asc)
             .limit(limit)
             .to_owned();
@@ -1243,19 +1236,25 @@ impl JournalReader for SqlScimView {
     }
 
     async fn entry(&self, event_id: Uuid) -> Result<Option<JournalEntry>, StoreError> {
-        let select = Query::select()
-            .columns([
-                Journal::Seq,
-                Journal::Event,
-                Journal::Traceparent,
-                Journal::PublishedAt,
-            ])
-            .from(Journal::Table)
+        let select = journal_entries()
             .and_where(Expr::col(Journal::EventId).eq(event_id))
             .to_owned();
         let row = self.db.query_one(&select).await.map_err(db_error)?;
         row.as_ref().map(journal_entry).transpose()
     }
+}
+
+/// The columns [`journal_entry`] reads.
+fn journal_entries() -> SelectStatement {
+    Query::select()
+        .columns([
+            Journal::Seq,
+            Journal::Event,
+            Journal::Traceparent,
+            Journal::PublishedAt,
+        ])
+        .from(Journal::Table)
+        .to_owned()
 }
 
 fn journal_entry(row: &QueryResult) -> Result<JournalEntry, StoreError> {
