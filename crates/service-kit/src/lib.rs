@@ -6,6 +6,7 @@ pub mod admin_key;
 pub mod consumer_service;
 pub mod db;
 pub mod inbox;
+pub mod projection;
 pub mod replay;
 pub mod telemetry;
 

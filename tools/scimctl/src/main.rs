@@ -10,6 +10,7 @@
 use std::process::ExitCode;
 
 mod events;
+mod rebuild;
 mod replay;
 
 use anyhow::{Context, anyhow, bail};
@@ -75,6 +76,12 @@ enum Command {
     /// Re-delivers a slice of the journal to one service (only that one);
     /// events it applied before are skipped and counted.
     Replay(replay::ReplayArgs),
+    /// Applies the journal (all, or one organization) to a fresh database of
+    /// a service through the service's own consumer.
+    Rebuild(rebuild::RebuildArgs),
+    /// Compares a service's live database with a rebuilt one; prints the
+    /// rows that differ (exit 3 when some do).
+    Diff(rebuild::DiffArgs),
 }
 
 #[derive(Subcommand)]
@@ -201,6 +208,9 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         team: team.clone(),
         licensing: licensing.clone(),
     };
+    if let Command::Diff(args) = cli.command {
+        return rebuild::diff(args).await;
+    }
     if let Command::Status = cli.command {
         return status(&[
             ("gateway", &gateway),
@@ -336,6 +346,8 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         Command::Status => unreachable!("answered above"),
         Command::Events { command } => events::run(&admin, &urls, command).await,
         Command::Replay(args) => replay::run(&admin, &urls, args).await,
+        Command::Rebuild(args) => rebuild::rebuild(&admin, &urls, args).await,
+        Command::Diff(_) => unreachable!("answered above"),
     }
 }
 
@@ -386,6 +398,7 @@ async fn status(services: &[(&str, &String)]) -> anyhow::Result<Value> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let status_command = matches!(cli.command, Command::Status);
+    let diff_command = matches!(cli.command, Command::Diff(_));
     match run(cli).await {
         // Null: the command printed its own output (lines, a table).
         Ok(Value::Null) => ExitCode::SUCCESS,
@@ -396,6 +409,9 @@ async fn main() -> ExitCode {
             );
             if status_command && value["all_ready"] != json!(true) {
                 return ExitCode::from(2);
+            }
+            if diff_command && value["differences"] != json!(0) {
+                return ExitCode::from(3);
             }
             ExitCode::SUCCESS
         }

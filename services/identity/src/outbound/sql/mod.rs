@@ -20,3 +20,27 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await
         .context("migrating the identity database")
 }
+
+/// The tables the consumer builds from events, for `scimctl diff`. Roles and
+/// permissions are managed locally (never from SCIM) and the access-change
+/// history is the admins', so neither is compared.
+pub const PROJECTION: &[service_kit::projection::ProjectionTable] =
+    &[service_kit::projection::ProjectionTable {
+        name: "accounts",
+        key: &["id"],
+        columns: &[
+            "org_id",
+            "workspace_id",
+            "scim_user_id",
+            "status",
+            "label",
+            "user_name",
+            "external_id",
+            "email",
+            "given_name",
+            "family_name",
+            "display_name",
+        ],
+        instants: &["created_at", "updated_at", "anonymized_at", "deleted_at"],
+        org_column: "org_id",
+    }];

@@ -20,3 +20,17 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await
         .context("migrating the licensing database")
 }
+
+/// The tables the consumer builds from events, for `scimctl diff`:
+/// confirmed and released seats. Subscriptions are set through the admin
+/// API, not the journal; reservations not yet confirmed come from the
+/// gateway's requests, so a live database may show them while a rebuilt one
+/// cannot.
+pub const PROJECTION: &[service_kit::projection::ProjectionTable] =
+    &[service_kit::projection::ProjectionTable {
+        name: "seats",
+        key: &["org_id", "seat_key"],
+        columns: &["status", "holder"],
+        instants: &["created_at", "expires_at"],
+        org_column: "org_id",
+    }];

@@ -20,3 +20,29 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await
         .context("migrating the team database")
 }
+
+/// The tables the consumer builds from events, for `scimctl diff` (team ids
+/// derive from the organization and group ids, so a rebuild has the same).
+pub const PROJECTION: &[service_kit::projection::ProjectionTable] = &[
+    service_kit::projection::ProjectionTable {
+        name: "teams",
+        key: &["id"],
+        columns: &["org_id", "workspace_id", "group_id", "name"],
+        instants: &["created_at", "updated_at"],
+        org_column: "org_id",
+    },
+    service_kit::projection::ProjectionTable {
+        name: "team_members",
+        key: &["team_id", "scim_user_id"],
+        columns: &["org_id"],
+        instants: &[],
+        org_column: "org_id",
+    },
+    service_kit::projection::ProjectionTable {
+        name: "user_accounts",
+        key: &["org_id", "scim_user_id"],
+        columns: &["account_id", "state"],
+        instants: &[],
+        org_column: "org_id",
+    },
+];
