@@ -4,6 +4,7 @@
 //! any error, so the next publish reconnects: a broker outage only delays.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod rpc;
 pub mod topology;
 

@@ -41,6 +41,21 @@ pub struct DeadLetter {
     pub attempts: u32,
 }
 
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A service's dead letters as an operator handles them (`scimctl dead`):
+/// RabbitMQ's `<service>.dead` queue in the distributed deployment, the
+/// gateway database's `dead_letters` table in the embedded process.
+/// Object-safe: the admin API holds whichever the deployment wires.
+pub trait DeadLetterBox: Send + Sync + 'static {
+    /// The oldest letters first, at most `limit`; reading takes nothing away.
+    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadLetter>, PublishError>>;
+
+    /// Removes the letter of `event_id` (once it has been applied); false
+    /// when there is none.
+    fn remove(&self, event_id: uuid::Uuid) -> BoxFuture<'_, Result<bool, PublishError>>;
+}
+
 /// Where the in-process bus keeps dead letters (the embedded mode's
 /// `<service>.dead` queue). Durable: a recorded letter survives a restart.
 pub trait DeadLetterSink: Send + Sync + 'static {

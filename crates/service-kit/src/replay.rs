@@ -15,13 +15,19 @@
 //! - `POST /admin/v1/services/{service}/inbox` `{"event_ids": [...]}` →
 //!   `{"applied": [{"event_id", "applied_at"}]}`: which of them the service
 //!   applied, and when.
+//! - `GET /admin/v1/services/{service}/dead-letters?limit=` and
+//!   `…/dead-letters/{event_id}`: the letters with their error and attempts;
+//!   `POST …/dead-letters/requeue` `{"event_ids"?}` (all when absent) applies
+//!   them through the consumer — once their cause is fixed — and removes
+//!   those applied (or applied already); the rest stay, reported with their
+//!   error.
 
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
-use messaging::{EventHandler, HandleError, Handled, topic_matches};
+use messaging::{DeadLetter, DeadLetterBox, EventHandler, HandleError, Handled, topic_matches};
 use provisioning_events::Event;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
@@ -39,6 +45,9 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct ReplayState<H> {
     pub service: &'static str,
+    /// Where the service's dead letters are kept (RabbitMQ's dead queue, or
+    /// the embedded process's table).
+    pub dead_letters: std::sync::Arc<dyn DeadLetterBox>,
     /// The event types (AMQP binding patterns) the service consumes.
     pub bindings: &'static [&'static str],
     pub handler: H,
@@ -67,7 +76,20 @@ pub fn configure<H: EventHandler>(cfg: &mut web::ServiceConfig, service: &str) {
     let base = format!("/admin/v1/services/{service}");
     // A full batch of events is about a megabyte; the default limit is 256 KiB.
     let body_limit = || web::PayloadConfig::new(MAX_BODY_BYTES);
-    cfg.service(
+    cfg.route(
+        &format!("{base}/dead-letters"),
+        web::get().to(list_dead::<H>),
+    )
+    .route(
+        &format!("{base}/dead-letters/{{event_id}}"),
+        web::get().to(show_dead::<H>),
+    )
+    .service(
+        web::resource(format!("{base}/dead-letters/requeue"))
+            .app_data(body_limit())
+            .route(web::post().to(requeue_dead::<H>)),
+    )
+    .service(
         web::resource(format!("{base}/replay"))
             .app_data(body_limit())
             .route(web::post().to(replay::<H>)),
@@ -199,6 +221,142 @@ async fn replay<H: EventHandler>(
         "dry_run": request.dry_run,
         "counts": counts,
         "outcomes": outcomes,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RequeueRequest {
+    /// The letters to requeue; all when absent.
+    event_ids: Option<Vec<Uuid>>,
+}
+
+#[derive(Deserialize)]
+struct DeadQuery {
+    limit: Option<usize>,
+}
+
+fn letter_json(letter: &DeadLetter) -> Value {
+    json!({
+        "event_id": letter.event.id,
+        "seq": letter.event.seq,
+        "type": letter.event.routing_key(),
+        "aggregate_id": letter.event.aggregate.id,
+        "version": letter.event.aggregate.version,
+        "error": letter.error,
+        "attempts": letter.attempts,
+        "event": letter.event,
+    })
+}
+
+async fn list_dead<H: EventHandler>(
+    req: HttpRequest,
+    state: web::Data<ReplayState<H>>,
+) -> HttpResponse {
+    if !authorized(&req, &state.admin_key) {
+        return error_response(StatusCode::UNAUTHORIZED, "missing or wrong admin key");
+    }
+    let limit = crate::admin_http::query::<DeadQuery>(&req)
+        .ok()
+        .and_then(|q| q.limit)
+        .unwrap_or(100)
+        .clamp(1, MAX_BATCH);
+    match state.dead_letters.list(limit).await {
+        Ok(letters) => HttpResponse::Ok().json(json!({
+            "service": state.service,
+            "items": letters.iter().map(letter_json).collect::<Vec<_>>(),
+        })),
+        Err(e) => unavailable(state.service, &e.to_string()),
+    }
+}
+
+async fn show_dead<H: EventHandler>(
+    req: HttpRequest,
+    state: web::Data<ReplayState<H>>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    if !authorized(&req, &state.admin_key) {
+        return error_response(StatusCode::UNAUTHORIZED, "missing or wrong admin key");
+    }
+    let not_found = || error_response(StatusCode::NOT_FOUND, "no dead letter has this event id");
+    let Some(id) = crate::admin_http::path_id(&path) else {
+        return not_found();
+    };
+    match state.dead_letters.list(MAX_BATCH).await {
+        Ok(letters) => match letters.iter().find(|l| l.event.id == id) {
+            Some(letter) => HttpResponse::Ok().json(letter_json(letter)),
+            None => not_found(),
+        },
+        Err(e) => unavailable(state.service, &e.to_string()),
+    }
+}
+
+/// Applies dead letters through the consumer (their cause fixed) and takes
+/// those that applied — or that turn out applied already — out of the dead
+/// letters; the others stay, with the new error reported.
+async fn requeue_dead<H: EventHandler>(
+    req: HttpRequest,
+    state: web::Data<ReplayState<H>>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let parsed = if body.is_empty() {
+        authorized(&req, &state.admin_key)
+            .then(RequeueRequest::default)
+            .ok_or_else(|| {
+                Box::new(error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong admin key",
+                ))
+            })
+    } else {
+        admitted(&req, &state.admin_key, &body, |r: &RequeueRequest| {
+            r.event_ids.as_ref().map_or(0, Vec::len)
+        })
+    };
+    let request = match parsed {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
+    let letters = match state.dead_letters.list(MAX_BATCH).await {
+        Ok(letters) => letters,
+        Err(e) => return unavailable(state.service, &e.to_string()),
+    };
+    let chosen: Vec<&DeadLetter> = letters
+        .iter()
+        .filter(|l| {
+            request
+                .event_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&l.event.id))
+        })
+        .collect();
+    let (mut applied, mut already, mut failing) = (0u64, 0u64, Vec::new());
+    for letter in chosen {
+        let outcome = state.handler.handle(&letter.event).await;
+        match outcome {
+            Ok(Handled::Applied) => applied += 1,
+            Ok(Handled::Duplicate | Handled::Stale) => already += 1,
+            Err(e) => {
+                failing.push(json!({"event_id": letter.event.id, "error": e.to_string()}));
+                continue;
+            }
+        }
+        if let Err(e) = state.dead_letters.remove(letter.event.id).await {
+            return unavailable(state.service, &e.to_string());
+        }
+    }
+    tracing::info!(
+        service = state.service,
+        applied,
+        already,
+        failing = failing.len(),
+        "dead letters requeued"
+    );
+    HttpResponse::Ok().json(json!({
+        "service": state.service,
+        "applied": applied,
+        "already_applied": already,
+        "still_failing": failing,
     }))
 }
 

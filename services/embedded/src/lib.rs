@@ -260,10 +260,25 @@ impl Platform {
         let identity_admin = self.identity.admin_state(self.admin_key.clone());
         let team_admin = self.team.admin_state(self.admin_key.clone());
         let licensing_admin = self.licensing.admin_state(self.admin_key.clone());
+        let dead_letters = |consumer: &'static str| -> Arc<dyn messaging::DeadLetterBox> {
+            Arc::new(scim_gateway::outbound::sql::EmbeddedDeadLetters {
+                store: self.gateway_store.clone(),
+                consumer,
+            })
+        };
         let replay = (
-            self.identity.replay_state(self.admin_key.clone()),
-            self.team.replay_state(self.admin_key.clone()),
-            self.licensing.replay_state(self.admin_key.clone()),
+            self.identity.replay_state(
+                self.admin_key.clone(),
+                dead_letters(identity::inbound::consumer::CONSUMER),
+            ),
+            self.team.replay_state(
+                self.admin_key.clone(),
+                dead_letters(team::inbound::consumer::CONSUMER),
+            ),
+            self.licensing.replay_state(
+                self.admin_key.clone(),
+                dead_letters(licensing::inbound::consumer::CONSUMER),
+            ),
         );
         let gateway_admin =
             scim_gateway::startup::admin_state(&self.gateway_store, self.admin_key.clone());

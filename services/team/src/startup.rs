@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use actix_web::web;
+use messaging::DeadLetterBox;
+use messaging_rabbitmq::dead_letters::RabbitDeadLetters;
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{PingFuture, Standalone};
 use service_kit::replay::{self, ReplayState};
@@ -55,9 +57,11 @@ impl TeamService {
     pub fn replay_state(
         &self,
         admin_key: AdminKey,
+        dead_letters: Arc<dyn DeadLetterBox>,
     ) -> web::Data<ReplayState<TeamConsumer<SqlTeamStore, SystemClock>>> {
         web::Data::new(ReplayState {
             service: CONSUMER,
+            dead_letters,
             bindings: BINDINGS,
             handler: self.consumer(),
             db: self.store.connection().clone(),
@@ -85,12 +89,16 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     let (admin, store) = (service.clone(), service.store.clone());
+    let dead_letters: Arc<dyn DeadLetterBox> = Arc::new(RabbitDeadLetters::new(
+        settings.common.amqp.url.expose(),
+        format!("{}.dead", settings.common.amqp.queue),
+    ));
     let standalone = Standalone {
         settings: settings.common.clone(),
         admin_key: settings.admin_key.clone(),
         configure_admin: move |cfg: &mut web::ServiceConfig, key: &AdminKey| {
             cfg.app_data(admin.admin_state(key.clone()))
-                .app_data(admin.replay_state(key.clone()));
+                .app_data(admin.replay_state(key.clone(), dead_letters.clone()));
             TeamService::configure_admin(cfg);
         },
         ping: move || -> PingFuture {

@@ -123,6 +123,15 @@ async fn wait_ready(deployment: &mut Deployment, service: &'static str) {
 /// Starts the four services the way compose does (consumers first, the
 /// gateway once they are ready).
 pub async fn start(amqp_url: String, otlp_endpoint: &str) -> Option<Deployment> {
+    start_with(amqp_url, otlp_endpoint, &[]).await
+}
+
+/// [`start`], with `extra` settings (service, variable, value) on top.
+pub async fn start_with(
+    amqp_url: String,
+    otlp_endpoint: &str,
+    extra: &[(&str, &str, &str)],
+) -> Option<Deployment> {
     let compose = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml"),
     )
@@ -180,6 +189,12 @@ pub async fn start(amqp_url: String, otlp_endpoint: &str) -> Option<Deployment> 
                 ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
+        );
+        environment.extend(
+            extra
+                .iter()
+                .filter(|(s, _, _)| *s == service)
+                .map(|(_, k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         let process = ServiceProcess::start(
             service,

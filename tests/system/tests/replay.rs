@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use system_tests::OtlpReceiver;
 use system_tests::deployment::{
-    ADMIN_KEY, Deployment, Http, eventually, json_of, scimctl, set_active, start, user,
+    ADMIN_KEY, Deployment, Http, eventually, json_of, scimctl, set_active, start_with, user,
 };
 
 fn lines(output: &std::process::Output) -> Vec<Value> {
@@ -45,7 +45,13 @@ async fn events_tell_the_history_and_replay_skips_what_was_applied() {
         return;
     };
     let (_otlp, otlp_endpoint) = OtlpReceiver::start().unwrap();
-    let Some(mut deployment) = start(amqp_url, &otlp_endpoint).await else {
+    // Identity gives up on an event quickly, so that a poison event reaches
+    // its dead queue within the test.
+    let quick_dead = [
+        ("identity", "SCIM_AMQP__MAX_ATTEMPTS", "2"),
+        ("identity", "SCIM_AMQP__RETRY_DELAY_MS", "100"),
+    ];
+    let Some(mut deployment) = start_with(amqp_url, &otlp_endpoint, &quick_dead).await else {
         return;
     };
     let http = Http {
@@ -548,6 +554,118 @@ async fn events_tell_the_history_and_replay_skips_what_was_applied() {
     assert_eq!(row["columns"], json!(["email"]));
     assert_eq!(row["live"]["email"], "wrong@example.com");
     assert_eq!(row["rebuilt"]["email"], "alice@example.com");
+
+    // A poison event: identity lost alice's rows, then the IdP renames her.
+    // Version n before version 1 can never apply: after its attempts it is a
+    // dead letter.
+    let alice = ids["alice"].clone();
+    for sql in [
+        "DELETE FROM access_changes WHERE account_id IN (SELECT id FROM accounts WHERE scim_user_id = $1)",
+        "DELETE FROM accounts WHERE scim_user_id = $1",
+        "DELETE FROM inbox_events WHERE aggregate_id = $1",
+        "DELETE FROM inbox_aggregates WHERE aggregate_id = $1",
+    ] {
+        identity_db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                sql,
+                [alice.clone().into()],
+            ))
+            .await
+            .unwrap();
+    }
+    let last_seq_before = *seqs.last().unwrap();
+    let (status, body) = http
+        .send(
+            "PATCH",
+            &format!("{scim}/Users/{alice}"),
+            &token,
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "Alice Renamed"}]
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let letters = eventually(
+        "the rename in identity's dead letters",
+        &deployment,
+        || async {
+            let listed = json_of(&scimctl(&deployment, &["dead", "list", "identity"]).await);
+            let items = listed["items"].as_array().cloned().unwrap_or_default();
+            (!items.is_empty()).then_some(items)
+        },
+    )
+    .await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["aggregate_id"], alice.as_str());
+    assert_eq!(letters[0]["type"], "user.updated");
+    assert_eq!(letters[0]["attempts"], 2);
+    assert!(
+        letters[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("before version 1"),
+        "{letters:?}"
+    );
+    let poison = letters[0]["event_id"].as_str().unwrap().to_owned();
+    let shown = json_of(&scimctl(&deployment, &["dead", "show", "identity", &poison]).await);
+    assert_eq!(
+        shown["event"]["payload"]["profile"]["display_name"],
+        "Alice Renamed"
+    );
+    // Requeued before its cause is fixed: it fails again and stays.
+    let early = json_of(&scimctl(&deployment, &["dead", "requeue", "identity"]).await);
+    assert_eq!(early["applied"], 0, "{early}");
+    assert_eq!(
+        early["still_failing"].as_array().unwrap().len(),
+        1,
+        "{early}"
+    );
+    assert_eq!(
+        json_of(&scimctl(&deployment, &["dead", "list", "identity"]).await)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The cause fixed (alice's history replayed), the requeue applies it once.
+    let fixed = json_of(
+        &scimctl(
+            &deployment,
+            &[
+                "replay",
+                "--service",
+                "identity",
+                "--aggregate",
+                &alice,
+                "--until-seq",
+                &last_seq_before.to_string(),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(fixed["problems"], json!([]), "{fixed}");
+    let requeued = json_of(&scimctl(&deployment, &["dead", "requeue", "identity", &poison]).await);
+    assert_eq!(requeued["applied"], 1, "{requeued}");
+    assert_eq!(requeued["still_failing"], json!([]), "{requeued}");
+    assert_eq!(
+        json_of(&scimctl(&deployment, &["dead", "list", "identity"]).await)["items"],
+        json!([])
+    );
+    let renamed = accounts(&http, &deployment, &org)
+        .await
+        .into_iter()
+        .find(|a| a["scim_user_id"] == alice.as_str() && a["status"] == "active")
+        .unwrap();
+    assert_eq!(renamed["profile"]["display_name"], "Alice Renamed");
+    let again = json_of(&scimctl(&deployment, &["dead", "requeue", "identity"]).await);
+    assert_eq!(
+        (again["applied"].clone(), again["already_applied"].clone()),
+        (json!(0), json!(0))
+    );
+    let shown = json_of(&scimctl(&deployment, &["events", "show", &poison]).await);
+    assert_eq!(shown["delivery"]["identity"]["status"], "applied");
 
     for process in deployment.processes.values_mut() {
         process.stop(Duration::from_secs(15));

@@ -9,6 +9,7 @@
 
 use std::process::ExitCode;
 
+mod dead;
 mod events;
 mod rebuild;
 mod replay;
@@ -82,6 +83,11 @@ enum Command {
     /// Compares a service's live database with a rebuilt one; prints the
     /// rows that differ (exit 3 when some do).
     Diff(rebuild::DiffArgs),
+    /// A service's dead letters: list, show, requeue.
+    Dead {
+        #[command(subcommand)]
+        command: dead::DeadCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -348,6 +354,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         Command::Replay(args) => replay::run(&admin, &urls, args).await,
         Command::Rebuild(args) => rebuild::rebuild(&admin, &urls, args).await,
         Command::Diff(_) => unreachable!("answered above"),
+        Command::Dead { command } => dead::run(&admin, &urls, command).await,
     }
 }
 

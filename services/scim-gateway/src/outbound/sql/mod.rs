@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
 pub use filter_sql::{FilterMapping, GroupFilterMapping, UserFilterMapping, translate};
-pub use store::SqlScimView;
+pub use store::{EmbeddedDeadLetters, SqlScimView};
 
 /// Opens a pool on `url` (`postgres://…` or `sqlite://path`).
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {

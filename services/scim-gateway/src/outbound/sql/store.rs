@@ -1344,6 +1344,55 @@ impl SqlScimView {
     }
 }
 
+impl SqlScimView {
+    /// Removes `consumer`'s dead letter of `event_id`; whether there was one.
+    pub async fn remove_dead_letter(&self, consumer: &str, event_id: Uuid) -> Result<bool, DbErr> {
+        let removed = self
+            .db
+            .execute(
+                Query::delete()
+                    .from_table(DeadLetters::Table)
+                    .and_where(Expr::col(DeadLetters::Consumer).eq(consumer))
+                    .and_where(Expr::col(DeadLetters::EventId).eq(event_id)),
+            )
+            .await?;
+        Ok(removed.rows_affected() > 0)
+    }
+}
+
+/// One service's dead letters in the embedded process (the gateway
+/// database's `dead_letters`, where the in-process bus records them).
+pub struct EmbeddedDeadLetters {
+    pub store: SqlScimView,
+    pub consumer: &'static str,
+}
+
+impl messaging::DeadLetterBox for EmbeddedDeadLetters {
+    fn list(
+        &self,
+        limit: usize,
+    ) -> messaging::BoxFuture<'_, Result<Vec<messaging::DeadLetter>, messaging::PublishError>> {
+        Box::pin(async move {
+            self.store
+                .dead_letters(Some(self.consumer), limit as u64)
+                .await
+                .map_err(|e| messaging::PublishError::Unavailable(e.to_string()))
+        })
+    }
+
+    fn remove(
+        &self,
+        event_id: Uuid,
+    ) -> messaging::BoxFuture<'_, Result<bool, messaging::PublishError>> {
+        Box::pin(async move {
+            self.store
+                .remove_dead_letter(self.consumer, event_id)
+                .await
+                .map_err(|e| messaging::PublishError::Unavailable(e.to_string()))
+        })
+    }
+}
+
 impl crate::domain::ports::EntitlementStore for SqlScimView {
     async fn set_scim_included(
         &self,
