@@ -267,4 +267,53 @@ async fn a_poison_event_becomes_a_dead_letter_in_the_embedded_process() {
     );
     assert_eq!(stack.accounts_of("dee").await.len(), 1);
     assert!(stack.accounts_of("ghost").await.is_empty());
+
+    // The operator's view (`scimctl dead`): listed with its error; a requeue
+    // before the cause is fixed leaves it there.
+    let dead = "/admin/v1/services/identity/dead-letters";
+    let listed = stack.admin_at("GET", dead, None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    assert_eq!(listed.body["items"][0]["event_id"], poison.id.to_string());
+    assert_eq!(listed.body["items"][0]["attempts"], 3);
+    let early = stack
+        .admin_at(
+            "POST",
+            &format!("{dead}/requeue"),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(early.body["applied"], 0, "{:?}", early.body);
+    assert_eq!(early.body["still_failing"].as_array().unwrap().len(), 1);
+    // The cause fixed (version 1 arrives), the requeue applies it once and
+    // the letter is gone; team's letters are its own.
+    stack
+        .platform
+        .bus(quick_retry())
+        .publish(&[event(
+            "ghost",
+            1,
+            EventBody::UserProvisioned {
+                account_id: uuid::Uuid::now_v7(),
+                default_role: "member".into(),
+                profile: UserProfile {
+                    user_name: "ghost@example.com".into(),
+                    ..UserProfile::default()
+                },
+            },
+        )])
+        .await
+        .unwrap();
+    let requeued = stack
+        .admin_at("POST", &format!("{dead}/requeue"), None)
+        .await;
+    assert_eq!(requeued.body["applied"], 1, "{:?}", requeued.body);
+    let after = stack.admin_at("GET", dead, None).await;
+    assert_eq!(after.body["items"], serde_json::json!([]));
+    let ghost = stack.accounts_of("ghost").await;
+    assert_eq!(ghost.len(), 1);
+    assert_eq!(ghost[0]["profile"]["user_name"], "dee@example.com");
+    let missing = stack
+        .admin_at("GET", &format!("{dead}/{}", uuid::Uuid::now_v7()), None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

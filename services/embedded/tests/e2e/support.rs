@@ -384,6 +384,24 @@ impl Stack {
             .await
     }
 
+    /// An admin request to `path` as is (not under the organization).
+    pub async fn admin_at(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let request = match method {
+            "GET" => test::TestRequest::get(),
+            "POST" => test::TestRequest::post(),
+            other => panic!("method {other}"),
+        }
+        .uri(path)
+        .insert_header(("Authorization", format!("Bearer {ADMIN_KEY}")));
+        let request = match body {
+            Some(body) => request
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(body.to_string()),
+            None => request,
+        };
+        self.call(request).await
+    }
+
     pub async fn admin_with_key(
         &self,
         method: &str,
