@@ -13,10 +13,12 @@
 #
 #   scripts/bench-rebuild.sh            # USERS=50000
 #   USERS=100000 scripts/bench-rebuild.sh
+#   ONLY=identity scripts/bench-rebuild.sh   # one service on PostgreSQL (and SQLite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 USERS=${USERS:-50000}
+ONLY=${ONLY:-}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 PORT=${PORT:-18090}
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -92,7 +94,7 @@ PY
 }
 
 echo "== rebuild"
-for service in identity team licensing; do
+for service in ${ONLY:-identity team licensing}; do
   db=scim_bench_${service}_$RUN
   psql_ -d postgres -c "CREATE DATABASE $db"
   rebuild "$service" "$PG/$db"

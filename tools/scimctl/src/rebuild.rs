@@ -106,7 +106,33 @@ impl Tally {
     }
 }
 
+/// PostgreSQL: while the rebuild runs, commits on the fresh database do not
+/// wait for the disk (a crash means starting over anyway); set back when
+/// it is done, before the database could serve.
+async fn relax_durability(url: &str, relaxed: bool) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    if is_sqlite(url) {
+        return Ok(());
+    }
+    let db = service_kit::db::connect(url, 1, "the rebuilt database").await?;
+    let statement = if relaxed {
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$"
+    } else {
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET synchronous_commit', current_database()); END $$"
+    };
+    db.execute_unprepared(statement).await?;
+    let _ = db.close().await;
+    Ok(())
+}
+
 pub async fn rebuild(admin: &Admin, urls: &Urls, args: RebuildArgs) -> anyhow::Result<Value> {
+    relax_durability(&args.into, true).await?;
+    let outcome = rebuild_relaxed(admin, urls, &args).await;
+    relax_durability(&args.into, false).await?;
+    outcome
+}
+
+async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyhow::Result<Value> {
     let parallel = args
         .parallel
         .unwrap_or(if is_sqlite(&args.into) { 1 } else { 8 })

@@ -248,18 +248,20 @@ impl AccountStore for SqlAccountStore {
         }
         let rows = txn
             .query_all(
+                // No ORDER BY: a plan cached while the table was small may
+                // walk the primary key for it; a user has few accounts.
                 &select_accounts()
                     .and_where(Expr::col(Accounts::OrgId).eq(event.org_id))
                     .and_where(Expr::col(Accounts::ScimUserId).eq(scim_user_id))
-                    .order_by(Accounts::Id, Order::Asc)
                     .to_owned(),
             )
             .await
             .map_err(db_error)?;
-        let accounts = rows
+        let mut accounts = rows
             .iter()
             .map(account_from)
             .collect::<Result<Vec<_>, _>>()?;
+        accounts.sort_by_key(|a| a.id.0);
         for change in decide(&accounts) {
             write_change(&txn, change).await?;
         }

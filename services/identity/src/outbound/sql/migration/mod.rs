@@ -4,6 +4,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use service_kit::inbox::InboxMigration;
 
 mod m20261129_000002_accounts;
+mod m20261129_000003_accounts_by_user;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(InboxMigration),
             Box::new(m20261129_000002_accounts::Migration),
+            Box::new(m20261129_000003_accounts_by_user::Migration),
         ]
     }
 }
