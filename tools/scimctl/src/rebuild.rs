@@ -152,7 +152,7 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
             drive(
                 admin,
                 urls,
-                &args,
+                args,
                 parallel,
                 &db,
                 bindings,
@@ -167,7 +167,7 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
             drive(
                 admin,
                 urls,
-                &args,
+                args,
                 parallel,
                 &db,
                 bindings,
@@ -188,7 +188,7 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
             drive(
                 admin,
                 urls,
-                &args,
+                args,
                 parallel,
                 &db,
                 bindings,
