@@ -93,6 +93,12 @@ print(f"{sys.argv[1]:<10} {sys.argv[2].split(':')[0]:<9} parallel {s['parallel']
 PY
 }
 
+echo "== reading the journal over HTTP (scimctl events list, JSON lines)"
+start=$(date +%s.%N)
+lines=$("$TARGET/release/scimctl" --gateway "http://127.0.0.1:$PORT" --admin-key $KEY events list --format jsonl | wc -l)
+end=$(date +%s.%N)
+python3 -c "print(f'{$lines} events in {$end - $start:.2f} s = {$lines / ($end - $start):,.0f}/s')"
+
 echo "== rebuild"
 for service in ${ONLY:-identity team licensing}; do
   db=scim_bench_${service}_$RUN
@@ -102,6 +108,7 @@ for service in ${ONLY:-identity team licensing}; do
 done
 rebuild identity "sqlite://$WORK/identity.db"
 
+[ -n "${KEEP:-}" ] && { echo "kept: gateway on $PORT, database $GATEWAY_DB"; trap - EXIT; exit 0; }
 kill $GATEWAY_PID
 wait $GATEWAY_PID 2>/dev/null || true
 psql_ -d postgres -c "DROP DATABASE $GATEWAY_DB"

@@ -91,6 +91,22 @@ pub enum HandleError {
 /// it must be idempotent (see [`admit`]).
 pub trait EventHandler: Send + Sync + 'static {
     fn handle(&self, event: &Event) -> impl Future<Output = Result<Handled, HandleError>> + Send;
+
+    /// Handles `events` in order, one outcome each. A service may apply a
+    /// batch in one transaction (a rebuild into a fresh database, where it is
+    /// the only writer); by default each event is handled on its own.
+    fn handle_batch(
+        &self,
+        events: &[Event],
+    ) -> impl Future<Output = Vec<Result<Handled, HandleError>>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(events.len());
+            for event in events {
+                outcomes.push(self.handle(event).await);
+            }
+            outcomes
+        }
+    }
 }
 
 /// Whether an event may be applied, given what the consumer has recorded.

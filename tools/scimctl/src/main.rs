@@ -140,6 +140,29 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
+    /// GET `url` decoded straight into `T` (no intermediate JSON tree: the
+    /// rebuild reads the journal this way).
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> anyhow::Result<T> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}: no answer"))?;
+        let status = response.status();
+        let bytes = response.bytes().await.unwrap_or_default();
+        if !status.is_success() {
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let detail = value["detail"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            bail!("GET {url}: {status}: {detail}");
+        }
+        serde_json::from_slice(&bytes).with_context(|| format!("GET {url}: unexpected answer"))
+    }
+
     pub(crate) async fn send(
         &self,
         method: reqwest::Method,

@@ -30,7 +30,7 @@ use service_kit::projection::{self, ProjectionTable};
 use tokio::sync::mpsc;
 
 use crate::Admin;
-use crate::events::{Service, Slice, Urls, page};
+use crate::events::{Service, Slice, Urls};
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
@@ -63,6 +63,22 @@ pub struct DiffArgs {
     #[arg(long)]
     pub org: Option<String>,
 }
+
+/// A page of `GET /admin/v1/events`, typed.
+#[derive(serde::Deserialize)]
+struct JournalPage {
+    items: Vec<JournalItem>,
+    next_after_seq: Option<i64>,
+}
+
+#[derive(serde::Deserialize)]
+struct JournalItem {
+    seq: i64,
+    event: Event,
+}
+
+/// Events handed to a service at once.
+const BATCH: usize = 500;
 
 fn tables(service: Service) -> &'static [ProjectionTable] {
     match service {
@@ -224,22 +240,31 @@ async fn drive<H: EventHandler>(
         senders.push(tx);
         let (handler, tally) = (handler.clone(), tally.clone());
         workers.push(tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                match handler.handle(&event).await {
-                    Ok(Handled::Applied) => tally.applied.fetch_add(1, Ordering::Relaxed),
-                    Ok(Handled::Duplicate) => tally.already_applied.fetch_add(1, Ordering::Relaxed),
-                    Ok(Handled::Stale) => tally.stale.fetch_add(1, Ordering::Relaxed),
-                    Err(e) => {
-                        if let Ok(mut problems) = tally.problems.lock() {
-                            problems.push(json!({
-                                "event_id": event.id,
-                                "seq": event.seq,
-                                "error": e.to_string(),
-                            }));
+            // What has arrived, up to a batch: the service may apply it in
+            // one transaction.
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let outcomes = handler.handle_batch(&batch).await;
+                for (event, outcome) in batch.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(Handled::Applied) => tally.applied.fetch_add(1, Ordering::Relaxed),
+                        Ok(Handled::Duplicate) => {
+                            tally.already_applied.fetch_add(1, Ordering::Relaxed)
                         }
-                        0
-                    }
-                };
+                        Ok(Handled::Stale) => tally.stale.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => {
+                            if let Ok(mut problems) = tally.problems.lock() {
+                                problems.push(json!({
+                                    "event_id": event.id,
+                                    "seq": event.seq,
+                                    "error": e.to_string(),
+                                }));
+                            }
+                            0
+                        }
+                    };
+                }
+                batch.clear();
             }
         }));
     }
@@ -251,6 +276,20 @@ async fn drive<H: EventHandler>(
             flag.store(true, Ordering::SeqCst);
         }
     });
+    // PostgreSQL plans the batch reads from the tables' statistics; a fresh
+    // database has none until autovacuum comes round (never, where it is
+    // off), and the plans made for empty tables scan them in full. Keep the
+    // statistics current while the tables fill.
+    let analyzer = (!is_sqlite(&args.into)).then(|| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            use sea_orm::ConnectionTrait;
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let _ = db.execute_unprepared("ANALYZE").await;
+            }
+        })
+    });
     let progress = Progress::start(tally.clone());
     let slice = Slice {
         org: args.org.clone(),
@@ -259,10 +298,15 @@ async fn drive<H: EventHandler>(
     let started = Instant::now();
     let (mut read, mut after) = (0u64, None::<i64>);
     while !interrupted.load(Ordering::SeqCst) {
-        let (items, next) = page(admin, urls, &slice, after, 1000).await?;
-        for item in &items {
-            let event: Event = serde_json::from_value(item["event"].clone())
-                .with_context(|| format!("journal entry {} is not an event", item["seq"]))?;
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/admin/v1/events", urls.gateway),
+            &slice.query(after, 1000),
+        )?;
+        let page: JournalPage = admin.get(url.as_str()).await?;
+        let (items, next) = (page.items, page.next_after_seq);
+        let last = items.last().map(|i| i.seq);
+        for item in items {
+            let event = item.event;
             read += 1;
             if !bindings
                 .iter()
@@ -279,7 +323,7 @@ async fn drive<H: EventHandler>(
                 .await
                 .context("a rebuild worker stopped")?;
         }
-        after = items.last().and_then(|i| i["seq"].as_i64()).or(after);
+        after = last.or(after);
         if next.is_none() {
             break;
         }
@@ -289,6 +333,9 @@ async fn drive<H: EventHandler>(
         worker.await.context("a rebuild worker panicked")?;
     }
     progress.finish();
+    if let Some(analyzer) = analyzer {
+        analyzer.abort();
+    }
     let seconds = started.elapsed().as_secs_f64();
     let handled = tally.handled();
     let mut summary = json!({

@@ -35,6 +35,18 @@ pub trait AccountStore: Send + Sync + 'static {
     where
         F: FnOnce(&[Account]) -> Vec<AccountChange> + Send;
 
+    /// [`Self::apply_event`] for a batch, in one transaction, in order:
+    /// `decide` sees each user's accounts as the batch's earlier events left
+    /// them. For a single writer per user (a rebuild), not for competing
+    /// consumers.
+    fn apply_events<F>(
+        &self,
+        events: &[Event],
+        decide: F,
+    ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send
+    where
+        F: Fn(&Event, &[Account]) -> Vec<AccountChange> + Send + Sync;
+
     fn account(
         &self,
         org: OrgId,

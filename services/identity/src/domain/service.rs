@@ -50,6 +50,37 @@ impl<S: AccountStore, C: Clock> Identity<S, C> {
         &self.catalogue
     }
 
+    /// Applies a batch of events in one transaction (see
+    /// [`AccountStore::apply_events`]): what a rebuild uses.
+    pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
+        let now = self.clock.now();
+        match self
+            .store
+            .apply_events(events, |event, accounts| {
+                rules::changes_for(event, accounts, now)
+            })
+            .await
+        {
+            Ok(admissions) => admissions
+                .into_iter()
+                .zip(events)
+                .map(|(admission, event)| match admission {
+                    Admission::Apply => Ok(Handled::Applied),
+                    Admission::Duplicate => Ok(Handled::Duplicate),
+                    Admission::Stale => Ok(Handled::Stale),
+                    Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
+                        expected,
+                        got: event.aggregate.version,
+                    }),
+                })
+                .collect(),
+            Err(e) => events
+                .iter()
+                .map(|_| Err(HandleError::Failed(e.to_string())))
+                .collect(),
+        }
+    }
+
     /// Applies one provisioning event exactly once, in aggregate order.
     pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
         let now = self.clock.now();

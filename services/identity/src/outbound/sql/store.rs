@@ -7,6 +7,8 @@ use provisioning_events::Event;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, TransactionTrait};
 use service_kit::inbox::{self, InboxError};
+use std::collections::{HashMap, HashSet};
+
 use uuid::Uuid;
 
 use super::tables::{AccessChanges, Accounts};
@@ -131,53 +133,83 @@ fn account_from(row: &QueryResult) -> Result<Account, StoreError> {
     })
 }
 
+/// New accounts, in one multi-row INSERT.
+async fn insert_accounts<C: ConnectionTrait>(
+    txn: &C,
+    accounts: &[Account],
+) -> Result<(), StoreError> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let mut insert = Query::insert();
+    insert.into_table(Accounts::Table).columns([
+        Accounts::Id,
+        Accounts::OrgId,
+        Accounts::WorkspaceId,
+        Accounts::ScimUserId,
+        Accounts::Status,
+        Accounts::Label,
+        Accounts::UserName,
+        Accounts::ExternalId,
+        Accounts::Email,
+        Accounts::GivenName,
+        Accounts::FamilyName,
+        Accounts::DisplayName,
+        Accounts::Role,
+        Accounts::Permissions,
+        Accounts::CreatedAt,
+        Accounts::UpdatedAt,
+    ]);
+    for account in accounts {
+        let profile = account.profile.clone().unwrap_or_default();
+        insert.values_panic([
+            account.id.0.into(),
+            account.org.0.into(),
+            account.workspace.0.into(),
+            account.scim_user_id.clone().into(),
+            account.status.as_str().into(),
+            account.label.clone().into(),
+            profile.user_name.into(),
+            profile.external_id.into(),
+            profile.email.into(),
+            profile.given_name.into(),
+            profile.family_name.into(),
+            profile.display_name.into(),
+            account.access.role.clone().into(),
+            permissions_text(&account.access.permissions)?.into(),
+            micros(account.created_at).into(),
+            micros(account.updated_at).into(),
+        ]);
+    }
+    txn.execute(&insert).await.map_err(db_error)?;
+    Ok(())
+}
+
+/// The accounts of `users` in `org` (no ORDER BY: see `apply_event`).
+async fn read_accounts<C: ConnectionTrait>(
+    txn: &C,
+    org: Uuid,
+    users: &[String],
+) -> Result<Vec<Account>, StoreError> {
+    let rows = txn
+        .query_all(
+            &select_accounts()
+                .and_where(Expr::col(Accounts::OrgId).eq(org))
+                .and_where(Expr::col(Accounts::ScimUserId).is_in(users.iter().cloned()))
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(account_from).collect()
+}
+
 async fn write_change<C: ConnectionTrait>(
     txn: &C,
     change: AccountChange,
 ) -> Result<(), StoreError> {
     match change {
         AccountChange::Create(account) => {
-            let profile = account.profile.clone().unwrap_or_default();
-            let insert = Query::insert()
-                .into_table(Accounts::Table)
-                .columns([
-                    Accounts::Id,
-                    Accounts::OrgId,
-                    Accounts::WorkspaceId,
-                    Accounts::ScimUserId,
-                    Accounts::Status,
-                    Accounts::Label,
-                    Accounts::UserName,
-                    Accounts::ExternalId,
-                    Accounts::Email,
-                    Accounts::GivenName,
-                    Accounts::FamilyName,
-                    Accounts::DisplayName,
-                    Accounts::Role,
-                    Accounts::Permissions,
-                    Accounts::CreatedAt,
-                    Accounts::UpdatedAt,
-                ])
-                .values_panic([
-                    account.id.0.into(),
-                    account.org.0.into(),
-                    account.workspace.0.into(),
-                    account.scim_user_id.clone().into(),
-                    account.status.as_str().into(),
-                    account.label.clone().into(),
-                    profile.user_name.into(),
-                    profile.external_id.into(),
-                    profile.email.into(),
-                    profile.given_name.into(),
-                    profile.family_name.into(),
-                    profile.display_name.into(),
-                    account.access.role.clone().into(),
-                    permissions_text(&account.access.permissions)?.into(),
-                    micros(account.created_at).into(),
-                    micros(account.updated_at).into(),
-                ])
-                .to_owned();
-            txn.execute(&insert).await
+            return insert_accounts(txn, std::slice::from_ref(&account)).await;
         }
         AccountChange::UpdateProfile { id, profile, at } => {
             let update = Query::update()
@@ -267,6 +299,83 @@ impl AccountStore for SqlAccountStore {
         }
         txn.commit().await.map_err(db_error)?;
         Ok(Admission::Apply)
+    }
+
+    async fn apply_events<F>(
+        &self,
+        events: &[Event],
+        decide: F,
+    ) -> Result<Vec<Admission>, StoreError>
+    where
+        F: Fn(&Event, &[Account]) -> Vec<AccountChange> + Send + Sync,
+    {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let admissions = inbox::claim_batch(&txn, events)
+            .await
+            .map_err(inbox_error)?;
+        let admitted: Vec<&Event> = events
+            .iter()
+            .zip(&admissions)
+            .filter(|(_, a)| **a == Admission::Apply)
+            .map(|(e, _)| e)
+            .collect();
+        let mut users: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for event in &admitted {
+            users
+                .entry(event.org_id)
+                .or_default()
+                .push(event.aggregate.id.clone());
+        }
+        let mut accounts: HashMap<(Uuid, String), Vec<Account>> = HashMap::new();
+        for (org, ids) in users {
+            for chunk in ids.chunks(500) {
+                for account in read_accounts(&txn, org, chunk).await? {
+                    accounts
+                        .entry((org, account.scim_user_id.clone()))
+                        .or_default()
+                        .push(account);
+                }
+            }
+        }
+        // Users written in this batch are read again before their next event;
+        // new accounts wait in `created` for one multi-row INSERT, written
+        // before anything that could read or update them.
+        let mut written: HashSet<(Uuid, String)> = HashSet::new();
+        let mut created: Vec<Account> = Vec::new();
+        for event in admitted {
+            let key = (event.org_id, event.aggregate.id.clone());
+            if written.remove(&key) {
+                insert_accounts(&txn, &created).await?;
+                created.clear();
+                let fresh = read_accounts(&txn, event.org_id, std::slice::from_ref(&key.1)).await?;
+                accounts.insert(key.clone(), fresh);
+            }
+            let mine = accounts.entry(key.clone()).or_default();
+            mine.sort_by_key(|a| a.id.0);
+            let changes = decide(event, mine);
+            if !changes.is_empty() {
+                written.insert(key);
+            }
+            for change in changes {
+                match change {
+                    AccountChange::Create(account) => {
+                        created.push(account);
+                        if created.len() >= 500 {
+                            insert_accounts(&txn, &created).await?;
+                            created.clear();
+                        }
+                    }
+                    other => {
+                        insert_accounts(&txn, &created).await?;
+                        created.clear();
+                        write_change(&txn, other).await?;
+                    }
+                }
+            }
+        }
+        insert_accounts(&txn, &created).await?;
+        txn.commit().await.map_err(db_error)?;
+        Ok(admissions)
     }
 
     async fn account(&self, org: OrgId, id: AccountId) -> Result<Option<Account>, StoreError> {
