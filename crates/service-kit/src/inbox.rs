@@ -17,6 +17,8 @@ use messaging::{Admission, admit};
 use provisioning_events::{AggregateKind, Event};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::db::{in_list, pow2_chunks};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -166,13 +168,16 @@ pub async fn claim_batch<C: ConnectionTrait>(
     use std::collections::{HashMap, HashSet};
     let mut recorded: HashSet<uuid::Uuid> = HashSet::new();
     let mut last: HashMap<(&'static str, String), i64> = HashMap::new();
-    for chunk in events.chunks(CHUNK) {
+    for chunk in events.chunks(crate::db::MAX_IN_LIST) {
         let rows = txn
             .query_all(
                 &Query::select()
                     .column(InboxEvents::EventId)
                     .from(InboxEvents::Table)
-                    .and_where(Expr::col(InboxEvents::EventId).is_in(chunk.iter().map(|e| e.id)))
+                    .and_where(
+                        Expr::col(InboxEvents::EventId)
+                            .is_in(in_list(&chunk.iter().map(|e| e.id).collect::<Vec<_>>())),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -199,7 +204,7 @@ pub async fn claim_batch<C: ConnectionTrait>(
                         .columns([InboxAggregates::AggregateId, InboxAggregates::Version])
                         .from(InboxAggregates::Table)
                         .and_where(Expr::col(InboxAggregates::AggregateKind).eq(kind_name(kind)))
-                        .and_where(Expr::col(InboxAggregates::AggregateId).is_in(ids))
+                        .and_where(Expr::col(InboxAggregates::AggregateId).is_in(in_list(&ids)))
                         .to_owned(),
                 )
                 .await?;
@@ -230,7 +235,7 @@ pub async fn claim_batch<C: ConnectionTrait>(
         admissions.push(admission);
     }
     let now = Utc::now().timestamp_micros();
-    for chunk in admitted.chunks(CHUNK) {
+    for chunk in pow2_chunks(&admitted) {
         let mut insert = Query::insert();
         insert.into_table(InboxEvents::Table).columns([
             InboxEvents::EventId,
@@ -255,7 +260,7 @@ pub async fn claim_batch<C: ConnectionTrait>(
         txn.execute(&insert).await?;
     }
     let versions: Vec<_> = versions.into_iter().collect();
-    for chunk in versions.chunks(CHUNK) {
+    for chunk in pow2_chunks(&versions) {
         let mut upsert = Query::insert();
         upsert
             .into_table(InboxAggregates::Table)
@@ -280,9 +285,6 @@ pub async fn claim_batch<C: ConnectionTrait>(
     Ok(admissions)
 }
 
-/// Rows per statement in the batch paths.
-const CHUNK: usize = 500;
-
 /// When each of `event_ids` was applied (microseconds since the epoch), for
 /// those the inbox recorded: what an operator asks before and after a replay.
 pub async fn applied<C: ConnectionTrait>(
@@ -290,13 +292,13 @@ pub async fn applied<C: ConnectionTrait>(
     event_ids: &[uuid::Uuid],
 ) -> Result<Vec<(uuid::Uuid, i64)>, DbErr> {
     let mut found = Vec::with_capacity(event_ids.len());
-    for chunk in event_ids.chunks(500) {
+    for chunk in event_ids.chunks(crate::db::MAX_IN_LIST) {
         let rows = conn
             .query_all(
                 &Query::select()
                     .columns([InboxEvents::EventId, InboxEvents::AppliedAt])
                     .from(InboxEvents::Table)
-                    .and_where(Expr::col(InboxEvents::EventId).is_in(chunk.iter().copied()))
+                    .and_where(Expr::col(InboxEvents::EventId).is_in(in_list(chunk)))
                     .to_owned(),
             )
             .await?;

@@ -37,6 +37,14 @@ pub trait LicensingStore: Send + Sync + 'static {
         changes: Vec<SeatChange>,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
+    /// [`Self::apply_event`] for a batch (`changes[i]` for `events[i]`), in
+    /// one transaction, in order. For a single writer (a rebuild).
+    fn apply_events(
+        &self,
+        events: &[Event],
+        changes: Vec<Vec<SeatChange>>,
+    ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send;
+
     /// Writes the subscription, moves its version on, and appends the event
     /// `announce` makes of that version to the outbox, in one transaction.
     fn set_subscription<F>(

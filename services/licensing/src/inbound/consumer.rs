@@ -21,4 +21,8 @@ impl<S: LicensingStore, C: Clock> EventHandler for LicensingConsumer<S, C> {
     async fn handle(&self, event: &Event) -> Result<Handled, HandleError> {
         self.0.handle_event(event).await
     }
+
+    async fn handle_batch(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
+        self.0.handle_events(events).await
+    }
 }

@@ -31,6 +31,18 @@ pub trait TeamStore: Send + Sync + 'static {
     where
         F: FnOnce(Option<&Team>) -> Vec<TeamChange> + Send;
 
+    /// [`Self::apply_event`] for a batch, in one transaction, in order
+    /// (`teams[i]` is the team of `events[i]`). For a single writer per
+    /// aggregate (a rebuild), not for competing consumers.
+    fn apply_events<F>(
+        &self,
+        events: &[Event],
+        teams: &[Option<TeamId>],
+        decide: F,
+    ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send
+    where
+        F: Fn(&Event, Option<&Team>) -> Vec<TeamChange> + Send + Sync;
+
     fn team(
         &self,
         org: OrgId,

@@ -38,6 +38,38 @@ impl<S: TeamStore, C: Clock> Teams<S, C> {
     }
 
     /// Applies one provisioning event exactly once, in aggregate order.
+    /// Applies a batch of events in one transaction (see
+    /// [`TeamStore::apply_events`]): what a rebuild uses.
+    pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
+        let now = self.clock.now();
+        let teams: Vec<_> = events.iter().map(rules::team_of).collect();
+        match self
+            .store
+            .apply_events(events, &teams, |event, team| {
+                rules::changes_for(event, team, now)
+            })
+            .await
+        {
+            Ok(admissions) => admissions
+                .into_iter()
+                .zip(events)
+                .map(|(admission, event)| match admission {
+                    Admission::Apply => Ok(Handled::Applied),
+                    Admission::Duplicate => Ok(Handled::Duplicate),
+                    Admission::Stale => Ok(Handled::Stale),
+                    Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
+                        expected,
+                        got: event.aggregate.version,
+                    }),
+                })
+                .collect(),
+            Err(e) => events
+                .iter()
+                .map(|_| Err(HandleError::Failed(e.to_string())))
+                .collect(),
+        }
+    }
+
     pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
         let now = self.clock.now();
         let admission = self

@@ -138,9 +138,16 @@ async fn insert_accounts<C: ConnectionTrait>(
     txn: &C,
     accounts: &[Account],
 ) -> Result<(), StoreError> {
-    if accounts.is_empty() {
-        return Ok(());
+    for chunk in service_kit::db::pow2_chunks(accounts) {
+        insert_account_rows(txn, chunk).await?;
     }
+    Ok(())
+}
+
+async fn insert_account_rows<C: ConnectionTrait>(
+    txn: &C,
+    accounts: &[Account],
+) -> Result<(), StoreError> {
     let mut insert = Query::insert();
     insert.into_table(Accounts::Table).columns([
         Accounts::Id,
@@ -195,7 +202,7 @@ async fn read_accounts<C: ConnectionTrait>(
         .query_all(
             &select_accounts()
                 .and_where(Expr::col(Accounts::OrgId).eq(org))
-                .and_where(Expr::col(Accounts::ScimUserId).is_in(users.iter().cloned()))
+                .and_where(Expr::col(Accounts::ScimUserId).is_in(service_kit::db::in_list(users)))
                 .to_owned(),
         )
         .await
@@ -328,7 +335,7 @@ impl AccountStore for SqlAccountStore {
         }
         let mut accounts: HashMap<(Uuid, String), Vec<Account>> = HashMap::new();
         for (org, ids) in users {
-            for chunk in ids.chunks(500) {
+            for chunk in ids.chunks(service_kit::db::MAX_IN_LIST) {
                 for account in read_accounts(&txn, org, chunk).await? {
                     accounts
                         .entry((org, account.scim_user_id.clone()))

@@ -139,6 +139,97 @@ async fn count_seats<C: ConnectionTrait>(
     Ok(count(n))
 }
 
+type Held = std::collections::HashSet<(Uuid, String)>;
+
+/// For a batch's confirmations: the holders among them that hold a
+/// confirmed seat, and the keys among them that are reserved.
+async fn seats_of_batch<C: ConnectionTrait>(
+    db: &C,
+    batch: &[(Uuid, Vec<SeatChange>)],
+) -> Result<(Held, Held), StoreError> {
+    let mut wanted: std::collections::HashMap<Uuid, (Vec<String>, Vec<String>)> =
+        std::collections::HashMap::new();
+    for (org, changes) in batch {
+        for change in changes {
+            if let SeatChange::Confirm { key, holder } = change {
+                let (holders, keys) = wanted.entry(*org).or_default();
+                holders.push(holder.clone());
+                keys.push(key.0.clone());
+            }
+        }
+    }
+    let (mut holding, mut reserved) = (Held::new(), Held::new());
+    for (org, (holders, keys)) in wanted {
+        for chunk in holders.chunks(service_kit::db::MAX_IN_LIST) {
+            let rows = db
+                .query_all(
+                    &Query::select()
+                        .column(Seats::Holder)
+                        .from(Seats::Table)
+                        .and_where(Expr::col(Seats::OrgId).eq(org))
+                        .and_where(Expr::col(Seats::Status).eq(CONFIRMED))
+                        .and_where(Expr::col(Seats::Holder).is_in(service_kit::db::in_list(chunk)))
+                        .to_owned(),
+                )
+                .await
+                .map_err(db_error)?;
+            for row in rows {
+                holding.insert((org, row.try_get("", "holder").map_err(db_error)?));
+            }
+        }
+        for chunk in keys.chunks(service_kit::db::MAX_IN_LIST) {
+            let rows = db
+                .query_all(
+                    &Query::select()
+                        .column(Seats::SeatKey)
+                        .from(Seats::Table)
+                        .and_where(Expr::col(Seats::OrgId).eq(org))
+                        .and_where(Expr::col(Seats::Status).eq(RESERVED))
+                        .and_where(Expr::col(Seats::SeatKey).is_in(service_kit::db::in_list(chunk)))
+                        .to_owned(),
+                )
+                .await
+                .map_err(db_error)?;
+            for row in rows {
+                reserved.insert((org, row.try_get("", "seat_key").map_err(db_error)?));
+            }
+        }
+    }
+    Ok((holding, reserved))
+}
+
+/// Confirmed seats (organization, key, holder) with no reservation before
+/// them, in multi-row INSERTs.
+async fn insert_confirmed<C: ConnectionTrait>(
+    db: &C,
+    seats: &[(Uuid, String, String)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in service_kit::db::pow2_chunks(seats) {
+        let mut insert = Query::insert();
+        insert.into_table(Seats::Table).columns([
+            Seats::Id,
+            Seats::OrgId,
+            Seats::SeatKey,
+            Seats::Status,
+            Seats::Holder,
+            Seats::CreatedAt,
+        ]);
+        for (org, key, holder) in chunk {
+            insert.values_panic([
+                Uuid::now_v7().into(),
+                (*org).into(),
+                key.clone().into(),
+                CONFIRMED.into(),
+                holder.clone().into(),
+                micros(now).into(),
+            ]);
+        }
+        db.execute(&insert).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
 async fn write_change<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
@@ -313,6 +404,74 @@ impl LicensingStore for SqlLicensingStore {
         }
         txn.commit().await.map_err(db_error)?;
         Ok(Admission::Apply)
+    }
+
+    async fn apply_events(
+        &self,
+        events: &[Event],
+        changes: Vec<Vec<SeatChange>>,
+    ) -> Result<Vec<Admission>, StoreError> {
+        let _one_at_a_time = self.reservations.lock().await;
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let mut orgs: Vec<Uuid> = events.iter().map(|e| e.org_id).collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        for org in orgs {
+            lock_organization(&txn, OrgId(org)).await?;
+        }
+        let admissions = inbox::claim_batch(&txn, events)
+            .await
+            .map_err(inbox_error)?;
+        let now = Utc::now();
+        let admitted: Vec<(Uuid, Vec<SeatChange>)> = events
+            .iter()
+            .zip(changes)
+            .zip(&admissions)
+            .filter(|(_, admission)| **admission == Admission::Apply)
+            .map(|((event, changes), _)| (event.org_id, changes))
+            .collect();
+        // What the batch's confirmations need to know, read once: who holds
+        // a seat, which keys are reserved. Kept up to date as the batch goes.
+        let (mut holding, mut reserved) = seats_of_batch(&txn, &admitted).await?;
+        // Seats confirmed without a reservation (every one, in a rebuild)
+        // wait here for one multi-row INSERT, written before anything else.
+        let mut new_seats: Vec<(Uuid, String, String)> = Vec::new();
+        for (org, changes) in admitted {
+            for change in changes {
+                match change {
+                    SeatChange::Confirm { key, holder } => {
+                        if holding.contains(&(org, holder.clone())) {
+                            continue;
+                        }
+                        holding.insert((org, holder.clone()));
+                        if reserved.remove(&(org, key.0.clone())) {
+                            insert_confirmed(&txn, &new_seats, now).await?;
+                            new_seats.clear();
+                            write_change(
+                                &txn,
+                                OrgId(org),
+                                SeatChange::Confirm { key, holder },
+                                now,
+                            )
+                            .await?;
+                        } else {
+                            new_seats.push((org, key.0, holder));
+                        }
+                    }
+                    other => {
+                        if let SeatChange::Release { holder } = &other {
+                            holding.remove(&(org, holder.clone()));
+                        }
+                        insert_confirmed(&txn, &new_seats, now).await?;
+                        new_seats.clear();
+                        write_change(&txn, OrgId(org), other, now).await?;
+                    }
+                }
+            }
+        }
+        insert_confirmed(&txn, &new_seats, now).await?;
+        txn.commit().await.map_err(db_error)?;
+        Ok(admissions)
     }
 
     async fn set_subscription<F>(

@@ -295,6 +295,36 @@ impl TeamStore for SqlTeamStore {
         Ok(Admission::Apply)
     }
 
+    async fn apply_events<F>(
+        &self,
+        events: &[Event],
+        teams: &[Option<TeamId>],
+        decide: F,
+    ) -> Result<Vec<Admission>, StoreError>
+    where
+        F: Fn(&Event, Option<&Team>) -> Vec<TeamChange> + Send + Sync,
+    {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let admissions = inbox::claim_batch(&txn, events)
+            .await
+            .map_err(inbox_error)?;
+        for ((event, team), admission) in events.iter().zip(teams).zip(&admissions) {
+            if *admission != Admission::Apply {
+                continue;
+            }
+            let org = OrgId(event.org_id);
+            let current = match team {
+                Some(id) => load_team(&txn, org, *id).await?,
+                None => None,
+            };
+            for change in decide(event, current.as_ref()) {
+                write_change(&txn, org, change).await?;
+            }
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(admissions)
+    }
+
     async fn team(&self, org: OrgId, id: TeamId) -> Result<Option<Team>, StoreError> {
         load_team(&self.db, org, id).await
     }
