@@ -1,5 +1,5 @@
 # The commands a developer and CI use. `make test` is what README and .ci/run run.
-.PHONY: run test lint fmt conformance infra up down logs
+.PHONY: run test lint fmt conformance infra up down logs bench-rebuild
 
 run:
 	cargo run --release
@@ -22,6 +22,10 @@ conformance:
 
 infra:
 	scripts/infra.sh
+
+# How fast `scimctl rebuild` applies a journal (figures: docs/benchmarks.md).
+bench-rebuild:
+	scripts/bench-rebuild.sh
 
 # The distributed stack (docker compose). The admin key is generated once
 # into .env (compose reads it from there).
