@@ -118,6 +118,41 @@ pub enum Admission {
     OutOfOrder { expected: i64 },
 }
 
+impl Admission {
+    /// What the inbox's decision means to the bus: applied, skipped, or an
+    /// event to retry later (`event` arrived before an earlier version).
+    pub fn outcome(self, event: &Event) -> Result<Handled, HandleError> {
+        match self {
+            Admission::Apply => Ok(Handled::Applied),
+            Admission::Duplicate => Ok(Handled::Duplicate),
+            Admission::Stale => Ok(Handled::Stale),
+            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
+                expected,
+                got: event.aggregate.version,
+            }),
+        }
+    }
+}
+
+/// The outcomes of a batch applied in one transaction: each event's
+/// admission, or — when the transaction failed — the failure for every event.
+pub fn batch_outcomes<E: std::fmt::Display>(
+    events: &[Event],
+    admissions: Result<Vec<Admission>, E>,
+) -> Vec<Result<Handled, HandleError>> {
+    match admissions {
+        Ok(admissions) => admissions
+            .into_iter()
+            .zip(events)
+            .map(|(admission, event)| admission.outcome(event))
+            .collect(),
+        Err(e) => events
+            .iter()
+            .map(|_| Err(HandleError::Failed(e.to_string())))
+            .collect(),
+    }
+}
+
 /// The ordering rule of every consumer. Aggregate versions start at 1 and have
 /// no gaps (the gateway assigns them in the transaction of the change), so the
 /// next event of an aggregate is exactly `last_applied + 1`.

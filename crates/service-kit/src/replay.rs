@@ -12,9 +12,6 @@
 //!   missing), `failed`, `not_consumed` (an event type the service does not
 //!   consume), and for a dry run `would_apply` (`already_applied` then gives
 //!   when, in `detail`).
-//! - `POST /admin/v1/services/{service}/inbox` `{"event_ids": [...]}` →
-//!   `{"applied": [{"event_id", "applied_at"}]}`: which of them the service
-//!   applied, and when.
 //! - `GET /admin/v1/services/{service}/dead-letters?limit=` and
 //!   `…/dead-letters/{event_id}`: the letters with their error and attempts;
 //!   `POST …/dead-letters/requeue` `{"event_ids"?}` (all when absent) applies
@@ -64,12 +61,6 @@ struct ReplayRequest {
     dry_run: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InboxRequest {
-    event_ids: Vec<Uuid>,
-}
-
 /// Mounts the replay routes of `state.service` (the state must be in the
 /// app data as `web::Data<ReplayState<H>>`).
 pub fn configure<H: EventHandler>(cfg: &mut web::ServiceConfig, service: &str) {
@@ -93,11 +84,6 @@ pub fn configure<H: EventHandler>(cfg: &mut web::ServiceConfig, service: &str) {
         web::resource(format!("{base}/replay"))
             .app_data(body_limit())
             .route(web::post().to(replay::<H>)),
-    )
-    .service(
-        web::resource(format!("{base}/inbox"))
-            .app_data(body_limit())
-            .route(web::post().to(lookup::<H>)),
     );
 }
 
@@ -124,29 +110,6 @@ fn admitted<T: serde::de::DeserializeOwned>(
         return Err(Box::new(bad_request(&detail)));
     }
     Ok(request)
-}
-
-async fn lookup<H: EventHandler>(
-    req: HttpRequest,
-    state: web::Data<ReplayState<H>>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let request = match admitted(&req, &state.admin_key, &body, |r: &InboxRequest| {
-        r.event_ids.len()
-    }) {
-        Ok(request) => request,
-        Err(response) => return *response,
-    };
-    match inbox::applied(&state.db, &request.event_ids).await {
-        Ok(found) => HttpResponse::Ok().json(json!({
-            "service": state.service,
-            "applied": found.iter().map(|(id, at)| json!({
-                "event_id": id,
-                "applied_at": micros(*at),
-            })).collect::<Vec<_>>(),
-        })),
-        Err(e) => unavailable(state.service, &e.to_string()),
-    }
 }
 
 async fn replay<H: EventHandler>(

@@ -124,7 +124,7 @@ async fn batch_claim_on_postgres() {
 }
 
 #[test]
-fn a_large_batch_stays_in_small_statements() {
+fn a_large_batch_is_claimed_across_statement_chunks() {
     // 1,000 events of 1,000 users: more than one IN list and insert chunk.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -66,6 +66,7 @@ pub fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
 }
 
 pub mod consumers;
+pub mod process;
 pub mod proxy;
 pub mod scenario;
 

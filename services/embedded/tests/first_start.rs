@@ -68,18 +68,7 @@ fn start(dir: &Path, port: u16) -> (Child, Printed) {
 }
 
 fn stop(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    test_support::process::terminate(child, Duration::from_secs(15));
 }
 
 async fn wait_ready(http: &reqwest::Client, port: u16) {

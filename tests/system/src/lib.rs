@@ -174,18 +174,7 @@ impl ServiceProcess {
 
     /// SIGTERM, then waits for the exit (SIGKILL after `grace`).
     pub fn stop(&mut self, grace: std::time::Duration) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + grace;
-        while std::time::Instant::now() < deadline {
-            if self.exited() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        test_support::process::terminate(&mut self.child, grace);
     }
 }
 

@@ -39,6 +39,26 @@ async fn accounts(http: &Http, deployment: &Deployment, org: &str) -> Vec<Value>
     page["items"].as_array().unwrap().clone()
 }
 
+/// Identity loses every row of one user — accounts, access history, inbox
+/// entries — as a restore from an old backup (or a bug) would leave it.
+async fn forget_user(identity_db: &sea_orm::DatabaseConnection, scim_user_id: &str) {
+    for sql in [
+        "DELETE FROM access_changes WHERE account_id IN (SELECT id FROM accounts WHERE scim_user_id = $1)",
+        "DELETE FROM accounts WHERE scim_user_id = $1",
+        "DELETE FROM inbox_events WHERE aggregate_id = $1",
+        "DELETE FROM inbox_aggregates WHERE aggregate_id = $1",
+    ] {
+        identity_db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                sql,
+                [scim_user_id.into()],
+            ))
+            .await
+            .unwrap();
+    }
+}
+
 #[actix_web::test]
 async fn events_tell_the_history_and_replay_skips_what_was_applied() {
     let Some(amqp_url) = test_support::amqp_url() else {
@@ -404,21 +424,7 @@ async fn events_tell_the_history_and_replay_skips_what_was_applied() {
         .await
         .unwrap();
     let bob = ids["bob"].clone();
-    for sql in [
-        "DELETE FROM access_changes WHERE account_id IN (SELECT id FROM accounts WHERE scim_user_id = $1)",
-        "DELETE FROM accounts WHERE scim_user_id = $1",
-        "DELETE FROM inbox_events WHERE aggregate_id = $1",
-        "DELETE FROM inbox_aggregates WHERE aggregate_id = $1",
-    ] {
-        identity_db
-            .execute_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                sql,
-                [bob.clone().into()],
-            ))
-            .await
-            .unwrap();
-    }
+    forget_user(&identity_db, &bob).await;
     let lost = json_of(
         &scimctl(
             &deployment,
@@ -559,21 +565,7 @@ async fn events_tell_the_history_and_replay_skips_what_was_applied() {
     // Version n before version 1 can never apply: after its attempts it is a
     // dead letter.
     let alice = ids["alice"].clone();
-    for sql in [
-        "DELETE FROM access_changes WHERE account_id IN (SELECT id FROM accounts WHERE scim_user_id = $1)",
-        "DELETE FROM accounts WHERE scim_user_id = $1",
-        "DELETE FROM inbox_events WHERE aggregate_id = $1",
-        "DELETE FROM inbox_aggregates WHERE aggregate_id = $1",
-    ] {
-        identity_db
-            .execute_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                sql,
-                [alice.clone().into()],
-            ))
-            .await
-            .unwrap();
-    }
+    forget_user(&identity_db, &alice).await;
     let last_seq_before = *seqs.last().unwrap();
     let (status, body) = http
         .send(

@@ -154,6 +154,12 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
         .unwrap_or(if is_sqlite(&args.into) { 1 } else { 8 })
         .clamp(1, 64);
     let connections = parallel as u32 + 1;
+    let run = Run {
+        admin,
+        urls,
+        args,
+        parallel,
+    };
     match args.service {
         Service::Identity => {
             let settings = identity::config::Settings::from_sources(false)?;
@@ -163,30 +169,18 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
                 identity::startup::catalogue(&settings),
             )
             .await?;
-            let db = service.store.connection().clone();
-            let bindings = identity::inbound::consumer::BINDINGS;
-            drive(
-                admin,
-                urls,
-                args,
-                parallel,
-                &db,
-                bindings,
+            run.drive(
+                service.store.connection(),
+                identity::inbound::consumer::BINDINGS,
                 service.consumer(),
             )
             .await
         }
         Service::Team => {
             let service = team::startup::TeamService::build(&args.into, connections).await?;
-            let db = service.store.connection().clone();
-            let bindings = team::inbound::consumer::BINDINGS;
-            drive(
-                admin,
-                urls,
-                args,
-                parallel,
-                &db,
-                bindings,
+            run.drive(
+                service.store.connection(),
+                team::inbound::consumer::BINDINGS,
                 service.consumer(),
             )
             .await
@@ -199,15 +193,9 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
                 licensing::startup::policy(&settings),
             )
             .await?;
-            let db = service.store.connection().clone();
-            let bindings = licensing::inbound::consumer::BINDINGS;
-            drive(
-                admin,
-                urls,
-                args,
-                parallel,
-                &db,
-                bindings,
+            run.drive(
+                service.store.connection(),
+                licensing::inbound::consumer::BINDINGS,
                 service.consumer(),
             )
             .await
@@ -215,146 +203,158 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn drive<H: EventHandler>(
-    admin: &Admin,
-    urls: &Urls,
-    args: &RebuildArgs,
+/// One rebuild: where the journal comes from, where it goes, how wide.
+struct Run<'a> {
+    admin: &'a Admin,
+    urls: &'a Urls,
+    args: &'a RebuildArgs,
     parallel: usize,
-    db: &sea_orm::DatabaseConnection,
-    bindings: &'static [&'static str],
-    handler: H,
-) -> anyhow::Result<Value> {
-    if let Some((table, rows)) = projection::first_non_empty(db, tables(args.service)).await? {
-        bail!(
-            "{} is not a fresh database: {table} has {rows} rows",
-            redact(&args.into)
-        );
-    }
-    let handler = Arc::new(handler);
-    let tally = Arc::new(Tally::default());
-    let mut senders = Vec::with_capacity(parallel);
-    let mut workers = Vec::with_capacity(parallel);
-    for _ in 0..parallel {
-        let (tx, mut rx) = mpsc::channel::<Event>(2048);
-        senders.push(tx);
-        let (handler, tally) = (handler.clone(), tally.clone());
-        workers.push(tokio::spawn(async move {
-            // What has arrived, up to a batch: the service may apply it in
-            // one transaction.
-            let mut batch = Vec::with_capacity(BATCH);
-            while rx.recv_many(&mut batch, BATCH).await > 0 {
-                let outcomes = handler.handle_batch(&batch).await;
-                for (event, outcome) in batch.iter().zip(outcomes) {
-                    match outcome {
-                        Ok(Handled::Applied) => tally.applied.fetch_add(1, Ordering::Relaxed),
-                        Ok(Handled::Duplicate) => {
-                            tally.already_applied.fetch_add(1, Ordering::Relaxed)
-                        }
-                        Ok(Handled::Stale) => tally.stale.fetch_add(1, Ordering::Relaxed),
-                        Err(e) => {
-                            if let Ok(mut problems) = tally.problems.lock() {
-                                problems.push(json!({
-                                    "event_id": event.id,
-                                    "seq": event.seq,
-                                    "error": e.to_string(),
-                                }));
-                            }
-                            0
-                        }
-                    };
-                }
-                batch.clear();
-            }
-        }));
-    }
+}
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
+impl Run<'_> {
+    async fn drive<H: EventHandler>(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        bindings: &'static [&'static str],
+        handler: H,
+    ) -> anyhow::Result<Value> {
+        let Run {
+            admin,
+            urls,
+            args,
+            parallel,
+        } = *self;
+        if let Some((table, rows)) = projection::first_non_empty(db, tables(args.service)).await? {
+            bail!(
+                "{} is not a fresh database: {table} has {rows} rows",
+                redact(&args.into)
+            );
         }
-    });
-    // PostgreSQL plans the batch reads from the tables' statistics; a fresh
-    // database has none until autovacuum comes round (never, where it is
-    // off), and the plans made for empty tables scan them in full. Keep the
-    // statistics current while the tables fill.
-    let analyzer = (!is_sqlite(&args.into)).then(|| {
-        let db = db.clone();
+        let handler = Arc::new(handler);
+        let tally = Arc::new(Tally::default());
+        let mut senders = Vec::with_capacity(parallel);
+        let mut workers = Vec::with_capacity(parallel);
+        for _ in 0..parallel {
+            let (tx, mut rx) = mpsc::channel::<Event>(2048);
+            senders.push(tx);
+            let (handler, tally) = (handler.clone(), tally.clone());
+            workers.push(tokio::spawn(async move {
+                // What has arrived, up to a batch: the service may apply it in
+                // one transaction.
+                let mut batch = Vec::with_capacity(BATCH);
+                while rx.recv_many(&mut batch, BATCH).await > 0 {
+                    let outcomes = handler.handle_batch(&batch).await;
+                    for (event, outcome) in batch.iter().zip(outcomes) {
+                        match outcome {
+                            Ok(Handled::Applied) => tally.applied.fetch_add(1, Ordering::Relaxed),
+                            Ok(Handled::Duplicate) => {
+                                tally.already_applied.fetch_add(1, Ordering::Relaxed)
+                            }
+                            Ok(Handled::Stale) => tally.stale.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                if let Ok(mut problems) = tally.problems.lock() {
+                                    problems.push(json!({
+                                        "event_id": event.id,
+                                        "seq": event.seq,
+                                        "error": e.to_string(),
+                                    }));
+                                }
+                                0
+                            }
+                        };
+                    }
+                    batch.clear();
+                }
+            }));
+        }
+
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let flag = interrupted.clone();
         tokio::spawn(async move {
-            use sea_orm::ConnectionTrait;
-            loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                let _ = db.execute_unprepared("ANALYZE").await;
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::SeqCst);
             }
-        })
-    });
-    let progress = Progress::start(tally.clone());
-    let slice = Slice {
-        org: args.org.clone(),
-        ..Slice::default()
-    };
-    let started = Instant::now();
-    let (mut read, mut after) = (0u64, None::<i64>);
-    while !interrupted.load(Ordering::SeqCst) {
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/admin/v1/events", urls.gateway),
-            &slice.query(after, 1000),
-        )?;
-        let page: JournalPage = admin.get(url.as_str()).await?;
-        let (items, next) = (page.items, page.next_after_seq);
-        let last = items.last().map(|i| i.seq);
-        for item in items {
-            let event = item.event;
-            read += 1;
-            if !bindings
-                .iter()
-                .any(|p| topic_matches(p, event.routing_key()))
-            {
-                tally.not_consumed.fetch_add(1, Ordering::Relaxed);
-                continue;
+        });
+        // PostgreSQL plans the batch reads from the tables' statistics; a fresh
+        // database has none until autovacuum comes round (never, where it is
+        // off), and the plans made for empty tables scan them in full. Keep the
+        // statistics current while the tables fill.
+        let analyzer = (!is_sqlite(&args.into)).then(|| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                use sea_orm::ConnectionTrait;
+                loop {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let _ = db.execute_unprepared("ANALYZE").await;
+                }
+            })
+        });
+        let progress = Progress::start(tally.clone());
+        let slice = Slice {
+            org: args.org.clone(),
+            ..Slice::default()
+        };
+        let started = Instant::now();
+        let (mut read, mut after) = (0u64, None::<i64>);
+        while !interrupted.load(Ordering::SeqCst) {
+            let url = reqwest::Url::parse_with_params(
+                &format!("{}/admin/v1/events", urls.gateway),
+                &slice.query(after, 1000),
+            )?;
+            let page: JournalPage = admin.get(url.as_str()).await?;
+            let (items, next) = (page.items, page.next_after_seq);
+            let last = items.last().map(|i| i.seq);
+            for item in items {
+                let event = item.event;
+                read += 1;
+                if !bindings
+                    .iter()
+                    .any(|p| topic_matches(p, event.routing_key()))
+                {
+                    tally.not_consumed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let mut hasher = DefaultHasher::new();
+                event.aggregate.id.hash(&mut hasher);
+                let worker = (hasher.finish() % parallel as u64) as usize;
+                senders[worker]
+                    .send(event)
+                    .await
+                    .context("a rebuild worker stopped")?;
             }
-            let mut hasher = DefaultHasher::new();
-            event.aggregate.id.hash(&mut hasher);
-            let worker = (hasher.finish() % parallel as u64) as usize;
-            senders[worker]
-                .send(event)
-                .await
-                .context("a rebuild worker stopped")?;
+            after = last.or(after);
+            if next.is_none() {
+                break;
+            }
         }
-        after = last.or(after);
-        if next.is_none() {
-            break;
+        drop(senders);
+        for worker in workers {
+            worker.await.context("a rebuild worker panicked")?;
         }
+        progress.finish();
+        if let Some(analyzer) = analyzer {
+            analyzer.abort();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let handled = tally.handled();
+        let mut summary = json!({
+            "service": args.service.name(),
+            "into": redact(&args.into),
+            "events": read,
+            "counts": tally.json(),
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "events_per_second": if seconds > 0.0 { (handled as f64 / seconds).round() } else { 0.0 },
+            "parallel": parallel,
+            "last_seq": after,
+            "problems": tally.problems.lock().map(|p| p.clone()).unwrap_or_default(),
+        });
+        if interrupted.load(Ordering::SeqCst) {
+            summary["interrupted"] = json!(true);
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            bail!("interrupted: the rebuilt database is incomplete (drop it and start again)");
+        }
+        Ok(summary)
     }
-    drop(senders);
-    for worker in workers {
-        worker.await.context("a rebuild worker panicked")?;
-    }
-    progress.finish();
-    if let Some(analyzer) = analyzer {
-        analyzer.abort();
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let handled = tally.handled();
-    let mut summary = json!({
-        "service": args.service.name(),
-        "into": redact(&args.into),
-        "events": read,
-        "counts": tally.json(),
-        "seconds": (seconds * 1000.0).round() / 1000.0,
-        "events_per_second": if seconds > 0.0 { (handled as f64 / seconds).round() } else { 0.0 },
-        "parallel": parallel,
-        "last_seq": after,
-        "problems": tally.problems.lock().map(|p| p.clone()).unwrap_or_default(),
-    });
-    if interrupted.load(Ordering::SeqCst) {
-        summary["interrupted"] = json!(true);
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        bail!("interrupted: the rebuilt database is incomplete (drop it and start again)");
-    }
-    Ok(summary)
 }
 
 pub async fn diff(args: DiffArgs) -> anyhow::Result<Value> {

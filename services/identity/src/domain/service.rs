@@ -1,7 +1,7 @@
 //! The identity use cases: apply user events, and let admins read accounts
 //! and change their access.
 
-use messaging::{Admission, HandleError, Handled};
+use messaging::{HandleError, Handled, batch_outcomes};
 use provisioning_events::Event;
 
 use super::errors::AdminError;
@@ -54,31 +54,13 @@ impl<S: AccountStore, C: Clock> Identity<S, C> {
     /// [`AccountStore::apply_events`]): what a rebuild uses.
     pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
         let now = self.clock.now();
-        match self
+        let admissions = self
             .store
             .apply_events(events, |event, accounts| {
                 rules::changes_for(event, accounts, now)
             })
-            .await
-        {
-            Ok(admissions) => admissions
-                .into_iter()
-                .zip(events)
-                .map(|(admission, event)| match admission {
-                    Admission::Apply => Ok(Handled::Applied),
-                    Admission::Duplicate => Ok(Handled::Duplicate),
-                    Admission::Stale => Ok(Handled::Stale),
-                    Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                        expected,
-                        got: event.aggregate.version,
-                    }),
-                })
-                .collect(),
-            Err(e) => events
-                .iter()
-                .map(|_| Err(HandleError::Failed(e.to_string())))
-                .collect(),
-        }
+            .await;
+        batch_outcomes(events, admissions)
     }
 
     /// Applies one provisioning event exactly once, in aggregate order.
@@ -91,15 +73,7 @@ impl<S: AccountStore, C: Clock> Identity<S, C> {
             })
             .await
             .map_err(|e| HandleError::Failed(e.to_string()))?;
-        match admission {
-            Admission::Apply => Ok(Handled::Applied),
-            Admission::Duplicate => Ok(Handled::Duplicate),
-            Admission::Stale => Ok(Handled::Stale),
-            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                expected,
-                got: event.aggregate.version,
-            }),
-        }
+        admission.outcome(event)
     }
 
     pub async fn account(&self, org: OrgId, id: AccountId) -> Result<Account, AdminError> {

@@ -2,7 +2,7 @@
 //! let admins set subscriptions and read usage.
 
 use chrono::Duration;
-use messaging::{Admission, HandleError, Handled};
+use messaging::{HandleError, Handled, batch_outcomes};
 use provisioning_events::Event;
 
 use super::models::{OrgId, Reservation, SeatKey, Subscription, Usage};
@@ -56,25 +56,8 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
     /// [`LicensingStore::apply_events`]): what a rebuild uses.
     pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
         let changes = events.iter().map(rules::changes_for).collect();
-        match self.store.apply_events(events, changes).await {
-            Ok(admissions) => admissions
-                .into_iter()
-                .zip(events)
-                .map(|(admission, event)| match admission {
-                    Admission::Apply => Ok(Handled::Applied),
-                    Admission::Duplicate => Ok(Handled::Duplicate),
-                    Admission::Stale => Ok(Handled::Stale),
-                    Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                        expected,
-                        got: event.aggregate.version,
-                    }),
-                })
-                .collect(),
-            Err(e) => events
-                .iter()
-                .map(|_| Err(HandleError::Failed(e.to_string())))
-                .collect(),
-        }
+        let admissions = self.store.apply_events(events, changes).await;
+        batch_outcomes(events, admissions)
     }
 
     pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
@@ -83,15 +66,7 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
             .apply_event(event, rules::changes_for(event))
             .await
             .map_err(|e| HandleError::Failed(e.to_string()))?;
-        match admission {
-            Admission::Apply => Ok(Handled::Applied),
-            Admission::Duplicate => Ok(Handled::Duplicate),
-            Admission::Stale => Ok(Handled::Stale),
-            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                expected,
-                got: event.aggregate.version,
-            }),
-        }
+        admission.outcome(event)
     }
 
     /// Takes effect at once: the next reservation sees it; the gateway learns

@@ -1,7 +1,7 @@
 //! The team use cases: apply group (and user) events, and let admins read
 //! teams and their members.
 
-use messaging::{Admission, HandleError, Handled};
+use messaging::{HandleError, Handled, batch_outcomes};
 use provisioning_events::Event;
 
 use super::models::{Member, OrgId, Page, Paged, Team, TeamId};
@@ -43,31 +43,13 @@ impl<S: TeamStore, C: Clock> Teams<S, C> {
     pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
         let now = self.clock.now();
         let teams: Vec<_> = events.iter().map(rules::team_of).collect();
-        match self
+        let admissions = self
             .store
             .apply_events(events, &teams, |event, team| {
                 rules::changes_for(event, team, now)
             })
-            .await
-        {
-            Ok(admissions) => admissions
-                .into_iter()
-                .zip(events)
-                .map(|(admission, event)| match admission {
-                    Admission::Apply => Ok(Handled::Applied),
-                    Admission::Duplicate => Ok(Handled::Duplicate),
-                    Admission::Stale => Ok(Handled::Stale),
-                    Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                        expected,
-                        got: event.aggregate.version,
-                    }),
-                })
-                .collect(),
-            Err(e) => events
-                .iter()
-                .map(|_| Err(HandleError::Failed(e.to_string())))
-                .collect(),
-        }
+            .await;
+        batch_outcomes(events, admissions)
     }
 
     pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
@@ -79,15 +61,7 @@ impl<S: TeamStore, C: Clock> Teams<S, C> {
             })
             .await
             .map_err(|e| HandleError::Failed(e.to_string()))?;
-        match admission {
-            Admission::Apply => Ok(Handled::Applied),
-            Admission::Duplicate => Ok(Handled::Duplicate),
-            Admission::Stale => Ok(Handled::Stale),
-            Admission::OutOfOrder { expected } => Err(HandleError::OutOfOrder {
-                expected,
-                got: event.aggregate.version,
-            }),
-        }
+        admission.outcome(event)
     }
 
     pub async fn teams(&self, org: OrgId, page: Page) -> Result<Paged<Team>, AdminError> {

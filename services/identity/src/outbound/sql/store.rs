@@ -192,7 +192,9 @@ async fn insert_account_rows<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The accounts of `users` in `org` (no ORDER BY: see `apply_event`).
+/// The accounts of `users` in `org`. No ORDER BY: a plan cached while the
+/// table was small may walk the primary key for it; a user has few accounts,
+/// sorted by the caller.
 async fn read_accounts<C: ConnectionTrait>(
     txn: &C,
     org: Uuid,
@@ -285,21 +287,12 @@ impl AccountStore for SqlAccountStore {
             txn.rollback().await.map_err(db_error)?;
             return Ok(admission);
         }
-        let rows = txn
-            .query_all(
-                // No ORDER BY: a plan cached while the table was small may
-                // walk the primary key for it; a user has few accounts.
-                &select_accounts()
-                    .and_where(Expr::col(Accounts::OrgId).eq(event.org_id))
-                    .and_where(Expr::col(Accounts::ScimUserId).eq(scim_user_id))
-                    .to_owned(),
-            )
-            .await
-            .map_err(db_error)?;
-        let mut accounts = rows
-            .iter()
-            .map(account_from)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut accounts = read_accounts(
+            &txn,
+            event.org_id,
+            std::slice::from_ref(&scim_user_id.to_owned()),
+        )
+        .await?;
         accounts.sort_by_key(|a| a.id.0);
         for change in decide(&accounts) {
             write_change(&txn, change).await?;
