@@ -134,6 +134,11 @@ stack_tests! {
         let new_id = rotated.body["id"].as_str().unwrap().to_owned();
         let too_long = admin(stack, "POST", &format!("/{org}/tokens/{new_id}/rotate"), Some(json!({"overlap_seconds": 100_000_000})), key).await;
         assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+        // Beyond what a duration can hold: refused the same way, no panic.
+        for seconds in [i64::MAX, i64::MIN] {
+            let absurd = admin(stack, "POST", &format!("/{org}/tokens/{new_id}/rotate"), Some(json!({"overlap_seconds": seconds})), key).await;
+            assert_eq!(absurd.status, StatusCode::BAD_REQUEST, "{seconds}");
+        }
         let unknown = uuid::Uuid::now_v7();
         assert_eq!(admin(stack, "POST", &format!("/{org}/tokens/{unknown}/rotate"), None, key).await.status, StatusCode::NOT_FOUND);
     }

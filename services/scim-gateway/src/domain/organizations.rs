@@ -57,6 +57,9 @@ pub struct TokenInfo {
 
 /// The longest a rotated token may keep working beside its successor.
 pub const MAX_ROTATION_OVERLAP: chrono::Duration = chrono::Duration::days(30);
+/// How long it keeps working when the admin does not say: a day, long enough
+/// to switch an IdP over to the new token.
+pub const DEFAULT_ROTATION_OVERLAP: chrono::Duration = chrono::Duration::days(1);
 
 /// A token just issued: the only time its value exists outside the client.
 #[derive(Debug)]
@@ -195,8 +198,9 @@ where
         &self,
         org: OrgId,
         token: Uuid,
-        overlap: chrono::Duration,
+        overlap: Option<chrono::Duration>,
     ) -> Result<(IssuedToken, DateTime<Utc>), OrganizationError> {
+        let overlap = overlap.unwrap_or(DEFAULT_ROTATION_OVERLAP);
         if overlap < chrono::Duration::zero() || overlap > MAX_ROTATION_OVERLAP {
             return Err(OrganizationError::Invalid(format!(
                 "the overlap must be between 0 and {} seconds",

@@ -227,9 +227,6 @@ struct RotateBody {
     overlap_seconds: Option<i64>,
 }
 
-/// A day: long enough to switch an IdP over to the new token.
-const DEFAULT_OVERLAP_SECONDS: i64 = 86_400;
-
 async fn rotate_token<S: AdminStore, C: Clock, T: TokenSource>(
     req: HttpRequest,
     state: web::Data<AdminState<S, C, T>>,
@@ -245,10 +242,14 @@ async fn rotate_token<S: AdminStore, C: Clock, T: TokenSource>(
     let token = admin_http::path_id(&path.1).ok_or(AdminApiError::Organization(
         OrganizationError::TokenNotFound,
     ))?;
-    let overlap = request.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
+    // Out of chrono's range is out of the allowed range too (and must not
+    // panic): the domain names the bounds.
+    let overlap = request.overlap_seconds.map(|seconds| {
+        chrono::Duration::try_seconds(seconds).unwrap_or(chrono::Duration::MAX)
+    });
     let (issued, previous_ends) = state
         .organizations
-        .rotate_token(org_id(&path.0)?, token, chrono::Duration::seconds(overlap))
+        .rotate_token(org_id(&path.0)?, token, overlap)
         .await?;
     let mut reply = token_json(&issued.info);
     reply["token"] = json!(issued.token.expose());
