@@ -244,9 +244,9 @@ async fn rotate_token<S: AdminStore, C: Clock, T: TokenSource>(
     ))?;
     // Out of chrono's range is out of the allowed range too (and must not
     // panic): the domain names the bounds.
-    let overlap = request.overlap_seconds.map(|seconds| {
-        chrono::Duration::try_seconds(seconds).unwrap_or(chrono::Duration::MAX)
-    });
+    let overlap = request
+        .overlap_seconds
+        .map(|seconds| chrono::Duration::try_seconds(seconds).unwrap_or(chrono::Duration::MAX));
     let (issued, previous_ends) = state
         .organizations
         .rotate_token(org_id(&path.0)?, token, overlap)
