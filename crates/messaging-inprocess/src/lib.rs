@@ -8,10 +8,14 @@
 //!   [`DeadLetterSink`]). Only then does the relay mark the entries published,
 //!   so a process that dies in between delivers them again on restart, and
 //!   the subscribers' inboxes turn the repeat into duplicates.
-//! - A failing event is retried `max_attempts` times with doubling pauses,
-//!   then recorded as dead with its error; the events behind it go on.
-//! - Subscribers are called one at a time per event, in `seq` order, so the
-//!   events of one aggregate arrive in version order.
+//! - Each subscriber gets the events it matches as one batch, in `seq` order
+//!   (its `handle_batch`: one transaction for the lot), so the events of one
+//!   aggregate arrive in version order. Subscribers have databases of their
+//!   own and run side by side. The bus is each subscriber's only consumer,
+//!   which is what a service's batch path asks of its caller.
+//! - An event that fails in a batch is delivered again on its own, in order
+//!   with the batch's other failures, `max_attempts` times with doubling
+//!   pauses, then recorded as dead with its error; the events behind it go on.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,13 +32,20 @@ type HandleFuture<'a> = Pin<Box<dyn Future<Output = Result<Handled, HandleError>
 
 /// `EventHandler` with its future boxed, so handlers of different services can
 /// sit in one list.
+type BatchFuture<'a> = Pin<Box<dyn Future<Output = Vec<Result<Handled, HandleError>>> + Send + 'a>>;
+
 trait ErasedHandler: Send + Sync {
     fn handle<'a>(&'a self, event: &'a Event) -> HandleFuture<'a>;
+    fn handle_batch<'a>(&'a self, events: &'a [Event]) -> BatchFuture<'a>;
 }
 
 impl<H: EventHandler> ErasedHandler for H {
     fn handle<'a>(&'a self, event: &'a Event) -> HandleFuture<'a> {
         Box::pin(EventHandler::handle(self, event))
+    }
+
+    fn handle_batch<'a>(&'a self, events: &'a [Event]) -> BatchFuture<'a> {
+        Box::pin(EventHandler::handle_batch(self, events))
     }
 }
 
@@ -92,20 +103,63 @@ impl<D: DeadLetterSink> InProcessBus<D> {
         self
     }
 
-    async fn deliver(&self, subscriber: &Subscriber, event: &Event) -> Result<(), PublishError> {
+    /// Hands `subscriber` the events it matches in one batch, then each
+    /// one that failed again on its own.
+    async fn deliver_batch(
+        &self,
+        subscriber: &Subscriber,
+        events: &[Event],
+    ) -> Result<(), PublishError> {
+        let matching: Vec<Event> = events
+            .iter()
+            .filter(|event| {
+                subscriber
+                    .patterns
+                    .iter()
+                    .any(|p| topic_matches(p, event.routing_key()))
+            })
+            .cloned()
+            .collect();
+        if matching.is_empty() {
+            return Ok(());
+        }
+        // A consume span per event, in its own trace, lasting the batch.
+        let spans: Vec<tracing::Span> = matching
+            .iter()
+            .map(|event| consume_span(subscriber, event, 1))
+            .collect();
+        let outcomes = subscriber.handler.handle_batch(&matching).await;
+        drop(spans);
+        for (event, outcome) in matching.iter().zip(outcomes) {
+            match outcome {
+                Ok(handled) => {
+                    tracing::debug!(consumer = %subscriber.consumer, event_id = %event.id, ?handled, "event settled");
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        consumer = %subscriber.consumer,
+                        event_id = %event.id,
+                        error = %error,
+                        "event failed in a batch; delivered again on its own"
+                    );
+                    tokio::time::sleep(self.retry.first_pause).await;
+                    self.deliver(subscriber, event, 2).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn deliver(
+        &self,
+        subscriber: &Subscriber,
+        event: &Event,
+        first_attempt: u32,
+    ) -> Result<(), PublishError> {
         let mut pause = self.retry.first_pause;
-        let mut attempt = 1;
+        let mut attempt = first_attempt;
         loop {
-            let span = tracing::info_span!(
-                "consume",
-                service = %subscriber.consumer,
-                event_id = %event.id,
-                event_type = event.routing_key(),
-                aggregate_id = %event.aggregate.id,
-                version = event.aggregate.version,
-                attempt,
-            );
-            trace_context::continue_trace(&span, event.traceparent.as_deref());
+            let span = consume_span(subscriber, event, attempt);
             let outcome =
                 tracing::Instrument::instrument(subscriber.handler.handle(event), span).await;
             match outcome {
@@ -148,18 +202,28 @@ impl<D: DeadLetterSink> InProcessBus<D> {
     }
 }
 
+fn consume_span(subscriber: &Subscriber, event: &Event, attempt: u32) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        service = %subscriber.consumer,
+        event_id = %event.id,
+        event_type = event.routing_key(),
+        aggregate_id = %event.aggregate.id,
+        version = event.aggregate.version,
+        attempt,
+    );
+    trace_context::continue_trace(&span, event.traceparent.as_deref());
+    span
+}
+
 impl<D: DeadLetterSink> EventPublisher for InProcessBus<D> {
     async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
-        for event in events {
-            for subscriber in &self.subscribers {
-                if subscriber
-                    .patterns
-                    .iter()
-                    .any(|p| topic_matches(p, event.routing_key()))
-                {
-                    self.deliver(subscriber, event).await?;
-                }
-            }
+        let deliveries = self
+            .subscribers
+            .iter()
+            .map(|subscriber| self.deliver_batch(subscriber, events));
+        for delivered in futures_util::future::join_all(deliveries).await {
+            delivered?;
         }
         Ok(())
     }

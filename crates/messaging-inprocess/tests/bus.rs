@@ -148,3 +148,72 @@ async fn when_a_dead_letter_cannot_be_kept_the_relay_is_told() {
     let outcome = bus.publish(&[renamed("g1", 1, "poison")]).await;
     assert!(matches!(outcome, Err(PublishError::Unavailable(_))));
 }
+
+/// A consumer that applies a batch in one go (as the services' batch path
+/// does in one transaction) and can be made to fail its first batch whole.
+#[derive(Clone, Default)]
+struct BatchingRecorder {
+    inbox: MemoryInbox,
+    batches: Arc<Mutex<Vec<usize>>>,
+    fail_first_batch: bool,
+}
+
+impl EventHandler for BatchingRecorder {
+    async fn handle(&self, event: &Event) -> Result<Handled, HandleError> {
+        self.inbox.apply(event)
+    }
+
+    async fn handle_batch(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
+        let first = {
+            let mut batches = self.batches.lock().unwrap();
+            batches.push(events.len());
+            batches.len() == 1
+        };
+        if first && self.fail_first_batch {
+            return events
+                .iter()
+                .map(|_| Err(HandleError::Failed("database unavailable".into())))
+                .collect();
+        }
+        events.iter().map(|e| self.inbox.apply(e)).collect()
+    }
+}
+
+#[tokio::test]
+async fn each_subscriber_gets_its_events_as_one_batch() {
+    let teams = BatchingRecorder::default();
+    let identity = BatchingRecorder::default();
+    let bus = InProcessBus::new(MemoryDeadLetters::default(), quick_retry())
+        .subscribe("team", &["group.*"], teams.clone())
+        .subscribe("identity", &["user.*"], identity.clone());
+    let events = vec![
+        renamed("g1", 1, "a"),
+        event(AggregateKind::User, "u1", 1, EventBody::UserDeleted {}),
+        renamed("g1", 2, "b"),
+        renamed("g2", 1, "c"),
+    ];
+    bus.publish(&events).await.unwrap();
+    assert_eq!(*teams.batches.lock().unwrap(), vec![3]);
+    assert_eq!(*identity.batches.lock().unwrap(), vec![1]);
+    let team_ids: Vec<Uuid> = teams.inbox.applied().iter().map(|e| e.id).collect();
+    assert_eq!(team_ids, vec![events[0].id, events[2].id, events[3].id]);
+}
+
+#[tokio::test]
+async fn a_failed_batch_is_delivered_again_event_by_event_in_order() {
+    let dead = MemoryDeadLetters::default();
+    let teams = BatchingRecorder {
+        fail_first_batch: true,
+        ..BatchingRecorder::default()
+    };
+    let bus = InProcessBus::new(dead.clone(), quick_retry()).subscribe(
+        "team",
+        &["group.*"],
+        teams.clone(),
+    );
+    let events = vec![renamed("g1", 1, "a"), renamed("g1", 2, "b")];
+    bus.publish(&events).await.unwrap();
+    let applied: Vec<Uuid> = teams.inbox.applied().iter().map(|e| e.id).collect();
+    assert_eq!(applied, vec![events[0].id, events[1].id]);
+    assert!(dead.letters.lock().unwrap().is_empty());
+}

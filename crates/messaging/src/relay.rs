@@ -5,6 +5,7 @@
 //! id, so that costs a duplicate, never a loss.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use provisioning_events::Event;
@@ -95,6 +96,24 @@ fn publish_span(event: &mut Event) -> tracing::Span {
     span
 }
 
+/// A nudge from the outbox's writer to the relay: "entries were committed".
+/// A relay that shares the process with the writer publishes them at once
+/// rather than at its next poll; writers elsewhere (other gateway replicas)
+/// are still picked up by the poll. A nudge given while the relay is busy
+/// is kept for its next wait.
+#[derive(Debug, Clone, Default)]
+pub struct Wakeup(Arc<tokio::sync::Notify>);
+
+impl Wakeup {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+
+    async fn wait(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.0.notified()).await;
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Pacing {
     /// Pause when the journal is drained.
@@ -104,13 +123,14 @@ pub struct Pacing {
 }
 
 /// Drives a relay for the life of the process: drains the outbox, idles when
-/// it is empty, backs off while the bus or the database is down.
-pub async fn run<O: Outbox, P: EventPublisher>(relay: Relay<O, P>, pacing: Pacing) {
+/// it is empty until `wakeup` or the next poll, backs off while the bus or
+/// the database is down.
+pub async fn run<O: Outbox, P: EventPublisher>(relay: Relay<O, P>, pacing: Pacing, wakeup: Wakeup) {
     let first_backoff = Duration::from_millis(100);
     let mut backoff = first_backoff;
     loop {
         match relay.publish_batch().await {
-            Ok(0) => tokio::time::sleep(pacing.idle_poll).await,
+            Ok(0) => wakeup.wait(pacing.idle_poll).await,
             Ok(_) => backoff = first_backoff,
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay attempt failed");

@@ -16,9 +16,17 @@ pub async fn connect(
     max_connections: u32,
     purpose: &str,
 ) -> anyhow::Result<DatabaseConnection> {
+    let sqlite = sqlite_path(url).is_some() || url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(max_connections)
+        // SQLite: one connection. It writes one transaction at a time anyway;
+        // with several connections, a transaction that read before writing
+        // fails with SQLITE_BUSY_SNAPSHOT when another committed in between,
+        // and waiting writers sleep in SQLite's busy handler. Each connection
+        // is also a thread that every statement is handed to and back from:
+        // on two cores more of them cost more than they give (measured:
+        // docs/benchmarks.md).
+        .max_connections(if sqlite { 1 } else { max_connections })
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

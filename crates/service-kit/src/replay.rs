@@ -333,5 +333,5 @@ fn unavailable(service: &str, error: &str) -> HttpResponse {
 
 fn micros(at: i64) -> Option<String> {
     DateTime::<Utc>::from_timestamp_micros(at)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
 }

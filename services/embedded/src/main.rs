@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
             idle_poll: std::time::Duration::from_millis(200),
             max_backoff: std::time::Duration::from_secs(30),
         },
+        relay::Wakeup::default(),
     ));
 
     let listener = TcpListener::bind((gateway.http.host.as_str(), gateway.http.port))

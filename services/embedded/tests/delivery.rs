@@ -163,9 +163,11 @@ async fn every_event_is_applied_once_in_order_through_a_process_kill() {
             eprintln!(
                 "killed after request {sent}: {pending} pending, {applied} of {journal} applied"
             );
-            if pending > 0 {
+            // Entries identity never saw are delivered after the restart;
+            // entries delivered but not yet marked published (pending, yet
+            // applied) come again and must be recognized as duplicates.
+            if applied < journal {
                 kills_with_backlog += 1;
-                assert!(applied < journal);
             }
             embedded.start().await;
             next_kill += if kills_with_backlog >= 2 {

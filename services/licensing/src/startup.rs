@@ -171,7 +171,7 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
                     () = relay::run(relay, Pacing {
                         idle_poll: Duration::from_millis(200),
                         max_backoff: Duration::from_secs(30),
-                    }) => {}
+                    }, relay::Wakeup::default()) => {}
                     () = until_stopped(relay_stopped) => {}
                 }
             });

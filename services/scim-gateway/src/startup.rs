@@ -139,7 +139,7 @@ pub fn spawn_relay_to<P: EventPublisher>(store: &SqlScimView, publisher: P, sett
         idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
         max_backoff: Duration::from_millis(settings.amqp.relay_max_backoff_ms),
     };
-    actix_web::rt::spawn(relay::run(relay, pacing));
+    actix_web::rt::spawn(relay::run(relay, pacing, store.journal_written()));
 }
 
 /// The consumer of licensing's `subscription.changed`, keeping the

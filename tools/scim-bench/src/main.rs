@@ -1,16 +1,24 @@
 //! `scim-bench`: drives a running SCIM gateway over HTTP the way identity
-//! providers do and reports throughput and latency percentiles. Every response
+//! providers do and reports throughput and latency percentiles. Every answer
 //! is checked; a wrong answer counts as an error, not as a fast request.
+//! Scenarios and how the figures in docs/benchmarks.md were made: that file.
+
+mod client;
+mod load;
+mod report;
+mod scenarios;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
-use futures_util::StreamExt;
+use clap::{Args, Parser, Subcommand};
 use rand::RngExt;
-use serde_json::{Value, json};
+
+use client::{Admin, Scim};
+use load::Load;
+use report::Report;
 
 #[derive(Parser)]
 #[command(about = "Load tool for the SCIM gateway")]
@@ -18,295 +26,357 @@ struct Cli {
     /// SCIM base URL.
     #[arg(
         long,
+        global = true,
         env = "SCIM_BENCH_URL",
         default_value = "http://127.0.0.1:8080/scim/v2"
     )]
     base_url: String,
-    /// Bearer token of the organization to use.
-    #[arg(long, env = "SCIM_BENCH_TOKEN")]
-    token: String,
+    /// Bearer token of an organization (repeat for several). Scenarios that
+    /// need more organizations than given create them with the admin key.
+    #[arg(
+        long = "token",
+        global = true,
+        env = "SCIM_BENCH_TOKEN",
+        value_delimiter = ','
+    )]
+    tokens: Vec<String>,
+    /// Admin key: lets the tool create organizations (with seats) and read
+    /// the journal and identity's inbox.
+    #[arg(long, global = true, env = "SCIM_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// The gateway's admin API [default: the base URL without /scim/v2].
+    #[arg(long, global = true)]
+    gateway_url: Option<String>,
+    /// Licensing's admin API [default: the gateway's, as in the embedded process].
+    #[arg(long, global = true)]
+    licensing_url: Option<String>,
+    /// Identity's admin API [default: the gateway's].
+    #[arg(long, global = true)]
+    identity_url: Option<String>,
+    /// Samples this process's resident memory during the run and reports its peak.
+    #[arg(long, global = true)]
+    watch_pid: Option<u32>,
+    /// One JSON object per report instead of a line of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Args, Clone, Copy)]
+struct LoadArgs {
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds to run (the default when neither is given: 10).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Requests to send.
+    #[arg(long)]
+    requests: Option<usize>,
+}
+
+impl LoadArgs {
+    fn load(self) -> Load {
+        let duration = match (self.duration, self.requests) {
+            (None, None) => Some(10.0),
+            (duration, _) => duration,
+        };
+        Load {
+            concurrency: self.concurrency,
+            duration: duration.map(Duration::from_secs_f64),
+            requests: self.requests,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Creates users bench-user-<i>@example.com (idempotent: existing ones are skipped).
+    /// Creates users bench-user-<i>@example.com in the first organization
+    /// (the ones that exist are skipped): the data of filter, get, patch and group-add.
     Seed {
         #[arg(long)]
         users: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
-    /// `GET /Users?filter=<attribute> eq "…"` for random seeded users.
-    Lookup {
-        #[arg(long, value_enum, default_value_t = LookupBy::UserName)]
-        by: LookupBy,
+    /// POST /Users of new users, spread over organizations.
+    Create {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long, default_value_t = 1)]
+        orgs: usize,
+    },
+    /// Per new user: filter userName eq (nothing found), then POST.
+    InitialSync {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long, default_value_t = 1)]
+        orgs: usize,
+    },
+    /// GET /Users?filter=userName eq "…" of random seeded users.
+    Filter {
+        #[command(flatten)]
+        load: LoadArgs,
         /// How many users were seeded (lookups pick among them).
         #[arg(long)]
         users: usize,
-        #[arg(long, default_value_t = 5000)]
-        samples: usize,
-        #[arg(long, default_value_t = 1)]
-        concurrency: usize,
     },
-    /// Builds a group of `members` seeded users, then times PATCHes that add
-    /// one more member each (users after the first `members`).
+    /// GET /Users/{id} of random seeded users.
+    Get {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long)]
+        users: usize,
+        /// How many seeded users' ids to look up first and pick from.
+        #[arg(long, default_value_t = 5000)]
+        sample: usize,
+    },
+    /// PATCH /Users/{id}: replace name.familyName of random seeded users.
+    Patch {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long)]
+        users: usize,
+        #[arg(long, default_value_t = 5000)]
+        sample: usize,
+    },
+    /// Fills a group with `members` seeded users, then adds one member per
+    /// request (needs members + requests seeded users).
     GroupAdd {
         #[arg(long)]
         members: usize,
         #[arg(long, default_value_t = 500)]
-        samples: usize,
+        requests: usize,
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
+    /// A new organization of `seats` seats gets seats + extra creates: exactly
+    /// `seats` must succeed, the rest be refused, and licensing count `seats`.
+    Quota {
+        #[arg(long, default_value_t = 5000)]
+        seats: usize,
+        #[arg(long, default_value_t = 500)]
+        extra: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// Creates at a steady rate in a new organization; reports the time from
+    /// each 201 to identity applying the user's event.
+    Propagation {
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LookupBy {
-    UserName,
-    ExternalId,
-}
+/// Seats of the organizations the tool creates for create scenarios: enough
+/// never to be the limit.
+const UNLIMITED_SEATS: u64 = 1_000_000_000;
 
-struct Client {
+struct Bench {
+    cli: Cli,
     http: reqwest::Client,
-    base: String,
-    auth: String,
+    run: String,
 }
 
-impl Client {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("Authorization", &self.auth);
-        if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/scim+json")
-                .body(body.to_string());
+impl Bench {
+    fn gateway_url(&self) -> String {
+        self.cli.gateway_url.clone().unwrap_or_else(|| {
+            let base = self.cli.base_url.trim_end_matches('/');
+            base.strip_suffix("/scim/v2").unwrap_or(base).to_owned()
+        })
+    }
+
+    fn admin(&self) -> anyhow::Result<Admin> {
+        let key = self
+            .cli
+            .admin_key
+            .clone()
+            .context("this needs the admin key (--admin-key or SCIM_ADMIN_KEY)")?;
+        let gateway = self.gateway_url();
+        let or_gateway = |url: &Option<String>| url.clone().unwrap_or_else(|| gateway.clone());
+        Ok(Admin::new(
+            self.http.clone(),
+            key,
+            gateway.clone(),
+            or_gateway(&self.cli.licensing_url),
+            or_gateway(&self.cli.identity_url),
+        ))
+    }
+
+    fn scim(&self, token: &str) -> Scim {
+        Scim::new(self.http.clone(), &self.cli.base_url, token)
+    }
+
+    fn first_organization(&self) -> anyhow::Result<Scim> {
+        let token = self
+            .cli
+            .tokens
+            .first()
+            .context("this needs an organization's token (--token or SCIM_BENCH_TOKEN)")?;
+        Ok(self.scim(token))
+    }
+
+    /// `count` organizations: the given tokens, then new ones.
+    async fn organizations(&self, count: usize) -> anyhow::Result<Vec<Scim>> {
+        let mut orgs: Vec<Scim> = self
+            .cli
+            .tokens
+            .iter()
+            .take(count)
+            .map(|t| self.scim(t))
+            .collect();
+        if orgs.len() < count {
+            let admin = self.admin()?;
+            for i in orgs.len()..count {
+                let org = admin
+                    .create_organization(&format!("bench-{}-{i}", self.run), UNLIMITED_SEATS)
+                    .await?;
+                orgs.push(self.scim(&org.token));
+            }
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
-        let value = if bytes.is_empty() {
-            Value::Null
+        Ok(orgs)
+    }
+
+    fn print(&self, report: &Report) {
+        if self.cli.json {
+            println!("{}", report.json());
         } else {
-            serde_json::from_slice(&bytes)?
-        };
-        Ok((status, value))
-    }
-}
-
-fn user_name(i: usize) -> String {
-    format!("bench-user-{i}@example.com")
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-struct Report {
-    name: String,
-    latencies: Vec<Duration>,
-    errors: usize,
-    elapsed: Duration,
-}
-
-impl Report {
-    fn print(mut self) {
-        self.latencies.sort();
-        let n = self.latencies.len();
-        let pct = |p: f64| -> f64 {
-            if n == 0 {
-                return 0.0;
-            }
-            let idx = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
-            self.latencies[idx].as_secs_f64() * 1000.0
-        };
-        println!(
-            "{}: ok={} errors={} rate={:.0}/s p50={:.2}ms p99={:.2}ms max={:.2}ms",
-            self.name,
-            n,
-            self.errors,
-            n as f64 / self.elapsed.as_secs_f64().max(1e-9),
-            pct(0.50),
-            pct(0.99),
-            pct(1.0),
-        );
-    }
-}
-
-/// Runs `total` requests, `concurrency` at a time; `op(i)` returns whether the answer was right.
-async fn run<F, Fut>(name: &str, total: usize, concurrency: usize, op: F) -> Report
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let errors = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let latencies: Vec<Option<Duration>> = futures_util::stream::iter(0..total)
-        .map(|i| {
-            let errors = errors.clone();
-            let fut = op(i);
-            async move {
-                let t = Instant::now();
-                let ok = fut.await;
-                let elapsed = t.elapsed();
-                if ok {
-                    Some(elapsed)
-                } else {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    None
-                }
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    Report {
-        name: name.to_owned(),
-        latencies: latencies.into_iter().flatten().collect(),
-        errors: errors.load(Ordering::Relaxed),
-        elapsed: started.elapsed(),
+            println!("{}", report.line());
+        }
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let client = Arc::new(Client {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()?,
-        base: cli.base_url.trim_end_matches('/').to_owned(),
-        auth: format!("Bearer {}", cli.token),
-    });
-    match cli.command {
-        Command::Seed { users, concurrency } => {
-            let report = run("seed", users, concurrency, |i| {
-                let client = client.clone();
-                async move {
-                    let body = json!({
-                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                        "userName": user_name(i),
-                        "externalId": format!("bench-ext-{i}"),
-                        "name": {"givenName": "Bench", "familyName": format!("User {i}")},
-                        "emails": [{"value": user_name(i), "type": "work", "primary": true}],
-                        "active": true
-                    });
-                    matches!(
-                        client
-                            .send(reqwest::Method::POST, "/Users", Some(&body))
-                            .await,
-                        Ok((201 | 409, _))
-                    )
-                }
-            })
-            .await;
-            report.print();
-        }
-        Command::Lookup {
-            by,
-            users,
-            samples,
-            concurrency,
-        } => {
-            let picks: Vec<usize> = (0..samples)
-                .map(|_| rand::rng().random_range(0..users))
-                .collect();
-            let picks = Arc::new(picks);
-            let name = match by {
-                LookupBy::UserName => "filter userName eq",
-                LookupBy::ExternalId => "filter externalId eq",
-            };
-            let report = run(name, samples, concurrency, |k| {
-                let client = client.clone();
-                let i = picks[k];
-                async move {
-                    let filter = match by {
-                        LookupBy::UserName => format!("userName eq \"{}\"", user_name(i)),
-                        LookupBy::ExternalId => format!("externalId eq \"bench-ext-{i}\""),
-                    };
-                    let path = format!("/Users?filter={}", encode(&filter));
-                    matches!(client.send(reqwest::Method::GET, &path, None).await,
-                        Ok((200, body)) if body["totalResults"] == 1)
-                }
-            })
-            .await;
-            report.print();
-        }
-        Command::GroupAdd { members, samples } => {
-            let ids = user_ids(&client, members + samples).await?;
-            let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": format!("bench-group-{}", rand::rng().random::<u32>())});
-            let (status, created) = client
-                .send(reqwest::Method::POST, "/Groups", Some(&group))
-                .await?;
-            if status != 201 {
-                bail!("creating the group: {status} {created}");
-            }
-            let group_path = format!("/Groups/{}", created["id"].as_str().context("group id")?);
-            let fill = Instant::now();
-            for chunk in ids[..members].chunks(1000) {
-                let value: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
-                let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "Add", "path": "members", "value": value}]});
-                let (status, body) = client
-                    .send(reqwest::Method::PATCH, &group_path, Some(&patch))
-                    .await?;
-                if status != 204 {
-                    bail!("filling the group: {status} {body}");
-                }
-            }
+    let http = client::http_pool(64)?;
+    let bench = Bench {
+        cli,
+        http,
+        run: format!("{:08x}", rand::rng().random::<u32>()),
+    };
+    let peak_rss = bench.cli.watch_pid.map(watch_resident_memory);
+    let reports = run(&bench).await?;
+    let mut failed = false;
+    for report in &reports {
+        bench.print(report);
+        failed |= report.error_count() > 0;
+    }
+    if let (Some(peak), Some(pid)) = (peak_rss, bench.cli.watch_pid) {
+        let mib = peak.load(Ordering::Relaxed) as f64 / 1024.0;
+        if bench.cli.json {
             println!(
-                "filled a group with {members} members in {:.1}s",
-                fill.elapsed().as_secs_f64()
+                "{}",
+                serde_json::json!({"process": pid, "peak_rss_mib": (mib * 10.0).round() / 10.0})
             );
-            let extra = Arc::new(ids[members..].to_vec());
-            let report = run(&format!("add 1 member to a {members}-member group"), samples, 1, |k| {
-                let client = client.clone();
-                let id = extra[k].clone();
-                let path = group_path.clone();
-                async move {
-                    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "Add", "path": "members", "value": [{"value": id}]}]});
-                    matches!(client.send(reqwest::Method::PATCH, &path, Some(&patch)).await, Ok((204, _)))
-                }
-            })
-            .await;
-            report.print();
+        } else {
+            println!("process {pid}: peak resident memory {mib:.1} MiB");
         }
+    }
+    if failed {
+        bail!("some requests failed or were answered wrongly");
     }
     Ok(())
 }
 
-/// Ids of the first `n` seeded users, looked up by userName.
-async fn user_ids(client: &Arc<Client>, n: usize) -> anyhow::Result<Vec<String>> {
-    let found: Vec<anyhow::Result<String>> = futures_util::stream::iter(0..n)
-        .map(|i| {
-            let client = client.clone();
-            async move {
-                let path = format!(
-                    "/Users?attributes=id&filter={}",
-                    encode(&format!("userName eq \"{}\"", user_name(i)))
-                );
-                let (status, body) = client.send(reqwest::Method::GET, &path, None).await?;
-                match body["Resources"][0]["id"].as_str() {
-                    Some(id) if status == 200 => Ok(id.to_owned()),
-                    _ => bail!("user {i} is not seeded (run `seed` with enough users)"),
+async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
+    Ok(match &bench.cli.command {
+        Command::Seed { users, concurrency } => {
+            let load = Load {
+                concurrency: *concurrency,
+                duration: None,
+                requests: None,
+            };
+            vec![scenarios::seed(bench.first_organization()?, *users, load).await]
+        }
+        Command::Create { load, orgs } => {
+            let orgs = bench.organizations(*orgs).await?;
+            vec![scenarios::create(orgs, &bench.run, load.load()).await]
+        }
+        Command::InitialSync { load, orgs } => {
+            let orgs = bench.organizations(*orgs).await?;
+            vec![scenarios::initial_sync(orgs, &bench.run, load.load()).await]
+        }
+        Command::Filter { load, users } => {
+            vec![scenarios::filter(bench.first_organization()?, *users, load.load()).await]
+        }
+        Command::Get {
+            load,
+            users,
+            sample,
+        } => {
+            let scim = bench.first_organization()?;
+            let ids = Arc::new(scenarios::sample_ids(&scim, *users, *sample).await?);
+            vec![scenarios::get(scim, ids, load.load()).await]
+        }
+        Command::Patch {
+            load,
+            users,
+            sample,
+        } => {
+            let scim = bench.first_organization()?;
+            let ids = Arc::new(scenarios::sample_ids(&scim, *users, *sample).await?);
+            vec![scenarios::patch(scim, ids, load.load()).await]
+        }
+        Command::GroupAdd {
+            members,
+            requests,
+            concurrency,
+        } => {
+            let load = Load {
+                concurrency: *concurrency,
+                duration: None,
+                requests: Some(*requests),
+            };
+            vec![scenarios::group_add(bench.first_organization()?, *members, load).await?]
+        }
+        Command::Quota {
+            seats,
+            extra,
+            concurrency,
+        } => {
+            let admin = bench.admin()?;
+            let org = admin
+                .create_organization(&format!("bench-quota-{}", bench.run), *seats as u64)
+                .await?;
+            let scim = bench.scim(&org.token);
+            vec![scenarios::quota(&admin, scim, &org.id, *seats, *extra, *concurrency).await?]
+        }
+        Command::Propagation { rate, duration } => {
+            let admin = bench.admin()?;
+            let org = admin
+                .create_organization(&format!("bench-prop-{}", bench.run), UNLIMITED_SEATS)
+                .await?;
+            let scim = bench.scim(&org.token);
+            let duration = Duration::from_secs_f64(*duration);
+            let (creates, propagation) =
+                scenarios::propagation(&admin, scim, &org.id, &bench.run, *rate, duration).await?;
+            vec![creates, propagation]
+        }
+    })
+}
+
+/// Samples `/proc/<pid>/status` every 100 ms; the peak VmRSS in KiB.
+fn watch_resident_memory(pid: u32) -> Arc<AtomicU64> {
+    let peak = Arc::new(AtomicU64::new(0));
+    let seen = peak.clone();
+    tokio::spawn(async move {
+        let path = format!("/proc/{pid}/status");
+        loop {
+            if let Ok(status) = std::fs::read_to_string(&path) {
+                let rss = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+                if let Some(kib) = rss {
+                    seen.fetch_max(kib, Ordering::Relaxed);
                 }
             }
-        })
-        .buffered(16)
-        .collect()
-        .await;
-    found.into_iter().collect()
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    peak
 }

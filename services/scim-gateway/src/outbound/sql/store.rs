@@ -23,7 +23,7 @@ use super::tables::{
     ApiTokens, DeadLetters, Journal, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails,
     ScimUsers,
 };
-use messaging::relay::OutboxError;
+use messaging::relay::{OutboxError, Wakeup};
 use provisioning_events::{AggregateKind, Event};
 
 use crate::domain::models::{
@@ -43,6 +43,9 @@ const CHUNK: usize = 1000;
 #[derive(Clone)]
 pub struct SqlScimView {
     db: DatabaseConnection,
+    /// Told after each commit that appended to the journal: the relay
+    /// publishes at once instead of at its next poll.
+    journal_written: Wakeup,
     /// When each token's last use was last written: at most once a minute per
     /// token, so authentication stays a read.
     token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
@@ -55,8 +58,15 @@ impl SqlScimView {
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
             db,
+            journal_written: Wakeup::default(),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// What this store signals when it appended to the journal (the relay
+    /// waits on it between polls).
+    pub fn journal_written(&self) -> Wakeup {
+        self.journal_written.clone()
     }
 
     /// Records that `token` was used, unless that was done within the last
@@ -654,7 +664,9 @@ impl UserStore for SqlScimView {
         .map_err(db_error)?;
         write_emails(&txn, org, user.id, &columns).await?;
         append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
     }
 
     async fn find_user(
@@ -726,7 +738,9 @@ impl UserStore for SqlScimView {
         .map_err(db_error)?;
         write_emails(&txn, org, user.id, &columns).await?;
         append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
     }
 
     async fn delete_user(
@@ -754,7 +768,9 @@ impl UserStore for SqlScimView {
             txn.execute(&statement).await.map_err(db_error)?;
         }
         append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
     }
 
     async fn list_users(
@@ -920,7 +936,9 @@ impl GroupStore for SqlScimView {
         .map_err(db_error)?;
         add_members(&txn, org, group.id, members).await?;
         append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
     }
 
     async fn find_group(
@@ -1038,7 +1056,9 @@ impl GroupStore for SqlScimView {
             }
         }
         append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
     }
 
     async fn delete_group(
@@ -1062,7 +1082,9 @@ impl GroupStore for SqlScimView {
             .map_err(db_error)?;
         }
         append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
     }
 
     async fn list_groups(
