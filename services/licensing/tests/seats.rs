@@ -166,11 +166,73 @@ async fn concurrent(url: &str) {
     assert_eq!(service.licensing.usage(org).await.unwrap().reserved, 10);
 }
 
+/// Confirmed seats are a running count: kept by the single and the batch
+/// path alike, unchanged by a batch delivered twice, and what a decision
+/// counts against the quota.
+async fn running_count(url: &str) {
+    let service = LicensingService::build(url, 8, policy(3, 60_000))
+        .await
+        .unwrap();
+    let licensing = service.licensing.clone();
+    let org = OrgId(Uuid::now_v7());
+    let other = OrgId(Uuid::now_v7());
+    // Three users of org (no reservation: a rebuild, or a lost one) and one
+    // of another organization, as one batch; then the batch again.
+    let batch: Vec<Event> = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            user_event(
+                org.0,
+                &format!("{}-{name}", org.0),
+                1,
+                provisioned(&format!("{name}@example.com")),
+            )
+        })
+        .chain([user_event(
+            other.0,
+            &format!("{}-z", other.0),
+            1,
+            provisioned("z@example.com"),
+        )])
+        .collect();
+    for outcome in licensing.handle_events(&batch).await {
+        assert_eq!(outcome.unwrap(), Handled::Applied);
+    }
+    for outcome in licensing.handle_events(&batch).await {
+        assert_eq!(outcome.unwrap(), Handled::Duplicate);
+    }
+    assert_eq!(licensing.usage(org).await.unwrap().confirmed, 3);
+    assert_eq!(licensing.usage(other).await.unwrap().confirmed, 1);
+    let d = SeatKey::for_new_user("d@example.com");
+    assert_eq!(
+        licensing.reserve(org, &d).await.unwrap(),
+        Reservation::Denied { used: 3, quota: 3 }
+    );
+    // One leaves (single path): d gets the seat, and its confirmation counts.
+    let deleted = user_event(org.0, &format!("{}-b", org.0), 2, EventBody::UserDeleted {});
+    licensing.handle_event(&deleted).await.unwrap();
+    assert_eq!(licensing.usage(org).await.unwrap().confirmed, 2);
+    assert!(matches!(
+        licensing.reserve(org, &d).await.unwrap(),
+        Reservation::Granted { used: 3, .. }
+    ));
+    let d_arrives = user_event(
+        org.0,
+        &format!("{}-d", org.0),
+        1,
+        provisioned("d@example.com"),
+    );
+    licensing.handle_event(&d_arrives).await.unwrap();
+    let usage = licensing.usage(org).await.unwrap();
+    assert_eq!((usage.confirmed, usage.reserved), (3, 0));
+}
+
 #[tokio::test]
 async fn the_ledger_on_sqlite() {
     let dir = test_support::temp_dir("licensing");
     ledger(&test_support::sqlite_url(&dir, "licensing.db")).await;
     concurrent(&test_support::sqlite_url(&dir, "licensing.db")).await;
+    running_count(&test_support::sqlite_url(&dir, "licensing.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -180,4 +242,5 @@ async fn the_ledger_on_postgres() {
     };
     ledger(&url).await;
     concurrent(&url).await;
+    running_count(&url).await;
 }

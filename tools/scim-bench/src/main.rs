@@ -92,6 +92,14 @@ impl LoadArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Creates an organization with `seats` seats and prints its SCIM token
+    /// (for seed and the scenarios that use --token).
+    Organization {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        seats: u64,
+    },
     /// Creates users bench-user-<i>@example.com in the first organization
     /// (the ones that exist are skipped): the data of filter, get, patch and group-add.
     Seed {
@@ -284,6 +292,11 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
     Ok(match &bench.cli.command {
+        Command::Organization { name, seats } => {
+            let org = bench.admin()?.create_organization(name, *seats).await?;
+            println!("{}", org.token);
+            vec![]
+        }
         Command::Seed { users, concurrency } => {
             let load = Load {
                 concurrency: *concurrency,

@@ -1,9 +1,10 @@
 //! `SqlLicensingStore`: the seat ledger on sea-orm. Reservations of one
-//! organization are serialized twice over: a process-wide lock (SQLite has no
-//! row locks; it also spares PostgreSQL the contention) and, on PostgreSQL, a
-//! transaction-scoped advisory lock on the organization (it holds even when the
-//! organization has no subscription row yet), so several licensing instances
-//! still grant at most the quota.
+//! organization are serialized: on PostgreSQL by a transaction-scoped
+//! advisory lock on the organization (it holds even when the organization has
+//! no subscription row yet, and across licensing instances), on SQLite by its
+//! single connection. Organizations do not wait for each other. A decision
+//! reads the organization's running count of confirmed seats (`seat_totals`)
+//! and counts only its live reservations, whatever the organization's size.
 
 use chrono::{DateTime, Utc};
 use messaging::Admission;
@@ -14,11 +15,10 @@ use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait,
 };
 use service_kit::inbox::{self, InboxError};
-use std::sync::Arc;
-use tokio::sync::Mutex;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::tables::{Outbox, Seats, SubscriptionVersion, Subscriptions};
+use super::tables::{Outbox, SeatTotals, Seats, SubscriptionVersion, Subscriptions};
 use crate::domain::models::{
     Ledger, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription,
 };
@@ -27,18 +27,17 @@ use crate::domain::ports::{LicensingStore, StoreError};
 const RESERVED: &str = "reserved";
 const CONFIRMED: &str = "confirmed";
 
+/// Decisions of one organization are serialized by its lock
+/// ([`lock_organization`]) on PostgreSQL, and by the single connection of a
+/// SQLite database (`service_kit::db::connect`).
 #[derive(Clone)]
 pub struct SqlLicensingStore {
     db: DatabaseConnection,
-    reservations: Arc<Mutex<()>>,
 }
 
 impl SqlLicensingStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self {
-            db,
-            reservations: Arc::new(Mutex::new(())),
-        }
+        Self { db }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -69,14 +68,61 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Seats that count against the quota at `now`: confirmed ones, and
-/// reservations that have not expired.
-fn held_at(now: DateTime<Utc>) -> Cond {
-    Cond::any().add(Expr::col(Seats::Status).eq(CONFIRMED)).add(
-        Cond::all()
-            .add(Expr::col(Seats::Status).eq(RESERVED))
-            .add(Expr::col(Seats::ExpiresAt).gt(micros(now))),
+/// Reservations that still hold a seat at `now` (with the confirmed seats,
+/// what counts against the quota).
+fn reserved_at(now: DateTime<Utc>) -> Cond {
+    Cond::all()
+        .add(Expr::col(Seats::Status).eq(RESERVED))
+        .add(Expr::col(Seats::ExpiresAt).gt(micros(now)))
+}
+
+/// Confirmed seats of `org`, from its running count.
+async fn confirmed_seats<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<u32, StoreError> {
+    let row = db
+        .query_one(
+            &Query::select()
+                .column(SeatTotals::Confirmed)
+                .from(SeatTotals::Table)
+                .and_where(Expr::col(SeatTotals::OrgId).eq(org.0))
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+    let n: i64 = match row {
+        Some(row) => row.try_get("", "confirmed").map_err(db_error)?,
+        None => 0,
+    };
+    Ok(count(n))
+}
+
+/// Changes the running count of `org`'s confirmed seats by `delta`, in the
+/// transaction that adds or removes those seats.
+async fn add_confirmed<C: ConnectionTrait>(
+    db: &C,
+    org: Uuid,
+    delta: i64,
+) -> Result<(), StoreError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    db.execute(
+        &Query::insert()
+            .into_table(SeatTotals::Table)
+            .columns([SeatTotals::OrgId, SeatTotals::Confirmed])
+            .values_panic([org.into(), delta.into()])
+            .on_conflict(
+                OnConflict::column(SeatTotals::OrgId)
+                    .value(
+                        SeatTotals::Confirmed,
+                        Expr::col((SeatTotals::Table, SeatTotals::Confirmed)).add(delta),
+                    )
+                    .to_owned(),
+            )
+            .to_owned(),
     )
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 /// On PostgreSQL, holds the organization's reservation lock until the
@@ -227,6 +273,13 @@ async fn insert_confirmed<C: ConnectionTrait>(
         }
         db.execute(&insert).await.map_err(db_error)?;
     }
+    let mut per_org: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (org, _, _) in seats {
+        *per_org.entry(*org).or_default() += 1;
+    }
+    for (org, added) in per_org {
+        add_confirmed(db, org, added).await?;
+    }
     Ok(())
 }
 
@@ -293,6 +346,7 @@ async fn write_change<C: ConnectionTrait>(
                 )
                 .await
                 .map_err(db_error)?;
+            add_confirmed(db, org.0, 1).await?;
             if confirmed.rows_affected() == 0 {
                 tracing::warn!(
                     org_id = %org.0,
@@ -325,16 +379,19 @@ async fn write_change<C: ConnectionTrait>(
             }
         }
         SeatChange::Release { holder } => {
-            db.execute(
-                &Query::delete()
-                    .from_table(Seats::Table)
-                    .and_where(Expr::col(Seats::OrgId).eq(org.0))
-                    .and_where(Expr::col(Seats::Status).eq(CONFIRMED))
-                    .and_where(Expr::col(Seats::Holder).eq(holder.as_str()))
-                    .to_owned(),
-            )
-            .await
-            .map_err(db_error)?;
+            let released = db
+                .execute(
+                    &Query::delete()
+                        .from_table(Seats::Table)
+                        .and_where(Expr::col(Seats::OrgId).eq(org.0))
+                        .and_where(Expr::col(Seats::Status).eq(CONFIRMED))
+                        .and_where(Expr::col(Seats::Holder).eq(holder.as_str()))
+                        .to_owned(),
+                )
+                .await
+                .map_err(db_error)?;
+            let released = i64::try_from(released.rows_affected()).unwrap_or(i64::MAX);
+            add_confirmed(db, org.0, -released).await?;
         }
     }
     Ok(())
@@ -351,11 +408,11 @@ impl LicensingStore for SqlLicensingStore {
     where
         F: FnOnce(&Ledger) -> (Reservation, Vec<SeatChange>) + Send,
     {
-        let _one_at_a_time = self.reservations.lock().await;
         let txn = self.db.begin().await.map_err(db_error)?;
         lock_organization(&txn, org).await?;
         let subscription = subscription(&txn, org).await?;
-        let held = count_seats(&txn, org, held_at(now)).await?;
+        let held =
+            confirmed_seats(&txn, org).await? + count_seats(&txn, org, reserved_at(now)).await?;
         let existing = txn
             .query_one(
                 &Query::select()
@@ -390,7 +447,6 @@ impl LicensingStore for SqlLicensingStore {
         changes: Vec<SeatChange>,
     ) -> Result<Admission, StoreError> {
         let org = OrgId(event.org_id);
-        let _one_at_a_time = self.reservations.lock().await;
         let txn = self.db.begin().await.map_err(db_error)?;
         lock_organization(&txn, org).await?;
         let admission = inbox::claim(&txn, event).await.map_err(inbox_error)?;
@@ -411,7 +467,6 @@ impl LicensingStore for SqlLicensingStore {
         events: &[Event],
         changes: Vec<Vec<SeatChange>>,
     ) -> Result<Vec<Admission>, StoreError> {
-        let _one_at_a_time = self.reservations.lock().await;
         let txn = self.db.begin().await.map_err(db_error)?;
         let mut orgs: Vec<Uuid> = events.iter().map(|e| e.org_id).collect();
         orgs.sort_unstable();
@@ -547,25 +602,10 @@ impl LicensingStore for SqlLicensingStore {
     }
 
     async fn seat_counts(&self, org: OrgId, now: DateTime<Utc>) -> Result<SeatCounts, StoreError> {
-        let subscription = subscription(&self.db, org).await?;
-        let confirmed = count_seats(
-            &self.db,
-            org,
-            Cond::all().add(Expr::col(Seats::Status).eq(CONFIRMED)),
-        )
-        .await?;
-        let reserved = count_seats(
-            &self.db,
-            org,
-            Cond::all()
-                .add(Expr::col(Seats::Status).eq(RESERVED))
-                .add(Expr::col(Seats::ExpiresAt).gt(micros(now))),
-        )
-        .await?;
         Ok(SeatCounts {
-            subscription,
-            confirmed,
-            reserved,
+            subscription: subscription(&self.db, org).await?,
+            confirmed: confirmed_seats(&self.db, org).await?,
+            reserved: count_seats(&self.db, org, reserved_at(now)).await?,
         })
     }
 

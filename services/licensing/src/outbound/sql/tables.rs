@@ -25,6 +25,15 @@ pub enum Seats {
     CreatedAt,
 }
 
+/// Confirmed seats per organization: the count of `seats` rows with status
+/// `confirmed`, changed in the transaction that changes those rows.
+#[derive(DeriveIden, Clone, Copy)]
+pub enum SeatTotals {
+    Table,
+    OrgId,
+    Confirmed,
+}
+
 /// Events licensing publishes (`subscription.changed`), written in the
 /// transaction of the change and relayed like the gateway's journal.
 #[derive(DeriveIden, Clone, Copy)]

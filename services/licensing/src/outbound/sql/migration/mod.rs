@@ -5,6 +5,7 @@ use service_kit::inbox::InboxMigration;
 
 mod m20261129_000002_seats;
 mod m20261129_000003_outbox;
+mod m20261129_000004_seat_totals;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(InboxMigration),
             Box::new(m20261129_000002_seats::Migration),
             Box::new(m20261129_000003_outbox::Migration),
+            Box::new(m20261129_000004_seat_totals::Migration),
         ]
     }
 }

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The load benchmark of issue 10 (figures: docs/benchmarks.md).
+#
+# Builds the release binaries, measures the machine's yardstick (pgbench, a
+# one-row INSERT, 16 clients), then runs every scim-bench scenario against
+#   - the distributed services: scim-gateway, identity, team and licensing as
+#     four processes on PostgreSQL (fresh databases) and RabbitMQ, wired as
+#     docker-compose.yml wires them; and
+#   - the embedded process (SQLite files, in-process bus) in a fresh folder.
+# The load tool runs on the same machine and samples the gateway's (or the
+# embedded process's) resident memory.
+#
+#   scripts/bench.sh                    # both deployments, 100,000 seeded users
+#   MODE=distributed scripts/bench.sh   # or MODE=embedded
+#   USERS=1000000 scripts/bench.sh      # the 1,000,000-user lookup figure
+#   DURATION=20 CONCURRENCY=16 scripts/bench.sh
+#   KEEP=1 ...                          # keep databases and data folder
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODE=${MODE:-all}
+USERS=${USERS:-100000}
+DURATION=${DURATION:-10}
+CONCURRENCY=${CONCURRENCY:-16}
+RATE=${RATE:-500}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+AMQP=${AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
+TARGET=${CARGO_TARGET_DIR:-target}
+KEY=bench-admin-key-0123456789abcdef
+RUN=$(date +%s)
+WORK=$(mktemp -d)
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -z "${KEEP:-}" ]; then
+    for db in gateway identity team licensing; do
+      psql_ -d postgres -c "DROP DATABASE IF EXISTS scim_bench_${db}_$RUN" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+  else
+    echo "kept: databases scim_bench_*_$RUN, folder $WORK"
+  fi
+  clean_broker
+}
+trap cleanup EXIT
+
+psql_() { psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+# The bench's own names on the shared broker, removed before and after.
+clean_broker() {
+  command -v rabbitmqctl >/dev/null || return 0
+  for service in identity team licensing scim-gateway; do
+    for suffix in "" .dead .retry.1 .retry.2 .retry.3; do
+      rabbitmqctl -q delete_queue "$service-bench$suffix" >/dev/null 2>&1 || true
+    done
+  done
+  rabbitmqctl -q delete_queue seats-bench >/dev/null 2>&1 || true
+}
+
+wait_ready() { # name url logfile
+  for _ in $(seq 1 150); do
+    curl -fs "$2/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "$1 did not become ready:" >&2
+  tail -20 "$3" >&2
+  exit 1
+}
+
+cargo build --release -q -p scim-gateway -p identity -p team -p licensing -p scim-embedded -p scim-bench
+BIN=$(realpath "$TARGET/release")
+BENCH="$BIN/scim-bench"
+
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "== yardstick: pgbench, one-row INSERT, 16 clients, 10 s"
+psql_ -d postgres -c "DROP DATABASE IF EXISTS scim_bench_pgbench" -c "CREATE DATABASE scim_bench_pgbench"
+psql_ -d scim_bench_pgbench -c "CREATE TABLE t (id bigserial primary key, v text)"
+echo "INSERT INTO t (v) VALUES ('x');" > "$WORK/insert.sql"
+pgbench -h 127.0.0.1 -U postgres -n -f "$WORK/insert.sql" -c 16 -j 2 -T 10 scim_bench_pgbench 2>/dev/null | grep -E "^tps" || true
+psql_ -d postgres -c "DROP DATABASE scim_bench_pgbench"
+
+# A scenario that fails (errors, a quota not exact) is reported and the run
+# goes on; the script's exit status says whether any did.
+FAILED=0
+bench() { "$BENCH" "$@" || { FAILED=1; echo "(the scenario above failed)"; }; }
+
+# scenarios URL TOKEN PID [ADMIN URLS...]: every scenario against one deployment.
+scenarios() {
+  local url=$1 token=$2 pid=$3
+  shift 3
+  local b=(bench --base-url "$url/scim/v2" --admin-key "$KEY" --watch-pid "$pid" "$@")
+  local load=(--concurrency "$CONCURRENCY" --duration "$DURATION")
+  "${b[@]}" create --orgs 16 "${load[@]}"
+  "${b[@]}" create --orgs 1 "${load[@]}"
+  "${b[@]}" quota --seats 5000 --extra 500 --concurrency "$CONCURRENCY"
+  "${b[@]}" initial-sync --orgs 1 "${load[@]}"
+  "${b[@]}" propagation --rate "$RATE" --duration 20
+  echo "-- seeding $USERS users"
+  "${b[@]}" --token "$token" seed --users "$USERS" --concurrency "$CONCURRENCY"
+  "${b[@]}" --token "$token" filter --users "$USERS" "${load[@]}"
+  "${b[@]}" --token "$token" filter --users "$USERS" --concurrency 1 --requests 5000
+  "${b[@]}" --token "$token" get --users "$USERS" "${load[@]}"
+  "${b[@]}" --token "$token" patch --users "$USERS" "${load[@]}"
+  if [ "$USERS" -ge 50500 ]; then
+    "${b[@]}" --token "$token" group-add --members 50000 --requests 500
+  fi
+  echo "peak resident memory over the whole run: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
+}
+
+if [ "$MODE" = all ] || [ "$MODE" = distributed ]; then
+  echo "== distributed: gateway, identity, team, licensing on PostgreSQL + RabbitMQ"
+  clean_broker
+  common=(SCIM_CONFIG=/nonexistent SCIM_AMQP__URL="$AMQP" SCIM_AMQP__EXCHANGE=provisioning.bench
+          SCIM_SEATS__QUEUE=seats-bench SCIM_LICENSING__QUEUE=seats-bench
+          SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn SCIM_HTTP__HOST=127.0.0.1)
+  port=18200
+  for service in identity team licensing scim-gateway; do
+    db=${service#scim-}
+    port=$((port + 1))
+    psql_ -d postgres -c "CREATE DATABASE scim_bench_${db}_$RUN"
+    env "${common[@]}" SCIM_DATABASE__URL="$PG/scim_bench_${db}_$RUN" SCIM_HTTP__PORT=$port \
+      SCIM_AMQP__QUEUE="$service-bench" SCIM_BOOTSTRAP__DEMO_ORGANIZATION=false \
+      "$BIN/$service" > "$WORK/$service.log" 2>&1 &
+    PIDS+=($!)
+    eval "url_${db}=http://127.0.0.1:$port"
+    wait_ready "$service" "http://127.0.0.1:$port" "$WORK/$service.log"
+  done
+  gateway_pid=${PIDS[3]}
+  # shellcheck disable=SC2154 # set by eval above
+  token=$("$BENCH" --base-url "$url_gateway/scim/v2" --admin-key "$KEY" --licensing-url "$url_licensing" \
+    organization --seats 100000000 --name "bench-$RUN")
+  scenarios "$url_gateway" "$token" "$gateway_pid" --licensing-url "$url_licensing" --identity-url "$url_identity"
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+fi
+
+if [ "$MODE" = all ] || [ "$MODE" = embedded ]; then
+  echo "== embedded: one process, SQLite files, in-process bus"
+  mkdir -p "$WORK/embedded"
+  (cd "$WORK/embedded" && SCIM_HTTP__PORT=18210 SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn \
+    exec "$BIN/scim-embedded" > embedded.log 2>&1) &
+  PIDS+=($!)
+  wait_ready embedded http://127.0.0.1:18210 "$WORK/embedded/embedded.log"
+  token=$("$BENCH" --base-url http://127.0.0.1:18210/scim/v2 --admin-key "$KEY" \
+    organization --seats 100000000 --name "bench-$RUN")
+  scenarios http://127.0.0.1:18210 "$token" "${PIDS[0]}"
+fi
+
+exit $FAILED
