@@ -58,6 +58,11 @@ pub struct HttpSettings {
     /// gets 429.
     pub auth_failure_limit: u32,
     pub auth_failure_window_secs: u64,
+    /// How long a token's organization is used without reading it again
+    /// (milliseconds; 0: read on every request). A revocation on this
+    /// process applies at once; one made through another replica within
+    /// this time.
+    pub tenant_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +114,7 @@ impl Settings {
             .set_default("http.max_body_bytes", 1_048_576)?
             .set_default("http.auth_failure_limit", 20)?
             .set_default("http.auth_failure_window_secs", 60)?
+            .set_default("http.tenant_cache_ms", 1000)?
             .set_default("database.url", "sqlite://./data/gateway.db")?
             .set_default("database.max_connections", 16)?
             .set_default("scim.max_results", 1000)?

@@ -106,7 +106,8 @@ pub async fn build_api_with(
     )
     .await?;
     sql::migrate(&db).await?;
-    let store = SqlScimView::new(db);
+    let store = SqlScimView::new(db)
+        .with_tenant_cache(Duration::from_millis(settings.http.tenant_cache_ms));
     let limits = ViewLimits {
         max_results: settings.scim.max_results,
         default_count: settings.scim.default_count,

@@ -5,6 +5,7 @@ mod filter_sql;
 pub mod migration;
 mod store;
 mod tables;
+mod tenant_cache;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;

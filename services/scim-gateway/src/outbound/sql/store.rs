@@ -23,6 +23,7 @@ use super::tables::{
     ApiTokens, DeadLetters, Journal, Organizations, ScimGroupMembers, ScimGroups, ScimUserEmails,
     ScimUsers,
 };
+use super::tenant_cache::TenantCache;
 use messaging::relay::{OutboxError, Wakeup};
 use provisioning_events::{AggregateKind, Event};
 
@@ -46,10 +47,15 @@ pub struct SqlScimView {
     /// Told after each commit that appended to the journal: the relay
     /// publishes at once instead of at its next poll.
     journal_written: Wakeup,
+    tenants: Arc<TenantCache>,
     /// When each token's last use was last written: at most once a minute per
     /// token, so authentication stays a read.
     token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
 }
+
+/// How long a token's tenant is used without reading it again, unless
+/// configured (`http.tenant_cache_ms`).
+const DEFAULT_TENANT_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// How stale a token's `last_used_at` may be.
 const TOKEN_USE_RESOLUTION: Duration = Duration::from_secs(60);
@@ -59,8 +65,15 @@ impl SqlScimView {
         Self {
             db,
             journal_written: Wakeup::default(),
+            tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Keeps the tenant of a used token for `ttl` (zero: never).
+    pub fn with_tenant_cache(mut self, ttl: Duration) -> Self {
+        self.tenants = Arc::new(TenantCache::new(ttl));
+        self
     }
 
     /// What this store signals when it appended to the journal (the relay
@@ -547,12 +560,18 @@ where
 
 impl CredentialStore for SqlScimView {
     async fn tenant_for_token(&self, token: &TokenHash) -> Result<Option<Tenant>, StoreError> {
+        let now = Utc::now();
+        if let Some(cached) = self.tenants.get(token, now) {
+            self.note_token_use(cached.token_id).await;
+            return Ok(Some(cached.tenant));
+        }
         let row = self
             .db
             .query_one(
                 Query::select()
                     .column((ApiTokens::Table, ApiTokens::OrgId))
                     .expr_as(Expr::col((ApiTokens::Table, ApiTokens::Id)), "token_id")
+                    .column((ApiTokens::Table, ApiTokens::ExpiresAt))
                     .column((Organizations::Table, Organizations::WorkspaceId))
                     .column((Organizations::Table, Organizations::DefaultRole))
                     .column((Organizations::Table, Organizations::ScimIncluded))
@@ -570,8 +589,7 @@ impl CredentialStore for SqlScimView {
                         Cond::any()
                             .add(Expr::col((ApiTokens::Table, ApiTokens::ExpiresAt)).is_null())
                             .add(
-                                Expr::col((ApiTokens::Table, ApiTokens::ExpiresAt))
-                                    .gt(micros(Utc::now())),
+                                Expr::col((ApiTokens::Table, ApiTokens::ExpiresAt)).gt(micros(now)),
                             ),
                     ),
             )
@@ -580,9 +598,10 @@ impl CredentialStore for SqlScimView {
         let Some(r) = row else {
             return Ok(None);
         };
-        let read = || -> Result<(Uuid, Tenant), DbErr> {
+        let read = || -> Result<(Uuid, Option<i64>, Tenant), DbErr> {
             Ok((
                 r.try_get("", "token_id")?,
+                r.try_get("", "expires_at")?,
                 Tenant {
                     org: OrgId(r.try_get("", "org_id")?),
                     workspace: r.try_get("", "workspace_id")?,
@@ -591,7 +610,11 @@ impl CredentialStore for SqlScimView {
                 },
             ))
         };
-        let (token_id, tenant) = read().map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+        let (token_id, expires_at, tenant) =
+            read().map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+        let expires_at = expires_at.map(from_micros).transpose()?;
+        self.tenants
+            .put(*token, token_id, tenant.clone(), expires_at);
         self.note_token_use(token_id).await;
         Ok(Some(tenant))
     }
@@ -1438,6 +1461,7 @@ impl crate::domain::ports::EntitlementStore for SqlScimView {
         .await
         .map_err(db_error)?;
         txn.commit().await.map_err(db_error)?;
+        self.tenants.clear();
         Ok(admission)
     }
 }
@@ -1539,6 +1563,7 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             )
             .await
             .map_err(db_error)?;
+        self.tenants.clear();
         Ok(updated.rows_affected() == 1)
     }
 
@@ -1630,6 +1655,7 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             )
             .await
             .map_err(db_error)?;
+        self.tenants.clear();
         Ok(updated.rows_affected() == 1)
     }
 
@@ -1666,6 +1692,7 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             )
             .await
             .map_err(db_error)?;
+        self.tenants.clear();
         Ok(true)
     }
 }
