@@ -12,8 +12,12 @@
 //!   never blocks the messages behind it. A crash between the republish and
 //!   the ack leaves two copies: the inbox turns the second into a duplicate.
 //! - An unreadable message goes to the dead queue at once.
-//! - Messages are handled one at a time, in delivery order; `prefetch` only
-//!   keeps the next ones on their way. On shutdown the message in flight is
+//! - Messages are handled in delivery order, a batch at a time: the one that
+//!   arrived plus those already waiting in the prefetch window (at most
+//!   `prefetch`), through the handler's `handle_batch` (one transaction for
+//!   the lot). An event that fails in a batch is handled again on its own at
+//!   once, so one poison event never drags its neighbours into retries; what
+//!   still fails is retried as above. On shutdown the batch in flight is
 //!   finished and acked, the rest return to the queue when the channel closes.
 //! - A lost connection is re-established with back-off (100 ms doubling to
 //!   10 s, starting over once a session consumed); unacked messages are
@@ -25,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -33,7 +37,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use messaging::{EventHandler, HandleError};
+use messaging::{EventHandler, HandleError, Handled};
 use provisioning_events::Event;
 
 use crate::topology::{Exchanges, RETRY_TIERS, ServiceTopology, declare_service_topology};
@@ -286,13 +290,22 @@ async fn consume<H: EventHandler>(
                 };
             }
         };
+        // The deliveries already here join this one's batch; an error or
+        // the end of the stream surfaces on the next turn.
+        let mut batch = vec![delivery];
+        while batch.len() < usize::from(settings.prefetch.max(1)) {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(delivery))) => batch.push(delivery),
+                _ => break,
+            }
+        }
         // An ack or confirm on a connection that just died can wait for
         // ever: give up on the message (it is redelivered) when the
         // connection breaks or settling takes too long.
         let settled = tokio::select! {
             settled = tokio::time::timeout(
                 SETTLE_TIMEOUT,
-                settle(settings, handler, &side_channel, delivery),
+                settle(settings, handler, &side_channel, batch),
             ) => settled.unwrap_or_else(|_| Err("settling a message took too long".into())),
             error = broken(&connection, &mut connection_events) => Err(error),
         };
@@ -340,21 +353,67 @@ where
     }
 }
 
-/// Handles one delivery and acks, retries or dead-letters it.
+/// A delivery whose event could be read.
+struct Received {
+    delivery: Delivery,
+    event: Event,
+    attempt: u32,
+}
+
+/// Handles a batch of deliveries and acks, retries or dead-letters each.
 async fn settle<H: EventHandler>(
     settings: &ConsumerSettings,
     handler: &H,
     side_channel: &Channel,
-    delivery: Delivery,
+    deliveries: Vec<Delivery>,
 ) -> Result<(), String> {
-    let attempt = previous_attempts(&delivery, &settings.topology.queue()) + 1;
-    let mut event: Event = match serde_json::from_slice(&delivery.data) {
-        Ok(event) => event,
-        Err(e) => {
-            let error = format!("unreadable event: {e}");
-            return dead_letter(settings, side_channel, delivery, &error, attempt).await;
+    let mut received = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        let attempt = previous_attempts(&delivery, &settings.topology.queue()) + 1;
+        match serde_json::from_slice::<Event>(&delivery.data) {
+            Ok(mut event) => {
+                event.traceparent = header_text(&delivery, trace_context::TRACEPARENT);
+                received.push(Received {
+                    delivery,
+                    event,
+                    attempt,
+                });
+            }
+            Err(e) => {
+                let error = format!("unreadable event: {e}");
+                dead_letter(settings, side_channel, delivery, &error, attempt).await?;
+            }
+        }
+    }
+    let outcomes = match received.as_slice() {
+        [] => return Ok(()),
+        [one] => vec![handle_alone(settings, handler, one).await],
+        many => {
+            let events: Vec<Event> = many.iter().map(|r| r.event.clone()).collect();
+            // A consume span per event, in its own trace, lasting the batch.
+            let spans: Vec<tracing::Span> = many
+                .iter()
+                .map(|r| consume_span(settings, &r.event, r.attempt))
+                .collect();
+            let outcomes = handler.handle_batch(&events).await;
+            drop(spans);
+            let mut settled = Vec::with_capacity(outcomes.len());
+            for (r, outcome) in many.iter().zip(outcomes) {
+                settled.push(match outcome {
+                    Ok(handled) => Ok(handled),
+                    Err(_) => handle_alone(settings, handler, r).await,
+                });
+            }
+            settled
         }
     };
+    for (r, outcome) in received.into_iter().zip(outcomes) {
+        conclude(settings, side_channel, r, outcome).await?;
+    }
+    Ok(())
+}
+
+fn consume_span(settings: &ConsumerSettings, event: &Event, attempt: u32) -> tracing::Span {
     let span = tracing::info_span!(
         "consume",
         service = %settings.topology.service,
@@ -364,9 +423,31 @@ async fn settle<H: EventHandler>(
         version = event.aggregate.version,
         attempt,
     );
-    event.traceparent = header_text(&delivery, trace_context::TRACEPARENT);
     trace_context::continue_trace(&span, event.traceparent.as_deref());
-    let outcome = tracing::Instrument::instrument(handler.handle(&event), span).await;
+    span
+}
+
+async fn handle_alone<H: EventHandler>(
+    settings: &ConsumerSettings,
+    handler: &H,
+    received: &Received,
+) -> Result<Handled, HandleError> {
+    let span = consume_span(settings, &received.event, received.attempt);
+    tracing::Instrument::instrument(handler.handle(&received.event), span).await
+}
+
+/// Acks a handled delivery; retries or dead-letters a failed one.
+async fn conclude(
+    settings: &ConsumerSettings,
+    side_channel: &Channel,
+    received: Received,
+    outcome: Result<Handled, HandleError>,
+) -> Result<(), String> {
+    let Received {
+        delivery,
+        event,
+        attempt,
+    } = received;
     match outcome {
         Ok(handled) => {
             tracing::debug!(event_id = %event.id, ?handled, "event settled");

@@ -27,6 +27,9 @@ struct Recorder {
     inbox: MemoryInbox,
     started: Arc<Mutex<usize>>,
     poison_attempts: Arc<Mutex<Vec<Instant>>>,
+    /// Batches fail whole when one event fails, as a transaction would.
+    transactional: bool,
+    batches: Arc<Mutex<Vec<usize>>>,
 }
 
 impl EventHandler for Recorder {
@@ -43,6 +46,24 @@ impl EventHandler for Recorder {
             }
         }
         self.inbox.apply(event)
+    }
+
+    async fn handle_batch(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
+        self.batches.lock().unwrap().push(events.len());
+        let poisoned = events.iter().any(
+            |e| matches!(&e.body, EventBody::GroupRenamed { display_name } if display_name == "poison"),
+        );
+        if self.transactional && poisoned {
+            return events
+                .iter()
+                .map(|_| Err(HandleError::Failed("the batch rolled back".into())))
+                .collect();
+        }
+        let mut outcomes = Vec::new();
+        for event in events {
+            outcomes.push(self.handle(event).await);
+        }
+        outcomes
     }
 }
 
@@ -275,7 +296,7 @@ async fn an_early_version_waits_for_the_one_before_it() {
 }
 
 #[tokio::test]
-async fn shutdown_finishes_the_event_in_flight() {
+async fn shutdown_finishes_the_batch_in_flight() {
     let Some(fixture) = Fixture::new().await else {
         return;
     };
@@ -285,20 +306,26 @@ async fn shutdown_finishes_the_event_in_flight() {
     let next = renamed("g1", 2, "after");
     fixture
         .publisher()
-        .publish(&[slow.clone(), next.clone()])
+        .publish(std::slice::from_ref(&slow))
         .await
         .unwrap();
     wait_until("the slow event to start", Duration::from_secs(5), || {
         *recorder.started.lock().unwrap() >= 1
     })
     .await;
+    // Delivered while the batch of the slow one is handled: not part of it.
+    fixture
+        .publisher()
+        .publish(std::slice::from_ref(&next))
+        .await
+        .unwrap();
     stop.send(()).unwrap();
     task.await.unwrap();
     let applied: Vec<Uuid> = recorder.inbox.applied().iter().map(|e| e.id).collect();
     assert_eq!(
         applied,
         vec![slow.id],
-        "the one in flight finished, no more"
+        "the batch in flight finished, no more"
     );
 
     // The next one was not lost: a new consumer gets it.
@@ -331,5 +358,46 @@ async fn an_event_no_queue_is_bound_for_is_not_confirmed() {
         .publish(&[renamed("g1", 1, "y")])
         .await
         .expect("routable events are confirmed");
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_poison_event_in_a_batch_does_not_take_its_neighbours_with_it() {
+    let Some(fixture) = Fixture::new().await else {
+        return;
+    };
+    let recorder = Recorder {
+        transactional: true,
+        ..Recorder::default()
+    };
+    // The queue exists once a consumer declared it; the events then wait in
+    // it together, and the next consumer gets them in one prefetch window.
+    let (stop, task) = fixture.start(recorder.clone());
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let events = vec![
+        renamed("g1", 1, "a"),
+        renamed("g2", 1, "poison"),
+        renamed("g3", 1, "b"),
+        renamed("g1", 2, "c"),
+    ];
+    fixture.publisher().publish(&events).await.unwrap();
+    let (stop, task) = fixture.start(recorder.clone());
+    wait_until("the poison event dead", Duration::from_secs(20), || {
+        recorder.poison_attempts.lock().unwrap().len() >= 3
+    })
+    .await;
+    wait_until("the neighbours applied", Duration::from_secs(5), || {
+        recorder.inbox.applied().len() == 3
+    })
+    .await;
+    let applied: Vec<Uuid> = recorder.inbox.applied().iter().map(|e| e.id).collect();
+    assert_eq!(applied, vec![events[0].id, events[2].id, events[3].id]);
+    eprintln!("batch sizes: {:?}", recorder.batches.lock().unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dead = fixture.dead().await;
+    assert_eq!(dead.len(), 1, "only the poison event is dead");
+    stop.send(()).unwrap();
+    task.await.unwrap();
     fixture.cleanup().await;
 }

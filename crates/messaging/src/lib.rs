@@ -93,8 +93,9 @@ pub trait EventHandler: Send + Sync + 'static {
     fn handle(&self, event: &Event) -> impl Future<Output = Result<Handled, HandleError>> + Send;
 
     /// Handles `events` in order, one outcome each. A service may apply a
-    /// batch in one transaction (a rebuild into a fresh database, where it is
-    /// the only writer); by default each event is handled on its own.
+    /// batch in one transaction (consumers hand it what is waiting in their
+    /// queue; a rebuild its journal pages); by default each event is handled
+    /// on its own.
     fn handle_batch(
         &self,
         events: &[Event],

@@ -158,9 +158,15 @@ pub async fn claim<C: ConnectionTrait>(txn: &C, event: &Event) -> Result<Admissi
 
 /// [`claim`] for a batch of events in one transaction, with set-based
 /// statements: two reads and two multi-row writes for the whole batch.
-/// Versions of one aggregate inside the batch are admitted in order. Meant for
-/// a single writer per aggregate (a rebuild into a fresh database): unlike
-/// [`claim`] it does not guard against a competing consumer.
+/// Versions of one aggregate inside the batch are admitted in order.
+///
+/// Competing consumers (several replicas on one queue) stay safe, though not
+/// the way [`claim`] makes them: an event is admitted only right after the
+/// version its batch read, so two transactions can apply the same aggregate
+/// at once only by applying the same event, and the second of those fails on
+/// `inbox_events`' primary key (on PostgreSQL it waits for the first to
+/// commit), failing its whole batch. The consumer then handles that batch's
+/// events one by one through [`claim`].
 pub async fn claim_batch<C: ConnectionTrait>(
     txn: &C,
     events: &[Event],

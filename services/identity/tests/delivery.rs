@@ -223,9 +223,23 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     );
     assert!(outage_started.elapsed() >= Duration::from_secs(10));
     proxy.restore();
+    let inbox = "SELECT COUNT(*) AS n FROM inbox_events";
 
-    // 3. Broker back: the rest of the requests; then the consumer is killed
-    //    while it works through the backlog, and started again.
+    // 3. The consumer reconnects by itself and works on the outage's events.
+    let at_restore = count(&identity_store, inbox).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&identity_store, inbox).await <= at_restore {
+        assert!(
+            Instant::now() < deadline,
+            "the consumer never resumed; log: {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // 4. The consumer is down while the IdP goes on, so a backlog waits in
+    //    its queue; started again, it is killed while it works through it.
+    identity.kill();
     while requests < REQUESTS {
         let (status, body) = scenario.act(&gateway).await;
         requests += 1;
@@ -235,13 +249,18 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
         );
     }
     let journal_total = gateway.store.journal(None, 0, 1_000_000).await.unwrap();
-    let inbox = "SELECT COUNT(*) AS n FROM inbox_events";
-    let backlog_start = count(&identity_store, inbox).await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&identity_store, inbox).await < backlog_start + 50 {
+    while gateway.store.check().await.unwrap().unpublished > 0 {
+        assert!(Instant::now() < deadline, "the relay never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let backlog_start = count(&identity_store, inbox).await;
+    identity.start();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&identity_store, inbox).await <= backlog_start {
         assert!(
             Instant::now() < deadline,
-            "the consumer never resumed; log: {}",
+            "the restarted consumer never consumed; log: {}",
             log.display()
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -250,13 +269,13 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     let killed_at = count(&identity_store, inbox).await;
     assert!(
         (killed_at as usize) < journal_total.len(),
-        "killed mid-batch: {killed_at} of {} applied",
+        "killed mid-backlog: {killed_at} of {} applied",
         journal_total.len()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     identity.start();
 
-    // 4. Everything arrives.
+    // 5. Everything arrives.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let lag = gateway.store.check().await.unwrap();

@@ -37,8 +37,8 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// [`Self::apply_event`] for a batch, in one transaction, in order:
     /// `decide` sees each user's accounts as the batch's earlier events left
-    /// them. For a single writer per user (a rebuild), not for competing
-    /// consumers.
+    /// them. Competing consumers cannot apply one user's events at once: the
+    /// inbox fails such a batch (`service_kit::inbox::claim_batch`).
     fn apply_events<F>(
         &self,
         events: &[Event],

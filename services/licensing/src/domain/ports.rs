@@ -38,7 +38,7 @@ pub trait LicensingStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
     /// [`Self::apply_event`] for a batch (`changes[i]` for `events[i]`), in
-    /// one transaction, in order. For a single writer (a rebuild).
+    /// one transaction, in order (organizations locked as in `reserve`).
     fn apply_events(
         &self,
         events: &[Event],

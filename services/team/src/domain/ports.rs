@@ -32,8 +32,9 @@ pub trait TeamStore: Send + Sync + 'static {
         F: FnOnce(Option<&Team>) -> Vec<TeamChange> + Send;
 
     /// [`Self::apply_event`] for a batch, in one transaction, in order
-    /// (`teams[i]` is the team of `events[i]`). For a single writer per
-    /// aggregate (a rebuild), not for competing consumers.
+    /// (`teams[i]` is the team of `events[i]`). Competing consumers cannot
+    /// apply one aggregate's events at once: the inbox fails such a batch
+    /// (`service_kit::inbox::claim_batch`).
     fn apply_events<F>(
         &self,
         events: &[Event],
