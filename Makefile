@@ -1,5 +1,5 @@
 # The commands a developer and CI use. `make test` is what README and .ci/run run.
-.PHONY: run test lint fmt conformance infra up down logs bench-rebuild
+.PHONY: run test lint fmt conformance infra up down logs bench bench-rebuild
 
 run:
 	cargo run --release
@@ -22,6 +22,12 @@ conformance:
 
 infra:
 	scripts/infra.sh
+
+# The load benchmark: every scim-bench scenario against the distributed
+# services and the embedded process (figures: docs/benchmarks.md).
+# MODE=distributed|embedded, USERS=…, DURATION=…, CONCURRENCY=…, RATE=…
+bench:
+	scripts/bench.sh
 
 # How fast `scimctl rebuild` applies a journal (figures: docs/benchmarks.md).
 bench-rebuild:

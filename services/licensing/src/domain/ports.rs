@@ -18,7 +18,10 @@ pub enum StoreError {
 
 pub trait LicensingStore: Send + Sync + 'static {
     /// Atomically (no other reservation of the organization in between):
-    /// reads the ledger as of `now`, asks `decide`, writes its changes.
+    /// reads the ledger as of `now`, asks `decide`, writes its changes. A
+    /// store may first ask with `held` counted from running totals (which
+    /// may still include expired reservations, so never too low) and ask
+    /// again with the exact count only when that first answer is a refusal.
     fn reserve<F>(
         &self,
         org: OrgId,
@@ -27,7 +30,7 @@ pub trait LicensingStore: Send + Sync + 'static {
         decide: F,
     ) -> impl Future<Output = Result<Reservation, StoreError>> + Send
     where
-        F: FnOnce(&Ledger) -> (Reservation, Vec<SeatChange>) + Send;
+        F: Fn(&Ledger) -> (Reservation, Vec<SeatChange>) + Send;
 
     /// In one transaction: claims `event` in the inbox and, when it may be
     /// applied, writes `changes`.

@@ -76,46 +76,71 @@ fn reserved_at(now: DateTime<Utc>) -> Cond {
         .add(Expr::col(Seats::ExpiresAt).gt(micros(now)))
 }
 
-/// Confirmed seats of `org`, from its running count.
-async fn confirmed_seats<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<u32, StoreError> {
+/// Running totals of `org`'s seats.
+struct SeatTotalsRow {
+    confirmed: u32,
+    /// Reservations written and not yet confirmed or swept: expired ones
+    /// included.
+    reserved: u32,
+}
+
+async fn seat_totals<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<SeatTotalsRow, StoreError> {
     let row = db
         .query_one(
             &Query::select()
-                .column(SeatTotals::Confirmed)
+                .columns([SeatTotals::Confirmed, SeatTotals::Reserved])
                 .from(SeatTotals::Table)
                 .and_where(Expr::col(SeatTotals::OrgId).eq(org.0))
                 .to_owned(),
         )
         .await
         .map_err(db_error)?;
-    let n: i64 = match row {
-        Some(row) => row.try_get("", "confirmed").map_err(db_error)?,
-        None => 0,
+    let Some(row) = row else {
+        return Ok(SeatTotalsRow {
+            confirmed: 0,
+            reserved: 0,
+        });
     };
-    Ok(count(n))
+    let confirmed: i64 = row.try_get("", "confirmed").map_err(db_error)?;
+    let reserved: i64 = row.try_get("", "reserved").map_err(db_error)?;
+    Ok(SeatTotalsRow {
+        confirmed: count(confirmed),
+        reserved: count(reserved),
+    })
 }
 
-/// Changes the running count of `org`'s confirmed seats by `delta`, in the
-/// transaction that adds or removes those seats.
-async fn add_confirmed<C: ConnectionTrait>(
+/// Changes the running totals of `org`'s confirmed seats and reservations,
+/// in the transaction that adds or removes those seats.
+async fn add_totals<C: ConnectionTrait>(
     db: &C,
     org: Uuid,
-    delta: i64,
+    confirmed: i64,
+    reserved: i64,
 ) -> Result<(), StoreError> {
-    if delta == 0 {
+    if confirmed == 0 && reserved == 0 {
         return Ok(());
     }
     db.execute(
         &Query::insert()
             .into_table(SeatTotals::Table)
-            .columns([SeatTotals::OrgId, SeatTotals::Confirmed])
-            .values_panic([org.into(), delta.into()])
+            .columns([
+                SeatTotals::OrgId,
+                SeatTotals::Confirmed,
+                SeatTotals::Reserved,
+            ])
+            .values_panic([org.into(), confirmed.into(), reserved.into()])
             .on_conflict(
                 OnConflict::column(SeatTotals::OrgId)
-                    .value(
-                        SeatTotals::Confirmed,
-                        Expr::col((SeatTotals::Table, SeatTotals::Confirmed)).add(delta),
-                    )
+                    .values([
+                        (
+                            SeatTotals::Confirmed,
+                            Expr::col((SeatTotals::Table, SeatTotals::Confirmed)).add(confirmed),
+                        ),
+                        (
+                            SeatTotals::Reserved,
+                            Expr::col((SeatTotals::Table, SeatTotals::Reserved)).add(reserved),
+                        ),
+                    ])
                     .to_owned(),
             )
             .to_owned(),
@@ -278,7 +303,7 @@ async fn insert_confirmed<C: ConnectionTrait>(
         *per_org.entry(*org).or_default() += 1;
     }
     for (org, added) in per_org {
-        add_confirmed(db, org, added).await?;
+        add_totals(db, org, added, 0).await?;
     }
     Ok(())
 }
@@ -318,6 +343,7 @@ async fn write_change<C: ConnectionTrait>(
             )
             .await
             .map_err(db_error)?;
+            add_totals(db, org.0, 0, 1).await?;
         }
         SeatChange::Confirm { key, holder } => {
             // Already holding a seat (a replayed fact): nothing to add.
@@ -342,12 +368,18 @@ async fn write_change<C: ConnectionTrait>(
                         .and_where(Expr::col(Seats::OrgId).eq(org.0))
                         .and_where(Expr::col(Seats::SeatKey).eq(key.0.as_str()))
                         .and_where(Expr::col(Seats::Status).eq(RESERVED))
+                        // An expired reservation under the same key is the
+                        // sweeper's; at most one is live (`reserve`).
+                        .and_where(Expr::col(Seats::ExpiresAt).gt(micros(now)))
                         .to_owned(),
                 )
                 .await
                 .map_err(db_error)?;
-            add_confirmed(db, org.0, 1).await?;
-            if confirmed.rows_affected() == 0 {
+            if confirmed.rows_affected() > 0 {
+                let moved = i64::try_from(confirmed.rows_affected()).unwrap_or(i64::MAX);
+                add_totals(db, org.0, moved, -moved).await?;
+            } else {
+                add_totals(db, org.0, 1, 0).await?;
                 tracing::warn!(
                     org_id = %org.0,
                     holder = %holder,
@@ -391,7 +423,7 @@ async fn write_change<C: ConnectionTrait>(
                 .await
                 .map_err(db_error)?;
             let released = i64::try_from(released.rows_affected()).unwrap_or(i64::MAX);
-            add_confirmed(db, org.0, -released).await?;
+            add_totals(db, org.0, -released, 0).await?;
         }
     }
     Ok(())
@@ -406,13 +438,12 @@ impl LicensingStore for SqlLicensingStore {
         decide: F,
     ) -> Result<Reservation, StoreError>
     where
-        F: FnOnce(&Ledger) -> (Reservation, Vec<SeatChange>) + Send,
+        F: Fn(&Ledger) -> (Reservation, Vec<SeatChange>) + Send,
     {
         let txn = self.db.begin().await.map_err(db_error)?;
         lock_organization(&txn, org).await?;
         let subscription = subscription(&txn, org).await?;
-        let held =
-            confirmed_seats(&txn, org).await? + count_seats(&txn, org, reserved_at(now)).await?;
+        let totals = seat_totals(&txn, org).await?;
         let existing = txn
             .query_one(
                 &Query::select()
@@ -429,11 +460,20 @@ impl LicensingStore for SqlLicensingStore {
             .map(|row| row.try_get::<Uuid>("", "id"))
             .transpose()
             .map_err(db_error)?;
-        let (reservation, changes) = decide(&Ledger {
+        // The running totals count reservations until the sweeper removes
+        // them, expired or not: enough to grant, not to refuse.
+        let mut ledger = Ledger {
             subscription,
-            held,
+            held: totals.confirmed.saturating_add(totals.reserved),
             existing,
-        });
+        };
+        let (mut reservation, mut changes) = decide(&ledger);
+        if matches!(reservation, Reservation::Denied { .. }) && totals.reserved > 0 {
+            ledger.held = totals
+                .confirmed
+                .saturating_add(count_seats(&txn, org, reserved_at(now)).await?);
+            (reservation, changes) = decide(&ledger);
+        }
         for change in changes {
             write_change(&txn, org, change, now).await?;
         }
@@ -604,24 +644,35 @@ impl LicensingStore for SqlLicensingStore {
     async fn seat_counts(&self, org: OrgId, now: DateTime<Utc>) -> Result<SeatCounts, StoreError> {
         Ok(SeatCounts {
             subscription: subscription(&self.db, org).await?,
-            confirmed: confirmed_seats(&self.db, org).await?,
+            confirmed: seat_totals(&self.db, org).await?.confirmed,
             reserved: count_seats(&self.db, org, reserved_at(now)).await?,
         })
     }
 
     async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let deleted = self
-            .db
-            .execute(
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let released = txn
+            .query_all(
                 &Query::delete()
                     .from_table(Seats::Table)
                     .and_where(Expr::col(Seats::Status).eq(RESERVED))
                     .and_where(Expr::col(Seats::ExpiresAt).lte(micros(now)))
+                    .returning_col(Seats::OrgId)
                     .to_owned(),
             )
             .await
             .map_err(db_error)?;
-        Ok(deleted.rows_affected())
+        let mut per_org: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for row in &released {
+            *per_org
+                .entry(row.try_get("", "org_id").map_err(db_error)?)
+                .or_default() += 1;
+        }
+        for (org, count) in per_org {
+            add_totals(&txn, org, 0, -count).await?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(released.len() as u64)
     }
 }
 

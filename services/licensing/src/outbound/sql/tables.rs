@@ -25,13 +25,15 @@ pub enum Seats {
     CreatedAt,
 }
 
-/// Confirmed seats per organization: the count of `seats` rows with status
-/// `confirmed`, changed in the transaction that changes those rows.
+/// Running totals per organization: the counts of its `seats` rows by
+/// status (`reserved` counts expired ones until they are swept), changed in
+/// the transaction that changes those rows.
 #[derive(DeriveIden, Clone, Copy)]
 pub enum SeatTotals {
     Table,
     OrgId,
     Confirmed,
+    Reserved,
 }
 
 /// Events licensing publishes (`subscription.changed`), written in the

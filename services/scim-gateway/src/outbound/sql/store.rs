@@ -48,6 +48,7 @@ pub struct SqlScimView {
     /// publishes at once instead of at its next poll.
     journal_written: Wakeup,
     tenants: Arc<TenantCache>,
+    relay_scan: Arc<RelayScan>,
     /// When each token's last use was last written: at most once a minute per
     /// token, so authentication stays a read.
     token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
@@ -56,6 +57,56 @@ pub struct SqlScimView {
 /// How long a token's tenant is used without reading it again, unless
 /// configured (`http.tenant_cache_ms`).
 const DEFAULT_TENANT_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Where the relay's next read of unpublished entries starts.
+///
+/// Publishing updates `published_at`, and until PostgreSQL vacuums the
+/// journal every published entry leaves a dead entry in the unpublished
+/// index: reading "unpublished, lowest seq first" from the start walks them
+/// all, a cost that grows with the journal (measured: docs/benchmarks.md).
+/// So reads start a margin below the lowest unpublished seq last seen: an
+/// entry committed late with a lower seq (its transaction began earlier) is
+/// still found when it is within the margin, and a full read every
+/// [`FULL_SCAN_EVERY`] finds any other.
+#[derive(Default)]
+struct RelayScan {
+    state: Mutex<RelayScanState>,
+}
+
+#[derive(Default)]
+struct RelayScanState {
+    lowest_seen: Option<i64>,
+    last_full_scan: Option<Instant>,
+}
+
+/// Seqs below the lowest unpublished one that the relay still reads.
+const LATE_COMMIT_MARGIN: i64 = 10_000;
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(10);
+
+impl RelayScan {
+    /// The seq to read from; `None`: read everything.
+    fn from_seq(&self) -> Option<i64> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = state
+            .last_full_scan
+            .is_none_or(|at| at.elapsed() >= FULL_SCAN_EVERY);
+        match state.lowest_seen {
+            Some(lowest) if !due => Some(lowest.saturating_sub(LATE_COMMIT_MARGIN)),
+            _ => None,
+        }
+    }
+
+    /// Records a read's lowest unpublished seq (`None`: nothing unpublished).
+    fn saw(&self, lowest: Option<i64>, full_scan: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if full_scan {
+            state.last_full_scan = Some(Instant::now());
+        }
+        if let Some(lowest) = lowest {
+            state.lowest_seen = Some(lowest);
+        }
+    }
+}
 
 /// How stale a token's `last_used_at` may be.
 const TOKEN_USE_RESOLUTION: Duration = Duration::from_secs(60);
@@ -66,6 +117,7 @@ impl SqlScimView {
             db,
             journal_written: Wakeup::default(),
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
+            relay_scan: Arc::new(RelayScan::default()),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -1203,17 +1255,25 @@ fn outbox_error(e: DbErr) -> OutboxError {
 /// The journal is the gateway's outbox.
 impl messaging::relay::Outbox for SqlScimView {
     async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, OutboxError> {
-        let select = Query::select()
+        let from_seq = self.relay_scan.from_seq();
+        let mut select = Query::select()
             .columns([Journal::Seq, Journal::Event, Journal::Traceparent])
             .from(Journal::Table)
             .and_where(Expr::col(Journal::PublishedAt).is_null())
             .order_by(Journal::Seq, Order::Asc)
             .limit(limit)
             .to_owned();
+        if let Some(from_seq) = from_seq {
+            select.and_where(Expr::col(Journal::Seq).gte(from_seq));
+        }
         let rows = self.db.query_all(&select).await.map_err(outbox_error)?;
-        rows.iter()
+        let events = rows
+            .iter()
             .map(|row| journal_event(row).map_err(|e| OutboxError(e.to_string())))
-            .collect()
+            .collect::<Result<Vec<Event>, OutboxError>>()?;
+        self.relay_scan
+            .saw(events.first().map(|e| e.seq), from_seq.is_none());
+        Ok(events)
     }
 
     async fn mark_published(&self, seqs: &[i64]) -> Result<(), OutboxError> {
@@ -1694,5 +1754,28 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             .map_err(db_error)?;
         self.tenants.clear();
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod relay_scan_tests {
+    use super::*;
+
+    #[test]
+    fn reads_start_a_margin_below_the_lowest_unpublished_seq_between_full_reads() {
+        let scan = RelayScan::default();
+        assert_eq!(scan.from_seq(), None, "the first read is a full one");
+        scan.saw(Some(50_000), true);
+        assert_eq!(scan.from_seq(), Some(50_000 - LATE_COMMIT_MARGIN));
+        // Drained: the start stays where it was.
+        scan.saw(None, false);
+        assert_eq!(scan.from_seq(), Some(50_000 - LATE_COMMIT_MARGIN));
+        scan.saw(Some(70_000), false);
+        assert_eq!(scan.from_seq(), Some(70_000 - LATE_COMMIT_MARGIN));
+        // A full read is due again after a while.
+        scan.state.lock().unwrap().last_full_scan =
+            Some(Instant::now() - FULL_SCAN_EVERY - Duration::from_millis(1));
+        assert_eq!(scan.from_seq(), None);
     }
 }

@@ -1,5 +1,6 @@
-//! Confirmed seats per organization, kept as a running count: deciding a
-//! reservation reads one row instead of counting the organization's seats.
+//! Confirmed seats and reservations per organization, kept as running
+//! totals: deciding a reservation reads one row instead of counting the
+//! organization's seats.
 
 use sea_orm_migration::prelude::*;
 
@@ -28,14 +29,23 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default(0),
                     )
+                    .col(
+                        ColumnDef::new(SeatTotals::Reserved)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .to_owned(),
             )
             .await?;
         manager
             .get_connection()
             .execute_unprepared(
-                "INSERT INTO seat_totals (org_id, confirmed) \
-                 SELECT org_id, COUNT(*) FROM seats WHERE status = 'confirmed' GROUP BY org_id",
+                "INSERT INTO seat_totals (org_id, confirmed, reserved) \
+                 SELECT org_id, \
+                        SUM(CASE WHEN status = 'confirmed' THEN 1 ELSE 0 END), \
+                        SUM(CASE WHEN status = 'reserved' THEN 1 ELSE 0 END) \
+                 FROM seats GROUP BY org_id",
             )
             .await?;
         Ok(())
