@@ -85,7 +85,7 @@ const FULL_SCAN_EVERY: Duration = Duration::from_secs(10);
 
 impl RelayScan {
     /// The seq to read from; `None`: read everything.
-    fn from_seq(&self) -> Option<i64> {
+    fn start_seq(&self) -> Option<i64> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let due = state
             .last_full_scan
@@ -1255,7 +1255,7 @@ fn outbox_error(e: DbErr) -> OutboxError {
 /// The journal is the gateway's outbox.
 impl messaging::relay::Outbox for SqlScimView {
     async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, OutboxError> {
-        let from_seq = self.relay_scan.from_seq();
+        let from_seq = self.relay_scan.start_seq();
         let mut select = Query::select()
             .columns([Journal::Seq, Journal::Event, Journal::Traceparent])
             .from(Journal::Table)
@@ -1765,17 +1765,17 @@ mod relay_scan_tests {
     #[test]
     fn reads_start_a_margin_below_the_lowest_unpublished_seq_between_full_reads() {
         let scan = RelayScan::default();
-        assert_eq!(scan.from_seq(), None, "the first read is a full one");
+        assert_eq!(scan.start_seq(), None, "the first read is a full one");
         scan.saw(Some(50_000), true);
-        assert_eq!(scan.from_seq(), Some(50_000 - LATE_COMMIT_MARGIN));
+        assert_eq!(scan.start_seq(), Some(50_000 - LATE_COMMIT_MARGIN));
         // Drained: the start stays where it was.
         scan.saw(None, false);
-        assert_eq!(scan.from_seq(), Some(50_000 - LATE_COMMIT_MARGIN));
+        assert_eq!(scan.start_seq(), Some(50_000 - LATE_COMMIT_MARGIN));
         scan.saw(Some(70_000), false);
-        assert_eq!(scan.from_seq(), Some(70_000 - LATE_COMMIT_MARGIN));
+        assert_eq!(scan.start_seq(), Some(70_000 - LATE_COMMIT_MARGIN));
         // A full read is due again after a while.
         scan.state.lock().unwrap().last_full_scan =
             Some(Instant::now() - FULL_SCAN_EVERY - Duration::from_millis(1));
-        assert_eq!(scan.from_seq(), None);
+        assert_eq!(scan.start_seq(), None);
     }
 }
