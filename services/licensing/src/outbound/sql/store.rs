@@ -150,6 +150,28 @@ async fn add_totals<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Changes to the running totals made by a transaction's ledger writes,
+/// written together just before it commits (organizations in order): a
+/// totals row stays locked for as short a time as possible, and every
+/// transaction locks rows in the same order.
+#[derive(Default)]
+struct TotalsDelta(BTreeMap<Uuid, (i64, i64)>);
+
+impl TotalsDelta {
+    fn add(&mut self, org: Uuid, confirmed: i64, reserved: i64) {
+        let entry = self.0.entry(org).or_default();
+        entry.0 += confirmed;
+        entry.1 += reserved;
+    }
+
+    async fn write<C: ConnectionTrait>(self, db: &C) -> Result<(), StoreError> {
+        for (org, (confirmed, reserved)) in self.0 {
+            add_totals(db, org, confirmed, reserved).await?;
+        }
+        Ok(())
+    }
+}
+
 /// On PostgreSQL, holds the organization's reservation lock until the
 /// transaction ends.
 async fn lock_organization<C: ConnectionTrait>(db: &C, org: OrgId) -> Result<(), StoreError> {
@@ -275,6 +297,7 @@ async fn insert_confirmed<C: ConnectionTrait>(
     db: &C,
     seats: &[(Uuid, String, String)],
     now: DateTime<Utc>,
+    totals: &mut TotalsDelta,
 ) -> Result<(), StoreError> {
     for chunk in service_kit::db::pow2_chunks(seats) {
         let mut insert = Query::insert();
@@ -298,12 +321,8 @@ async fn insert_confirmed<C: ConnectionTrait>(
         }
         db.execute(&insert).await.map_err(db_error)?;
     }
-    let mut per_org: BTreeMap<Uuid, i64> = BTreeMap::new();
     for (org, _, _) in seats {
-        *per_org.entry(*org).or_default() += 1;
-    }
-    for (org, added) in per_org {
-        add_totals(db, org, added, 0).await?;
+        totals.add(*org, 1, 0);
     }
     Ok(())
 }
@@ -313,6 +332,7 @@ async fn write_change<C: ConnectionTrait>(
     org: OrgId,
     change: SeatChange,
     now: DateTime<Utc>,
+    totals: &mut TotalsDelta,
 ) -> Result<(), StoreError> {
     match change {
         SeatChange::Reserve {
@@ -343,7 +363,7 @@ async fn write_change<C: ConnectionTrait>(
             )
             .await
             .map_err(db_error)?;
-            add_totals(db, org.0, 0, 1).await?;
+            totals.add(org.0, 0, 1);
         }
         SeatChange::Confirm { key, holder } => {
             // Already holding a seat (a replayed fact): nothing to add.
@@ -377,9 +397,13 @@ async fn write_change<C: ConnectionTrait>(
                 .map_err(db_error)?;
             if confirmed.rows_affected() > 0 {
                 let moved = i64::try_from(confirmed.rows_affected()).unwrap_or(i64::MAX);
-                add_totals(db, org.0, moved, -moved).await?;
+                totals.add(org.0, moved, -moved);
             } else {
-                add_totals(db, org.0, 1, 0).await?;
+                // A new seat: held only under the organization's lock (taken
+                // already on the per-event path; a batch may get here when
+                // the reservation it saw expired meanwhile).
+                lock_organization(db, org).await?;
+                totals.add(org.0, 1, 0);
                 tracing::warn!(
                     org_id = %org.0,
                     holder = %holder,
@@ -423,7 +447,7 @@ async fn write_change<C: ConnectionTrait>(
                 .await
                 .map_err(db_error)?;
             let released = i64::try_from(released.rows_affected()).unwrap_or(i64::MAX);
-            add_totals(db, org.0, -released, 0).await?;
+            totals.add(org.0, -released, 0);
         }
     }
     Ok(())
@@ -474,9 +498,11 @@ impl LicensingStore for SqlLicensingStore {
                 .saturating_add(count_seats(&txn, org, reserved_at(now)).await?);
             (reservation, changes) = decide(&ledger);
         }
+        let mut totals = TotalsDelta::default();
         for change in changes {
-            write_change(&txn, org, change, now).await?;
+            write_change(&txn, org, change, now, &mut totals).await?;
         }
+        totals.write(&txn).await?;
         txn.commit().await.map_err(db_error)?;
         Ok(reservation)
     }
@@ -495,9 +521,11 @@ impl LicensingStore for SqlLicensingStore {
             return Ok(admission);
         }
         let now = Utc::now();
+        let mut totals = TotalsDelta::default();
         for change in changes {
-            write_change(&txn, org, change, now).await?;
+            write_change(&txn, org, change, now, &mut totals).await?;
         }
+        totals.write(&txn).await?;
         txn.commit().await.map_err(db_error)?;
         Ok(Admission::Apply)
     }
@@ -508,12 +536,6 @@ impl LicensingStore for SqlLicensingStore {
         changes: Vec<Vec<SeatChange>>,
     ) -> Result<Vec<Admission>, StoreError> {
         let txn = self.db.begin().await.map_err(db_error)?;
-        let mut orgs: Vec<Uuid> = events.iter().map(|e| e.org_id).collect();
-        orgs.sort_unstable();
-        orgs.dedup();
-        for org in orgs {
-            lock_organization(&txn, OrgId(org)).await?;
-        }
         let admissions = inbox::claim_batch(&txn, events)
             .await
             .map_err(inbox_error)?;
@@ -528,9 +550,31 @@ impl LicensingStore for SqlLicensingStore {
         // What the batch's confirmations need to know, read once: who holds
         // a seat, which keys are reserved. Kept up to date as the batch goes.
         let (mut holding, mut reserved) = seats_of_batch(&txn, &admitted).await?;
+        // Only a seat confirmed without its reservation adds to what the
+        // organization holds: those organizations are locked against their
+        // reservations (in order, before any write). Confirming a reservation
+        // or releasing a seat never raises the count a decision reads, so
+        // the other organizations' reservations go on meanwhile.
+        let mut growing: Vec<Uuid> = admitted
+            .iter()
+            .filter(|(org, changes)| {
+                changes.iter().any(|change| {
+                    matches!(change, SeatChange::Confirm { key, holder }
+                        if !reserved.contains(&(*org, key.0.clone()))
+                            && !holding.contains(&(*org, holder.clone())))
+                })
+            })
+            .map(|(org, _)| *org)
+            .collect();
+        growing.sort_unstable();
+        growing.dedup();
+        for org in growing {
+            lock_organization(&txn, OrgId(org)).await?;
+        }
         // Seats confirmed without a reservation (every one, in a rebuild)
         // wait here for one multi-row INSERT, written before anything else.
         let mut new_seats: Vec<(Uuid, String, String)> = Vec::new();
+        let mut totals = TotalsDelta::default();
         for (org, changes) in admitted {
             for change in changes {
                 match change {
@@ -540,13 +584,14 @@ impl LicensingStore for SqlLicensingStore {
                         }
                         holding.insert((org, holder.clone()));
                         if reserved.remove(&(org, key.0.clone())) {
-                            insert_confirmed(&txn, &new_seats, now).await?;
+                            insert_confirmed(&txn, &new_seats, now, &mut totals).await?;
                             new_seats.clear();
                             write_change(
                                 &txn,
                                 OrgId(org),
                                 SeatChange::Confirm { key, holder },
                                 now,
+                                &mut totals,
                             )
                             .await?;
                         } else {
@@ -557,14 +602,15 @@ impl LicensingStore for SqlLicensingStore {
                         if let SeatChange::Release { holder } = &other {
                             holding.remove(&(org, holder.clone()));
                         }
-                        insert_confirmed(&txn, &new_seats, now).await?;
+                        insert_confirmed(&txn, &new_seats, now, &mut totals).await?;
                         new_seats.clear();
-                        write_change(&txn, OrgId(org), other, now).await?;
+                        write_change(&txn, OrgId(org), other, now, &mut totals).await?;
                     }
                 }
             }
         }
-        insert_confirmed(&txn, &new_seats, now).await?;
+        insert_confirmed(&txn, &new_seats, now, &mut totals).await?;
+        totals.write(&txn).await?;
         txn.commit().await.map_err(db_error)?;
         Ok(admissions)
     }
@@ -662,15 +708,11 @@ impl LicensingStore for SqlLicensingStore {
             )
             .await
             .map_err(db_error)?;
-        let mut per_org: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut totals = TotalsDelta::default();
         for row in &released {
-            *per_org
-                .entry(row.try_get("", "org_id").map_err(db_error)?)
-                .or_default() += 1;
+            totals.add(row.try_get("", "org_id").map_err(db_error)?, 0, -1);
         }
-        for (org, count) in per_org {
-            add_totals(&txn, org, 0, -count).await?;
-        }
+        totals.write(&txn).await?;
         txn.commit().await.map_err(db_error)?;
         Ok(released.len() as u64)
     }
