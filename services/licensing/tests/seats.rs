@@ -227,6 +227,45 @@ async fn running_count(url: &str) {
     assert_eq!((usage.confirmed, usage.reserved), (3, 0));
 }
 
+/// Reservations at the quota while event batches confirm other seats of
+/// the organization (those batches do not take its lock): never more seats
+/// than the quota.
+async fn confirmations_racing_reservations(url: &str) {
+    let quota = 40;
+    let service = LicensingService::build(url, 16, policy(quota, 60_000))
+        .await
+        .unwrap();
+    let org = OrgId(Uuid::now_v7());
+    let asks = (0..120).map(|i| {
+        let licensing = service.licensing.clone();
+        tokio::spawn(async move {
+            let name = format!("race-{i}@example.com");
+            let granted = matches!(
+                licensing
+                    .reserve(org, &SeatKey::for_new_user(&name))
+                    .await
+                    .unwrap(),
+                Reservation::Granted { .. }
+            );
+            if granted {
+                let event = user_event(org.0, &format!("{}-{i}", org.0), 1, provisioned(&name));
+                for outcome in licensing.handle_events(std::slice::from_ref(&event)).await {
+                    outcome.unwrap();
+                }
+            }
+            granted
+        })
+    });
+    let granted = futures_util::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter(|granted| *granted.as_ref().unwrap())
+        .count();
+    assert_eq!(granted, quota as usize);
+    let usage = service.licensing.usage(org).await.unwrap();
+    assert_eq!((usage.confirmed, usage.reserved), (quota, 0));
+}
+
 #[tokio::test]
 async fn the_ledger_on_sqlite() {
     let dir = test_support::temp_dir("licensing");
@@ -243,4 +282,5 @@ async fn the_ledger_on_postgres() {
     ledger(&url).await;
     concurrent(&url).await;
     running_count(&url).await;
+    confirmations_racing_reservations(&url).await;
 }

@@ -493,9 +493,13 @@ impl LicensingStore for SqlLicensingStore {
         };
         let (mut reservation, mut changes) = decide(&ledger);
         if matches!(reservation, Reservation::Denied { .. }) && totals.reserved > 0 {
-            ledger.held = totals
-                .confirmed
-                .saturating_add(count_seats(&txn, org, reserved_at(now)).await?);
+            // Event batches confirm reservations without this organization's
+            // lock (moving one from reserved to confirmed). Counting the live
+            // reservations first and reading the confirmed total after can
+            // count such a seat twice, never not at all.
+            let live = count_seats(&txn, org, reserved_at(now)).await?;
+            let confirmed = seat_totals(&txn, org).await?.confirmed;
+            ledger.held = confirmed.saturating_add(live);
             (reservation, changes) = decide(&ledger);
         }
         let mut totals = TotalsDelta::default();
