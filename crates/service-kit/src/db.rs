@@ -49,6 +49,16 @@ pub async fn connect(
                 .pragma("case_sensitive_like", "ON")
         });
     }
+    if !sqlite {
+        // Plan every execution with its parameters. PostgreSQL otherwise
+        // switches a prepared statement to a generic plan after five runs
+        // and keeps it until the table's statistics change; a plan made while
+        // a table was nearly empty (a new database) stays a sequential scan
+        // as the table grows, and where autovacuum is off it never changes
+        // (measured: docs/benchmarks.md). Planning these short statements
+        // costs far less than one such scan.
+        options.map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+    }
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to {purpose}"))
