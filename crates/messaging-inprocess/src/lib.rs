@@ -126,7 +126,7 @@ impl<D: DeadLetterSink> InProcessBus<D> {
         // A consume span per event, in its own trace, lasting the batch.
         let spans: Vec<tracing::Span> = matching
             .iter()
-            .map(|event| consume_span(subscriber, event, 1))
+            .map(|event| messaging::consume_span(&subscriber.consumer, event, 1))
             .collect();
         let outcomes = subscriber.handler.handle_batch(&matching).await;
         drop(spans);
@@ -159,7 +159,7 @@ impl<D: DeadLetterSink> InProcessBus<D> {
         let mut pause = self.retry.first_pause;
         let mut attempt = first_attempt;
         loop {
-            let span = consume_span(subscriber, event, attempt);
+            let span = messaging::consume_span(&subscriber.consumer, event, attempt);
             let outcome =
                 tracing::Instrument::instrument(subscriber.handler.handle(event), span).await;
             match outcome {
@@ -200,20 +200,6 @@ impl<D: DeadLetterSink> InProcessBus<D> {
             }
         }
     }
-}
-
-fn consume_span(subscriber: &Subscriber, event: &Event, attempt: u32) -> tracing::Span {
-    let span = tracing::info_span!(
-        "consume",
-        service = %subscriber.consumer,
-        event_id = %event.id,
-        event_type = event.routing_key(),
-        aggregate_id = %event.aggregate.id,
-        version = event.aggregate.version,
-        attempt,
-    );
-    trace_context::continue_trace(&span, event.traceparent.as_deref());
-    span
 }
 
 impl<D: DeadLetterSink> EventPublisher for InProcessBus<D> {

@@ -393,7 +393,7 @@ async fn settle<H: EventHandler>(
             // A consume span per event, in its own trace, lasting the batch.
             let spans: Vec<tracing::Span> = many
                 .iter()
-                .map(|r| consume_span(settings, &r.event, r.attempt))
+                .map(|r| messaging::consume_span(&settings.topology.service, &r.event, r.attempt))
                 .collect();
             let outcomes = handler.handle_batch(&events).await;
             drop(spans);
@@ -413,26 +413,16 @@ async fn settle<H: EventHandler>(
     Ok(())
 }
 
-fn consume_span(settings: &ConsumerSettings, event: &Event, attempt: u32) -> tracing::Span {
-    let span = tracing::info_span!(
-        "consume",
-        service = %settings.topology.service,
-        event_id = %event.id,
-        event_type = event.routing_key(),
-        aggregate_id = %event.aggregate.id,
-        version = event.aggregate.version,
-        attempt,
-    );
-    trace_context::continue_trace(&span, event.traceparent.as_deref());
-    span
-}
-
 async fn handle_alone<H: EventHandler>(
     settings: &ConsumerSettings,
     handler: &H,
     received: &Received,
 ) -> Result<Handled, HandleError> {
-    let span = consume_span(settings, &received.event, received.attempt);
+    let span = messaging::consume_span(
+        &settings.topology.service,
+        &received.event,
+        received.attempt,
+    );
     tracing::Instrument::instrument(handler.handle(&received.event), span).await
 }
 

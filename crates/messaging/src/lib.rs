@@ -187,6 +187,23 @@ pub fn topic_matches(pattern: &str, key: &str) -> bool {
     go(&pattern, &key)
 }
 
+/// The span of one event's handling by `consumer`, continuing the trace the
+/// event carries (the relay's `publish` span): what every consumer loop —
+/// RabbitMQ's, the in-process bus — opens per event and attempt.
+pub fn consume_span(consumer: &str, event: &Event, attempt: u32) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        service = %consumer,
+        event_id = %event.id,
+        event_type = event.routing_key(),
+        aggregate_id = %event.aggregate.id,
+        version = event.aggregate.version,
+        attempt,
+    );
+    trace_context::continue_trace(&span, event.traceparent.as_deref());
+    span
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -321,8 +321,7 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
             users,
             sample,
         } => {
-            let scim = bench.first_organization()?;
-            let ids = Arc::new(scenarios::sample_ids(&scim, *users, *sample).await?);
+            let (scim, ids) = sampled_users(bench, *users, *sample).await?;
             vec![scenarios::get(scim, ids, load.load()).await]
         }
         Command::Patch {
@@ -330,8 +329,7 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
             users,
             sample,
         } => {
-            let scim = bench.first_organization()?;
-            let ids = Arc::new(scenarios::sample_ids(&scim, *users, *sample).await?);
+            let (scim, ids) = sampled_users(bench, *users, *sample).await?;
             vec![scenarios::patch(scim, ids, load.load()).await]
         }
         Command::GroupAdd {
@@ -370,6 +368,17 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
             vec![creates, propagation]
         }
     })
+}
+
+/// The first organization and the ids of `sample` of its seeded users.
+async fn sampled_users(
+    bench: &Bench,
+    users: usize,
+    sample: usize,
+) -> anyhow::Result<(Scim, Arc<Vec<String>>)> {
+    let scim = bench.first_organization()?;
+    let ids = scenarios::sample_ids(&scim, users, sample).await?;
+    Ok((scim, Arc::new(ids)))
 }
 
 /// Samples `/proc/<pid>/status` every 100 ms; the peak VmRSS in KiB.
