@@ -55,8 +55,9 @@ pub async fn connect(
         // and keeps it until the table's statistics change; a plan made while
         // a table was nearly empty (a new database) stays a sequential scan
         // as the table grows, and where autovacuum is off it never changes
-        // (measured: docs/benchmarks.md). Planning these short statements
-        // costs far less than one such scan.
+        // (identity's accounts read did exactly that: docs/benchmarks.md,
+        // "Rebuild"). Planning these short statements costs far less than
+        // one such scan.
         options.map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
     }
     Database::connect(options)
