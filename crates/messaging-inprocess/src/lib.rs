@@ -11,12 +11,12 @@
 //! - Each subscriber gets the events it matches as one batch, in `seq` order
 //!   (its `handle_batch`: one transaction for the lot), so the events of one
 //!   aggregate arrive in version order. Subscribers have databases of their
-//!   own and run side by side. The bus is each subscriber's only consumer,
-//!   which is what a service's batch path asks of its caller.
+//!   own and run side by side.
 //! - An event that fails in a batch is delivered again on its own, in order
 //!   with the batch's other failures, `max_attempts` times with doubling
 //!   pauses, then recorded as dead with its error; the events behind it go on.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -110,16 +110,18 @@ impl<D: DeadLetterSink> InProcessBus<D> {
         subscriber: &Subscriber,
         events: &[Event],
     ) -> Result<(), PublishError> {
-        let matching: Vec<Event> = events
-            .iter()
-            .filter(|event| {
-                subscriber
-                    .patterns
-                    .iter()
-                    .any(|p| topic_matches(p, event.routing_key()))
-            })
-            .cloned()
-            .collect();
+        let wanted = |event: &&Event| {
+            subscriber
+                .patterns
+                .iter()
+                .any(|p| topic_matches(p, event.routing_key()))
+        };
+        // Copied only when the subscriber takes part of the batch.
+        let matching: Cow<'_, [Event]> = if events.iter().all(|e| wanted(&e)) {
+            Cow::Borrowed(events)
+        } else {
+            Cow::Owned(events.iter().filter(wanted).cloned().collect())
+        };
         if matching.is_empty() {
             return Ok(());
         }

@@ -353,13 +353,6 @@ where
     }
 }
 
-/// A delivery whose event could be read.
-struct Received {
-    delivery: Delivery,
-    event: Event,
-    attempt: u32,
-}
-
 /// Handles a batch of deliveries and acks, retries or dead-letters each.
 async fn settle<H: EventHandler>(
     settings: &ConsumerSettings,
@@ -367,17 +360,17 @@ async fn settle<H: EventHandler>(
     side_channel: &Channel,
     deliveries: Vec<Delivery>,
 ) -> Result<(), String> {
+    // The readable ones: events side by side (what `handle_batch` takes),
+    // each with its delivery and attempt.
+    let mut events = Vec::with_capacity(deliveries.len());
     let mut received = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
         let attempt = previous_attempts(&delivery, &settings.topology.queue()) + 1;
         match serde_json::from_slice::<Event>(&delivery.data) {
             Ok(mut event) => {
                 event.traceparent = header_text(&delivery, trace_context::TRACEPARENT);
-                received.push(Received {
-                    delivery,
-                    event,
-                    attempt,
-                });
+                events.push(event);
+                received.push((delivery, attempt));
             }
             Err(e) => {
                 let error = format!("unreadable event: {e}");
@@ -385,30 +378,32 @@ async fn settle<H: EventHandler>(
             }
         }
     }
-    let outcomes = match received.as_slice() {
+    let outcomes = match events.as_slice() {
         [] => return Ok(()),
-        [one] => vec![handle_alone(settings, handler, one).await],
+        [one] => vec![handle_alone(settings, handler, one, received[0].1).await],
         many => {
-            let events: Vec<Event> = many.iter().map(|r| r.event.clone()).collect();
             // A consume span per event, in its own trace, lasting the batch.
             let spans: Vec<tracing::Span> = many
                 .iter()
-                .map(|r| messaging::consume_span(&settings.topology.service, &r.event, r.attempt))
+                .zip(&received)
+                .map(|(event, (_, attempt))| {
+                    messaging::consume_span(&settings.topology.service, event, *attempt)
+                })
                 .collect();
-            let outcomes = handler.handle_batch(&events).await;
+            let outcomes = handler.handle_batch(many).await;
             drop(spans);
             let mut settled = Vec::with_capacity(outcomes.len());
-            for (r, outcome) in many.iter().zip(outcomes) {
+            for ((event, (_, attempt)), outcome) in many.iter().zip(&received).zip(outcomes) {
                 settled.push(match outcome {
                     Ok(handled) => Ok(handled),
-                    Err(_) => handle_alone(settings, handler, r).await,
+                    Err(_) => handle_alone(settings, handler, event, *attempt).await,
                 });
             }
             settled
         }
     };
-    for (r, outcome) in received.into_iter().zip(outcomes) {
-        conclude(settings, side_channel, r, outcome).await?;
+    for ((event, (delivery, attempt)), outcome) in events.iter().zip(received).zip(outcomes) {
+        conclude(settings, side_channel, delivery, event, attempt, outcome).await?;
     }
     Ok(())
 }
@@ -416,28 +411,22 @@ async fn settle<H: EventHandler>(
 async fn handle_alone<H: EventHandler>(
     settings: &ConsumerSettings,
     handler: &H,
-    received: &Received,
+    event: &Event,
+    attempt: u32,
 ) -> Result<Handled, HandleError> {
-    let span = messaging::consume_span(
-        &settings.topology.service,
-        &received.event,
-        received.attempt,
-    );
-    tracing::Instrument::instrument(handler.handle(&received.event), span).await
+    let span = messaging::consume_span(&settings.topology.service, event, attempt);
+    tracing::Instrument::instrument(handler.handle(event), span).await
 }
 
 /// Acks a handled delivery; retries or dead-letters a failed one.
 async fn conclude(
     settings: &ConsumerSettings,
     side_channel: &Channel,
-    received: Received,
+    delivery: Delivery,
+    event: &Event,
+    attempt: u32,
     outcome: Result<Handled, HandleError>,
 ) -> Result<(), String> {
-    let Received {
-        delivery,
-        event,
-        attempt,
-    } = received;
     match outcome {
         Ok(handled) => {
             tracing::debug!(event_id = %event.id, ?handled, "event settled");
