@@ -399,3 +399,51 @@ impl MigrationTrait for InboxMigration {
             .await
     }
 }
+
+/// Puts the aggregate id first in `inbox_aggregates`' key on PostgreSQL.
+///
+/// A batch claim asks for one kind and many ids (`aggregate_kind = $1 AND
+/// aggregate_id IN (...)`). Keyed (kind, id), a planner without statistics
+/// on the table (filled faster than autovacuum analyzes it, or never
+/// analyzed) scanned every aggregate of the kind and filtered the ids: each
+/// batch read the whole table. Keyed (id, kind), the ids are the only way in.
+/// SQLite's planner looks the ids up either way; its table is left as is.
+/// Every consuming service lists this migration after [`InboxMigration`].
+pub struct InboxKeyMigration;
+
+impl MigrationName for InboxKeyMigration {
+    fn name(&self) -> &str {
+        "m20261202_000001_inbox_aggregates_key"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for InboxKeyMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "ALTER TABLE inbox_aggregates DROP CONSTRAINT inbox_aggregates_pkey, \
+                 ADD CONSTRAINT inbox_aggregates_pkey PRIMARY KEY (aggregate_id, aggregate_kind)",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "ALTER TABLE inbox_aggregates DROP CONSTRAINT inbox_aggregates_pkey, \
+                 ADD CONSTRAINT inbox_aggregates_pkey PRIMARY KEY (aggregate_kind, aggregate_id)",
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -15,8 +15,9 @@ use identity::domain::service::AccessCatalogue;
 use identity::startup::IdentityService;
 use licensing::domain::models::Subscription;
 use licensing::domain::service::SeatPolicy;
+use licensing::inbound::rpc::ReservationDesk;
 use licensing::outbound::sql::SqlLicensingStore;
-use licensing::startup::{LicensingApp, LicensingService};
+use licensing::startup::LicensingService;
 use messaging::relay::Relay;
 use messaging_inprocess::{InProcessBus, RetryPolicy};
 use provisioning_events::seats::SeatRequest;
@@ -154,9 +155,12 @@ pub enum SeatsVia {
     },
 }
 
+/// Reservations the embedded licensing decides in one transaction at most.
+const RESERVATION_BATCH: usize = 64;
+
 /// The gateway's seat authority answered by the licensing use case in the
 /// same process.
-struct InProcessSeats(Arc<LicensingApp>);
+struct InProcessSeats(ReservationDesk);
 
 impl SeatAuthority for InProcessSeats {
     fn reserve<'a>(&'a self, org: OrgId, key: &'a str) -> SeatFuture<'a> {
@@ -165,7 +169,7 @@ impl SeatAuthority for InProcessSeats {
                 org_id: org.0,
                 key: key.to_owned(),
             };
-            decision(licensing::inbound::rpc::answer(&self.0, &request).await)
+            decision(self.0.answer(request).await)
         })
     }
 }
@@ -183,7 +187,10 @@ impl Platform {
         )
         .await?;
         let seats: Arc<dyn SeatAuthority> = match seats_via {
-            SeatsVia::InProcess => Arc::new(InProcessSeats(licensing.licensing.clone())),
+            SeatsVia::InProcess => Arc::new(InProcessSeats(ReservationDesk::start(
+                licensing.licensing.clone(),
+                RESERVATION_BATCH,
+            ))),
             SeatsVia::Rpc {
                 url,
                 queue,

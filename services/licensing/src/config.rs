@@ -33,7 +33,8 @@ pub struct SeatSettings {
     pub sweep_interval_secs: u64,
     /// The queue seat reservations are asked on.
     pub queue: String,
-    /// Reservations answered at the same time.
+    /// Reservation requests taken from the queue at once; what arrives
+    /// together is decided in one transaction (up to this many).
     pub concurrency: u16,
 }
 
@@ -52,7 +53,7 @@ impl Settings {
                 "seats.queue",
                 provisioning_events::seats::SEAT_RESERVATION_QUEUE,
             )?
-            .set_default("seats.concurrency", 16)?;
+            .set_default("seats.concurrency", 64)?;
         let mut settings: Settings = consumer_service::finish(SERVICE, builder, with_env)?;
         if with_env {
             settings.admin_key = consumer_service::admin_key_from_env();

@@ -21,6 +21,7 @@ use crate::domain::models::Subscription;
 use crate::domain::service::{Licensing, SeatPolicy};
 use crate::inbound::consumer::{BINDINGS, CONSUMER, LicensingConsumer};
 use crate::inbound::http::{self, AdminState};
+use crate::inbound::rpc::ReservationDesk;
 use crate::outbound::clock::SystemClock;
 use crate::outbound::sql::{self, SqlLicensingStore};
 
@@ -178,22 +179,36 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
             vec![
                 relay_task,
                 tokio::spawn(async move {
-                    let answer = move |body, _headers| {
-                        crate::inbound::rpc::answer_bytes(licensing.clone(), body)
-                    };
-                    let served = rpc::serve(
+                    serve_reservations(
+                        licensing,
                         &url,
                         &seats.queue,
                         seats.concurrency,
-                        answer,
                         until_stopped(stopped),
                     )
                     .await;
-                    if let Err(e) = served {
-                        tracing::error!(error = %e, "the seat reservation server stopped");
-                    }
                 }),
             ]
         })
         .await
+}
+
+/// Answers seat reservations asked on `queue` until `shutdown` resolves:
+/// up to `concurrency` requests taken at once, what arrives together decided
+/// in one transaction.
+pub async fn serve_reservations(
+    licensing: Arc<LicensingApp>,
+    url: &str,
+    queue: &str,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let desk = ReservationDesk::start(licensing, usize::from(concurrency));
+    let answer = move |body, _headers| {
+        let desk = desk.clone();
+        async move { desk.answer_bytes(body).await }
+    };
+    if let Err(e) = rpc::serve(url, queue, concurrency, answer, shutdown).await {
+        tracing::error!(error = %e, "the seat reservation server stopped");
+    }
 }

@@ -1,14 +1,17 @@
 //! The seat ledger on SQLite and PostgreSQL: reservations expire when their
 //! user never arrives, a retry gets its reservation back, events confirm and
-//! release seats, concurrent reservations never exceed the quota.
+//! release seats, concurrent reservations never exceed the quota, a batch
+//! of reservations is decided as if one after the other.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
 use licensing::domain::models::{OrgId, Reservation, SeatKey, Subscription};
 use licensing::domain::service::SeatPolicy;
+use licensing::inbound::rpc::ReservationDesk;
 use licensing::startup::LicensingService;
 use messaging::Handled;
+use provisioning_events::seats::{SeatReply, SeatRequest};
 use provisioning_events::{
     Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION, UserProfile,
 };
@@ -166,6 +169,88 @@ async fn concurrent(url: &str) {
     assert_eq!(service.licensing.usage(org).await.unwrap().reserved, 10);
 }
 
+/// A batch is decided in order as if its requests came one after the
+/// other: per organization, each decision counts the seats granted before it
+/// in the batch, a key asked twice gets the same reservation, a refusal
+/// recounts expired reservations away (and counts the batch's own grants).
+async fn batches(url: &str) {
+    let service = LicensingService::build(url, 8, policy(2, 300))
+        .await
+        .unwrap();
+    let licensing = service.licensing.clone();
+    let (big, small) = (OrgId(Uuid::now_v7()), OrgId(Uuid::now_v7()));
+    licensing
+        .set_subscription(
+            big,
+            Subscription {
+                seat_quota: 3,
+                scim_included: true,
+            },
+        )
+        .await
+        .unwrap();
+    let key = |name: &str| SeatKey::for_new_user(&format!("{name}@example.com"));
+    let decided = licensing
+        .reserve_all(&[
+            (big, key("a")),
+            (small, key("a")),
+            (big, key("b")),
+            (big, key("a")),
+            (big, key("c")),
+            (big, key("d")),
+            (small, key("b")),
+            (small, key("c")),
+        ])
+        .await
+        .unwrap();
+    let granted = |r: &Reservation| match r {
+        Reservation::Granted {
+            reservation_id,
+            used,
+            quota,
+        } => (*reservation_id, *used, *quota),
+        other => panic!("not granted: {other:?}"),
+    };
+    let a = granted(&decided[0]);
+    assert_eq!((a.1, a.2), (1, 3));
+    assert_eq!(granted(&decided[1]).1, 1);
+    assert_eq!(granted(&decided[2]).1, 2);
+    assert_eq!(
+        granted(&decided[3]),
+        (a.0, 2, 3),
+        "the same key twice: the same seat"
+    );
+    assert_eq!(granted(&decided[4]).1, 3);
+    assert_eq!(decided[5], Reservation::Denied { used: 3, quota: 3 });
+    assert_eq!(granted(&decided[6]).1, 2);
+    assert_eq!(decided[7], Reservation::Denied { used: 2, quota: 2 });
+    assert_eq!(licensing.usage(big).await.unwrap().reserved, 3);
+    assert_eq!(licensing.usage(small).await.unwrap().reserved, 2);
+
+    // A seat reserved in a batch is confirmed by its user's arrival.
+    let arrived = user_event(big.0, "big-a", 1, provisioned("a@example.com"));
+    assert_eq!(
+        licensing.handle_event(&arrived).await.unwrap(),
+        Handled::Applied
+    );
+    let usage = licensing.usage(big).await.unwrap();
+    assert_eq!((usage.confirmed, usage.reserved), (1, 2));
+
+    // third's one reservation expires, still in its running totals: e is
+    // granted (counted from the totals), f is refused at first and granted
+    // on the recount, which counts e; g is refused.
+    let third = OrgId(Uuid::now_v7());
+    granted(&licensing.reserve(third, &key("x")).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let decided = licensing
+        .reserve_all(&[(third, key("e")), (third, key("f")), (third, key("g"))])
+        .await
+        .unwrap();
+    assert_eq!(granted(&decided[0]).1, 2, "counted from the totals");
+    assert_eq!(granted(&decided[1]).1, 2, "recounted: e only");
+    assert_eq!(decided[2], Reservation::Denied { used: 2, quota: 2 });
+}
+
 /// Confirmed seats are a running count: kept by the single and the batch
 /// path alike, unchanged by a batch delivered twice, and what a decision
 /// counts against the quota.
@@ -236,17 +321,33 @@ async fn confirmations_racing_reservations(url: &str) {
         .await
         .unwrap();
     let org = OrgId(Uuid::now_v7());
+    let desk = ReservationDesk::start(service.licensing.clone(), 16);
     let asks = (0..120).map(|i| {
         let licensing = service.licensing.clone();
+        let desk = desk.clone();
         tokio::spawn(async move {
             let name = format!("race-{i}@example.com");
-            let granted = matches!(
-                licensing
-                    .reserve(org, &SeatKey::for_new_user(&name))
-                    .await
-                    .unwrap(),
-                Reservation::Granted { .. }
-            );
+            // Every other one through the desk: batches and single
+            // reservations race the confirmations alike.
+            let granted = if i % 2 == 0 {
+                let request = SeatRequest {
+                    org_id: org.0,
+                    key: SeatKey::for_new_user(&name).0,
+                };
+                match desk.answer(request).await {
+                    SeatReply::Granted { .. } => true,
+                    SeatReply::Denied { .. } => false,
+                    other => panic!("{other:?}"),
+                }
+            } else {
+                matches!(
+                    licensing
+                        .reserve(org, &SeatKey::for_new_user(&name))
+                        .await
+                        .unwrap(),
+                    Reservation::Granted { .. }
+                )
+            };
             if granted {
                 let event = user_event(org.0, &format!("{}-{i}", org.0), 1, provisioned(&name));
                 for outcome in licensing.handle_events(std::slice::from_ref(&event)).await {
@@ -272,6 +373,7 @@ async fn the_ledger_on_sqlite() {
     ledger(&test_support::sqlite_url(&dir, "licensing.db")).await;
     concurrent(&test_support::sqlite_url(&dir, "licensing.db")).await;
     running_count(&test_support::sqlite_url(&dir, "licensing.db")).await;
+    batches(&test_support::sqlite_url(&dir, "licensing.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -282,5 +384,6 @@ async fn the_ledger_on_postgres() {
     ledger(&url).await;
     concurrent(&url).await;
     running_count(&url).await;
+    batches(&url).await;
     confirmations_racing_reservations(&url).await;
 }

@@ -18,7 +18,6 @@ use messaging::relay::Relay;
 use messaging_inprocess::RetryPolicy;
 use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::consumer::{self, ConsumerSettings};
-use messaging_rabbitmq::rpc;
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology, declare_service_topology};
 use scim_embedded::{EmbeddedSettings, Platform, SeatsVia};
 use scim_gateway::config::{Secret, Settings};
@@ -59,11 +58,11 @@ impl SeatServer {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (server_url, server_queue) = (url.to_owned(), queue.clone());
         let task = tokio::spawn(async move {
-            let _ = rpc::serve(
+            licensing::startup::serve_reservations(
+                licensing,
                 &server_url,
                 &server_queue,
                 16,
-                move |body, _| licensing::inbound::rpc::answer_bytes(licensing.clone(), body),
                 async move {
                     let _ = stopped.await;
                 },

@@ -17,20 +17,23 @@ pub enum StoreError {
 }
 
 pub trait LicensingStore: Send + Sync + 'static {
-    /// Atomically (no other reservation of the organization in between):
-    /// reads the ledger as of `now`, asks `decide`, writes its changes. A
-    /// store may first ask with `held` counted from running totals (which
-    /// may still include expired reservations, so never too low) and ask
-    /// again with the exact count only when that first answer is a refusal.
-    fn reserve<F>(
+    /// Decides `requests` (organization, key) in one transaction, in order,
+    /// atomically per organization (no other reservation of a requested
+    /// organization in between): for each, reads the ledger as of `now` —
+    /// counting what the requests before it were granted — asks
+    /// `decide(key, ledger)`, and writes its changes; returns one
+    /// reservation per request. A store may first ask with `held` counted
+    /// from running totals (which may still include expired reservations,
+    /// so never too low) and ask again with the exact count only when that
+    /// first answer is a refusal.
+    fn reserve_all<F>(
         &self,
-        org: OrgId,
-        key: &SeatKey,
+        requests: &[(OrgId, SeatKey)],
         now: DateTime<Utc>,
         decide: F,
-    ) -> impl Future<Output = Result<Reservation, StoreError>> + Send
+    ) -> impl Future<Output = Result<Vec<Reservation>, StoreError>> + Send
     where
-        F: Fn(&Ledger) -> (Reservation, Vec<SeatChange>) + Send;
+        F: Fn(&SeatKey, &Ledger) -> (Reservation, Vec<SeatChange>) + Send;
 
     /// In one transaction: claims `event` in the inbox and, when it may be
     /// applied, writes `changes`.

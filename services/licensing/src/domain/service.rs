@@ -36,10 +36,23 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
 
     /// Grants a seat while the quota allows, atomically per organization.
     pub async fn reserve(&self, org: OrgId, key: &SeatKey) -> Result<Reservation, StoreError> {
+        let mut decided = self.reserve_all(&[(org, key.clone())]).await?;
+        decided
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("no decision for the reservation".into()))
+    }
+
+    /// [`Self::reserve`] for several requests at once, decided in order in
+    /// one transaction: what a burst of concurrent creates costs is one
+    /// commit, not one each.
+    pub async fn reserve_all(
+        &self,
+        requests: &[(OrgId, SeatKey)],
+    ) -> Result<Vec<Reservation>, StoreError> {
         let now = self.clock.now();
         let policy = self.policy;
         self.store
-            .reserve(org, key, now, |ledger| {
+            .reserve_all(requests, now, |key, ledger| {
                 rules::reserve(
                     ledger,
                     policy.default_subscription,

@@ -4,7 +4,13 @@
 //! no subscription row yet, and across licensing instances), on SQLite by its
 //! single connection. Organizations do not wait for each other. A decision
 //! reads the organization's running count of confirmed seats (`seat_totals`)
-//! and counts only its live reservations, whatever the organization's size.
+//! and counts only its live reservations, whatever the organization's size;
+//! a batch of reservations is decided in one transaction.
+//!
+//! Seat rows are looked up by their key (`ix_seats_key`) or their holder
+//! (`ix_seats_holder`, and only a confirmed seat has a holder), never by an
+//! organization and a status: whatever a planner knows of the table, such a
+//! lookup reads the key's or the holder's rows, not the organization's.
 
 use chrono::{DateTime, Utc};
 use messaging::Admission;
@@ -15,7 +21,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, TransactionTrait,
 };
 use service_kit::inbox::{self, InboxError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::tables::{Outbox, SeatTotals, Seats, SubscriptionVersion, Subscriptions};
@@ -234,14 +240,17 @@ async fn count_seats<C: ConnectionTrait>(
 
 type Held = std::collections::HashSet<(Uuid, String)>;
 
+/// Live reservations by (organization, key): their ids.
+type LiveReservations = HashMap<(Uuid, String), Uuid>;
+
 /// For a batch's confirmations: the holders among them that hold a
-/// confirmed seat, and the keys among them that are reserved.
+/// confirmed seat, and the live reservations (at `now`) of their keys.
 async fn seats_of_batch<C: ConnectionTrait>(
     db: &C,
     batch: &[(Uuid, Vec<SeatChange>)],
-) -> Result<(Held, Held), StoreError> {
-    let mut wanted: std::collections::HashMap<Uuid, (Vec<String>, Vec<String>)> =
-        std::collections::HashMap::new();
+    now: DateTime<Utc>,
+) -> Result<(Held, LiveReservations), StoreError> {
+    let mut wanted: HashMap<Uuid, (Vec<String>, Vec<String>)> = HashMap::new();
     for (org, changes) in batch {
         for change in changes {
             if let SeatChange::Confirm { key, holder } = change {
@@ -251,8 +260,9 @@ async fn seats_of_batch<C: ConnectionTrait>(
             }
         }
     }
-    let (mut holding, mut reserved) = (Held::new(), Held::new());
+    let (mut holding, mut reserved) = (Held::new(), LiveReservations::new());
     for (org, (holders, keys)) in wanted {
+        // Only a confirmed seat has a holder.
         for chunk in holders.chunks(service_kit::db::MAX_IN_LIST) {
             let rows = db
                 .query_all(
@@ -260,7 +270,6 @@ async fn seats_of_batch<C: ConnectionTrait>(
                         .column(Seats::Holder)
                         .from(Seats::Table)
                         .and_where(Expr::col(Seats::OrgId).eq(org))
-                        .and_where(Expr::col(Seats::Status).eq(CONFIRMED))
                         .and_where(Expr::col(Seats::Holder).is_in(service_kit::db::in_list(chunk)))
                         .to_owned(),
                 )
@@ -270,22 +279,9 @@ async fn seats_of_batch<C: ConnectionTrait>(
                 holding.insert((org, row.try_get("", "holder").map_err(db_error)?));
             }
         }
-        for chunk in keys.chunks(service_kit::db::MAX_IN_LIST) {
-            let rows = db
-                .query_all(
-                    &Query::select()
-                        .column(Seats::SeatKey)
-                        .from(Seats::Table)
-                        .and_where(Expr::col(Seats::OrgId).eq(org))
-                        .and_where(Expr::col(Seats::Status).eq(RESERVED))
-                        .and_where(Expr::col(Seats::SeatKey).is_in(service_kit::db::in_list(chunk)))
-                        .to_owned(),
-                )
-                .await
-                .map_err(db_error)?;
-            for row in rows {
-                reserved.insert((org, row.try_get("", "seat_key").map_err(db_error)?));
-            }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        for (key, id) in live_reservations(db, OrgId(org), &keys, now).await? {
+            reserved.insert((org, key), id);
         }
     }
     Ok((holding, reserved))
@@ -327,6 +323,99 @@ async fn insert_confirmed<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The live reservation (if any) under each of `keys` in `org`, by key.
+///
+/// Asks by organization and key alone and filters here: a condition on
+/// `status` would let a planner without statistics walk the organization's
+/// reservations (`ix_seats_reserved`) instead of the key's few rows.
+async fn live_reservations<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    keys: &[&str],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Uuid>, StoreError> {
+    let mut live = HashMap::new();
+    for chunk in keys.chunks(service_kit::db::MAX_IN_LIST) {
+        let rows = db
+            .query_all(
+                &Query::select()
+                    .columns([Seats::Id, Seats::SeatKey, Seats::Status, Seats::ExpiresAt])
+                    .from(Seats::Table)
+                    .and_where(Expr::col(Seats::OrgId).eq(org.0))
+                    .and_where(Expr::col(Seats::SeatKey).is_in(service_kit::db::in_list(chunk)))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            let status: String = row.try_get("", "status").map_err(db_error)?;
+            let expires_at: Option<i64> = row.try_get("", "expires_at").map_err(db_error)?;
+            if status == RESERVED && expires_at.is_some_and(|t| t > micros(now)) {
+                live.insert(
+                    row.try_get("", "seat_key").map_err(db_error)?,
+                    row.try_get("", "id").map_err(db_error)?,
+                );
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// New reservations (id, organization, key, expiry in microseconds), in
+/// multi-row INSERTs.
+async fn insert_reservations<C: ConnectionTrait>(
+    db: &C,
+    reservations: &[(Uuid, Uuid, String, i64)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in service_kit::db::pow2_chunks(reservations) {
+        let mut insert = Query::insert();
+        insert.into_table(Seats::Table).columns([
+            Seats::Id,
+            Seats::OrgId,
+            Seats::SeatKey,
+            Seats::Status,
+            Seats::ExpiresAt,
+            Seats::CreatedAt,
+        ]);
+        for (id, org, key, expires_at) in chunk {
+            insert.values_panic([
+                (*id).into(),
+                (*org).into(),
+                key.clone().into(),
+                RESERVED.into(),
+                (*expires_at).into(),
+                micros(now).into(),
+            ]);
+        }
+        db.execute(&insert).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Makes reservation `id` the confirmed seat of `holder`; false when it is
+/// gone (swept).
+async fn confirm_reservation<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    holder: &str,
+) -> Result<bool, StoreError> {
+    let updated = db
+        .execute(
+            &Query::update()
+                .table(Seats::Table)
+                .value(Seats::Status, CONFIRMED)
+                .value(Seats::Holder, holder)
+                .value(Seats::ExpiresAt, Option::<i64>::None)
+                .and_where(Expr::col(Seats::Id).eq(id))
+                .and_where(Expr::col(Seats::Status).eq(RESERVED))
+                .to_owned(),
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(updated.rows_affected() > 0)
+}
+
 async fn write_change<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
@@ -340,29 +429,7 @@ async fn write_change<C: ConnectionTrait>(
             key,
             expires_at,
         } => {
-            db.execute(
-                &Query::insert()
-                    .into_table(Seats::Table)
-                    .columns([
-                        Seats::Id,
-                        Seats::OrgId,
-                        Seats::SeatKey,
-                        Seats::Status,
-                        Seats::ExpiresAt,
-                        Seats::CreatedAt,
-                    ])
-                    .values_panic([
-                        id.into(),
-                        org.0.into(),
-                        key.0.into(),
-                        RESERVED.into(),
-                        micros(expires_at).into(),
-                        micros(now).into(),
-                    ])
-                    .to_owned(),
-            )
-            .await
-            .map_err(db_error)?;
+            insert_reservations(db, &[(id, org.0, key.0, micros(expires_at))], now).await?;
             totals.add(org.0, 0, 1);
         }
         SeatChange::Confirm { key, holder } => {
@@ -370,34 +437,23 @@ async fn write_change<C: ConnectionTrait>(
             let holding = count_seats(
                 db,
                 org,
-                Cond::all()
-                    .add(Expr::col(Seats::Status).eq(CONFIRMED))
-                    .add(Expr::col(Seats::Holder).eq(holder.as_str())),
+                Cond::all().add(Expr::col(Seats::Holder).eq(holder.as_str())),
             )
             .await?;
             if holding > 0 {
                 return Ok(());
             }
-            let confirmed = db
-                .execute(
-                    &Query::update()
-                        .table(Seats::Table)
-                        .value(Seats::Status, CONFIRMED)
-                        .value(Seats::Holder, holder.as_str())
-                        .value(Seats::ExpiresAt, Option::<i64>::None)
-                        .and_where(Expr::col(Seats::OrgId).eq(org.0))
-                        .and_where(Expr::col(Seats::SeatKey).eq(key.0.as_str()))
-                        .and_where(Expr::col(Seats::Status).eq(RESERVED))
-                        // An expired reservation under the same key is the
-                        // sweeper's; at most one is live (`reserve`).
-                        .and_where(Expr::col(Seats::ExpiresAt).gt(micros(now)))
-                        .to_owned(),
-                )
-                .await
-                .map_err(db_error)?;
-            if confirmed.rows_affected() > 0 {
-                let moved = i64::try_from(confirmed.rows_affected()).unwrap_or(i64::MAX);
-                totals.add(org.0, moved, -moved);
+            // An expired reservation under the same key is the sweeper's;
+            // at most one is live (`reserve_all`).
+            let reservation = live_reservations(db, org, &[key.0.as_str()], now)
+                .await?
+                .remove(&key.0);
+            let confirmed = match reservation {
+                None => false,
+                Some(id) => confirm_reservation(db, id, &holder).await?,
+            };
+            if confirmed {
+                totals.add(org.0, 1, -1);
             } else {
                 // A new seat: held only under the organization's lock (taken
                 // already on the per-event path; a batch may get here when
@@ -440,7 +496,6 @@ async fn write_change<C: ConnectionTrait>(
                     &Query::delete()
                         .from_table(Seats::Table)
                         .and_where(Expr::col(Seats::OrgId).eq(org.0))
-                        .and_where(Expr::col(Seats::Status).eq(CONFIRMED))
                         .and_where(Expr::col(Seats::Holder).eq(holder.as_str()))
                         .to_owned(),
                 )
@@ -454,61 +509,87 @@ async fn write_change<C: ConnectionTrait>(
 }
 
 impl LicensingStore for SqlLicensingStore {
-    async fn reserve<F>(
+    async fn reserve_all<F>(
         &self,
-        org: OrgId,
-        key: &SeatKey,
+        requests: &[(OrgId, SeatKey)],
         now: DateTime<Utc>,
         decide: F,
-    ) -> Result<Reservation, StoreError>
+    ) -> Result<Vec<Reservation>, StoreError>
     where
-        F: Fn(&Ledger) -> (Reservation, Vec<SeatChange>) + Send,
+        F: Fn(&SeatKey, &Ledger) -> (Reservation, Vec<SeatChange>) + Send,
     {
+        // Requests by organization, each organization's in arrival order;
+        // organizations locked in one order by every transaction.
+        let mut by_org: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+        for (i, (org, _)) in requests.iter().enumerate() {
+            by_org.entry(org.0).or_default().push(i);
+        }
         let txn = self.db.begin().await.map_err(db_error)?;
-        lock_organization(&txn, org).await?;
-        let subscription = subscription(&txn, org).await?;
-        let totals = seat_totals(&txn, org).await?;
-        let existing = txn
-            .query_one(
-                &Query::select()
-                    .column(Seats::Id)
-                    .from(Seats::Table)
-                    .and_where(Expr::col(Seats::OrgId).eq(org.0))
-                    .and_where(Expr::col(Seats::SeatKey).eq(key.0.as_str()))
-                    .and_where(Expr::col(Seats::Status).eq(RESERVED))
-                    .and_where(Expr::col(Seats::ExpiresAt).gt(micros(now)))
-                    .to_owned(),
-            )
-            .await
-            .map_err(db_error)?
-            .map(|row| row.try_get::<Uuid>("", "id"))
-            .transpose()
-            .map_err(db_error)?;
-        // The running totals count reservations until the sweeper removes
-        // them, expired or not: enough to grant, not to refuse.
-        let mut ledger = Ledger {
-            subscription,
-            held: totals.confirmed.saturating_add(totals.reserved),
-            existing,
-        };
-        let (mut reservation, mut changes) = decide(&ledger);
-        if matches!(reservation, Reservation::Denied { .. }) && totals.reserved > 0 {
-            // Event batches confirm reservations without this organization's
-            // lock (moving one from reserved to confirmed). Counting the live
-            // reservations first and reading the confirmed total after can
-            // count such a seat twice, never not at all.
-            let live = count_seats(&txn, org, reserved_at(now)).await?;
-            let confirmed = seat_totals(&txn, org).await?.confirmed;
-            ledger.held = confirmed.saturating_add(live);
-            (reservation, changes) = decide(&ledger);
+        for org in by_org.keys() {
+            lock_organization(&txn, OrgId(*org)).await?;
         }
+        let mut decided: Vec<Option<Reservation>> = vec![None; requests.len()];
+        let mut new_reservations: Vec<(Uuid, Uuid, String, i64)> = Vec::new();
         let mut totals = TotalsDelta::default();
-        for change in changes {
-            write_change(&txn, org, change, now, &mut totals).await?;
+        for (org, indices) in &by_org {
+            let org = OrgId(*org);
+            let subscription = subscription(&txn, org).await?;
+            let stored = seat_totals(&txn, org).await?;
+            let keys: Vec<&str> = indices.iter().map(|&i| requests[i].1.0.as_str()).collect();
+            let mut existing = live_reservations(&txn, org, &keys, now).await?;
+            // The running totals count reservations until the sweeper
+            // removes them, expired or not: enough to grant, not to refuse.
+            let mut held = stored.confirmed.saturating_add(stored.reserved);
+            let mut exact = stored.reserved == 0;
+            let mut granted_here = 0u32;
+            for &i in indices {
+                let key = &requests[i].1;
+                let mut ledger = Ledger {
+                    subscription,
+                    held,
+                    existing: existing.get(&key.0).copied(),
+                };
+                let (mut reservation, mut changes) = decide(key, &ledger);
+                if matches!(reservation, Reservation::Denied { .. }) && !exact {
+                    // Event batches confirm reservations without this
+                    // organization's lock (moving one from reserved to
+                    // confirmed). Counting the live reservations first and
+                    // reading the confirmed total after can count such a
+                    // seat twice, never not at all. What this transaction
+                    // granted is not written yet: added to the count.
+                    let live = count_seats(&txn, org, reserved_at(now)).await?;
+                    let confirmed = seat_totals(&txn, org).await?.confirmed;
+                    held = confirmed.saturating_add(live).saturating_add(granted_here);
+                    exact = true;
+                    ledger.held = held;
+                    (reservation, changes) = decide(key, &ledger);
+                }
+                for change in changes {
+                    match change {
+                        SeatChange::Reserve {
+                            id,
+                            key,
+                            expires_at,
+                        } => {
+                            existing.insert(key.0.clone(), id);
+                            held = held.saturating_add(1);
+                            granted_here = granted_here.saturating_add(1);
+                            totals.add(org.0, 0, 1);
+                            new_reservations.push((id, org.0, key.0, micros(expires_at)));
+                        }
+                        other => write_change(&txn, org, other, now, &mut totals).await?,
+                    }
+                }
+                decided[i] = Some(reservation);
+            }
         }
+        insert_reservations(&txn, &new_reservations, now).await?;
         totals.write(&txn).await?;
         txn.commit().await.map_err(db_error)?;
-        Ok(reservation)
+        decided
+            .into_iter()
+            .map(|d| d.ok_or_else(|| StoreError::Unavailable("a request was not decided".into())))
+            .collect()
     }
 
     async fn apply_event(
@@ -553,7 +634,7 @@ impl LicensingStore for SqlLicensingStore {
             .collect();
         // What the batch's confirmations need to know, read once: who holds
         // a seat, which keys are reserved. Kept up to date as the batch goes.
-        let (mut holding, mut reserved) = seats_of_batch(&txn, &admitted).await?;
+        let (mut holding, mut reserved) = seats_of_batch(&txn, &admitted, now).await?;
         // Only a seat confirmed without its reservation adds to what the
         // organization holds: those organizations are locked against their
         // reservations (in order, before any write). Confirming a reservation
@@ -564,7 +645,7 @@ impl LicensingStore for SqlLicensingStore {
             .filter(|(org, changes)| {
                 changes.iter().any(|change| {
                     matches!(change, SeatChange::Confirm { key, holder }
-                        if !reserved.contains(&(*org, key.0.clone()))
+                        if !reserved.contains_key(&(*org, key.0.clone()))
                             && !holding.contains(&(*org, holder.clone())))
                 })
             })
@@ -587,17 +668,23 @@ impl LicensingStore for SqlLicensingStore {
                             continue;
                         }
                         holding.insert((org, holder.clone()));
-                        if reserved.remove(&(org, key.0.clone())) {
+                        if let Some(reservation) = reserved.remove(&(org, key.0.clone())) {
                             insert_confirmed(&txn, &new_seats, now, &mut totals).await?;
                             new_seats.clear();
-                            write_change(
-                                &txn,
-                                OrgId(org),
-                                SeatChange::Confirm { key, holder },
-                                now,
-                                &mut totals,
-                            )
-                            .await?;
+                            if confirm_reservation(&txn, reservation, &holder).await? {
+                                totals.add(org, 1, -1);
+                            } else {
+                                // Swept since it was read: the single path
+                                // gives the holder a seat of its own.
+                                write_change(
+                                    &txn,
+                                    OrgId(org),
+                                    SeatChange::Confirm { key, holder },
+                                    now,
+                                    &mut totals,
+                                )
+                                .await?;
+                            }
                         } else {
                             new_seats.push((org, key.0, holder));
                         }

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(InboxMigration),
             Box::new(m20261129_000002_accounts::Migration),
             Box::new(m20261129_000003_accounts_by_user::Migration),
+            Box::new(service_kit::inbox::InboxKeyMigration),
         ]
     }
 }

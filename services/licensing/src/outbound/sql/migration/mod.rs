@@ -6,6 +6,7 @@ use service_kit::inbox::InboxMigration;
 mod m20261129_000002_seats;
 mod m20261129_000003_outbox;
 mod m20261129_000004_seat_totals;
+mod m20261202_000005_seat_indexes;
 
 pub struct Migrator;
 
@@ -17,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_seats::Migration),
             Box::new(m20261129_000003_outbox::Migration),
             Box::new(m20261129_000004_seat_totals::Migration),
+            Box::new(m20261202_000005_seat_indexes::Migration),
+            Box::new(service_kit::inbox::InboxKeyMigration),
         ]
     }
 }

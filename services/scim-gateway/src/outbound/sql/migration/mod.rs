@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_workspace_name::Migration),
             Box::new(m20261129_000007_token_expiry::Migration),
             Box::new(m20261129_000008_token_last_used::Migration),
+            Box::new(service_kit::inbox::InboxKeyMigration),
         ]
     }
 }

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(InboxMigration),
             Box::new(m20261129_000002_teams::Migration),
+            Box::new(service_kit::inbox::InboxKeyMigration),
         ]
     }
 }
