@@ -94,6 +94,16 @@ async fn render_user<S: Store, C: Clock>(
     Ok(rendered.pop().unwrap_or_default())
 }
 
+/// A user created a moment ago: no group can have it yet (a member must
+/// exist when it is added, and only this reply tells its id), so its
+/// groups are not looked up.
+fn render_new_user(user: &StoredResource, base: &str, projection: &Projection) -> Value {
+    projection.apply(
+        &resource_json(user, ResourceKind::User, base, None),
+        &USER_RESOURCE,
+    )
+}
+
 /// A single user as a response body with its ETag (and `Location` on create).
 async fn user_reply<S: Store, C: Clock>(
     req: &HttpRequest,
@@ -104,9 +114,13 @@ async fn user_reply<S: Store, C: Clock>(
     status: StatusCode,
 ) -> Reply {
     let base = base_url(req, api.public_base_url.as_deref());
-    let json = render_user(api, org, user, &base, projection).await?;
-    let created = (status == StatusCode::CREATED)
-        .then(|| location(&base, ResourceKind::User, &user.id.to_string()));
+    let created = status == StatusCode::CREATED;
+    let json = if created {
+        render_new_user(user, &base, projection)
+    } else {
+        render_user(api, org, user, &base, projection).await?
+    };
+    let created = created.then(|| location(&base, ResourceKind::User, &user.id.to_string()));
     Ok(resource_response(status, &json, user, created))
 }
 
