@@ -15,6 +15,7 @@
 #   USERS=1000000 scripts/bench.sh      # the 1,000,000-user lookup figure
 #   DURATION=20 CONCURRENCY=16 scripts/bench.sh
 #   KEEP=1 ...                          # keep databases and data folder
+#   SCENARIOS="create quota" ...        # only these scenarios (names as below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,7 @@ USERS=${USERS:-100000}
 DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-16}
 RATE=${RATE:-500}
+SCENARIOS=${SCENARIOS:-all}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 AMQP=${AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -85,6 +87,7 @@ psql_ -d postgres -c "DROP DATABASE scim_bench_pgbench"
 # goes on; the script's exit status says whether any did.
 FAILED=0
 bench() { "$BENCH" "$@" || { FAILED=1; echo "(the scenario above failed)"; }; }
+wanted() { [ "$SCENARIOS" = all ] || [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # scenarios URL TOKEN PID [ADMIN URLS...]: every scenario against one deployment.
 scenarios() {
@@ -92,18 +95,25 @@ scenarios() {
   shift 3
   local b=(bench --base-url "$url/scim/v2" --admin-key "$KEY" --watch-pid "$pid" "$@")
   local load=(--concurrency "$CONCURRENCY" --duration "$DURATION")
-  "${b[@]}" create --orgs 16 "${load[@]}"
-  "${b[@]}" create --orgs 1 "${load[@]}"
-  "${b[@]}" quota --seats 5000 --extra 500 --concurrency "$CONCURRENCY"
-  "${b[@]}" initial-sync --orgs 1 "${load[@]}"
-  "${b[@]}" propagation --rate "$RATE" --duration 20
-  echo "-- seeding $USERS users"
-  "${b[@]}" --token "$token" seed --users "$USERS" --concurrency "$CONCURRENCY"
-  "${b[@]}" --token "$token" filter --users "$USERS" "${load[@]}"
-  "${b[@]}" --token "$token" filter --users "$USERS" --concurrency 1 --requests 5000
-  "${b[@]}" --token "$token" get --users "$USERS" "${load[@]}"
-  "${b[@]}" --token "$token" patch --users "$USERS" "${load[@]}"
-  if [ "$USERS" -ge 50500 ]; then
+  if wanted create; then
+    "${b[@]}" create --orgs 16 "${load[@]}"
+    "${b[@]}" create --orgs 1 "${load[@]}"
+  fi
+  if wanted quota; then "${b[@]}" quota --seats 5000 --extra 500 --concurrency "$CONCURRENCY"; fi
+  if wanted initial-sync; then "${b[@]}" initial-sync --orgs 1 "${load[@]}"; fi
+  if wanted propagation; then "${b[@]}" propagation --rate "$RATE" --duration 20; fi
+  # The lookups and the group need the seeded organization.
+  if wanted seed || wanted filter || wanted get || wanted patch || wanted group-add; then
+    echo "-- seeding $USERS users"
+    "${b[@]}" --token "$token" seed --users "$USERS" --concurrency "$CONCURRENCY"
+  fi
+  if wanted filter; then
+    "${b[@]}" --token "$token" filter --users "$USERS" "${load[@]}"
+    "${b[@]}" --token "$token" filter --users "$USERS" --concurrency 1 --requests 5000
+  fi
+  if wanted get; then "${b[@]}" --token "$token" get --users "$USERS" "${load[@]}"; fi
+  if wanted patch; then "${b[@]}" --token "$token" patch --users "$USERS" "${load[@]}"; fi
+  if wanted group-add && [ "$USERS" -ge 50500 ]; then
     "${b[@]}" --token "$token" group-add --members 50000 --requests 500
   fi
   echo "peak resident memory over the whole run: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
