@@ -12,7 +12,10 @@
 #
 #   scripts/bench.sh                    # both deployments, 100,000 seeded users
 #   MODE=distributed scripts/bench.sh   # or MODE=embedded
-#   USERS=1000000 scripts/bench.sh      # the 1,000,000-user lookup figure
+#   LOOKUP_USERS=1000000 MODE=distributed SCENARIOS=filter scripts/bench.sh
+#                                       # the 1,000,000-user lookup figure: the
+#                                       # organization is filled up to that many
+#                                       # users in SQL (below), then filtered
 #   DURATION=20 CONCURRENCY=16 scripts/bench.sh
 #   KEEP=1 ...                          # keep databases and data folder
 #   SCENARIOS="create quota" ...        # only these scenarios (names as below)
@@ -25,6 +28,7 @@ DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-16}
 RATE=${RATE:-500}
 SCENARIOS=${SCENARIOS:-all}
+LOOKUP_USERS=${LOOKUP_USERS:-0}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 AMQP=${AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -89,6 +93,42 @@ FAILED=0
 bench() { "$BENCH" "$@" || { FAILED=1; echo "(the scenario above failed)"; }; }
 wanted() { [ "$SCENARIOS" = all ] || [[ " $SCENARIOS " == *" $1 "* ]]; }
 
+# fill_users DB ORG_NAME FROM TO: seeded users FROM..TO-1 of the organization
+# written straight into the gateway's SCIM view (PostgreSQL), as the gateway
+# writes a created user's rows: creating a million users through the API
+# would take most of an hour, and only the gateway's lookups are measured on
+# them (identity, team and licensing never hear of these users).
+fill_users() {
+  local db=$1 org_name=$2 from=$3 to=$4
+  echo "-- filling the organization up to $to users in SQL"
+  psql_ -d "$db" -v org_name="$org_name" -v from="$from" -v to="$((to - 1))" <<'SQL'
+SELECT id AS org FROM organizations WHERE name = :'org_name' \gset
+WITH seeded AS (
+  SELECT gen_random_uuid() AS id, i,
+         'bench-user-' || i || '@example.com' AS user_name,
+         (extract(epoch FROM now()) * 1000000)::bigint AS at
+  FROM generate_series(:from, :to) AS i
+), users AS (
+  INSERT INTO scim_users (org_id, id, user_name, user_name_key, external_id, given_name_key,
+                          family_name_key, active, document, version, event_version,
+                          created_at, last_modified)
+  SELECT :'org', id, user_name, user_name, 'bench-ext-' || i, 'bench', 'user ' || i, true,
+         json_build_object(
+           'schemas', json_build_array('urn:ietf:params:scim:schemas:core:2.0:User'),
+           'userName', user_name, 'externalId', 'bench-ext-' || i,
+           'name', json_build_object('givenName', 'Bench', 'familyName', 'User ' || i),
+           'emails', json_build_array(json_build_object('value', user_name, 'type', 'work',
+                                                        'primary', true)),
+           'active', true)::text,
+         1, 1, at, at
+  FROM seeded
+  RETURNING id, user_name
+)
+INSERT INTO scim_user_emails (org_id, user_id, position, type_key, value_key, is_primary)
+SELECT :'org', id, 0, 'work', user_name, true FROM users;
+SQL
+}
+
 # scenarios URL TOKEN PID [ADMIN URLS...]: every scenario against one deployment.
 scenarios() {
   local url=$1 token=$2 pid=$3
@@ -110,6 +150,11 @@ scenarios() {
   if wanted filter; then
     "${b[@]}" --token "$token" filter --users "$USERS" "${load[@]}"
     "${b[@]}" --token "$token" filter --users "$USERS" --concurrency 1 --requests 5000
+  fi
+  if wanted filter && [ "$LOOKUP_USERS" -gt "$USERS" ] && [ -n "${GATEWAY_DB:-}" ]; then
+    fill_users "$GATEWAY_DB" "bench-$RUN" "$USERS" "$LOOKUP_USERS"
+    "${b[@]}" --token "$token" filter --users "$LOOKUP_USERS" "${load[@]}"
+    "${b[@]}" --token "$token" filter --users "$LOOKUP_USERS" --concurrency 1 --requests 5000
   fi
   if wanted get; then "${b[@]}" --token "$token" get --users "$USERS" "${load[@]}"; fi
   if wanted patch; then "${b[@]}" --token "$token" patch --users "$USERS" "${load[@]}"; fi
@@ -138,6 +183,7 @@ if [ "$MODE" = all ] || [ "$MODE" = distributed ]; then
     wait_ready "$service" "http://127.0.0.1:$port" "$WORK/$service.log"
   done
   gateway_pid=${PIDS[3]}
+  GATEWAY_DB=scim_bench_gateway_$RUN
   # shellcheck disable=SC2154 # set by eval above
   token=$("$BENCH" --base-url "$url_gateway/scim/v2" --admin-key "$KEY" --licensing-url "$url_licensing" \
     organization --seats 100000000 --name "bench-$RUN")
@@ -149,6 +195,7 @@ fi
 
 if [ "$MODE" = all ] || [ "$MODE" = embedded ]; then
   echo "== embedded: one process, SQLite files, in-process bus"
+  GATEWAY_DB=  # LOOKUP_USERS fills PostgreSQL only
   mkdir -p "$WORK/embedded"
   (cd "$WORK/embedded" && SCIM_HTTP__PORT=18210 SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn \
     exec "$BIN/scim-embedded" > embedded.log 2>&1) &

@@ -17,6 +17,9 @@ pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub fn http_pool(concurrency: usize) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency.max(16) * 2)
+        // Below the servers' keep-alive (actix-web: 5 s): a connection the
+        // server is closing is never picked for the next request.
+        .pool_idle_timeout(Duration::from_secs(4))
         .timeout(Duration::from_secs(30))
         .build()?)
 }
