@@ -28,6 +28,56 @@ fn patch(ops: serde_json::Value) -> serde_json::Value {
 }
 
 backend_tests! {
+    async fn creates_committed_together_are_journaled_each_and_a_taken_name_fails_alone(app: TestApp) {
+        // Concurrent creates are written in batches; one of these names is
+        // asked for twice, so a batch may fail on it and be written again
+        // one create at a time.
+        let names: Vec<String> = (0..10)
+            .map(|i| format!("batch-{i}@example.com"))
+            .chain(["batch-3@example.com".to_owned()])
+            .collect();
+        let bodies: Vec<_> = names
+            .iter()
+            .map(|name| {
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": name,
+                    "emails": [{"value": name, "type": "work"}]
+                })
+            })
+            .collect();
+        let attempts = bodies.iter().map(|body| app.post("/scim/v2/Users", body));
+        let replies = futures_util::future::join_all(attempts).await;
+        let created: Vec<String> = replies
+            .iter()
+            .filter(|r| r.status.as_u16() == 201)
+            .map(|r| r.body["id"].as_str().expect("id").to_owned())
+            .collect();
+        let conflicts = replies.iter().filter(|r| r.status.as_u16() == 409).count();
+        assert_eq!((created.len(), conflicts), (10, 1));
+
+        let events = journal(&app).await;
+        let mut provisioned: Vec<String> = events
+            .iter()
+            .filter(|e| matches!(e.body, EventBody::UserProvisioned { .. }))
+            .map(|e| e.aggregate.id.clone())
+            .collect();
+        provisioned.sort();
+        let mut expected = created.clone();
+        expected.sort();
+        assert_eq!(provisioned, expected, "one user.provisioned per 201, none for the 409");
+        for id in &created {
+            let user = app.get(&format!("/scim/v2/Users/{id}")).await;
+            assert_eq!(user.status.as_u16(), 200);
+            // Found by its e-mail: the e-mail rows were written with it.
+            let email = user.body["emails"][0]["value"].as_str().expect("email").to_owned();
+            let found = app
+                .get(&format!("/scim/v2/Users?filter=emails.value%20eq%20%22{}%22", email.replace('@', "%40")))
+                .await;
+            assert_eq!(found.body["totalResults"], 1, "{email}");
+        }
+    }
+
     async fn user_lifecycle_is_journaled_in_order(app: TestApp) {
         let id = app.create_user("life@example.com").await;
         let uri = format!("/scim/v2/Users/{id}");

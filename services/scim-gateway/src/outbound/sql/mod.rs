@@ -6,6 +6,7 @@ pub mod migration;
 mod store;
 mod tables;
 mod tenant_cache;
+mod user_inserts;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;

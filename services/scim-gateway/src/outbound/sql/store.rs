@@ -24,6 +24,7 @@ use super::tables::{
     ScimUsers,
 };
 use super::tenant_cache::TenantCache;
+use super::user_inserts::UserInserts;
 use messaging::relay::{OutboxError, Wakeup};
 use provisioning_events::{AggregateKind, Event};
 
@@ -52,6 +53,7 @@ pub struct SqlScimView {
     /// When each token's last use was last written: at most once a minute per
     /// token, so authentication stays a read.
     token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
+    user_inserts: Arc<UserInserts>,
 }
 
 /// How long a token's tenant is used without reading it again, unless
@@ -117,9 +119,11 @@ const TOKEN_USE_RESOLUTION: Duration = Duration::from_secs(60);
 
 impl SqlScimView {
     pub fn new(db: DatabaseConnection) -> Self {
+        let journal_written = Wakeup::default();
         Self {
+            user_inserts: Arc::new(UserInserts::new(db.clone(), journal_written.clone())),
             db,
-            journal_written: Wakeup::default(),
+            journal_written,
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
             relay_scan: Arc::new(RelayScan::default()),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
@@ -294,7 +298,7 @@ fn to_anyhow(e: StoreError) -> anyhow::Error {
     }
 }
 
-fn db_error(e: DbErr) -> StoreError {
+pub(super) fn db_error(e: DbErr) -> StoreError {
     match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate,
         _ => StoreError::Unavailable(anyhow!(e)),
@@ -337,7 +341,7 @@ fn folded(value: Option<&str>) -> Option<String> {
 }
 
 /// The indexed columns of a user, derived from its canonical document.
-struct UserColumns {
+pub(super) struct UserColumns {
     user_name: String,
     user_name_key: String,
     external_id: Option<String>,
@@ -349,7 +353,7 @@ struct UserColumns {
 }
 
 impl UserColumns {
-    fn of(doc: &Value) -> Self {
+    pub(super) fn of(doc: &Value) -> Self {
         let user_name = text(doc, "userName").unwrap_or_default().to_owned();
         let name = doc.get("name");
         let emails = doc
@@ -387,29 +391,92 @@ async fn write_emails(
     user: ResourceId,
     columns: &UserColumns,
 ) -> Result<(), StoreError> {
-    if columns.emails.is_empty() {
-        return Ok(());
-    }
-    let mut insert = Query::insert();
-    insert.into_table(ScimUserEmails::Table).columns([
-        ScimUserEmails::OrgId,
-        ScimUserEmails::UserId,
-        ScimUserEmails::Position,
-        ScimUserEmails::TypeKey,
-        ScimUserEmails::ValueKey,
-        ScimUserEmails::IsPrimary,
-    ]);
-    for (position, (kind, value, primary)) in columns.emails.iter().enumerate() {
-        insert.values_panic([
-            org.0.into(),
-            user.0.into(),
-            (position as i32).into(),
-            kind.clone().into(),
-            value.clone().into(),
-            (*primary).into(),
+    write_emails_of(txn, &[(org, user, columns)]).await
+}
+
+/// The e-mail rows of several users, in multi-row INSERTs.
+pub(super) async fn write_emails_of(
+    txn: &DatabaseTransaction,
+    users: &[(OrgId, ResourceId, &UserColumns)],
+) -> Result<(), StoreError> {
+    let rows: Vec<_> = users
+        .iter()
+        .flat_map(|(org, user, columns)| {
+            columns
+                .emails
+                .iter()
+                .enumerate()
+                .map(move |(position, email)| (*org, *user, position, email))
+        })
+        .collect();
+    for chunk in service_kit::db::pow2_chunks(&rows) {
+        let mut insert = Query::insert();
+        insert.into_table(ScimUserEmails::Table).columns([
+            ScimUserEmails::OrgId,
+            ScimUserEmails::UserId,
+            ScimUserEmails::Position,
+            ScimUserEmails::TypeKey,
+            ScimUserEmails::ValueKey,
+            ScimUserEmails::IsPrimary,
         ]);
+        for (org, user, position, (kind, value, primary)) in chunk {
+            insert.values_panic([
+                org.0.into(),
+                user.0.into(),
+                (*position as i32).into(),
+                kind.clone().into(),
+                value.clone().into(),
+                (*primary).into(),
+            ]);
+        }
+        txn.execute(&insert).await.map_err(db_error)?;
     }
-    txn.execute(&insert).await.map_err(db_error)?;
+    Ok(())
+}
+
+/// New users of any organizations, in multi-row INSERTs.
+pub(super) async fn insert_user_rows(
+    txn: &DatabaseTransaction,
+    users: &[(OrgId, &StoredResource, &UserColumns)],
+) -> Result<(), StoreError> {
+    for chunk in service_kit::db::pow2_chunks(users) {
+        let mut insert = Query::insert();
+        insert.into_table(ScimUsers::Table).columns([
+            ScimUsers::OrgId,
+            ScimUsers::Id,
+            ScimUsers::UserName,
+            ScimUsers::UserNameKey,
+            ScimUsers::ExternalId,
+            ScimUsers::DisplayNameKey,
+            ScimUsers::GivenNameKey,
+            ScimUsers::FamilyNameKey,
+            ScimUsers::Active,
+            ScimUsers::Document,
+            ScimUsers::Version,
+            ScimUsers::EventVersion,
+            ScimUsers::CreatedAt,
+            ScimUsers::LastModified,
+        ]);
+        for (org, user, columns) in chunk {
+            insert.values_panic([
+                org.0.into(),
+                user.id.0.into(),
+                columns.user_name.clone().into(),
+                columns.user_name_key.clone().into(),
+                columns.external_id.clone().into(),
+                columns.display_name_key.clone().into(),
+                columns.given_name_key.clone().into(),
+                columns.family_name_key.clone().into(),
+                columns.active.into(),
+                document_text(&user.document)?.into(),
+                user.meta.version.into(),
+                user.event_version.into(),
+                micros(user.meta.created).into(),
+                micros(user.meta.last_modified).into(),
+            ]);
+        }
+        txn.execute(&insert).await.map_err(db_error)?;
+    }
     Ok(())
 }
 
@@ -474,47 +541,56 @@ async fn append_journal(
     org: OrgId,
     events: &[Event],
 ) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut insert = Query::insert();
-    insert.into_table(Journal::Table).columns([
-        Journal::EventId,
-        Journal::OrgId,
-        Journal::EventType,
-        Journal::AggregateKind,
-        Journal::AggregateId,
-        Journal::AggregateVersion,
-        Journal::OccurredAt,
-        Journal::Event,
-        Journal::Traceparent,
-    ]);
-    for event in events {
-        let kind = match event.aggregate.kind {
-            AggregateKind::User => "user",
-            AggregateKind::Group => "group",
-            AggregateKind::Subscription => "subscription",
-        };
-        insert.values_panic([
-            event.id.into(),
-            org.0.into(),
-            event.routing_key().into(),
-            kind.into(),
-            event.aggregate.id.clone().into(),
-            event.aggregate.version.into(),
-            micros(event.occurred_at).into(),
-            serde_json::to_string(event)
-                .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
-                .into(),
-            // The request's trace goes with its events to every consumer.
-            event
-                .traceparent
-                .clone()
-                .or_else(trace_context::current_traceparent)
-                .into(),
+    let entries: Vec<_> = events.iter().map(|event| (org, event)).collect();
+    append_journal_entries(txn, &entries).await
+}
+
+/// Appends events of any organizations, in order, in multi-row INSERTs. An
+/// event without a `traceparent` gets the current span's.
+pub(super) async fn append_journal_entries(
+    txn: &DatabaseTransaction,
+    entries: &[(OrgId, &Event)],
+) -> Result<(), StoreError> {
+    for chunk in service_kit::db::pow2_chunks(entries) {
+        let mut insert = Query::insert();
+        insert.into_table(Journal::Table).columns([
+            Journal::EventId,
+            Journal::OrgId,
+            Journal::EventType,
+            Journal::AggregateKind,
+            Journal::AggregateId,
+            Journal::AggregateVersion,
+            Journal::OccurredAt,
+            Journal::Event,
+            Journal::Traceparent,
         ]);
+        for (org, event) in chunk {
+            let kind = match event.aggregate.kind {
+                AggregateKind::User => "user",
+                AggregateKind::Group => "group",
+                AggregateKind::Subscription => "subscription",
+            };
+            insert.values_panic([
+                event.id.into(),
+                org.0.into(),
+                event.routing_key().into(),
+                kind.into(),
+                event.aggregate.id.clone().into(),
+                event.aggregate.version.into(),
+                micros(event.occurred_at).into(),
+                serde_json::to_string(event)
+                    .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
+                    .into(),
+                // The request's trace goes with its events to every consumer.
+                event
+                    .traceparent
+                    .clone()
+                    .or_else(trace_context::current_traceparent)
+                    .into(),
+            ]);
+        }
+        txn.execute(&insert).await.map_err(db_error)?;
     }
-    txn.execute(&insert).await.map_err(db_error)?;
     Ok(())
 }
 
@@ -701,51 +777,7 @@ impl UserStore for SqlScimView {
         user: &StoredResource,
         events: &[Event],
     ) -> Result<(), StoreError> {
-        let columns = UserColumns::of(&user.document);
-        let txn = self.db.begin().await.map_err(db_error)?;
-        txn.execute(
-            Query::insert()
-                .into_table(ScimUsers::Table)
-                .columns([
-                    ScimUsers::OrgId,
-                    ScimUsers::Id,
-                    ScimUsers::UserName,
-                    ScimUsers::UserNameKey,
-                    ScimUsers::ExternalId,
-                    ScimUsers::DisplayNameKey,
-                    ScimUsers::GivenNameKey,
-                    ScimUsers::FamilyNameKey,
-                    ScimUsers::Active,
-                    ScimUsers::Document,
-                    ScimUsers::Version,
-                    ScimUsers::EventVersion,
-                    ScimUsers::CreatedAt,
-                    ScimUsers::LastModified,
-                ])
-                .values_panic([
-                    org.0.into(),
-                    user.id.0.into(),
-                    columns.user_name.clone().into(),
-                    columns.user_name_key.clone().into(),
-                    columns.external_id.clone().into(),
-                    columns.display_name_key.clone().into(),
-                    columns.given_name_key.clone().into(),
-                    columns.family_name_key.clone().into(),
-                    columns.active.into(),
-                    document_text(&user.document)?.into(),
-                    user.meta.version.into(),
-                    user.event_version.into(),
-                    micros(user.meta.created).into(),
-                    micros(user.meta.last_modified).into(),
-                ]),
-        )
-        .await
-        .map_err(db_error)?;
-        write_emails(&txn, org, user.id, &columns).await?;
-        append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)?;
-        self.journal_written.notify();
-        Ok(())
+        self.user_inserts.insert(org, user, events).await
     }
 
     async fn find_user(
