@@ -417,33 +417,28 @@ impl MigrationName for InboxKeyMigration {
     }
 }
 
+/// Re-creates `inbox_aggregates`' primary key over `columns` (PostgreSQL).
+async fn key_inbox_aggregates(manager: &SchemaManager<'_>, columns: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "ALTER TABLE inbox_aggregates DROP CONSTRAINT inbox_aggregates_pkey, \
+             ADD CONSTRAINT inbox_aggregates_pkey PRIMARY KEY ({columns})"
+        ))
+        .await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for InboxKeyMigration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "ALTER TABLE inbox_aggregates DROP CONSTRAINT inbox_aggregates_pkey, \
-                 ADD CONSTRAINT inbox_aggregates_pkey PRIMARY KEY (aggregate_id, aggregate_kind)",
-            )
-            .await?;
-        Ok(())
+        key_inbox_aggregates(manager, "aggregate_id, aggregate_kind").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "ALTER TABLE inbox_aggregates DROP CONSTRAINT inbox_aggregates_pkey, \
-                 ADD CONSTRAINT inbox_aggregates_pkey PRIMARY KEY (aggregate_kind, aggregate_id)",
-            )
-            .await?;
-        Ok(())
+        key_inbox_aggregates(manager, "aggregate_kind, aggregate_id").await
     }
 }

@@ -295,6 +295,54 @@ async fn insert_confirmed<C: ConnectionTrait>(
     now: DateTime<Utc>,
     totals: &mut TotalsDelta,
 ) -> Result<(), StoreError> {
+    let rows: Vec<NewSeat> = seats
+        .iter()
+        .map(|(org, key, holder)| NewSeat {
+            id: Uuid::now_v7(),
+            org: *org,
+            key: key.clone(),
+            status: CONFIRMED,
+            holder: Some(holder.clone()),
+            expires_at: None,
+        })
+        .collect();
+    insert_seats(db, &rows, now).await?;
+    for (org, _, _) in seats {
+        totals.add(*org, 1, 0);
+    }
+    Ok(())
+}
+
+/// A seat row to insert: a reservation (expiry, no holder) or a confirmed
+/// seat (holder, no expiry).
+struct NewSeat {
+    id: Uuid,
+    org: Uuid,
+    key: String,
+    status: &'static str,
+    holder: Option<String>,
+    /// Microseconds.
+    expires_at: Option<i64>,
+}
+
+impl NewSeat {
+    fn reservation(id: Uuid, org: Uuid, key: String, expires_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            org,
+            key,
+            status: RESERVED,
+            holder: None,
+            expires_at: Some(micros(expires_at)),
+        }
+    }
+}
+
+async fn insert_seats<C: ConnectionTrait>(
+    db: &C,
+    seats: &[NewSeat],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     for chunk in service_kit::db::pow2_chunks(seats) {
         let mut insert = Query::insert();
         insert.into_table(Seats::Table).columns([
@@ -303,22 +351,21 @@ async fn insert_confirmed<C: ConnectionTrait>(
             Seats::SeatKey,
             Seats::Status,
             Seats::Holder,
+            Seats::ExpiresAt,
             Seats::CreatedAt,
         ]);
-        for (org, key, holder) in chunk {
+        for seat in chunk {
             insert.values_panic([
-                Uuid::now_v7().into(),
-                (*org).into(),
-                key.clone().into(),
-                CONFIRMED.into(),
-                holder.clone().into(),
+                seat.id.into(),
+                seat.org.into(),
+                seat.key.clone().into(),
+                seat.status.into(),
+                seat.holder.clone().into(),
+                seat.expires_at.into(),
                 micros(now).into(),
             ]);
         }
         db.execute(&insert).await.map_err(db_error)?;
-    }
-    for (org, _, _) in seats {
-        totals.add(*org, 1, 0);
     }
     Ok(())
 }
@@ -361,38 +408,6 @@ async fn live_reservations<C: ConnectionTrait>(
     Ok(live)
 }
 
-/// New reservations (id, organization, key, expiry in microseconds), in
-/// multi-row INSERTs.
-async fn insert_reservations<C: ConnectionTrait>(
-    db: &C,
-    reservations: &[(Uuid, Uuid, String, i64)],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for chunk in service_kit::db::pow2_chunks(reservations) {
-        let mut insert = Query::insert();
-        insert.into_table(Seats::Table).columns([
-            Seats::Id,
-            Seats::OrgId,
-            Seats::SeatKey,
-            Seats::Status,
-            Seats::ExpiresAt,
-            Seats::CreatedAt,
-        ]);
-        for (id, org, key, expires_at) in chunk {
-            insert.values_panic([
-                (*id).into(),
-                (*org).into(),
-                key.clone().into(),
-                RESERVED.into(),
-                (*expires_at).into(),
-                micros(now).into(),
-            ]);
-        }
-        db.execute(&insert).await.map_err(db_error)?;
-    }
-    Ok(())
-}
-
 /// Makes reservation `id` the confirmed seat of `holder`; false when it is
 /// gone (swept).
 async fn confirm_reservation<C: ConnectionTrait>(
@@ -429,7 +444,12 @@ async fn write_change<C: ConnectionTrait>(
             key,
             expires_at,
         } => {
-            insert_reservations(db, &[(id, org.0, key.0, micros(expires_at))], now).await?;
+            insert_seats(
+                db,
+                &[NewSeat::reservation(id, org.0, key.0, expires_at)],
+                now,
+            )
+            .await?;
             totals.add(org.0, 0, 1);
         }
         SeatChange::Confirm { key, holder } => {
@@ -529,7 +549,7 @@ impl LicensingStore for SqlLicensingStore {
             lock_organization(&txn, OrgId(*org)).await?;
         }
         let mut decided: Vec<Option<Reservation>> = vec![None; requests.len()];
-        let mut new_reservations: Vec<(Uuid, Uuid, String, i64)> = Vec::new();
+        let mut new_reservations: Vec<NewSeat> = Vec::new();
         let mut totals = TotalsDelta::default();
         for (org, indices) in &by_org {
             let org = OrgId(*org);
@@ -575,7 +595,8 @@ impl LicensingStore for SqlLicensingStore {
                             held = held.saturating_add(1);
                             granted_here = granted_here.saturating_add(1);
                             totals.add(org.0, 0, 1);
-                            new_reservations.push((id, org.0, key.0, micros(expires_at)));
+                            new_reservations
+                                .push(NewSeat::reservation(id, org.0, key.0, expires_at));
                         }
                         other => write_change(&txn, org, other, now, &mut totals).await?,
                     }
@@ -583,7 +604,7 @@ impl LicensingStore for SqlLicensingStore {
                 decided[i] = Some(reservation);
             }
         }
-        insert_reservations(&txn, &new_reservations, now).await?;
+        insert_seats(&txn, &new_reservations, now).await?;
         totals.write(&txn).await?;
         txn.commit().await.map_err(db_error)?;
         decided
