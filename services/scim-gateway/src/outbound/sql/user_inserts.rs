@@ -4,9 +4,10 @@
 //! transaction each. A caller is answered only after its batch committed, so
 //! a 201 still means the user and its events are durable.
 //!
-//! A batch that fails (a userName taken by a concurrent create, say) is
-//! written again one create at a time, so each caller gets its own answer
-//! (409 for the taken name, 201 for the others).
+//! A batch that breaks a uniqueness rule (a userName taken by a concurrent
+//! create) is written again one create at a time, so each caller gets its
+//! own answer (409 for the taken name, 201 for the others); any other
+//! failure is every caller's answer at once (the database is unavailable).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -147,11 +148,20 @@ impl Writer {
                     }
                     return;
                 }
-                Err(e) => tracing::debug!(
-                    error = %e,
-                    creates = batch.len(),
-                    "a batch of creates failed; writing them one at a time"
-                ),
+                // Some create of the batch takes a taken name: written one
+                // at a time below, each gets its own answer.
+                Err(StoreError::Duplicate) => {}
+                // The database itself failed: one at a time would fail the
+                // same way, each after its own wait.
+                Err(e) => {
+                    let reason = e.to_string();
+                    for pending in batch {
+                        let _ = pending
+                            .written
+                            .send(Err(StoreError::Unavailable(anyhow::anyhow!("{reason}"))));
+                    }
+                    return;
+                }
             }
         }
         for pending in batch {
