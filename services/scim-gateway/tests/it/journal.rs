@@ -166,3 +166,39 @@ backend_tests! {
         assert_eq!(removed, expected, "removing all members names them");
     }
 }
+
+backend_tests! {
+    async fn a_batch_of_creates_the_database_refuses_answers_503_and_writes_nothing(app: TestApp) {
+        use sea_orm::ConnectionTrait;
+        // The e-mail rows cannot be written: every create's transaction
+        // fails after its user row was inserted.
+        app.store
+            .connection()
+            .execute_unprepared("ALTER TABLE scim_user_emails RENAME TO scim_user_emails_away")
+            .await
+            .expect("table renamed");
+        let bodies: Vec<_> = (0..6)
+            .map(|i| {
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("refused-{i}@example.com"),
+                    "emails": [{"value": format!("refused-{i}@example.com")}]
+                })
+            })
+            .collect();
+        let replies =
+            futures_util::future::join_all(bodies.iter().map(|b| app.post("/scim/v2/Users", b)))
+                .await;
+        for reply in &replies {
+            assert_eq!(reply.status.as_u16(), 503, "{}", reply.body);
+        }
+        app.store
+            .connection()
+            .execute_unprepared("ALTER TABLE scim_user_emails_away RENAME TO scim_user_emails")
+            .await
+            .expect("table back");
+        let listed = app.get("/scim/v2/Users").await;
+        assert_eq!(listed.body["totalResults"], 0, "no user row left behind");
+        assert!(journal(&app).await.is_empty(), "no event without its user");
+    }
+}
