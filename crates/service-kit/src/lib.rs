@@ -3,6 +3,7 @@
 
 pub mod admin_http;
 pub mod admin_key;
+pub mod batching;
 pub mod consumer_service;
 pub mod db;
 pub mod inbox;

@@ -12,55 +12,40 @@
 use std::sync::Arc;
 
 use provisioning_events::seats::{SeatReply, SeatRequest};
-use tokio::sync::{mpsc, oneshot};
+use service_kit::batching::Batcher;
 
 use crate::domain::models::{OrgId, Reservation, SeatKey};
 use crate::domain::ports::{Clock, LicensingStore};
 use crate::domain::service::Licensing;
 
-struct Pending {
-    request: SeatRequest,
-    reply: oneshot::Sender<SeatReply>,
-}
-
 /// Takes reservation requests from any number of tasks and decides them in
 /// batches of up to `max_batch`, one batch at a time.
 #[derive(Clone)]
 pub struct ReservationDesk {
-    requests: mpsc::Sender<Pending>,
+    batcher: Arc<Batcher<SeatRequest, SeatReply>>,
 }
 
 impl ReservationDesk {
-    /// Starts the task that decides the requests; it ends when the last
-    /// clone of the desk is dropped. Needs a Tokio runtime.
     pub fn start<S: LicensingStore, C: Clock>(
         licensing: Arc<Licensing<S, C>>,
         max_batch: usize,
     ) -> Self {
-        let max_batch = max_batch.max(1);
-        let (requests, mut incoming) = mpsc::channel::<Pending>(max_batch * 4);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(max_batch);
-            while incoming.recv_many(&mut batch, max_batch).await > 0 {
-                decide(&licensing, std::mem::take(&mut batch)).await;
-            }
+        let batcher = Batcher::new(max_batch, 1, move |batch: Vec<SeatRequest>| {
+            let licensing = Arc::clone(&licensing);
+            async move { decide(&licensing, batch).await }
         });
-        Self { requests }
+        Self {
+            batcher: Arc::new(batcher),
+        }
     }
 
     /// Licensing's answer to one request; `Unavailable` when it could not
     /// be decided.
     pub async fn answer(&self, request: SeatRequest) -> SeatReply {
-        let (reply, answer) = oneshot::channel();
-        if self
-            .requests
-            .send(Pending { request, reply })
+        self.batcher
+            .submit(request)
             .await
-            .is_err()
-        {
-            return SeatReply::Unavailable;
-        }
-        answer.await.unwrap_or(SeatReply::Unavailable)
+            .unwrap_or(SeatReply::Unavailable)
     }
 
     /// The body-to-body handler `messaging_rabbitmq::rpc::serve` runs.
@@ -76,27 +61,23 @@ impl ReservationDesk {
     }
 }
 
-async fn decide<S: LicensingStore, C: Clock>(licensing: &Licensing<S, C>, batch: Vec<Pending>) {
+async fn decide<S: LicensingStore, C: Clock>(
+    licensing: &Licensing<S, C>,
+    batch: Vec<SeatRequest>,
+) -> Vec<SeatReply> {
     let requests: Vec<(OrgId, SeatKey)> = batch
-        .iter()
-        .map(|p| (OrgId(p.request.org_id), SeatKey(p.request.key.clone())))
+        .into_iter()
+        .map(|request| (OrgId(request.org_id), SeatKey(request.key)))
         .collect();
     match licensing.reserve_all(&requests).await {
-        Ok(decided) => {
-            for (pending, reservation) in batch.into_iter().zip(decided) {
-                // A caller that gave up no longer listens: nothing to do.
-                let _ = pending.reply.send(reply(reservation));
-            }
-        }
+        Ok(decided) => decided.into_iter().map(reply).collect(),
         Err(e) => {
             tracing::error!(
                 error = %e,
-                requests = batch.len(),
+                requests = requests.len(),
                 "seat reservations could not be decided"
             );
-            for pending in batch {
-                let _ = pending.reply.send(SeatReply::Unavailable);
-            }
+            vec![SeatReply::Unavailable; requests.len()]
         }
     }
 }

@@ -9,12 +9,10 @@
 //! own answer (409 for the taken name, 201 for the others); any other
 //! failure is every caller's answer at once (the database is unavailable).
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use messaging::relay::Wakeup;
 use provisioning_events::Event;
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use tokio::sync::{mpsc, oneshot};
+use service_kit::batching::Batcher;
 
 use super::store::{
     UserColumns, append_journal_entries, db_error, insert_user_rows, write_emails_of,
@@ -36,33 +34,19 @@ struct PendingCreate {
     user: StoredResource,
     columns: UserColumns,
     events: Vec<Event>,
-    written: oneshot::Sender<Result<(), StoreError>>,
 }
 
 pub(super) struct UserInserts {
-    queue: mpsc::Sender<PendingCreate>,
-    /// Taken by the first create, which starts the writer: the store may be
-    /// built outside a Tokio runtime.
-    writer: Mutex<Option<Writer>>,
-}
-
-struct Writer {
-    incoming: Arc<tokio::sync::Mutex<mpsc::Receiver<PendingCreate>>>,
-    db: DatabaseConnection,
-    journal_written: Wakeup,
+    batcher: Batcher<PendingCreate, Result<(), StoreError>>,
 }
 
 impl UserInserts {
     pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup) -> Self {
-        let (queue, incoming) = mpsc::channel(MAX_BATCH * 4);
-        Self {
-            queue,
-            writer: Mutex::new(Some(Writer {
-                incoming: Arc::new(tokio::sync::Mutex::new(incoming)),
-                db,
-                journal_written,
-            })),
-        }
+        let batcher = Batcher::new(MAX_BATCH, WRITERS, move |batch: Vec<PendingCreate>| {
+            let (db, journal_written) = (db.clone(), journal_written.clone());
+            async move { write(&db, &journal_written, batch).await }
+        });
+        Self { batcher }
     }
 
     /// Writes `user` and its `events`; returns once they are committed.
@@ -72,106 +56,62 @@ impl UserInserts {
         user: &StoredResource,
         events: &[Event],
     ) -> Result<(), StoreError> {
-        self.start_writer();
-        // The trace is the request's: taken here, not in the writer's task.
-        let events = events
-            .iter()
-            .map(|event| Event {
-                traceparent: event
-                    .traceparent
-                    .clone()
-                    .or_else(trace_context::current_traceparent),
-                ..event.clone()
-            })
-            .collect();
-        let (written, answer) = oneshot::channel();
-        let pending = PendingCreate {
-            org,
-            user: user.clone(),
-            columns: UserColumns::of(&user.document),
-            events,
-            written,
-        };
-        let stopped = || StoreError::Unavailable(anyhow::anyhow!("the user writer stopped"));
-        self.queue.send(pending).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-
-    fn start_writer(&self) {
-        let writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(writer) = writer {
-            for _ in 0..WRITERS {
-                tokio::spawn(writer.clone().run());
+        // The trace is the request's: taken here, not in a writer's task.
+        let mut events = events.to_vec();
+        for event in &mut events {
+            if event.traceparent.is_none() {
+                event.traceparent = trace_context::current_traceparent();
             }
         }
+        let pending = PendingCreate {
+            org,
+            columns: UserColumns::of(&user.document),
+            user: user.clone(),
+            events,
+        };
+        self.batcher.submit(pending).await.unwrap_or_else(|| {
+            Err(StoreError::Unavailable(anyhow::anyhow!(
+                "the user writer stopped"
+            )))
+        })
     }
 }
 
-impl Writer {
-    fn clone(&self) -> Self {
-        Self {
-            incoming: Arc::clone(&self.incoming),
-            db: self.db.clone(),
-            journal_written: self.journal_written.clone(),
-        }
-    }
-
-    /// Takes what waits (one writer at a time), writes it (side by side with
-    /// the other writers).
-    async fn run(self) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        loop {
-            let taken = self
-                .incoming
-                .lock()
-                .await
-                .recv_many(&mut batch, MAX_BATCH)
-                .await;
-            if taken == 0 {
-                return;
+/// One result per create, in order.
+async fn write(
+    db: &DatabaseConnection,
+    journal_written: &Wakeup,
+    batch: Vec<PendingCreate>,
+) -> Vec<Result<(), StoreError>> {
+    if batch.len() > 1 {
+        match write_creates(db, &batch).await {
+            Ok(()) => {
+                journal_written.notify();
+                return batch.iter().map(|_| Ok(())).collect();
             }
-            self.write(std::mem::take(&mut batch)).await;
-        }
-    }
-
-    async fn write(&self, batch: Vec<PendingCreate>) {
-        if batch.len() > 1 {
-            match write_creates(&self.db, &batch).await {
-                Ok(()) => {
-                    self.journal_written.notify();
-                    for pending in batch {
-                        let _ = pending.written.send(Ok(()));
-                    }
-                    return;
-                }
-                // Some create of the batch takes a taken name: written one
-                // at a time below, each gets its own answer.
-                Err(StoreError::Duplicate) => {}
-                // The database itself failed: one at a time would fail the
-                // same way, each after its own wait.
-                Err(e) => {
-                    let reason = e.to_string();
-                    for pending in batch {
-                        let _ = pending
-                            .written
-                            .send(Err(StoreError::Unavailable(anyhow::anyhow!("{reason}"))));
-                    }
-                    return;
-                }
+            // Some create of the batch takes a taken name: written one at a
+            // time below, each gets its own answer.
+            Err(StoreError::Duplicate) => {}
+            // The database itself failed: one at a time would fail the same
+            // way, each after its own wait.
+            Err(e) => {
+                let reason = e.to_string();
+                return batch
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(anyhow::anyhow!("{reason}"))))
+                    .collect();
             }
         }
-        for pending in batch {
-            let written = write_creates(&self.db, std::slice::from_ref(&pending)).await;
-            if written.is_ok() {
-                self.journal_written.notify();
-            }
-            let _ = pending.written.send(written);
-        }
     }
+    let mut results = Vec::with_capacity(batch.len());
+    for pending in &batch {
+        let written = write_creates(db, std::slice::from_ref(pending)).await;
+        if written.is_ok() {
+            journal_written.notify();
+        }
+        results.push(written);
+    }
+    results
 }
 
 async fn write_creates(db: &DatabaseConnection, batch: &[PendingCreate]) -> Result<(), StoreError> {
