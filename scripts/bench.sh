@@ -18,6 +18,7 @@
 #                                       # users in SQL (below), then filtered
 #   DURATION=20 CONCURRENCY=16 scripts/bench.sh
 #   KEEP=1 ...                          # keep databases and data folder
+#   STATS=none ...                      # see "Statistics" below
 #   SCENARIOS="create quota" ...        # only these scenarios (names as below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ CONCURRENCY=${CONCURRENCY:-16}
 RATE=${RATE:-500}
 SCENARIOS=${SCENARIOS:-all}
 LOOKUP_USERS=${LOOKUP_USERS:-0}
+STATS=${STATS:-analyze}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 AMQP=${AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -167,6 +169,25 @@ scenarios() {
 if [ "$MODE" = all ] || [ "$MODE" = distributed ]; then
   echo "== distributed: gateway, identity, team, licensing on PostgreSQL + RabbitMQ"
   clean_broker
+  # Statistics. A PostgreSQL without autovacuum (this machine's, CI's) never
+  # refreshes table statistics; the services then plan every statement per
+  # execution (service_kit::db). STATS=analyze (the default) stands in for
+  # the autovacuum a production server runs: ANALYZE of the bench databases
+  # every 5 s, and the services told so through their URLs, keeping
+  # PostgreSQL's plan cache. STATS=none measures them as they run here.
+  # Connections are plaintext, as in docker-compose.yml (the postgres image
+  # serves no TLS; Debian's does, and loopback TLS cost ~25 % of GETs).
+  url_options="sslmode=disable"
+  if [ "$STATS" = analyze ] && [ "$(psql_ -d postgres -c 'SHOW autovacuum')" = off ]; then
+    url_options="$url_options&options=-c%20plan_cache_mode%3Dauto"
+    (while sleep 5; do
+      for db in gateway identity team licensing; do
+        psql_ -d "scim_bench_${db}_$RUN" -c ANALYZE 2>/dev/null || true
+      done
+    done) &
+    PIDS+=($!)
+    echo "-- autovacuum is off: ANALYZE every 5 s stands in for it (STATS=none: without)"
+  fi
   common=(SCIM_CONFIG=/nonexistent SCIM_AMQP__URL="$AMQP" SCIM_AMQP__EXCHANGE=provisioning.bench
           SCIM_SEATS__QUEUE=seats-bench SCIM_LICENSING__QUEUE=seats-bench
           SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn SCIM_HTTP__HOST=127.0.0.1)
@@ -175,14 +196,14 @@ if [ "$MODE" = all ] || [ "$MODE" = distributed ]; then
     db=${service#scim-}
     port=$((port + 1))
     psql_ -d postgres -c "CREATE DATABASE scim_bench_${db}_$RUN"
-    env "${common[@]}" SCIM_DATABASE__URL="$PG/scim_bench_${db}_$RUN" SCIM_HTTP__PORT=$port \
+    env "${common[@]}" SCIM_DATABASE__URL="$PG/scim_bench_${db}_$RUN?$url_options" SCIM_HTTP__PORT=$port \
       SCIM_AMQP__QUEUE="$service-bench" SCIM_BOOTSTRAP__DEMO_ORGANIZATION=false \
       "$BIN/$service" > "$WORK/$service.log" 2>&1 &
     PIDS+=($!)
+    if [ "$service" = scim-gateway ]; then gateway_pid=$!; fi
     eval "url_${db}=http://127.0.0.1:$port"
     wait_ready "$service" "http://127.0.0.1:$port" "$WORK/$service.log"
   done
-  gateway_pid=${PIDS[3]}
   GATEWAY_DB=scim_bench_gateway_$RUN
   # shellcheck disable=SC2154 # set by eval above
   token=$("$BENCH" --base-url "$url_gateway/scim/v2" --admin-key "$KEY" --licensing-url "$url_licensing" \

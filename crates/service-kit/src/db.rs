@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 
 /// Opens a pool on `url` (`postgres://…` or `sqlite://path`), creating the
 /// SQLite file and its folder when missing. `purpose` names the database in
@@ -49,20 +51,58 @@ pub async fn connect(
                 .pragma("case_sensitive_like", "ON")
         });
     }
-    if !sqlite {
-        // Plan every execution with its parameters. PostgreSQL otherwise
-        // switches a prepared statement to a generic plan after five runs
-        // and keeps it until the table's statistics change; a plan made while
-        // a table was nearly empty (a new database) stays a sequential scan
-        // as the table grows, and where autovacuum is off it never changes
-        // (identity's accounts read did exactly that: docs/benchmarks.md,
-        // "Rebuild"). Planning these short statements costs far less than
-        // one such scan.
+    if !sqlite && plans_every_execution(url).await? {
         options.map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
     }
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to {purpose}"))
+}
+
+/// Whether this service's PostgreSQL connections must plan every execution.
+///
+/// PostgreSQL switches a prepared statement to a generic plan after five runs
+/// and keeps it until the tables' statistics change. Where autovacuum runs,
+/// they do; where it is off, a plan made while a table was nearly empty (a
+/// new database) stays a sequential scan as the table grows (identity's
+/// accounts read did exactly that: docs/benchmarks.md, "Rebuild"). So on a
+/// server without autovacuum every execution is planned with its parameters
+/// (`plan_cache_mode=force_custom_plan`, which doubles PostgreSQL's work for
+/// the short lookups: docs/benchmarks.md); elsewhere the server's own setting
+/// stands. A `plan_cache_mode` in the URL's `options` is the operator's
+/// choice and always wins.
+async fn plans_every_execution(url: &str) -> anyhow::Result<bool> {
+    if url.contains("plan_cache_mode") {
+        return Ok(false);
+    }
+    let mut probe = ConnectOptions::new(url.to_owned());
+    probe
+        .max_connections(1)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(probe)
+        .await
+        .context("connecting to PostgreSQL to read its autovacuum setting")?;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on' AS maintained",
+        ))
+        .await
+        .context("reading PostgreSQL's autovacuum setting")?;
+    let maintained: bool = match row {
+        Some(row) => row.try_get("", "maintained")?,
+        None => false,
+    };
+    db.close().await.ok();
+    if !maintained {
+        tracing::info!(
+            "PostgreSQL runs without autovacuum: every statement is planned per execution \
+             (plan_cache_mode=force_custom_plan)"
+        );
+    }
+    Ok(!maintained)
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
