@@ -10,6 +10,7 @@ mod m20261129_000005_entitlement;
 mod m20261129_000006_workspace_name;
 mod m20261129_000007_token_expiry;
 mod m20261129_000008_token_last_used;
+mod m20261202_000009_member_groups_index;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_token_expiry::Migration),
             Box::new(m20261129_000008_token_last_used::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
+            Box::new(m20261202_000009_member_groups_index::Migration),
         ]
     }
 }
