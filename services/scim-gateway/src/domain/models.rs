@@ -118,6 +118,14 @@ pub struct GroupRef {
     pub display_name: String,
 }
 
+/// A user with the groups it is a direct member of (its read-only `groups`),
+/// sorted by display name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserWithGroups {
+    pub user: StoredResource,
+    pub groups: Vec<GroupRef>,
+}
+
 /// A change to a group's membership, in member ids already checked to exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MembershipChange {

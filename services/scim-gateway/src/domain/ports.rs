@@ -8,7 +8,7 @@ use provisioning_events::Event;
 
 use super::models::{
     GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, StoredResource,
-    Tenant, TokenHash,
+    Tenant, TokenHash, UserWithGroups,
 };
 
 /// Failures a store reports; the use cases decide what they mean to the client.
@@ -58,6 +58,13 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         id: ResourceId,
     ) -> impl Future<Output = Result<Option<StoredResource>, StoreError>> + Send;
 
+    /// A user and its groups, in one read.
+    fn find_user_with_groups(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> impl Future<Output = Result<Option<UserWithGroups>, StoreError>> + Send;
+
     /// Whether a user of the organization has this userName (compared
     /// case-insensitively).
     fn user_name_taken(
@@ -90,6 +97,13 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         org: OrgId,
         query: &ListQuery,
     ) -> impl Future<Output = Result<Page<StoredResource>, StoreError>> + Send;
+
+    /// A page of users with their groups, in one read.
+    fn list_users_with_groups(
+        &self,
+        org: OrgId,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Page<UserWithGroups>, StoreError>> + Send;
 
     /// The groups each of these users is a direct member of, as (user, group)
     /// pairs: one query for a whole page of users.

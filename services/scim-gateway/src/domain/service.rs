@@ -24,7 +24,7 @@ use super::events;
 
 use super::models::{
     BearerToken, GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId,
-    ResourceKind, ResourceMeta, SortSpec, StoredResource, Tenant,
+    ResourceKind, ResourceMeta, SortSpec, StoredResource, Tenant, UserWithGroups,
 };
 use super::ports::{
     Clock, CredentialStore, GroupStore, SeatAuthority, SeatDecision, StoreError, UserStore,
@@ -184,6 +184,33 @@ where
     pub async fn get_user(&self, org: OrgId, id: &str) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
         self.load_user(org, id).await
+    }
+
+    /// A user with its groups (the read-only `groups` attribute), in one read.
+    pub async fn get_user_with_groups(
+        &self,
+        org: OrgId,
+        id: &str,
+    ) -> Result<UserWithGroups, ScimViewError> {
+        let id = parse_id(id, ResourceKind::User)?;
+        self.store
+            .find_user_with_groups(org, id)
+            .await
+            .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))?
+            .ok_or(ScimViewError::NotFound(ResourceKind::User))
+    }
+
+    /// A page of users with their groups, in one read.
+    pub async fn list_users_with_groups(
+        &self,
+        org: OrgId,
+        request: &SearchRequest,
+    ) -> Result<Page<UserWithGroups>, ScimViewError> {
+        let query = self.list_query(request, &USER_RESOURCE)?;
+        self.store
+            .list_users_with_groups(org, &query)
+            .await
+            .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))
     }
 
     pub async fn list_users(

@@ -84,6 +84,62 @@ backend_tests! {
         assert!(user.body.get("groups").is_none());
     }
 
+    async fn a_users_groups_are_shown_sorted_in_every_read_and_only_when_asked(app: TestApp) {
+        let a = app.create_user("ga@example.com").await;
+        let b = app.create_user("gb@example.com").await;
+        let sales = app.create_group("sales", &[&a]).await;
+        let admins = app.create_group("Admins", &[&a, &b]).await;
+        let _empty = app.create_group("Nobody", &[]).await;
+        let expected = json!([
+            {"value": admins, "display": "Admins"},
+            {"value": sales, "display": "sales"},
+        ]);
+        let groups_of = |user: &Value| {
+            let mut shown = user["groups"].clone();
+            let groups = shown.as_array_mut().into_iter().flatten();
+            for group in groups.filter_map(Value::as_object_mut) {
+                group.retain(|k, _| k == "value" || k == "display");
+            }
+            shown
+        };
+
+        let fetched = app.get(&format!("/scim/v2/Users/{a}")).await;
+        assert_eq!(fetched.status, StatusCode::OK);
+        assert_eq!(groups_of(&fetched.body), expected, "GET: {}", fetched.body);
+        let filtered = app
+            .get("/scim/v2/Users?filter=userName%20eq%20%22ga@example.com%22")
+            .await;
+        assert_eq!(groups_of(&filtered.body["Resources"][0]), expected, "{}", filtered.body);
+        let listed = app.get("/scim/v2/Users?sortBy=userName").await;
+        assert_eq!(groups_of(&listed.body["Resources"][0]), expected, "{}", listed.body);
+        assert_eq!(
+            groups_of(&listed.body["Resources"][1]),
+            json!([{"value": admins, "display": "Admins"}])
+        );
+        let patched = app
+            .patch(&format!("/scim/v2/Users/{a}"), &json!({"schemas": [PATCH], "Operations": [
+                {"op": "replace", "path": "displayName", "value": "Grace"}
+            ]}))
+            .await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+        assert_eq!(groups_of(&patched.body), expected, "PATCH reply: {}", patched.body);
+
+        // Not asked for: not read, not shown.
+        let without = app
+            .get(&format!("/scim/v2/Users/{a}?excludedAttributes=groups"))
+            .await;
+        assert_eq!(without.status, StatusCode::OK);
+        assert!(without.body.get("groups").is_none(), "{}", without.body);
+        let only_name = app
+            .get("/scim/v2/Users?filter=userName%20eq%20%22ga@example.com%22&attributes=userName")
+            .await;
+        assert!(only_name.body["Resources"][0].get("groups").is_none(), "{}", only_name.body);
+        // A user in no group has no `groups`.
+        let c = app.create_user("gc@example.com").await;
+        let lonely = app.get(&format!("/scim/v2/Users/{c}")).await;
+        assert!(lonely.body.get("groups").is_none(), "{}", lonely.body);
+    }
+
     async fn okta_put_replaces_membership(app: TestApp) {
         let a = app.create_user("oa@example.com").await;
         let b = app.create_user("ob@example.com").await;

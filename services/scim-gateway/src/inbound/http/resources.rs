@@ -18,7 +18,7 @@ use super::render::{
 use super::request::{bearer_token, if_match, if_none_match_hits, json_body, search_from_query};
 use crate::domain::errors::AuthError;
 use crate::domain::errors::ScimViewError;
-use crate::domain::models::{OrgId, Page, ResourceKind, StoredResource, Tenant};
+use crate::domain::models::{GroupRef, OrgId, ResourceKind, StoredResource, Tenant};
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
 
 type Api<S, C> = web::Data<ScimApi<S, C>>;
@@ -54,54 +54,43 @@ fn projection_from_query(req: &HttpRequest, rt: &ResourceType) -> Result<Project
 
 // ----- users -----------------------------------------------------------------
 
-/// Renders users with their `groups` (one query for all of them, and none when
-/// `groups` is not returned).
-async fn render_users<S: Store, C: Clock>(
-    api: &ScimApi<S, C>,
-    org: OrgId,
-    users: &[StoredResource],
+/// A user as the client asked for it; `groups` None when they were not read
+/// (not asked for, or a user just created).
+fn render_user(
+    user: &StoredResource,
+    groups: Option<&[GroupRef]>,
     base: &str,
     projection: &Projection,
-) -> Result<Vec<Value>, ApiError> {
-    let mut groups = if projection.wants(&USER_RESOURCE, "groups") {
-        let ids: Vec<_> = users.iter().map(|u| u.id).collect();
-        api.view.groups_of_users(org, &ids).await?
-    } else {
-        Default::default()
-    };
-    Ok(users
-        .iter()
-        .map(|user| {
-            let extra = groups
-                .remove(&user.id)
-                .map(|g| ("groups", groups_json(&g, base)));
-            projection.apply(
-                &resource_json(user, ResourceKind::User, base, extra),
-                &USER_RESOURCE,
-            )
-        })
-        .collect())
+) -> Value {
+    let extra = groups
+        .filter(|g| !g.is_empty())
+        .map(|g| ("groups", groups_json(g, base)));
+    projection.apply(
+        &resource_json(user, ResourceKind::User, base, extra),
+        &USER_RESOURCE,
+    )
 }
 
-async fn render_user<S: Store, C: Clock>(
+/// A user just written, with its groups when the reply returns them. A user
+/// created a moment ago is in no group (a member must exist when it is
+/// added, and only this reply tells its id), so they are not looked up.
+async fn render_written_user<S: Store, C: Clock>(
     api: &ScimApi<S, C>,
     org: OrgId,
     user: &StoredResource,
+    created: bool,
     base: &str,
     projection: &Projection,
 ) -> Result<Value, ApiError> {
-    let mut rendered = render_users(api, org, std::slice::from_ref(user), base, projection).await?;
-    Ok(rendered.pop().unwrap_or_default())
-}
-
-/// A user created a moment ago: no group can have it yet (a member must
-/// exist when it is added, and only this reply tells its id), so its
-/// groups are not looked up.
-fn render_new_user(user: &StoredResource, base: &str, projection: &Projection) -> Value {
-    projection.apply(
-        &resource_json(user, ResourceKind::User, base, None),
-        &USER_RESOURCE,
-    )
+    let groups = if !created && projection.wants(&USER_RESOURCE, "groups") {
+        api.view
+            .groups_of_users(org, std::slice::from_ref(&user.id))
+            .await?
+            .remove(&user.id)
+    } else {
+        None
+    };
+    Ok(render_user(user, groups.as_deref(), base, projection))
 }
 
 /// A single user as a response body with its ETag (and `Location` on create).
@@ -115,11 +104,7 @@ async fn user_reply<S: Store, C: Clock>(
 ) -> Reply {
     let base = base_url(req, api.public_base_url.as_deref());
     let created = status == StatusCode::CREATED;
-    let json = if created {
-        render_new_user(user, &base, projection)
-    } else {
-        render_user(api, org, user, &base, projection).await?
-    };
+    let json = render_written_user(api, org, user, created, &base, projection).await?;
     let created = created.then(|| location(&base, ResourceKind::User, &user.id.to_string()));
     Ok(resource_response(status, &json, user, created))
 }
@@ -145,13 +130,20 @@ pub async fn get_user<S: Store, C: Clock>(
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let projection = projection_from_query(&req, &USER_RESOURCE)?;
-    let user = api.view.get_user(org, &id).await?;
+    let (user, groups) = if projection.wants(&USER_RESOURCE, "groups") {
+        let found = api.view.get_user_with_groups(org, &id).await?;
+        (found.user, Some(found.groups))
+    } else {
+        (api.view.get_user(org, &id).await?, None)
+    };
     if if_none_match_hits(&req, user.meta.version) {
         return Ok(HttpResponse::NotModified()
             .insert_header(("ETag", user.meta.etag()))
             .finish());
     }
-    user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
+    let base = base_url(&req, api.public_base_url.as_deref());
+    let json = render_user(&user, groups.as_deref(), &base, &projection);
+    Ok(resource_response(StatusCode::OK, &json, &user, None))
 }
 
 pub async fn replace_user<S: Store, C: Clock>(
@@ -381,16 +373,40 @@ pub async fn search_root<S: Store, C: Clock>(
     search_response(&req, &api, org, search, &[&USER_RESOURCE, &GROUP_RESOURCE]).await
 }
 
-async fn list_kind<S: Store, C: Clock>(
+/// One resource type's page of a search, rendered, and its total.
+async fn search_kind<S: Store, C: Clock>(
     api: &ScimApi<S, C>,
     org: OrgId,
     rt: &ResourceType,
     search: &SearchRequest,
-) -> Result<Page<StoredResource>, ScimViewError> {
+    base: &str,
+    projection: &Projection,
+) -> Result<(u64, Vec<Value>), ScimViewError> {
     if std::ptr::eq(rt, &USER_RESOURCE) {
-        api.view.list_users(org, search).await
+        if projection.wants(rt, "groups") {
+            let page = api.view.list_users_with_groups(org, search).await?;
+            let rendered = page.items.iter();
+            let rendered =
+                rendered.map(|u| render_user(&u.user, Some(&u.groups), base, projection));
+            Ok((page.total_results, rendered.collect()))
+        } else {
+            let page = api.view.list_users(org, search).await?;
+            let rendered = page.items.iter();
+            let rendered = rendered.map(|u| render_user(u, None, base, projection));
+            Ok((page.total_results, rendered.collect()))
+        }
     } else {
-        api.view.list_groups(org, search).await
+        let page = api.view.list_groups(org, search).await?;
+        let mut rendered = Vec::with_capacity(page.items.len());
+        for item in &page.items {
+            let members = if projection.wants(rt, "members") {
+                Some(api.view.members_of(org, item.id).await?)
+            } else {
+                None
+            };
+            rendered.push(render_group(item, members.as_deref(), base, projection));
+        }
+        Ok((page.total_results, rendered))
     }
 }
 
@@ -421,7 +437,7 @@ async fn search_response<S: Store, C: Clock>(
         let mut local = search.clone();
         local.start_index = Some(local_start as i64);
         local.count = Some(remaining as i64);
-        let page = match list_kind(api, org, rt, &local).await {
+        let (found, rendered) = match search_kind(api, org, rt, &local, &base, &projection).await {
             Ok(page) => page,
             // With several types, a filter on attributes one type lacks just
             // excludes that type.
@@ -432,28 +448,9 @@ async fn search_response<S: Store, C: Clock>(
             Err(e) => return Err(e.into()),
         };
         searched_any = true;
-        let kind = if std::ptr::eq(*rt, &USER_RESOURCE) {
-            ResourceKind::User
-        } else {
-            ResourceKind::Group
-        };
-        match kind {
-            ResourceKind::User => {
-                resources.extend(render_users(api, org, &page.items, &base, &projection).await?);
-            }
-            ResourceKind::Group => {
-                for item in &page.items {
-                    let members = if projection.wants(rt, "members") {
-                        Some(api.view.members_of(org, item.id).await?)
-                    } else {
-                        None
-                    };
-                    resources.push(render_group(item, members.as_deref(), &base, &projection));
-                }
-            }
-        }
-        total += page.total_results;
-        offset += page.total_results;
+        resources.extend(rendered);
+        total += found;
+        offset += found;
     }
     if !searched_any {
         return Err(first_error

@@ -7,8 +7,8 @@ use sea_orm::sea_query::{
     Cond, Expr, ExprTrait, IntoIden, NullOrdering, OnConflict, Order, Query, SelectStatement,
 };
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, SqlErr,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
+    SqlErr, TransactionTrait,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ use provisioning_events::{AggregateKind, Event};
 
 use crate::domain::models::{
     GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
-    ResourceMeta, StoredResource, Tenant, TokenHash,
+    ResourceMeta, StoredResource, Tenant, TokenHash, UserWithGroups,
 };
 use crate::domain::ports::{
     CredentialStore, GroupStore, JournalEntry, JournalFilter, JournalReader, OutboxLag, StoreError,
@@ -332,6 +332,52 @@ fn resource_from_row(row: &QueryResult) -> Result<StoredResource, StoreError> {
     })
 }
 
+/// The groups a `scim_users` row is a direct member of, as JSON text
+/// `[[id, displayName], …]` sorted by display name (NULL or `[]` when none):
+/// read in the statement that reads the user instead of a second round trip.
+/// SQLite keeps UUIDs as blobs, written here as 32 hex digits.
+fn groups_of_user_row(backend: DbBackend) -> Expr {
+    Expr::cust(match backend {
+        DbBackend::Sqlite => {
+            "(SELECT json_group_array(json_array(lower(hex(g.id)), g.display_name) \
+              ORDER BY g.display_name_key) \
+              FROM scim_group_members m JOIN scim_groups g \
+              ON g.org_id = m.org_id AND g.id = m.group_id \
+              WHERE m.org_id = scim_users.org_id AND m.member_id = scim_users.id)"
+        }
+        _ => {
+            "(SELECT json_agg(json_build_array(g.id, g.display_name) \
+              ORDER BY g.display_name_key)::text \
+              FROM scim_group_members m JOIN scim_groups g \
+              ON g.org_id = m.org_id AND g.id = m.group_id \
+              WHERE m.org_id = scim_users.org_id AND m.member_id = scim_users.id)"
+        }
+    })
+}
+
+fn user_with_groups_from_row(row: &QueryResult) -> Result<UserWithGroups, StoreError> {
+    let user = resource_from_row(row)?;
+    let groups: Option<String> = row
+        .try_get("", "groups")
+        .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
+    let groups = match groups {
+        None => Vec::new(),
+        Some(json) => serde_json::from_str::<Vec<(String, String)>>(&json)
+            .with_context(|| format!("groups of user {} read as {json}", user.id.0))?
+            .into_iter()
+            .map(|(id, display_name)| {
+                let id = Uuid::parse_str(&id)
+                    .with_context(|| format!("group id {id} of user {}", user.id.0))?;
+                Ok(GroupRef {
+                    id: ResourceId(id),
+                    display_name,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    Ok(UserWithGroups { user, groups })
+}
+
 fn text<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
     doc.get(key).and_then(Value::as_str)
 }
@@ -598,13 +644,14 @@ fn document_text(doc: &Value) -> Result<String, StoreError> {
     serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(anyhow!(e)))
 }
 
-async fn list(
+async fn list<T>(
     db: &DatabaseConnection,
     base: SelectStatement,
     mapping: &dyn FilterMapping,
     id_column: (ScimTable, &'static str),
     query: &ListQuery,
-) -> Result<Page<StoredResource>, StoreError> {
+    item_from_row: impl Fn(&QueryResult) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
     let mut filtered = base;
     if let Some(filter) = &query.filter {
         let condition = translate(filter, mapping).map_err(StoreError::UnsupportedQuery)?;
@@ -652,10 +699,7 @@ async fn list(
     };
     Ok(Page {
         total_results: total,
-        items: rows
-            .iter()
-            .map(resource_from_row)
-            .collect::<Result<_, _>>()?,
+        items: rows.iter().map(item_from_row).collect::<Result<_, _>>()?,
     })
 }
 
@@ -792,6 +836,19 @@ impl UserStore for SqlScimView {
         row.as_ref().map(resource_from_row).transpose()
     }
 
+    async fn find_user_with_groups(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Option<UserWithGroups>, StoreError> {
+        let select = resource_select(ScimUsers::Table, ScimUsers::OrgId, org)
+            .expr_as(groups_of_user_row(self.db.get_database_backend()), "groups")
+            .and_where(Expr::col((ScimUsers::Table, ScimUsers::Id)).eq(id.0))
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        row.as_ref().map(user_with_groups_from_row).transpose()
+    }
+
     async fn update_user(
         &self,
         org: OrgId,
@@ -899,6 +956,28 @@ impl UserStore for SqlScimView {
                 "id",
             ),
             query,
+            resource_from_row,
+        )
+        .await
+    }
+
+    async fn list_users_with_groups(
+        &self,
+        org: OrgId,
+        query: &ListQuery,
+    ) -> Result<Page<UserWithGroups>, StoreError> {
+        let mut base = resource_select(ScimUsers::Table, ScimUsers::OrgId, org);
+        base.expr_as(groups_of_user_row(self.db.get_database_backend()), "groups");
+        list(
+            &self.db,
+            base,
+            &UserFilterMapping,
+            (
+                sea_orm::sea_query::IntoIden::into_iden(ScimUsers::Table),
+                "id",
+            ),
+            query,
+            user_with_groups_from_row,
         )
         .await
     }
@@ -1213,6 +1292,7 @@ impl GroupStore for SqlScimView {
                 "id",
             ),
             query,
+            resource_from_row,
         )
         .await
     }
