@@ -73,13 +73,14 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         user_name: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Replaces the document of the user at `expected_version`; the stored
-    /// version becomes `user.meta.version`.
+    /// Replaces `current` (the user as read, at its version) by `user`; the
+    /// stored version becomes `user.meta.version`. A version other than
+    /// `current`'s in the store is a `VersionConflict`.
     fn update_user(
         &self,
         org: OrgId,
+        current: &StoredResource,
         user: &StoredResource,
-        expected_version: i64,
         events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

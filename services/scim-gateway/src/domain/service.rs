@@ -342,7 +342,7 @@ where
             updated.event_version = event_version;
             let written = self
                 .store
-                .update_user(tenant.org, &updated, current.meta.version, &events)
+                .update_user(tenant.org, &current, &updated, &events)
                 .await;
             if written_or_retry(written, precondition, ResourceKind::User)? {
                 return Ok(updated);

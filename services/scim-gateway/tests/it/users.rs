@@ -99,13 +99,21 @@ backend_tests! {
         // The patched state is what filters see.
         let inactive = app.get("/scim/v2/Users?filter=active%20eq%20false").await;
         assert_eq!(inactive.body["totalResults"], 1);
+        let by_email = "/scim/v2/Users?filter=emails.value%20eq%20%22carol@home.example%22";
+        assert_eq!(app.get(by_email).await.body["totalResults"], 1);
+        // A change that leaves the e-mails alone keeps them searchable.
+        let retitled = app
+            .patch(&uri, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "Counsel"}]}))
+            .await;
+        assert_eq!(retitled.status, StatusCode::OK, "{}", retitled.body);
+        assert_eq!(app.get(by_email).await.body["totalResults"], 1);
 
         // A PATCH that changes nothing makes no new version.
         let same = app
             .patch(&uri, &json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]}))
             .await;
         assert_eq!(same.status, StatusCode::OK);
-        assert_eq!(same.body["meta"]["version"], "W/\"2\"");
+        assert_eq!(same.body["meta"]["version"], "W/\"3\"");
 
         // Okta: full replace with PUT.
         let replaced = app
@@ -115,7 +123,9 @@ backend_tests! {
         assert_eq!(replaced.body["active"], true);
         assert!(replaced.body.get("emails").is_none());
         assert!(replaced.body.get("displayName").is_none());
-        assert_eq!(replaced.body["meta"]["version"], "W/\"3\"");
+        assert_eq!(replaced.body["meta"]["version"], "W/\"4\"");
+        // The replacement dropped the e-mails: they no longer match.
+        assert_eq!(app.get(by_email).await.body["totalResults"], 0);
     }
 
     async fn etags_guard_writes(app: TestApp) {

@@ -402,22 +402,7 @@ impl UserColumns {
     pub(super) fn of(doc: &Value) -> Self {
         let user_name = text(doc, "userName").unwrap_or_default().to_owned();
         let name = doc.get("name");
-        let emails = doc
-            .get("emails")
-            .and_then(Value::as_array)
-            .map(|emails| {
-                emails
-                    .iter()
-                    .map(|e| {
-                        (
-                            folded(text(e, "type")),
-                            folded(text(e, "value")),
-                            e.get("primary").and_then(Value::as_bool).unwrap_or(false),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let emails = email_rows(doc);
         Self {
             user_name_key: user_name.to_lowercase(),
             user_name,
@@ -429,6 +414,25 @@ impl UserColumns {
             emails,
         }
     }
+}
+
+/// The `scim_user_emails` rows of a user document: (type, value, primary).
+fn email_rows(doc: &Value) -> Vec<(Option<String>, Option<String>, bool)> {
+    doc.get("emails")
+        .and_then(Value::as_array)
+        .map(|emails| {
+            emails
+                .iter()
+                .map(|e| {
+                    (
+                        folded(text(e, "type")),
+                        folded(text(e, "value")),
+                        e.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn write_emails(
@@ -852,11 +856,13 @@ impl UserStore for SqlScimView {
     async fn update_user(
         &self,
         org: OrgId,
+        current: &StoredResource,
         user: &StoredResource,
-        expected_version: i64,
         events: &[Event],
     ) -> Result<(), StoreError> {
+        let expected_version = current.meta.version;
         let columns = UserColumns::of(&user.document);
+        let emails_changed = columns.emails != email_rows(&current.document);
         let txn = self.db.begin().await.map_err(db_error)?;
         let result = txn
             .execute(
@@ -896,15 +902,19 @@ impl UserStore for SqlScimView {
         if result.rows_affected() == 0 {
             return Err(StoreError::VersionConflict);
         }
-        txn.execute(
-            Query::delete()
-                .from_table(ScimUserEmails::Table)
-                .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
-                .and_where(Expr::col(ScimUserEmails::UserId).eq(user.id.0)),
-        )
-        .await
-        .map_err(db_error)?;
-        write_emails(&txn, org, user.id, &columns).await?;
+        // The e-mail rows index the document; the version check above makes
+        // `current` the document they were written from.
+        if emails_changed {
+            txn.execute(
+                Query::delete()
+                    .from_table(ScimUserEmails::Table)
+                    .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
+                    .and_where(Expr::col(ScimUserEmails::UserId).eq(user.id.0)),
+            )
+            .await
+            .map_err(db_error)?;
+            write_emails(&txn, org, user.id, &columns).await?;
+        }
         append_journal(&txn, org, events).await?;
         txn.commit().await.map_err(db_error)?;
         self.journal_written.notify();
