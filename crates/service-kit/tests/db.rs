@@ -22,7 +22,8 @@ async fn statements_are_planned_per_execution_only_where_autovacuum_is_off() {
     };
     let plain = Database::connect(&url).await.unwrap();
     let autovacuum = setting(&plain, "SELECT current_setting('autovacuum') AS value").await;
-    let server_default = setting(&plain, "SELECT current_setting('plan_cache_mode') AS value").await;
+    let server_default =
+        setting(&plain, "SELECT current_setting('plan_cache_mode') AS value").await;
     plain.close().await.unwrap();
 
     let db = service_kit::db::connect(&url, 2, "the test database")
@@ -32,7 +33,10 @@ async fn statements_are_planned_per_execution_only_where_autovacuum_is_off() {
     if autovacuum == "on" {
         assert_eq!(mode, server_default, "the server's own setting stands");
     } else {
-        assert_eq!(mode, "force_custom_plan", "no statistics: plan every execution");
+        assert_eq!(
+            mode, "force_custom_plan",
+            "no statistics: plan every execution"
+        );
     }
     db.close().await.unwrap();
 
