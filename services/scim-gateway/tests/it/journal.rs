@@ -78,6 +78,40 @@ backend_tests! {
         }
     }
 
+    async fn concurrent_name_checks_answer_each_create_for_its_own_organization(app: TestApp) {
+        // Checks that arrive together are read in one statement: each must
+        // still be answered for its own organization and name.
+        app.create_user("taken@a.example").await;
+        let other = app.new_organization("Organization B").await;
+        let user = |name: &str| json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name
+        });
+        let attempts = [
+            ("taken@a.example", &app.token, 409),
+            ("TAKEN@A.example", &app.token, 409),
+            ("fresh-1@a.example", &app.token, 201),
+            ("taken@a.example", &other, 201),
+            ("fresh-2@a.example", &other, 201),
+            ("fresh-3@a.example", &app.token, 201),
+        ];
+        let bodies: Vec<_> = attempts.iter().map(|(name, _, _)| user(name)).collect();
+        let replies = futures_util::future::join_all(
+            attempts
+                .iter()
+                .zip(&bodies)
+                .map(|((_, token, _), body)| app.with_body_as("POST", "/scim/v2/Users", body, token)),
+        )
+        .await;
+        for ((name, token, expected), reply) in attempts.iter().zip(&replies) {
+            let org = if *token == &app.token { "A" } else { "B" };
+            assert_eq!(reply.status.as_u16(), *expected, "{name} in {org}: {}", reply.body);
+        }
+        let listed_a = app.get("/scim/v2/Users").await;
+        assert_eq!(listed_a.body["totalResults"], 3, "{}", listed_a.body);
+        let listed_b = app.get_as("/scim/v2/Users", &other).await;
+        assert_eq!(listed_b.body["totalResults"], 2, "{}", listed_b.body);
+    }
+
     async fn user_lifecycle_is_journaled_in_order(app: TestApp) {
         let id = app.create_user("life@example.com").await;
         let uri = format!("/scim/v2/Users/{id}");

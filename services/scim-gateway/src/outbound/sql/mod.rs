@@ -7,6 +7,7 @@ mod store;
 mod tables;
 mod tenant_cache;
 mod user_inserts;
+mod user_name_checks;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;

@@ -25,6 +25,7 @@ use super::tables::{
 };
 use super::tenant_cache::TenantCache;
 use super::user_inserts::UserInserts;
+use super::user_name_checks::UserNameChecks;
 use messaging::relay::{OutboxError, Wakeup};
 use provisioning_events::{AggregateKind, Event};
 
@@ -54,6 +55,7 @@ pub struct SqlScimView {
     /// token, so authentication stays a read.
     token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
     user_inserts: Arc<UserInserts>,
+    user_name_checks: Arc<UserNameChecks>,
 }
 
 /// How long a token's tenant is used without reading it again, unless
@@ -122,6 +124,7 @@ impl SqlScimView {
         let journal_written = Wakeup::default();
         Self {
             user_inserts: Arc::new(UserInserts::new(db.clone(), journal_written.clone())),
+            user_name_checks: Arc::new(UserNameChecks::new(db.clone())),
             db,
             journal_written,
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
@@ -804,19 +807,7 @@ impl CredentialStore for SqlScimView {
 
 impl UserStore for SqlScimView {
     async fn user_name_taken(&self, org: OrgId, user_name: &str) -> Result<bool, StoreError> {
-        let row = self
-            .db
-            .query_one(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(ScimUsers::Table)
-                    .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
-                    .and_where(Expr::col(ScimUsers::UserNameKey).eq(user_name.to_lowercase()))
-                    .limit(1),
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(row.is_some())
+        self.user_name_checks.taken(org, user_name).await
     }
 
     async fn insert_user(
