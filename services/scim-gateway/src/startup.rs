@@ -106,8 +106,11 @@ pub async fn build_api_with(
     )
     .await?;
     sql::migrate(&db).await?;
-    let store = SqlScimView::new(db)
+    let mut store = SqlScimView::new(db)
         .with_tenant_cache(Duration::from_millis(settings.http.tenant_cache_ms));
+    if let Some(marks) = sql::connect_publication_marks(settings.database.url.expose()).await? {
+        store = store.with_publication_marks(marks);
+    }
     let limits = ViewLimits {
         max_results: settings.scim.max_results,
         default_count: settings.scim.default_count,

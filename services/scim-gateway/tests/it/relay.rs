@@ -101,3 +101,33 @@ backend_tests! {
         let _ = connection.close(0, "done".into()).await;
     }
 }
+
+/// The relay's marks are the one write whose commit does not wait for the
+/// disk (a lost mark only republishes); the main pool's commits still do.
+#[tokio::test]
+async fn only_publication_marks_commit_without_waiting_for_the_disk() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let Some(url) = crate::support::postgres_url().await else {
+        return;
+    };
+    let setting = async |db: &sea_orm::DatabaseConnection| -> String {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_setting('synchronous_commit') AS value",
+            ))
+            .await
+            .expect("setting")
+            .expect("a row");
+        row.try_get("", "value").expect("text")
+    };
+    let marks = scim_gateway::outbound::sql::connect_publication_marks(&url)
+        .await
+        .expect("connects")
+        .expect("a pool on PostgreSQL");
+    assert_eq!(setting(&marks).await, "off");
+    let main = scim_gateway::outbound::sql::connect(&url, 2)
+        .await
+        .expect("connects");
+    assert_eq!(setting(&main).await, "on");
+}

@@ -48,7 +48,7 @@ fn require_infra() -> bool {
 
 /// A fresh PostgreSQL database named by a UUID, or None when PostgreSQL is
 /// not configured (and not required).
-async fn postgres_url() -> Option<String> {
+pub async fn postgres_url() -> Option<String> {
     let Ok(admin_url) = std::env::var("SCIM_TEST_DATABASE_URL") else {
         assert!(
             !require_infra(),

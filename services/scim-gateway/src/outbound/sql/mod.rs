@@ -21,9 +21,49 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
     service_kit::db::connect(url, max_connections, "the gateway database").await
 }
 
+/// A small pool for the relay's "published" marks whose commits do not wait
+/// for the disk (`synchronous_commit=off`; PostgreSQL only, None on SQLite,
+/// which does not sync each commit in WAL mode anyway). A mark lost in a
+/// crash only has its entry published again, which consumers drop as a
+/// duplicate; every other write still waits for its commit. Each mark was a
+/// commit that waited for a WAL flush, beside the creates' and updates'.
+pub async fn connect_publication_marks(url: &str) -> anyhow::Result<Option<DatabaseConnection>> {
+    let Some(url) = publication_marks_url(url) else {
+        return Ok(None);
+    };
+    let db = service_kit::db::connect(&url, 2, "the gateway database (relay marks)").await?;
+    Ok(Some(db))
+}
+
+fn publication_marks_url(url: &str) -> Option<String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return None;
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{separator}options[synchronous_commit]=off"))
+}
+
 /// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     migration::Migrator::up(db, None)
         .await
         .context("migrating the gateway database")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::publication_marks_url;
+
+    #[test]
+    fn publication_marks_connect_with_asynchronous_commits_on_postgresql_only() {
+        assert_eq!(
+            publication_marks_url("postgres://u@h:5432/gateway").as_deref(),
+            Some("postgres://u@h:5432/gateway?options[synchronous_commit]=off")
+        );
+        assert_eq!(
+            publication_marks_url("postgresql://h/gateway?sslmode=disable").as_deref(),
+            Some("postgresql://h/gateway?sslmode=disable&options[synchronous_commit]=off")
+        );
+        assert_eq!(publication_marks_url("sqlite://./data/gateway.db"), None);
+    }
 }

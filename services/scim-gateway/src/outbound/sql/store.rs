@@ -56,6 +56,9 @@ pub struct SqlScimView {
     token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
     user_inserts: Arc<UserInserts>,
     user_name_checks: Arc<UserNameChecks>,
+    /// Where the relay's "published" marks are written (the main pool, or
+    /// one whose commits do not wait for the disk).
+    publication_marks: DatabaseConnection,
 }
 
 /// How long a token's tenant is used without reading it again, unless
@@ -125,12 +128,20 @@ impl SqlScimView {
         Self {
             user_inserts: Arc::new(UserInserts::new(db.clone(), journal_written.clone())),
             user_name_checks: Arc::new(UserNameChecks::new(db.clone())),
+            publication_marks: db.clone(),
             db,
             journal_written,
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
             relay_scan: Arc::new(RelayScan::default()),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Writes the relay's "published" marks through `db`
+    /// ([`super::connect_publication_marks`]).
+    pub fn with_publication_marks(mut self, db: DatabaseConnection) -> Self {
+        self.publication_marks = db;
+        self
     }
 
     /// Keeps the tenant of a used token for `ttl` (zero: never).
@@ -1396,7 +1407,7 @@ impl messaging::relay::Outbox for SqlScimView {
     async fn mark_published(&self, seqs: &[i64]) -> Result<(), OutboxError> {
         let now = micros(Utc::now());
         for chunk in seqs.chunks(CHUNK) {
-            self.db
+            self.publication_marks
                 .execute(
                     Query::update()
                         .table(Journal::Table)
