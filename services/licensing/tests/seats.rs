@@ -329,39 +329,47 @@ async fn confirmations_racing_reservations(url: &str) {
             let name = format!("race-{i}@example.com");
             // Every other one through the desk: batches and single
             // reservations race the confirmations alike.
-            let granted = if i % 2 == 0 {
+            // Some(used) for a refusal, None for a grant.
+            let refused = if i % 2 == 0 {
                 let request = SeatRequest {
                     org_id: org.0,
                     key: SeatKey::for_new_user(&name).0,
                 };
                 match desk.answer(request).await {
-                    SeatReply::Granted { .. } => true,
-                    SeatReply::Denied { .. } => false,
+                    SeatReply::Granted { .. } => None,
+                    SeatReply::Denied { used, .. } => Some(used),
                     other => panic!("{other:?}"),
                 }
             } else {
-                matches!(
-                    licensing
-                        .reserve(org, &SeatKey::for_new_user(&name))
-                        .await
-                        .unwrap(),
-                    Reservation::Granted { .. }
-                )
+                match licensing
+                    .reserve(org, &SeatKey::for_new_user(&name))
+                    .await
+                    .unwrap()
+                {
+                    Reservation::Granted { .. } => None,
+                    Reservation::Denied { used, .. } => Some(used),
+                    other => panic!("{other:?}"),
+                }
             };
-            if granted {
+            if refused.is_none() {
                 let event = user_event(org.0, &format!("{}-{i}", org.0), 1, provisioned(&name));
                 for outcome in licensing.handle_events(std::slice::from_ref(&event)).await {
                     outcome.unwrap();
                 }
             }
-            granted
+            refused
         })
     });
-    let granted = futures_util::future::join_all(asks)
+    let answers: Vec<Option<u32>> = futures_util::future::join_all(asks)
         .await
         .into_iter()
-        .filter(|granted| *granted.as_ref().unwrap())
-        .count();
+        .map(|answer| answer.unwrap())
+        .collect();
+    let granted = answers.iter().filter(|a| a.is_none()).count();
+    // A refusal counts the seats as they are: a confirmation racing the
+    // count is counted once, so a refusal says exactly the quota.
+    let counted: Vec<u32> = answers.iter().flatten().copied().collect();
+    assert!(counted.iter().all(|&used| used == quota), "{counted:?}");
     assert_eq!(granted, quota as usize);
     let usage = service.licensing.usage(org).await.unwrap();
     assert_eq!((usage.confirmed, usage.reserved), (quota, 0));

@@ -238,6 +238,41 @@ async fn count_seats<C: ConnectionTrait>(
     Ok(count(n))
 }
 
+/// `org`'s confirmed seats and live reservations at `now`, read in one
+/// statement so that a confirmation committing meanwhile is seen whole or
+/// not at all (two statements could see the seat in both counts: a refusal
+/// below the quota).
+async fn confirmed_and_live<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    now: DateTime<Utc>,
+) -> Result<u32, StoreError> {
+    let confirmed = Query::select()
+        .column(SeatTotals::Confirmed)
+        .from(SeatTotals::Table)
+        .and_where(Expr::col(SeatTotals::OrgId).eq(org.0))
+        .to_owned();
+    let live = Query::select()
+        .expr(Expr::col(Seats::Id).count())
+        .from(Seats::Table)
+        .and_where(Expr::col(Seats::OrgId).eq(org.0))
+        .cond_where(reserved_at(now))
+        .to_owned();
+    let both = Query::select()
+        .expr_as(
+            Expr::SubQuery(None, Box::new(confirmed.into())),
+            "confirmed",
+        )
+        .expr_as(Expr::SubQuery(None, Box::new(live.into())), "live")
+        .to_owned();
+    let Some(row) = db.query_one(&both).await.map_err(db_error)? else {
+        return Ok(0);
+    };
+    let confirmed: Option<i64> = row.try_get("", "confirmed").map_err(db_error)?;
+    let live: i64 = row.try_get("", "live").map_err(db_error)?;
+    Ok(count(confirmed.unwrap_or(0)).saturating_add(count(live)))
+}
+
 type Held = std::collections::HashSet<(Uuid, String)>;
 
 /// Live reservations by (organization, key): their ids.
@@ -572,14 +607,14 @@ impl LicensingStore for SqlLicensingStore {
                 let (mut reservation, mut changes) = decide(key, &ledger);
                 if matches!(reservation, Reservation::Denied { .. }) && !exact {
                     // Event batches confirm reservations without this
-                    // organization's lock (moving one from reserved to
-                    // confirmed). Counting the live reservations first and
-                    // reading the confirmed total after can count such a
-                    // seat twice, never not at all. What this transaction
-                    // granted is not written yet: added to the count.
-                    let live = count_seats(&txn, org, reserved_at(now)).await?;
-                    let confirmed = seat_totals(&txn, org).await?.confirmed;
-                    held = confirmed.saturating_add(live).saturating_add(granted_here);
+                    // organization's lock, moving a seat from reserved to
+                    // confirmed in one transaction: counted in one statement
+                    // (one snapshot), it is counted once, before or after.
+                    // What this transaction granted is not written yet:
+                    // added to the count.
+                    held = confirmed_and_live(&txn, org, now)
+                        .await?
+                        .saturating_add(granted_here);
                     exact = true;
                     ledger.held = held;
                     (reservation, changes) = decide(key, &ledger);
