@@ -721,6 +721,28 @@ async fn list<T>(
     })
 }
 
+/// A page of `scim_users` rows of `base` matching the query's filter.
+async fn list_user_rows<T>(
+    db: &DatabaseConnection,
+    base: SelectStatement,
+    query: &ListQuery,
+    item_from_row: impl Fn(&QueryResult) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    let id_column = (
+        sea_orm::sea_query::IntoIden::into_iden(ScimUsers::Table),
+        "id",
+    );
+    list(
+        db,
+        base,
+        &UserFilterMapping,
+        id_column,
+        query,
+        item_from_row,
+    )
+    .await
+}
+
 type ScimTable = sea_orm::sea_query::DynIden;
 
 fn resource_select<T, C>(table: T, org_col: C, org: OrgId) -> SelectStatement
@@ -959,18 +981,7 @@ impl UserStore for SqlScimView {
         query: &ListQuery,
     ) -> Result<Page<StoredResource>, StoreError> {
         let base = resource_select(ScimUsers::Table, ScimUsers::OrgId, org);
-        list(
-            &self.db,
-            base,
-            &UserFilterMapping,
-            (
-                sea_orm::sea_query::IntoIden::into_iden(ScimUsers::Table),
-                "id",
-            ),
-            query,
-            resource_from_row,
-        )
-        .await
+        list_user_rows(&self.db, base, query, resource_from_row).await
     }
 
     async fn list_users_with_groups(
@@ -980,18 +991,7 @@ impl UserStore for SqlScimView {
     ) -> Result<Page<UserWithGroups>, StoreError> {
         let mut base = resource_select(ScimUsers::Table, ScimUsers::OrgId, org);
         base.expr_as(groups_of_user_row(self.db.get_database_backend()), "groups");
-        list(
-            &self.db,
-            base,
-            &UserFilterMapping,
-            (
-                sea_orm::sea_query::IntoIden::into_iden(ScimUsers::Table),
-                "id",
-            ),
-            query,
-            user_with_groups_from_row,
-        )
-        .await
+        list_user_rows(&self.db, base, query, user_with_groups_from_row).await
     }
 
     async fn groups_of_users(
