@@ -787,6 +787,7 @@ impl CredentialStore for SqlScimView {
             self.note_token_use(cached.token_id).await;
             return Ok(Some(cached.tenant));
         }
+        let generation = self.tenants.generation();
         let row = self
             .db
             .query_one(
@@ -836,7 +837,7 @@ impl CredentialStore for SqlScimView {
             read().map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
         let expires_at = expires_at.map(from_micros).transpose()?;
         self.tenants
-            .put(*token, token_id, tenant.clone(), expires_at);
+            .put(*token, token_id, tenant.clone(), expires_at, generation);
         self.note_token_use(token_id).await;
         Ok(Some(tenant))
     }
@@ -1638,6 +1639,8 @@ impl crate::domain::ports::EntitlementStore for SqlScimView {
         event: &Event,
         included: bool,
     ) -> Result<messaging::Admission, StoreError> {
+        // Held until this function returns, after its commit.
+        let _change = self.tenants.change();
         let txn = self.db.begin().await.map_err(db_error)?;
         let admission = service_kit::inbox::claim(&txn, event)
             .await
@@ -1655,7 +1658,6 @@ impl crate::domain::ports::EntitlementStore for SqlScimView {
         .await
         .map_err(db_error)?;
         txn.commit().await.map_err(db_error)?;
-        self.tenants.clear();
         Ok(admission)
     }
 }
@@ -1739,6 +1741,8 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
         &self,
         organization: &crate::domain::organizations::Organization,
     ) -> Result<bool, StoreError> {
+        // Held until this function returns, after its commit.
+        let _change = self.tenants.change();
         let updated = self
             .db
             .execute(
@@ -1757,7 +1761,6 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             )
             .await
             .map_err(db_error)?;
-        self.tenants.clear();
         Ok(updated.rows_affected() == 1)
     }
 
@@ -1838,6 +1841,8 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
         token: Uuid,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        // Held until this function returns, after its commit.
+        let _change = self.tenants.change();
         let updated = self
             .db
             .execute(
@@ -1849,7 +1854,6 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             )
             .await
             .map_err(db_error)?;
-        self.tenants.clear();
         Ok(updated.rows_affected() == 1)
     }
 
@@ -1859,6 +1863,8 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
         token: Uuid,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        // Held until this function returns, after its commit.
+        let _change = self.tenants.change();
         let found = self
             .db
             .query_one(
@@ -1886,7 +1892,6 @@ impl crate::domain::ports::OrganizationStore for SqlScimView {
             )
             .await
             .map_err(db_error)?;
-        self.tenants.clear();
         Ok(true)
     }
 }

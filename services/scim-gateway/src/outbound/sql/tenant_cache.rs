@@ -5,6 +5,10 @@
 //! connection or entitlement. Another gateway replica's change reaches this
 //! one's cache within `ttl` (docs/operations.md). Failed lookups are not
 //! kept: refusals go to the database every time (and are throttled).
+//!
+//! A change in this process is bracketed by [`TenantCache::change`]: while
+//! it runs nothing is served from the cache, and nothing read before it ends
+//! is kept, so no request after its commit sees what it changed.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -20,7 +24,30 @@ const MAX_ENTRIES: usize = 10_000;
 
 pub struct TenantCache {
     ttl: Duration,
-    entries: Mutex<HashMap<TokenHash, Cached>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<TokenHash, Cached>,
+    /// Moves at every change: a read that began under another generation
+    /// may have read what the change replaced, and is not kept.
+    generation: u64,
+    /// Changes under way: the cache serves nothing meanwhile.
+    changing: u32,
+}
+
+/// A change to tokens, connections or entitlements under way; dropping it
+/// (after the commit, or on failure) empties the cache again.
+pub struct Change<'a>(&'a TenantCache);
+
+impl Drop for Change<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.changing = state.changing.saturating_sub(1);
+        state.generation = state.generation.wrapping_add(1);
+        state.entries.clear();
+    }
 }
 
 #[derive(Clone)]
@@ -36,13 +63,25 @@ impl TenantCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// To be read before the database is: handed back to [`Self::put`].
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
     pub fn get(&self, token: &TokenHash, now: DateTime<Utc>) -> Option<Cached> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let cached = entries.get(token)?;
+        let state = self.lock();
+        if state.changing > 0 {
+            return None;
+        }
+        let cached = state.entries.get(token)?;
         let fresh = cached.read_at.elapsed() < self.ttl;
         let valid = cached.expires_at.is_none_or(|at| at > now);
         (fresh && valid).then(|| cached.clone())
@@ -54,11 +93,16 @@ impl TenantCache {
         token_id: Uuid,
         tenant: Tenant,
         expires_at: Option<DateTime<Utc>>,
+        read_at_generation: u64,
     ) {
         if self.ttl.is_zero() {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
+        if state.changing > 0 || state.generation != read_at_generation {
+            return;
+        }
+        let entries = &mut state.entries;
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, cached| cached.read_at.elapsed() < self.ttl);
             if entries.len() >= MAX_ENTRIES {
@@ -76,13 +120,15 @@ impl TenantCache {
         );
     }
 
-    /// Forgets every entry: called after a change to tokens, connections or
-    /// entitlements, so the next request reads the database.
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+    /// Brackets a change to tokens, connections or entitlements: from now
+    /// until the returned guard is dropped (after the commit) requests read
+    /// the database, and what they read is not kept.
+    pub fn change(&self) -> Change<'_> {
+        let mut state = self.lock();
+        state.changing += 1;
+        state.generation = state.generation.wrapping_add(1);
+        state.entries.clear();
+        Change(self)
     }
 }
 
@@ -105,12 +151,14 @@ mod tests {
         let cache = TenantCache::new(Duration::from_millis(50));
         let now = Utc::now();
         let (a, b) = (TokenHash([1; 32]), TokenHash([2; 32]));
-        cache.put(a, Uuid::nil(), tenant(), None);
+        let generation = cache.generation();
+        cache.put(a, Uuid::nil(), tenant(), None, generation);
         cache.put(
             b,
             Uuid::nil(),
             tenant(),
             Some(now + chrono::Duration::seconds(1)),
+            generation,
         );
         assert!(cache.get(&a, now).is_some());
         assert!(cache.get(&b, now).is_some());
@@ -123,14 +171,30 @@ mod tests {
     }
 
     #[test]
-    fn clear_forgets_everything_and_zero_keeps_nothing() {
+    fn a_change_forgets_everything_serves_nothing_and_keeps_nothing_read_before_it_ended() {
         let cache = TenantCache::new(Duration::from_secs(60));
         let token = TokenHash([3; 32]);
-        cache.put(token, Uuid::nil(), tenant(), None);
-        cache.clear();
+        cache.put(token, Uuid::nil(), tenant(), None, cache.generation());
+        assert!(cache.get(&token, Utc::now()).is_some());
+
+        let read_before = cache.generation();
+        let change = cache.change();
+        assert!(cache.get(&token, Utc::now()).is_none(), "emptied");
+        // A read during the change is neither served nor kept.
+        cache.put(token, Uuid::nil(), tenant(), None, cache.generation());
         assert!(cache.get(&token, Utc::now()).is_none());
+        drop(change);
+        // A read that began before the change ended may hold the old state.
+        cache.put(token, Uuid::nil(), tenant(), None, read_before);
+        assert!(
+            cache.get(&token, Utc::now()).is_none(),
+            "read before the change"
+        );
+        cache.put(token, Uuid::nil(), tenant(), None, cache.generation());
+        assert!(cache.get(&token, Utc::now()).is_some(), "read after it");
+
         let off = TenantCache::new(Duration::ZERO);
-        off.put(token, Uuid::nil(), tenant(), None);
+        off.put(token, Uuid::nil(), tenant(), None, off.generation());
         assert!(off.get(&token, Utc::now()).is_none());
     }
 }
