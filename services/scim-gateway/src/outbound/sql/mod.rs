@@ -43,6 +43,17 @@ fn publication_marks_url(url: &str) -> Option<String> {
     Some(format!("{url}{separator}options[synchronous_commit]=off"))
 }
 
+/// How many batches of a group-commit path (`service_kit::batching`) run at
+/// once: `on_postgres`, or one on SQLite, whose one connection
+/// (`service_kit::db`) would only queue more, each with a smaller batch and
+/// so more statements per request.
+pub(super) fn batches_at_once(db: &DatabaseConnection, on_postgres: usize) -> usize {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => 1,
+        _ => on_postgres,
+    }
+}
+
 /// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     migration::Migrator::up(db, None)

@@ -11,7 +11,7 @@
 
 use messaging::relay::Wakeup;
 use provisioning_events::Event;
-use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use service_kit::batching::Batcher;
 
 use super::store::{
@@ -26,11 +26,9 @@ const MAX_BATCH: usize = 64;
 /// Batches written at the same time on PostgreSQL. One writer made its round
 /// trips the path every create waited on: on a busy machine each waits for
 /// the CPU, and 500 creates/s offered got 330/s through with 5 s waits (16
-/// transactions at once, before batching, had got 499/s through).
+/// transactions at once, before batching, had got 499/s through). On SQLite
+/// see [`super::batches_at_once`].
 const POSTGRES_WRITERS: usize = 4;
-/// SQLite has one connection (`service_kit::db`): more writers would only
-/// queue for it, each with a smaller batch and so more statements a create.
-const SQLITE_WRITERS: usize = 1;
 
 struct PendingCreate {
     org: OrgId,
@@ -45,10 +43,7 @@ pub(super) struct UserInserts {
 
 impl UserInserts {
     pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup) -> Self {
-        let writers = match db.get_database_backend() {
-            DbBackend::Sqlite => SQLITE_WRITERS,
-            _ => POSTGRES_WRITERS,
-        };
+        let writers = super::batches_at_once(&db, POSTGRES_WRITERS);
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingCreate>| {
             let (db, journal_written) = (db.clone(), journal_written.clone());
             async move { write(&db, &journal_written, batch).await }

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use service_kit::batching::Batcher;
 use uuid::Uuid;
 
@@ -25,11 +25,7 @@ pub(super) struct UserNameChecks {
 
 impl UserNameChecks {
     pub(super) fn new(db: DatabaseConnection) -> Self {
-        // As many readers as the pool can serve at once (one SQLite connection).
-        let readers = match db.get_database_backend() {
-            DbBackend::Sqlite => 1,
-            _ => 4,
-        };
+        let readers = super::batches_at_once(&db, 4);
         let batcher = Batcher::new(MAX_BATCH, readers, move |batch| {
             let db = db.clone();
             async move { taken_names(&db, batch).await }
