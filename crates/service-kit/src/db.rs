@@ -59,6 +59,40 @@ pub async fn connect(
         .with_context(|| format!("connecting to {purpose}"))
 }
 
+/// Read-only connections beside a SQLite file's one writer (None for
+/// PostgreSQL, whose pool reads in parallel already, and for in-memory
+/// databases, which a second connection would not share).
+///
+/// In WAL mode readers do not block the writer nor each other, and each
+/// statement outside a transaction reads what was committed before it
+/// began; a read on the writer's connection queued behind every write and
+/// ran on that connection's one thread.
+pub async fn connect_readers(
+    url: &str,
+    connections: u32,
+    purpose: &str,
+) -> anyhow::Result<Option<DatabaseConnection>> {
+    if sqlite_path(url).is_none() {
+        return Ok(None);
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(connections.max(1))
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.busy_timeout(Duration::from_secs(10))
+                .pragma("case_sensitive_like", "ON")
+                .pragma("query_only", "ON")
+        });
+    let db = Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {purpose} (readers)"))?;
+    Ok(Some(db))
+}
+
 /// Whether this service's PostgreSQL connections must plan every execution.
 ///
 /// PostgreSQL switches a prepared statement to a generic plan after five runs

@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
+};
 
 async fn setting(db: &DatabaseConnection, sql: &str) -> String {
     let row = db
@@ -46,4 +48,69 @@ async fn statements_are_planned_per_execution_only_where_autovacuum_is_off() {
         .unwrap();
     let mode = setting(&db, "SELECT current_setting('plan_cache_mode') AS value").await;
     assert_eq!(mode, "force_generic_plan", "the URL's choice wins");
+}
+
+fn sqlite(sql: &str) -> Statement {
+    Statement::from_string(DbBackend::Sqlite, sql)
+}
+
+async fn count(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(sqlite("SELECT count(*) AS value FROM notes"))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "value").unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_readers_read_beside_an_open_write_and_never_write() {
+    let dir = test_support::temp_dir("db-readers");
+    let url = test_support::sqlite_url(&dir, "readers.db");
+    let writer = service_kit::db::connect(&url, 8, "the test database")
+        .await
+        .unwrap();
+    writer
+        .execute_raw(sqlite("CREATE TABLE notes (body TEXT NOT NULL)"))
+        .await
+        .unwrap();
+    let readers = service_kit::db::connect_readers(&url, 2, "the test database")
+        .await
+        .unwrap()
+        .expect("a SQLite file has readers");
+
+    // The writer's one connection is held by an open transaction: a read
+    // queued on it would wait for the commit; a reader answers at once, from
+    // what was committed.
+    let txn = writer.begin().await.unwrap();
+    txn.execute_raw(sqlite("INSERT INTO notes (body) VALUES ('pending')"))
+        .await
+        .unwrap();
+    let during = tokio::time::timeout(std::time::Duration::from_secs(5), count(&readers))
+        .await
+        .expect("a reader does not wait for the writer's transaction");
+    assert_eq!(during, 0, "nothing uncommitted is read");
+    txn.commit().await.unwrap();
+    assert_eq!(count(&readers).await, 1, "a read after the commit sees it");
+
+    let refused = readers
+        .execute_raw(sqlite("INSERT INTO notes (body) VALUES ('from a reader')"))
+        .await;
+    assert!(refused.is_err(), "readers are read-only");
+    assert_eq!(count(&writer).await, 1);
+
+    assert!(
+        service_kit::db::connect_readers("postgres://u@h/db", 2, "x")
+            .await
+            .unwrap()
+            .is_none(),
+        "PostgreSQL's pool reads in parallel already"
+    );
+    assert!(
+        service_kit::db::connect_readers("sqlite::memory:", 2, "x")
+            .await
+            .unwrap()
+            .is_none(),
+        "an in-memory database is not shared between connections"
+    );
 }

@@ -111,6 +111,9 @@ pub async fn build_api_with(
     if let Some(marks) = sql::connect_publication_marks(settings.database.url.expose()).await? {
         store = store.with_publication_marks(marks);
     }
+    if let Some(reads) = sql::connect_reads(settings.database.url.expose()).await? {
+        store = store.with_reads(reads);
+    }
     let limits = ViewLimits {
         max_results: settings.scim.max_results,
         default_count: settings.scim.default_count,

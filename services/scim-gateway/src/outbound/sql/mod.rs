@@ -21,6 +21,16 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
     service_kit::db::connect(url, max_connections, "the gateway database").await
 }
 
+/// Read-only connections for a SQLite file's lookups (None on PostgreSQL):
+/// eight (beside the writer: measured against two and four, GET and filter
+/// faster with each step, docs/benchmarks.md); reads no longer queue behind
+/// the writer nor each other on one connection's thread.
+pub async fn connect_reads(url: &str) -> anyhow::Result<Option<DatabaseConnection>> {
+    service_kit::db::connect_readers(url, SQLITE_READERS, "the gateway database").await
+}
+
+const SQLITE_READERS: u32 = 8;
+
 /// A small pool for the relay's "published" marks whose commits do not wait
 /// for the disk (`synchronous_commit=off`; PostgreSQL only, None on SQLite,
 /// which does not sync each commit in WAL mode anyway). A mark lost in a

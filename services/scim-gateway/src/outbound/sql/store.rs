@@ -59,6 +59,9 @@ pub struct SqlScimView {
     /// Where the relay's "published" marks are written (the main pool, or
     /// one whose commits do not wait for the disk).
     publication_marks: DatabaseConnection,
+    /// Where reads outside a transaction go (the main pool, or read-only
+    /// connections beside a SQLite file's one writer).
+    reads: DatabaseConnection,
 }
 
 /// How long a token's tenant is used without reading it again, unless
@@ -129,6 +132,7 @@ impl SqlScimView {
             user_inserts: Arc::new(UserInserts::new(db.clone(), journal_written.clone())),
             user_name_checks: Arc::new(UserNameChecks::new(db.clone())),
             publication_marks: db.clone(),
+            reads: db.clone(),
             db,
             journal_written,
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
@@ -141,6 +145,15 @@ impl SqlScimView {
     /// ([`super::connect_publication_marks`]).
     pub fn with_publication_marks(mut self, db: DatabaseConnection) -> Self {
         self.publication_marks = db;
+        self
+    }
+
+    /// Reads resources and tokens through `db` ([`super::connect_reads`]).
+    /// Every write that such a read precedes checks the version it read, so
+    /// reading from another connection than the one writing changes nothing
+    /// but where the read waits.
+    pub fn with_reads(mut self, db: DatabaseConnection) -> Self {
+        self.reads = db;
         self
     }
 
@@ -789,7 +802,7 @@ impl CredentialStore for SqlScimView {
         }
         let generation = self.tenants.generation();
         let row = self
-            .db
+            .reads
             .query_one(
                 Query::select()
                     .column((ApiTokens::Table, ApiTokens::OrgId))
@@ -867,7 +880,7 @@ impl UserStore for SqlScimView {
         let select = resource_select(ScimUsers::Table, ScimUsers::OrgId, org)
             .and_where(Expr::col((ScimUsers::Table, ScimUsers::Id)).eq(id.0))
             .to_owned();
-        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        let row = self.reads.query_one(&select).await.map_err(db_error)?;
         row.as_ref().map(resource_from_row).transpose()
     }
 
@@ -877,10 +890,13 @@ impl UserStore for SqlScimView {
         id: ResourceId,
     ) -> Result<Option<UserWithGroups>, StoreError> {
         let select = resource_select(ScimUsers::Table, ScimUsers::OrgId, org)
-            .expr_as(groups_of_user_row(self.db.get_database_backend()), "groups")
+            .expr_as(
+                groups_of_user_row(self.reads.get_database_backend()),
+                "groups",
+            )
             .and_where(Expr::col((ScimUsers::Table, ScimUsers::Id)).eq(id.0))
             .to_owned();
-        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        let row = self.reads.query_one(&select).await.map_err(db_error)?;
         row.as_ref().map(user_with_groups_from_row).transpose()
     }
 
@@ -988,7 +1004,7 @@ impl UserStore for SqlScimView {
         query: &ListQuery,
     ) -> Result<Page<StoredResource>, StoreError> {
         let base = resource_select(ScimUsers::Table, ScimUsers::OrgId, org);
-        list_user_rows(&self.db, base, query, resource_from_row).await
+        list_user_rows(&self.reads, base, query, resource_from_row).await
     }
 
     async fn list_users_with_groups(
@@ -997,8 +1013,11 @@ impl UserStore for SqlScimView {
         query: &ListQuery,
     ) -> Result<Page<UserWithGroups>, StoreError> {
         let mut base = resource_select(ScimUsers::Table, ScimUsers::OrgId, org);
-        base.expr_as(groups_of_user_row(self.db.get_database_backend()), "groups");
-        list_user_rows(&self.db, base, query, user_with_groups_from_row).await
+        base.expr_as(
+            groups_of_user_row(self.reads.get_database_backend()),
+            "groups",
+        );
+        list_user_rows(&self.reads, base, query, user_with_groups_from_row).await
     }
 
     async fn groups_of_users(
@@ -1030,7 +1049,7 @@ impl UserStore for SqlScimView {
             )
             .order_by((ScimGroups::Table, ScimGroups::DisplayNameKey), Order::Asc)
             .to_owned();
-        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        let rows = self.reads.query_all(&select).await.map_err(db_error)?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -1158,7 +1177,7 @@ impl GroupStore for SqlScimView {
         let select = resource_select(ScimGroups::Table, ScimGroups::OrgId, org)
             .and_where(Expr::col((ScimGroups::Table, ScimGroups::Id)).eq(id.0))
             .to_owned();
-        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        let row = self.reads.query_one(&select).await.map_err(db_error)?;
         row.as_ref().map(resource_from_row).transpose()
     }
 
@@ -1174,7 +1193,7 @@ impl GroupStore for SqlScimView {
             .and_where(Expr::col(ScimGroupMembers::GroupId).eq(id.0))
             .order_by(ScimGroupMembers::MemberId, Order::Asc)
             .to_owned();
-        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        let rows = self.reads.query_all(&select).await.map_err(db_error)?;
         rows.iter()
             .map(|r| {
                 let kind: String = r.try_get("", "member_kind")?;
@@ -1303,7 +1322,7 @@ impl GroupStore for SqlScimView {
     ) -> Result<Page<StoredResource>, StoreError> {
         let base = resource_select(ScimGroups::Table, ScimGroups::OrgId, org);
         list(
-            &self.db,
+            &self.reads,
             base,
             &GroupFilterMapping,
             (
