@@ -86,6 +86,10 @@ pub async fn connect_readers(
             o.busy_timeout(Duration::from_secs(10))
                 .pragma("case_sensitive_like", "ON")
                 .pragma("query_only", "ON")
+                // 512 KiB of pages each instead of SQLite's 2 MiB: the file's
+                // pages are in the OS cache anyway; eight full caches grew the
+                // embedded process by ~25 MiB for no measurable speed.
+                .pragma("cache_size", "-512")
         });
     let db = Database::connect(options)
         .await
