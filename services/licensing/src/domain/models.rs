@@ -56,14 +56,18 @@ pub enum Reservation {
     NotIncluded,
 }
 
-/// A change the rules ask the store to make.
+/// A seat the rules grant to a reservation request: held under `key` until
+/// `expires_at` unless a `user.provisioned` / `user.reactivated` confirms it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReservation {
+    pub id: Uuid,
+    pub key: SeatKey,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A change the rules ask the store to make for a provisioning event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeatChange {
-    Reserve {
-        id: Uuid,
-        key: SeatKey,
-        expires_at: DateTime<Utc>,
-    },
     /// The reservation under `key` (if any) becomes the seat of `holder`;
     /// without one, `holder` gets a seat anyway: the user exists.
     Confirm { key: SeatKey, holder: String },

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use messaging::Admission;
 use provisioning_events::Event;
 
-use super::models::{Ledger, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription};
+use super::models::{
+    Ledger, NewReservation, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,7 +23,7 @@ pub trait LicensingStore: Send + Sync + 'static {
     /// atomically per organization (no other reservation of a requested
     /// organization in between): for each, reads the ledger as of `now` —
     /// counting what the requests before it were granted — asks
-    /// `decide(key, ledger)`, and writes its changes; returns one
+    /// `decide(key, ledger)`, and writes the reservation it grants; returns one
     /// reservation per request. A store may first ask with `held` counted
     /// from running totals (which may still include expired reservations,
     /// so never too low) and ask again with the exact count only when that
@@ -33,7 +35,7 @@ pub trait LicensingStore: Send + Sync + 'static {
         decide: F,
     ) -> impl Future<Output = Result<Vec<Reservation>, StoreError>> + Send
     where
-        F: Fn(&SeatKey, &Ledger) -> (Reservation, Vec<SeatChange>) + Send;
+        F: Fn(&SeatKey, &Ledger) -> (Reservation, Option<NewReservation>) + Send;
 
     /// In one transaction: claims `event` in the inbox and, when it may be
     /// applied, writes `changes`.

@@ -13,18 +13,22 @@ use chrono::{DateTime, Duration, Utc};
 use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
 use uuid::Uuid;
 
-use super::models::{Ledger, OrgId, Reservation, SeatChange, SeatKey, Subscription};
+use super::models::{
+    Ledger, NewReservation, OrgId, Reservation, SeatChange, SeatKey, Subscription,
+};
 
+/// The answer to a reservation request, and the reservation to write when
+/// one is granted anew.
 pub fn reserve(
     ledger: &Ledger,
     default: Subscription,
     key: &SeatKey,
     now: DateTime<Utc>,
     hold_for: Duration,
-) -> (Reservation, Vec<SeatChange>) {
+) -> (Reservation, Option<NewReservation>) {
     let subscription = ledger.subscription.unwrap_or(default);
     if !subscription.scim_included {
-        return (Reservation::NotIncluded, Vec::new());
+        return (Reservation::NotIncluded, None);
     }
     let quota = subscription.seat_quota;
     if let Some(existing) = ledger.existing {
@@ -34,7 +38,7 @@ pub fn reserve(
                 used: ledger.held,
                 quota,
             },
-            Vec::new(),
+            None,
         );
     }
     if ledger.held >= quota {
@@ -43,7 +47,7 @@ pub fn reserve(
                 used: ledger.held,
                 quota,
             },
-            Vec::new(),
+            None,
         );
     }
     let id = Uuid::now_v7();
@@ -53,11 +57,11 @@ pub fn reserve(
             used: ledger.held + 1,
             quota,
         },
-        vec![SeatChange::Reserve {
+        Some(NewReservation {
             id,
             key: key.clone(),
             expires_at: now + hold_for,
-        }],
+        }),
     )
 }
 
@@ -134,19 +138,23 @@ mod tests {
         let key = SeatKey::for_new_user("Ann@Example.com");
         assert_eq!(key.0, "user:ann@example.com");
         let now = Utc::now();
-        let (granted, changes) = reserve(&ledger(1, 2), DEFAULT, &key, now, Duration::seconds(60));
-        assert!(matches!(
+        let (granted, new) = reserve(&ledger(1, 2), DEFAULT, &key, now, Duration::seconds(60));
+        let Some(new) = new else {
+            panic!("a granted seat is reserved");
+        };
+        assert_eq!(
             granted,
             Reservation::Granted {
+                reservation_id: new.id,
                 used: 2,
                 quota: 2,
-                ..
             }
-        ));
-        assert_eq!(changes.len(), 1);
-        let (denied, changes) = reserve(&ledger(2, 2), DEFAULT, &key, now, Duration::seconds(60));
+        );
+        assert_eq!(new.key, key);
+        assert_eq!(new.expires_at, now + Duration::seconds(60));
+        let (denied, new) = reserve(&ledger(2, 2), DEFAULT, &key, now, Duration::seconds(60));
         assert_eq!(denied, Reservation::Denied { used: 2, quota: 2 });
-        assert!(changes.is_empty());
+        assert_eq!(new, None);
     }
 
     #[test]
@@ -154,7 +162,7 @@ mod tests {
         let id = Uuid::now_v7();
         let mut full = ledger(2, 2);
         full.existing = Some(id);
-        let (again, changes) = reserve(
+        let (again, new) = reserve(
             &full,
             DEFAULT,
             &SeatKey::for_new_user("a"),
@@ -169,7 +177,7 @@ mod tests {
                 quota: 2
             }
         );
-        assert!(changes.is_empty());
+        assert_eq!(new, None, "nothing new to write");
     }
 
     #[test]

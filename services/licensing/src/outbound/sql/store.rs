@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::tables::{Outbox, SeatTotals, Seats, SubscriptionVersion, Subscriptions};
 use crate::domain::models::{
-    Ledger, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription,
+    Ledger, NewReservation, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription,
 };
 use crate::domain::ports::{LicensingStore, StoreError};
 
@@ -474,19 +474,6 @@ async fn write_change<C: ConnectionTrait>(
     totals: &mut TotalsDelta,
 ) -> Result<(), StoreError> {
     match change {
-        SeatChange::Reserve {
-            id,
-            key,
-            expires_at,
-        } => {
-            insert_seats(
-                db,
-                &[NewSeat::reservation(id, org.0, key.0, expires_at)],
-                now,
-            )
-            .await?;
-            totals.add(org.0, 0, 1);
-        }
         SeatChange::Confirm { key, holder } => {
             // Already holding a seat (a replayed fact): nothing to add.
             let holding = count_seats(
@@ -571,7 +558,7 @@ impl LicensingStore for SqlLicensingStore {
         decide: F,
     ) -> Result<Vec<Reservation>, StoreError>
     where
-        F: Fn(&SeatKey, &Ledger) -> (Reservation, Vec<SeatChange>) + Send,
+        F: Fn(&SeatKey, &Ledger) -> (Reservation, Option<NewReservation>) + Send,
     {
         // Requests by organization, each organization's in arrival order;
         // organizations locked in one order by every transaction.
@@ -604,7 +591,7 @@ impl LicensingStore for SqlLicensingStore {
                     held,
                     existing: existing.get(&key.0).copied(),
                 };
-                let (mut reservation, mut changes) = decide(key, &ledger);
+                let (mut reservation, mut new) = decide(key, &ledger);
                 if matches!(reservation, Reservation::Denied { .. }) && !exact {
                     // Event batches confirm reservations without this
                     // organization's lock, moving a seat from reserved to
@@ -617,24 +604,19 @@ impl LicensingStore for SqlLicensingStore {
                         .saturating_add(granted_here);
                     exact = true;
                     ledger.held = held;
-                    (reservation, changes) = decide(key, &ledger);
+                    (reservation, new) = decide(key, &ledger);
                 }
-                for change in changes {
-                    match change {
-                        SeatChange::Reserve {
-                            id,
-                            key,
-                            expires_at,
-                        } => {
-                            existing.insert(key.0.clone(), id);
-                            held = held.saturating_add(1);
-                            granted_here = granted_here.saturating_add(1);
-                            totals.add(org.0, 0, 1);
-                            new_reservations
-                                .push(NewSeat::reservation(id, org.0, key.0, expires_at));
-                        }
-                        other => write_change(&txn, org, other, now, &mut totals).await?,
-                    }
+                if let Some(NewReservation {
+                    id,
+                    key,
+                    expires_at,
+                }) = new
+                {
+                    existing.insert(key.0.clone(), id);
+                    held = held.saturating_add(1);
+                    granted_here = granted_here.saturating_add(1);
+                    totals.add(org.0, 0, 1);
+                    new_reservations.push(NewSeat::reservation(id, org.0, key.0, expires_at));
                 }
                 decided[i] = Some(reservation);
             }
@@ -745,13 +727,18 @@ impl LicensingStore for SqlLicensingStore {
                             new_seats.push((org, key.0, holder));
                         }
                     }
-                    other => {
-                        if let SeatChange::Release { holder } = &other {
-                            holding.remove(&(org, holder.clone()));
-                        }
+                    SeatChange::Release { holder } => {
+                        holding.remove(&(org, holder.clone()));
                         insert_confirmed(&txn, &new_seats, now, &mut totals).await?;
                         new_seats.clear();
-                        write_change(&txn, OrgId(org), other, now, &mut totals).await?;
+                        write_change(
+                            &txn,
+                            OrgId(org),
+                            SeatChange::Release { holder },
+                            now,
+                            &mut totals,
+                        )
+                        .await?;
                     }
                 }
             }
