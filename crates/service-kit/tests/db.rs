@@ -114,3 +114,80 @@ async fn sqlite_readers_read_beside_an_open_write_and_never_write() {
         "an in-memory database is not shared between connections"
     );
 }
+
+#[tokio::test]
+async fn a_sqlite_files_log_is_checkpointed_beside_the_writer() {
+    let dir = test_support::temp_dir("db-checkpoints");
+    let url = test_support::sqlite_url(&dir, "checkpoints.db");
+    let writer = service_kit::db::connect(&url, 1, "the test database")
+        .await
+        .unwrap();
+    let row = writer
+        .query_one_raw(sqlite("PRAGMA wal_autocheckpoint"))
+        .await
+        .unwrap()
+        .unwrap();
+    let pages: i64 = row.try_get_by_index(0).unwrap();
+    assert_eq!(pages, 0, "commits never checkpoint themselves");
+
+    writer
+        .execute_raw(sqlite("CREATE TABLE notes (body TEXT NOT NULL)"))
+        .await
+        .unwrap();
+    let file = dir.join("checkpoints.db");
+    let before = std::fs::metadata(&file).unwrap().len();
+    for _ in 0..20 {
+        writer
+            .execute_raw(sqlite(
+                "INSERT INTO notes (body) SELECT hex(randomblob(500)) FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)",
+            ))
+            .await
+            .unwrap();
+    }
+    // Far fewer pages than SQLite's own 1,000-page trigger: only the
+    // background checkpoint brings them into the file.
+    let grown = async {
+        while std::fs::metadata(&file).unwrap().len() <= before {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), grown)
+        .await
+        .expect("the log reached the file without a commit checkpointing it");
+    assert_eq!(count(&writer).await, 60);
+}
+
+#[tokio::test]
+async fn a_sqlite_files_log_is_emptied_once_it_grows_large() {
+    let dir = test_support::temp_dir("db-log-size");
+    let url = test_support::sqlite_url(&dir, "log.db");
+    let writer = service_kit::db::connect(&url, 1, "the test database")
+        .await
+        .unwrap();
+    writer
+        .execute_raw(sqlite("CREATE TABLE notes (body TEXT NOT NULL)"))
+        .await
+        .unwrap();
+    // ~80 MiB of pages through the log, in commits that keep coming while
+    // the background checkpoints run: without the truncation the log keeps
+    // every page ever written.
+    for _ in 0..40 {
+        writer
+            .execute_raw(sqlite(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+                 INSERT INTO notes (body) SELECT hex(randomblob(2000)) FROM n",
+            ))
+            .await
+            .unwrap();
+    }
+    let log = dir.join("log.db-wal");
+    let emptied = async {
+        while std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 64 * 1024 * 1024 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), emptied)
+        .await
+        .expect("the log was truncated");
+    assert_eq!(count(&writer).await, 20_000);
+}
