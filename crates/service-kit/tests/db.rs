@@ -63,10 +63,11 @@ async fn count(db: &DatabaseConnection) -> i64 {
     row.try_get("", "value").unwrap()
 }
 
-#[tokio::test]
-async fn sqlite_readers_read_beside_an_open_write_and_never_write() {
-    let dir = test_support::temp_dir("db-readers");
-    let url = test_support::sqlite_url(&dir, "readers.db");
+/// A new SQLite file with a `notes` table, opened as the services open
+/// theirs; returns its folder, URL and pool.
+async fn notes_file(file: &str) -> (std::path::PathBuf, String, DatabaseConnection) {
+    let dir = test_support::temp_dir("db-sqlite");
+    let url = test_support::sqlite_url(&dir, file);
     let writer = service_kit::db::connect(&url, 8, "the test database")
         .await
         .unwrap();
@@ -74,6 +75,12 @@ async fn sqlite_readers_read_beside_an_open_write_and_never_write() {
         .execute_raw(sqlite("CREATE TABLE notes (body TEXT NOT NULL)"))
         .await
         .unwrap();
+    (dir, url, writer)
+}
+
+#[tokio::test]
+async fn sqlite_readers_read_beside_an_open_write_and_never_write() {
+    let (_dir, url, writer) = notes_file("readers.db").await;
     let readers = service_kit::db::connect_readers(&url, 2, "the test database")
         .await
         .unwrap()
@@ -117,11 +124,7 @@ async fn sqlite_readers_read_beside_an_open_write_and_never_write() {
 
 #[tokio::test]
 async fn a_sqlite_files_log_is_checkpointed_beside_the_writer() {
-    let dir = test_support::temp_dir("db-checkpoints");
-    let url = test_support::sqlite_url(&dir, "checkpoints.db");
-    let writer = service_kit::db::connect(&url, 1, "the test database")
-        .await
-        .unwrap();
+    let (dir, _url, writer) = notes_file("checkpoints.db").await;
     let row = writer
         .query_one_raw(sqlite("PRAGMA wal_autocheckpoint"))
         .await
@@ -130,10 +133,6 @@ async fn a_sqlite_files_log_is_checkpointed_beside_the_writer() {
     let pages: i64 = row.try_get_by_index(0).unwrap();
     assert_eq!(pages, 0, "commits never checkpoint themselves");
 
-    writer
-        .execute_raw(sqlite("CREATE TABLE notes (body TEXT NOT NULL)"))
-        .await
-        .unwrap();
     let file = dir.join("checkpoints.db");
     let before = std::fs::metadata(&file).unwrap().len();
     for _ in 0..20 {
@@ -159,15 +158,7 @@ async fn a_sqlite_files_log_is_checkpointed_beside_the_writer() {
 
 #[tokio::test]
 async fn a_sqlite_files_log_is_emptied_once_it_grows_large() {
-    let dir = test_support::temp_dir("db-log-size");
-    let url = test_support::sqlite_url(&dir, "log.db");
-    let writer = service_kit::db::connect(&url, 1, "the test database")
-        .await
-        .unwrap();
-    writer
-        .execute_raw(sqlite("CREATE TABLE notes (body TEXT NOT NULL)"))
-        .await
-        .unwrap();
+    let (dir, _url, writer) = notes_file("log.db").await;
     // ~80 MiB of pages through the log, in commits that keep coming while
     // the background checkpoints run: without the truncation the log keeps
     // every page ever written.
