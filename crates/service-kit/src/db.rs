@@ -19,20 +19,12 @@ pub async fn connect(
     purpose: &str,
 ) -> anyhow::Result<DatabaseConnection> {
     let sqlite = sqlite_path(url).is_some() || url.starts_with("sqlite:");
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        // SQLite: one connection. It writes one transaction at a time anyway;
-        // with several connections, a transaction that read before writing
-        // fails with SQLITE_BUSY_SNAPSHOT when another committed in between,
-        // and waiting writers sleep in SQLite's busy handler. Each connection
-        // is also a thread that every statement is handed to and back from:
-        // on two cores more of them cost more than they give (measured:
-        // docs/benchmarks.md).
-        .max_connections(if sqlite { 1 } else { max_connections })
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+    // SQLite: one writing connection. It writes one transaction at a time
+    // anyway; with several connections, a transaction that read before
+    // writing fails with SQLITE_BUSY_SNAPSHOT when another committed in
+    // between, and waiting writers sleep in SQLite's busy handler. Reads that
+    // need no transaction can go beside it (`connect_readers`).
+    let mut options = pool_options(url, if sqlite { 1 } else { max_connections });
     if let Some(path) = sqlite_path(url) {
         if let Some(dir) = Path::new(path)
             .parent()
@@ -92,14 +84,8 @@ async fn spawn_checkpoints(
     purpose: &str,
     writer: DatabaseConnection,
 ) -> anyhow::Result<()> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(1)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(10)));
+    let mut options = pool_options(url, 1);
+    options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(10)));
     let checkpointer = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {purpose} (checkpoints)"))?;
@@ -163,26 +149,33 @@ pub async fn connect_readers(
     if sqlite_path(url).is_none() {
         return Ok(None);
     }
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(connections.max(1))
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
-            o.busy_timeout(Duration::from_secs(10))
-                .pragma("case_sensitive_like", "ON")
-                .pragma("query_only", "ON")
-                // 512 KiB of pages each instead of SQLite's 2 MiB: the file's
-                // pages are in the OS cache anyway; eight full caches grew the
-                // embedded process by ~25 MiB for no measurable speed.
-                .pragma("cache_size", "-512")
-        });
+    let mut options = pool_options(url, connections.max(1));
+    options.map_sqlx_sqlite_opts(|o| {
+        o.busy_timeout(Duration::from_secs(10))
+            .pragma("case_sensitive_like", "ON")
+            .pragma("query_only", "ON")
+            // 512 KiB of pages each instead of SQLite's 2 MiB: the file's
+            // pages are in the OS cache anyway; eight full caches grew the
+            // embedded process by ~25 MiB for no measurable speed.
+            .pragma("cache_size", "-512")
+    });
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {purpose} (readers)"))?;
     Ok(Some(db))
+}
+
+/// A pool of at most `max` connections to `url`, with the services' waits
+/// (10 s to connect or to get a connection) and without statement logging.
+fn pool_options(url: &str, max: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    options
 }
 
 /// Whether this service's PostgreSQL connections must plan every execution.
