@@ -3,6 +3,33 @@
 # not. Exits non-zero, loudly, when one cannot be brought up.
 set -euo pipefail
 
+# install PACKAGE...: from Debian, on a machine that lacks it (a fresh CI
+# runner has only what this repository installs).
+install() {
+  command -v apt-get >/dev/null 2>&1 || { echo "infra: no apt-get to install $*" >&2; return 1; }
+  echo "infra: installing $* from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "$@" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$@" >/dev/null 2>&1; }
+}
+
+# PostgreSQL as the tests reach it: user postgres on 127.0.0.1 without a
+# password. Only a server installed here is configured so; an existing one
+# is left as it is.
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  install postgresql || { echo "infra: FATAL: PostgreSQL is not installed and could not be" >&2; exit 1; }
+  for hba in /etc/postgresql/*/main/pg_hba.conf; do
+    sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+  done
+fi
+if ! command -v rabbitmq-server >/dev/null 2>&1; then
+  install rabbitmq-server || { echo "infra: FATAL: RabbitMQ is not installed and could not be" >&2; exit 1; }
+fi
+# The conformance suite runs scim2-tester in a virtualenv.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  install python3 python3-venv || { echo "infra: FATAL: python3 with venv is not installed and could not be" >&2; exit 1; }
+fi
+
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
 rabbit_up() { rabbitmqctl -q await_startup --timeout 2 >/dev/null 2>&1 || (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 
