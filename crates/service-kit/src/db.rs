@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
@@ -272,6 +273,31 @@ pub fn pow2_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
         rest = tail;
         Some(chunk)
     })
+}
+
+/// `select` limited to `limit` rows after skipping `offset`, as a statement
+/// for `backend`. On SQLite LIMIT and OFFSET are written into the SQL as
+/// integers: SQLite plans with the value of a bound LIMIT or OFFSET and so
+/// marks the statement to be prepared again whenever that parameter is bound
+/// again (`sqlite3ExprIsInteger`), which a cached statement is at every
+/// execution — every page read was parsed and planned anew. PostgreSQL keeps
+/// them as parameters (one prepared statement whatever the page size).
+pub fn limited(backend: DbBackend, select: &SelectStatement, limit: u64, offset: u64) -> Statement {
+    if backend != DbBackend::Sqlite {
+        let mut select = select.clone();
+        select.limit(limit);
+        if offset > 0 {
+            select.offset(offset);
+        }
+        return backend.build(&select);
+    }
+    let mut statement = backend.build(select);
+    // Integers, not text from a request: nothing to escape.
+    statement.sql.push_str(&format!(" LIMIT {limit}"));
+    if offset > 0 {
+        statement.sql.push_str(&format!(" OFFSET {offset}"));
+    }
+    statement
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! How PostgreSQL plans the services' statements: per execution where the
-//! server keeps no statistics (autovacuum off), its own way elsewhere, and
-//! always as a `plan_cache_mode` in the URL says.
+//! How the services' connections behave: PostgreSQL plans per execution
+//! where the server keeps no statistics (autovacuum off), its own way
+//! elsewhere, and always as a `plan_cache_mode` in the URL says; SQLite files
+//! read beside their writer and checkpoint off the commit path; pages read
+//! the same rows on both.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
 };
@@ -181,4 +184,65 @@ async fn a_sqlite_files_log_is_emptied_once_it_grows_large() {
         .await
         .expect("the log was truncated");
     assert_eq!(count(&writer).await, 20_000);
+}
+
+/// Rows 1–5 of a new `pages` table, read a page at a time through
+/// `service_kit::db::limited`.
+async fn pages(db: &DatabaseConnection) -> Vec<Vec<i64>> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_string(
+        backend,
+        "CREATE TABLE pages (n BIGINT PRIMARY KEY)",
+    ))
+    .await
+    .unwrap();
+    db.execute_raw(Statement::from_string(
+        backend,
+        "INSERT INTO pages (n) VALUES (1), (2), (3), (4), (5)",
+    ))
+    .await
+    .unwrap();
+    let select = Query::select()
+        .column(Alias::new("n"))
+        .from(Alias::new("pages"))
+        .and_where(Expr::col(Alias::new("n")).gt(0))
+        .order_by(Alias::new("n"), Order::Asc)
+        .to_owned();
+    let mut read = Vec::new();
+    for (limit, offset) in [(2, 0), (2, 1), (10, 3), (1, 4), (3, 5)] {
+        let statement = service_kit::db::limited(backend, &select, limit, offset);
+        // SQLite prepares a statement again whenever a bound LIMIT or OFFSET
+        // is bound again: there they are part of the SQL.
+        let bound = if backend == DbBackend::Sqlite {
+            1
+        } else {
+            2 + usize::from(offset > 0)
+        };
+        assert_eq!(
+            statement.values.as_ref().map_or(0, |v| v.0.len()),
+            bound,
+            "{}",
+            statement.sql
+        );
+        let rows = db.query_all_raw(statement).await.unwrap();
+        read.push(
+            rows.iter()
+                .map(|r| r.try_get::<i64>("", "n").unwrap())
+                .collect(),
+        );
+    }
+    read
+}
+
+#[tokio::test]
+async fn pages_read_the_same_rows_with_limits_in_the_sql_or_bound() {
+    let expected: Vec<Vec<i64>> = vec![vec![1, 2], vec![2, 3], vec![4, 5], vec![5], vec![]];
+    let (_dir, _url, sqlite_db) = notes_file("pages.db").await;
+    assert_eq!(pages(&sqlite_db).await, expected, "SQLite");
+    if let Some(url) = test_support::postgres_database().await {
+        let db = service_kit::db::connect(&url, 2, "the test database")
+            .await
+            .unwrap();
+        assert_eq!(pages(&db).await, expected, "PostgreSQL");
+    }
 }

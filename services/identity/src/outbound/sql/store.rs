@@ -404,10 +404,14 @@ impl AccountStore for SqlAccountStore {
         if let Some(after) = query.after {
             select.and_where(Expr::col(Accounts::Id).gt(after.0));
         }
-        select
-            .order_by(Accounts::Id, Order::Asc)
-            .limit(query.limit.saturating_add(1));
-        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        select.order_by(Accounts::Id, Order::Asc);
+        let page = service_kit::db::limited(
+            self.db.get_database_backend(),
+            &select,
+            query.limit.saturating_add(1),
+            0,
+        );
+        let rows = self.db.query_all_raw(page).await.map_err(db_error)?;
         let mut accounts = rows
             .iter()
             .map(account_from)

@@ -859,19 +859,14 @@ fn outbox_error(e: DbErr) -> OutboxError {
 /// Licensing's outbox, relayed like the gateway's journal.
 impl messaging::relay::Outbox for SqlLicensingStore {
     async fn unpublished(&self, limit: u64) -> Result<Vec<Event>, OutboxError> {
-        let rows = self
-            .db
-            .query_all(
-                &Query::select()
-                    .columns([Outbox::Seq, Outbox::Event])
-                    .from(Outbox::Table)
-                    .and_where(Expr::col(Outbox::PublishedAt).is_null())
-                    .order_by(Outbox::Seq, Order::Asc)
-                    .limit(limit)
-                    .to_owned(),
-            )
-            .await
-            .map_err(outbox_error)?;
+        let select = Query::select()
+            .columns([Outbox::Seq, Outbox::Event])
+            .from(Outbox::Table)
+            .and_where(Expr::col(Outbox::PublishedAt).is_null())
+            .order_by(Outbox::Seq, Order::Asc)
+            .to_owned();
+        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let rows = self.db.query_all_raw(select).await.map_err(outbox_error)?;
         rows.iter()
             .map(|row| {
                 let seq: i64 = row.try_get("", "seq").map_err(outbox_error)?;

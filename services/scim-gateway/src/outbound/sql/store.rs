@@ -278,12 +278,12 @@ impl SqlScimView {
             .columns([Journal::Seq, Journal::Event, Journal::Traceparent])
             .from(Journal::Table)
             .and_where(Expr::col(Journal::Seq).gt(after_seq))
-            .order_by(Journal::Seq, Order::Asc)
-            .limit(limit);
+            .order_by(Journal::Seq, Order::Asc);
         if let Some(org) = org {
             select.and_where(Expr::col(Journal::OrgId).eq(org.0));
         }
-        let rows = self.db.query_all(&select).await?;
+        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let rows = self.db.query_all_raw(select).await?;
         rows.iter()
             .map(|row| journal_event(row).map_err(to_anyhow))
             .collect()
@@ -291,15 +291,12 @@ impl SqlScimView {
 
     /// True when at least one organization exists.
     pub async fn has_organizations(&self) -> anyhow::Result<bool> {
-        let row = self
-            .db
-            .query_one(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(Organizations::Table)
-                    .limit(1),
-            )
-            .await?;
+        let any = Query::select()
+            .expr(Expr::val(1))
+            .from(Organizations::Table)
+            .to_owned();
+        let any = service_kit::db::limited(self.db.get_database_backend(), &any, 1, 0);
+        let row = self.db.query_one_raw(any).await?;
         Ok(row.is_some())
     }
 }
@@ -702,19 +699,21 @@ async fn list<T>(
     page.order_by(
         (id_column.0, sea_orm::sea_query::Alias::new(id_column.1)),
         Order::Asc,
-    )
-    .limit(query.count);
+    );
     // No OFFSET on the first page (every IdP lookup): with an OFFSET
     // parameter PostgreSQL costs its generic plan above a custom one and so
     // plans every execution (measured with pg_prepared_statements: 0 generic
     // of 12; without it, generic from the sixth on).
-    if query.start_index > 1 {
-        page.offset(query.start_index - 1);
-    }
+    let page = service_kit::db::limited(
+        db.get_database_backend(),
+        &page,
+        query.count,
+        query.start_index.saturating_sub(1),
+    );
     let rows = if query.count == 0 {
         Vec::new()
     } else {
-        db.query_all(&page).await.map_err(db_error)?
+        db.query_all_raw(page).await.map_err(db_error)?
     };
     let fetched = rows.len() as u64;
     // A short page that starts at the beginning, or holds rows, ends the result
@@ -1415,12 +1414,12 @@ impl messaging::relay::Outbox for SqlScimView {
             .from(Journal::Table)
             .and_where(Expr::col(Journal::PublishedAt).is_null())
             .order_by(Journal::Seq, Order::Asc)
-            .limit(limit)
             .to_owned();
         if let Some(from_seq) = from_seq {
             select.and_where(Expr::col(Journal::Seq).gte(from_seq));
         }
-        let rows = self.db.query_all(&select).await.map_err(outbox_error)?;
+        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let rows = self.db.query_all_raw(select).await.map_err(outbox_error)?;
         let events = rows
             .iter()
             .map(|row| journal_event(row).map_err(|e| OutboxError(e.to_string())))
@@ -1456,7 +1455,6 @@ impl JournalReader for SqlScimView {
     ) -> Result<Vec<JournalEntry>, StoreError> {
         let mut select = journal_entries()
             .order_by(Journal::Seq, Order::Asc)
-            .limit(limit)
             .to_owned();
         if let Some(org) = filter.org {
             select.and_where(Expr::col(Journal::OrgId).eq(org.0));
@@ -1490,7 +1488,8 @@ impl JournalReader for SqlScimView {
         if let Some(until) = filter.until {
             select.and_where(Expr::col(Journal::OccurredAt).lt(micros(until)));
         }
-        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let rows = self.db.query_all_raw(select).await.map_err(db_error)?;
         rows.iter().map(journal_entry).collect()
     }
 
@@ -1582,12 +1581,12 @@ impl SqlScimView {
             ])
             .from(DeadLetters::Table)
             .order_by(DeadLetters::RecordedAt, Order::Asc)
-            .order_by(DeadLetters::Id, Order::Asc)
-            .limit(limit);
+            .order_by(DeadLetters::Id, Order::Asc);
         if let Some(consumer) = consumer {
             select.and_where(Expr::col(DeadLetters::Consumer).eq(consumer));
         }
-        let rows = self.db.query_all(&select).await?;
+        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let rows = self.db.query_all_raw(select).await?;
         rows.iter()
             .map(|row| {
                 let event: String = row.try_get("", "event")?;

@@ -335,10 +335,14 @@ impl TeamStore for SqlTeamStore {
         if let Some(after) = after_uuid(page) {
             select.and_where(Expr::col(Teams::Id).gt(after));
         }
-        select
-            .order_by(Teams::Id, Order::Asc)
-            .limit(page.limit.saturating_add(1));
-        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        select.order_by(Teams::Id, Order::Asc);
+        let statement = service_kit::db::limited(
+            self.db.get_database_backend(),
+            &select,
+            page.limit.saturating_add(1),
+            0,
+        );
+        let rows = self.db.query_all_raw(statement).await.map_err(db_error)?;
         let mut items = rows.iter().map(team_from).collect::<Result<Vec<_>, _>>()?;
         let more = items.len() as u64 > page.limit;
         items.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
@@ -376,10 +380,14 @@ impl TeamStore for SqlTeamStore {
                 Expr::col((TeamMembers::Table, TeamMembers::ScimUserId)).gt(after.as_str()),
             );
         }
-        select
-            .order_by((TeamMembers::Table, TeamMembers::ScimUserId), Order::Asc)
-            .limit(page.limit.saturating_add(1));
-        let rows = self.db.query_all(&select).await.map_err(db_error)?;
+        select.order_by((TeamMembers::Table, TeamMembers::ScimUserId), Order::Asc);
+        let statement = service_kit::db::limited(
+            self.db.get_database_backend(),
+            &select,
+            page.limit.saturating_add(1),
+            0,
+        );
+        let rows = self.db.query_all_raw(statement).await.map_err(db_error)?;
         let mut items = rows
             .iter()
             .map(|row| {
