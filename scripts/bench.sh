@@ -67,6 +67,15 @@ clean_broker() {
   rabbitmqctl -q delete_queue seats-bench >/dev/null 2>&1 || true
 }
 
+# Another process on a bench port would answer in the started one's place
+# (its readiness, its figures) while the started one fails to bind.
+port_free() { # port
+  if (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is taken by another process (a previous run's?): stop it first" >&2
+    exit 1
+  fi
+}
+
 wait_ready() { # name url logfile
   for _ in $(seq 1 150); do
     curl -fs "$2/readyz" >/dev/null 2>&1 && return 0
@@ -200,6 +209,7 @@ SQL
   for service in identity team licensing scim-gateway; do
     db=${service#scim-}
     port=$((port + 1))
+    port_free "$port"
     psql_ -d postgres -c "CREATE DATABASE scim_bench_${db}_$RUN"
     env "${common[@]}" SCIM_DATABASE__URL="$PG/scim_bench_${db}_$RUN?$url_options" SCIM_HTTP__PORT=$port \
       SCIM_AMQP__QUEUE="$service-bench" SCIM_BOOTSTRAP__DEMO_ORGANIZATION=false \
@@ -223,6 +233,7 @@ if [ "$MODE" = all ] || [ "$MODE" = embedded ]; then
   echo "== embedded: one process, SQLite files, in-process bus"
   GATEWAY_DB=  # LOOKUP_USERS fills PostgreSQL only
   mkdir -p "$WORK/embedded"
+  port_free 18210
   (cd "$WORK/embedded" && SCIM_HTTP__PORT=18210 SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn \
     exec "$BIN/scim-embedded" > embedded.log 2>&1) &
   PIDS+=($!)
