@@ -275,6 +275,8 @@ pub fn pow2_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+const MAX_ROWS: u64 = i64::MAX as u64;
+
 /// `select` limited to `limit` rows after skipping `offset`, as a statement
 /// for `backend`. On SQLite LIMIT and OFFSET are written into the SQL as
 /// integers: SQLite plans with the value of a bound LIMIT or OFFSET and so
@@ -283,6 +285,8 @@ pub fn pow2_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
 /// execution — every page read was parsed and planned anew. PostgreSQL keeps
 /// them as parameters (one prepared statement whatever the page size).
 pub fn limited(backend: DbBackend, select: &SelectStatement, limit: u64, offset: u64) -> Statement {
+    // Both databases take 64-bit signed counts; more rows than that is all.
+    let (limit, offset) = (limit.min(MAX_ROWS), offset.min(MAX_ROWS));
     if backend != DbBackend::Sqlite {
         let mut select = select.clone();
         select.limit(limit);

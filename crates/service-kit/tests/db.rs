@@ -209,7 +209,7 @@ async fn pages(db: &DatabaseConnection) -> Vec<Vec<i64>> {
         .order_by(Alias::new("n"), Order::Asc)
         .to_owned();
     let mut read = Vec::new();
-    for (limit, offset) in [(2, 0), (2, 1), (10, 3), (1, 4), (3, 5)] {
+    for (limit, offset) in [(2, 0), (2, 1), (10, 3), (1, 4), (3, 5), (u64::MAX, 4)] {
         let statement = service_kit::db::limited(backend, &select, limit, offset);
         // SQLite prepares a statement again whenever a bound LIMIT or OFFSET
         // is bound again: there they are part of the SQL.
@@ -236,7 +236,8 @@ async fn pages(db: &DatabaseConnection) -> Vec<Vec<i64>> {
 
 #[tokio::test]
 async fn pages_read_the_same_rows_with_limits_in_the_sql_or_bound() {
-    let expected: Vec<Vec<i64>> = vec![vec![1, 2], vec![2, 3], vec![4, 5], vec![5], vec![]];
+    let expected: Vec<Vec<i64>> =
+        vec![vec![1, 2], vec![2, 3], vec![4, 5], vec![5], vec![], vec![5]];
     let (_dir, _url, sqlite_db) = notes_file("pages.db").await;
     assert_eq!(pages(&sqlite_db).await, expected, "SQLite");
     if let Some(url) = test_support::postgres_database().await {
