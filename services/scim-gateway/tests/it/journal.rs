@@ -112,6 +112,115 @@ backend_tests! {
         assert_eq!(listed_b.body["totalResults"], 2, "{}", listed_b.body);
     }
 
+    async fn updates_committed_together_are_journaled_each_and_a_taken_name_fails_alone(app: TestApp) {
+        // Concurrent updates are written in batches. Two users are renamed to
+        // one free name (both pass the name check, the unique index refuses
+        // the second: a batch holding both is written again one update at a
+        // time); one user is changed twice at once (the second write finds a
+        // new version and starts over); one user's e-mails are replaced.
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            ids.push(app.create_user(&format!("upd-{i}@example.com")).await);
+        }
+        let before = journal(&app).await.len();
+        let changes = [
+            (0, json!([{"op": "replace", "path": "userName", "value": "renamed@example.com"}])),
+            (1, json!([{"op": "replace", "path": "userName", "value": "Renamed@example.com"}])),
+            (2, json!([{"op": "replace", "path": "name.familyName", "value": "first"}])),
+            (2, json!([{"op": "replace", "path": "displayName", "value": "second"}])),
+            (3, json!([{"op": "replace", "path": "emails", "value": [{"value": "new-3@example.com", "type": "work"}]}])),
+            // No event: the title is not part of the profile the services get.
+            (4, json!([{"op": "replace", "path": "title", "value": "four"}])),
+            (5, json!([{"op": "replace", "path": "name.familyName", "value": "five"}])),
+        ];
+        let app = &app;
+        let attempts = changes.iter().map(|(user, ops)| {
+            let uri = format!("/scim/v2/Users/{}", ids[*user]);
+            let body = patch(ops.clone());
+            async move { app.patch(&uri, &body).await }
+        });
+        let replies = futures_util::future::join_all(attempts).await;
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+        let mut renames = [statuses[0], statuses[1]];
+        renames.sort();
+        assert_eq!(renames, [200, 409], "{statuses:?}");
+        assert!(statuses[2..].iter().all(|s| *s == 200), "{statuses:?}");
+
+        let events = journal(app).await;
+        let new_events: Vec<&Event> = events[before..].iter().collect();
+        let per_user = |user: usize| new_events.iter().filter(|e| e.aggregate.id == ids[user]).count();
+        let renamed = if statuses[0] == 200 { 0 } else { 1 };
+        assert_eq!(per_user(renamed), 1, "the rename that won");
+        assert_eq!(per_user(1 - renamed), 0, "nothing for the 409");
+        assert_eq!(per_user(2), 2, "both changes of user 2");
+        assert_eq!((per_user(3), per_user(4), per_user(5)), (1, 0, 1));
+        let user2 = app.get(&format!("/scim/v2/Users/{}", ids[2])).await;
+        assert_eq!((user2.body["name"]["familyName"].as_str(), user2.body["displayName"].as_str()), (Some("first"), Some("second")));
+        let user4 = app.get(&format!("/scim/v2/Users/{}", ids[4])).await;
+        assert_eq!((user4.body["title"].as_str(), &user4.body["meta"]["version"]), (Some("four"), &json!("W/\"2\"")));
+        assert_eq!(user2.body["meta"]["version"], "W/\"3\"");
+        let by_new = app.get("/scim/v2/Users?filter=emails.value%20eq%20%22new-3%40example.com%22").await;
+        assert_eq!(by_new.body["totalResults"], 1);
+        let by_old = app.get("/scim/v2/Users?filter=emails.value%20eq%20%22upd-3%40example.com%22").await;
+        assert_eq!(by_old.body["totalResults"], 0);
+        let by_name = app.get("/scim/v2/Users?filter=userName%20eq%20%22renamed%40example.com%22").await;
+        assert_eq!(by_name.body["Resources"][0]["id"].as_str(), Some(ids[renamed].as_str()));
+    }
+
+    async fn updates_handed_to_the_store_together_get_each_their_own_answer(app: TestApp) {
+        // Straight to the store, past the service's name check, all at once:
+        // they reach the writer together, as racing requests would.
+        use scim_gateway::domain::models::{BearerToken, ResourceId, StoredResource};
+        use scim_gateway::domain::ports::{CredentialStore, StoreError, UserStore};
+        let tenant = app
+            .store
+            .tenant_for_token(&BearerToken::new(app.token.clone()).hash())
+            .await
+            .expect("store")
+            .expect("tenant");
+        let mut current = Vec::new();
+        for i in 0..5 {
+            let id = ResourceId::parse(&app.create_user(&format!("store-{i}@example.com")).await).expect("id");
+            current.push(app.store.find_user(tenant.org, id).await.expect("store").expect("user"));
+        }
+        let changed = |user: &StoredResource, user_name: &str, version_read: i64| {
+            let mut read = user.clone();
+            read.meta.version = version_read;
+            let mut next = user.clone();
+            next.document["userName"] = json!(user_name);
+            next.meta.version = user.meta.version + 1;
+            (read, next)
+        };
+        let updates = [
+            changed(&current[0], "store-new@example.com", 1),
+            changed(&current[1], "STORE-NEW@example.com", 1),
+            changed(&current[2], "store-2b@example.com", 1),
+            // Read at a version the row no longer has.
+            changed(&current[3], "store-3b@example.com", 7),
+            changed(&current[4], "store-4b@example.com", 1),
+        ];
+        let store = &app.store;
+        let results = futures_util::future::join_all(
+            updates.iter().map(|(read, next)| store.update_user(tenant.org, read, next, &[])),
+        )
+        .await;
+        let answer = |r: &Result<(), StoreError>| match r {
+            Ok(()) => "written",
+            Err(StoreError::Duplicate) => "duplicate",
+            Err(StoreError::VersionConflict) => "conflict",
+            Err(_) => "failed",
+        };
+        let answers: Vec<&str> = results.iter().map(answer).collect();
+        let mut renames = [answers[0], answers[1]];
+        renames.sort();
+        assert_eq!(renames, ["duplicate", "written"], "{answers:?}");
+        assert_eq!(answers[2..], ["written", "conflict", "written"], "{answers:?}");
+        for (i, expected) in [(2, "store-2b@example.com"), (3, "store-3@example.com"), (4, "store-4b@example.com")] {
+            let user = app.store.find_user(tenant.org, current[i].id).await.expect("store").expect("user");
+            assert_eq!(user.document["userName"], expected);
+        }
+    }
+
     async fn user_lifecycle_is_journaled_in_order(app: TestApp) {
         let id = app.create_user("life@example.com").await;
         let uri = format!("/scim/v2/Users/{id}");

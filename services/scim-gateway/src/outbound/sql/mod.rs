@@ -8,6 +8,7 @@ mod tables;
 mod tenant_cache;
 mod user_inserts;
 mod user_name_checks;
+mod user_updates;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;

@@ -26,6 +26,7 @@ use super::tables::{
 use super::tenant_cache::TenantCache;
 use super::user_inserts::UserInserts;
 use super::user_name_checks::UserNameChecks;
+use super::user_updates::UserUpdates;
 use messaging::relay::{OutboxError, Wakeup};
 use provisioning_events::{AggregateKind, Event};
 
@@ -56,6 +57,7 @@ pub struct SqlScimView {
     token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
     user_inserts: Arc<UserInserts>,
     user_name_checks: Arc<UserNameChecks>,
+    user_updates: Arc<UserUpdates>,
     /// Where the relay's "published" marks are written (the main pool, or
     /// one whose commits do not wait for the disk).
     publication_marks: DatabaseConnection,
@@ -131,6 +133,7 @@ impl SqlScimView {
         Self {
             user_inserts: Arc::new(UserInserts::new(db.clone(), journal_written.clone())),
             user_name_checks: Arc::new(UserNameChecks::new(db.clone())),
+            user_updates: Arc::new(UserUpdates::new(db.clone(), journal_written.clone())),
             publication_marks: db.clone(),
             reads: db.clone(),
             db,
@@ -668,6 +671,75 @@ pub(super) async fn append_journal_entries(
     Ok(())
 }
 
+/// Writes `user` over the row at `expected_version` (false: the row has
+/// another version, or is gone) and, when they changed, its e-mail rows.
+pub(super) async fn update_user_row(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    expected_version: i64,
+    user: &StoredResource,
+    columns: &UserColumns,
+    emails_changed: bool,
+) -> Result<bool, StoreError> {
+    let result = txn
+        .execute(
+            Query::update()
+                .table(ScimUsers::Table)
+                .values([
+                    (ScimUsers::UserName, columns.user_name.clone().into()),
+                    (ScimUsers::UserNameKey, columns.user_name_key.clone().into()),
+                    (ScimUsers::ExternalId, columns.external_id.clone().into()),
+                    (
+                        ScimUsers::DisplayNameKey,
+                        columns.display_name_key.clone().into(),
+                    ),
+                    (
+                        ScimUsers::GivenNameKey,
+                        columns.given_name_key.clone().into(),
+                    ),
+                    (
+                        ScimUsers::FamilyNameKey,
+                        columns.family_name_key.clone().into(),
+                    ),
+                    (ScimUsers::Active, columns.active.into()),
+                    (ScimUsers::Document, document_text(&user.document)?.into()),
+                    (ScimUsers::Version, user.meta.version.into()),
+                    (ScimUsers::EventVersion, user.event_version.into()),
+                    (
+                        ScimUsers::LastModified,
+                        micros(user.meta.last_modified).into(),
+                    ),
+                ])
+                .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimUsers::Id).eq(user.id.0))
+                .and_where(Expr::col(ScimUsers::Version).eq(expected_version)),
+        )
+        .await
+        .map_err(db_error)?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    // The e-mail rows index the document; the version check above makes the
+    // document the caller read the one they were written from.
+    if emails_changed {
+        txn.execute(
+            Query::delete()
+                .from_table(ScimUserEmails::Table)
+                .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimUserEmails::UserId).eq(user.id.0)),
+        )
+        .await
+        .map_err(db_error)?;
+        write_emails(txn, org, user.id, columns).await?;
+    }
+    Ok(true)
+}
+
+/// Whether the e-mail rows of `before` differ from those of `after`.
+pub(super) fn emails_changed(before: &Value, after: &UserColumns) -> bool {
+    after.emails != email_rows(before)
+}
+
 fn document_text(doc: &Value) -> Result<String, StoreError> {
     serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(anyhow!(e)))
 }
@@ -906,65 +978,7 @@ impl UserStore for SqlScimView {
         user: &StoredResource,
         events: &[Event],
     ) -> Result<(), StoreError> {
-        let expected_version = current.meta.version;
-        let columns = UserColumns::of(&user.document);
-        let emails_changed = columns.emails != email_rows(&current.document);
-        let txn = self.db.begin().await.map_err(db_error)?;
-        let result = txn
-            .execute(
-                Query::update()
-                    .table(ScimUsers::Table)
-                    .values([
-                        (ScimUsers::UserName, columns.user_name.clone().into()),
-                        (ScimUsers::UserNameKey, columns.user_name_key.clone().into()),
-                        (ScimUsers::ExternalId, columns.external_id.clone().into()),
-                        (
-                            ScimUsers::DisplayNameKey,
-                            columns.display_name_key.clone().into(),
-                        ),
-                        (
-                            ScimUsers::GivenNameKey,
-                            columns.given_name_key.clone().into(),
-                        ),
-                        (
-                            ScimUsers::FamilyNameKey,
-                            columns.family_name_key.clone().into(),
-                        ),
-                        (ScimUsers::Active, columns.active.into()),
-                        (ScimUsers::Document, document_text(&user.document)?.into()),
-                        (ScimUsers::Version, user.meta.version.into()),
-                        (ScimUsers::EventVersion, user.event_version.into()),
-                        (
-                            ScimUsers::LastModified,
-                            micros(user.meta.last_modified).into(),
-                        ),
-                    ])
-                    .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
-                    .and_where(Expr::col(ScimUsers::Id).eq(user.id.0))
-                    .and_where(Expr::col(ScimUsers::Version).eq(expected_version)),
-            )
-            .await
-            .map_err(db_error)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::VersionConflict);
-        }
-        // The e-mail rows index the document; the version check above makes
-        // `current` the document they were written from.
-        if emails_changed {
-            txn.execute(
-                Query::delete()
-                    .from_table(ScimUserEmails::Table)
-                    .and_where(Expr::col(ScimUserEmails::OrgId).eq(org.0))
-                    .and_where(Expr::col(ScimUserEmails::UserId).eq(user.id.0)),
-            )
-            .await
-            .map_err(db_error)?;
-            write_emails(&txn, org, user.id, &columns).await?;
-        }
-        append_journal(&txn, org, events).await?;
-        txn.commit().await.map_err(db_error)?;
-        self.journal_written.notify();
-        Ok(())
+        self.user_updates.update(org, current, user, events).await
     }
 
     async fn delete_user(

@@ -1,0 +1,166 @@
+//! Group commit of user updates (PATCH, PUT): the updates that arrive while
+//! one batch is being committed are written together, in one transaction —
+//! one UPDATE per user at the version its caller read, one multi-row INSERT
+//! of their journal entries — instead of a transaction each. A caller is
+//! answered only after its batch committed, so a 200 still means the change
+//! and its events are durable.
+//!
+//! An update whose row moved on (another write won) leaves its UPDATE
+//! without a row and gets `VersionConflict` (its caller starts over from a
+//! fresh read), while the others of the batch commit. A batch that breaks a
+//! uniqueness rule (a userName changed to a taken one), which aborts the
+//! transaction on PostgreSQL, is written again one update at a time, so each
+//! caller gets its own answer; any other failure is every caller's answer
+//! at once (the database is unavailable).
+
+use messaging::relay::Wakeup;
+use provisioning_events::Event;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use service_kit::batching::Batcher;
+
+use super::store::{
+    UserColumns, append_journal_entries, db_error, emails_changed, update_user_row,
+};
+use crate::domain::models::{OrgId, StoredResource};
+use crate::domain::ports::StoreError;
+
+/// Updates written in one transaction at most.
+const MAX_BATCH: usize = 64;
+
+/// Batches written at the same time on PostgreSQL (as for creates,
+/// `user_inserts`); one on SQLite ([`super::batches_at_once`]).
+const POSTGRES_WRITERS: usize = 4;
+
+struct PendingUpdate {
+    org: OrgId,
+    expected_version: i64,
+    user: StoredResource,
+    columns: UserColumns,
+    emails_changed: bool,
+    events: Vec<Event>,
+}
+
+pub(super) struct UserUpdates {
+    batcher: Batcher<PendingUpdate, Result<(), StoreError>>,
+}
+
+impl UserUpdates {
+    pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup) -> Self {
+        let writers = super::batches_at_once(&db, POSTGRES_WRITERS);
+        let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingUpdate>| {
+            let (db, journal_written) = (db.clone(), journal_written.clone());
+            async move { write(&db, &journal_written, batch).await }
+        });
+        Self { batcher }
+    }
+
+    /// Writes `user` over `current` (the version its caller read) with its
+    /// `events`; returns once they are committed.
+    pub(super) async fn update(
+        &self,
+        org: OrgId,
+        current: &StoredResource,
+        user: &StoredResource,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        // The trace is the request's: taken here, not in a writer's task.
+        let mut events = events.to_vec();
+        for event in &mut events {
+            if event.traceparent.is_none() {
+                event.traceparent = trace_context::current_traceparent();
+            }
+        }
+        let columns = UserColumns::of(&user.document);
+        let pending = PendingUpdate {
+            org,
+            expected_version: current.meta.version,
+            emails_changed: emails_changed(&current.document, &columns),
+            columns,
+            user: user.clone(),
+            events,
+        };
+        self.batcher.submit(pending).await.unwrap_or_else(|| {
+            Err(StoreError::Unavailable(anyhow::anyhow!(
+                "the user writer stopped"
+            )))
+        })
+    }
+}
+
+/// One result per update, in order.
+async fn write(
+    db: &DatabaseConnection,
+    journal_written: &Wakeup,
+    batch: Vec<PendingUpdate>,
+) -> Vec<Result<(), StoreError>> {
+    if batch.len() > 1 {
+        match write_updates(db, &batch).await {
+            Ok(results) => {
+                if results.iter().any(Result::is_ok) {
+                    journal_written.notify();
+                }
+                return results;
+            }
+            // Some update of the batch takes a taken name: written one at a
+            // time below, each gets its own answer.
+            Err(StoreError::Duplicate) => {}
+            // The database itself failed: one at a time would fail the same
+            // way, each after its own wait.
+            Err(e) => {
+                let reason = e.to_string();
+                return batch
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(anyhow::anyhow!("{reason}"))))
+                    .collect();
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for pending in &batch {
+        let result = match write_updates(db, std::slice::from_ref(pending)).await {
+            Ok(mut one) => one.pop().unwrap_or(Err(StoreError::VersionConflict)),
+            Err(e) => Err(e),
+        };
+        if result.is_ok() {
+            journal_written.notify();
+        }
+        results.push(result);
+    }
+    results
+}
+
+/// Writes the batch in one transaction: `Ok` with each update's own answer
+/// (written, or `VersionConflict`), `Err` when the transaction failed.
+async fn write_updates(
+    db: &DatabaseConnection,
+    batch: &[PendingUpdate],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let txn = db.begin().await.map_err(db_error)?;
+    let mut results = Vec::with_capacity(batch.len());
+    let mut entries = Vec::new();
+    for pending in batch {
+        let written = update_user_row(
+            &txn,
+            pending.org,
+            pending.expected_version,
+            &pending.user,
+            &pending.columns,
+            pending.emails_changed,
+        )
+        .await?;
+        if written {
+            entries.extend(pending.events.iter().map(|event| (pending.org, event)));
+            results.push(Ok(()));
+        } else {
+            results.push(Err(StoreError::VersionConflict));
+        }
+    }
+    if !results.iter().any(Result::is_ok) {
+        // Nothing was written: nothing to commit.
+        txn.rollback().await.map_err(db_error)?;
+        return Ok(results);
+    }
+    append_journal_entries(&txn, &entries).await?;
+    txn.commit().await.map_err(db_error)?;
+    Ok(results)
+}
