@@ -2,6 +2,7 @@
 //! SQLite in the embedded one, from the same code.
 
 mod filter_sql;
+mod group_commit;
 pub mod migration;
 mod store;
 mod tables;

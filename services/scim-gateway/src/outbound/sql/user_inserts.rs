@@ -14,6 +14,7 @@ use provisioning_events::Event;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use service_kit::batching::Batcher;
 
+use super::group_commit::{together_then_alone, with_request_trace, writer_stopped};
 use super::store::{
     UserColumns, append_journal_entries, db_error, insert_user_rows, write_emails_of,
 };
@@ -46,7 +47,9 @@ impl UserInserts {
         let writers = super::batches_at_once(&db, POSTGRES_WRITERS);
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingCreate>| {
             let (db, journal_written) = (db.clone(), journal_written.clone());
-            async move { write(&db, &journal_written, batch).await }
+            async move {
+                together_then_alone(&batch, &journal_written, |some| write_creates(&db, some)).await
+            }
         });
         Self { batcher }
     }
@@ -58,65 +61,25 @@ impl UserInserts {
         user: &StoredResource,
         events: &[Event],
     ) -> Result<(), StoreError> {
-        // The trace is the request's: taken here, not in a writer's task.
-        let mut events = events.to_vec();
-        for event in &mut events {
-            if event.traceparent.is_none() {
-                event.traceparent = trace_context::current_traceparent();
-            }
-        }
         let pending = PendingCreate {
             org,
             columns: UserColumns::of(&user.document),
             user: user.clone(),
-            events,
+            events: with_request_trace(events),
         };
-        self.batcher.submit(pending).await.unwrap_or_else(|| {
-            Err(StoreError::Unavailable(anyhow::anyhow!(
-                "the user writer stopped"
-            )))
-        })
+        self.batcher
+            .submit(pending)
+            .await
+            .unwrap_or_else(|| Err(writer_stopped()))
     }
 }
 
-/// One result per create, in order.
-async fn write(
+/// Writes the batch in one transaction: every create's answer, or `Err`
+/// when the transaction failed.
+async fn write_creates(
     db: &DatabaseConnection,
-    journal_written: &Wakeup,
-    batch: Vec<PendingCreate>,
-) -> Vec<Result<(), StoreError>> {
-    if batch.len() > 1 {
-        match write_creates(db, &batch).await {
-            Ok(()) => {
-                journal_written.notify();
-                return batch.iter().map(|_| Ok(())).collect();
-            }
-            // Some create of the batch takes a taken name: written one at a
-            // time below, each gets its own answer.
-            Err(StoreError::Duplicate) => {}
-            // The database itself failed: one at a time would fail the same
-            // way, each after its own wait.
-            Err(e) => {
-                let reason = e.to_string();
-                return batch
-                    .iter()
-                    .map(|_| Err(StoreError::Unavailable(anyhow::anyhow!("{reason}"))))
-                    .collect();
-            }
-        }
-    }
-    let mut results = Vec::with_capacity(batch.len());
-    for pending in &batch {
-        let written = write_creates(db, std::slice::from_ref(pending)).await;
-        if written.is_ok() {
-            journal_written.notify();
-        }
-        results.push(written);
-    }
-    results
-}
-
-async fn write_creates(db: &DatabaseConnection, batch: &[PendingCreate]) -> Result<(), StoreError> {
+    batch: &[PendingCreate],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let txn = db.begin().await.map_err(db_error)?;
     let users: Vec<_> = batch.iter().map(|p| (p.org, &p.user, &p.columns)).collect();
     insert_user_rows(&txn, &users).await?;
@@ -130,5 +93,6 @@ async fn write_creates(db: &DatabaseConnection, batch: &[PendingCreate]) -> Resu
         .flat_map(|p| p.events.iter().map(move |event| (p.org, event)))
         .collect();
     append_journal_entries(&txn, &entries).await?;
-    txn.commit().await.map_err(db_error)
+    txn.commit().await.map_err(db_error)?;
+    Ok(batch.iter().map(|_| Ok(())).collect())
 }

@@ -18,6 +18,7 @@ use provisioning_events::Event;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use service_kit::batching::Batcher;
 
+use super::group_commit::{together_then_alone, with_request_trace, writer_stopped};
 use super::store::{
     UserColumns, append_journal_entries, db_error, emails_changed, update_user_row,
 };
@@ -49,7 +50,9 @@ impl UserUpdates {
         let writers = super::batches_at_once(&db, POSTGRES_WRITERS);
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingUpdate>| {
             let (db, journal_written) = (db.clone(), journal_written.clone());
-            async move { write(&db, &journal_written, batch).await }
+            async move {
+                together_then_alone(&batch, &journal_written, |some| write_updates(&db, some)).await
+            }
         });
         Self { batcher }
     }
@@ -63,13 +66,6 @@ impl UserUpdates {
         user: &StoredResource,
         events: &[Event],
     ) -> Result<(), StoreError> {
-        // The trace is the request's: taken here, not in a writer's task.
-        let mut events = events.to_vec();
-        for event in &mut events {
-            if event.traceparent.is_none() {
-                event.traceparent = trace_context::current_traceparent();
-            }
-        }
         let columns = UserColumns::of(&user.document);
         let pending = PendingUpdate {
             org,
@@ -77,56 +73,13 @@ impl UserUpdates {
             emails_changed: emails_changed(&current.document, &columns),
             columns,
             user: user.clone(),
-            events,
+            events: with_request_trace(events),
         };
-        self.batcher.submit(pending).await.unwrap_or_else(|| {
-            Err(StoreError::Unavailable(anyhow::anyhow!(
-                "the user writer stopped"
-            )))
-        })
+        self.batcher
+            .submit(pending)
+            .await
+            .unwrap_or_else(|| Err(writer_stopped()))
     }
-}
-
-/// One result per update, in order.
-async fn write(
-    db: &DatabaseConnection,
-    journal_written: &Wakeup,
-    batch: Vec<PendingUpdate>,
-) -> Vec<Result<(), StoreError>> {
-    if batch.len() > 1 {
-        match write_updates(db, &batch).await {
-            Ok(results) => {
-                if results.iter().any(Result::is_ok) {
-                    journal_written.notify();
-                }
-                return results;
-            }
-            // Some update of the batch takes a taken name: written one at a
-            // time below, each gets its own answer.
-            Err(StoreError::Duplicate) => {}
-            // The database itself failed: one at a time would fail the same
-            // way, each after its own wait.
-            Err(e) => {
-                let reason = e.to_string();
-                return batch
-                    .iter()
-                    .map(|_| Err(StoreError::Unavailable(anyhow::anyhow!("{reason}"))))
-                    .collect();
-            }
-        }
-    }
-    let mut results = Vec::with_capacity(batch.len());
-    for pending in &batch {
-        let result = match write_updates(db, std::slice::from_ref(pending)).await {
-            Ok(mut one) => one.pop().unwrap_or(Err(StoreError::VersionConflict)),
-            Err(e) => Err(e),
-        };
-        if result.is_ok() {
-            journal_written.notify();
-        }
-        results.push(result);
-    }
-    results
 }
 
 /// Writes the batch in one transaction: `Ok` with each update's own answer
