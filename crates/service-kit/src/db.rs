@@ -284,18 +284,22 @@ const MAX_ROWS: u64 = i64::MAX as u64;
 /// again (`sqlite3ExprIsInteger`), which a cached statement is at every
 /// execution — every page read was parsed and planned anew. PostgreSQL keeps
 /// them as parameters (one prepared statement whatever the page size).
-pub fn limited(backend: DbBackend, select: &SelectStatement, limit: u64, offset: u64) -> Statement {
+pub fn limited(
+    backend: DbBackend,
+    mut select: SelectStatement,
+    limit: u64,
+    offset: u64,
+) -> Statement {
     // Both databases take 64-bit signed counts; more rows than that is all.
     let (limit, offset) = (limit.min(MAX_ROWS), offset.min(MAX_ROWS));
     if backend != DbBackend::Sqlite {
-        let mut select = select.clone();
         select.limit(limit);
         if offset > 0 {
             select.offset(offset);
         }
         return backend.build(&select);
     }
-    let mut statement = backend.build(select);
+    let mut statement = backend.build(&select);
     // Integers, not text from a request: nothing to escape.
     statement.sql.push_str(&format!(" LIMIT {limit}"));
     if offset > 0 {

@@ -210,7 +210,7 @@ async fn pages(db: &DatabaseConnection) -> Vec<Vec<i64>> {
         .to_owned();
     let mut read = Vec::new();
     for (limit, offset) in [(2, 0), (2, 1), (10, 3), (1, 4), (3, 5), (u64::MAX, 4)] {
-        let statement = service_kit::db::limited(backend, &select, limit, offset);
+        let statement = service_kit::db::limited(backend, select.clone(), limit, offset);
         // SQLite prepares a statement again whenever a bound LIMIT or OFFSET
         // is bound again: there they are part of the SQL.
         let bound = if backend == DbBackend::Sqlite {

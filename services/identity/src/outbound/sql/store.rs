@@ -407,7 +407,7 @@ impl AccountStore for SqlAccountStore {
         select.order_by(Accounts::Id, Order::Asc);
         let page = service_kit::db::limited(
             self.db.get_database_backend(),
-            &select,
+            select,
             query.limit.saturating_add(1),
             0,
         );

@@ -865,7 +865,7 @@ impl messaging::relay::Outbox for SqlLicensingStore {
             .and_where(Expr::col(Outbox::PublishedAt).is_null())
             .order_by(Outbox::Seq, Order::Asc)
             .to_owned();
-        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let select = service_kit::db::limited(self.db.get_database_backend(), select, limit, 0);
         let rows = self.db.query_all_raw(select).await.map_err(outbox_error)?;
         rows.iter()
             .map(|row| {

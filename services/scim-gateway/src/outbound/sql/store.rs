@@ -285,7 +285,7 @@ impl SqlScimView {
         if let Some(org) = org {
             select.and_where(Expr::col(Journal::OrgId).eq(org.0));
         }
-        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let select = service_kit::db::limited(self.db.get_database_backend(), select, limit, 0);
         let rows = self.db.query_all_raw(select).await?;
         rows.iter()
             .map(|row| journal_event(row).map_err(to_anyhow))
@@ -298,7 +298,7 @@ impl SqlScimView {
             .expr(Expr::val(1))
             .from(Organizations::Table)
             .to_owned();
-        let any = service_kit::db::limited(self.db.get_database_backend(), &any, 1, 0);
+        let any = service_kit::db::limited(self.db.get_database_backend(), any, 1, 0);
         let row = self.db.query_one_raw(any).await?;
         Ok(row.is_some())
     }
@@ -778,7 +778,7 @@ async fn list<T>(
     // of 12; without it, generic from the sixth on).
     let page = service_kit::db::limited(
         db.get_database_backend(),
-        &page,
+        page,
         query.count,
         query.start_index.saturating_sub(1),
     );
@@ -1432,7 +1432,7 @@ impl messaging::relay::Outbox for SqlScimView {
         if let Some(from_seq) = from_seq {
             select.and_where(Expr::col(Journal::Seq).gte(from_seq));
         }
-        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let select = service_kit::db::limited(self.db.get_database_backend(), select, limit, 0);
         let rows = self.db.query_all_raw(select).await.map_err(outbox_error)?;
         let events = rows
             .iter()
@@ -1502,7 +1502,7 @@ impl JournalReader for SqlScimView {
         if let Some(until) = filter.until {
             select.and_where(Expr::col(Journal::OccurredAt).lt(micros(until)));
         }
-        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let select = service_kit::db::limited(self.db.get_database_backend(), select, limit, 0);
         let rows = self.db.query_all_raw(select).await.map_err(db_error)?;
         rows.iter().map(journal_entry).collect()
     }
@@ -1599,7 +1599,7 @@ impl SqlScimView {
         if let Some(consumer) = consumer {
             select.and_where(Expr::col(DeadLetters::Consumer).eq(consumer));
         }
-        let select = service_kit::db::limited(self.db.get_database_backend(), &select, limit, 0);
+        let select = service_kit::db::limited(self.db.get_database_backend(), select, limit, 0);
         let rows = self.db.query_all_raw(select).await?;
         rows.iter()
             .map(|row| {

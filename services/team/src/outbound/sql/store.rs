@@ -338,7 +338,7 @@ impl TeamStore for SqlTeamStore {
         select.order_by(Teams::Id, Order::Asc);
         let statement = service_kit::db::limited(
             self.db.get_database_backend(),
-            &select,
+            select,
             page.limit.saturating_add(1),
             0,
         );
@@ -383,7 +383,7 @@ impl TeamStore for SqlTeamStore {
         select.order_by((TeamMembers::Table, TeamMembers::ScimUserId), Order::Asc);
         let statement = service_kit::db::limited(
             self.db.get_database_backend(),
-            &select,
+            select,
             page.limit.saturating_add(1),
             0,
         );
