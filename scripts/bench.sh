@@ -20,6 +20,7 @@
 #   KEEP=1 ...                          # keep databases and data folder
 #   STATS=none ...                      # see "Statistics" below
 #   SCENARIOS="create quota" ...        # only these scenarios (names as below)
+#   BIN=/path/to/release ...            # binaries built elsewhere (A/B runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,9 +87,13 @@ wait_ready() { # name url logfile
   exit 1
 }
 
-cargo build --release -q -p scim-gateway -p identity -p team -p licensing -p scim-embedded -p scim-bench
-BIN=$(realpath "$TARGET/release")
-BENCH="$BIN/scim-bench"
+# BIN=folder runs binaries built elsewhere (an A/B against another commit's
+# release build: the same script and load tool measure both).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p scim-gateway -p identity -p team -p licensing -p scim-embedded -p scim-bench
+  BIN=$(realpath "$TARGET/release")
+fi
+BENCH=${BENCH:-$BIN/scim-bench}
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== yardstick: pgbench, one-row INSERT, 16 clients, 10 s"
