@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::parser::clip;
+use super::lexer::clip;
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ErrorKind, ProtocolError, ProtocolResult};
 use crate::schema::{AttributeDef, AttributeType, Mutability, ResourceType, Returned, Uniqueness};

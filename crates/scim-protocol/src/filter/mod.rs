@@ -94,6 +94,7 @@
 
 mod bind;
 mod eval;
+mod lexer;
 mod parser;
 
 use std::fmt;

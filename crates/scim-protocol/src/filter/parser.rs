@@ -1,39 +1,15 @@
-//! Hand-written lexer and recursive-descent parser for the filter grammar of
-//! RFC 7644 §3.4.2.2 and the PATCH path grammar of §3.5.2.
+//! Hand-written recursive-descent parser for the filter grammar of RFC 7644
+//! §3.4.2.2 and the PATCH path grammar of §3.5.2, over the tokens of
+//! [`super::lexer`].
 //!
 //! Recursion happens only when entering `(`, `not (` or `[`, and that nesting is
 //! capped at [`MAX_FILTER_DEPTH`]; `and`/`or` chains are parsed by loops, so no
 //! input can exhaust the stack.
 
-use serde_json::Number;
-
+use super::lexer::{Tok, Token, clip, describe, error_at, tokenize};
 use super::{MAX_FILTER_DEPTH, MAX_FILTER_LEN};
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ErrorKind, ProtocolError, ProtocolResult};
-
-/// Longest piece of the input quoted back in an error detail.
-const MAX_ECHO: usize = 32;
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    LParen,
-    RParen,
-    LBracket,
-    RBracket,
-    Dot,
-    /// Attribute path, keyword or operator: told apart by the parser from context.
-    Word(String),
-    Str(String),
-    Num(Number),
-    Eof,
-}
-
-#[derive(Debug, Clone)]
-struct Token {
-    tok: Tok,
-    /// Byte offset in the input.
-    at: usize,
-}
 
 pub(super) fn parse_filter(input: &str) -> ProtocolResult<Filter> {
     let mut p = Parser::new(input, ErrorKind::InvalidFilter)?;
@@ -91,228 +67,24 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
-        let mut p = Self {
+        Ok(Self {
             src,
-            tokens: Vec::new(),
+            tokens: tokenize(src, kind)?,
             pos: 0,
             depth: 0,
             kind,
-        };
-        p.tokens = p.lex()?;
-        Ok(p)
+        })
     }
 
     // ---- errors ----------------------------------------------------------
 
-    /// Character (not byte) position, 0-based, of a byte offset.
-    fn char_pos(&self, at: usize) -> usize {
-        self.src.get(..at).map_or(at, |s| s.chars().count())
-    }
-
     fn err_at(&self, at: usize, msg: impl std::fmt::Display) -> ProtocolError {
-        ProtocolError::new(
-            self.kind,
-            format!("{msg} (at position {})", self.char_pos(at)),
-        )
+        error_at(self.src, self.kind, at, msg)
     }
 
     fn expected(&self, what: &str) -> ProtocolError {
         let t = self.current();
         self.err_at(t.at, format!("expected {what}, found {}", describe(&t.tok)))
-    }
-
-    // ---- lexer -----------------------------------------------------------
-
-    fn lex(&self) -> ProtocolResult<Vec<Token>> {
-        let bytes = self.src.as_bytes();
-        let mut tokens = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            let c = bytes[i];
-            let at = i;
-            let single = match c {
-                b' ' | b'\t' | b'\r' | b'\n' => {
-                    i += 1;
-                    continue;
-                }
-                b'(' => Some(Tok::LParen),
-                b')' => Some(Tok::RParen),
-                b'[' => Some(Tok::LBracket),
-                b']' => Some(Tok::RBracket),
-                b'.' => Some(Tok::Dot),
-                _ => None,
-            };
-            if let Some(tok) = single {
-                tokens.push(Token { tok, at });
-                i += 1;
-                continue;
-            }
-            let tok = if c == b'"' {
-                let (s, end) = self.lex_string(i)?;
-                i = end;
-                Tok::Str(s)
-            } else if c == b'-' || c.is_ascii_digit() {
-                let (n, end) = self.lex_number(i)?;
-                i = end;
-                Tok::Num(n)
-            } else if c.is_ascii_alphabetic() || c == b'$' {
-                let end = bytes[i..]
-                    .iter()
-                    .position(|b| !is_word_byte(*b))
-                    .map_or(bytes.len(), |n| i + n);
-                let word = self.src.get(i..end).unwrap_or_default().to_owned();
-                i = end;
-                Tok::Word(word)
-            } else {
-                let ch = self.src.get(i..).and_then(|s| s.chars().next());
-                let shown = match ch {
-                    Some(ch) if !ch.is_control() => format!("'{ch}'"),
-                    Some(ch) => format!("U+{:04X}", u32::from(ch)),
-                    None => "a byte".to_owned(),
-                };
-                return Err(self.err_at(at, format!("unexpected character {shown}")));
-            };
-            tokens.push(Token { tok, at });
-        }
-        tokens.push(Token {
-            tok: Tok::Eof,
-            at: bytes.len(),
-        });
-        Ok(tokens)
-    }
-
-    /// A JSON string literal (RFC 8259 §7) starting at the opening quote.
-    /// Returns the decoded string and the byte offset after the closing quote.
-    fn lex_string(&self, start: usize) -> ProtocolResult<(String, usize)> {
-        let mut out = String::new();
-        let mut chars = self
-            .src
-            .get(start + 1..)
-            .unwrap_or_default()
-            .char_indices()
-            .map(|(off, c)| (start + 1 + off, c));
-        loop {
-            let Some((at, c)) = chars.next() else {
-                return Err(self.err_at(start, "unterminated string"));
-            };
-            match c {
-                '"' => return Ok((out, at + 1)),
-                '\\' => {
-                    let Some((_, e)) = chars.next() else {
-                        return Err(self.err_at(start, "unterminated string"));
-                    };
-                    match e {
-                        '"' => out.push('"'),
-                        '\\' => out.push('\\'),
-                        '/' => out.push('/'),
-                        'b' => out.push('\u{8}'),
-                        'f' => out.push('\u{c}'),
-                        'n' => out.push('\n'),
-                        'r' => out.push('\r'),
-                        't' => out.push('\t'),
-                        'u' => out.push(self.unicode_escape(&mut chars, at)?),
-                        _ => return Err(self.err_at(at, "invalid escape sequence in string")),
-                    }
-                }
-                c if u32::from(c) < 0x20 => {
-                    return Err(self.err_at(at, "unescaped control character in string"));
-                }
-                c => out.push(c),
-            }
-        }
-    }
-
-    /// The rest of `\uXXXX`, including a following low surrogate escape.
-    fn unicode_escape(
-        &self,
-        chars: &mut impl Iterator<Item = (usize, char)>,
-        at: usize,
-    ) -> ProtocolResult<char> {
-        let unpaired = || self.err_at(at, "unpaired UTF-16 surrogate escape");
-        let hi = self.hex4(chars, at)?;
-        let code = if (0xD800..0xDC00).contains(&hi) {
-            let backslash_u =
-                matches!(chars.next(), Some((_, '\\'))) && matches!(chars.next(), Some((_, 'u')));
-            if !backslash_u {
-                return Err(unpaired());
-            }
-            let lo = self.hex4(chars, at)?;
-            if !(0xDC00..0xE000).contains(&lo) {
-                return Err(unpaired());
-            }
-            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-        } else {
-            hi
-        };
-        char::from_u32(code).ok_or_else(unpaired)
-    }
-
-    fn hex4(
-        &self,
-        chars: &mut impl Iterator<Item = (usize, char)>,
-        at: usize,
-    ) -> ProtocolResult<u32> {
-        let mut v = 0;
-        for _ in 0..4 {
-            let d = chars
-                .next()
-                .and_then(|(_, c)| c.to_digit(16))
-                .ok_or_else(|| self.err_at(at, "'\\u' must be followed by four hex digits"))?;
-            v = v * 16 + d;
-        }
-        Ok(v)
-    }
-
-    /// A JSON number (RFC 8259 §6): `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    fn lex_number(&self, start: usize) -> ProtocolResult<(Number, usize)> {
-        let b = self.src.as_bytes();
-        let digits = |mut i: usize| {
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            i
-        };
-        let bad = || self.err_at(start, "malformed number");
-        let mut i = start;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(c) if c.is_ascii_digit() => i = digits(i),
-            _ => return Err(bad()),
-        }
-        if b.get(i) == Some(&b'.') {
-            let end = digits(i + 1);
-            if end == i + 1 {
-                return Err(bad());
-            }
-            i = end;
-        }
-        if matches!(b.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            if matches!(b.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            let end = digits(i);
-            if end == i {
-                return Err(bad());
-            }
-            i = end;
-        }
-        let text = self.src.get(start..i).ok_or_else(bad)?;
-        // Integers stay exact when they fit 64 bits; everything else becomes an
-        // f64, parsed with std's correctly rounded parser so printing and
-        // re-parsing gives the same value.
-        let int = if text.starts_with('-') {
-            text.parse::<i64>().ok().map(Number::from)
-        } else {
-            text.parse::<u64>().ok().map(Number::from)
-        };
-        let n = int
-            .or_else(|| text.parse::<f64>().ok().and_then(Number::from_f64))
-            .ok_or_else(|| self.err_at(start, "number out of range"))?;
-        Ok((n, i))
     }
 
     // ---- token stream ----------------------------------------------------
@@ -537,10 +309,6 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'.' | b'$')
-}
-
 /// RFC 7644 `ATTRNAME = ALPHA *(nameChar)`; a leading `$` is also accepted
 /// for `$ref` (RFC 7643 §2.1 reserves it as an attribute name).
 pub(super) fn is_attr_name(s: &str) -> bool {
@@ -603,30 +371,4 @@ fn compare_op(w: &str) -> Option<CompareOp> {
         "le" => CompareOp::Le,
         _ => return None,
     })
-}
-
-/// Shortens what is quoted back to the client.
-pub(super) fn clip(s: &str) -> String {
-    if s.chars().count() <= MAX_ECHO {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX_ECHO).collect();
-        out.push('…');
-        out
-    }
-}
-
-fn describe(tok: &Tok) -> String {
-    match tok {
-        Tok::LParen => "'('".to_owned(),
-        Tok::RParen => "')'".to_owned(),
-        Tok::LBracket => "'['".to_owned(),
-        Tok::RBracket => "']'".to_owned(),
-        Tok::Dot => "'.'".to_owned(),
-        Tok::Word(w) => format!("'{}'", clip(w)),
-        // String values are never echoed: they may carry personal data.
-        Tok::Str(_) => "a string".to_owned(),
-        Tok::Num(_) => "a number".to_owned(),
-        Tok::Eof => "the end of the input".to_owned(),
-    }
 }
