@@ -104,6 +104,34 @@ pub struct Tenant {
     pub scim_included: bool,
 }
 
+/// An organization and its SCIM connection, as the admin API manages it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    /// The one workspace SCIM synchronizes into.
+    pub workspace_id: Uuid,
+    pub workspace_name: Option<String>,
+    /// The role new accounts get.
+    pub default_role: String,
+    /// Licensing's "SCIM included", as last announced.
+    pub scim_included: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A bearer token as kept: its hash aside, only a short prefix in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Set when the token was rotated: it works until then.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it last authenticated a request (to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// A member of a group, as stored in the membership table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemberRef {

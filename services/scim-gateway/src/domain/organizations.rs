@@ -6,27 +6,13 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::models::{BearerToken, OrgId};
+use super::models::{BearerToken, OrgId, Organization, TokenInfo};
 use super::ports::{Clock, CredentialStore, OrganizationStore, StoreError, TokenSource, UserStore};
 
 pub const DEFAULT_ROLE: &str = "member";
 const MAX_NAME_CHARS: usize = 200;
 /// Characters of a token kept in clear to tell tokens apart (`scim_` + 7).
 pub const TOKEN_PREFIX_CHARS: usize = 12;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Organization {
-    pub id: OrgId,
-    pub name: String,
-    /// The one workspace SCIM synchronizes into.
-    pub workspace_id: Uuid,
-    pub workspace_name: Option<String>,
-    /// The role new accounts get.
-    pub default_role: String,
-    /// Licensing's "SCIM included", as last announced.
-    pub scim_included: bool,
-    pub created_at: DateTime<Utc>,
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct NewOrganization {
@@ -41,18 +27,6 @@ pub struct ConnectionChange {
     pub workspace_id: Option<Uuid>,
     pub workspace_name: Option<String>,
     pub default_role: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenInfo {
-    pub id: Uuid,
-    pub prefix: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// Set when the token was rotated: it works until then.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When it last authenticated a request (to the minute).
-    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// The longest a rotated token may keep working beside its successor.

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use provisioning_events::Event;
 
 use super::models::{
-    GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, StoredResource,
-    Tenant, TokenHash, UserWithGroups,
+    BearerToken, GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Organization, Page,
+    ResourceId, StoredResource, Tenant, TokenHash, TokenInfo, UserWithGroups,
 };
 
 /// Failures a store reports; the use cases decide what they mean to the client.
@@ -234,31 +234,29 @@ pub trait EntitlementStore: Send + Sync + 'static {
 pub trait OrganizationStore: Send + Sync + 'static {
     fn create_organization(
         &self,
-        organization: &super::organizations::Organization,
+        organization: &Organization,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn organization(
         &self,
         org: OrgId,
-    ) -> impl Future<Output = Result<Option<super::organizations::Organization>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Organization>, StoreError>> + Send;
 
     /// Writes workspace and default role; false when the organization is gone.
     fn update_connection(
         &self,
-        organization: &super::organizations::Organization,
+        organization: &Organization,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn add_token(
         &self,
         org: OrgId,
-        token: &super::organizations::TokenInfo,
-        hash: &super::models::TokenHash,
+        token: &TokenInfo,
+        hash: &TokenHash,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn tokens(
-        &self,
-        org: OrgId,
-    ) -> impl Future<Output = Result<Vec<super::organizations::TokenInfo>, StoreError>> + Send;
+    fn tokens(&self, org: OrgId)
+    -> impl Future<Output = Result<Vec<TokenInfo>, StoreError>> + Send;
 
     /// Sets when a token stops working; false when the organization has no
     /// such token.
@@ -280,7 +278,7 @@ pub trait OrganizationStore: Send + Sync + 'static {
 
 /// New bearer tokens (randomness is I/O for the domain).
 pub trait TokenSource: Send + Sync + 'static {
-    fn new_token(&self) -> super::models::BearerToken;
+    fn new_token(&self) -> BearerToken;
 }
 
 /// Which journal entries an operator asks for (every condition optional).

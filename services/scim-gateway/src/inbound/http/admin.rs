@@ -29,9 +29,9 @@ use uuid::Uuid;
 
 use crate::domain::event_log::{EventLog, EventLogError};
 use crate::domain::models::BearerToken;
-use crate::domain::models::OrgId;
+use crate::domain::models::{OrgId, Organization, TokenInfo};
 use crate::domain::organizations::{
-    ConnectionChange, NewOrganization, Organization, OrganizationError, Organizations, TokenInfo,
+    ConnectionChange, NewOrganization, OrganizationError, Organizations,
 };
 use crate::domain::ports::{
     Clock, CredentialStore, JournalEntry, JournalFilter, JournalReader, OrganizationStore,

@@ -1,12 +1,14 @@
 //! What the group-commit writers of users (`user_inserts`, `user_updates`)
 //! share: how a batch is written together and, when one of its writes breaks
 //! a uniqueness rule, one write at a time; the request's trace on its
-//! events; the answer when the writer is gone.
+//! events; the answer when the writer is gone; and how many batches of a
+//! batched path (these and `user_name_checks`) run at once.
 
 use std::future::Future;
 
 use messaging::relay::Wakeup;
 use provisioning_events::Event;
+use sea_orm::DatabaseConnection;
 
 use crate::domain::ports::StoreError;
 
@@ -74,4 +76,15 @@ pub(super) fn with_request_trace(events: &[Event]) -> Vec<Event> {
 /// The answer to a write whose writer stopped before answering.
 pub(super) fn writer_stopped() -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("the user writer stopped"))
+}
+
+/// How many batches of a group-commit path (`service_kit::batching`) run at
+/// once: `on_postgres`, or one on SQLite, whose one connection
+/// (`service_kit::db`) would only queue more, each with a smaller batch and
+/// so more statements per request.
+pub(super) fn batches_at_once(db: &DatabaseConnection, on_postgres: usize) -> usize {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => 1,
+        _ => on_postgres,
+    }
 }

@@ -1,22 +1,34 @@
 //! The SCIM view in SQL (sea-orm): PostgreSQL in the distributed deployment,
 //! SQLite in the embedded one, from the same code.
 
+mod credentials;
+mod dead_letters;
 mod filter_sql;
 mod group_commit;
+mod groups;
+mod journal;
+mod journal_rows;
+mod listing;
 pub mod migration;
-mod store;
+mod organizations;
+mod relay_scan;
+mod rows;
 mod tables;
 mod tenant_cache;
 mod user_inserts;
 mod user_name_checks;
+mod user_rows;
 mod user_updates;
+mod users;
+mod view;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
+pub use dead_letters::EmbeddedDeadLetters;
 pub use filter_sql::{FilterMapping, GroupFilterMapping, UserFilterMapping, translate};
-pub use store::{EmbeddedDeadLetters, SqlScimView};
+pub use view::SqlScimView;
 
 /// Opens a pool on `url` (`postgres://…` or `sqlite://path`).
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
@@ -53,17 +65,6 @@ fn publication_marks_url(url: &str) -> Option<String> {
     }
     let separator = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{separator}options[synchronous_commit]=off"))
-}
-
-/// How many batches of a group-commit path (`service_kit::batching`) run at
-/// once: `on_postgres`, or one on SQLite, whose one connection
-/// (`service_kit::db`) would only queue more, each with a smaller batch and
-/// so more statements per request.
-pub(super) fn batches_at_once(db: &DatabaseConnection, on_postgres: usize) -> usize {
-    match db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => 1,
-        _ => on_postgres,
-    }
 }
 
 /// Applies pending migrations.

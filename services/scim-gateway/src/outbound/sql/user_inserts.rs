@@ -14,10 +14,12 @@ use provisioning_events::Event;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use service_kit::batching::Batcher;
 
-use super::group_commit::{together_then_alone, with_request_trace, writer_stopped};
-use super::store::{
-    UserColumns, append_journal_entries, db_error, insert_user_rows, write_emails_of,
+use super::group_commit::{
+    batches_at_once, together_then_alone, with_request_trace, writer_stopped,
 };
+use super::journal_rows::append_journal_entries;
+use super::rows::db_error;
+use super::user_rows::{UserColumns, insert_user_rows, write_emails_of};
 use crate::domain::models::{OrgId, StoredResource};
 use crate::domain::ports::StoreError;
 
@@ -28,7 +30,7 @@ const MAX_BATCH: usize = 64;
 /// trips the path every create waited on: on a busy machine each waits for
 /// the CPU, and 500 creates/s offered got 330/s through with 5 s waits (16
 /// transactions at once, before batching, had got 499/s through). On SQLite
-/// see [`super::batches_at_once`].
+/// see [`batches_at_once`].
 const POSTGRES_WRITERS: usize = 4;
 
 struct PendingCreate {
@@ -44,7 +46,7 @@ pub(super) struct UserInserts {
 
 impl UserInserts {
     pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup) -> Self {
-        let writers = super::batches_at_once(&db, POSTGRES_WRITERS);
+        let writers = batches_at_once(&db, POSTGRES_WRITERS);
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingCreate>| {
             let (db, journal_written) = (db.clone(), journal_written.clone());
             async move {

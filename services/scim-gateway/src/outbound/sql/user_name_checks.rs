@@ -11,7 +11,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use service_kit::batching::Batcher;
 use uuid::Uuid;
 
-use super::store::db_error;
+use super::group_commit::batches_at_once;
+use super::rows::db_error;
 use super::tables::ScimUsers;
 use crate::domain::models::OrgId;
 use crate::domain::ports::StoreError;
@@ -25,7 +26,7 @@ pub(super) struct UserNameChecks {
 
 impl UserNameChecks {
     pub(super) fn new(db: DatabaseConnection) -> Self {
-        let readers = super::batches_at_once(&db, 4);
+        let readers = batches_at_once(&db, 4);
         let batcher = Batcher::new(MAX_BATCH, readers, move |batch| {
             let db = db.clone();
             async move { taken_names(&db, batch).await }

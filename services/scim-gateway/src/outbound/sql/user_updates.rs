@@ -18,10 +18,12 @@ use provisioning_events::Event;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use service_kit::batching::Batcher;
 
-use super::group_commit::{together_then_alone, with_request_trace, writer_stopped};
-use super::store::{
-    UserColumns, append_journal_entries, db_error, emails_changed, update_user_row,
+use super::group_commit::{
+    batches_at_once, together_then_alone, with_request_trace, writer_stopped,
 };
+use super::journal_rows::append_journal_entries;
+use super::rows::db_error;
+use super::user_rows::{UserColumns, emails_changed, update_user_row};
 use crate::domain::models::{OrgId, StoredResource};
 use crate::domain::ports::StoreError;
 
@@ -29,7 +31,7 @@ use crate::domain::ports::StoreError;
 const MAX_BATCH: usize = 64;
 
 /// Batches written at the same time on PostgreSQL (as for creates,
-/// `user_inserts`); one on SQLite ([`super::batches_at_once`]).
+/// `user_inserts`); one on SQLite ([`batches_at_once`]).
 const POSTGRES_WRITERS: usize = 4;
 
 struct PendingUpdate {
@@ -47,7 +49,7 @@ pub(super) struct UserUpdates {
 
 impl UserUpdates {
     pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup) -> Self {
-        let writers = super::batches_at_once(&db, POSTGRES_WRITERS);
+        let writers = batches_at_once(&db, POSTGRES_WRITERS);
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingUpdate>| {
             let (db, journal_written) = (db.clone(), journal_written.clone());
             async move {

@@ -1,0 +1,372 @@
+//! `GroupStore`: the groups of the SCIM view and their memberships, which
+//! live apart from the group document (`scim_group_members`), so a change
+//! costs O(changed members).
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, OnConflict, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
+use serde_json::Value;
+use uuid::Uuid;
+
+use provisioning_events::Event;
+
+use super::filter_sql::GroupFilterMapping;
+use super::journal_rows::append_journal;
+use super::listing::list;
+use super::rows::{
+    CHUNK, db_error, delete_at_version, document_text, micros, resource_from_row, resource_select,
+    text, unreadable,
+};
+use super::tables::{ScimGroupMembers, ScimGroups, ScimUsers};
+use super::view::SqlScimView;
+use crate::domain::models::{
+    ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind, StoredResource,
+};
+use crate::domain::ports::{GroupStore, StoreError};
+
+fn member_kind(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "user",
+        ResourceKind::Group => "group",
+    }
+}
+
+async fn add_members(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    group: ResourceId,
+    members: &[MemberRef],
+) -> Result<(), StoreError> {
+    for chunk in members.chunks(CHUNK) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(ScimGroupMembers::Table)
+            .columns([
+                ScimGroupMembers::OrgId,
+                ScimGroupMembers::GroupId,
+                ScimGroupMembers::MemberId,
+                ScimGroupMembers::MemberKind,
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    ScimGroupMembers::OrgId,
+                    ScimGroupMembers::GroupId,
+                    ScimGroupMembers::MemberId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            );
+        for m in chunk {
+            insert.values_panic([
+                org.0.into(),
+                group.0.into(),
+                m.id.0.into(),
+                member_kind(m.kind).into(),
+            ]);
+        }
+        txn.execute(&insert).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// A member is leaving (deleted): the groups it belonged to change, so their
+/// version (ETag) and lastModified move. O(groups of the member), by index.
+pub(super) async fn touch_groups_containing(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    member: ResourceId,
+) -> Result<(), StoreError> {
+    let containing = Query::select()
+        .column(ScimGroupMembers::GroupId)
+        .from(ScimGroupMembers::Table)
+        .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+        .and_where(Expr::col(ScimGroupMembers::MemberId).eq(member.0))
+        .to_owned();
+    txn.execute(
+        Query::update()
+            .table(ScimGroups::Table)
+            .value(ScimGroups::Version, Expr::col(ScimGroups::Version).add(1))
+            .value(ScimGroups::LastModified, micros(Utc::now()))
+            .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+            .and_where(Expr::col(ScimGroups::Id).in_subquery(containing)),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// (displayName, its lowercased key, externalId) of a group document.
+fn group_columns(doc: &Value) -> (String, String, Option<String>) {
+    let display_name = text(doc, "displayName").unwrap_or_default().to_owned();
+    let key = display_name.to_lowercase();
+    (
+        display_name,
+        key,
+        text(doc, "externalId").map(str::to_owned),
+    )
+}
+
+impl SqlScimView {
+    async fn ids_of(&self, select: &SelectStatement) -> Result<Vec<Uuid>, StoreError> {
+        self.db
+            .query_all(select)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| row.try_get::<Uuid>("", "id"))
+            .collect::<Result<_, DbErr>>()
+            .map_err(unreadable)
+    }
+}
+
+impl GroupStore for SqlScimView {
+    async fn insert_group(
+        &self,
+        org: OrgId,
+        group: &StoredResource,
+        members: &[MemberRef],
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let (display_name, key, external_id) = group_columns(&group.document);
+        let txn = self.db.begin().await.map_err(db_error)?;
+        txn.execute(
+            Query::insert()
+                .into_table(ScimGroups::Table)
+                .columns([
+                    ScimGroups::OrgId,
+                    ScimGroups::Id,
+                    ScimGroups::DisplayName,
+                    ScimGroups::DisplayNameKey,
+                    ScimGroups::ExternalId,
+                    ScimGroups::Document,
+                    ScimGroups::Version,
+                    ScimGroups::EventVersion,
+                    ScimGroups::CreatedAt,
+                    ScimGroups::LastModified,
+                ])
+                .values_panic([
+                    org.0.into(),
+                    group.id.0.into(),
+                    display_name.into(),
+                    key.into(),
+                    external_id.into(),
+                    document_text(&group.document)?.into(),
+                    group.meta.version.into(),
+                    group.event_version.into(),
+                    micros(group.meta.created).into(),
+                    micros(group.meta.last_modified).into(),
+                ]),
+        )
+        .await
+        .map_err(db_error)?;
+        add_members(&txn, org, group.id, members).await?;
+        append_journal(&txn, org, events).await?;
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
+    }
+
+    async fn find_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let select = resource_select(ScimGroups::Table, ScimGroups::OrgId, org)
+            .and_where(Expr::col((ScimGroups::Table, ScimGroups::Id)).eq(id.0))
+            .to_owned();
+        let row = self.reads.query_one(&select).await.map_err(db_error)?;
+        row.as_ref().map(resource_from_row).transpose()
+    }
+
+    async fn group_members(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+    ) -> Result<Vec<MemberRef>, StoreError> {
+        let select = Query::select()
+            .columns([ScimGroupMembers::MemberId, ScimGroupMembers::MemberKind])
+            .from(ScimGroupMembers::Table)
+            .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+            .and_where(Expr::col(ScimGroupMembers::GroupId).eq(id.0))
+            .order_by(ScimGroupMembers::MemberId, Order::Asc)
+            .to_owned();
+        let rows = self.reads.query_all(&select).await.map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("", "member_kind")?;
+                Ok(MemberRef {
+                    id: ResourceId(r.try_get("", "member_id")?),
+                    kind: if kind == "group" {
+                        ResourceKind::Group
+                    } else {
+                        ResourceKind::User
+                    },
+                })
+            })
+            .collect::<Result<_, DbErr>>()
+            .map_err(unreadable)
+    }
+
+    async fn update_group(
+        &self,
+        org: OrgId,
+        group: &StoredResource,
+        expected_version: i64,
+        document_changed: bool,
+        membership: &[MembershipChange],
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let mut update = Query::update();
+        update
+            .table(ScimGroups::Table)
+            .values([
+                (ScimGroups::Version, group.meta.version.into()),
+                (ScimGroups::EventVersion, group.event_version.into()),
+                (
+                    ScimGroups::LastModified,
+                    micros(group.meta.last_modified).into(),
+                ),
+            ])
+            .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+            .and_where(Expr::col(ScimGroups::Id).eq(group.id.0))
+            .and_where(Expr::col(ScimGroups::Version).eq(expected_version));
+        if document_changed {
+            let (display_name, key, external_id) = group_columns(&group.document);
+            update.values([
+                (ScimGroups::DisplayName, display_name.into()),
+                (ScimGroups::DisplayNameKey, key.into()),
+                (ScimGroups::ExternalId, external_id.into()),
+                (ScimGroups::Document, document_text(&group.document)?.into()),
+            ]);
+        }
+        if txn
+            .execute(&update)
+            .await
+            .map_err(db_error)?
+            .rows_affected()
+            == 0
+        {
+            return Err(StoreError::VersionConflict);
+        }
+        for change in membership {
+            match change {
+                MembershipChange::Add(members) => add_members(&txn, org, group.id, members).await?,
+                MembershipChange::Remove(ids) => {
+                    for chunk in ids.chunks(CHUNK) {
+                        txn.execute(
+                            Query::delete()
+                                .from_table(ScimGroupMembers::Table)
+                                .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                                .and_where(Expr::col(ScimGroupMembers::GroupId).eq(group.id.0))
+                                .and_where(
+                                    Expr::col(ScimGroupMembers::MemberId)
+                                        .is_in(chunk.iter().map(|id| id.0)),
+                                ),
+                        )
+                        .await
+                        .map_err(db_error)?;
+                    }
+                }
+                MembershipChange::RemoveAll => {
+                    txn.execute(
+                        Query::delete()
+                            .from_table(ScimGroupMembers::Table)
+                            .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                            .and_where(Expr::col(ScimGroupMembers::GroupId).eq(group.id.0)),
+                    )
+                    .await
+                    .map_err(db_error)?;
+                }
+            }
+        }
+        append_journal(&txn, org, events).await?;
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
+    }
+
+    async fn delete_group(
+        &self,
+        org: OrgId,
+        id: ResourceId,
+        expected_version: i64,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        delete_at_version(&txn, ScimGroups::Table, org, id, expected_version).await?;
+        touch_groups_containing(&txn, org, id).await?;
+        for column in [ScimGroupMembers::GroupId, ScimGroupMembers::MemberId] {
+            txn.execute(
+                Query::delete()
+                    .from_table(ScimGroupMembers::Table)
+                    .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                    .and_where(Expr::col(column).eq(id.0)),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        append_journal(&txn, org, events).await?;
+        txn.commit().await.map_err(db_error)?;
+        self.journal_written.notify();
+        Ok(())
+    }
+
+    async fn list_groups(
+        &self,
+        org: OrgId,
+        query: &ListQuery,
+    ) -> Result<Page<StoredResource>, StoreError> {
+        let base = resource_select(ScimGroups::Table, ScimGroups::OrgId, org);
+        list(
+            &self.reads,
+            base,
+            &GroupFilterMapping,
+            ScimGroups::Table.into_iden(),
+            query,
+            resource_from_row,
+        )
+        .await
+    }
+
+    async fn existing_members(
+        &self,
+        org: OrgId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<MemberRef>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            // Members are nearly always users: ask for groups only for the rest.
+            let users = Query::select()
+                .column(ScimUsers::Id)
+                .from(ScimUsers::Table)
+                .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimUsers::Id).is_in(chunk.iter().map(|id| id.0)))
+                .to_owned();
+            let found_users = self.ids_of(&users).await?;
+            let rest: Vec<Uuid> = chunk
+                .iter()
+                .map(|id| id.0)
+                .filter(|id| !found_users.contains(id))
+                .collect();
+            found.extend(found_users.into_iter().map(|id| MemberRef {
+                id: ResourceId(id),
+                kind: ResourceKind::User,
+            }));
+            if rest.is_empty() {
+                continue;
+            }
+            let groups = Query::select()
+                .column(ScimGroups::Id)
+                .from(ScimGroups::Table)
+                .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
+                .and_where(Expr::col(ScimGroups::Id).is_in(rest))
+                .to_owned();
+            found.extend(self.ids_of(&groups).await?.into_iter().map(|id| MemberRef {
+                id: ResourceId(id),
+                kind: ResourceKind::Group,
+            }));
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,95 @@
+//! `SqlScimView`: the SCIM view's ports on sea-orm — the struct, its
+//! connections and shared state, and how it is built. Each port's
+//! implementation lives in its own module (`users`, `groups`, `credentials`,
+//! `organizations`, `journal`, `dead_letters`). Every statement is built
+//! with sea-query (parameterized) and scoped by `org_id`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use messaging::relay::Wakeup;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::relay_scan::RelayScan;
+use super::tenant_cache::TenantCache;
+use super::user_inserts::UserInserts;
+use super::user_name_checks::UserNameChecks;
+use super::user_updates::UserUpdates;
+
+#[derive(Clone)]
+pub struct SqlScimView {
+    pub(super) db: DatabaseConnection,
+    /// Told after each commit that appended to the journal: the relay
+    /// publishes at once instead of at its next poll.
+    pub(super) journal_written: Wakeup,
+    pub(super) tenants: Arc<TenantCache>,
+    pub(super) relay_scan: Arc<RelayScan>,
+    /// When each token's last use was last written: at most once a minute per
+    /// token, so authentication stays a read.
+    pub(super) token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
+    pub(super) user_inserts: Arc<UserInserts>,
+    pub(super) user_name_checks: Arc<UserNameChecks>,
+    pub(super) user_updates: Arc<UserUpdates>,
+    /// Where the relay's "published" marks are written (the main pool, or
+    /// one whose commits do not wait for the disk).
+    pub(super) publication_marks: DatabaseConnection,
+    /// Where reads outside a transaction go (the main pool, or read-only
+    /// connections beside a SQLite file's one writer).
+    pub(super) reads: DatabaseConnection,
+}
+
+/// How long a token's tenant is used without reading it again, unless
+/// configured (`http.tenant_cache_ms`).
+const DEFAULT_TENANT_CACHE_TTL: Duration = Duration::from_secs(1);
+
+impl SqlScimView {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let journal_written = Wakeup::default();
+        Self {
+            user_inserts: Arc::new(UserInserts::new(db.clone(), journal_written.clone())),
+            user_name_checks: Arc::new(UserNameChecks::new(db.clone())),
+            user_updates: Arc::new(UserUpdates::new(db.clone(), journal_written.clone())),
+            publication_marks: db.clone(),
+            reads: db.clone(),
+            db,
+            journal_written,
+            tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
+            relay_scan: Arc::new(RelayScan::default()),
+            token_uses: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Writes the relay's "published" marks through `db`
+    /// ([`super::connect_publication_marks`]).
+    pub fn with_publication_marks(mut self, db: DatabaseConnection) -> Self {
+        self.publication_marks = db;
+        self
+    }
+
+    /// Reads resources and tokens through `db` ([`super::connect_reads`]).
+    /// Every write that such a read precedes checks the version it read, so
+    /// reading from another connection than the one writing changes nothing
+    /// but where the read waits.
+    pub fn with_reads(mut self, db: DatabaseConnection) -> Self {
+        self.reads = db;
+        self
+    }
+
+    /// Keeps the tenant of a used token for `ttl` (zero: never).
+    pub fn with_tenant_cache(mut self, ttl: Duration) -> Self {
+        self.tenants = Arc::new(TenantCache::new(ttl));
+        self
+    }
+
+    /// What this store signals when it appended to the journal (the relay
+    /// waits on it between polls).
+    pub fn journal_written(&self) -> Wakeup {
+        self.journal_written.clone()
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
