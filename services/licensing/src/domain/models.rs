@@ -36,10 +36,26 @@ pub struct Ledger {
     /// `None`: the organization has no subscription of its own yet (the
     /// configured default applies).
     pub subscription: Option<Subscription>,
-    /// Confirmed seats plus unexpired reservations.
+    /// Confirmed seats plus reservations: exactly the unexpired ones when
+    /// `held_exact`, otherwise possibly expired ones too (running totals
+    /// count a reservation until the sweeper removes it), so never too low.
     pub held: u32,
+    pub held_exact: bool,
     /// An unexpired reservation under the same key, if any.
     pub existing: Option<Uuid>,
+}
+
+/// What the rules make of a reservation request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReservationDecision {
+    /// The answer, and the reservation to write when one is granted anew.
+    Decided {
+        reservation: Reservation,
+        new: Option<NewReservation>,
+    },
+    /// A refusal on a count that may include expired reservations: the
+    /// store counts the held seats exactly and asks again.
+    CountExactly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +89,28 @@ pub enum SeatChange {
     Confirm { key: SeatKey, holder: String },
     /// `holder` gives its seat back.
     Release { holder: String },
+}
+
+/// What the ledger holds for a confirmation, read in the transaction that
+/// writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HolderSeats {
+    /// The holder holds a confirmed seat already.
+    pub holds_seat: bool,
+    /// The unexpired reservation under the confirmation's key, if any.
+    pub live_reservation: Option<Uuid>,
+}
+
+/// How a [`SeatChange::Confirm`] changes the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The holder holds a seat already (a replayed fact): nothing changes.
+    AlreadyHeld,
+    /// This reservation becomes the holder's confirmed seat.
+    TakeReservation(Uuid),
+    /// No reservation to take: the holder gets a confirmed seat of its own,
+    /// one more held seat for the organization.
+    NewSeat,
 }
 
 /// Seats as stored: the subscription (if set) and the counts.

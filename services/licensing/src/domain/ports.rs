@@ -7,7 +7,8 @@ use messaging::Admission;
 use provisioning_events::Event;
 
 use super::models::{
-    Ledger, NewReservation, OrgId, Reservation, SeatChange, SeatCounts, SeatKey, Subscription,
+    Confirmation, HolderSeats, Ledger, OrgId, Reservation, ReservationDecision, SeatChange,
+    SeatCounts, SeatKey, Subscription,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +16,7 @@ pub enum StoreError {
     #[error("concurrent change: {0}")]
     Conflict(String),
     #[error("the licensing database is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] anyhow::Error),
 }
 
 pub trait LicensingStore: Send + Sync + 'static {
@@ -25,9 +26,9 @@ pub trait LicensingStore: Send + Sync + 'static {
     /// counting what the requests before it were granted — asks
     /// `decide(key, ledger)`, and writes the reservation it grants; returns one
     /// reservation per request. A store may first ask with `held` counted
-    /// from running totals (which may still include expired reservations,
-    /// so never too low) and ask again with the exact count only when that
-    /// first answer is a refusal.
+    /// from running totals (`held_exact` false); when the answer is
+    /// [`ReservationDecision::CountExactly`] it asks again with the exact
+    /// count.
     fn reserve_all<F>(
         &self,
         requests: &[(OrgId, SeatKey)],
@@ -35,30 +36,45 @@ pub trait LicensingStore: Send + Sync + 'static {
         decide: F,
     ) -> impl Future<Output = Result<Vec<Reservation>, StoreError>> + Send
     where
-        F: Fn(&SeatKey, &Ledger) -> (Reservation, Option<NewReservation>) + Send;
+        F: Fn(&SeatKey, &Ledger) -> ReservationDecision + Send;
 
     /// In one transaction: claims `event` in the inbox and, when it may be
-    /// applied, writes `changes`.
-    fn apply_event(
+    /// applied, writes `changes` as of `now`: a release as it is, a
+    /// confirmation as `confirm` decides from the holder's seats read in
+    /// the transaction (a confirmation whose reservation went meanwhile is
+    /// asked again without it).
+    fn apply_event<F>(
         &self,
         event: &Event,
         changes: Vec<SeatChange>,
-    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+        now: DateTime<Utc>,
+        confirm: F,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send
+    where
+        F: Fn(&HolderSeats) -> Confirmation + Send + Sync;
 
     /// [`Self::apply_event`] for a batch (`changes[i]` for `events[i]`), in
-    /// one transaction, in order (organizations locked as in `reserve`).
-    fn apply_events(
+    /// one transaction, in order (organizations locked as in `reserve`):
+    /// `confirm` sees the holder's seats as the batch's earlier changes left
+    /// them.
+    fn apply_events<F>(
         &self,
         events: &[Event],
         changes: Vec<Vec<SeatChange>>,
-    ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send;
+        now: DateTime<Utc>,
+        confirm: F,
+    ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send
+    where
+        F: Fn(&HolderSeats) -> Confirmation + Send + Sync;
 
-    /// Writes the subscription, moves its version on, and appends the event
-    /// `announce` makes of that version to the outbox, in one transaction.
+    /// Writes the subscription (changed at `now`), moves its version on,
+    /// and appends the event `announce` makes of that version to the
+    /// outbox, in one transaction.
     fn set_subscription<F>(
         &self,
         org: OrgId,
         subscription: Subscription,
+        now: DateTime<Utc>,
         announce: F,
     ) -> impl Future<Output = Result<(), StoreError>> + Send
     where

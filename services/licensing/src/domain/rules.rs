@@ -8,13 +8,18 @@
 //!   userName>`, `user.reactivated` that of `reactivate:<scim id>`; either way
 //!   the user holds a seat afterwards, reservation or not (the user exists).
 //! - `user.deactivated` and `user.deleted` release the user's seat.
+//! - A confirmation takes the live reservation under its key; a holder that
+//!   holds a seat already gets nothing more (a replayed fact).
+//! - A refusal is only ever given on an exact count: a count that may still
+//!   include expired reservations is made exact first.
 
 use chrono::{DateTime, Duration, Utc};
 use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION};
 use uuid::Uuid;
 
 use super::models::{
-    Ledger, NewReservation, OrgId, Reservation, SeatChange, SeatKey, Subscription,
+    Confirmation, HolderSeats, Ledger, NewReservation, OrgId, Reservation, ReservationDecision,
+    SeatChange, SeatKey, Subscription,
 };
 
 /// The answer to a reservation request, and the reservation to write when
@@ -63,6 +68,34 @@ pub fn reserve(
             expires_at: now + hold_for,
         }),
     )
+}
+
+/// [`reserve`], unless its answer would be a refusal on a count that is
+/// not exact: then the store is to count exactly and ask again.
+pub fn decide_reservation(
+    ledger: &Ledger,
+    default: Subscription,
+    key: &SeatKey,
+    now: DateTime<Utc>,
+    hold_for: Duration,
+) -> ReservationDecision {
+    let (reservation, new) = reserve(ledger, default, key, now, hold_for);
+    if matches!(reservation, Reservation::Denied { .. }) && !ledger.held_exact {
+        return ReservationDecision::CountExactly;
+    }
+    ReservationDecision::Decided { reservation, new }
+}
+
+/// How a confirmation changes the ledger, from what it holds for the
+/// confirmation's holder and key.
+pub fn confirmation(seats: &HolderSeats) -> Confirmation {
+    if seats.holds_seat {
+        return Confirmation::AlreadyHeld;
+    }
+    match seats.live_reservation {
+        Some(reservation) => Confirmation::TakeReservation(reservation),
+        None => Confirmation::NewSeat,
+    }
 }
 
 /// The fact the gateway keeps its entitlement copy from. Subscriptions
@@ -124,6 +157,7 @@ mod tests {
                 scim_included: true,
             }),
             held,
+            held_exact: true,
             existing: None,
         }
     }
@@ -194,5 +228,155 @@ mod tests {
         l.held = 5;
         let (outcome, _) = reserve(&l, DEFAULT, &key, Utc::now(), Duration::seconds(1));
         assert_eq!(outcome, Reservation::Denied { used: 5, quota: 5 });
+    }
+
+    #[test]
+    fn a_refusal_on_an_inexact_count_asks_for_the_exact_count() {
+        let key = SeatKey::for_new_user("a");
+        let now = Utc::now();
+        let mut upper_bound = ledger(2, 2);
+        upper_bound.held_exact = false;
+        assert_eq!(
+            decide_reservation(&upper_bound, DEFAULT, &key, now, Duration::seconds(1)),
+            ReservationDecision::CountExactly
+        );
+        let exact = ledger(2, 2);
+        assert_eq!(
+            decide_reservation(&exact, DEFAULT, &key, now, Duration::seconds(1)),
+            ReservationDecision::Decided {
+                reservation: Reservation::Denied { used: 2, quota: 2 },
+                new: None,
+            }
+        );
+    }
+
+    #[test]
+    fn an_inexact_count_is_enough_to_grant_and_to_answer_a_retry() {
+        let key = SeatKey::for_new_user("a");
+        let now = Utc::now();
+        let mut below = ledger(1, 2);
+        below.held_exact = false;
+        let ReservationDecision::Decided {
+            reservation: Reservation::Granted {
+                used: 2, quota: 2, ..
+            },
+            new: Some(new),
+        } = decide_reservation(&below, DEFAULT, &key, now, Duration::seconds(1))
+        else {
+            panic!("granted below the quota, exact count or not");
+        };
+        assert_eq!(new.key, key);
+        let id = Uuid::now_v7();
+        let mut retry = ledger(5, 2);
+        retry.held_exact = false;
+        retry.existing = Some(id);
+        assert_eq!(
+            decide_reservation(&retry, DEFAULT, &key, now, Duration::seconds(1)),
+            ReservationDecision::Decided {
+                reservation: Reservation::Granted {
+                    reservation_id: id,
+                    used: 5,
+                    quota: 2,
+                },
+                new: None,
+            }
+        );
+        let mut not_included = ledger(5, 2);
+        not_included.held_exact = false;
+        not_included.subscription = Some(Subscription {
+            seat_quota: 2,
+            scim_included: false,
+        });
+        assert_eq!(
+            decide_reservation(&not_included, DEFAULT, &key, now, Duration::seconds(1)),
+            ReservationDecision::Decided {
+                reservation: Reservation::NotIncluded,
+                new: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_confirmation_takes_the_reservation_else_a_new_seat_never_a_second_one() {
+        let reservation = Uuid::now_v7();
+        assert_eq!(
+            confirmation(&HolderSeats {
+                holds_seat: false,
+                live_reservation: Some(reservation),
+            }),
+            Confirmation::TakeReservation(reservation)
+        );
+        assert_eq!(
+            confirmation(&HolderSeats {
+                holds_seat: false,
+                live_reservation: None,
+            }),
+            Confirmation::NewSeat,
+            "the user exists: it holds a seat, reservation or not"
+        );
+        for live_reservation in [None, Some(reservation)] {
+            assert_eq!(
+                confirmation(&HolderSeats {
+                    holds_seat: true,
+                    live_reservation,
+                }),
+                Confirmation::AlreadyHeld,
+                "a replayed fact adds nothing"
+            );
+        }
+    }
+
+    #[test]
+    fn user_events_confirm_by_their_key_and_release_by_their_holder() {
+        let event = |body| Event {
+            id: Uuid::now_v7(),
+            seq: 1,
+            schema_version: SCHEMA_VERSION,
+            org_id: Uuid::from_u128(1),
+            workspace_id: Uuid::from_u128(2),
+            aggregate: Aggregate {
+                kind: AggregateKind::User,
+                id: "scim-1".into(),
+                version: 1,
+            },
+            occurred_at: Utc::now(),
+            body,
+            traceparent: None,
+        };
+        let provisioned = event(EventBody::UserProvisioned {
+            account_id: Uuid::now_v7(),
+            default_role: "member".into(),
+            profile: provisioning_events::UserProfile {
+                user_name: "Ann@Example.com".into(),
+                ..Default::default()
+            },
+        });
+        assert_eq!(
+            changes_for(&provisioned),
+            vec![SeatChange::Confirm {
+                key: SeatKey("user:ann@example.com".into()),
+                holder: "scim-1".into(),
+            }]
+        );
+        let reactivated = event(EventBody::UserReactivated {
+            account_id: Uuid::now_v7(),
+            default_role: "member".into(),
+            profile: Default::default(),
+        });
+        assert_eq!(
+            changes_for(&reactivated),
+            vec![SeatChange::Confirm {
+                key: SeatKey("reactivate:scim-1".into()),
+                holder: "scim-1".into(),
+            }]
+        );
+        for body in [EventBody::UserDeactivated {}, EventBody::UserDeleted {}] {
+            assert_eq!(
+                changes_for(&event(body)),
+                vec![SeatChange::Release {
+                    holder: "scim-1".into()
+                }]
+            );
+        }
     }
 }

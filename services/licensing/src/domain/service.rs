@@ -37,9 +37,9 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
     /// Grants a seat while the quota allows, atomically per organization.
     pub async fn reserve(&self, org: OrgId, key: &SeatKey) -> Result<Reservation, StoreError> {
         let mut decided = self.reserve_all(&[(org, key.clone())]).await?;
-        decided
-            .pop()
-            .ok_or_else(|| StoreError::Unavailable("no decision for the reservation".into()))
+        decided.pop().ok_or_else(|| {
+            StoreError::Unavailable(anyhow::anyhow!("no decision for the reservation"))
+        })
     }
 
     /// [`Self::reserve`] for several requests at once, decided in order in
@@ -53,7 +53,7 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
         let policy = self.policy;
         self.store
             .reserve_all(requests, now, |key, ledger| {
-                rules::reserve(
+                rules::decide_reservation(
                     ledger,
                     policy.default_subscription,
                     key,
@@ -64,19 +64,27 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
             .await
     }
 
-    /// Applies one provisioning event exactly once, in aggregate order.
     /// Applies a batch of events in one transaction (see
     /// [`LicensingStore::apply_events`]): what a rebuild uses.
     pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
         let changes = events.iter().map(rules::changes_for).collect();
-        let admissions = self.store.apply_events(events, changes).await;
+        let admissions = self
+            .store
+            .apply_events(events, changes, self.clock.now(), rules::confirmation)
+            .await;
         batch_outcomes(events, admissions)
     }
 
+    /// Applies one provisioning event exactly once, in aggregate order.
     pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
         let admission = self
             .store
-            .apply_event(event, rules::changes_for(event))
+            .apply_event(
+                event,
+                rules::changes_for(event),
+                self.clock.now(),
+                rules::confirmation,
+            )
             .await
             .map_err(|e| HandleError::Failed(e.to_string()))?;
         admission.outcome(event)
@@ -91,7 +99,7 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
     ) -> Result<Usage, StoreError> {
         let now = self.clock.now();
         self.store
-            .set_subscription(org, subscription, |version| {
+            .set_subscription(org, subscription, now, |version| {
                 rules::subscription_changed(org, subscription, version, now)
             })
             .await?;
