@@ -86,11 +86,13 @@ pub enum TeamChange {
     Delete {
         id: TeamId,
     },
-    /// The account a SCIM user resolves to now (a re-enabled user gets a new one).
+    /// The account a SCIM user resolves to now (a re-enabled user gets a new
+    /// one), in `state`.
     LinkAccount {
         org: OrgId,
         scim_user_id: String,
         account_id: Uuid,
+        state: AccountState,
     },
     SetAccountState {
         org: OrgId,

@@ -13,7 +13,7 @@ pub enum StoreError {
     #[error("concurrent change: {0}")]
     Conflict(String),
     #[error("the team database is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] anyhow::Error),
 }
 
 /// Teams, memberships and the account map, with the consumer inbox in the

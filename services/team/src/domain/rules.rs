@@ -96,6 +96,7 @@ pub fn changes_for(event: &Event, team: Option<&Team>, now: DateTime<Utc>) -> Ve
             org,
             scim_user_id: scim_user_id(),
             account_id: *account_id,
+            state: AccountState::Active,
         }],
         EventBody::UserDeactivated {} => vec![TeamChange::SetAccountState {
             org,
@@ -218,7 +219,8 @@ mod tests {
             vec![TeamChange::LinkAccount {
                 org: OrgId(e.org_id),
                 scim_user_id: "u1".into(),
-                account_id: account
+                account_id: account,
+                state: AccountState::Active,
             }]
         );
         e.body = EventBody::UserDeleted {};

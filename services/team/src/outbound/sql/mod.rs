@@ -23,22 +23,22 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 
 /// The tables the consumer builds from events, for `scimctl diff` (team ids
 /// derive from the organization and group ids, so a rebuild has the same).
-pub const PROJECTION: &[service_kit::projection::ProjectionTable] = &[
-    service_kit::projection::ProjectionTable {
+pub const COMPARED_TABLES: &[service_kit::compared_tables::ComparedTable] = &[
+    service_kit::compared_tables::ComparedTable {
         name: "teams",
         key: &["id"],
         columns: &["org_id", "workspace_id", "group_id", "name"],
         instants: &["created_at", "updated_at"],
         org_column: "org_id",
     },
-    service_kit::projection::ProjectionTable {
+    service_kit::compared_tables::ComparedTable {
         name: "team_members",
         key: &["team_id", "scim_user_id"],
         columns: &["org_id"],
         instants: &[],
         org_column: "org_id",
     },
-    service_kit::projection::ProjectionTable {
+    service_kit::compared_tables::ComparedTable {
         name: "user_accounts",
         key: &["org_id", "scim_user_id"],
         columns: &["account_id", "state"],

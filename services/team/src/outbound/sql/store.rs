@@ -37,7 +37,7 @@ impl SqlTeamStore {
 }
 
 fn db_error(e: DbErr) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(e.into())
 }
 
 fn inbox_error(e: InboxError) -> StoreError {
@@ -53,7 +53,7 @@ fn micros(t: DateTime<Utc>) -> i64 {
 
 fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(v)
-        .ok_or_else(|| StoreError::Unavailable(format!("timestamp out of range: {v}")))
+        .ok_or_else(|| StoreError::Unavailable(anyhow::anyhow!("timestamp out of range: {v}")))
 }
 
 fn team_from(row: &QueryResult) -> Result<Team, StoreError> {
@@ -203,6 +203,7 @@ async fn write_change<C: ConnectionTrait>(
             org,
             scim_user_id,
             account_id,
+            state,
         } => {
             txn.execute(
                 &Query::insert()
@@ -217,7 +218,7 @@ async fn write_change<C: ConnectionTrait>(
                         org.0.into(),
                         scim_user_id.into(),
                         account_id.into(),
-                        AccountState::Active.as_str().into(),
+                        state.as_str().into(),
                     ])
                     .on_conflict(
                         OnConflict::columns([UserAccounts::OrgId, UserAccounts::ScimUserId])
