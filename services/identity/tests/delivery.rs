@@ -152,14 +152,13 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
         &settings,
     );
     let token = generate_token();
-    store
-        .ensure_organization_with_token(
-            "Delivery org",
-            &BearerToken::new(token.clone()).hash(),
-            &token[..12],
-        )
-        .await
-        .unwrap();
+    scim_gateway::startup::ensure_organization_with_token(
+        &store,
+        "Delivery org",
+        &BearerToken::new(token.clone()),
+    )
+    .await
+    .unwrap();
     let gateway = Gateway { api, store, token };
 
     // The identity service, as its own process, consuming through the proxy.

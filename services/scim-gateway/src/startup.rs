@@ -255,8 +255,15 @@ impl Application {
 
 pub use crate::outbound::tokens::generate_token;
 
-fn token_prefix(token: &str) -> String {
-    token.chars().take(12).collect()
+/// The organization holding `token`, created with it when none does: the
+/// bootstrap token of the settings (tests seed theirs the same way).
+pub async fn ensure_organization_with_token(
+    store: &SqlScimView,
+    name: &str,
+    token: &BearerToken,
+) -> anyhow::Result<crate::domain::models::OrgId> {
+    let organizations = Organizations::new(store.clone(), SystemClock, RandomTokens);
+    Ok(organizations.ensure_with_token(name, token).await?)
 }
 
 /// Seeds the configured token, or on a first embedded start creates the demo
@@ -278,13 +285,9 @@ pub async fn bootstrap(
         .filter(|t| !t.expose().is_empty())
     {
         let token = BearerToken::new(token.expose());
-        let org = store
-            .ensure_organization_with_token(
-                &settings.bootstrap.organization_name,
-                &token.hash(),
-                &token_prefix(token.expose()),
-            )
-            .await?;
+        let org =
+            ensure_organization_with_token(store, &settings.bootstrap.organization_name, &token)
+                .await?;
         tracing::info!(org_id = %org, "bootstrap token ready");
         return Ok(None);
     }
@@ -292,25 +295,20 @@ pub async fn bootstrap(
         return Ok(None);
     }
     let file = demo_file(&settings.bootstrap.data_dir);
-    if store.has_organizations().await? {
+    let organizations = Organizations::new(store.clone(), SystemClock, RandomTokens);
+    let Some((organization, issued)) = organizations
+        .create_first(&settings.bootstrap.organization_name)
+        .await?
+    else {
         return Ok(read_demo(&file).map(|mut d| {
             d.scim_base_url = base;
             d
         }));
-    }
-    let token = generate_token();
-    let bearer = BearerToken::new(token.clone());
-    let org = store
-        .ensure_organization_with_token(
-            &settings.bootstrap.organization_name,
-            &bearer.hash(),
-            &token_prefix(&token),
-        )
-        .await?;
+    };
     let demo = DemoCredentials {
-        org_id: org.to_string(),
+        org_id: organization.id.to_string(),
         scim_base_url: base,
-        token,
+        token: issued.token.expose().to_owned(),
     };
     write_demo(&file, &demo)?;
     Ok(Some(demo))

@@ -170,15 +170,13 @@ impl Stack {
             .expect("platform starts");
 
         let token = generate_token();
-        let org = platform
-            .gateway_store
-            .ensure_organization_with_token(
-                "E2E org",
-                &BearerToken::new(token.clone()).hash(),
-                &token[..12],
-            )
-            .await
-            .expect("organization");
+        let org = scim_gateway::startup::ensure_organization_with_token(
+            &platform.gateway_store,
+            "E2E org",
+            &BearerToken::new(token.clone()),
+        )
+        .await
+        .expect("organization");
 
         let broker = match amqp {
             None => None,

@@ -132,6 +132,66 @@ pub struct TokenInfo {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+impl TokenInfo {
+    /// Whether the token still authenticates requests at `now`.
+    pub fn usable_at(&self, now: DateTime<Utc>) -> bool {
+        token_usable(self.revoked_at, self.expires_at, now)
+    }
+}
+
+/// A token as the credential store keeps it, with the tenant it names,
+/// whatever its state: whether it authenticates is the domain's decision
+/// ([`TokenGrant::authenticates_at`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub token_id: Uuid,
+    pub tenant: Tenant,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// A rotated token's end of overlap.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl TokenGrant {
+    pub fn authenticates_at(&self, now: DateTime<Utc>) -> bool {
+        token_usable(self.revoked_at, self.expires_at, now)
+    }
+}
+
+/// A token works until it is revoked and, once rotated, until its overlap
+/// ends (its expiry, from which instant on it is refused).
+fn token_usable(
+    revoked_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    revoked_at.is_none() && expires_at.is_none_or(|end| end > now)
+}
+
+/// What deleting a user or group does to the groups that contain it, as the
+/// use case decides it ("a deleted member bumps its groups' versions"): the
+/// member leaves them and each moves to its next version, modified at
+/// `modified_at`, so their ETags change. No event: consumers learn of it
+/// from the member's own deletion event. The store executes it set-based in
+/// the deletion's transaction, after deleting the member at
+/// `expected_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberDeletion {
+    pub member: ResourceId,
+    pub expected_version: i64,
+    pub containing_groups_modified_at: DateTime<Utc>,
+}
+
+impl MemberDeletion {
+    /// The deletion of `current` (as read) decided at `now`.
+    pub fn of(current: &StoredResource, now: DateTime<Utc>) -> Self {
+        Self {
+            member: current.id,
+            expected_version: current.meta.version,
+            containing_groups_modified_at: now,
+        }
+    }
+}
+
 /// A member of a group, as stored in the membership table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemberRef {

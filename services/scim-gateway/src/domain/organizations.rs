@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::credentials::authenticated_tenant;
 use super::models::{BearerToken, OrgId, Organization, TokenInfo};
 use super::ports::{Clock, CredentialStore, OrganizationStore, StoreError, TokenSource, UserStore};
 
@@ -101,19 +102,78 @@ where
     }
 
     pub async fn create(&self, new: NewOrganization) -> Result<Organization, OrganizationError> {
-        let name = text(Some(new.name), "name")?.unwrap_or_default();
-        let organization = Organization {
+        let organization = self.new_organization(new)?;
+        self.store.create_organization(&organization).await?;
+        Ok(organization)
+    }
+
+    fn new_organization(&self, new: NewOrganization) -> Result<Organization, OrganizationError> {
+        Ok(Organization {
             id: OrgId(Uuid::now_v7()),
-            name,
+            name: text(Some(new.name), "name")?.unwrap_or_default(),
             workspace_id: Uuid::now_v7(),
             workspace_name: text(new.workspace_name, "workspace")?,
             default_role: text(new.default_role, "default_role")?
                 .unwrap_or_else(|| DEFAULT_ROLE.to_owned()),
             scim_included: true,
             created_at: self.clock.now(),
-        };
-        self.store.create_organization(&organization).await?;
-        Ok(organization)
+        })
+    }
+
+    /// A token's record as it is issued now; only its prefix is kept in clear.
+    fn token_info(&self, token: &BearerToken) -> TokenInfo {
+        TokenInfo {
+            id: Uuid::now_v7(),
+            prefix: token.expose().chars().take(TOKEN_PREFIX_CHARS).collect(),
+            created_at: self.clock.now(),
+            revoked_at: None,
+            expires_at: None,
+            last_used_at: None,
+        }
+    }
+
+    /// Makes a token the operator configured work: the organization that
+    /// holds it (whatever the token's state), or else a new organization
+    /// named `name` holding it, created with it in one transaction.
+    pub async fn ensure_with_token(
+        &self,
+        name: &str,
+        token: &BearerToken,
+    ) -> Result<OrgId, OrganizationError> {
+        let hash = token.hash();
+        if let Some(grant) = self.store.token_grant(&hash).await? {
+            return Ok(grant.tenant.org);
+        }
+        let organization = self.new_organization(NewOrganization {
+            name: name.to_owned(),
+            ..NewOrganization::default()
+        })?;
+        let info = self.token_info(token);
+        self.store
+            .create_organization_with_token(&organization, &info, &hash)
+            .await?;
+        Ok(organization.id)
+    }
+
+    /// On a first start (no organization at all): an organization named
+    /// `name` with a new token. `None` when organizations exist.
+    pub async fn create_first(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Organization, IssuedToken)>, OrganizationError> {
+        if self.store.has_organizations().await? {
+            return Ok(None);
+        }
+        let organization = self.new_organization(NewOrganization {
+            name: name.to_owned(),
+            ..NewOrganization::default()
+        })?;
+        let token = self.tokens.new_token();
+        let info = self.token_info(&token);
+        self.store
+            .create_organization_with_token(&organization, &info, &token.hash())
+            .await?;
+        Ok(Some((organization, IssuedToken { info, token })))
     }
 
     pub async fn get(&self, org: OrgId) -> Result<Organization, OrganizationError> {
@@ -149,14 +209,7 @@ where
     pub async fn issue_token(&self, org: OrgId) -> Result<IssuedToken, OrganizationError> {
         self.get(org).await?;
         let token = self.tokens.new_token();
-        let info = TokenInfo {
-            id: Uuid::now_v7(),
-            prefix: token.expose().chars().take(TOKEN_PREFIX_CHARS).collect(),
-            created_at: self.clock.now(),
-            revoked_at: None,
-            expires_at: None,
-            last_used_at: None,
-        };
+        let info = self.token_info(&token);
         self.store.add_token(org, &info, &token.hash()).await?;
         Ok(IssuedToken { info, token })
     }
@@ -222,7 +275,7 @@ where
             .tokens(org)
             .await?
             .into_iter()
-            .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
+            .filter(|t| t.usable_at(now))
             .count();
         checks.push(if usable > 0 {
             check("tokens", true, format!("{usable} usable token(s)"))
@@ -234,15 +287,17 @@ where
             )
         });
         if let Some(token) = token {
-            checks.push(match self.store.tenant_for_token(&token.hash()).await? {
-                Some(tenant) if tenant.org == org => check(
-                    "token",
-                    true,
-                    "the token authenticates to this organization",
-                ),
-                Some(_) => check("token", false, "the token belongs to another organization"),
-                None => check("token", false, "the token is unknown, revoked or expired"),
-            });
+            checks.push(
+                match authenticated_tenant(&self.store, &token, now).await? {
+                    Some(tenant) if tenant.org == org => check(
+                        "token",
+                        true,
+                        "the token authenticates to this organization",
+                    ),
+                    Some(_) => check("token", false, "the token belongs to another organization"),
+                    None => check("token", false, "the token is unknown, revoked or expired"),
+                },
+            );
         }
         checks.push(check(
             "workspace",

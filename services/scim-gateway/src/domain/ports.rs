@@ -3,12 +3,13 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use provisioning_events::Event;
 
 use super::models::{
     BearerToken, GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Organization, Page,
-    ResourceId, StoredResource, Tenant, TokenHash, TokenInfo, UserWithGroups,
+    ResourceId, StoredResource, TokenGrant, TokenHash, TokenInfo, UserWithGroups,
 };
 
 /// Failures a store reports; the use cases decide what they mean to the client.
@@ -34,12 +35,19 @@ pub trait Clock: Clone + Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// Resolves a bearer token's hash to its organization.
+/// Bearer tokens as authentication reads them (hashes only).
 pub trait CredentialStore: Clone + Send + Sync + 'static {
-    fn tenant_for_token(
+    /// The token with this hash and the tenant it names, revoked and expired
+    /// ones too: the domain decides whether it authenticates.
+    fn token_grant(
         &self,
         token: &TokenHash,
-    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<TokenGrant>, StoreError>> + Send;
+
+    /// Records that a token authenticated a request at `at`. Best effort and
+    /// coarse (`TokenInfo::last_used_at` is to the minute): a failure to
+    /// record is the adapter's to log, never the request's.
+    fn record_token_use(&self, token: Uuid, at: DateTime<Utc>) -> impl Future<Output = ()> + Send;
 }
 
 /// The users of the SCIM view. Every method is scoped by organization. Writes
@@ -237,6 +245,17 @@ pub trait OrganizationStore: Send + Sync + 'static {
         organization: &Organization,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Creates the organization and its first token in one transaction.
+    fn create_organization_with_token(
+        &self,
+        organization: &Organization,
+        token: &TokenInfo,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether any organization exists (a first start has none).
+    fn has_organizations(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     fn organization(
         &self,
         org: OrgId,
@@ -263,7 +282,7 @@ pub trait OrganizationStore: Send + Sync + 'static {
     fn expire_token(
         &self,
         org: OrgId,
-        token: uuid::Uuid,
+        token: Uuid,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -271,7 +290,7 @@ pub trait OrganizationStore: Send + Sync + 'static {
     fn revoke_token(
         &self,
         org: OrgId,
-        token: uuid::Uuid,
+        token: Uuid,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
@@ -318,6 +337,6 @@ pub trait JournalReader: Send + Sync + 'static {
 
     fn entry(
         &self,
-        event_id: uuid::Uuid,
+        event_id: Uuid,
     ) -> impl Future<Output = Result<Option<JournalEntry>, StoreError>> + Send;
 }

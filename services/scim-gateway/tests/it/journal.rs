@@ -174,10 +174,11 @@ backend_tests! {
         use scim_gateway::domain::ports::{CredentialStore, StoreError, UserStore};
         let tenant = app
             .store
-            .tenant_for_token(&BearerToken::new(app.token.clone()).hash())
+            .token_grant(&BearerToken::new(app.token.clone()).hash())
             .await
             .expect("store")
-            .expect("tenant");
+            .expect("tenant")
+            .tenant;
         let mut current = Vec::new();
         for i in 0..5 {
             let id = ResourceId::parse(&app.create_user(&format!("store-{i}@example.com")).await).expect("id");

@@ -8,7 +8,9 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{App, test, web};
 use scim_gateway::config::{Secret, Settings};
 use scim_gateway::domain::models::BearerToken;
-use scim_gateway::startup::{GatewayApi, build_api, configure_app, generate_token};
+use scim_gateway::startup::{
+    GatewayApi, build_api, configure_app, ensure_organization_with_token, generate_token,
+};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 use uuid::Uuid;
@@ -105,8 +107,7 @@ impl TestApp {
     pub async fn new_organization(&self, name: &str) -> String {
         let token = generate_token();
         let bearer = BearerToken::new(token.clone());
-        self.store
-            .ensure_organization_with_token(name, &bearer.hash(), &token[..12])
+        ensure_organization_with_token(&self.store, name, &bearer)
             .await
             .expect("organization created");
         token

@@ -1,28 +1,83 @@
-//! `CredentialStore`: a bearer token's hash to its tenant, through the tenant
-//! cache, and the token's last use recorded at most once a minute.
+//! `CredentialStore`: a bearer token's hash to its grant (the token's row and
+//! its organization's tenant) through the tenant cache, and the token's last
+//! use written at most once a minute.
 
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
-use chrono::Utc;
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, Query};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use super::rows::{db_error, from_micros, micros};
+use super::rows::{db_error, from_micros, micros, unreadable};
 use super::tables::{ApiTokens, Organizations};
 use super::view::SqlScimView;
-use crate::domain::models::{OrgId, Tenant, TokenHash};
+use crate::domain::models::{OrgId, Tenant, TokenGrant, TokenHash};
 use crate::domain::ports::{CredentialStore, StoreError};
 
 /// How stale a token's `last_used_at` may be.
 const TOKEN_USE_RESOLUTION: Duration = Duration::from_secs(60);
 
-impl SqlScimView {
-    /// Records that `token` was used, unless that was done within the last
-    /// minute. A failure to record is logged, never fails the request.
-    async fn note_token_use(&self, token: Uuid) {
+impl CredentialStore for SqlScimView {
+    async fn token_grant(&self, token: &TokenHash) -> Result<Option<TokenGrant>, StoreError> {
+        if let Some(cached) = self.tenants.get(token, self.now()) {
+            return Ok(Some(cached));
+        }
+        let generation = self.tenants.generation();
+        let row = self
+            .reads
+            .query_one(
+                Query::select()
+                    .column((ApiTokens::Table, ApiTokens::OrgId))
+                    .expr_as(Expr::col((ApiTokens::Table, ApiTokens::Id)), "token_id")
+                    .column((ApiTokens::Table, ApiTokens::RevokedAt))
+                    .column((ApiTokens::Table, ApiTokens::ExpiresAt))
+                    .column((Organizations::Table, Organizations::WorkspaceId))
+                    .column((Organizations::Table, Organizations::DefaultRole))
+                    .column((Organizations::Table, Organizations::ScimIncluded))
+                    .from(ApiTokens::Table)
+                    .inner_join(
+                        Organizations::Table,
+                        Expr::col((Organizations::Table, Organizations::Id))
+                            .equals((ApiTokens::Table, ApiTokens::OrgId)),
+                    )
+                    .and_where(
+                        Expr::col((ApiTokens::Table, ApiTokens::TokenHash)).eq(token.to_hex()),
+                    ),
+            )
+            .await
+            .map_err(db_error)?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let read = || -> Result<(Uuid, Option<i64>, Option<i64>, Tenant), DbErr> {
+            Ok((
+                r.try_get("", "token_id")?,
+                r.try_get("", "revoked_at")?,
+                r.try_get("", "expires_at")?,
+                Tenant {
+                    org: OrgId(r.try_get("", "org_id")?),
+                    workspace: r.try_get("", "workspace_id")?,
+                    default_role: r.try_get("", "default_role")?,
+                    scim_included: r.try_get("", "scim_included")?,
+                },
+            ))
+        };
+        let (token_id, revoked_at, expires_at, tenant) = read().map_err(unreadable)?;
+        let grant = TokenGrant {
+            token_id,
+            tenant,
+            revoked_at: revoked_at.map(from_micros).transpose()?,
+            expires_at: expires_at.map(from_micros).transpose()?,
+        };
+        self.tenants.put(*token, grant.clone(), generation);
+        Ok(Some(grant))
+    }
+
+    /// Written unless that was done within the last minute; a failure is
+    /// logged.
+    async fn record_token_use(&self, token: Uuid, at: DateTime<Utc>) {
         let now = Instant::now();
         {
             let mut uses = self
@@ -42,75 +97,12 @@ impl SqlScimView {
             .execute(
                 Query::update()
                     .table(ApiTokens::Table)
-                    .value(ApiTokens::LastUsedAt, micros(Utc::now()))
+                    .value(ApiTokens::LastUsedAt, micros(at))
                     .and_where(Expr::col(ApiTokens::Id).eq(token)),
             )
             .await;
         if let Err(e) = written {
             tracing::warn!(error = %e, "recording a token's last use failed");
         }
-    }
-}
-
-impl CredentialStore for SqlScimView {
-    async fn tenant_for_token(&self, token: &TokenHash) -> Result<Option<Tenant>, StoreError> {
-        let now = Utc::now();
-        if let Some(cached) = self.tenants.get(token, now) {
-            self.note_token_use(cached.token_id).await;
-            return Ok(Some(cached.tenant));
-        }
-        let generation = self.tenants.generation();
-        let row = self
-            .reads
-            .query_one(
-                Query::select()
-                    .column((ApiTokens::Table, ApiTokens::OrgId))
-                    .expr_as(Expr::col((ApiTokens::Table, ApiTokens::Id)), "token_id")
-                    .column((ApiTokens::Table, ApiTokens::ExpiresAt))
-                    .column((Organizations::Table, Organizations::WorkspaceId))
-                    .column((Organizations::Table, Organizations::DefaultRole))
-                    .column((Organizations::Table, Organizations::ScimIncluded))
-                    .from(ApiTokens::Table)
-                    .inner_join(
-                        Organizations::Table,
-                        Expr::col((Organizations::Table, Organizations::Id))
-                            .equals((ApiTokens::Table, ApiTokens::OrgId)),
-                    )
-                    .and_where(
-                        Expr::col((ApiTokens::Table, ApiTokens::TokenHash)).eq(token.to_hex()),
-                    )
-                    .and_where(Expr::col((ApiTokens::Table, ApiTokens::RevokedAt)).is_null())
-                    .cond_where(
-                        Cond::any()
-                            .add(Expr::col((ApiTokens::Table, ApiTokens::ExpiresAt)).is_null())
-                            .add(
-                                Expr::col((ApiTokens::Table, ApiTokens::ExpiresAt)).gt(micros(now)),
-                            ),
-                    ),
-            )
-            .await
-            .map_err(db_error)?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        let read = || -> Result<(Uuid, Option<i64>, Tenant), DbErr> {
-            Ok((
-                r.try_get("", "token_id")?,
-                r.try_get("", "expires_at")?,
-                Tenant {
-                    org: OrgId(r.try_get("", "org_id")?),
-                    workspace: r.try_get("", "workspace_id")?,
-                    default_role: r.try_get("", "default_role")?,
-                    scim_included: r.try_get("", "scim_included")?,
-                },
-            ))
-        };
-        let (token_id, expires_at, tenant) =
-            read().map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
-        let expires_at = expires_at.map(from_micros).transpose()?;
-        self.tenants
-            .put(*token, token_id, tenant.clone(), expires_at, generation);
-        self.note_token_use(token_id).await;
-        Ok(Some(tenant))
     }
 }

@@ -4,7 +4,6 @@
 //! own (`EmbeddedDeadLetters`).
 
 use anyhow::Context;
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
@@ -41,7 +40,7 @@ impl messaging::DeadLetterSink for SqlScimView {
                 letter.error.clone().into(),
                 i64::from(letter.attempts).into(),
                 event.into(),
-                micros(Utc::now()).into(),
+                micros(self.now()).into(),
             ])
             .to_owned();
         self.db

@@ -3,7 +3,6 @@
 //! event log (`JournalReader`), readiness with the outbox lag
 //! (`ViewHealth`), and replay's read of entries after a `seq`.
 
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
@@ -100,7 +99,7 @@ impl messaging::relay::Outbox for SqlScimView {
     }
 
     async fn mark_published(&self, seqs: &[i64]) -> Result<(), OutboxError> {
-        let now = micros(Utc::now());
+        let now = micros(self.now());
         for chunk in seqs.chunks(CHUNK) {
             self.publication_marks
                 .execute(

@@ -1,84 +1,21 @@
-//! Organizations and their tokens: the admin API's `OrganizationStore`, the
-//! entitlement copy (`EntitlementStore`), and the organization seeded at
-//! startup. A change to tokens, connections or entitlements brackets the
-//! tenant cache (`TenantCache::change`).
+//! Organizations and their tokens (`OrganizationStore`: the admin API's and
+//! the startup bootstrap's), and the entitlement copy (`EntitlementStore`).
+//! A change to tokens, connections or entitlements brackets the tenant cache
+//! (`TenantCache::change`).
 
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Order, Query};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 use uuid::Uuid;
 
 use provisioning_events::Event;
 
-use super::rows::{db_error, from_micros, micros, to_anyhow, unreadable};
+use super::rows::{db_error, from_micros, micros, unreadable};
 use super::tables::{ApiTokens, Organizations};
 use super::view::SqlScimView;
 use crate::domain::models::{OrgId, Organization, TokenHash, TokenInfo};
-use crate::domain::ports::{CredentialStore, EntitlementStore, OrganizationStore, StoreError};
-
-impl SqlScimView {
-    /// Creates an organization with one API token (given by its hash), unless
-    /// a token with that hash exists already. Returns the token's organization.
-    /// Used to seed a token from configuration until the admin API exists.
-    pub async fn ensure_organization_with_token(
-        &self,
-        name: &str,
-        token: &TokenHash,
-        prefix: &str,
-    ) -> anyhow::Result<OrgId> {
-        if let Some(tenant) = self.tenant_for_token(token).await.map_err(to_anyhow)? {
-            return Ok(tenant.org);
-        }
-        let org = OrgId(Uuid::now_v7());
-        let now = Utc::now().timestamp_micros();
-        let txn = self.db.begin().await?;
-        txn.execute(
-            Query::insert()
-                .into_table(Organizations::Table)
-                .columns([
-                    Organizations::Id,
-                    Organizations::Name,
-                    Organizations::CreatedAt,
-                    Organizations::WorkspaceId,
-                ])
-                .values_panic([org.0.into(), name.into(), now.into(), Uuid::now_v7().into()]),
-        )
-        .await?;
-        txn.execute(
-            Query::insert()
-                .into_table(ApiTokens::Table)
-                .columns([
-                    ApiTokens::Id,
-                    ApiTokens::OrgId,
-                    ApiTokens::TokenHash,
-                    ApiTokens::Prefix,
-                    ApiTokens::CreatedAt,
-                ])
-                .values_panic([
-                    Uuid::now_v7().into(),
-                    org.0.into(),
-                    token.to_hex().into(),
-                    prefix.into(),
-                    now.into(),
-                ]),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(org)
-    }
-
-    /// True when at least one organization exists.
-    pub async fn has_organizations(&self) -> anyhow::Result<bool> {
-        let any = Query::select()
-            .expr(Expr::val(1))
-            .from(Organizations::Table)
-            .to_owned();
-        let any = service_kit::db::limited(self.db.get_database_backend(), any, 1, 0);
-        let row = self.db.query_one_raw(any).await?;
-        Ok(row.is_some())
-    }
-}
+use crate::domain::ports::{EntitlementStore, OrganizationStore, StoreError};
 
 impl EntitlementStore for SqlScimView {
     async fn set_scim_included(
@@ -122,34 +59,83 @@ fn organization_from(row: &QueryResult) -> Result<Organization, StoreError> {
     })
 }
 
+fn insert_organization(organization: &Organization) -> InsertStatement {
+    Query::insert()
+        .into_table(Organizations::Table)
+        .columns([
+            Organizations::Id,
+            Organizations::Name,
+            Organizations::CreatedAt,
+            Organizations::WorkspaceId,
+            Organizations::WorkspaceName,
+            Organizations::DefaultRole,
+            Organizations::ScimIncluded,
+        ])
+        .values_panic([
+            organization.id.0.into(),
+            organization.name.clone().into(),
+            micros(organization.created_at).into(),
+            organization.workspace_id.into(),
+            organization.workspace_name.clone().into(),
+            organization.default_role.clone().into(),
+            organization.scim_included.into(),
+        ])
+        .to_owned()
+}
+
+fn insert_token(org: OrgId, token: &TokenInfo, hash: &TokenHash) -> InsertStatement {
+    Query::insert()
+        .into_table(ApiTokens::Table)
+        .columns([
+            ApiTokens::Id,
+            ApiTokens::OrgId,
+            ApiTokens::TokenHash,
+            ApiTokens::Prefix,
+            ApiTokens::CreatedAt,
+        ])
+        .values_panic([
+            token.id.into(),
+            org.0.into(),
+            hash.to_hex().into(),
+            token.prefix.clone().into(),
+            micros(token.created_at).into(),
+        ])
+        .to_owned()
+}
+
 impl OrganizationStore for SqlScimView {
     async fn create_organization(&self, organization: &Organization) -> Result<(), StoreError> {
         self.db
-            .execute(
-                Query::insert()
-                    .into_table(Organizations::Table)
-                    .columns([
-                        Organizations::Id,
-                        Organizations::Name,
-                        Organizations::CreatedAt,
-                        Organizations::WorkspaceId,
-                        Organizations::WorkspaceName,
-                        Organizations::DefaultRole,
-                        Organizations::ScimIncluded,
-                    ])
-                    .values_panic([
-                        organization.id.0.into(),
-                        organization.name.clone().into(),
-                        micros(organization.created_at).into(),
-                        organization.workspace_id.into(),
-                        organization.workspace_name.clone().into(),
-                        organization.default_role.clone().into(),
-                        organization.scim_included.into(),
-                    ]),
-            )
+            .execute(&insert_organization(organization))
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn create_organization_with_token(
+        &self,
+        organization: &Organization,
+        token: &TokenInfo,
+        hash: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        txn.execute(&insert_organization(organization))
+            .await
+            .map_err(db_error)?;
+        txn.execute(&insert_token(organization.id, token, hash))
+            .await
+            .map_err(db_error)?;
+        txn.commit().await.map_err(db_error)
+    }
+
+    async fn has_organizations(&self) -> Result<bool, StoreError> {
+        let any = Query::select()
+            .expr(Expr::val(1))
+            .from(Organizations::Table)
+            .to_owned();
+        let any = service_kit::db::limited(self.db.get_database_backend(), any, 1, 0);
+        let row = self.db.query_one_raw(any).await.map_err(db_error)?;
+        Ok(row.is_some())
     }
 
     async fn organization(&self, org: OrgId) -> Result<Option<Organization>, StoreError> {
@@ -205,24 +191,7 @@ impl OrganizationStore for SqlScimView {
         hash: &TokenHash,
     ) -> Result<(), StoreError> {
         self.db
-            .execute(
-                Query::insert()
-                    .into_table(ApiTokens::Table)
-                    .columns([
-                        ApiTokens::Id,
-                        ApiTokens::OrgId,
-                        ApiTokens::TokenHash,
-                        ApiTokens::Prefix,
-                        ApiTokens::CreatedAt,
-                    ])
-                    .values_panic([
-                        token.id.into(),
-                        org.0.into(),
-                        hash.to_hex().into(),
-                        token.prefix.clone().into(),
-                        micros(token.created_at).into(),
-                    ]),
-            )
+            .execute(&insert_token(org, token, hash))
             .await
             .map_err(db_error)?;
         Ok(())

@@ -1,10 +1,12 @@
-//! Tenants of recently used tokens: most requests then authenticate without
-//! a database round trip. An entry is used for at most `ttl` after it was
-//! read, never past its token's expiry, and the whole cache is emptied when
-//! this process revokes or expires a token or changes an organization's
-//! connection or entitlement. Another gateway replica's change reaches this
-//! one's cache within `ttl` (docs/operations.md). Failed lookups are not
-//! kept: refusals go to the database every time (and are throttled).
+//! Grants (token and tenant) of recently used tokens: most requests then
+//! authenticate without a database round trip. An entry is used for at most
+//! `ttl` after it was read, never past its token's expiry, and the whole
+//! cache is emptied when this process revokes or expires a token or changes
+//! an organization's connection or entitlement. Another gateway replica's
+//! change reaches this one's cache within `ttl` (docs/operations.md).
+//! Unknown tokens are not kept: those refusals go to the database every
+//! time (and are throttled). Whether a grant authenticates is the domain's
+//! decision, from the cached grant as from a read one.
 //!
 //! A change in this process is bracketed by [`TenantCache::change`]: while
 //! it runs nothing is served from the cache, and nothing read before it ends
@@ -15,9 +17,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
-use crate::domain::models::{Tenant, TokenHash};
+use crate::domain::models::{TokenGrant, TokenHash};
 
 /// Tokens kept at most; a full cache drops what is stale, or everything.
 const MAX_ENTRIES: usize = 10_000;
@@ -50,11 +51,8 @@ impl Drop for Change<'_> {
     }
 }
 
-#[derive(Clone)]
-pub struct Cached {
-    pub token_id: Uuid,
-    pub tenant: Tenant,
-    pub expires_at: Option<DateTime<Utc>>,
+struct Cached {
+    grant: TokenGrant,
     read_at: Instant,
 }
 
@@ -76,25 +74,18 @@ impl TenantCache {
         self.lock().generation
     }
 
-    pub fn get(&self, token: &TokenHash, now: DateTime<Utc>) -> Option<Cached> {
+    pub fn get(&self, token: &TokenHash, now: DateTime<Utc>) -> Option<TokenGrant> {
         let state = self.lock();
         if state.changing > 0 {
             return None;
         }
         let cached = state.entries.get(token)?;
         let fresh = cached.read_at.elapsed() < self.ttl;
-        let valid = cached.expires_at.is_none_or(|at| at > now);
-        (fresh && valid).then(|| cached.clone())
+        let valid = cached.grant.expires_at.is_none_or(|at| at > now);
+        (fresh && valid).then(|| cached.grant.clone())
     }
 
-    pub fn put(
-        &self,
-        token: TokenHash,
-        token_id: Uuid,
-        tenant: Tenant,
-        expires_at: Option<DateTime<Utc>>,
-        read_at_generation: u64,
-    ) {
+    pub fn put(&self, token: TokenHash, grant: TokenGrant, read_at_generation: u64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -112,9 +103,7 @@ impl TenantCache {
         entries.insert(
             token,
             Cached {
-                token_id,
-                tenant,
-                expires_at,
+                grant,
                 read_at: Instant::now(),
             },
         );
@@ -134,15 +123,22 @@ impl TenantCache {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::domain::models::OrgId;
+    use uuid::Uuid;
 
-    fn tenant() -> Tenant {
-        Tenant {
-            org: OrgId(Uuid::now_v7()),
-            workspace: Uuid::now_v7(),
-            default_role: "member".into(),
-            scim_included: true,
+    use super::*;
+    use crate::domain::models::{OrgId, Tenant};
+
+    fn grant(expires_at: Option<DateTime<Utc>>) -> TokenGrant {
+        TokenGrant {
+            token_id: Uuid::nil(),
+            tenant: Tenant {
+                org: OrgId(Uuid::now_v7()),
+                workspace: Uuid::now_v7(),
+                default_role: "member".into(),
+                scim_included: true,
+            },
+            revoked_at: None,
+            expires_at,
         }
     }
 
@@ -152,12 +148,10 @@ mod tests {
         let now = Utc::now();
         let (a, b) = (TokenHash([1; 32]), TokenHash([2; 32]));
         let generation = cache.generation();
-        cache.put(a, Uuid::nil(), tenant(), None, generation);
+        cache.put(a, grant(None), generation);
         cache.put(
             b,
-            Uuid::nil(),
-            tenant(),
-            Some(now + chrono::Duration::seconds(1)),
+            grant(Some(now + chrono::Duration::seconds(1))),
             generation,
         );
         assert!(cache.get(&a, now).is_some());
@@ -174,27 +168,27 @@ mod tests {
     fn a_change_forgets_everything_serves_nothing_and_keeps_nothing_read_before_it_ended() {
         let cache = TenantCache::new(Duration::from_secs(60));
         let token = TokenHash([3; 32]);
-        cache.put(token, Uuid::nil(), tenant(), None, cache.generation());
+        cache.put(token, grant(None), cache.generation());
         assert!(cache.get(&token, Utc::now()).is_some());
 
         let read_before = cache.generation();
         let change = cache.change();
         assert!(cache.get(&token, Utc::now()).is_none(), "emptied");
         // A read during the change is neither served nor kept.
-        cache.put(token, Uuid::nil(), tenant(), None, cache.generation());
+        cache.put(token, grant(None), cache.generation());
         assert!(cache.get(&token, Utc::now()).is_none());
         drop(change);
         // A read that began before the change ended may hold the old state.
-        cache.put(token, Uuid::nil(), tenant(), None, read_before);
+        cache.put(token, grant(None), read_before);
         assert!(
             cache.get(&token, Utc::now()).is_none(),
             "read before the change"
         );
-        cache.put(token, Uuid::nil(), tenant(), None, cache.generation());
+        cache.put(token, grant(None), cache.generation());
         assert!(cache.get(&token, Utc::now()).is_some(), "read after it");
 
         let off = TenantCache::new(Duration::ZERO);
-        off.put(token, Uuid::nil(), tenant(), None, off.generation());
+        off.put(token, grant(None), off.generation());
         assert!(off.get(&token, Utc::now()).is_none());
     }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use messaging::relay::Wakeup;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -17,6 +18,8 @@ use super::tenant_cache::TenantCache;
 use super::user_inserts::UserInserts;
 use super::user_name_checks::UserNameChecks;
 use super::user_updates::UserUpdates;
+use crate::domain::ports::Clock;
+use crate::outbound::clock::SystemClock;
 
 #[derive(Clone)]
 pub struct SqlScimView {
@@ -38,6 +41,9 @@ pub struct SqlScimView {
     /// Where reads outside a transaction go (the main pool, or read-only
     /// connections beside a SQLite file's one writer).
     pub(super) reads: DatabaseConnection,
+    /// The instants this adapter stamps by itself (relay marks, dead
+    /// letters, the tenant cache's expiry check); the use cases pass theirs.
+    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
 /// How long a token's tenant is used without reading it again, unless
@@ -58,7 +64,18 @@ impl SqlScimView {
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
             relay_scan: Arc::new(RelayScan::default()),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
+            clock: Arc::new(|| SystemClock.now()),
         }
+    }
+
+    /// Reads time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(move || clock.now());
+        self
+    }
+
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// Writes the relay's "published" marks through `db`
