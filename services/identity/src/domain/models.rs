@@ -42,10 +42,6 @@ impl AccountStatus {
     }
 }
 
-/// The label an account without personal data shows.
-pub const ANONYMIZED_LABEL: &str = "Anonymized user";
-pub const DELETED_LABEL: &str = "Deleted user";
-
 /// The personal data of an account, as the IdP sent it. Erased entirely on
 /// anonymization.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -110,21 +106,33 @@ pub struct Account {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-/// A change the event rules ask the store to make.
+/// A change the event rules ask the store to make: each says exactly what
+/// to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountChange {
     Create(Account),
+    /// The active account's profile, and the label it makes.
     UpdateProfile {
         id: AccountId,
         profile: Profile,
+        label: String,
         at: DateTime<Utc>,
     },
-    /// Erase the personal data and move to `status` (anonymized or deleted).
-    Erase {
-        id: AccountId,
-        status: AccountStatus,
-        at: DateTime<Utc>,
-    },
+    Erase(Erasure),
+}
+
+/// What erasing an account writes: its whole [`Profile`] goes (every field
+/// of it is the person's), it moves to `status` and shows `label` instead;
+/// the row, its id and its access remain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub id: AccountId,
+    /// Anonymized or deleted.
+    pub status: AccountStatus,
+    pub label: String,
+    pub updated_at: DateTime<Utc>,
+    pub anonymized_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// One admin change of an account's access, as recorded.

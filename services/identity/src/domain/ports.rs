@@ -18,7 +18,7 @@ pub enum StoreError {
     #[error("concurrent change: {0}")]
     Conflict(String),
     #[error("the identity database is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] anyhow::Error),
 }
 
 /// The accounts, with the consumer inbox in the same database.

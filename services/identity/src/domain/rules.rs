@@ -12,6 +12,11 @@
 //! - `user.deleted` → every account of the person is erased and shows as
 //!   "Deleted user"; rows and ids remain.
 //!
+//! Erasing takes the whole profile (userName, externalId, email, given,
+//! family and display name); the account shows "Anonymized user" or
+//! "Deleted user" instead, keeps the time its data first went
+//! (`anonymized_at`) and, once deleted, the time of its deletion.
+//!
 //! An account whose id already exists is never created again, so applying
 //! the same fact twice changes nothing even without the inbox.
 
@@ -19,8 +24,38 @@ use chrono::{DateTime, Utc};
 use provisioning_events::{Event, EventBody, UserProfile};
 
 use super::models::{
-    Access, Account, AccountChange, AccountId, AccountStatus, OrgId, Profile, WorkspaceId,
+    Access, Account, AccountChange, AccountId, AccountStatus, Erasure, OrgId, Profile, WorkspaceId,
 };
+
+/// What an account without personal data shows.
+pub const ANONYMIZED_LABEL: &str = "Anonymized user";
+pub const DELETED_LABEL: &str = "Deleted user";
+
+/// The label of an account erased to `status`.
+pub fn erased_label(status: AccountStatus) -> &'static str {
+    if status == AccountStatus::Deleted {
+        DELETED_LABEL
+    } else {
+        ANONYMIZED_LABEL
+    }
+}
+
+/// What erasing `account` to `status` (anonymized or deleted) at `at`
+/// writes.
+pub fn erasure(account: &Account, status: AccountStatus, at: DateTime<Utc>) -> AccountChange {
+    AccountChange::Erase(Erasure {
+        id: account.id,
+        status,
+        label: erased_label(status).to_owned(),
+        updated_at: at,
+        anonymized_at: account.anonymized_at.unwrap_or(at),
+        deleted_at: if status == AccountStatus::Deleted {
+            Some(at)
+        } else {
+            account.deleted_at
+        },
+    })
+}
 
 pub fn profile_from(snapshot: &UserProfile) -> Profile {
     Profile {
@@ -83,11 +118,7 @@ pub fn changes_for(event: &Event, accounts: &[Account], now: DateTime<Utc>) -> V
                 return Vec::new();
             }
             let mut changes: Vec<AccountChange> = active(accounts)
-                .map(|a| AccountChange::Erase {
-                    id: a.id,
-                    status: AccountStatus::Anonymized,
-                    at: now,
-                })
+                .map(|a| erasure(a, AccountStatus::Anonymized, now))
                 .collect();
             changes.push(AccountChange::Create(new_account(
                 event,
@@ -104,26 +135,19 @@ pub fn changes_for(event: &Event, accounts: &[Account], now: DateTime<Utc>) -> V
                 .filter(|a| a.profile.as_ref() != Some(&profile))
                 .map(|a| AccountChange::UpdateProfile {
                     id: a.id,
+                    label: profile.label(),
                     profile: profile.clone(),
                     at: now,
                 })
                 .collect()
         }
         EventBody::UserDeactivated {} => active(accounts)
-            .map(|a| AccountChange::Erase {
-                id: a.id,
-                status: AccountStatus::Anonymized,
-                at: now,
-            })
+            .map(|a| erasure(a, AccountStatus::Anonymized, now))
             .collect(),
         EventBody::UserDeleted {} => accounts
             .iter()
             .filter(|a| a.status != AccountStatus::Deleted)
-            .map(|a| AccountChange::Erase {
-                id: a.id,
-                status: AccountStatus::Deleted,
-                at: now,
-            })
+            .map(|a| erasure(a, AccountStatus::Deleted, now))
             .collect(),
         _ => Vec::new(),
     }
@@ -176,21 +200,25 @@ mod tests {
         for change in changes {
             match change {
                 AccountChange::Create(account) => accounts.push(account),
-                AccountChange::UpdateProfile { id, profile, at } => {
+                AccountChange::UpdateProfile {
+                    id,
+                    profile,
+                    label,
+                    at,
+                } => {
                     let a = accounts.iter_mut().find(|a| a.id == id).unwrap();
-                    a.label = profile.label();
+                    a.label = label;
                     a.profile = Some(profile);
                     a.updated_at = at;
                 }
-                AccountChange::Erase { id, status, at } => {
-                    let a = accounts.iter_mut().find(|a| a.id == id).unwrap();
+                AccountChange::Erase(erasure) => {
+                    let a = accounts.iter_mut().find(|a| a.id == erasure.id).unwrap();
                     a.profile = None;
-                    a.status = status;
-                    a.label = match status {
-                        AccountStatus::Deleted => "Deleted user".into(),
-                        _ => "Anonymized user".into(),
-                    };
-                    a.updated_at = at;
+                    a.status = erasure.status;
+                    a.label = erasure.label;
+                    a.updated_at = erasure.updated_at;
+                    a.anonymized_at = Some(erasure.anonymized_at);
+                    a.deleted_at = erasure.deleted_at;
                 }
             }
         }
@@ -294,5 +322,118 @@ mod tests {
         assert_eq!(p.label(), "Lee");
         p.display_name = Some("Ann L.".into());
         assert_eq!(p.label(), "Ann L.");
+    }
+
+    fn erasures(changes: Vec<AccountChange>) -> Vec<Erasure> {
+        changes
+            .into_iter()
+            .map(|change| match change {
+                AccountChange::Erase(erasure) => erasure,
+                other => panic!("expected an erasure, got {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_erasure_says_what_the_account_becomes() {
+        let provisioned_at = Utc::now() - chrono::Duration::hours(2);
+        let mut accounts = Vec::new();
+        let provisioned = event(
+            1,
+            EventBody::UserProvisioned {
+                account_id: Uuid::now_v7(),
+                default_role: "member".into(),
+                profile: snapshot("ann@example.com"),
+            },
+        );
+        step(&mut accounts, &provisioned, provisioned_at);
+
+        let disabled_at = provisioned_at + chrono::Duration::hours(1);
+        let disabled = changes_for(
+            &event(2, EventBody::UserDeactivated {}),
+            &accounts,
+            disabled_at,
+        );
+        assert_eq!(
+            erasures(disabled.clone()),
+            vec![Erasure {
+                id: accounts[0].id,
+                status: AccountStatus::Anonymized,
+                label: "Anonymized user".into(),
+                updated_at: disabled_at,
+                anonymized_at: disabled_at,
+                deleted_at: None,
+            }]
+        );
+        apply(&mut accounts, disabled);
+
+        let deleted_at = disabled_at + chrono::Duration::hours(1);
+        let deleted = changes_for(&event(3, EventBody::UserDeleted {}), &accounts, deleted_at);
+        assert_eq!(
+            erasures(deleted),
+            vec![Erasure {
+                id: accounts[0].id,
+                status: AccountStatus::Deleted,
+                label: "Deleted user".into(),
+                updated_at: deleted_at,
+                anonymized_at: disabled_at,
+                deleted_at: Some(deleted_at),
+            }],
+            "a deletion keeps the time the data first went"
+        );
+    }
+
+    #[test]
+    fn deleting_an_active_account_erases_it_at_once() {
+        let now = Utc::now();
+        let mut accounts = Vec::new();
+        let provisioned = event(
+            1,
+            EventBody::UserProvisioned {
+                account_id: Uuid::now_v7(),
+                default_role: "member".into(),
+                profile: snapshot("ann@example.com"),
+            },
+        );
+        step(&mut accounts, &provisioned, now);
+        let later = now + chrono::Duration::minutes(5);
+        let deleted = changes_for(&event(2, EventBody::UserDeleted {}), &accounts, later);
+        assert_eq!(
+            erasures(deleted),
+            vec![Erasure {
+                id: accounts[0].id,
+                status: AccountStatus::Deleted,
+                label: "Deleted user".into(),
+                updated_at: later,
+                anonymized_at: later,
+                deleted_at: Some(later),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_profile_update_carries_the_label_it_makes() {
+        let now = Utc::now();
+        let mut accounts = Vec::new();
+        let provisioned = event(
+            1,
+            EventBody::UserProvisioned {
+                account_id: Uuid::now_v7(),
+                default_role: "member".into(),
+                profile: snapshot("ann@example.com"),
+            },
+        );
+        step(&mut accounts, &provisioned, now);
+        let mut renamed = snapshot("ann@example.com");
+        renamed.display_name = Some("Ann L.".into());
+        let changes = changes_for(
+            &event(2, EventBody::UserUpdated { profile: renamed }),
+            &accounts,
+            now,
+        );
+        assert!(matches!(
+            changes.as_slice(),
+            [AccountChange::UpdateProfile { label, .. }] if label == "Ann L."
+        ));
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use messaging::Admission;
 use provisioning_events::Event;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, UpdateStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, TransactionTrait};
 use service_kit::inbox::{self, InboxError};
 use std::collections::{HashMap, HashSet};
@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::tables::{AccessChanges, Accounts};
 use crate::domain::models::{
-    ANONYMIZED_LABEL, Access, AccessChange, Account, AccountChange, AccountId, AccountPage,
-    AccountQuery, AccountStatus, DELETED_LABEL, OrgId, Profile, WorkspaceId,
+    Access, AccessChange, Account, AccountChange, AccountId, AccountPage, AccountQuery,
+    AccountStatus, OrgId, Profile, WorkspaceId,
 };
 use crate::domain::ports::{AccountStore, StoreError};
 
@@ -39,7 +39,7 @@ impl SqlAccountStore {
 }
 
 fn db_error(e: DbErr) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(e.into())
 }
 
 fn inbox_error(e: InboxError) -> StoreError {
@@ -55,11 +55,11 @@ fn micros(t: DateTime<Utc>) -> i64 {
 
 fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(v)
-        .ok_or_else(|| StoreError::Unavailable(format!("timestamp out of range: {v}")))
+        .ok_or_else(|| StoreError::Unavailable(anyhow::anyhow!("timestamp out of range: {v}")))
 }
 
 fn permissions_text(permissions: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(permissions).map_err(|e| StoreError::Unavailable(e.to_string()))
+    serde_json::to_string(permissions).map_err(|e| StoreError::Unavailable(e.into()))
 }
 
 fn select_accounts() -> SelectStatement {
@@ -92,8 +92,9 @@ fn account_from(row: &QueryResult) -> Result<Account, StoreError> {
     let get_err = |e: DbErr| db_error(e);
     let text = |column: &str| row.try_get::<Option<String>>("", column).map_err(get_err);
     let status: String = row.try_get("", "status").map_err(get_err)?;
-    let status = AccountStatus::parse(&status)
-        .ok_or_else(|| StoreError::Unavailable(format!("unknown account status {status:?}")))?;
+    let status = AccountStatus::parse(&status).ok_or_else(|| {
+        StoreError::Unavailable(anyhow::anyhow!("unknown account status {status:?}"))
+    })?;
     let profile = match text("user_name")? {
         Some(user_name) if status == AccountStatus::Active => Some(Profile {
             user_name,
@@ -107,7 +108,7 @@ fn account_from(row: &QueryResult) -> Result<Account, StoreError> {
     };
     let permissions: String = row.try_get("", "permissions").map_err(get_err)?;
     let permissions: Vec<String> = serde_json::from_str(&permissions)
-        .map_err(|e| StoreError::Unavailable(format!("permissions column: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("permissions column: {e}")))?;
     let optional_time = |column: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
         row.try_get::<Option<i64>>("", column)
             .map_err(get_err)?
@@ -212,6 +213,21 @@ async fn read_accounts<C: ConnectionTrait>(
     rows.iter().map(account_from).collect()
 }
 
+/// Sets the profile columns of `update` to `profile`: all of them empty
+/// when there is none.
+fn set_profile(update: &mut UpdateStatement, profile: Option<Profile>) {
+    let user_name = profile.as_ref().map(|p| p.user_name.clone());
+    let profile = profile.unwrap_or_default();
+    update
+        .value(Accounts::UserName, user_name)
+        .value(Accounts::ExternalId, profile.external_id)
+        .value(Accounts::Email, profile.email)
+        .value(Accounts::GivenName, profile.given_name)
+        .value(Accounts::FamilyName, profile.family_name)
+        .value(Accounts::DisplayName, profile.display_name);
+}
+
+/// Writes a change exactly as the rules decided it.
 async fn write_change<C: ConnectionTrait>(
     txn: &C,
     change: AccountChange,
@@ -220,50 +236,33 @@ async fn write_change<C: ConnectionTrait>(
         AccountChange::Create(account) => {
             return insert_accounts(txn, std::slice::from_ref(&account)).await;
         }
-        AccountChange::UpdateProfile { id, profile, at } => {
-            let update = Query::update()
-                .table(Accounts::Table)
-                .value(Accounts::Label, profile.label())
-                .value(Accounts::UserName, profile.user_name)
-                .value(Accounts::ExternalId, profile.external_id)
-                .value(Accounts::Email, profile.email)
-                .value(Accounts::GivenName, profile.given_name)
-                .value(Accounts::FamilyName, profile.family_name)
-                .value(Accounts::DisplayName, profile.display_name)
+        AccountChange::UpdateProfile {
+            id,
+            profile,
+            label,
+            at,
+        } => {
+            let mut update = Query::update();
+            update.table(Accounts::Table).value(Accounts::Label, label);
+            set_profile(&mut update, Some(profile));
+            update
                 .value(Accounts::UpdatedAt, micros(at))
                 .and_where(Expr::col(Accounts::Id).eq(id.0))
-                .and_where(Expr::col(Accounts::Status).eq(AccountStatus::Active.as_str()))
-                .to_owned();
+                .and_where(Expr::col(Accounts::Status).eq(AccountStatus::Active.as_str()));
             txn.execute(&update).await
         }
-        AccountChange::Erase { id, status, at } => {
+        AccountChange::Erase(erasure) => {
             let mut update = Query::update();
             update
                 .table(Accounts::Table)
-                .value(Accounts::Status, status.as_str())
-                .value(
-                    Accounts::Label,
-                    if status == AccountStatus::Deleted {
-                        DELETED_LABEL
-                    } else {
-                        ANONYMIZED_LABEL
-                    },
-                )
-                .value(Accounts::UserName, Option::<String>::None)
-                .value(Accounts::ExternalId, Option::<String>::None)
-                .value(Accounts::Email, Option::<String>::None)
-                .value(Accounts::GivenName, Option::<String>::None)
-                .value(Accounts::FamilyName, Option::<String>::None)
-                .value(Accounts::DisplayName, Option::<String>::None)
-                .value(Accounts::UpdatedAt, micros(at))
-                .value(
-                    Accounts::AnonymizedAt,
-                    Func::coalesce([Expr::col(Accounts::AnonymizedAt), Expr::val(micros(at))]),
-                )
-                .and_where(Expr::col(Accounts::Id).eq(id.0));
-            if status == AccountStatus::Deleted {
-                update.value(Accounts::DeletedAt, micros(at));
-            }
+                .value(Accounts::Status, erasure.status.as_str())
+                .value(Accounts::Label, erasure.label);
+            set_profile(&mut update, None);
+            update
+                .value(Accounts::UpdatedAt, micros(erasure.updated_at))
+                .value(Accounts::AnonymizedAt, micros(erasure.anonymized_at))
+                .value(Accounts::DeletedAt, erasure.deleted_at.map(micros))
+                .and_where(Expr::col(Accounts::Id).eq(erasure.id.0));
             txn.execute(&update).await
         }
     }
@@ -517,7 +516,7 @@ impl AccountStore for SqlAccountStore {
             .map(|row| {
                 let permissions = |column: &str| -> Result<Vec<String>, StoreError> {
                     let text: String = row.try_get("", column).map_err(db_error)?;
-                    serde_json::from_str(&text).map_err(|e| StoreError::Unavailable(e.to_string()))
+                    serde_json::from_str(&text).map_err(|e| StoreError::Unavailable(e.into()))
                 };
                 Ok(AccessChange {
                     account: id,
