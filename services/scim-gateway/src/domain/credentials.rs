@@ -25,7 +25,6 @@ pub async fn authenticated_tenant<S: CredentialStore>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::{Arc, Mutex};
 

@@ -277,3 +277,35 @@ impl TokenHash {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_deletion_is_decided_at_the_version_read_and_touches_the_containing_groups_at_its_instant()
+    {
+        let created = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
+        let member = StoredResource {
+            id: ResourceId::generate(),
+            document: serde_json::json!({"userName": "u"}),
+            meta: ResourceMeta {
+                created,
+                last_modified: created,
+                version: 4,
+            },
+            event_version: 2,
+        };
+        assert_eq!(
+            MemberDeletion::of(&member, now),
+            MemberDeletion {
+                member: member.id,
+                expected_version: 4,
+                containing_groups_modified_at: now,
+            }
+        );
+    }
+}

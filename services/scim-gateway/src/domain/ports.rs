@@ -8,8 +8,9 @@ use uuid::Uuid;
 use provisioning_events::Event;
 
 use super::models::{
-    BearerToken, GroupRef, ListQuery, MemberRef, MembershipChange, OrgId, Organization, Page,
-    ResourceId, StoredResource, TokenGrant, TokenHash, TokenInfo, UserWithGroups,
+    BearerToken, GroupRef, ListQuery, MemberDeletion, MemberRef, MembershipChange, OrgId,
+    Organization, Page, ResourceId, StoredResource, TokenGrant, TokenHash, TokenInfo,
+    UserWithGroups,
 };
 
 /// Failures a store reports; the use cases decide what they mean to the client.
@@ -92,12 +93,13 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes the user at `expected_version` and its group memberships.
+    /// Deletes the user as decided (at its expected version; the groups
+    /// containing it touched, see [`MemberDeletion`]), its e-mail rows and
+    /// its group memberships, in one transaction.
     fn delete_user(
         &self,
         org: OrgId,
-        id: ResourceId,
-        expected_version: i64,
+        deletion: &MemberDeletion,
         events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -158,13 +160,13 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
         events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Deletes the group at `expected_version`, its memberships, and its
-    /// membership in other groups.
+    /// Deletes the group as decided (at its expected version; the groups
+    /// containing it touched, see [`MemberDeletion`]), its memberships, and
+    /// its membership in other groups, in one transaction.
     fn delete_group(
         &self,
         org: OrgId,
-        id: ResourceId,
-        expected_version: i64,
+        deletion: &MemberDeletion,
         events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -201,10 +201,8 @@ where
             precondition,
             EventBody::GroupDeleted {},
             async || self.load_group(tenant.org, id).await,
-            async |version, events: &[Event]| {
-                self.store
-                    .delete_group(tenant.org, id, version, events)
-                    .await
+            async |deletion, events: &[Event]| {
+                self.store.delete_group(tenant.org, deletion, events).await
             },
         )
         .await

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use super::credentials::authenticated_tenant;
 use super::errors::{AuthError, ScimViewError};
 use super::models::{
-    BearerToken, MemberRef, OrgId, ResourceId, ResourceKind, ResourceMeta, StoredResource, Tenant,
+    BearerToken, MemberDeletion, MemberRef, OrgId, ResourceId, ResourceKind, ResourceMeta,
+    StoredResource, Tenant,
 };
 use super::ports::{
     Clock, CredentialStore, GroupStore, SeatAuthority, SeatDecision, StoreError, UserStore,
@@ -138,20 +139,15 @@ where
         precondition: &Precondition,
         deleted: EventBody,
         load: impl AsyncFn() -> Result<StoredResource, ScimViewError>,
-        delete: impl AsyncFn(i64, &[Event]) -> Result<(), StoreError>,
+        delete: impl AsyncFn(&MemberDeletion, &[Event]) -> Result<(), StoreError>,
     ) -> Result<(), ScimViewError> {
         for _ in 0..self.limits.write_attempts {
             let current = load().await?;
             precondition.check(&current.meta)?;
-            let (events, _) = rules::envelop(
-                tenant,
-                kind,
-                &current,
-                vec![deleted.clone()],
-                self.clock.now(),
-            );
+            let now = self.clock.now();
+            let (events, _) = rules::envelop(tenant, kind, &current, vec![deleted.clone()], now);
             if written_or_retry(
-                delete(current.meta.version, &events).await,
+                delete(&MemberDeletion::of(&current, now), &events).await,
                 precondition,
                 kind,
             )? {

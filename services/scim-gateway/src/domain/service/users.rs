@@ -134,10 +134,8 @@ where
             precondition,
             EventBody::UserDeleted {},
             async || self.load_user(tenant.org, id).await,
-            async |version, events: &[Event]| {
-                self.store
-                    .delete_user(tenant.org, id, version, events)
-                    .await
+            async |deletion, events: &[Event]| {
+                self.store.delete_user(tenant.org, deletion, events).await
             },
         )
         .await

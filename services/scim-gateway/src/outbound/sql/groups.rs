@@ -2,7 +2,6 @@
 //! live apart from the group document (`scim_group_members`), so a change
 //! costs O(changed members).
 
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, OnConflict, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
 use serde_json::Value;
@@ -20,7 +19,8 @@ use super::rows::{
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUsers};
 use super::view::SqlScimView;
 use crate::domain::models::{
-    ListQuery, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind, StoredResource,
+    ListQuery, MemberDeletion, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
+    StoredResource,
 };
 use crate::domain::ports::{GroupStore, StoreError};
 
@@ -69,24 +69,31 @@ async fn add_members(
     Ok(())
 }
 
-/// A member is leaving (deleted): the groups it belonged to change, so their
-/// version (ETag) and lastModified move. O(groups of the member), by index.
-pub(super) async fn touch_groups_containing(
+/// Executes a member's deletion as the domain decided it (`MemberDeletion`):
+/// deletes its row at the expected version, then moves the groups that
+/// contain it to their next version, modified at the decided instant, in
+/// one statement. O(groups of the member), by index.
+pub(super) async fn delete_member<T: IntoIden>(
     txn: &DatabaseTransaction,
+    table: T,
     org: OrgId,
-    member: ResourceId,
+    deletion: &MemberDeletion,
 ) -> Result<(), StoreError> {
+    delete_at_version(txn, table, org, deletion.member, deletion.expected_version).await?;
     let containing = Query::select()
         .column(ScimGroupMembers::GroupId)
         .from(ScimGroupMembers::Table)
         .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
-        .and_where(Expr::col(ScimGroupMembers::MemberId).eq(member.0))
+        .and_where(Expr::col(ScimGroupMembers::MemberId).eq(deletion.member.0))
         .to_owned();
     txn.execute(
         Query::update()
             .table(ScimGroups::Table)
             .value(ScimGroups::Version, Expr::col(ScimGroups::Version).add(1))
-            .value(ScimGroups::LastModified, micros(Utc::now()))
+            .value(
+                ScimGroups::LastModified,
+                micros(deletion.containing_groups_modified_at),
+            )
             .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
             .and_where(Expr::col(ScimGroups::Id).in_subquery(containing)),
     )
@@ -289,13 +296,12 @@ impl GroupStore for SqlScimView {
     async fn delete_group(
         &self,
         org: OrgId,
-        id: ResourceId,
-        expected_version: i64,
+        deletion: &MemberDeletion,
         events: &[Event],
     ) -> Result<(), StoreError> {
+        let id = deletion.member;
         let txn = self.db.begin().await.map_err(db_error)?;
-        delete_at_version(&txn, ScimGroups::Table, org, id, expected_version).await?;
-        touch_groups_containing(&txn, org, id).await?;
+        delete_member(&txn, ScimGroups::Table, org, deletion).await?;
         for column in [ScimGroupMembers::GroupId, ScimGroupMembers::MemberId] {
             txn.execute(
                 Query::delete()

@@ -7,15 +7,15 @@ use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 
 use provisioning_events::Event;
 
-use super::groups::touch_groups_containing;
+use super::groups::delete_member;
 use super::journal_rows::append_journal;
 use super::listing::list_user_rows;
-use super::rows::{db_error, delete_at_version, resource_from_row, resource_select, unreadable};
+use super::rows::{db_error, resource_from_row, resource_select, unreadable};
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers};
 use super::user_rows::{groups_of_user_row, user_with_groups_from_row};
 use super::view::SqlScimView;
 use crate::domain::models::{
-    GroupRef, ListQuery, OrgId, Page, ResourceId, StoredResource, UserWithGroups,
+    GroupRef, ListQuery, MemberDeletion, OrgId, Page, ResourceId, StoredResource, UserWithGroups,
 };
 use crate::domain::ports::{StoreError, UserStore};
 
@@ -74,13 +74,12 @@ impl UserStore for SqlScimView {
     async fn delete_user(
         &self,
         org: OrgId,
-        id: ResourceId,
-        expected_version: i64,
+        deletion: &MemberDeletion,
         events: &[Event],
     ) -> Result<(), StoreError> {
+        let id = deletion.member;
         let txn = self.db.begin().await.map_err(db_error)?;
-        delete_at_version(&txn, ScimUsers::Table, org, id, expected_version).await?;
-        touch_groups_containing(&txn, org, id).await?;
+        delete_member(&txn, ScimUsers::Table, org, deletion).await?;
         for statement in [
             Query::delete()
                 .from_table(ScimGroupMembers::Table)
