@@ -17,6 +17,7 @@ pub enum DeadCommand {
     List {
         #[arg(value_enum)]
         service: Service,
+        /// At most this many dead letters (the service gives 1000 at most).
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },

@@ -100,7 +100,8 @@ impl Slice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Aligned columns (the default on a terminal).
+    /// Aligned columns, times in UTC to the millisecond (the default on a
+    /// terminal).
     Table,
     /// One JSON object a line (the default otherwise).
     Jsonl,
@@ -127,6 +128,7 @@ pub enum EventsCommand {
         /// How many entries to show first.
         #[arg(long, short = 'n', default_value_t = 10)]
         lines: u64,
+        /// Keep printing new entries as they are written, until Ctrl-C.
         #[arg(long, short = 'f')]
         follow: bool,
         /// How often to look for new entries when following.
@@ -292,6 +294,23 @@ async fn tail(
     Ok(Value::Null)
 }
 
+/// An instant for the table: RFC 3339 in UTC to the millisecond
+/// (`2026-11-28T12:00:00.123Z`), whatever precision the journal keeps; `-`
+/// when absent, and as given when it is not RFC 3339.
+fn occurred_at(value: &Value) -> String {
+    let Some(text) = value.as_str() else {
+        return "-".to_owned();
+    };
+    chrono::DateTime::parse_from_rfc3339(text).map_or_else(
+        |_| text.to_owned(),
+        |instant| {
+            instant
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        },
+    )
+}
+
 /// Writes entries as a table or JSON lines.
 struct Printer {
     format: Format,
@@ -332,7 +351,7 @@ impl Printer {
                     "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  {}",
                     // Numbers as numbers: `Value`'s Display ignores widths.
                     entry["seq"].as_i64().unwrap_or_default(),
-                    text(&event["occurred_at"]),
+                    occurred_at(&event["occurred_at"]),
                     text(&event["type"]),
                     text(&event["aggregate"]["id"]),
                     event["aggregate"]["version"].as_i64().unwrap_or_default(),
@@ -353,5 +372,30 @@ impl Printer {
 
     fn finish(mut self) -> std::io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::occurred_at;
+
+    #[test]
+    fn the_table_shows_instants_to_the_millisecond_in_utc() {
+        assert_eq!(
+            occurred_at(&json!("2026-12-03T07:41:35.123456789Z")),
+            "2026-12-03T07:41:35.123Z"
+        );
+        assert_eq!(
+            occurred_at(&json!("2026-12-03T07:41:35Z")),
+            "2026-12-03T07:41:35.000Z"
+        );
+        assert_eq!(
+            occurred_at(&json!("2026-12-03T09:41:35.5+02:00")),
+            "2026-12-03T07:41:35.500Z"
+        );
+        assert_eq!(occurred_at(&Value::Null), "-");
+        assert_eq!(occurred_at(&json!("yesterday")), "yesterday");
     }
 }

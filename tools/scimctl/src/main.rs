@@ -4,8 +4,10 @@
 //! `--identity`, `--team`, `--licensing` or their `SCIM_*_URL` variables).
 //! The admin key comes from `--admin-key`, `SCIM_ADMIN_KEY`, or
 //! `./data/admin-key` (where the embedded process keeps the one it
-//! generated). Output is JSON on stdout; an error is one line on stderr and a
-//! non-zero exit.
+//! generated). Output is JSON on stdout (`events list` and `events tail`:
+//! a table or JSON lines); an error is one line on stderr, each cause said
+//! once, and exit 1 (`status` exits 2 when a service is not ready, `diff` 3
+//! when rows differ).
 
 use std::process::ExitCode;
 
@@ -67,7 +69,7 @@ enum Command {
         command: SeatsCommand,
     },
     /// Health and readiness of every service, the journal's lag, the queue
-    /// depths.
+    /// depths (exit 2 when a service is not ready; needs no admin key).
     Status,
     /// The journal: what the IdPs' requests caused, in order.
     Events {
@@ -77,11 +79,12 @@ enum Command {
     /// Re-delivers a slice of the journal to one service (only that one);
     /// events it applied before are skipped and counted.
     Replay(replay::ReplayArgs),
-    /// Applies the journal (all, or one organization) to a fresh database of
-    /// a service through the service's own consumer.
+    /// Applies the journal (all, or one organization) to an empty database
+    /// of a service through the service's own consumer. A PostgreSQL database
+    /// must exist already: rebuild migrates it but does not create it.
     Rebuild(rebuild::RebuildArgs),
     /// Compares a service's live database with a rebuilt one; prints the
-    /// rows that differ (exit 3 when some do).
+    /// rows that differ (exit 3 when some do; needs no admin key).
     Diff(rebuild::DiffArgs),
     /// A service's dead letters: list, show, requeue.
     Dead {
@@ -95,32 +98,53 @@ enum OrgCommand {
     /// Creates an organization, its SCIM connection, its subscription and a
     /// first token; prints `org_id`, `workspace_id` and `token` (shown once).
     Create {
+        /// The organization's name.
         #[arg(long)]
         name: String,
+        /// The seat quota of its subscription (licensing).
         #[arg(long)]
         seats: u32,
+        /// The name of the one workspace SCIM synchronizes into.
         #[arg(long)]
         workspace: Option<String>,
+        /// The role new accounts get (default `member`).
         #[arg(long)]
         default_role: Option<String>,
     },
     /// Shows an organization.
-    Show { org: String },
+    Show {
+        /// The organization's id.
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Issues a token (its value is printed this once).
-    Issue { org: String },
+    Issue {
+        /// The organization's id.
+        org: String,
+    },
     /// Lists tokens: prefixes and dates, never values.
-    List { org: String },
+    List {
+        /// The organization's id.
+        org: String,
+    },
     /// Revokes a token: refused from the next request on.
-    Revoke { org: String, token_id: String },
+    Revoke {
+        /// The organization's id.
+        org: String,
+        /// The token's id (from `token list`).
+        token_id: String,
+    },
     /// Issues a successor; the old token keeps working for the overlap.
     Rotate {
+        /// The organization's id.
         org: String,
+        /// The token's id (from `token list`).
         token_id: String,
-        /// How long the old token keeps working (default: a day).
+        /// How long the old token keeps working (default: a day; at most 30
+        /// days).
         #[arg(long)]
         overlap_seconds: Option<i64>,
     },
@@ -129,9 +153,17 @@ enum TokenCommand {
 #[derive(Subcommand)]
 enum SeatsCommand {
     /// Sets an organization's seat quota (takes effect at once).
-    Set { org: String, seats: u32 },
-    /// Shows seats used and the quota.
-    Show { org: String },
+    Set {
+        /// The organization's id.
+        org: String,
+        /// The new quota.
+        seats: u32,
+    },
+    /// Shows seats used (confirmed and reserved) and the quota.
+    Show {
+        /// The organization's id.
+        org: String,
+    },
 }
 
 pub(crate) struct Admin {
@@ -424,6 +456,20 @@ async fn status(services: &[(&str, &String)]) -> anyhow::Result<Value> {
     Ok(Value::Object(report))
 }
 
+/// The error and its causes on one line, each said once: a cause whose text
+/// the error before it already includes (database drivers repeat their
+/// source in their own message) is left out.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -446,7 +492,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("scimctl: {e:#}");
+            eprintln!("scimctl: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
