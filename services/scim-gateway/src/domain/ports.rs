@@ -148,6 +148,14 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
         id: ResourceId,
     ) -> impl Future<Output = Result<Vec<MemberRef>, StoreError>> + Send;
 
+    /// The members of each of these groups, as (group, member) pairs in
+    /// `group_members`' order within a group: one read for a page of groups.
+    fn members_of_groups(
+        &self,
+        org: OrgId,
+        ids: &[ResourceId],
+    ) -> impl Future<Output = Result<Vec<(ResourceId, MemberRef)>, StoreError>> + Send;
+
     /// Writes a new version of the group: its document when given, and the
     /// membership changes in order, in one transaction.
     fn update_group(

@@ -136,20 +136,26 @@ pub fn group_changed(
     events
 }
 
-/// Wraps event bodies into events of one aggregate, numbering them after the
-/// resource's current event version. Returns the events and the new version.
-pub fn envelop(
+/// Stamps event bodies as the next events of `resource`'s aggregate: numbered
+/// after its current event version, which `resource` then carries (the store
+/// writes both in one transaction). The one place events get their versions.
+pub fn stamp_events(
     tenant: &Tenant,
     kind: ResourceKind,
-    resource: &StoredResource,
+    resource: &mut StoredResource,
     bodies: Vec<EventBody>,
-    now: DateTime<Utc>,
-) -> (Vec<Event>, i64) {
-    let mut version = resource.event_version;
-    let events = bodies
+    occurred_at: DateTime<Utc>,
+) -> Vec<Event> {
+    let aggregate_kind = match kind {
+        ResourceKind::User => AggregateKind::User,
+        ResourceKind::Group => AggregateKind::Group,
+    };
+    let aggregate_id = resource.id.to_string();
+    let version = &mut resource.event_version;
+    bodies
         .into_iter()
         .map(|body| {
-            version += 1;
+            *version += 1;
             Event {
                 id: Uuid::now_v7(),
                 seq: 0,
@@ -157,20 +163,16 @@ pub fn envelop(
                 org_id: tenant.org.0,
                 workspace_id: tenant.workspace,
                 aggregate: Aggregate {
-                    kind: match kind {
-                        ResourceKind::User => AggregateKind::User,
-                        ResourceKind::Group => AggregateKind::Group,
-                    },
-                    id: resource.id.to_string(),
-                    version,
+                    kind: aggregate_kind,
+                    id: aggregate_id.clone(),
+                    version: *version,
                 },
-                occurred_at: now,
+                occurred_at,
                 traceparent: None,
                 body,
             }
         })
-        .collect();
-    (events, version)
+        .collect()
 }
 
 #[cfg(test)]
@@ -235,6 +237,40 @@ mod tests {
             types(&user_changed(&t, &inactive, &active)),
             ["user.reactivated"]
         );
+    }
+
+    #[test]
+    fn events_are_numbered_after_the_resource_event_version() {
+        let t = tenant();
+        let now = Utc::now();
+        let mut group = StoredResource {
+            id: ResourceId::generate(),
+            document: json!({"displayName": "Eng"}),
+            meta: crate::domain::models::ResourceMeta {
+                created: now,
+                last_modified: now,
+                version: 3,
+            },
+            event_version: 4,
+        };
+        let bodies = vec![
+            EventBody::GroupRenamed {
+                display_name: "Platform".into(),
+            },
+            EventBody::GroupMembersRemoved {
+                members: vec![ResourceId::generate().to_string()],
+            },
+        ];
+        let events = stamp_events(&t, ResourceKind::Group, &mut group, bodies, now);
+        let versions: Vec<_> = events.iter().map(|e| e.aggregate.version).collect();
+        assert_eq!(versions, [5, 6]);
+        assert_eq!(group.event_version, 6, "the resource carries the last one");
+        assert!(events.iter().all(|e| e.aggregate.id == group.id.to_string()
+            && e.aggregate.kind == AggregateKind::Group
+            && e.occurred_at == now
+            && e.org_id == t.org.0));
+        assert!(stamp_events(&t, ResourceKind::Group, &mut group, Vec::new(), now).is_empty());
+        assert_eq!(group.event_version, 6, "no event, no new version");
     }
 
     #[test]

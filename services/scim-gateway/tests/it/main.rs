@@ -13,4 +13,5 @@ mod isolation;
 mod journal;
 mod relay;
 mod robustness;
+mod search;
 mod users;

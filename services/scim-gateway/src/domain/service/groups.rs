@@ -12,8 +12,7 @@ use serde_json::Value;
 
 use super::super::errors::ScimViewError;
 use super::super::models::{
-    MemberRef, MembershipChange, OrgId, ResourceId, ResourceKind, ResourceMeta, StoredResource,
-    Tenant,
+    MemberRef, MembershipChange, OrgId, ResourceId, ResourceKind, StoredResource, Tenant,
 };
 use super::super::ports::{Clock, CredentialStore, GroupStore, UserStore};
 use super::super::rules;
@@ -32,21 +31,8 @@ where
         let mut document = normalize_for_write(body, &GROUP_RESOURCE)?;
         let member_ids = take_member_ids(&mut document)?;
         let members = self.resolve_members(tenant.org, &member_ids).await?;
-        let now = self.clock.now();
-        let mut group = StoredResource {
-            id: ResourceId::generate(),
-            document,
-            meta: ResourceMeta {
-                created: now,
-                last_modified: now,
-                version: 1,
-            },
-            event_version: 0,
-        };
-        let bodies = rules::group_created(&group.document, &members);
-        let (events, event_version) =
-            rules::envelop(tenant, ResourceKind::Group, &group, bodies, now);
-        group.event_version = event_version;
+        let bodies = rules::group_created(&document, &members);
+        let (group, events) = self.first_version(tenant, ResourceKind::Group, document, bodies);
         self.store
             .insert_group(tenant.org, &group, &members, &events)
             .await
@@ -161,15 +147,8 @@ where
             }
             let (added, removed) = self.membership_delta(tenant.org, id, &membership).await?;
             let bodies = rules::group_changed(&current.document, &document, &added, &removed);
-            let mut updated = self.next_version(&current, document);
-            let (events, event_version) = rules::envelop(
-                tenant,
-                ResourceKind::Group,
-                &current,
-                bodies,
-                updated.meta.last_modified,
-            );
-            updated.event_version = event_version;
+            let (updated, events) =
+                self.next_version(tenant, ResourceKind::Group, &current, document, bodies);
             let written = self
                 .store
                 .update_group(

@@ -13,6 +13,8 @@ mod groups;
 mod query;
 mod users;
 
+pub use query::{Listed, ReadAlong, SearchResults, resource_type};
+
 use provisioning_events::{Event, EventBody};
 use serde_json::Value;
 use std::sync::Arc;
@@ -142,10 +144,11 @@ where
         delete: impl AsyncFn(&MemberDeletion, &[Event]) -> Result<(), StoreError>,
     ) -> Result<(), ScimViewError> {
         for _ in 0..self.limits.write_attempts {
-            let current = load().await?;
+            let mut current = load().await?;
             precondition.check(&current.meta)?;
             let now = self.clock.now();
-            let (events, _) = rules::envelop(tenant, kind, &current, vec![deleted.clone()], now);
+            let events =
+                rules::stamp_events(tenant, kind, &mut current, vec![deleted.clone()], now);
             if written_or_retry(
                 delete(&MemberDeletion::of(&current, now), &events).await,
                 precondition,
@@ -157,17 +160,52 @@ where
         Err(ScimViewError::ConcurrentModification)
     }
 
-    fn next_version(&self, current: &StoredResource, document: Value) -> StoredResource {
-        StoredResource {
+    /// A new resource at version 1 and the events its creation emits.
+    fn first_version(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        document: Value,
+        bodies: Vec<EventBody>,
+    ) -> (StoredResource, Vec<Event>) {
+        let now = self.clock.now();
+        let mut created = StoredResource {
+            id: ResourceId::generate(),
+            document,
+            meta: ResourceMeta {
+                created: now,
+                last_modified: now,
+                version: 1,
+            },
+            event_version: 0,
+        };
+        let events = rules::stamp_events(tenant, kind, &mut created, bodies, now);
+        (created, events)
+    }
+
+    /// `current` at its next version with `document`, and the events the
+    /// change emits. `lastModified` never goes back, even if the clock does.
+    fn next_version(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        current: &StoredResource,
+        document: Value,
+        bodies: Vec<EventBody>,
+    ) -> (StoredResource, Vec<Event>) {
+        let last_modified = self.clock.now().max(current.meta.last_modified);
+        let mut updated = StoredResource {
             id: current.id,
             document,
             meta: ResourceMeta {
                 created: current.meta.created,
-                last_modified: self.clock.now().max(current.meta.last_modified),
+                last_modified,
                 version: current.meta.version + 1,
             },
             event_version: current.event_version,
-        }
+        };
+        let events = rules::stamp_events(tenant, kind, &mut updated, bodies, last_modified);
+        (updated, events)
     }
 }
 

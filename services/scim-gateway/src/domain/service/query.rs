@@ -1,104 +1,247 @@
-//! Lists and searches: a `SearchRequest` bound to a resource type (filter,
-//! sort, paging within the view's limits) and read from the store.
+//! Lists and searches: a `SearchRequest` bound to each resource type it covers
+//! (filter, sort), paged once across their concatenation within the view's
+//! limits, and read from the store with what the caller reads along (users'
+//! `groups`, groups' `members`: one read per page, never one per resource).
+
+use std::collections::HashMap;
 
 use scim_protocol::{
     ProtocolError,
-    filter::parse_bound_filter,
+    filter::{parse_bound_filter, parse_path},
     messages::{SearchRequest, SortOrder, effective_paging},
     schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE},
 };
 
 use super::super::errors::ScimViewError;
 use super::super::models::{
-    ListQuery, OrgId, Page, ResourceKind, SortSpec, StoredResource, UserWithGroups,
+    GroupRef, ListQuery, MemberRef, OrgId, ResourceId, ResourceKind, SortSpec, StoredResource,
 };
 use super::super::ports::{Clock, CredentialStore, GroupStore, UserStore};
-use super::ScimView;
+use super::{GroupWithMembers, ScimView};
+
+/// The schema of a resource kind.
+pub fn resource_type(kind: ResourceKind) -> &'static ResourceType {
+    match kind {
+        ResourceKind::User => &USER_RESOURCE,
+        ResourceKind::Group => &GROUP_RESOURCE,
+    }
+}
+
+/// The read-only attributes a list reads along with its page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadAlong {
+    /// Each user's `groups`.
+    pub user_groups: bool,
+    /// Each group's `members`.
+    pub group_members: bool,
+}
+
+/// One resource of a list: `groups` / `members` are `None` when they were not
+/// read along.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listed {
+    User {
+        user: StoredResource,
+        groups: Option<Vec<GroupRef>>,
+    },
+    Group(GroupWithMembers),
+}
+
+/// A page of a list or search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResults {
+    /// Matches across all the searched resource types.
+    pub total_results: u64,
+    /// The 1-based position of the first resource, as the page was computed.
+    pub start_index: u64,
+    pub resources: Vec<Listed>,
+}
 
 impl<S, C> ScimView<S, C>
 where
     S: UserStore + GroupStore + CredentialStore,
     C: Clock,
 {
-    /// A page of users with their groups, in one read.
-    pub async fn list_users_with_groups(
+    /// A list (`GET /Users`), a search of one type (`POST /Users/.search`) or
+    /// of several (`POST /.search`: users, then groups, as one result set).
+    ///
+    /// Positions are 1-based across the concatenation of the types' results,
+    /// in the order of `kinds`. With several types, a request one type cannot
+    /// answer (a filter or `sortBy` on attributes it lacks) just excludes that
+    /// type; if no type can answer, its error is the answer.
+    pub async fn search(
         &self,
         org: OrgId,
         request: &SearchRequest,
-    ) -> Result<Page<UserWithGroups>, ScimViewError> {
-        let query = self.list_query(request, &USER_RESOURCE)?;
-        self.store
-            .list_users_with_groups(org, &query)
-            .await
-            .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))
-    }
-
-    pub async fn list_users(
-        &self,
-        org: OrgId,
-        request: &SearchRequest,
-    ) -> Result<Page<StoredResource>, ScimViewError> {
-        let query = self.list_query(request, &USER_RESOURCE)?;
-        self.store
-            .list_users(org, &query)
-            .await
-            .map_err(|e| ScimViewError::from_store(ResourceKind::User, e))
-    }
-
-    pub async fn list_groups(
-        &self,
-        org: OrgId,
-        request: &SearchRequest,
-    ) -> Result<Page<StoredResource>, ScimViewError> {
-        let query = self.list_query(request, &GROUP_RESOURCE)?;
-        self.store
-            .list_groups(org, &query)
-            .await
-            .map_err(|e| ScimViewError::from_store(ResourceKind::Group, e))
-    }
-
-    fn list_query(
-        &self,
-        request: &SearchRequest,
-        resource: &ResourceType,
-    ) -> Result<ListQuery, ScimViewError> {
-        let filter = match request.filter.as_deref() {
-            Some(raw) if !raw.trim().is_empty() => Some(parse_bound_filter(raw, resource)?),
-            _ => None,
-        };
-        let sort = match request.sort_by.as_deref() {
-            Some(raw) if !raw.trim().is_empty() => {
-                let path = scim_protocol::filter::parse_path(raw)
-                    .ok()
-                    .and_then(|p| {
-                        resource
-                            .resolve(&p.attr)
-                            .map(|r| r.canonical_path(resource))
-                    })
-                    .ok_or_else(|| {
-                        ProtocolError::invalid_value(format!(
-                            "sortBy names no attribute of {}",
-                            resource.name
-                        ))
-                    })?;
-                Some(SortSpec {
-                    path,
-                    order: request.sort_order.unwrap_or(SortOrder::Ascending),
-                })
-            }
-            _ => None,
-        };
+        kinds: &[ResourceKind],
+        read_along: ReadAlong,
+    ) -> Result<SearchResults, ScimViewError> {
         let (start_index, count) = effective_paging(
             request.start_index,
             request.count,
             self.limits.default_count,
             self.limits.max_results,
         );
-        Ok(ListQuery {
-            filter,
-            sort,
+        let mut total_results = 0u64;
+        let mut resources = Vec::new();
+        let mut searched_any = false;
+        let mut first_error = None;
+        // How many results the types before this one matched.
+        let mut offset = 0u64;
+        for &kind in kinds {
+            let window = Window {
+                start_index: start_index.saturating_sub(offset).max(1),
+                count: count.saturating_sub(resources.len() as u64),
+            };
+            let (found, page) = match self.page_of(org, kind, request, window, read_along).await {
+                Ok(page) => page,
+                Err(ScimViewError::Protocol(e)) if kinds.len() > 1 => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            searched_any = true;
+            resources.extend(page);
+            total_results += found;
+            offset += found;
+        }
+        if !searched_any {
+            return Err(first_error
+                .unwrap_or_else(|| {
+                    ProtocolError::invalid_filter("the filter matches no resource type")
+                })
+                .into());
+        }
+        Ok(SearchResults {
+            total_results,
             start_index,
-            count,
+            resources,
         })
     }
+
+    /// One type's part of a page, and how many of that type match in all.
+    async fn page_of(
+        &self,
+        org: OrgId,
+        kind: ResourceKind,
+        request: &SearchRequest,
+        window: Window,
+        read_along: ReadAlong,
+    ) -> Result<(u64, Vec<Listed>), ScimViewError> {
+        let query = bind(request, resource_type(kind), window)?;
+        let store_error = |e| ScimViewError::from_store(kind, e);
+        match kind {
+            ResourceKind::User if read_along.user_groups => {
+                let page = self
+                    .store
+                    .list_users_with_groups(org, &query)
+                    .await
+                    .map_err(store_error)?;
+                let listed = page.items.into_iter().map(|u| Listed::User {
+                    user: u.user,
+                    groups: Some(u.groups),
+                });
+                Ok((page.total_results, listed.collect()))
+            }
+            ResourceKind::User => {
+                let page = self
+                    .store
+                    .list_users(org, &query)
+                    .await
+                    .map_err(store_error)?;
+                let listed = page
+                    .items
+                    .into_iter()
+                    .map(|user| Listed::User { user, groups: None });
+                Ok((page.total_results, listed.collect()))
+            }
+            ResourceKind::Group => {
+                let page = self
+                    .store
+                    .list_groups(org, &query)
+                    .await
+                    .map_err(store_error)?;
+                let mut members = if read_along.group_members {
+                    let ids: Vec<ResourceId> = page.items.iter().map(|g| g.id).collect();
+                    Some(self.members_by_group(org, &ids).await?)
+                } else {
+                    None
+                };
+                let listed = page.items.into_iter().map(|group| {
+                    let members = members
+                        .as_mut()
+                        .map(|by_group| by_group.remove(&group.id).unwrap_or_default());
+                    Listed::Group(GroupWithMembers { group, members })
+                });
+                Ok((page.total_results, listed.collect()))
+            }
+        }
+    }
+
+    /// The members of each of these groups, in one read.
+    async fn members_by_group(
+        &self,
+        org: OrgId,
+        ids: &[ResourceId],
+    ) -> Result<HashMap<ResourceId, Vec<MemberRef>>, ScimViewError> {
+        let pairs = self
+            .store
+            .members_of_groups(org, ids)
+            .await
+            .map_err(|e| ScimViewError::from_store(ResourceKind::Group, e))?;
+        let mut by_group: HashMap<ResourceId, Vec<MemberRef>> = HashMap::new();
+        for (group, member) in pairs {
+            by_group.entry(group).or_default().push(member);
+        }
+        Ok(by_group)
+    }
+}
+
+/// The part of the result set one type's read covers (1-based).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start_index: u64,
+    count: u64,
+}
+
+/// The request bound to one resource type: its filter and `sortBy` resolved
+/// against the type's schema, for the given window.
+fn bind(
+    request: &SearchRequest,
+    resource: &ResourceType,
+    window: Window,
+) -> Result<ListQuery, ScimViewError> {
+    let filter = match request.filter.as_deref() {
+        Some(raw) if !raw.trim().is_empty() => Some(parse_bound_filter(raw, resource)?),
+        _ => None,
+    };
+    let sort = match request.sort_by.as_deref() {
+        Some(raw) if !raw.trim().is_empty() => {
+            let path = parse_path(raw)
+                .ok()
+                .and_then(|p| {
+                    resource
+                        .resolve(&p.attr)
+                        .map(|r| r.canonical_path(resource))
+                })
+                .ok_or_else(|| {
+                    ProtocolError::invalid_value(format!(
+                        "sortBy names no attribute of {}",
+                        resource.name
+                    ))
+                })?;
+            Some(SortSpec {
+                path,
+                order: request.sort_order.unwrap_or(SortOrder::Ascending),
+            })
+        }
+        _ => None,
+    };
+    Ok(ListQuery {
+        filter,
+        sort,
+        start_index: window.start_index,
+        count: window.count,
+    })
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::super::errors::ScimViewError;
 use super::super::models::{
-    GroupRef, OrgId, ResourceId, ResourceKind, ResourceMeta, StoredResource, Tenant, UserWithGroups,
+    GroupRef, OrgId, ResourceId, ResourceKind, StoredResource, Tenant, UserWithGroups,
 };
 use super::super::ports::{Clock, CredentialStore, GroupStore, UserStore};
 use super::super::rules;
@@ -47,21 +47,8 @@ where
             self.reserve_seat(tenant.org, &seats::new_user_key(user_name))
                 .await?;
         }
-        let now = self.clock.now();
-        let mut user = StoredResource {
-            id: ResourceId::generate(),
-            document,
-            meta: ResourceMeta {
-                created: now,
-                last_modified: now,
-                version: 1,
-            },
-            event_version: 0,
-        };
-        let bodies = rules::user_created(tenant, &user.document);
-        let (events, event_version) =
-            rules::envelop(tenant, ResourceKind::User, &user, bodies, now);
-        user.event_version = event_version;
+        let bodies = rules::user_created(tenant, &document);
+        let (user, events) = self.first_version(tenant, ResourceKind::User, document, bodies);
         self.store
             .insert_user(tenant.org, &user, &events)
             .await
@@ -192,15 +179,8 @@ where
                     .await?;
             }
             let bodies = rules::user_changed(tenant, &current.document, &document);
-            let mut updated = self.next_version(&current, document);
-            let (events, event_version) = rules::envelop(
-                tenant,
-                ResourceKind::User,
-                &current,
-                bodies,
-                updated.meta.last_modified,
-            );
-            updated.event_version = event_version;
+            let (updated, events) =
+                self.next_version(tenant, ResourceKind::User, &current, document, bodies);
             let written = self
                 .store
                 .update_user(tenant.org, &current, &updated, &events)

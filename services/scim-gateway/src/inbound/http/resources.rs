@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use scim_protocol::{
-    ProtocolError,
     messages::{SearchRequest, list_response},
     schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE},
 };
@@ -17,9 +16,9 @@ use super::render::{
 };
 use super::request::{bearer_token, if_match, if_none_match_hits, json_body, search_from_query};
 use crate::domain::errors::AuthError;
-use crate::domain::errors::ScimViewError;
 use crate::domain::models::{GroupRef, OrgId, ResourceKind, StoredResource, Tenant};
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
+use crate::domain::service::{Listed, ReadAlong, resource_type};
 
 type Api<S, C> = web::Data<ScimApi<S, C>>;
 type Reply = Result<HttpResponse, ApiError>;
@@ -194,7 +193,7 @@ pub async fn list_users<S: Store, C: Clock>(req: HttpRequest, api: Api<S, C>) ->
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let search = search_from_query(&req)?;
-    search_response(&req, &api, org, search, &[&USER_RESOURCE]).await
+    search_response(&req, &api, org, search, &[ResourceKind::User]).await
 }
 
 pub async fn search_users<S: Store, C: Clock>(
@@ -205,7 +204,7 @@ pub async fn search_users<S: Store, C: Clock>(
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
-    search_response(&req, &api, org, search, &[&USER_RESOURCE]).await
+    search_response(&req, &api, org, search, &[ResourceKind::User]).await
 }
 
 // ----- groups ----------------------------------------------------------------
@@ -344,7 +343,7 @@ pub async fn list_groups<S: Store, C: Clock>(req: HttpRequest, api: Api<S, C>) -
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let search = search_from_query(&req)?;
-    search_response(&req, &api, org, search, &[&GROUP_RESOURCE]).await
+    search_response(&req, &api, org, search, &[ResourceKind::Group]).await
 }
 
 pub async fn search_groups<S: Store, C: Clock>(
@@ -355,7 +354,7 @@ pub async fn search_groups<S: Store, C: Clock>(
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
-    search_response(&req, &api, org, search, &[&GROUP_RESOURCE]).await
+    search_response(&req, &api, org, search, &[ResourceKind::Group]).await
 }
 
 // ----- search ------------------------------------------------------------------
@@ -370,92 +369,61 @@ pub async fn search_root<S: Store, C: Clock>(
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let search = SearchRequest::from_json(json_body(&req, payload, api.max_body_bytes).await?)?;
-    search_response(&req, &api, org, search, &[&USER_RESOURCE, &GROUP_RESOURCE]).await
+    search_response(
+        &req,
+        &api,
+        org,
+        search,
+        &[ResourceKind::User, ResourceKind::Group],
+    )
+    .await
 }
 
-/// One resource type's page of a search, rendered, and its total.
-async fn search_kind<S: Store, C: Clock>(
-    api: &ScimApi<S, C>,
-    org: OrgId,
-    rt: &ResourceType,
-    search: &SearchRequest,
-    base: &str,
-    projection: &Projection,
-) -> Result<(u64, Vec<Value>), ScimViewError> {
-    if std::ptr::eq(rt, &USER_RESOURCE) {
-        if projection.wants(rt, "groups") {
-            let page = api.view.list_users_with_groups(org, search).await?;
-            let rendered = page.items.iter();
-            let rendered =
-                rendered.map(|u| render_user(&u.user, Some(&u.groups), base, projection));
-            Ok((page.total_results, rendered.collect()))
-        } else {
-            let page = api.view.list_users(org, search).await?;
-            let rendered = page.items.iter();
-            let rendered = rendered.map(|u| render_user(u, None, base, projection));
-            Ok((page.total_results, rendered.collect()))
-        }
-    } else {
-        let page = api.view.list_groups(org, search).await?;
-        let mut rendered = Vec::with_capacity(page.items.len());
-        for item in &page.items {
-            let members = if projection.wants(rt, "members") {
-                Some(api.view.members_of(org, item.id).await?)
-            } else {
-                None
-            };
-            rendered.push(render_group(item, members.as_deref(), base, projection));
-        }
-        Ok((page.total_results, rendered))
-    }
-}
-
+/// A list or search: the request parsed, the view's search use case, each
+/// resource rendered with its type's attribute projection.
 async fn search_response<S: Store, C: Clock>(
     req: &HttpRequest,
     api: &ScimApi<S, C>,
     org: OrgId,
     search: SearchRequest,
-    types: &[&'static ResourceType],
+    kinds: &[ResourceKind],
 ) -> Reply {
     let base = base_url(req, api.public_base_url.as_deref());
-    let (start_index, count) = scim_protocol::messages::effective_paging(
-        search.start_index,
-        search.count,
-        api.view.limits().default_count,
-        api.view.limits().max_results,
-    );
-    let mut total = 0u64;
-    let mut resources = Vec::new();
-    let mut searched_any = false;
-    let mut first_error = None;
-    // Positions are 1-based across the concatenation of the types' results.
-    let mut offset = 0u64;
-    for rt in types {
+    let mut user_projection = None;
+    let mut group_projection = None;
+    for &kind in kinds {
+        let rt = resource_type(kind);
         let projection = Projection::parse(&search.attributes, &search.excluded_attributes, rt)?;
-        let remaining = count.saturating_sub(resources.len() as u64);
-        let local_start = start_index.saturating_sub(offset).max(1);
-        let mut local = search.clone();
-        local.start_index = Some(local_start as i64);
-        local.count = Some(remaining as i64);
-        let (found, rendered) = match search_kind(api, org, rt, &local, &base, &projection).await {
-            Ok(page) => page,
-            // With several types, a filter on attributes one type lacks just
-            // excludes that type.
-            Err(ScimViewError::Protocol(e)) if types.len() > 1 => {
-                first_error.get_or_insert(e);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        searched_any = true;
-        resources.extend(rendered);
-        total += found;
-        offset += found;
+        match kind {
+            ResourceKind::User => user_projection = Some(projection),
+            ResourceKind::Group => group_projection = Some(projection),
+        }
     }
-    if !searched_any {
-        return Err(first_error
-            .unwrap_or_else(|| ProtocolError::invalid_filter("the filter matches no resource type"))
-            .into());
-    }
-    Ok(json_response(&list_response(total, start_index, resources)))
+    let read_along = ReadAlong {
+        user_groups: user_projection
+            .as_ref()
+            .is_some_and(|p| p.wants(&USER_RESOURCE, "groups")),
+        group_members: group_projection
+            .as_ref()
+            .is_some_and(|p| p.wants(&GROUP_RESOURCE, "members")),
+    };
+    let results = api.view.search(org, &search, kinds, read_along).await?;
+    // The view lists only the kinds it was asked for, each with its projection.
+    let resources = results
+        .resources
+        .iter()
+        .filter_map(|listed| match listed {
+            Listed::User { user, groups } => user_projection
+                .as_ref()
+                .map(|projection| render_user(user, groups.as_deref(), &base, projection)),
+            Listed::Group(found) => group_projection.as_ref().map(|projection| {
+                render_group(&found.group, found.members.as_deref(), &base, projection)
+            }),
+        })
+        .collect();
+    Ok(json_response(&list_response(
+        results.total_results,
+        results.start_index,
+        resources,
+    )))
 }

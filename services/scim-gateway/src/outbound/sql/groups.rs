@@ -3,8 +3,9 @@
 //! costs O(changed members).
 
 use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, OnConflict, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult, TransactionTrait};
 use serde_json::Value;
+use service_kit::db::{MAX_IN_LIST, in_list};
 use uuid::Uuid;
 
 use provisioning_events::Event;
@@ -23,6 +24,18 @@ use crate::domain::models::{
     StoredResource,
 };
 use crate::domain::ports::{GroupStore, StoreError};
+
+fn member_from_row(row: &QueryResult) -> Result<MemberRef, DbErr> {
+    let kind: String = row.try_get("", "member_kind")?;
+    Ok(MemberRef {
+        id: ResourceId(row.try_get("", "member_id")?),
+        kind: if kind == "group" {
+            ResourceKind::Group
+        } else {
+            ResourceKind::User
+        },
+    })
+}
 
 fn member_kind(kind: ResourceKind) -> &'static str {
     match kind {
@@ -199,19 +212,40 @@ impl GroupStore for SqlScimView {
             .to_owned();
         let rows = self.reads.query_all(&select).await.map_err(db_error)?;
         rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("", "member_kind")?;
-                Ok(MemberRef {
-                    id: ResourceId(r.try_get("", "member_id")?),
-                    kind: if kind == "group" {
-                        ResourceKind::Group
-                    } else {
-                        ResourceKind::User
-                    },
-                })
-            })
+            .map(member_from_row)
             .collect::<Result<_, DbErr>>()
             .map_err(unreadable)
+    }
+
+    async fn members_of_groups(
+        &self,
+        org: OrgId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<(ResourceId, MemberRef)>, StoreError> {
+        let mut pairs = Vec::new();
+        for chunk in ids.chunks(MAX_IN_LIST) {
+            let select = Query::select()
+                .columns([
+                    ScimGroupMembers::GroupId,
+                    ScimGroupMembers::MemberId,
+                    ScimGroupMembers::MemberKind,
+                ])
+                .from(ScimGroupMembers::Table)
+                .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
+                .and_where(
+                    Expr::col(ScimGroupMembers::GroupId)
+                        .is_in(in_list(chunk).into_iter().map(|id| id.0)),
+                )
+                .order_by(ScimGroupMembers::GroupId, Order::Asc)
+                .order_by(ScimGroupMembers::MemberId, Order::Asc)
+                .to_owned();
+            let rows = self.reads.query_all(&select).await.map_err(db_error)?;
+            for row in &rows {
+                let group = ResourceId(row.try_get("", "group_id").map_err(unreadable)?);
+                pairs.push((group, member_from_row(row).map_err(unreadable)?));
+            }
+        }
+        Ok(pairs)
     }
 
     async fn update_group(
