@@ -76,12 +76,15 @@ mod tests {
         );
     }
 
+    /// Each recorded use: the token and the instant.
+    type Uses = Arc<Mutex<Vec<(Uuid, DateTime<Utc>)>>>;
+
     /// One stored token, and the uses recorded.
     #[derive(Clone)]
     struct OneToken {
         grant: TokenGrant,
         hash: TokenHash,
-        uses: Arc<Mutex<Vec<(Uuid, DateTime<Utc>)>>>,
+        uses: Uses,
     }
 
     impl CredentialStore for OneToken {
