@@ -122,21 +122,44 @@ pub struct Pacing {
     pub max_backoff: Duration,
 }
 
-/// Drives a relay for the life of the process: drains the outbox, idles when
+/// Drives a relay until `shutdown` resolves: drains the outbox, idles when
 /// it is empty until `wakeup` or the next poll, backs off while the bus or
-/// the database is down.
-pub async fn run<O: Outbox, P: EventPublisher>(relay: Relay<O, P>, pacing: Pacing, wakeup: Wakeup) {
+/// the database is down. A batch being published when the stop comes is
+/// finished (published and marked) first; waits end at once.
+pub async fn run<O: Outbox, P: EventPublisher>(
+    relay: Relay<O, P>,
+    pacing: Pacing,
+    wakeup: Wakeup,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
     let first_backoff = Duration::from_millis(100);
     let mut backoff = first_backoff;
     loop {
-        match relay.publish_batch().await {
-            Ok(0) => wakeup.wait(pacing.idle_poll).await,
-            Ok(_) => backoff = first_backoff,
+        let (idle, retry_in) = match relay.publish_batch().await {
+            Ok(0) => (true, None),
+            Ok(_) => {
+                backoff = first_backoff;
+                (false, None)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay attempt failed");
-                tokio::time::sleep(backoff).await;
+                let retry_in = backoff;
                 backoff = (backoff * 2).min(pacing.max_backoff);
+                (false, Some(retry_in))
             }
+        };
+        let pause = async {
+            if idle {
+                wakeup.wait(pacing.idle_poll).await;
+            } else if let Some(retry_in) = retry_in {
+                tokio::time::sleep(retry_in).await;
+            }
+        };
+        tokio::select! {
+            biased;
+            () = shutdown.as_mut() => return,
+            () = pause => {}
         }
     }
 }
@@ -220,5 +243,43 @@ mod tests {
         relay.drain().await.unwrap();
         assert_eq!(*published.0.lock().unwrap(), vec![2, 1, 3]);
         assert!(journal.0.lock().unwrap().iter().all(|(_, p)| *p));
+    }
+
+    /// A publisher whose bus is down: every attempt fails.
+    struct DownPublisher;
+
+    impl EventPublisher for DownPublisher {
+        async fn publish(&self, _: &[Event]) -> Result<(), PublishError> {
+            Err(PublishError::Unavailable("the bus is down".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_relay_loop_ends_when_shutdown_resolves_idle_or_backing_off() {
+        let pacing = Pacing {
+            idle_poll: Duration::from_secs(3600),
+            max_backoff: Duration::from_secs(3600),
+        };
+        let bound = Duration::from_secs(2);
+
+        let idle = Relay::new(MemoryJournal::default(), RecordingPublisher::default(), 10);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(idle, pacing, Wakeup::default(), async move {
+            let _ = stopped.await;
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(bound, task).await.unwrap().unwrap();
+
+        let journal = MemoryJournal::default();
+        journal.0.lock().unwrap().push((event(1), false));
+        let failing = Relay::new(journal, DownPublisher, 10);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(failing, pacing, Wakeup::default(), async move {
+            let _ = stopped.await;
+        }));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(bound, task).await.unwrap().unwrap();
     }
 }

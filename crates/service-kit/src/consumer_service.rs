@@ -1,26 +1,33 @@
 //! What the identity, team and licensing binaries share: their common
-//! settings, and running as a standalone process (admin API with `/healthz`
-//! and `/readyz`, the RabbitMQ consumer of their events, graceful stop).
+//! settings, what a consuming service offers ([`ConsumingService`]), and
+//! running one as a standalone process ([`run_standalone`]: admin API with
+//! `/healthz` and `/readyz`, the RabbitMQ consumer of its events, its own
+//! background tasks, graceful stop).
 //!
 //! Settings come from defaults, an optional TOML file (`$SCIM_<NAME>_CONFIG`,
 //! default `config/<name>.toml`), then `SCIM_<SECTION>__<KEY>` variables; the
-//! admin key from `SCIM_ADMIN_KEY`.
+//! admin key is the `admin_key` setting (`SCIM_ADMIN_KEY`, see
+//! [`crate::settings`]).
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use messaging::EventHandler;
+use messaging::{DeadLetterBox, EventHandler};
 use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings, QueueDepths};
+use messaging_rabbitmq::dead_letters::RabbitDeadLetters;
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
+use sea_orm::DatabaseConnection;
 use serde::Deserialize;
-use tokio::sync::watch;
 
 use crate::Secret;
 use crate::admin_key::AdminKey;
+use crate::replay::{self, ReplayState};
+use crate::shutdown::{self, BackgroundTasks};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {
@@ -52,6 +59,27 @@ pub struct AmqpSettings {
 pub struct LogSettings {
     pub filter: String,
     pub format: String,
+}
+
+/// How a service's outbox relay paces itself.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelaySettings {
+    /// Outbox entries published (and confirmed) per round.
+    pub batch_size: u64,
+    /// Pause when the outbox is drained, in milliseconds.
+    pub idle_poll_ms: u64,
+    /// Longest pause between attempts while the bus or the database is
+    /// down, in milliseconds (the pause doubles from 100 ms up to this).
+    pub max_backoff_ms: u64,
+}
+
+impl RelaySettings {
+    pub fn pacing(&self) -> messaging::relay::Pacing {
+        messaging::relay::Pacing {
+            idle_poll: Duration::from_millis(self.idle_poll_ms),
+            max_backoff: Duration::from_millis(self.max_backoff_ms),
+        }
+    }
 }
 
 /// The sections every consuming service has.
@@ -106,24 +134,19 @@ pub fn finish<T: serde::de::DeserializeOwned>(
         let variable = format!("SCIM_{}_CONFIG", service.name.to_uppercase());
         let file =
             std::env::var(variable).unwrap_or_else(|_| format!("config/{}.toml", service.name));
-        builder = builder
-            .add_source(config::File::with_name(&file).required(false))
-            .add_source(
-                config::Environment::with_prefix("SCIM")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            );
+        builder = crate::settings::add_environment(
+            builder.add_source(config::File::with_name(&file).required(false)),
+        )?;
     }
     Ok(builder.build()?.try_deserialize()?)
 }
 
-/// `SCIM_ADMIN_KEY`, if set and not empty.
-pub fn admin_key_from_env() -> Option<Secret> {
-    std::env::var("SCIM_ADMIN_KEY")
-        .ok()
-        .filter(|k| !k.is_empty())
-        .map(Secret::new)
+/// The admin key a standalone service cannot run without.
+pub fn require_admin_key(admin_key: Option<&Secret>) -> anyhow::Result<AdminKey> {
+    match admin_key {
+        Some(key) => Ok(AdminKey::new(key.expose())),
+        None => anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it"),
+    }
 }
 
 impl CommonSettings {
@@ -146,88 +169,128 @@ impl CommonSettings {
 
 pub type PingFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
-/// A standalone consuming service.
-pub struct Standalone<C, P, H> {
-    pub settings: CommonSettings,
-    pub admin_key: Option<Secret>,
-    /// Mounts the admin routes and their state (`AdminKey` given).
-    pub configure_admin: C,
-    /// Whether the service's database answers.
-    pub ping: P,
-    pub handler: H,
-    pub bindings: &'static [&'static str],
+/// A consuming service (identity, team, licensing) as the standalone run
+/// and the embedded process mount it.
+pub trait ConsumingService: Clone + Send + Sync + 'static {
+    /// Its consumer: the handler of the RabbitMQ queue, the in-process bus,
+    /// replay and rebuild.
+    type Handler: EventHandler;
+    /// Its queue, and its name in `/admin/v1/services/{name}/…`.
+    const CONSUMER: &'static str;
+    /// The event types (binding patterns) it consumes.
+    const BINDINGS: &'static [&'static str];
+
+    fn handler(&self) -> Self::Handler;
+    /// The database that holds its inbox.
+    fn database(&self) -> &DatabaseConnection;
+    /// Whether its database answers.
+    fn ping(&self) -> PingFuture;
+    /// Registers its admin API's state and routes.
+    fn configure_admin_api(&self, cfg: &mut web::ServiceConfig, admin_key: &AdminKey);
+
+    /// What the replay routes need: the consumer and the inbox.
+    fn replay_state(
+        &self,
+        admin_key: AdminKey,
+        dead_letters: Arc<dyn DeadLetterBox>,
+    ) -> web::Data<ReplayState<Self::Handler>> {
+        web::Data::new(ReplayState {
+            service: Self::CONSUMER,
+            dead_letters,
+            bindings: Self::BINDINGS,
+            handler: self.handler(),
+            db: self.database().clone(),
+            admin_key,
+        })
+    }
+
+    /// Mounts the admin API and the replay routes, with their state.
+    fn configure_admin(
+        &self,
+        cfg: &mut web::ServiceConfig,
+        admin_key: &AdminKey,
+        dead_letters: Arc<dyn DeadLetterBox>,
+    ) {
+        self.configure_admin_api(cfg, admin_key);
+        cfg.app_data(self.replay_state(admin_key.clone(), dead_letters));
+        replay::configure::<Self::Handler>(cfg, Self::CONSUMER);
+    }
 }
 
-impl<C, P, H> Standalone<C, P, H>
-where
-    C: Fn(&mut web::ServiceConfig, &AdminKey) + Clone + Send + 'static,
-    P: Fn() -> PingFuture + Clone + Send + 'static,
-    H: EventHandler,
-{
-    /// Serves until SIGTERM or Ctrl-C; then the consumer (and every task
-    /// `more` started on the stop signal) finishes what it has in flight.
-    pub async fn run<M>(self, more: M) -> anyhow::Result<()>
-    where
-        M: FnOnce(watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>>,
-    {
-        let Some(admin_key) = self.admin_key.as_ref().map(|k| AdminKey::new(k.expose())) else {
-            anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it");
-        };
-        let consumer_settings = self.settings.consumer_settings(self.bindings);
-        let health = consumer_settings.health.clone();
-        let http = &self.settings.http;
-        let listener = TcpListener::bind((http.host.as_str(), http.port))
-            .with_context(|| format!("binding {}:{}", http.host, http.port))?;
-        tracing::info!(port = listener.local_addr()?.port(), "admin API listening");
-        let (configure_admin, ping) = (self.configure_admin, self.ping);
-        let server = HttpServer::new(move || {
-            let (ping, health, admin_key) = (ping.clone(), health.clone(), admin_key.clone());
-            let configure_admin = configure_admin.clone();
-            App::new()
-                .configure(move |cfg| configure_admin(cfg, &admin_key))
-                .route("/healthz", web::get().to(healthz))
-                // Ready once the database answers and the consumer's queue is
-                // declared and consumed: from then on no event for it is lost.
-                .route(
-                    "/readyz",
-                    web::get().to(move || {
-                        let (ping, consuming) = (ping.clone(), health.is_consuming());
-                        let queue = health.queue_depths().map(|d| queue_json(&d));
-                        async move {
-                            match (ping().await, consuming) {
-                                (Ok(()), true) => HttpResponse::Ok()
-                                    .json(serde_json::json!({"status": "ready", "queue": queue})),
-                                (Err(e), _) => HttpResponse::ServiceUnavailable()
-                                    .json(serde_json::json!({"status": "unavailable", "detail": e})),
-                                (Ok(()), false) => HttpResponse::ServiceUnavailable().json(
-                                    serde_json::json!({"status": "unavailable", "detail": "not consuming from the broker yet"}),
-                                ),
-                            }
-                        }
-                    }),
-                )
-        })
-        .listen(listener)?
-        .run();
+/// A consuming service as its own process: the admin API with `/healthz`
+/// and `/readyz`, the RabbitMQ consumer of its queue, and the tasks
+/// `background` spawns, until SIGTERM, Ctrl-C or `shutdown`; then the
+/// consumer and every task stop ([`shutdown::serve_until`]).
+pub async fn run_standalone<S: ConsumingService>(
+    service: S,
+    settings: &CommonSettings,
+    admin_key: AdminKey,
+    background: impl FnOnce(&mut BackgroundTasks),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let consumer_settings = settings.consumer_settings(S::BINDINGS);
+    let server = admin_server(
+        &service,
+        settings,
+        admin_key,
+        consumer_settings.health.clone(),
+    )?;
+    let mut tasks = BackgroundTasks::new();
+    background(&mut tasks);
+    let handler = service.handler();
+    tasks.spawn("consumer", move |stop| {
+        consumer::run(consumer_settings, handler, stop.stopped())
+    });
+    shutdown::serve_until(server, tasks, shutdown).await
+}
 
-        let (stop, stopped) = watch::channel(false);
-        let mut tasks = more(stopped.clone());
-        let mut consumer_stopped = stopped;
-        tasks.push(tokio::spawn(consumer::run(
-            consumer_settings,
-            self.handler,
-            async move {
-                let _ = consumer_stopped.wait_for(|stop| *stop).await;
-            },
-        )));
-        // actix stops the server on SIGTERM / Ctrl-C; then the rest stops.
-        server.await?;
-        let _ = stop.send(true);
-        for task in tasks {
-            let _ = task.await;
-        }
-        Ok(())
-    }
+/// The admin API with `/healthz` and `/readyz`, bound and running.
+fn admin_server<S: ConsumingService>(
+    service: &S,
+    settings: &CommonSettings,
+    admin_key: AdminKey,
+    health: ConsumerHealth,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let dead_letters: Arc<dyn DeadLetterBox> = Arc::new(RabbitDeadLetters::new(
+        settings.amqp.url.expose(),
+        format!("{}.dead", settings.amqp.queue),
+    ));
+    let http = &settings.http;
+    let listener = TcpListener::bind((http.host.as_str(), http.port))
+        .with_context(|| format!("binding {}:{}", http.host, http.port))?;
+    tracing::info!(port = listener.local_addr()?.port(), "admin API listening");
+    let service = service.clone();
+    let server = HttpServer::new(move || {
+        let (service, health) = (service.clone(), health.clone());
+        let (admin_key, dead_letters) = (admin_key.clone(), dead_letters.clone());
+        let ping = service.clone();
+        App::new()
+            .configure(move |cfg| service.configure_admin(cfg, &admin_key, dead_letters))
+            .route("/healthz", web::get().to(healthz))
+            // Ready once the database answers and the consumer's queue is
+            // declared and consumed: from then on no event for it is lost.
+            .route(
+                "/readyz",
+                web::get().to(move || {
+                    let (ping, consuming) = (ping.ping(), health.is_consuming());
+                    let queue = health.queue_depths().map(|d| queue_json(&d));
+                    async move {
+                        match (ping.await, consuming) {
+                            (Ok(()), true) => HttpResponse::Ok()
+                                .json(serde_json::json!({"status": "ready", "queue": queue})),
+                            (Err(e), _) => HttpResponse::ServiceUnavailable()
+                                .json(serde_json::json!({"status": "unavailable", "detail": e})),
+                            (Ok(()), false) => HttpResponse::ServiceUnavailable().json(
+                                serde_json::json!({"status": "unavailable", "detail": "not consuming from the broker yet"}),
+                            ),
+                        }
+                    }
+                }),
+            )
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 /// The queue depths as `/readyz` reports them.
@@ -246,7 +309,83 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// A future that resolves when `stopped` turns true.
-pub async fn until_stopped(mut stopped: watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use messaging::{HandleError, Handled};
+    use provisioning_events::Event;
+
+    use super::*;
+
+    /// A service with nothing to do: its database is in memory.
+    #[derive(Clone)]
+    struct Quiet(DatabaseConnection);
+
+    struct Ignore;
+
+    impl EventHandler for Ignore {
+        async fn handle(&self, _: &Event) -> Result<Handled, HandleError> {
+            Ok(Handled::Applied)
+        }
+    }
+
+    impl ConsumingService for Quiet {
+        type Handler = Ignore;
+        const CONSUMER: &'static str = "quiet";
+        const BINDINGS: &'static [&'static str] = &["user.*"];
+
+        fn handler(&self) -> Ignore {
+            Ignore
+        }
+        fn database(&self) -> &DatabaseConnection {
+            &self.0
+        }
+        fn ping(&self) -> PingFuture {
+            Box::pin(async { Ok(()) })
+        }
+        fn configure_admin_api(&self, _: &mut web::ServiceConfig, _: &AdminKey) {}
+    }
+
+    #[actix_web::test]
+    async fn a_standalone_service_stops_its_consumer_and_background_tasks_on_shutdown() {
+        let identity = ServiceIdentity {
+            name: "quiet",
+            port: 0,
+        };
+        let mut settings: CommonSettings =
+            finish(identity, defaults(identity).unwrap(), false).expect("default settings");
+        // No broker answers here: the consumer is in its reconnect loop.
+        settings.amqp.url = Secret::new("amqp://guest:guest@127.0.0.1:1/%2f");
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let saw_the_stop = Arc::new(AtomicBool::new(false));
+        let seen = saw_the_stop.clone();
+        let background = move |tasks: &mut BackgroundTasks| {
+            tasks.spawn("waiter", move |mut stop| async move {
+                stop.recv().await;
+                seen.store(true, Ordering::SeqCst);
+            });
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = run_standalone(
+            Quiet(db),
+            &settings,
+            AdminKey::new("key"),
+            background,
+            async move {
+                let _ = stopped.await;
+            },
+        );
+        let trigger = async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = stop.send(());
+        };
+        let (ran, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(run, trigger)
+        })
+        .await
+        .expect("stopped within 10 s of the signal");
+        ran.expect("every task stopped in time");
+        assert!(saw_the_stop.load(Ordering::SeqCst));
+    }
 }

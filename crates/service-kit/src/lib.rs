@@ -4,11 +4,13 @@
 pub mod admin_http;
 pub mod admin_key;
 pub mod batching;
+pub mod compared_tables;
 pub mod consumer_service;
 pub mod db;
 pub mod inbox;
-pub mod projection;
 pub mod replay;
+pub mod settings;
+pub mod shutdown;
 pub mod telemetry;
 
 use std::fmt;

@@ -7,127 +7,33 @@
 //! only the bus differs, and it keeps the broker's guarantees (see
 //! `messaging-inprocess`).
 
-use std::path::{Path, PathBuf};
+mod settings;
 
-use actix_web::web;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use identity::domain::service::AccessCatalogue;
 use identity::startup::IdentityService;
-use licensing::domain::models::Subscription;
-use licensing::domain::service::SeatPolicy;
 use licensing::inbound::rpc::ReservationDesk;
 use licensing::outbound::sql::SqlLicensingStore;
 use licensing::startup::LicensingService;
-use messaging::relay::Relay;
+use messaging::relay::{self, Relay};
 use messaging_inprocess::{InProcessBus, RetryPolicy};
 use provisioning_events::seats::SeatRequest;
-use rand::RngExt;
-use scim_gateway::config::Settings as GatewaySettings;
 use scim_gateway::domain::models::OrgId;
 use scim_gateway::domain::ports::{SeatAuthority, SeatFuture};
 use scim_gateway::inbound::entitlement_consumer;
 use scim_gateway::outbound::seats::{RpcSeats, decision};
 use scim_gateway::outbound::sql::SqlScimView;
-use scim_gateway::startup::{GatewayApi, build_api_with};
-use serde::Deserialize;
+use scim_gateway::startup::{DemoCredentials, GatewayApi, bootstrap, build_api_with};
 use service_kit::admin_key::AdminKey;
-use std::sync::Arc;
+use service_kit::consumer_service::{ConsumingService, RelaySettings};
+use service_kit::shutdown::{self, BackgroundTasks};
 use team::startup::TeamService;
 
-/// Settings of the embedded process: the gateway's (`SCIM_HTTP__PORT`, …) plus
-/// where the other services keep their data.
-#[derive(Debug, Clone)]
-pub struct EmbeddedSettings {
-    pub gateway: GatewaySettings,
-    pub identity_database_url: String,
-    pub team_database_url: String,
-    pub licensing_database_url: String,
-    pub seat_policy: SeatPolicy,
-    pub access: AccessCatalogue,
-    /// `SCIM_ADMIN_KEY`; generated and kept under the data folder when unset.
-    pub admin_key: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ExtraSettings {
-    identity_database_url: Option<String>,
-    team_database_url: Option<String>,
-    licensing_database_url: Option<String>,
-    default_seat_quota: Option<u32>,
-    access_roles: Option<String>,
-    access_permissions: Option<String>,
-}
-
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-impl EmbeddedSettings {
-    /// Defaults, `config/gateway.toml`, then the environment
-    /// (`SCIM_EMBEDDED__IDENTITY_DATABASE_URL`, `SCIM_EMBEDDED__ACCESS_ROLES`, …).
-    pub fn load() -> anyhow::Result<Self> {
-        let gateway = GatewaySettings::load()?;
-        let extra: ExtraSettings = config::Config::builder()
-            .add_source(
-                config::Environment::with_prefix("SCIM_EMBEDDED")
-                    .prefix_separator("__")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize()?;
-        let mut settings = Self::defaults(gateway);
-        if let Some(url) = extra.identity_database_url {
-            settings.identity_database_url = url;
-        }
-        if let Some(url) = extra.team_database_url {
-            settings.team_database_url = url;
-        }
-        if let Some(url) = extra.licensing_database_url {
-            settings.licensing_database_url = url;
-        }
-        if let Some(quota) = extra.default_seat_quota {
-            settings.seat_policy.default_subscription.seat_quota = quota;
-        }
-        if let Some(roles) = extra.access_roles {
-            settings.access.roles = list(&roles);
-        }
-        if let Some(permissions) = extra.access_permissions {
-            settings.access.permissions = list(&permissions);
-        }
-        settings.admin_key = std::env::var("SCIM_ADMIN_KEY")
-            .ok()
-            .filter(|k| !k.is_empty());
-        Ok(settings)
-    }
-
-    /// The defaults around given gateway settings: the identity database
-    /// beside the gateway's, the default access catalogue.
-    pub fn defaults(gateway: GatewaySettings) -> Self {
-        let data_dir = PathBuf::from(&gateway.bootstrap.data_dir);
-        Self {
-            identity_database_url: format!("sqlite://{}", data_dir.join("identity.db").display()),
-            team_database_url: format!("sqlite://{}", data_dir.join("team.db").display()),
-            licensing_database_url: format!("sqlite://{}", data_dir.join("licensing.db").display()),
-            seat_policy: SeatPolicy {
-                default_subscription: Subscription {
-                    seat_quota: DEFAULT_SEAT_QUOTA,
-                    scim_included: true,
-                },
-                hold_for: chrono::Duration::seconds(120),
-            },
-            access: AccessCatalogue {
-                roles: list(identity::config::DEFAULT_ROLES),
-                permissions: list(identity::config::DEFAULT_PERMISSIONS),
-            },
-            admin_key: None,
-            gateway,
-        }
-    }
-}
+pub use settings::{DEFAULT_SEAT_QUOTA, EmbeddedSettings, admin_key, admin_key_file};
 
 /// Every service of the embedded process, built and migrated.
 pub struct Platform {
@@ -137,10 +43,9 @@ pub struct Platform {
     pub team: TeamService,
     pub licensing: LicensingService,
     pub admin_key: AdminKey,
+    journal_relay_batch: u64,
+    licensing_relay: RelaySettings,
 }
-
-/// Seats of an organization without a subscription of its own.
-pub const DEFAULT_SEAT_QUOTA: u32 = 25;
 
 /// How the gateway asks for seats.
 #[derive(Debug, Clone)]
@@ -216,6 +121,8 @@ impl Platform {
             team,
             licensing,
             admin_key: AdminKey::new(admin_key),
+            journal_relay_batch: settings.gateway.amqp.relay_batch_size,
+            licensing_relay: settings.licensing_relay.clone(),
         })
     }
 
@@ -250,7 +157,11 @@ impl Platform {
         &self,
         retry: RetryPolicy,
     ) -> Relay<SqlScimView, InProcessBus<SqlScimView>> {
-        Relay::new(self.gateway_store.clone(), self.bus(retry), 256)
+        Relay::new(
+            self.gateway_store.clone(),
+            self.bus(retry),
+            self.journal_relay_batch,
+        )
     }
 
     /// The relay of licensing's outbox (`subscription.changed`) to the gateway.
@@ -258,85 +169,177 @@ impl Platform {
         &self,
         retry: RetryPolicy,
     ) -> Relay<SqlLicensingStore, InProcessBus<SqlScimView>> {
-        Relay::new(self.licensing.store.clone(), self.bus(retry), 64)
+        Relay::new(
+            self.licensing.store.clone(),
+            self.bus(retry),
+            self.licensing_relay.batch_size,
+        )
     }
 
     /// Mounts the SCIM API and every admin API with their state on one app.
     pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let gateway_api = self.gateway_api.clone();
-        let identity_admin = self.identity.admin_state(self.admin_key.clone());
-        let team_admin = self.team.admin_state(self.admin_key.clone());
-        let licensing_admin = self.licensing.admin_state(self.admin_key.clone());
-        let dead_letters = |consumer: &'static str| -> Arc<dyn messaging::DeadLetterBox> {
-            Arc::new(scim_gateway::outbound::sql::EmbeddedDeadLetters {
-                store: self.gateway_store.clone(),
-                consumer,
-            })
-        };
-        let replay = (
-            self.identity.replay_state(
-                self.admin_key.clone(),
-                dead_letters(identity::inbound::consumer::CONSUMER),
-            ),
-            self.team.replay_state(
-                self.admin_key.clone(),
-                dead_letters(team::inbound::consumer::CONSUMER),
-            ),
-            self.licensing.replay_state(
-                self.admin_key.clone(),
-                dead_letters(licensing::inbound::consumer::CONSUMER),
-            ),
-        );
         let gateway_admin =
             scim_gateway::startup::admin_state(&self.gateway_store, self.admin_key.clone());
+        let (identity, team, licensing) = (
+            self.identity.clone(),
+            self.team.clone(),
+            self.licensing.clone(),
+        );
+        let (store, admin_key) = (self.gateway_store.clone(), self.admin_key.clone());
         move |cfg: &mut web::ServiceConfig| {
+            // Dead letters are kept in the gateway database, per consumer.
+            let dead_letters = |consumer: &'static str| -> Arc<dyn messaging::DeadLetterBox> {
+                Arc::new(scim_gateway::outbound::sql::EmbeddedDeadLetters {
+                    store: store.clone(),
+                    consumer,
+                })
+            };
             cfg.app_data(gateway_api.clone())
-                .app_data(gateway_admin.clone())
-                .app_data(identity_admin.clone())
-                .app_data(team_admin.clone())
-                .app_data(licensing_admin.clone())
-                .app_data(replay.0.clone())
-                .app_data(replay.1.clone())
-                .app_data(replay.2.clone());
-            IdentityService::configure_admin(cfg);
-            TeamService::configure_admin(cfg);
-            LicensingService::configure_admin(cfg);
+                .app_data(gateway_admin.clone());
+            identity.configure_admin(cfg, &admin_key, dead_letters(IdentityService::CONSUMER));
+            team.configure_admin(cfg, &admin_key, dead_letters(TeamService::CONSUMER));
+            licensing.configure_admin(cfg, &admin_key, dead_letters(LicensingService::CONSUMER));
             scim_gateway::startup::configure_admin(cfg);
             scim_gateway::startup::configure_app(cfg);
         }
     }
+
+    /// The process's background work, stopping on `tasks`' signal: the
+    /// journal's relay to every service (woken by the journal's writers,
+    /// paced by the gateway's `amqp.relay_*`), licensing's outbox relay to
+    /// the gateway, and the sweeper of expired seat reservations.
+    pub fn spawn_background(
+        &self,
+        tasks: &mut BackgroundTasks,
+        settings: &EmbeddedSettings,
+        retry: RetryPolicy,
+    ) {
+        let gateway = &settings.gateway.amqp;
+        let journal_pacing = relay::Pacing {
+            idle_poll: std::time::Duration::from_millis(gateway.relay_idle_poll_ms),
+            max_backoff: std::time::Duration::from_millis(gateway.relay_max_backoff_ms),
+        };
+        let (journal, wakeup) = (
+            self.journal_relay(retry),
+            self.gateway_store.journal_written(),
+        );
+        tasks.spawn("journal relay", move |stop| {
+            relay::run(journal, journal_pacing, wakeup, stop.stopped())
+        });
+        let (outbox, pacing) = (self.licensing_relay(retry), self.licensing_relay.pacing());
+        tasks.spawn("licensing outbox relay", move |stop| {
+            relay::run(outbox, pacing, relay::Wakeup::default(), stop.stopped())
+        });
+        tasks.spawn("reservation sweeper", |stop| {
+            self.licensing.sweep_expired(settings.sweep_interval, stop)
+        });
+    }
 }
 
-/// The admin key: `SCIM_ADMIN_KEY`, else the one kept in `<data>/admin-key`,
-/// else a new one written there (owner-readable only). Returns the key and
-/// whether it was just created.
-pub fn admin_key(settings: &EmbeddedSettings) -> anyhow::Result<(String, bool)> {
-    if let Some(key) = &settings.admin_key {
-        return Ok((key.clone(), false));
-    }
-    let file = admin_key_file(&settings.gateway.bootstrap.data_dir);
-    if let Ok(existing) = std::fs::read_to_string(&file) {
-        let existing = existing.trim();
-        if !existing.is_empty() {
-            return Ok((existing.to_owned(), false));
+/// The embedded process, built from settings and bound to its port: every
+/// service, their background work, one HTTP server. `main` only loads the
+/// settings, prints what a newcomer needs and runs this.
+pub struct EmbeddedApp {
+    port: u16,
+    server: Server,
+    tasks: BackgroundTasks,
+    /// Set when this start created or found the demo organization.
+    pub demo: Option<DemoCredentials>,
+    /// The admin key, when this start generated it (kept under the data
+    /// folder).
+    pub new_admin_key: Option<String>,
+}
+
+impl EmbeddedApp {
+    pub async fn build(settings: &EmbeddedSettings) -> anyhow::Result<Self> {
+        let gateway = &settings.gateway;
+        let (key, created) = admin_key(settings)?;
+        let platform = Platform::build(settings, &key, SeatsVia::InProcess).await?;
+        let mut tasks = BackgroundTasks::new();
+        platform.spawn_background(&mut tasks, settings, RetryPolicy::default());
+
+        let listener = TcpListener::bind((gateway.http.host.as_str(), gateway.http.port))
+            .with_context(|| format!("binding {}:{}", gateway.http.host, gateway.http.port))?;
+        let port = listener.local_addr()?.port();
+        let demo = bootstrap(&platform.gateway_store, gateway, port).await?;
+
+        let configure = platform.configure();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    scim_gateway::inbound::http::request_span,
+                ))
+                .configure(configure.clone())
+        })
+        .listen(listener)?;
+        if let Some(workers) = gateway.http.workers {
+            server = server.workers(workers);
         }
+        Ok(Self {
+            port,
+            server: server.run(),
+            tasks,
+            demo,
+            new_admin_key: created.then_some(key),
+        })
     }
-    let bytes: [u8; 32] = rand::rng().random();
-    let key: String = std::iter::once("adm_".to_owned())
-        .chain(bytes.iter().map(|b| format!("{b:02x}")))
-        .collect();
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
-    std::fs::write(&file, &key).with_context(|| format!("writing {}", file.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+
+    /// The background tasks running beside the server.
+    pub fn background_tasks(&self) -> Vec<&'static str> {
+        self.tasks.names()
     }
-    Ok((key, true))
+
+    /// Serves until SIGTERM or Ctrl-C, then stops the background tasks.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until SIGTERM, Ctrl-C or `shutdown`; then the server finishes
+    /// the requests in flight and the background tasks stop.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        shutdown::serve_until(self.server, self.tasks, shutdown).await
+    }
 }
 
-pub fn admin_key_file(data_dir: &str) -> PathBuf {
-    Path::new(data_dir).join("admin-key")
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use scim_gateway::config::{Secret, Settings as GatewaySettings};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn the_embedded_process_stops_its_relays_and_sweeper_on_shutdown() {
+        let dir = test_support::temp_dir("embedded-stop");
+        let mut gateway = GatewaySettings::from_sources(None, false).expect("default settings");
+        gateway.database.url = Secret::new(test_support::sqlite_url(&dir, "gateway.db"));
+        gateway.http.port = 0;
+        gateway.bootstrap.data_dir = dir.display().to_string();
+        let settings = EmbeddedSettings::defaults(gateway);
+        let app = EmbeddedApp::build(&settings)
+            .await
+            .expect("the process starts");
+        assert_eq!(
+            app.background_tasks(),
+            [
+                "journal relay",
+                "licensing outbox relay",
+                "reservation sweeper"
+            ]
+        );
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(10),
+            app.run_until(tokio::time::sleep(Duration::from_millis(300))),
+        )
+        .await
+        .expect("stopped within 10 s of the signal");
+        stopped.expect("every background task stopped in time");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

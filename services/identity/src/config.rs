@@ -15,8 +15,9 @@ pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub access: AccessSettings,
-    /// From `SCIM_ADMIN_KEY`; the admin API refuses every request without it.
-    #[serde(skip)]
+    /// `admin_key` in the file or `SCIM_ADMIN_KEY`; the admin API refuses
+    /// every request without it.
+    #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
     pub admin_key: Option<Secret>,
 }
 
@@ -51,10 +52,6 @@ impl Settings {
         let builder = consumer_service::defaults(SERVICE)?
             .set_default("access.roles", DEFAULT_ROLES)?
             .set_default("access.permissions", DEFAULT_PERMISSIONS)?;
-        let mut settings: Settings = consumer_service::finish(SERVICE, builder, with_env)?;
-        if with_env {
-            settings.admin_key = consumer_service::admin_key_from_env();
-        }
-        Ok(settings)
+        consumer_service::finish(SERVICE, builder, with_env)
     }
 }

@@ -1,16 +1,14 @@
 //! Builds the identity service from settings. The embedded process uses
-//! [`IdentityService::build`] and mounts [`IdentityService::configure_admin`]
-//! beside the gateway; the standalone binary runs it with its own HTTP server
-//! and RabbitMQ consumer ([`run_standalone`]).
+//! [`IdentityService::build`] and mounts its admin API through
+//! [`ConsumingService`] beside the gateway; the standalone binary runs it
+//! with its own HTTP server and RabbitMQ consumer ([`run_standalone`]).
 
 use std::sync::Arc;
 
 use actix_web::web;
-use messaging::DeadLetterBox;
-use messaging_rabbitmq::dead_letters::RabbitDeadLetters;
+use sea_orm::DatabaseConnection;
 use service_kit::admin_key::AdminKey;
-use service_kit::consumer_service::{PingFuture, Standalone};
-use service_kit::replay::{self, ReplayState};
+use service_kit::consumer_service::{self, ConsumingService, PingFuture};
 
 use crate::config::Settings;
 use crate::domain::service::{AccessCatalogue, Identity};
@@ -46,38 +44,32 @@ impl IdentityService {
     pub fn consumer(&self) -> IdentityConsumer<SqlAccountStore, SystemClock> {
         IdentityConsumer(self.identity.clone())
     }
+}
 
-    pub fn admin_state(
-        &self,
-        admin_key: AdminKey,
-    ) -> web::Data<AdminState<SqlAccountStore, SystemClock>> {
-        web::Data::new(AdminState {
+impl ConsumingService for IdentityService {
+    type Handler = IdentityConsumer<SqlAccountStore, SystemClock>;
+    const CONSUMER: &'static str = CONSUMER;
+    const BINDINGS: &'static [&'static str] = BINDINGS;
+
+    fn handler(&self) -> Self::Handler {
+        self.consumer()
+    }
+
+    fn database(&self) -> &DatabaseConnection {
+        self.store.connection()
+    }
+
+    fn ping(&self) -> PingFuture {
+        let store = self.store.clone();
+        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+    }
+
+    fn configure_admin_api(&self, cfg: &mut web::ServiceConfig, admin_key: &AdminKey) {
+        cfg.app_data(web::Data::new(AdminState {
             identity: self.identity.clone(),
-            admin_key,
-        })
-    }
-
-    /// What the replay routes need: the consumer and the inbox.
-    pub fn replay_state(
-        &self,
-        admin_key: AdminKey,
-        dead_letters: Arc<dyn DeadLetterBox>,
-    ) -> web::Data<ReplayState<IdentityConsumer<SqlAccountStore, SystemClock>>> {
-        web::Data::new(ReplayState {
-            service: CONSUMER,
-            dead_letters,
-            bindings: BINDINGS,
-            handler: self.consumer(),
-            db: self.store.connection().clone(),
-            admin_key,
-        })
-    }
-
-    /// Mounts the admin API and the replay routes (both states must be in
-    /// the app data: [`Self::admin_state`], [`Self::replay_state`]).
-    pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+            admin_key: admin_key.clone(),
+        }));
         http::configure::<SqlAccountStore, SystemClock>(cfg);
-        replay::configure::<IdentityConsumer<SqlAccountStore, SystemClock>>(cfg, CONSUMER);
     }
 }
 
@@ -91,34 +83,19 @@ pub fn catalogue(settings: &Settings) -> AccessCatalogue {
 /// The distributed deployment: admin API with `/healthz` and `/readyz`, and
 /// the RabbitMQ consumer, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
-    if settings.admin_key.is_none() {
-        anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it");
-    }
+    let admin_key = consumer_service::require_admin_key(settings.admin_key.as_ref())?;
     let service = IdentityService::build(
         settings.common.database.url.expose(),
         settings.common.database.max_connections,
         catalogue(&settings),
     )
     .await?;
-    let (admin, store) = (service.clone(), service.store.clone());
-    let dead_letters: Arc<dyn DeadLetterBox> = Arc::new(RabbitDeadLetters::new(
-        settings.common.amqp.url.expose(),
-        format!("{}.dead", settings.common.amqp.queue),
-    ));
-    let standalone = Standalone {
-        settings: settings.common.clone(),
-        admin_key: settings.admin_key.clone(),
-        configure_admin: move |cfg: &mut web::ServiceConfig, key: &AdminKey| {
-            cfg.app_data(admin.admin_state(key.clone()))
-                .app_data(admin.replay_state(key.clone(), dead_letters.clone()));
-            IdentityService::configure_admin(cfg);
-        },
-        ping: move || -> PingFuture {
-            let store = store.clone();
-            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
-        },
-        handler: service.consumer(),
-        bindings: BINDINGS,
-    };
-    standalone.run(|_| Vec::new()).await
+    consumer_service::run_standalone(
+        service,
+        &settings.common,
+        admin_key,
+        |_| {},
+        std::future::pending(),
+    )
+    .await
 }

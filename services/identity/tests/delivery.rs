@@ -22,9 +22,10 @@ use scim_gateway::config::{Secret, Settings};
 use scim_gateway::domain::models::BearerToken;
 use scim_gateway::domain::ports::ViewHealth;
 use scim_gateway::outbound::sql::SqlScimView;
-use scim_gateway::startup::{GatewayApi, build_api, configure_app, generate_token, spawn_relay_to};
+use scim_gateway::startup::{GatewayApi, build_api, configure_app, generate_token, journal_relay};
 use sea_orm::Database;
 use serde_json::Value;
+use service_kit::shutdown::BackgroundTasks;
 use test_support::proxy::TcpProxy;
 use test_support::scenario::{Scenario, ScimClient, count, verify_identity};
 use uuid::Uuid;
@@ -146,11 +147,11 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     settings.amqp.relay_idle_poll_ms = 50;
     settings.amqp.relay_max_backoff_ms = 1000;
     let (api, store) = build_api(&settings).await.unwrap();
-    spawn_relay_to(
-        &store,
-        RabbitPublisher::new(&proxied_url, &exchanges.events),
-        &settings,
-    );
+    let mut background = BackgroundTasks::new();
+    let publisher = RabbitPublisher::new(&proxied_url, &exchanges.events);
+    background.spawn("journal relay", |stop| {
+        journal_relay(&store, publisher, &settings, stop)
+    });
     let token = generate_token();
     scim_gateway::startup::ensure_organization_with_token(
         &store,

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use service_kit::Secret;
-use service_kit::consumer_service::{self, CommonSettings, ServiceIdentity};
+use service_kit::consumer_service::{self, CommonSettings, RelaySettings, ServiceIdentity};
 
 pub const SERVICE: ServiceIdentity = ServiceIdentity {
     name: "licensing",
@@ -15,8 +15,11 @@ pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub seats: SeatSettings,
-    /// From `SCIM_ADMIN_KEY`; the admin API refuses every request without it.
-    #[serde(skip)]
+    /// The relay of the outbox (`subscription.changed`) to the broker.
+    pub relay: RelaySettings,
+    /// `admin_key` in the file or `SCIM_ADMIN_KEY`; the admin API refuses
+    /// every request without it.
+    #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
     pub admin_key: Option<Secret>,
 }
 
@@ -53,11 +56,10 @@ impl Settings {
                 "seats.queue",
                 provisioning_events::seats::SEAT_RESERVATION_QUEUE,
             )?
-            .set_default("seats.concurrency", 64)?;
-        let mut settings: Settings = consumer_service::finish(SERVICE, builder, with_env)?;
-        if with_env {
-            settings.admin_key = consumer_service::admin_key_from_env();
-        }
-        Ok(settings)
+            .set_default("seats.concurrency", 64)?
+            .set_default("relay.batch_size", 64)?
+            .set_default("relay.idle_poll_ms", 200)?
+            .set_default("relay.max_backoff_ms", 30_000)?;
+        consumer_service::finish(SERVICE, builder, with_env)
     }
 }

@@ -1,20 +1,21 @@
 //! Builds the licensing service from settings. The embedded process uses
-//! [`LicensingService::build`] and mounts [`LicensingService::configure_admin`]
-//! beside the gateway; the standalone binary runs it with its own HTTP server
-//! and RabbitMQ consumer ([`run_standalone`]).
+//! [`LicensingService::build`] and mounts its admin API through
+//! [`ConsumingService`] beside the gateway; the standalone binary runs it
+//! with its own HTTP server, RabbitMQ consumer, seat reservation server,
+//! outbox relay and reservation sweeper ([`run_standalone`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use messaging::DeadLetterBox;
-use messaging::relay::{self, Pacing, Relay};
+use messaging::EventPublisher;
+use messaging::relay::{self, Relay};
 use messaging_rabbitmq::RabbitPublisher;
-use messaging_rabbitmq::dead_letters::RabbitDeadLetters;
 use messaging_rabbitmq::rpc;
+use sea_orm::DatabaseConnection;
 use service_kit::admin_key::AdminKey;
-use service_kit::consumer_service::{PingFuture, Standalone, until_stopped};
-use service_kit::replay::{self, ReplayState};
+use service_kit::consumer_service::{self, ConsumingService, PingFuture, RelaySettings};
+use service_kit::shutdown::ShutdownSignal;
 
 use crate::config::Settings;
 use crate::domain::models::Subscription;
@@ -53,37 +54,75 @@ impl LicensingService {
         LicensingConsumer(self.licensing.clone())
     }
 
-    pub fn admin_state(
+    /// The relay of the outbox (`subscription.changed`) to `publisher`
+    /// (RabbitMQ, or the embedded process's in-process bus), until
+    /// `shutdown`.
+    pub fn outbox_relay<P: EventPublisher>(
         &self,
-        admin_key: AdminKey,
-    ) -> web::Data<AdminState<SqlLicensingStore, SystemClock>> {
-        web::Data::new(AdminState {
+        publisher: P,
+        settings: &RelaySettings,
+        shutdown: ShutdownSignal,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let relay = Relay::new(self.store.clone(), publisher, settings.batch_size);
+        relay::run(
+            relay,
+            settings.pacing(),
+            relay::Wakeup::default(),
+            shutdown.stopped(),
+        )
+    }
+
+    /// Deletes expired reservations every `interval` until `shutdown`.
+    /// (Expired ones never count against the quota anyway; this only keeps
+    /// the ledger small.)
+    pub fn sweep_expired(
+        &self,
+        interval: Duration,
+        mut shutdown: ShutdownSignal,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let licensing = self.licensing.clone();
+        async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = shutdown.recv() => return,
+                    _ = tick.tick() => {}
+                }
+                match licensing.release_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(released = n, "expired seat reservations released"),
+                    Err(e) => tracing::warn!(error = %e, "releasing expired reservations failed"),
+                }
+            }
+        }
+    }
+}
+
+impl ConsumingService for LicensingService {
+    type Handler = LicensingConsumer<SqlLicensingStore, SystemClock>;
+    const CONSUMER: &'static str = CONSUMER;
+    const BINDINGS: &'static [&'static str] = BINDINGS;
+
+    fn handler(&self) -> Self::Handler {
+        self.consumer()
+    }
+
+    fn database(&self) -> &DatabaseConnection {
+        self.store.connection()
+    }
+
+    fn ping(&self) -> PingFuture {
+        let store = self.store.clone();
+        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+    }
+
+    fn configure_admin_api(&self, cfg: &mut web::ServiceConfig, admin_key: &AdminKey) {
+        cfg.app_data(web::Data::new(AdminState {
             licensing: self.licensing.clone(),
-            admin_key,
-        })
-    }
-
-    /// What the replay routes need: the consumer and the inbox.
-    pub fn replay_state(
-        &self,
-        admin_key: AdminKey,
-        dead_letters: Arc<dyn DeadLetterBox>,
-    ) -> web::Data<ReplayState<LicensingConsumer<SqlLicensingStore, SystemClock>>> {
-        web::Data::new(ReplayState {
-            service: CONSUMER,
-            dead_letters,
-            bindings: BINDINGS,
-            handler: self.consumer(),
-            db: self.store.connection().clone(),
-            admin_key,
-        })
-    }
-
-    /// Mounts the admin API and the replay routes (both states must be in
-    /// the app data: [`Self::admin_state`], [`Self::replay_state`]).
-    pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+            admin_key: admin_key.clone(),
+        }));
         http::configure::<SqlLicensingStore, SystemClock>(cfg);
-        replay::configure::<LicensingConsumer<SqlLicensingStore, SystemClock>>(cfg, CONSUMER);
     }
 }
 
@@ -99,24 +138,9 @@ pub fn policy(settings: &Settings) -> SeatPolicy {
     }
 }
 
-impl LicensingService {
-    /// Deletes expired reservations every `interval`, for the life of the
-    /// process. (Expired ones never count against the quota anyway; this only
-    /// keeps the ledger small.)
-    pub fn spawn_sweeper(&self, interval: Duration) {
-        let licensing = self.licensing.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                match licensing.release_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(released = n, "expired seat reservations released"),
-                    Err(e) => tracing::warn!(error = %e, "releasing expired reservations failed"),
-                }
-            }
-        });
-    }
+/// How often expired reservations are swept (at least once a second).
+pub fn sweep_interval(settings: &Settings) -> Duration {
+    Duration::from_secs(settings.seats.sweep_interval_secs.max(1))
 }
 
 /// The distributed deployment: admin API with `/healthz` and `/readyz`, and
@@ -124,73 +148,42 @@ impl LicensingService {
 /// outbox (`subscription.changed`) and the sweeper of expired reservations,
 /// until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
-    if settings.admin_key.is_none() {
-        anyhow::bail!("SCIM_ADMIN_KEY is not set: the admin API needs it");
-    }
+    let admin_key = consumer_service::require_admin_key(settings.admin_key.as_ref())?;
     let service = LicensingService::build(
         settings.common.database.url.expose(),
         settings.common.database.max_connections,
         policy(&settings),
     )
     .await?;
-    let (admin, store) = (service.clone(), service.store.clone());
-    let dead_letters: Arc<dyn DeadLetterBox> = Arc::new(RabbitDeadLetters::new(
-        settings.common.amqp.url.expose(),
-        format!("{}.dead", settings.common.amqp.queue),
-    ));
-    let standalone = Standalone {
-        settings: settings.common.clone(),
-        admin_key: settings.admin_key.clone(),
-        configure_admin: move |cfg: &mut web::ServiceConfig, key: &AdminKey| {
-            cfg.app_data(admin.admin_state(key.clone()))
-                .app_data(admin.replay_state(key.clone(), dead_letters.clone()));
-            LicensingService::configure_admin(cfg);
-        },
-        ping: move || -> PingFuture {
-            let store = store.clone();
-            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
-        },
-        handler: service.consumer(),
-        bindings: BINDINGS,
+    let background = |tasks: &mut service_kit::shutdown::BackgroundTasks| {
+        let url = settings.common.amqp.url.expose().to_owned();
+        let publisher = RabbitPublisher::new(&url, &settings.common.amqp.exchange);
+        tasks.spawn("reservation sweeper", |stop| {
+            service.sweep_expired(sweep_interval(&settings), stop)
+        });
+        tasks.spawn("outbox relay", |stop| {
+            service.outbox_relay(publisher, &settings.relay, stop)
+        });
+        let (licensing, seats) = (service.licensing.clone(), settings.seats.clone());
+        tasks.spawn("seat reservation server", move |stop| async move {
+            serve_reservations(
+                licensing,
+                &url,
+                &seats.queue,
+                seats.concurrency,
+                stop.stopped(),
+            )
+            .await;
+        });
     };
-    service.spawn_sweeper(Duration::from_secs(
-        settings.seats.sweep_interval_secs.max(1),
-    ));
-    let licensing = service.licensing.clone();
-    let url = settings.common.amqp.url.expose().to_owned();
-    let seats = settings.seats.clone();
-    let relay = Relay::new(
-        service.store.clone(),
-        RabbitPublisher::new(&url, &settings.common.amqp.exchange),
-        64,
-    );
-    standalone
-        .run(move |stopped| {
-            let relay_stopped = stopped.clone();
-            let relay_task = tokio::spawn(async move {
-                tokio::select! {
-                    () = relay::run(relay, Pacing {
-                        idle_poll: Duration::from_millis(200),
-                        max_backoff: Duration::from_secs(30),
-                    }, relay::Wakeup::default()) => {}
-                    () = until_stopped(relay_stopped) => {}
-                }
-            });
-            vec![
-                relay_task,
-                tokio::spawn(async move {
-                    serve_reservations(
-                        licensing,
-                        &url,
-                        &seats.queue,
-                        seats.concurrency,
-                        until_stopped(stopped),
-                    )
-                    .await;
-                }),
-            ]
-        })
-        .await
+    consumer_service::run_standalone(
+        service.clone(),
+        &settings.common,
+        admin_key,
+        background,
+        std::future::pending(),
+    )
+    .await
 }
 
 /// Answers seat reservations asked on `queue` until `shutdown` resolves:

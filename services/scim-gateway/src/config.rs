@@ -1,5 +1,6 @@
 //! Settings: defaults, then an optional TOML file (`SCIM_CONFIG` or
-//! `./config/gateway.toml`), then `SCIM_<SECTION>__<KEY>` environment variables.
+//! `./config/gateway.toml`), then `SCIM_<SECTION>__<KEY>` environment
+//! variables; the admin key is `admin_key` (`SCIM_ADMIN_KEY`).
 
 use serde::Deserialize;
 
@@ -14,6 +15,10 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub licensing: LicensingSettings,
     pub log: LogSettings,
+    /// `admin_key` in the file or `SCIM_ADMIN_KEY`: the admin API is served
+    /// only with one.
+    #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
+    pub admin_key: Option<Secret>,
 }
 
 /// How the gateway asks licensing for seats (request/reply over `amqp.url`).
@@ -138,12 +143,7 @@ impl Settings {
             builder = builder.add_source(config::File::with_name(file).required(false));
         }
         if with_env {
-            builder = builder.add_source(
-                config::Environment::with_prefix("SCIM")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            );
+            builder = service_kit::settings::add_environment(builder)?;
         }
         Ok(builder.build()?.try_deserialize()?)
     }

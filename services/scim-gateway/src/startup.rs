@@ -31,11 +31,13 @@ use crate::outbound::tokens::RandomTokens;
 use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use service_kit::admin_key::AdminKey;
+use service_kit::shutdown::{self, BackgroundTasks, ShutdownSignal};
 use std::sync::Arc;
 
 pub struct Application {
     port: u16,
     server: Server,
+    tasks: BackgroundTasks,
     /// Set when this start created or found the embedded demo organization.
     pub demo: Option<DemoCredentials>,
 }
@@ -138,15 +140,20 @@ pub fn configure_app(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(http::no_route));
 }
 
-/// Runs the outbox relay for the life of the process, publishing to
-/// `publisher` (RabbitMQ, or the embedded process's in-process bus).
-pub fn spawn_relay_to<P: EventPublisher>(store: &SqlScimView, publisher: P, settings: &Settings) {
+/// The journal's relay to `publisher` (RabbitMQ, or the embedded process's
+/// in-process bus), woken by the journal's writers, until `shutdown`.
+pub fn journal_relay<P: EventPublisher>(
+    store: &SqlScimView,
+    publisher: P,
+    settings: &Settings,
+    shutdown: ShutdownSignal,
+) -> impl Future<Output = ()> + Send + 'static {
     let relay = Relay::new(store.clone(), publisher, settings.amqp.relay_batch_size);
     let pacing = relay::Pacing {
         idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
         max_backoff: Duration::from_millis(settings.amqp.relay_max_backoff_ms),
     };
-    actix_web::rt::spawn(relay::run(relay, pacing, store.journal_written()));
+    relay::run(relay, pacing, store.journal_written(), shutdown.stopped())
 }
 
 /// The consumer of licensing's `subscription.changed`, keeping the
@@ -155,9 +162,11 @@ pub fn entitlement_consumer(store: &SqlScimView) -> EntitlementConsumer<SqlScimV
     EntitlementConsumer(Arc::new(Entitlements::new(store.clone())))
 }
 
-/// Consumes licensing's events from RabbitMQ when a broker is configured.
-fn spawn_entitlement_consumer(store: &SqlScimView, settings: &Settings) {
+/// With a broker configured: the consumer of licensing's events and the
+/// journal's relay to RabbitMQ, stopping on `tasks`' signal.
+fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings: &Settings) {
     let Some(url) = configured_amqp(settings) else {
+        tracing::info!("no amqp.url: provisioning events stay in the journal");
         return;
     };
     let consumer_settings = ConsumerSettings {
@@ -175,36 +184,21 @@ fn spawn_entitlement_consumer(store: &SqlScimView, settings: &Settings) {
         max_attempts: 10,
         health: ConsumerHealth::default(),
     };
-    actix_web::rt::spawn(consumer::run(
-        consumer_settings,
-        entitlement_consumer(store),
-        std::future::pending::<()>(),
-    ));
-}
-
-/// Starts the outbox relay when a broker is configured.
-fn spawn_relay(store: &SqlScimView, settings: &Settings) {
-    let Some(url) = settings
-        .amqp
-        .url
-        .as_ref()
-        .filter(|u| !u.expose().is_empty())
-    else {
-        tracing::info!("no amqp.url: provisioning events stay in the journal");
-        return;
-    };
-    spawn_relay_to(
-        store,
-        RabbitPublisher::new(url.expose(), settings.amqp.exchange.clone()),
-        settings,
-    );
+    let handler = entitlement_consumer(store);
+    tasks.spawn("entitlement consumer", move |stop| {
+        consumer::run(consumer_settings, handler, stop.stopped())
+    });
+    let publisher = RabbitPublisher::new(url, settings.amqp.exchange.clone());
+    tasks.spawn("journal relay", |stop| {
+        journal_relay(store, publisher, settings, stop)
+    });
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let (api, store) = build_api(settings).await?;
-        spawn_relay(&store, settings);
-        spawn_entitlement_consumer(&store, settings);
+        let mut tasks = BackgroundTasks::new();
+        spawn_broker_tasks(&mut tasks, &store, settings);
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
@@ -213,7 +207,9 @@ impl Application {
         let demo = bootstrap(&store, settings, port).await?;
 
         // The admin API is served only with an admin key configured.
-        let admin = service_kit::consumer_service::admin_key_from_env()
+        let admin = settings
+            .admin_key
+            .as_ref()
             .map(|key| admin_state(&store, AdminKey::new(key.expose())));
         if admin.is_none() {
             tracing::info!("no SCIM_ADMIN_KEY: the admin API is not served");
@@ -240,6 +236,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            tasks,
             demo,
         })
     }
@@ -248,8 +245,20 @@ impl Application {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The background tasks running beside the server (for logs and tests).
+    pub fn background_tasks(&self) -> Vec<&'static str> {
+        self.tasks.names()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops the background tasks.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until SIGTERM, Ctrl-C or `shutdown`; then the server finishes
+    /// the requests in flight and the background tasks stop.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        shutdown::serve_until(self.server, self.tasks, shutdown).await
     }
 }
 
@@ -342,4 +351,36 @@ fn write_demo(file: &Path, demo: &DemoCredentials) -> anyhow::Result<()> {
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    #[actix_web::test]
+    async fn a_started_gateway_stops_its_relay_and_consumer_on_shutdown() {
+        let dir = std::env::temp_dir().join(format!("scim-stop-{}", uuid::Uuid::new_v4().simple()));
+        let mut settings = Settings::from_sources(None, false).expect("default settings");
+        settings.database.url =
+            Secret::new(format!("sqlite://{}", dir.join("gateway.db").display()));
+        settings.http.port = 0;
+        settings.bootstrap.demo_organization = false;
+        settings.bootstrap.data_dir = dir.display().to_string();
+        // No broker answers here: both tasks are in their retry loops.
+        settings.amqp.url = Some(Secret::new("amqp://guest:guest@127.0.0.1:1/%2f"));
+        let app = Application::build(&settings).await.expect("gateway starts");
+        assert_eq!(
+            app.background_tasks(),
+            ["entitlement consumer", "journal relay"]
+        );
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(10),
+            app.run_until(tokio::time::sleep(Duration::from_millis(300))),
+        )
+        .await
+        .expect("stopped within 10 s of the signal");
+        stopped.expect("every background task stopped in time");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

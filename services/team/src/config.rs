@@ -14,8 +14,9 @@ pub const SERVICE: ServiceIdentity = ServiceIdentity {
 pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
-    /// From `SCIM_ADMIN_KEY`; the admin API refuses every request without it.
-    #[serde(skip)]
+    /// `admin_key` in the file or `SCIM_ADMIN_KEY`; the admin API refuses
+    /// every request without it.
+    #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
     pub admin_key: Option<Secret>,
 }
 
@@ -26,10 +27,6 @@ impl Settings {
 
     pub fn from_sources(with_env: bool) -> anyhow::Result<Self> {
         let builder = consumer_service::defaults(SERVICE)?;
-        let mut settings: Settings = consumer_service::finish(SERVICE, builder, with_env)?;
-        if with_env {
-            settings.admin_key = consumer_service::admin_key_from_env();
-        }
-        Ok(settings)
+        consumer_service::finish(SERVICE, builder, with_env)
     }
 }

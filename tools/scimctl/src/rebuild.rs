@@ -9,7 +9,7 @@
 //! projections do not depend on the order across aggregates).
 //!
 //! Diff: compares the service's projection tables (see each service's
-//! `PROJECTION`) in the live database and the rebuilt one and prints the rows
+//! `COMPARED_TABLES`) in the live database and the rebuilt one and prints the rows
 //! that differ. This is how a projection bug shows: the rebuilt copy is what
 //! the events say; the live one is what happened.
 
@@ -26,7 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use messaging::{EventHandler, Handled, topic_matches};
 use provisioning_events::Event;
 use serde_json::{Value, json};
-use service_kit::projection::{self, ProjectionTable};
+use service_kit::compared_tables::{self, ComparedTable};
 use tokio::sync::mpsc;
 
 use crate::Admin;
@@ -80,11 +80,11 @@ struct JournalItem {
 /// Events handed to a service at once.
 const BATCH: usize = 500;
 
-fn tables(service: Service) -> &'static [ProjectionTable] {
+fn tables(service: Service) -> &'static [ComparedTable] {
     match service {
-        Service::Identity => identity::outbound::sql::PROJECTION,
-        Service::Team => team::outbound::sql::PROJECTION,
-        Service::Licensing => licensing::outbound::sql::PROJECTION,
+        Service::Identity => identity::outbound::sql::COMPARED_TABLES,
+        Service::Team => team::outbound::sql::COMPARED_TABLES,
+        Service::Licensing => licensing::outbound::sql::COMPARED_TABLES,
     }
 }
 
@@ -224,7 +224,9 @@ impl Run<'_> {
             args,
             parallel,
         } = *self;
-        if let Some((table, rows)) = projection::first_non_empty(db, tables(args.service)).await? {
+        if let Some((table, rows)) =
+            compared_tables::first_non_empty(db, tables(args.service)).await?
+        {
             bail!(
                 "{} is not a fresh database: {table} has {rows} rows",
                 redact(&args.into)
@@ -371,7 +373,7 @@ pub async fn diff(args: DiffArgs) -> anyhow::Result<Value> {
         .context("--org is not an organization id")?;
     let live = service_kit::db::connect(&args.live, 2, "the live database").await?;
     let rebuilt = service_kit::db::connect(&args.against, 2, "the rebuilt database").await?;
-    let differences = projection::diff(&live, &rebuilt, tables(args.service), org).await?;
+    let differences = compared_tables::diff(&live, &rebuilt, tables(args.service), org).await?;
     Ok(json!({
         "service": args.service.name(),
         "tables": tables(args.service).iter().map(|t| t.name).collect::<Vec<_>>(),

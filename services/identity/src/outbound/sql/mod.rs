@@ -24,8 +24,8 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// The tables the consumer builds from events, for `scimctl diff`. Roles and
 /// permissions are managed locally (never from SCIM) and the access-change
 /// history is the admins', so neither is compared.
-pub const PROJECTION: &[service_kit::projection::ProjectionTable] =
-    &[service_kit::projection::ProjectionTable {
+pub const COMPARED_TABLES: &[service_kit::compared_tables::ComparedTable] =
+    &[service_kit::compared_tables::ComparedTable {
         name: "accounts",
         key: &["id"],
         columns: &[

@@ -26,15 +26,15 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// API, not the journal; reservations not yet confirmed come from the
 /// gateway's requests, so a live database may show them while a rebuilt one
 /// cannot.
-pub const PROJECTION: &[service_kit::projection::ProjectionTable] = &[
-    service_kit::projection::ProjectionTable {
+pub const COMPARED_TABLES: &[service_kit::compared_tables::ComparedTable] = &[
+    service_kit::compared_tables::ComparedTable {
         name: "seats",
         key: &["org_id", "seat_key"],
         columns: &["status", "holder"],
         instants: &["created_at", "expires_at"],
         org_column: "org_id",
     },
-    service_kit::projection::ProjectionTable {
+    service_kit::compared_tables::ComparedTable {
         name: "seat_totals",
         key: &["org_id"],
         columns: &["confirmed"],

@@ -1,6 +1,6 @@
-//! A service's projection — the tables its consumer builds from events —
-//! described so that a rebuilt copy can be compared with the live database
-//! (`scimctl rebuild` / `scimctl diff`). Each service lists its tables; what
+//! A service's compared tables — the tables its consumer builds from
+//! events — described so that a rebuilt copy can be compared with the live
+//! database (`scimctl rebuild` / `scimctl diff`). Each service lists its tables; what
 //! is not built from the journal (locally managed roles, subscriptions, the
 //! inbox) is left out, and instants the service takes from its clock when it
 //! applies an event are compared by presence only.
@@ -12,9 +12,9 @@ use sea_orm::{DatabaseConnection, DbErr, FromQueryResult, JsonValue};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// One table of a projection.
+/// One table a rebuilt copy is compared on.
 #[derive(Debug, Clone, Copy)]
-pub struct ProjectionTable {
+pub struct ComparedTable {
     pub name: &'static str,
     /// The columns that identify a row (the same in a rebuilt copy: ids the
     /// events carry or derive).
@@ -52,7 +52,7 @@ impl RowDifference {
     }
 }
 
-fn select(table: &ProjectionTable, org: Option<Uuid>) -> SelectStatement {
+fn select(table: &ComparedTable, org: Option<Uuid>) -> SelectStatement {
     let mut select = Query::select();
     select.from(Alias::new(table.name));
     for column in table.key.iter().chain(table.columns).chain(table.instants) {
@@ -70,7 +70,7 @@ fn select(table: &ProjectionTable, org: Option<Uuid>) -> SelectStatement {
 /// The rows of `table`, keyed, instants reduced to whether they are set.
 async fn rows(
     db: &DatabaseConnection,
-    table: &ProjectionTable,
+    table: &ComparedTable,
     org: Option<Uuid>,
 ) -> Result<BTreeMap<String, Map<String, Value>>, DbErr> {
     let statement = db.get_database_backend().build(&select(table, org));
@@ -98,7 +98,7 @@ async fn rows(
 /// Whether every table is empty (a rebuild needs a fresh database).
 pub async fn first_non_empty(
     db: &DatabaseConnection,
-    tables: &[ProjectionTable],
+    tables: &[ComparedTable],
 ) -> Result<Option<(&'static str, usize)>, DbErr> {
     for table in tables {
         let n = rows(db, table, None).await?.len();
@@ -114,7 +114,7 @@ pub async fn first_non_empty(
 pub async fn diff(
     live: &DatabaseConnection,
     rebuilt: &DatabaseConnection,
-    tables: &[ProjectionTable],
+    tables: &[ComparedTable],
     org: Option<Uuid>,
 ) -> Result<Vec<RowDifference>, DbErr> {
     let mut differences = Vec::new();
