@@ -10,10 +10,8 @@
 //! they share: limits, `If-Match`, versions, deletion, the retry rule.
 
 mod groups;
-mod query;
+pub mod query;
 mod users;
-
-pub use query::{Listed, ReadAlong, SearchResults, resource_type};
 
 use provisioning_events::{Event, EventBody};
 use serde_json::Value;

@@ -18,7 +18,7 @@ use super::request::{bearer_token, if_match, if_none_match_hits, json_body, sear
 use crate::domain::errors::AuthError;
 use crate::domain::models::{GroupRef, OrgId, ResourceKind, StoredResource, Tenant};
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
-use crate::domain::service::{Listed, ReadAlong, resource_type};
+use crate::domain::service::query::{Listed, ReadAlong, resource_type};
 
 type Api<S, C> = web::Data<ScimApi<S, C>>;
 type Reply = Result<HttpResponse, ApiError>;
