@@ -14,7 +14,10 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::{CONTENT_TYPE, RpcError};
+use super::error::RpcError;
+
+/// The content type of requests.
+const CONTENT_TYPE: &str = "application/json";
 
 /// The pseudo-queue of RabbitMQ's direct reply-to.
 const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";

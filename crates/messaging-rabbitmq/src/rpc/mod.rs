@@ -32,23 +32,13 @@
 //! The client connects lazily on the first call and drops its connection on
 //! any connection error, so the next call reconnects.
 //!
-//! The client is in `client.rs`, the server in `server.rs`.
+//! The client is in `client.rs`, the server in `server.rs`, the error a call
+//! ends with in `error.rs`.
 
 mod client;
+mod error;
 mod server;
 
 pub use client::RpcClient;
+pub use error::RpcError;
 pub use server::serve;
-
-/// The content type of requests and replies.
-const CONTENT_TYPE: &str = "application/json";
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RpcError {
-    /// Broker unreachable, connection lost, request refused or unroutable.
-    #[error("RPC unavailable: {0}")]
-    Unavailable(String),
-    /// No reply within the call's timeout.
-    #[error("RPC timed out")]
-    Timeout,
-}

@@ -18,7 +18,10 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::{CONTENT_TYPE, RpcError};
+use super::error::RpcError;
+
+/// The content type of replies.
+const CONTENT_TYPE: &str = "application/json";
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -97,17 +97,13 @@ mod eval;
 mod lexer;
 mod parser;
 
+pub use parser::{MAX_FILTER_DEPTH, MAX_FILTER_LEN};
+
 use std::fmt;
 
 use crate::ast::{CompValue, Filter, PatchPath};
 use crate::error::ProtocolResult;
 use crate::schema::ResourceType;
-
-/// Longest filter or path accepted, in bytes.
-pub const MAX_FILTER_LEN: usize = 8 * 1024;
-
-/// Deepest nesting of `(`, `not (` and `[` accepted.
-pub const MAX_FILTER_DEPTH: usize = 50;
 
 /// Parses a filter expression. Errors are [`ErrorKind::InvalidFilter`](crate::ErrorKind::InvalidFilter).
 pub fn parse_filter(input: &str) -> ProtocolResult<Filter> {

@@ -7,9 +7,14 @@
 //! input can exhaust the stack.
 
 use super::lexer::{Tok, Token, clip, describe, error_at, tokenize};
-use super::{MAX_FILTER_DEPTH, MAX_FILTER_LEN};
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ErrorKind, ProtocolError, ProtocolResult};
+
+/// Longest filter or path accepted, in bytes.
+pub const MAX_FILTER_LEN: usize = 8 * 1024;
+
+/// Deepest nesting of `(`, `not (` and `[` accepted.
+pub const MAX_FILTER_DEPTH: usize = 50;
 
 pub(super) fn parse_filter(input: &str) -> ProtocolResult<Filter> {
     let mut p = Parser::new(input, ErrorKind::InvalidFilter)?;

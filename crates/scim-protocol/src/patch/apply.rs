@@ -3,12 +3,12 @@
 
 use serde_json::{Map, Value};
 
+use super::operation::{PatchOp, PatchOperation, PatchTarget};
 use super::parse::check_writable;
 use super::values::{
     as_values, check_immutable, demote_primaries, existing_key, is_primary, merge_into, remove_key,
     same_value, set_sub,
 };
-use super::{PatchOp, PatchOperation, PatchTarget};
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ProtocolError, ProtocolResult};
 use crate::filter::{bind_path, matches, parse_path};

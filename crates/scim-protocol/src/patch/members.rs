@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::operation::{MemberChange, PatchOp, PatchOperation, PatchTarget};
 use super::values::value_member;
-use super::{MemberChange, PatchOp, PatchOperation, PatchTarget};
 use crate::ast::{CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ProtocolError, ProtocolResult};
 use crate::schema::GROUP_URN;

@@ -41,61 +41,20 @@
 //! - A path that is an extension schema URN targets that extension's object.
 //! - At most [`MAX_OPERATIONS`] operations per request (`tooMany`).
 //!
-//! Layout: [`parse`](PatchRequest::parse) reads the request and checks its paths
-//! (`parse.rs`); [`apply`] changes a document (`apply.rs`, with the rules for one
-//! value of a multi-valued attribute in `values.rs`); [`split_members`] takes a
-//! group's member changes out (`members.rs`).
+//! Layout: the request's types are in `operation.rs`;
+//! [`parse`](PatchRequest::parse) reads a request and checks its paths
+//! (`parse.rs`); [`apply`] changes a document (`apply.rs`, with the rules for
+//! one value of a multi-valued attribute in `values.rs`); [`split_members`]
+//! takes a group's member changes out (`members.rs`).
 
 mod apply;
 mod members;
+mod operation;
 mod parse;
 mod values;
 
-use serde_json::Value;
-
-use crate::ast::PatchPath;
-
 pub use apply::apply;
 pub use members::split_members;
-
-/// Most operations one PATCH request may carry.
-pub const MAX_OPERATIONS: usize = 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchOp {
-    Add,
-    Remove,
-    Replace,
-}
-
-/// What an operation's `path` designates.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PatchTarget {
-    /// No `path`: the value is an object of attributes.
-    Resource,
-    /// An attribute path, bound to the resource type (canonical names).
-    Path(PatchPath),
-    /// A path that is only an extension schema URN: that extension's object.
-    Extension(&'static str),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PatchOperation {
-    pub op: PatchOp,
-    pub target: PatchTarget,
-    pub value: Option<Value>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PatchRequest {
-    pub operations: Vec<PatchOperation>,
-}
-
-/// A change to a group's `members`, in member ids as the client sent them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberChange {
-    Add(Vec<String>),
-    Remove(Vec<String>),
-    RemoveAll,
-    Replace(Vec<String>),
-}
+pub use operation::{
+    MAX_OPERATIONS, MemberChange, PatchOp, PatchOperation, PatchRequest, PatchTarget,
+};

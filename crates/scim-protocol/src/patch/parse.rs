@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
+use super::operation::{MAX_OPERATIONS, PatchOp, PatchOperation, PatchRequest, PatchTarget};
 use super::values::get_ci;
-use super::{MAX_OPERATIONS, PatchOp, PatchOperation, PatchRequest, PatchTarget};
 use crate::ast::{AttrPath, PatchPath};
 use crate::error::{ProtocolError, ProtocolResult};
 use crate::filter::{bind_path, parse_path};

@@ -9,9 +9,9 @@
 //! - `addresses` has `primary` (§4.1.2 lists it; §8.7.1 omits it).
 //! - `members` has a readOnly `display` (server-computed; §4.2 mentions it, §8.7.1 omits it).
 
-use super::{
-    AttributeDef, AttributeType, Mutability, ResourceType, Returned, Schema, SchemaExtension,
-    Uniqueness,
+use super::model::{
+    AttributeDef, AttributeType, ENTERPRISE_USER_URN, GROUP_URN, Mutability, ResourceType,
+    Returned, Schema, SchemaExtension, USER_URN, Uniqueness,
 };
 
 const fn string(name: &'static str) -> AttributeDef {
@@ -332,7 +332,7 @@ const USER_ATTRIBUTES: &[AttributeDef] = &[
 
 /// `urn:ietf:params:scim:schemas:core:2.0:User`.
 pub static USER_SCHEMA: Schema = Schema {
-    id: super::USER_URN,
+    id: USER_URN,
     name: "User",
     description: "User Account",
     attributes: USER_ATTRIBUTES,
@@ -374,7 +374,7 @@ const GROUP_ATTRIBUTES: &[AttributeDef] = &[
 
 /// `urn:ietf:params:scim:schemas:core:2.0:Group`.
 pub static GROUP_SCHEMA: Schema = Schema {
-    id: super::GROUP_URN,
+    id: GROUP_URN,
     name: "Group",
     description: "Group",
     attributes: GROUP_ATTRIBUTES,
@@ -418,7 +418,7 @@ const ENTERPRISE_ATTRIBUTES: &[AttributeDef] = &[
 
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`.
 pub static ENTERPRISE_USER_SCHEMA: Schema = Schema {
-    id: super::ENTERPRISE_USER_URN,
+    id: ENTERPRISE_USER_URN,
     name: "EnterpriseUser",
     description: "Enterprise User",
     attributes: ENTERPRISE_ATTRIBUTES,
