@@ -8,7 +8,7 @@ use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::Admin;
+use crate::admin::Admin;
 use crate::events::{Service, Urls};
 
 #[derive(Subcommand)]

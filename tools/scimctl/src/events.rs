@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::Admin;
+use crate::admin::Admin;
 
 /// The services' base URLs (all the same for the embedded process).
 pub struct Urls {

@@ -11,12 +11,14 @@
 
 use std::process::ExitCode;
 
+mod admin;
 mod dead;
 mod events;
 mod rebuild;
 mod replay;
 
-use anyhow::{Context, anyhow, bail};
+use admin::Admin;
+use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
@@ -166,81 +168,6 @@ enum SeatsCommand {
     },
 }
 
-pub(crate) struct Admin {
-    http: reqwest::Client,
-    key: String,
-}
-
-impl Admin {
-    /// GET `url` decoded straight into `T` (no intermediate JSON tree: the
-    /// rebuild reads the journal this way).
-    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> anyhow::Result<T> {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}: no answer"))?;
-        let status = response.status();
-        let bytes = response.bytes().await.unwrap_or_default();
-        if !status.is_success() {
-            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let detail = value["detail"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            bail!("GET {url}: {status}: {detail}");
-        }
-        serde_json::from_slice(&bytes).with_context(|| format!("GET {url}: unexpected answer"))
-    }
-
-    pub(crate) async fn send(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), url)
-            .bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}: no answer"))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if !status.is_success() {
-            let detail = value["detail"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| value.to_string());
-            bail!("{method} {url}: {status}: {detail}");
-        }
-        Ok(value)
-    }
-}
-
-fn admin_key(flag: Option<String>) -> anyhow::Result<String> {
-    if let Some(key) = flag.filter(|k| !k.is_empty()) {
-        return Ok(key);
-    }
-    std::fs::read_to_string("data/admin-key")
-        .map(|k| k.trim().to_owned())
-        .ok()
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| anyhow!("no admin key: pass --admin-key, set SCIM_ADMIN_KEY, or run from the embedded process's folder (./data/admin-key)"))
-}
-
 fn base(url: &str) -> String {
     url.trim_end_matches('/').to_owned()
 }
@@ -281,10 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         ])
         .await;
     }
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        key: admin_key(cli.admin_key)?,
-    };
+    let admin = Admin::new(cli.admin_key)?;
     let orgs = format!("{gateway}/admin/v1/organizations");
     match cli.command {
         Command::Org {

@@ -1,17 +1,18 @@
 //! `scimctl rebuild SERVICE --into URL` and `scimctl diff SERVICE --against
 //! URL --live URL`.
 //!
-//! Rebuild: migrates a fresh database of the service and applies the journal
+//! Rebuild: migrates an empty database of the service (a PostgreSQL one must
+//! exist already: it is not created here) and applies the journal
 //! (all, or one organization) to it through the service's own consumer —
 //! the same use cases and inbox as in production — reading the journal from
 //! the gateway a page at a time. Events are spread over `--parallel` workers
 //! by aggregate, so each user's and group's events stay in order (the
-//! projections do not depend on the order across aggregates).
+//! services' tables do not depend on the order across aggregates).
 //!
-//! Diff: compares the service's projection tables (see each service's
-//! `COMPARED_TABLES`) in the live database and the rebuilt one and prints the rows
-//! that differ. This is how a projection bug shows: the rebuilt copy is what
-//! the events say; the live one is what happened.
+//! Diff: compares the tables the service builds from events (its
+//! `COMPARED_TABLES`) in the live database and the rebuilt one and prints the
+//! rows that differ. This is how a bug in applying events shows: the rebuilt
+//! copy is what the events say; the live one is what happened.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -29,15 +30,17 @@ use serde_json::{Value, json};
 use service_kit::compared_tables::{self, ComparedTable};
 use tokio::sync::mpsc;
 
-use crate::Admin;
+use crate::admin::Admin;
 use crate::events::{Service, Slice, Urls};
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
     #[arg(value_enum)]
     pub service: Service,
-    /// A fresh database for the service (created and migrated; its
-    /// projection tables must be empty).
+    /// An empty database for the service, which rebuild migrates: on
+    /// PostgreSQL it must exist already (`createdb NAME`; rebuild does not
+    /// create it); a SQLite file is created when missing. The service's
+    /// tables in it must hold no rows.
     #[arg(long)]
     pub into: String,
     /// Only this organization's events.
@@ -142,7 +145,16 @@ async fn relax_durability(url: &str, relaxed: bool) -> anyhow::Result<()> {
 }
 
 pub async fn rebuild(admin: &Admin, urls: &Urls, args: RebuildArgs) -> anyhow::Result<Value> {
-    relax_durability(&args.into, true).await?;
+    if let Err(e) = relax_durability(&args.into, true).await {
+        if is_missing_database(&e) {
+            bail!(
+                "{} does not exist: create it first (createdb {}); rebuild migrates a database but does not create one",
+                redact(&args.into),
+                database_name(&args.into)
+            );
+        }
+        return Err(e);
+    }
     let outcome = rebuild_relaxed(admin, urls, &args).await;
     relax_durability(&args.into, false).await?;
     outcome
@@ -371,8 +383,8 @@ pub async fn diff(args: DiffArgs) -> anyhow::Result<Value> {
         .map(uuid::Uuid::parse_str)
         .transpose()
         .context("--org is not an organization id")?;
-    let live = service_kit::db::connect(&args.live, 2, "the live database").await?;
-    let rebuilt = service_kit::db::connect(&args.against, 2, "the rebuilt database").await?;
+    let live = connect_existing(&args.live, "the live database").await?;
+    let rebuilt = connect_existing(&args.against, "the rebuilt database").await?;
     let differences = compared_tables::diff(&live, &rebuilt, tables(args.service), org).await?;
     Ok(json!({
         "service": args.service.name(),
@@ -380,6 +392,34 @@ pub async fn diff(args: DiffArgs) -> anyhow::Result<Value> {
         "differences": differences.len(),
         "rows": differences.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
     }))
+}
+
+/// A connection to a database that must exist, its absence said plainly.
+async fn connect_existing(url: &str, purpose: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    match service_kit::db::connect(url, 2, purpose).await {
+        Err(e) if is_missing_database(&e) => bail!("{purpose} {} does not exist", redact(url)),
+        connected => connected,
+    }
+}
+
+/// Whether connecting failed because the PostgreSQL database does not exist
+/// (SQLSTATE 3D000, `invalid_catalog_name`).
+fn is_missing_database(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let sqlx = match cause.downcast_ref::<sea_orm::DbErr>() {
+            Some(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))) => Some(&**e),
+            _ => cause.downcast_ref::<sea_orm::SqlxError>(),
+        };
+        sqlx.and_then(|e| e.as_database_error())
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "3D000")
+    })
+}
+
+/// The database name of a PostgreSQL URL (its path, without the query).
+fn database_name(url: &str) -> &str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit_once('/').map_or(path, |(_, name)| name)
 }
 
 /// A database URL without its password, for output.
@@ -441,7 +481,16 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{database_name, redact};
+
+    #[test]
+    fn the_database_name_is_the_urls_path() {
+        assert_eq!(
+            database_name("postgres://scim:s3cret@db:5432/identity_rebuilt?sslmode=disable"),
+            "identity_rebuilt"
+        );
+        assert_eq!(database_name("postgres://db/team"), "team");
+    }
 
     #[test]
     fn urls_are_shown_without_passwords() {

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::Admin;
+use crate::admin::Admin;
 use crate::events::{Service, Slice, Urls, page};
 
 /// Problems and would-be deliveries listed in the summary, at most.

@@ -1,6 +1,8 @@
 //! `scimctl` against the embedded platform served on a real port: create an
 //! organization whose token provisions at once, list and revoke tokens, set
-//! seats, report status; a wrong admin key is one clear line and exit 1.
+//! seats, report status; a wrong admin key is one clear line and exit 1; the
+//! event table's instants are milliseconds; a rebuild into a database that
+//! does not exist says so once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -155,4 +157,85 @@ async fn an_organization_from_the_cli_provisions_at_once() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn the_event_table_gives_instants_to_the_millisecond() {
+    let port = serve().await;
+    let created = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &["org", "create", "--name", "Acme", "--seats", "1"],
+        )
+        .await,
+    );
+    let org = created["org_id"].as_str().unwrap().to_owned();
+    let provisioned = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/scim/v2/Users"))
+        .bearer_auth(created["token"].as_str().unwrap())
+        .header("Content-Type", "application/scim+json")
+        .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "first@acme.test"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(provisioned.status().as_u16(), 201);
+    let listed = scimctl(
+        port,
+        KEY,
+        &["events", "list", "--org", &org, "--format", "table"],
+    )
+    .await;
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let table = String::from_utf8(listed.stdout).unwrap();
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().contains("OCCURRED"), "{table}");
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty(), "the provisioning is journaled: {table}");
+    for row in rows {
+        let occurred = row.split_whitespace().nth(1).unwrap();
+        // 2026-12-03T07:41:35.123Z: RFC 3339, UTC, milliseconds.
+        assert_eq!(occurred.len(), 24, "{row}");
+        assert!(occurred.ends_with('Z'), "{row}");
+        assert_eq!(occurred.as_bytes()[19], b'.', "{row}");
+        assert!(
+            occurred[20..23].bytes().all(|b| b.is_ascii_digit()),
+            "{row}"
+        );
+    }
+}
+
+/// `scimctl rebuild` into a PostgreSQL database that does not exist: its help
+/// says the database must exist, and the error says what is wrong once.
+#[actix_web::test]
+async fn rebuild_into_a_missing_database_says_so_once() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(["rebuild", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("must exist already"), "{help}");
+    assert!(!help.contains("created and migrated"), "{help}");
+
+    let Ok(admin_url) = std::env::var("SCIM_TEST_DATABASE_URL") else {
+        assert!(
+            !test_support::require_infra(),
+            "SCIM_TEST_REQUIRE_INFRA=1 but SCIM_TEST_DATABASE_URL is not set"
+        );
+        eprintln!("skipping: SCIM_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("scim_missing_{}", uuid::Uuid::new_v4().simple());
+    let (server, _) = admin_url.rsplit_once('/').unwrap();
+    let into = format!("{server}/{name}");
+    let output = scimctl(1, KEY, &["rebuild", "identity", "--into", &into]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+    assert!(stderr.contains(&format!("createdb {name}")), "{stderr}");
 }
