@@ -89,3 +89,14 @@ impl MemoryInbox {
             .clone()
     }
 }
+
+/// An event of organization `org` (also its workspace): `kind`/`id` at
+/// `version`, which is also its `seq`.
+pub fn event_in(org: Uuid, kind: AggregateKind, id: &str, version: i64, body: EventBody) -> Event {
+    Event {
+        seq: version,
+        org_id: org,
+        workspace_id: org,
+        ..event(kind, id, version, body)
+    }
+}

@@ -2,8 +2,18 @@
 //! RabbitMQ are used when `SCIM_TEST_DATABASE_URL` / `SCIM_TEST_AMQP_URL` are
 //! set, and their absence fails the test instead of skipping it when
 //! `SCIM_TEST_REQUIRE_INFRA=1` (as `.ci/run` sets it).
+//!
+//! Every service keeps one integration-test binary (`tests/it/main.rs`)
+//! built on these pieces: [`gateway::TestGateway`] (a gateway on a fresh
+//! database with an organization and its token), [`http`] (requests to an
+//! actix app and its answers), [`broker::TestBroker`] (a test's own
+//! exchange and queues, consumers in the background), [`process`] (service
+//! binaries as child processes, a test alone in its own process),
+//! [`consumers`] (events made to order) and [`scenario`] (the delivery
+//! scenario and its check).
 
-#![allow(clippy::panic)]
+// A test-only crate: a failed step panics, as in a test.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use sea_orm::{ConnectionTrait, Database};
 use uuid::Uuid;
@@ -65,7 +75,10 @@ pub fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
     format!("sqlite://{}/{file}", dir.display())
 }
 
+pub mod broker;
 pub mod consumers;
+pub mod gateway;
+pub mod http;
 pub mod process;
 pub mod proxy;
 pub mod scenario;

@@ -107,7 +107,7 @@ backend_tests! {
 #[tokio::test]
 async fn only_publication_marks_commit_without_waiting_for_the_disk() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let Some(url) = crate::support::postgres_url().await else {
+    let Some(url) = test_support::postgres_database().await else {
         return;
     };
     let setting = async |db: &sea_orm::DatabaseConnection| -> String {
