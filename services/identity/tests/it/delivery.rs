@@ -7,106 +7,24 @@
 //! identity service, in version order per user, and the accounts say what the
 //! IdP did, user by user.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, test, web};
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::{Connection, ConnectionProperties};
 use messaging_rabbitmq::RabbitPublisher;
-use messaging_rabbitmq::topology::{Exchanges, ServiceTopology, declare_service_topology};
-use scim_gateway::config::{Secret, Settings};
-use scim_gateway::domain::models::BearerToken;
 use scim_gateway::domain::ports::ViewHealth;
-use scim_gateway::outbound::sql::SqlScimView;
-use scim_gateway::startup::{GatewayApi, build_api, configure_app, generate_token, journal_relay};
+use scim_gateway::startup::journal_relay;
 use sea_orm::Database;
-use serde_json::Value;
 use service_kit::shutdown::BackgroundTasks;
+use test_support::broker::TestBroker;
+use test_support::gateway::TestGateway;
+use test_support::process::ServiceProcess;
 use test_support::proxy::TcpProxy;
-use test_support::scenario::{Scenario, ScimClient, count, verify_identity};
+use test_support::scenario::{Scenario, count, verify_identity};
 use uuid::Uuid;
 
 const USERS: usize = 200;
 const REQUESTS: usize = 1000;
 const OUTAGE: Duration = Duration::from_secs(11);
-
-struct Gateway {
-    api: web::Data<GatewayApi>,
-    store: SqlScimView,
-    token: String,
-}
-
-impl ScimClient for Gateway {
-    async fn send(&self, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
-        let app = test::init_service(
-            App::new()
-                .app_data(self.api.clone())
-                .configure(configure_app),
-        )
-        .await;
-        let request = match method {
-            "POST" => test::TestRequest::post(),
-            "PATCH" => test::TestRequest::patch(),
-            "DELETE" => test::TestRequest::delete(),
-            _ => test::TestRequest::get(),
-        }
-        .uri(&format!("/scim/v2{uri}"))
-        .insert_header(("Authorization", format!("Bearer {}", self.token)));
-        let request = match body {
-            Some(body) => request
-                .insert_header(("Content-Type", "application/scim+json"))
-                .set_payload(body.to_string()),
-            None => request,
-        };
-        let response = test::call_service(&app, request.to_request()).await;
-        let status = response.status();
-        let bytes = test::read_body(response).await;
-        (
-            status.as_u16(),
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-}
-
-struct IdentityProcess {
-    child: Option<Child>,
-    env: Vec<(String, String)>,
-    log: std::path::PathBuf,
-}
-
-impl IdentityProcess {
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_identity"))
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("identity binary starts");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill(); // SIGKILL: no shutdown, no acks, no commit in flight
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for IdentityProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 #[actix_web::test]
 async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_consumer_kill() {
@@ -125,55 +43,36 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     let proxy = TcpProxy::start(upstream).await.unwrap();
     let (proxied_url, _) = test_support::reroute(&amqp_url, proxy.port()).unwrap();
 
-    let suffix = Uuid::new_v4().simple().to_string();
-    let exchanges = Exchanges::for_exchange(&format!("provisioning.test.{suffix}"));
-    let topology = ServiceTopology {
-        service: format!("identity-delivery-{suffix}"),
-        routing_keys: vec!["user.*".into()],
-        retry_delay: Duration::from_millis(200),
-    };
-    let admin = Connection::connect(&amqp_url, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let admin_channel = admin.create_channel().await.unwrap();
-    declare_service_topology(&admin_channel, &exchanges, &topology)
-        .await
-        .unwrap();
+    let broker = TestBroker::new(&amqp_url);
+    let topology = broker.topology("identity-delivery", &["user.*"]);
+    broker.declare(&[&topology]).await;
 
     // The gateway, in this process, relaying through the proxy.
-    let mut settings = Settings::from_sources(None, false).unwrap();
-    settings.database.url = Secret::new(gateway_db);
-    settings.database.max_connections = 8;
+    let mut settings = test_support::gateway::settings(gateway_db);
     settings.amqp.relay_idle_poll_ms = 50;
     settings.amqp.relay_max_backoff_ms = 1000;
-    let (api, store) = build_api(&settings).await.unwrap();
+    let gateway = TestGateway::spawn(&settings, "Delivery org").await;
     let mut background = BackgroundTasks::new();
-    let publisher = RabbitPublisher::new(&proxied_url, &exchanges.events);
+    let publisher = RabbitPublisher::new(&proxied_url, &broker.exchanges.events);
     background.spawn("journal relay", |stop| {
-        journal_relay(&store, publisher, &settings, stop)
+        journal_relay(&gateway.store, publisher, &settings, stop)
     });
-    let token = generate_token();
-    scim_gateway::startup::ensure_organization_with_token(
-        &store,
-        "Delivery org",
-        &BearerToken::new(token.clone()),
-    )
-    .await
-    .unwrap();
-    let gateway = Gateway { api, store, token };
 
     // The identity service, as its own process, consuming through the proxy.
     let log = test_support::temp_dir("delivery").with_extension("log");
-    let mut identity = IdentityProcess {
-        child: None,
-        env: vec![
+    let mut identity = ServiceProcess::new(
+        env!("CARGO_BIN_EXE_identity"),
+        vec![
             (
                 "SCIM_IDENTITY_CONFIG".into(),
                 "/nonexistent/identity.toml".into(),
             ),
             ("SCIM_DATABASE__URL".into(), identity_db.clone()),
             ("SCIM_AMQP__URL".into(), proxied_url.clone()),
-            ("SCIM_AMQP__EXCHANGE".into(), exchanges.events.clone()),
+            (
+                "SCIM_AMQP__EXCHANGE".into(),
+                broker.exchanges.events.clone(),
+            ),
             ("SCIM_AMQP__QUEUE".into(), topology.service.clone()),
             ("SCIM_AMQP__RETRY_DELAY_MS".into(), "200".into()),
             ("SCIM_AMQP__MAX_ATTEMPTS".into(), "100".into()),
@@ -181,8 +80,8 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
             ("SCIM_ADMIN_KEY".into(), "delivery-test".into()),
             ("SCIM_LOG__FILTER".into(), "info".into()),
         ],
-        log: log.clone(),
-    };
+        log.clone(),
+    );
     identity.start();
     let identity_store = Database::connect(&identity_db).await.unwrap();
 
@@ -298,19 +197,5 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     verify_identity(&identity_store, &journal_ids, &scenario).await;
     assert!(answered_during_outage >= 500);
 
-    for queue in topology.queues() {
-        let _ = admin_channel
-            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for exchange in [
-        &exchanges.events,
-        &exchanges.retry,
-        &exchanges.requeue,
-        &exchanges.dead,
-    ] {
-        let _ = admin_channel
-            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
+    broker.remove(&[&topology], &[]).await;
 }
