@@ -1,15 +1,10 @@
 //! A 50,000-member team (SQLite, and PostgreSQL when configured): provisioned
 //! from one event, listed page by page, changed a few members at a time.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::HashSet;
 
-use chrono::Utc;
 use messaging::Handled;
-use provisioning_events::{
-    Aggregate, AggregateKind, Event, EventBody, Member, MemberKind, SCHEMA_VERSION,
-};
+use provisioning_events::{AggregateKind, Event, EventBody, Member, MemberKind};
 use team::domain::models::{OrgId, Page, TeamId};
 use team::startup::TeamService;
 use uuid::Uuid;
@@ -17,21 +12,7 @@ use uuid::Uuid;
 const MEMBERS: usize = 50_000;
 
 fn event(org: Uuid, group: &str, version: i64, body: EventBody) -> Event {
-    Event {
-        id: Uuid::now_v7(),
-        seq: version,
-        schema_version: SCHEMA_VERSION,
-        org_id: org,
-        workspace_id: org,
-        aggregate: Aggregate {
-            kind: AggregateKind::Group,
-            id: group.into(),
-            version,
-        },
-        occurred_at: Utc::now(),
-        body,
-        traceparent: None,
-    }
+    test_support::consumers::event_in(org, AggregateKind::Group, group, version, body)
 }
 
 fn user(i: usize) -> String {
