@@ -3,18 +3,13 @@
 //! release seats, concurrent reservations never exceed the quota, a batch
 //! of reservations is decided as if one after the other.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use chrono::Utc;
 use licensing::domain::models::{OrgId, Reservation, SeatKey, Subscription};
 use licensing::domain::service::SeatPolicy;
 use licensing::inbound::rpc::ReservationDesk;
 use licensing::startup::LicensingService;
 use messaging::Handled;
 use provisioning_events::seats::{SeatReply, SeatRequest};
-use provisioning_events::{
-    Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION, UserProfile,
-};
+use provisioning_events::{AggregateKind, Event, EventBody, UserProfile};
 use uuid::Uuid;
 
 fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
@@ -28,21 +23,7 @@ fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
 }
 
 fn user_event(org: Uuid, scim_id: &str, version: i64, body: EventBody) -> Event {
-    Event {
-        id: Uuid::now_v7(),
-        seq: version,
-        schema_version: SCHEMA_VERSION,
-        org_id: org,
-        workspace_id: org,
-        aggregate: Aggregate {
-            kind: AggregateKind::User,
-            id: scim_id.into(),
-            version,
-        },
-        occurred_at: Utc::now(),
-        body,
-        traceparent: None,
-    }
+    test_support::consumers::event_in(org, AggregateKind::User, scim_id, version, body)
 }
 
 fn provisioned(user_name: &str) -> EventBody {

@@ -1,0 +1,6 @@
+//! Integration tests of the licensing service, one binary (the shared
+//! harness is `test_support`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod seats;
