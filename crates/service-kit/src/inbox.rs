@@ -12,7 +12,7 @@
 //! Use: open a transaction, call [`claim`]; on [`Admission::Apply`] write the
 //! effect in the same transaction and commit; otherwise roll back.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use messaging::{Admission, admit};
 use provisioning_events::{AggregateKind, Event};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -60,8 +60,12 @@ fn kind_name(kind: AggregateKind) -> &'static str {
 }
 
 /// Decides whether `event` may be applied in transaction `txn` and, when it
-/// may, records it there.
-pub async fn claim<C: ConnectionTrait>(txn: &C, event: &Event) -> Result<Admission, InboxError> {
+/// may, records it there as applied at `applied_at` (the service's clock).
+pub async fn claim<C: ConnectionTrait>(
+    txn: &C,
+    event: &Event,
+    applied_at: DateTime<Utc>,
+) -> Result<Admission, InboxError> {
     let kind = kind_name(event.aggregate.kind);
     let recorded = txn
         .query_one(
@@ -111,7 +115,7 @@ pub async fn claim<C: ConnectionTrait>(txn: &C, event: &Event) -> Result<Admissi
                 event.aggregate.id.clone().into(),
                 event.aggregate.version.into(),
                 event.seq.into(),
-                Utc::now().timestamp_micros().into(),
+                applied_at.timestamp_micros().into(),
             ])
             .to_owned(),
     )
@@ -170,6 +174,7 @@ pub async fn claim<C: ConnectionTrait>(txn: &C, event: &Event) -> Result<Admissi
 pub async fn claim_batch<C: ConnectionTrait>(
     txn: &C,
     events: &[Event],
+    applied_at: DateTime<Utc>,
 ) -> Result<Vec<Admission>, InboxError> {
     use std::collections::{HashMap, HashSet};
     let mut recorded: HashSet<uuid::Uuid> = HashSet::new();
@@ -240,7 +245,7 @@ pub async fn claim_batch<C: ConnectionTrait>(
         }
         admissions.push(admission);
     }
-    let now = Utc::now().timestamp_micros();
+    let now = applied_at.timestamp_micros();
     for chunk in pow2_chunks(&admitted) {
         let mut insert = Query::insert();
         insert.into_table(InboxEvents::Table).columns([

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use chrono::Utc;
 use messaging::Admission;
 use provisioning_events::{AggregateKind, Event, EventBody, UserProfile};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -49,7 +50,10 @@ async fn batch_claims_like_one_at_a_time(db: DatabaseConnection) {
     let (b1, b2) = (user("b", 1), user("b", 2));
     for e in [&a1, &b1, &b2] {
         let txn = db.begin().await.unwrap();
-        assert_eq!(inbox::claim(&txn, e).await.unwrap(), Admission::Apply);
+        assert_eq!(
+            inbox::claim(&txn, e, Utc::now()).await.unwrap(),
+            Admission::Apply
+        );
         txn.commit().await.unwrap();
     }
     let (a2, a3) = (user("a", 2), user("a", 3));
@@ -67,7 +71,7 @@ async fn batch_claims_like_one_at_a_time(db: DatabaseConnection) {
         a3.clone(),   // twice in the batch: duplicate the second time
     ];
     let txn = db.begin().await.unwrap();
-    let admissions = inbox::claim_batch(&txn, &batch).await.unwrap();
+    let admissions = inbox::claim_batch(&txn, &batch, Utc::now()).await.unwrap();
     txn.commit().await.unwrap();
     assert_eq!(
         admissions,
@@ -84,17 +88,22 @@ async fn batch_claims_like_one_at_a_time(db: DatabaseConnection) {
     );
     // What the batch recorded is what a later claim sees.
     let txn = db.begin().await.unwrap();
-    assert_eq!(inbox::claim(&txn, &a3).await.unwrap(), Admission::Duplicate);
     assert_eq!(
-        inbox::claim(&txn, &user("a", 4)).await.unwrap(),
+        inbox::claim(&txn, &a3, Utc::now()).await.unwrap(),
+        Admission::Duplicate
+    );
+    assert_eq!(
+        inbox::claim(&txn, &user("a", 4), Utc::now()).await.unwrap(),
         Admission::Apply
     );
     assert_eq!(
-        inbox::claim(&txn, &group("a", 2)).await.unwrap(),
+        inbox::claim(&txn, &group("a", 2), Utc::now())
+            .await
+            .unwrap(),
         Admission::Apply
     );
     assert_eq!(
-        inbox::claim(&txn, &user("c", 1)).await.unwrap(),
+        inbox::claim(&txn, &user("c", 1), Utc::now()).await.unwrap(),
         Admission::Apply
     );
     txn.rollback().await.unwrap();
@@ -135,11 +144,11 @@ fn a_large_batch_is_claimed_across_statement_chunks() {
         let db = database(&test_support::sqlite_url(&dir, "inbox.db")).await;
         let batch: Vec<Event> = (0..1000).map(|i| user(&format!("u{i}"), 1)).collect();
         let txn = db.begin().await.unwrap();
-        let admissions = inbox::claim_batch(&txn, &batch).await.unwrap();
+        let admissions = inbox::claim_batch(&txn, &batch, Utc::now()).await.unwrap();
         txn.commit().await.unwrap();
         assert!(admissions.iter().all(|a| *a == Admission::Apply));
         let txn = db.begin().await.unwrap();
-        let again = inbox::claim_batch(&txn, &batch).await.unwrap();
+        let again = inbox::claim_batch(&txn, &batch, Utc::now()).await.unwrap();
         assert!(again.iter().all(|a| *a == Admission::Duplicate));
         txn.rollback().await.unwrap();
     });

@@ -30,6 +30,7 @@ pub trait AccountStore: Send + Sync + 'static {
         &self,
         event: &Event,
         scim_user_id: &str,
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send
     where
@@ -42,6 +43,7 @@ pub trait AccountStore: Send + Sync + 'static {
     fn apply_events<F>(
         &self,
         events: &[Event],
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send
     where

@@ -56,7 +56,7 @@ impl<S: AccountStore, C: Clock> Identity<S, C> {
         let now = self.clock.now();
         let admissions = self
             .store
-            .apply_events(events, |event, accounts| {
+            .apply_events(events, now, |event, accounts| {
                 rules::changes_for(event, accounts, now)
             })
             .await;
@@ -68,7 +68,7 @@ impl<S: AccountStore, C: Clock> Identity<S, C> {
         let now = self.clock.now();
         let admission = self
             .store
-            .apply_event(event, &event.aggregate.id, |accounts| {
+            .apply_event(event, &event.aggregate.id, now, |accounts| {
                 rules::changes_for(event, accounts, now)
             })
             .await

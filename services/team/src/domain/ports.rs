@@ -26,6 +26,7 @@ pub trait TeamStore: Send + Sync + 'static {
         &self,
         event: &Event,
         team: Option<TeamId>,
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send
     where
@@ -39,6 +40,7 @@ pub trait TeamStore: Send + Sync + 'static {
         &self,
         events: &[Event],
         teams: &[Option<TeamId>],
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send
     where

@@ -45,7 +45,7 @@ impl<S: TeamStore, C: Clock> Teams<S, C> {
         let teams: Vec<_> = events.iter().map(rules::team_of).collect();
         let admissions = self
             .store
-            .apply_events(events, &teams, |event, team| {
+            .apply_events(events, &teams, now, |event, team| {
                 rules::changes_for(event, team, now)
             })
             .await;
@@ -56,7 +56,7 @@ impl<S: TeamStore, C: Clock> Teams<S, C> {
         let now = self.clock.now();
         let admission = self
             .store
-            .apply_event(event, rules::team_of(event), |team| {
+            .apply_event(event, rules::team_of(event), now, |team| {
                 rules::changes_for(event, team, now)
             })
             .await

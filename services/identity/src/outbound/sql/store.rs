@@ -275,13 +275,16 @@ impl AccountStore for SqlAccountStore {
         &self,
         event: &Event,
         scim_user_id: &str,
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> Result<Admission, StoreError>
     where
         F: FnOnce(&[Account]) -> Vec<AccountChange> + Send,
     {
         let txn = self.db.begin().await.map_err(db_error)?;
-        let admission = inbox::claim(&txn, event).await.map_err(inbox_error)?;
+        let admission = inbox::claim(&txn, event, applied_at)
+            .await
+            .map_err(inbox_error)?;
         if admission != Admission::Apply {
             txn.rollback().await.map_err(db_error)?;
             return Ok(admission);
@@ -303,13 +306,14 @@ impl AccountStore for SqlAccountStore {
     async fn apply_events<F>(
         &self,
         events: &[Event],
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> Result<Vec<Admission>, StoreError>
     where
         F: Fn(&Event, &[Account]) -> Vec<AccountChange> + Send + Sync,
     {
         let txn = self.db.begin().await.map_err(db_error)?;
-        let admissions = inbox::claim_batch(&txn, events)
+        let admissions = inbox::claim_batch(&txn, events, applied_at)
             .await
             .map_err(inbox_error)?;
         let admitted: Vec<&Event> = events

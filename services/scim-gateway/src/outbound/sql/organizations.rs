@@ -26,7 +26,7 @@ impl EntitlementStore for SqlScimView {
         // Held until this function returns, after its commit.
         let _change = self.tenants.change();
         let txn = self.db.begin().await.map_err(db_error)?;
-        let admission = service_kit::inbox::claim(&txn, event)
+        let admission = service_kit::inbox::claim(&txn, event, self.now())
             .await
             .map_err(|e| StoreError::Unavailable(anyhow!(e)))?;
         if admission != messaging::Admission::Apply {

@@ -273,6 +273,7 @@ impl TeamStore for SqlTeamStore {
         &self,
         event: &Event,
         team: Option<TeamId>,
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> Result<Admission, StoreError>
     where
@@ -280,7 +281,9 @@ impl TeamStore for SqlTeamStore {
     {
         let org = OrgId(event.org_id);
         let txn = self.db.begin().await.map_err(db_error)?;
-        let admission = inbox::claim(&txn, event).await.map_err(inbox_error)?;
+        let admission = inbox::claim(&txn, event, applied_at)
+            .await
+            .map_err(inbox_error)?;
         if admission != Admission::Apply {
             txn.rollback().await.map_err(db_error)?;
             return Ok(admission);
@@ -300,13 +303,14 @@ impl TeamStore for SqlTeamStore {
         &self,
         events: &[Event],
         teams: &[Option<TeamId>],
+        applied_at: DateTime<Utc>,
         decide: F,
     ) -> Result<Vec<Admission>, StoreError>
     where
         F: Fn(&Event, Option<&Team>) -> Vec<TeamChange> + Send + Sync,
     {
         let txn = self.db.begin().await.map_err(db_error)?;
-        let admissions = inbox::claim_batch(&txn, events)
+        let admissions = inbox::claim_batch(&txn, events, applied_at)
             .await
             .map_err(inbox_error)?;
         for ((event, team), admission) in events.iter().zip(teams).zip(&admissions) {

@@ -107,7 +107,7 @@ where
     let org = OrgId(event.org_id);
     let txn = db.begin().await.map_err(db_error)?;
     lock_organization(&txn, org).await?;
-    let admission = inbox::claim(&txn, event).await.map_err(inbox_error)?;
+    let admission = inbox::claim(&txn, event, now).await.map_err(inbox_error)?;
     if admission != Admission::Apply {
         txn.rollback().await.map_err(db_error)?;
         return Ok(admission);
@@ -202,7 +202,7 @@ where
     F: Fn(&HolderSeats) -> Confirmation,
 {
     let txn = db.begin().await.map_err(db_error)?;
-    let admissions = inbox::claim_batch(&txn, events)
+    let admissions = inbox::claim_batch(&txn, events, now)
         .await
         .map_err(inbox_error)?;
     let admitted: Vec<(Uuid, Vec<SeatChange>)> = events
