@@ -5,6 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::test;
 use serde_json::{Value, json};
+use test_support::http::{admin_request, scim_request};
 
 use crate::stack_tests;
 use crate::support::{ADMIN_KEY, Reply, Stack, user};
@@ -16,24 +17,10 @@ async fn admin(
     body: Option<Value>,
     key: Option<&str>,
 ) -> Reply {
-    let request = match method {
-        "POST" => test::TestRequest::post(),
-        "PUT" => test::TestRequest::put(),
-        "DELETE" => test::TestRequest::delete(),
-        _ => test::TestRequest::get(),
-    }
-    .uri(&format!("/admin/v1/organizations{path}"));
-    let request = match key {
-        Some(key) => request.insert_header(("Authorization", format!("Bearer {key}"))),
-        None => request,
-    };
-    let request = match body {
-        Some(body) => request
-            .insert_header(("Content-Type", "application/json"))
-            .set_payload(body.to_string()),
-        None => request,
-    };
-    stack.call(request).await
+    let path = format!("/admin/v1/organizations{path}");
+    stack
+        .call(admin_request(method, &path, key, body.as_ref()))
+        .await
 }
 
 async fn scim_as(
@@ -43,19 +30,9 @@ async fn scim_as(
     uri: &str,
     body: Option<Value>,
 ) -> Reply {
-    let request = match method {
-        "POST" => test::TestRequest::post(),
-        _ => test::TestRequest::get(),
-    }
-    .uri(&format!("/scim/v2{uri}"))
-    .insert_header(("Authorization", format!("Bearer {token}")));
-    let request = match body {
-        Some(body) => request
-            .insert_header(("Content-Type", "application/scim+json"))
-            .set_payload(body.to_string()),
-        None => request,
-    };
-    stack.call(request).await
+    stack
+        .call(scim_request(method, uri, token, body.as_ref()))
+        .await
 }
 
 stack_tests! {

@@ -2,22 +2,20 @@
 //! publishing of the event it caused, and the identity, team and licensing
 //! services' handling of that event — through the journal and the in-process
 //! bus, and through the journal and RabbitMQ's `traceparent` header. Spans
-//! are collected by an in-memory exporter.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[allow(dead_code)] // the harness serves the e2e suite; this one uses part of it
-#[path = "e2e/support.rs"]
-mod support;
+//! are collected by an in-memory exporter, installed as the global tracing
+//! subscriber: so each test runs alone in its own process of this binary
+//! (`test_support::process::in_own_process`) and the other tests' spans
+//! never mix with its own.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::{Mode, Stack, user};
 use actix_web::http::StatusCode;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Key, Value as OtelValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use support::{Mode, Stack, user};
+use test_support::process::in_own_process;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -32,7 +30,7 @@ fn exporter() -> &'static InMemorySpanExporter {
         tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(tracer))
             .try_init()
-            .expect("the only subscriber of this test binary");
+            .expect("the only subscriber of this process");
         exporter
     })
 }
@@ -150,10 +148,14 @@ async fn one_trace_covers_request_and_consumer(mode: Mode) {
 
 #[actix_web::test]
 async fn one_trace_through_the_in_process_bus() {
-    one_trace_covers_request_and_consumer(Mode::Embedded).await;
+    if in_own_process("tracing::one_trace_through_the_in_process_bus") {
+        one_trace_covers_request_and_consumer(Mode::Embedded).await;
+    }
 }
 
 #[actix_web::test]
 async fn one_trace_through_rabbitmq() {
-    one_trace_covers_request_and_consumer(Mode::Distributed).await;
+    if in_own_process("tracing::one_trace_through_rabbitmq") {
+        one_trace_covers_request_and_consumer(Mode::Distributed).await;
+    }
 }

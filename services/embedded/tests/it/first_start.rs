@@ -3,8 +3,6 @@
 //! a SCIM base URL, a token and an admin key that work; a restart keeps the
 //! data, prints the same credentials, and creates no second organization.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -91,11 +89,7 @@ async fn wait_ready(http: &reqwest::Client, port: u16) {
 async fn first_start_prints_working_credentials_and_a_restart_keeps_them() {
     let dir = test_support::temp_dir("first-start");
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = test_support::process::free_port();
     let http = reqwest::Client::new();
 
     let (mut first, printed) = start(&dir, port);

@@ -13,19 +13,20 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{App, test};
-use lapin::{Connection, ConnectionProperties};
 use messaging::relay::Relay;
 use messaging_inprocess::RetryPolicy;
 use messaging_rabbitmq::RabbitPublisher;
-use messaging_rabbitmq::consumer::{self, ConsumerSettings};
-use messaging_rabbitmq::topology::{Exchanges, ServiceTopology, declare_service_topology};
 use scim_embedded::{EmbeddedSettings, Platform, SeatsVia};
-use scim_gateway::config::{Secret, Settings};
 use scim_gateway::domain::models::{BearerToken, OrgId};
 use scim_gateway::startup::generate_token;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
+use test_support::broker::{RunningConsumer, TestBroker};
+use test_support::http::{Response, admin_request, scim_request};
 use uuid::Uuid;
+
+/// What the stack answered: status, headers and JSON body.
+pub type Reply = Response;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
 /// How long a seat reservation waits for its user in the tests' stacks.
@@ -38,8 +39,7 @@ pub enum Mode {
 }
 
 struct Broker {
-    url: String,
-    exchange: String,
+    names: TestBroker,
     consumers: Vec<RunningConsumer>,
     seat_server: tokio::sync::Mutex<Option<SeatServer>>,
     seat_queue: String,
@@ -101,23 +101,11 @@ impl SeatServer {
     }
 }
 
-struct RunningConsumer {
-    settings: ConsumerSettings,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
 pub struct Stack {
     pub platform: Platform,
     pub token: String,
     pub org: OrgId,
     broker: Option<Broker>,
-}
-
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: Value,
 }
 
 impl Stack {
@@ -145,21 +133,19 @@ impl Stack {
                 )
             }
         };
-        let suffix = Uuid::new_v4().simple().to_string();
-        let mut gateway = Settings::from_sources(None, false).expect("default settings");
-        gateway.database.url = Secret::new(gateway_url);
-        gateway.database.max_connections = 8;
+        let names = amqp.map(|url| TestBroker::new(&url));
+        let mut gateway = test_support::gateway::settings(gateway_url);
         gateway.http.public_base_url = Some("http://scim.test/scim/v2".into());
         let mut settings = EmbeddedSettings::defaults(gateway);
         settings.identity_database_url = identity_url;
         settings.team_database_url = team_url;
         settings.licensing_database_url = licensing_url;
         settings.seat_policy.hold_for = chrono::Duration::milliseconds(HOLD_FOR_MS);
-        let seats_via = match &amqp {
+        let seats_via = match &names {
             None => SeatsVia::InProcess,
-            Some(url) => SeatsVia::Rpc {
-                url: url.clone(),
-                queue: format!("licensing.seats.test.{suffix}"),
+            Some(names) => SeatsVia::Rpc {
+                url: names.url.clone(),
+                queue: format!("licensing.seats.test.{}", names.suffix),
                 timeout: Duration::from_secs(2),
             },
         };
@@ -178,13 +164,13 @@ impl Stack {
         .await
         .expect("organization");
 
-        let broker = match amqp {
+        let broker = match names {
             None => None,
-            Some(url) => {
+            Some(names) => {
                 let SeatsVia::Rpc { queue, .. } = seats_via else {
                     unreachable!("distributed stacks ask for seats over RabbitMQ")
                 };
-                Some(start_consumers(&platform, url, &suffix, queue).await)
+                Some(start_consumers(&platform, names, queue).await)
             }
         };
         Some(Stack {
@@ -214,13 +200,13 @@ impl Stack {
             Some(broker) => {
                 let relay = Relay::new(
                     self.platform.gateway_store.clone(),
-                    RabbitPublisher::new(&broker.url, &broker.exchange),
+                    RabbitPublisher::new(&broker.names.url, &broker.names.exchanges.events),
                     100,
                 );
                 relay.drain().await.expect("published to RabbitMQ");
                 Relay::new(
                     self.platform.licensing.store.clone(),
-                    RabbitPublisher::new(&broker.url, &broker.exchange),
+                    RabbitPublisher::new(&broker.names.url, &broker.names.exchanges.events),
                     100,
                 )
                 .drain()
@@ -344,36 +330,12 @@ impl Stack {
                 .configure(self.platform.configure()),
         )
         .await;
-        let response = test::call_service(&app, request.to_request()).await;
-        let status = response.status();
-        let bytes = test::read_body(response).await;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        Reply { status, body }
+        Response::read(test::call_service(&app, request.to_request()).await).await
     }
 
     pub async fn scim(&self, method: &str, uri: &str, body: Option<Value>) -> Reply {
-        let request = match method {
-            "GET" => test::TestRequest::get(),
-            "POST" => test::TestRequest::post(),
-            "PUT" => test::TestRequest::put(),
-            "PATCH" => test::TestRequest::patch(),
-            "DELETE" => test::TestRequest::delete(),
-            other => panic!("method {other}"),
-        }
-        .uri(&format!("/scim/v2{uri}"))
-        .insert_header(("Authorization", format!("Bearer {}", self.token)));
-        let request = match body {
-            Some(body) => request
-                .insert_header(("Content-Type", "application/scim+json"))
-                .set_payload(body.to_string()),
-            None => request,
-        };
-        self.call(request).await
+        self.call(scim_request(method, uri, &self.token, body.as_ref()))
+            .await
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
@@ -383,20 +345,8 @@ impl Stack {
 
     /// An admin request to `path` as is (not under the organization).
     pub async fn admin_at(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        let request = match method {
-            "GET" => test::TestRequest::get(),
-            "POST" => test::TestRequest::post(),
-            other => panic!("method {other}"),
-        }
-        .uri(path)
-        .insert_header(("Authorization", format!("Bearer {ADMIN_KEY}")));
-        let request = match body {
-            Some(body) => request
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload(body.to_string()),
-            None => request,
-        };
-        self.call(request).await
+        self.call(admin_request(method, path, Some(ADMIN_KEY), body.as_ref()))
+            .await
     }
 
     pub async fn admin_with_key(
@@ -406,24 +356,9 @@ impl Stack {
         body: Option<Value>,
         key: Option<&str>,
     ) -> Reply {
-        let request = match method {
-            "GET" => test::TestRequest::get(),
-            "PATCH" => test::TestRequest::patch(),
-            "PUT" => test::TestRequest::put(),
-            other => panic!("method {other}"),
-        }
-        .uri(&format!("/admin/v1/organizations/{}{path}", self.org.0));
-        let request = match key {
-            Some(key) => request.insert_header(("Authorization", format!("Bearer {key}"))),
-            None => request,
-        };
-        let request = match body {
-            Some(body) => request
-                .insert_header(("Content-Type", "application/json"))
-                .set_payload(body.to_string()),
-            None => request,
-        };
-        self.call(request).await
+        let path = format!("/admin/v1/organizations/{}{path}", self.org.0);
+        self.call(admin_request(method, &path, key, body.as_ref()))
+            .await
     }
 
     /// The accounts of one SCIM user, oldest first.
@@ -461,7 +396,7 @@ impl Stack {
     pub async fn start_licensing(&self) {
         let broker = self.broker.as_ref().expect("a distributed stack");
         let server =
-            SeatServer::start(&self.platform, &broker.url, broker.seat_queue.clone()).await;
+            SeatServer::start(&self.platform, &broker.names.url, broker.seat_queue.clone()).await;
         *broker.seat_server.lock().await = Some(server);
     }
 
@@ -472,40 +407,19 @@ impl Stack {
         if let Some(mut server) = broker.seat_server.lock().await.take() {
             server.shutdown().await;
         }
-        let seat_queue = Some(broker.seat_queue.clone());
         for consumer in &mut broker.consumers {
-            if let Some(stop) = consumer.stop.take() {
-                let _ = stop.send(());
-            }
-            if let Some(task) = consumer.task.take() {
-                let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-            }
+            consumer.stop().await;
         }
         // The test's queues and exchanges go; the shared broker stays clean.
-        if let Ok(connection) =
-            Connection::connect(&broker.url, ConnectionProperties::default()).await
-            && let Ok(channel) = connection.create_channel().await
-        {
-            if let Some(queue) = &seat_queue {
-                let _ = channel
-                    .queue_delete(queue.as_str().into(), Default::default())
-                    .await;
-            }
-            for consumer in &broker.consumers {
-                for queue in consumer.settings.topology.queues() {
-                    let _ = channel
-                        .queue_delete(queue.as_str().into(), Default::default())
-                        .await;
-                }
-            }
-            let e = Exchanges::for_exchange(&broker.exchange);
-            for exchange in [&e.events, &e.retry, &e.requeue, &e.dead] {
-                let _ = channel
-                    .exchange_delete(exchange.as_str().into(), Default::default())
-                    .await;
-            }
-            let _ = connection.close(200, "test done".into()).await;
-        }
+        let topologies: Vec<_> = broker
+            .consumers
+            .iter()
+            .map(|c| &c.settings.topology)
+            .collect();
+        broker
+            .names
+            .remove(&topologies, &[broker.seat_queue.as_str()])
+            .await;
     }
 }
 
@@ -514,15 +428,7 @@ async fn inbox_count(db: &sea_orm::DatabaseConnection) -> i64 {
 }
 
 async fn count_rows(db: &sea_orm::DatabaseConnection, table: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
-        .await
-        .expect("row count")
-        .expect("a row");
-    row.try_get("", "n").expect("count")
+    test_support::scenario::count(db, &format!("SELECT COUNT(*) AS n FROM {table}")).await
 }
 
 pub fn quick_retry() -> RetryPolicy {
@@ -535,24 +441,9 @@ pub fn quick_retry() -> RetryPolicy {
 /// Declares the test's own exchange and the services' queues, then runs the
 /// identity and team consumers on them in the background, as their own
 /// processes would.
-async fn start_consumers(
-    platform: &Platform,
-    url: String,
-    suffix: &str,
-    seat_queue: String,
-) -> Broker {
-    let exchange = format!("provisioning.test.{suffix}");
-    let settings = |service: &str, bindings: &[&str]| ConsumerSettings {
-        url: url.clone(),
-        exchanges: Exchanges::for_exchange(&exchange),
-        topology: ServiceTopology {
-            service: format!("{service}-test-{suffix}"),
-            routing_keys: bindings.iter().map(|k| (*k).to_owned()).collect(),
-            retry_delay: Duration::from_millis(200),
-        },
-        prefetch: 16,
-        max_attempts: 5,
-        health: Default::default(),
+async fn start_consumers(platform: &Platform, names: TestBroker, seat_queue: String) -> Broker {
+    let settings = |service: &str, bindings: &[&str]| {
+        names.consumer_settings(&format!("{service}-test"), bindings)
     };
     let identity = settings("identity", identity::inbound::consumer::BINDINGS);
     let team = settings("team", team::inbound::consumer::BINDINGS);
@@ -563,16 +454,14 @@ async fn start_consumers(
     );
     // Declared before anything is published, so no event finds the exchange
     // without its queues.
-    let connection = Connection::connect(&url, ConnectionProperties::default())
-        .await
-        .expect("RabbitMQ at SCIM_TEST_AMQP_URL is reachable");
-    let channel = connection.create_channel().await.expect("channel");
-    for s in [&identity, &team, &licensing, &gateway] {
-        declare_service_topology(&channel, &s.exchanges, &s.topology)
-            .await
-            .expect("topology");
-    }
-    let _ = connection.close(200, "declared".into()).await;
+    names
+        .declare(&[
+            &identity.topology,
+            &team.topology,
+            &licensing.topology,
+            &gateway.topology,
+        ])
+        .await;
 
     let consumers = vec![
         RunningConsumer::spawn(identity, platform.identity.consumer()),
@@ -583,27 +472,12 @@ async fn start_consumers(
             scim_gateway::startup::entitlement_consumer(&platform.gateway_store),
         ),
     ];
-    let seat_server = SeatServer::start(platform, &url, seat_queue.clone()).await;
+    let seat_server = SeatServer::start(platform, &names.url, seat_queue.clone()).await;
     Broker {
-        url,
-        exchange,
+        names,
         consumers,
         seat_server: tokio::sync::Mutex::new(Some(seat_server)),
         seat_queue,
-    }
-}
-
-impl RunningConsumer {
-    fn spawn<H: messaging::EventHandler>(settings: ConsumerSettings, handler: H) -> Self {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(consumer::run(settings.clone(), handler, async move {
-            let _ = stopped.await;
-        }));
-        RunningConsumer {
-            settings,
-            stop: Some(stop),
-            task: Some(task),
-        }
     }
 }
 

@@ -6,16 +6,14 @@
 //! IdP did. (The broker-outage half of the distributed suite has no
 //! counterpart here: there is no broker to lose.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use scim_gateway::startup::generate_token;
 use sea_orm::{Database, DatabaseConnection};
 use serde_json::Value;
+use test_support::process::{ServiceProcess, free_port};
 use test_support::scenario::{Scenario, ScimClient, count, verify_identity};
 use uuid::Uuid;
 
@@ -23,7 +21,7 @@ const USERS: usize = 200;
 const REQUESTS: usize = 1000;
 
 struct Embedded {
-    child: Option<Child>,
+    process: ServiceProcess,
     dir: PathBuf,
     port: u16,
     token: String,
@@ -31,6 +29,38 @@ struct Embedded {
 }
 
 impl Embedded {
+    fn new(dir: PathBuf) -> Embedded {
+        let port = free_port();
+        let token = generate_token();
+        let sqlite = |file| test_support::sqlite_url(&dir, file);
+        let env = [
+            ("SCIM_CONFIG", "/nonexistent/gateway.toml".to_owned()),
+            ("SCIM_DATABASE__URL", sqlite("gateway.db")),
+            (
+                "SCIM_EMBEDDED__IDENTITY_DATABASE_URL",
+                sqlite("identity.db"),
+            ),
+            ("SCIM_HTTP__PORT", port.to_string()),
+            ("SCIM_BOOTSTRAP__TOKEN", token.clone()),
+            ("SCIM_BOOTSTRAP__DATA_DIR", dir.display().to_string()),
+            ("SCIM_ADMIN_KEY", "delivery-test".to_owned()),
+            ("SCIM_EMBEDDED__DEFAULT_SEAT_QUOTA", "100000".to_owned()),
+            ("SCIM_LOG__FILTER", "warn".to_owned()),
+        ];
+        let process = ServiceProcess::new(
+            env!("CARGO_BIN_EXE_scim-embedded"),
+            env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            dir.join("embedded.log"),
+        );
+        Embedded {
+            process,
+            dir,
+            port,
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
     fn gateway_url(&self) -> String {
         test_support::sqlite_url(&self.dir, "gateway.db")
     }
@@ -40,26 +70,7 @@ impl Embedded {
     }
 
     async fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("embedded.log"))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_scim-embedded"))
-            .env("SCIM_CONFIG", "/nonexistent/gateway.toml")
-            .env("SCIM_DATABASE__URL", self.gateway_url())
-            .env("SCIM_EMBEDDED__IDENTITY_DATABASE_URL", self.identity_url())
-            .env("SCIM_HTTP__PORT", self.port.to_string())
-            .env("SCIM_BOOTSTRAP__TOKEN", &self.token)
-            .env("SCIM_BOOTSTRAP__DATA_DIR", &self.dir)
-            .env("SCIM_ADMIN_KEY", "delivery-test")
-            .env("SCIM_EMBEDDED__DEFAULT_SEAT_QUOTA", "100000")
-            .env("SCIM_LOG__FILTER", "warn")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("scim-embedded starts");
-        self.child = Some(child);
+        self.process.start();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let health = self
@@ -76,16 +87,7 @@ impl Embedded {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Embedded {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }
 
@@ -108,14 +110,6 @@ impl ScimClient for Embedded {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn open(url: &str) -> DatabaseConnection {
     Database::connect(url).await.unwrap()
 }
@@ -124,13 +118,7 @@ async fn open(url: &str) -> DatabaseConnection {
 async fn every_event_is_applied_once_in_order_through_a_process_kill() {
     let dir = test_support::temp_dir("embedded-delivery");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut embedded = Embedded {
-        child: None,
-        dir,
-        port: free_port(),
-        token: generate_token(),
-        http: reqwest::Client::new(),
-    };
+    let mut embedded = Embedded::new(dir);
     embedded.start().await;
     let mut scenario = Scenario::new(USERS);
     for _ in 0..USERS / 2 {

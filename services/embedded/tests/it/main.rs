@@ -1,0 +1,22 @@
+//! Integration tests of the embedded process and of the platform end to
+//! end, one binary:
+//!
+//! - `identity`, `licensing`, `organizations`, `team`: SCIM requests through
+//!   the gateway, effects read back through the services' admin APIs, on
+//!   the embedded process and on PostgreSQL + RabbitMQ (`support`'s stacks);
+//! - `tracing`: one trace from the request to every consumer (each test
+//!   alone in its own process of this binary: it installs the global
+//!   tracing subscriber);
+//! - `delivery`, `first_start`: the `scim-embedded` binary as a child
+//!   process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod delivery;
+mod first_start;
+mod identity;
+mod licensing;
+mod organizations;
+mod support;
+mod team;
+mod tracing;
