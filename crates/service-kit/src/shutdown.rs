@@ -40,6 +40,46 @@ pub async fn serve_until(
     Ok(())
 }
 
+/// A process's HTTP server, bound and not yet serving, with the background
+/// tasks beside it: what the gateway's and the embedded process's `build`
+/// return for `main` (or a test) to run.
+pub struct Serving {
+    port: u16,
+    server: Server,
+    tasks: BackgroundTasks,
+}
+
+impl Serving {
+    pub fn new(port: u16, server: Server, tasks: BackgroundTasks) -> Self {
+        Self {
+            port,
+            server,
+            tasks,
+        }
+    }
+
+    /// The port the server is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The background tasks running beside the server (for logs and tests).
+    pub fn background_tasks(&self) -> Vec<&'static str> {
+        self.tasks.names()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops the background tasks.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until SIGTERM, Ctrl-C or `shutdown`; then the server finishes
+    /// the requests in flight and the background tasks stop.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        serve_until(self.server, self.tasks, shutdown).await
+    }
+}
+
 /// What a background task waits on to know it should stop.
 #[derive(Debug, Clone)]
 pub struct ShutdownSignal(watch::Receiver<bool>);

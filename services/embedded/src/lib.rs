@@ -12,7 +12,6 @@ mod settings;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use identity::startup::IdentityService;
@@ -30,7 +29,7 @@ use scim_gateway::outbound::sql::SqlScimView;
 use scim_gateway::startup::{DemoCredentials, GatewayApi, bootstrap, build_api_with};
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{ConsumingService, RelaySettings};
-use service_kit::shutdown::{self, BackgroundTasks};
+use service_kit::shutdown::{BackgroundTasks, Serving};
 use team::startup::TeamService;
 
 pub use settings::{DEFAULT_SEAT_QUOTA, EmbeddedSettings, admin_key, admin_key_file};
@@ -241,9 +240,8 @@ impl Platform {
 /// service, their background work, one HTTP server. `main` only loads the
 /// settings, prints what a newcomer needs and runs this.
 pub struct EmbeddedApp {
-    port: u16,
-    server: Server,
-    tasks: BackgroundTasks,
+    /// The server and its background tasks, bound and ready to run.
+    pub serving: Serving,
     /// Set when this start created or found the demo organization.
     pub demo: Option<DemoCredentials>,
     /// The admin key, when this start generated it (kept under the data
@@ -277,32 +275,10 @@ impl EmbeddedApp {
             server = server.workers(workers);
         }
         Ok(Self {
-            port,
-            server: server.run(),
-            tasks,
+            serving: Serving::new(port, server.run(), tasks),
             demo,
             new_admin_key: created.then_some(key),
         })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The background tasks running beside the server.
-    pub fn background_tasks(&self) -> Vec<&'static str> {
-        self.tasks.names()
-    }
-
-    /// Serves until SIGTERM or Ctrl-C, then stops the background tasks.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(std::future::pending()).await
-    }
-
-    /// Serves until SIGTERM, Ctrl-C or `shutdown`; then the server finishes
-    /// the requests in flight and the background tasks stop.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        shutdown::serve_until(self.server, self.tasks, shutdown).await
     }
 }
 
@@ -326,7 +302,7 @@ mod tests {
             .await
             .expect("the process starts");
         assert_eq!(
-            app.background_tasks(),
+            app.serving.background_tasks(),
             [
                 "journal relay",
                 "licensing outbox relay",
@@ -335,7 +311,8 @@ mod tests {
         );
         let stopped = tokio::time::timeout(
             Duration::from_secs(10),
-            app.run_until(tokio::time::sleep(Duration::from_millis(300))),
+            app.serving
+                .run_until(tokio::time::sleep(Duration::from_millis(300))),
         )
         .await
         .expect("stopped within 10 s of the signal");

@@ -20,8 +20,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     tracing::info!(
-        port = app.port(),
+        port = app.serving.port(),
         "embedded process listening (SCIM and admin APIs)"
     );
-    app.run_until_stopped().await
+    app.serving.run_until_stopped().await
 }

@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
         println!("Bearer token  : {}", demo.token);
         println!("Organization  : {}", demo.org_id);
     }
-    tracing::info!(port = app.port(), "scim-gateway listening");
-    app.run_until_stopped().await?;
+    tracing::info!(port = app.serving.port(), "scim-gateway listening");
+    app.serving.run_until_stopped().await?;
     Ok(())
 }

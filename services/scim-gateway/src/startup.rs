@@ -4,7 +4,6 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -31,13 +30,12 @@ use crate::outbound::tokens::RandomTokens;
 use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use service_kit::admin_key::AdminKey;
-use service_kit::shutdown::{self, BackgroundTasks, ShutdownSignal};
+use service_kit::shutdown::{BackgroundTasks, Serving, ShutdownSignal};
 use std::sync::Arc;
 
 pub struct Application {
-    port: u16,
-    server: Server,
-    tasks: BackgroundTasks,
+    /// The server and its background tasks, bound and ready to run.
+    pub serving: Serving,
     /// Set when this start created or found the embedded demo organization.
     pub demo: Option<DemoCredentials>,
 }
@@ -234,31 +232,9 @@ impl Application {
             server = server.workers(workers);
         }
         Ok(Self {
-            port,
-            server: server.run(),
-            tasks,
+            serving: Serving::new(port, server.run(), tasks),
             demo,
         })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The background tasks running beside the server (for logs and tests).
-    pub fn background_tasks(&self) -> Vec<&'static str> {
-        self.tasks.names()
-    }
-
-    /// Serves until SIGTERM or Ctrl-C, then stops the background tasks.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(std::future::pending()).await
-    }
-
-    /// Serves until SIGTERM, Ctrl-C or `shutdown`; then the server finishes
-    /// the requests in flight and the background tasks stop.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        shutdown::serve_until(self.server, self.tasks, shutdown).await
     }
 }
 
@@ -371,12 +347,13 @@ mod tests {
         settings.amqp.url = Some(Secret::new("amqp://guest:guest@127.0.0.1:1/%2f"));
         let app = Application::build(&settings).await.expect("gateway starts");
         assert_eq!(
-            app.background_tasks(),
+            app.serving.background_tasks(),
             ["entitlement consumer", "journal relay"]
         );
         let stopped = tokio::time::timeout(
             Duration::from_secs(10),
-            app.run_until(tokio::time::sleep(Duration::from_millis(300))),
+            app.serving
+                .run_until(tokio::time::sleep(Duration::from_millis(300))),
         )
         .await
         .expect("stopped within 10 s of the signal");
