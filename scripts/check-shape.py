@@ -8,7 +8,8 @@
 - No `Utc::now()` in a service's outbound adapter other than its clock and
   the gateway's tenant cache: time comes from the Clock port.
 - No `domain/` module using actix, lapin, sea-orm, sqlx or reqwest.
-- Every module file of a service is named in docs/architecture.md.
+- Every module file is named in docs/architecture.md, and every file the page
+  names exists (its trees list exactly the modules there are).
 
 Exits 1 and says what is wrong when any of these fails.
 """
@@ -122,6 +123,7 @@ def circles(edges):
 def main():
     problems = []
     architecture = open(os.path.join(ROOT, "docs", "architecture.md"), encoding="utf-8").read()
+    every_file = []
     for crate, src in crate_sources():
         modules = modules_of(src)
         edges = {m: imports_of(m, p, modules) for m, p in modules.items()}
@@ -134,21 +136,28 @@ def main():
             lines = sum(1 for _ in open(path, encoding="utf-8"))
             if lines > MAX_LINES:
                 problems.append(f"{crate}/src/{relative}: {lines} lines (at most {MAX_LINES})")
+            name = os.path.basename(relative)
+            named = re.search(r"(?<![\w-])" + re.escape(name), architecture)
+            if name not in ("mod.rs", "lib.rs", "main.rs") and not named:
+                problems.append(f"{crate}/src/{relative}: not named in docs/architecture.md")
             text = without_tests(open(path, encoding="utf-8").read())
             if crate.startswith("services/"):
                 if relative.startswith("outbound/") and relative not in NOW_ALLOWED and "Utc::now()" in text:
                     problems.append(f"{crate}/src/{relative}: Utc::now() in an adapter (use the Clock port)")
                 if relative.startswith("domain/") and DOMAIN_FORBIDDEN.search(text):
                     problems.append(f"{crate}/src/{relative}: domain/ uses an adapter crate")
-                name = os.path.basename(relative)
-                if name not in ("mod.rs", "lib.rs", "main.rs") and name not in architecture:
-                    problems.append(f"{crate}/src/{relative}: not named in docs/architecture.md")
+    for top in CRATE_DIRS:
+        for folder, _, files in os.walk(os.path.join(ROOT, top)):
+            every_file += [os.path.relpath(os.path.join(folder, f), ROOT) for f in files if f.endswith(".rs")]
+    for named in sorted(set(re.findall(r"[\w/-]*\w\.rs\b", architecture))):
+        if not any(f"/{path}".endswith(f"/{named}") for path in every_file):
+            problems.append(f"docs/architecture.md names {named}, which no crate has")
     for problem in problems:
         print(problem)
     if problems:
         print(f"check-shape: {len(problems)} problem(s)")
         return 1
-    print("check-shape: no import circle, no file over 600 lines, time from clocks, domains free of adapters, every service module documented")
+    print("check-shape: no import circle, no file over 600 lines, time from clocks, domains free of adapters, every module documented and every documented one there")
     return 0
 
 
