@@ -1,5 +1,6 @@
 //! The team service: groups become teams, memberships follow (resolved to
-//! each user's current account), deleting a group never touches the users.
+//! each user's current account), deleting a group never touches the users,
+//! deleting a user takes them out of every team as out of every group.
 
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
@@ -220,5 +221,48 @@ stack_tests! {
         assert_eq!(dan["account_status"], "active");
         let eve = listed.iter().find(|m| m["scim_user_id"] == users[1].as_str()).unwrap();
         assert_eq!(eve["account_status"], "anonymized");
+    }
+
+    async fn a_deleted_user_leaves_the_team_as_the_group(stack: Stack) {
+        let users = create_users(stack, &["fay", "gus", "hal", "ivy"]).await;
+        let member_ids: Vec<&str> = users.iter().map(String::as_str).collect();
+        let created = stack.scim("POST", "/Groups", Some(group("Support", &member_ids))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let group_id = created.body["id"].as_str().unwrap().to_owned();
+        let other = stack.scim("POST", "/Groups", Some(group("On call", &[&users[1], &users[3]]))).await;
+        assert_eq!(other.status, StatusCode::CREATED, "{:?}", other.body);
+        let other_id = other.body["id"].as_str().unwrap().to_owned();
+        stack.settle().await;
+        let team_id = team_of(stack, &group_id).await.expect("a team")["id"].as_str().unwrap().to_owned();
+        let other_team_id = team_of(stack, &other_id).await.expect("a team")["id"].as_str().unwrap().to_owned();
+        assert_eq!(stack.admin("GET", &format!("/teams/{team_id}"), None).await.body["member_count"], 4);
+        let account_id = active_account(stack, &users[1]).await["id"].as_str().unwrap().to_owned();
+
+        let deleted = stack.scim("DELETE", &format!("/Users/{}", users[1]), None).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{:?}", deleted.body);
+        stack.settle().await;
+
+        // Each team lists exactly its group's current members.
+        for (group_id, team_id) in [(&group_id, &team_id), (&other_id, &other_team_id)] {
+            let scim_group = stack.scim("GET", &format!("/Groups/{group_id}"), None).await;
+            assert_eq!(scim_group.status, StatusCode::OK, "{:?}", scim_group.body);
+            let mut in_group: Vec<String> = scim_group.body["members"]
+                .as_array()
+                .map(|members| members.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+            in_group.sort();
+            assert!(!in_group.contains(&users[1]), "the gateway removed the user from the group");
+            let listed = members(stack, team_id, 10).await;
+            assert_eq!(ids(&listed), in_group);
+            let detail = stack.admin("GET", &format!("/teams/{team_id}"), None).await;
+            assert_eq!(detail.body["member_count"], in_group.len());
+        }
+        assert_eq!(ids(&members(stack, &team_id, 10).await).len(), 3);
+
+        // The account stays, as "Deleted user".
+        let account = stack.admin("GET", &format!("/accounts/{account_id}"), None).await;
+        assert_eq!(account.status, StatusCode::OK, "{:?}", account.body);
+        assert_eq!(account.body["status"], "deleted");
+        assert_eq!(account.body["label"], "Deleted user");
     }
 }

@@ -1,5 +1,7 @@
 //! Teams: the groups of the directory, as the product's teams.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -55,6 +57,33 @@ impl AccountState {
     }
 }
 
+/// The account states the store holds for some SCIM users (a user none of
+/// whose user events has been applied yet is absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountStates(HashMap<String, AccountState>);
+
+impl AccountStates {
+    pub fn get(&self, scim_user_id: &str) -> Option<AccountState> {
+        self.0.get(scim_user_id).copied()
+    }
+}
+
+impl FromIterator<(String, AccountState)> for AccountStates {
+    fn from_iter<I: IntoIterator<Item = (String, AccountState)>>(iter: I) -> Self {
+        AccountStates(iter.into_iter().collect())
+    }
+}
+
+/// What the rules need read, in the transaction that applies an event,
+/// before they decide its changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventReads {
+    /// The team of a group event.
+    pub team: Option<TeamId>,
+    /// The users a group event adds: their account states say who may join.
+    pub account_states_of: Vec<String>,
+}
+
 /// A team member: the SCIM user, and the account it currently resolves to
 /// (`None` until the user's provisioning event has been applied here).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +127,12 @@ pub enum TeamChange {
         org: OrgId,
         scim_user_id: String,
         state: AccountState,
+    },
+    /// The SCIM user leaves every team of the organization (the account
+    /// map keeps them).
+    LeaveAllTeams {
+        org: OrgId,
+        scim_user_id: String,
     },
 }
 

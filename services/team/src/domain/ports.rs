@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use messaging::Admission;
 use provisioning_events::Event;
 
-use super::models::{Member, OrgId, Page, Paged, Team, TeamChange, TeamId};
+use super::models::{
+    AccountStates, EventReads, Member, OrgId, Page, Paged, Team, TeamChange, TeamId,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,31 +22,33 @@ pub enum StoreError {
 /// same database.
 pub trait TeamStore: Send + Sync + 'static {
     /// In one transaction: claims `event` in the inbox and, when it may be
-    /// applied, reads the team `team` (when given and existing), asks
-    /// `decide` what to change and writes that.
+    /// applied, reads what `reads` names (the team, when given and existing;
+    /// the account states of the listed users), asks `decide` what to change
+    /// and writes that.
     fn apply_event<F>(
         &self,
         event: &Event,
-        team: Option<TeamId>,
+        reads: &EventReads,
         applied_at: DateTime<Utc>,
         decide: F,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send
     where
-        F: FnOnce(Option<&Team>) -> Vec<TeamChange> + Send;
+        F: FnOnce(Option<&Team>, &AccountStates) -> Vec<TeamChange> + Send;
 
     /// [`Self::apply_event`] for a batch, in one transaction, in order
-    /// (`teams[i]` is the team of `events[i]`). Competing consumers cannot
-    /// apply one aggregate's events at once: the inbox fails such a batch
+    /// (`reads[i]` is what `events[i]` needs read; each event reads after the
+    /// writes of the ones before it). Competing consumers cannot apply one
+    /// aggregate's events at once: the inbox fails such a batch
     /// (`service_kit::inbox::claim_batch`).
     fn apply_events<F>(
         &self,
         events: &[Event],
-        teams: &[Option<TeamId>],
+        reads: &[EventReads],
         applied_at: DateTime<Utc>,
         decide: F,
     ) -> impl Future<Output = Result<Vec<Admission>, StoreError>> + Send
     where
-        F: Fn(&Event, Option<&Team>) -> Vec<TeamChange> + Send + Sync;
+        F: Fn(&Event, Option<&Team>, &AccountStates) -> Vec<TeamChange> + Send + Sync;
 
     fn team(
         &self,

@@ -37,27 +37,27 @@ impl<S: TeamStore, C: Clock> Teams<S, C> {
         Self { store, clock }
     }
 
-    /// Applies one provisioning event exactly once, in aggregate order.
     /// Applies a batch of events in one transaction (see
     /// [`TeamStore::apply_events`]): what a rebuild uses.
     pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
         let now = self.clock.now();
-        let teams: Vec<_> = events.iter().map(rules::team_of).collect();
+        let reads: Vec<_> = events.iter().map(rules::reads_for).collect();
         let admissions = self
             .store
-            .apply_events(events, &teams, now, |event, team| {
-                rules::changes_for(event, team, now)
+            .apply_events(events, &reads, now, |event, team, accounts| {
+                rules::changes_for(event, team, accounts, now)
             })
             .await;
         batch_outcomes(events, admissions)
     }
 
+    /// Applies one provisioning event exactly once, in aggregate order.
     pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
         let now = self.clock.now();
         let admission = self
             .store
-            .apply_event(event, rules::team_of(event), now, |team| {
-                rules::changes_for(event, team, now)
+            .apply_event(event, &rules::reads_for(event), now, |team, accounts| {
+                rules::changes_for(event, team, accounts, now)
             })
             .await
             .map_err(|e| HandleError::Failed(e.to_string()))?;

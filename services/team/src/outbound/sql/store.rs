@@ -11,7 +11,9 @@ use service_kit::inbox::{self, InboxError};
 use uuid::Uuid;
 
 use super::tables::{TeamMembers, Teams, UserAccounts};
-use crate::domain::models::{AccountState, Member, OrgId, Page, Paged, Team, TeamChange, TeamId};
+use crate::domain::models::{
+    AccountState, AccountStates, EventReads, Member, OrgId, Page, Paged, Team, TeamChange, TeamId,
+};
 use crate::domain::ports::{StoreError, TeamStore};
 
 /// Rows per statement when adding or removing many members.
@@ -98,6 +100,54 @@ async fn load_team<C: ConnectionTrait>(
         .await
         .map_err(db_error)?;
     row.as_ref().map(team_from).transpose()
+}
+
+/// The account states of `users` (those the map knows), `CHUNK` users per
+/// statement.
+async fn load_account_states<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    users: &[String],
+) -> Result<AccountStates, StoreError> {
+    let mut states = Vec::new();
+    for chunk in users.chunks(CHUNK) {
+        let rows = db
+            .query_all(
+                &Query::select()
+                    .columns([UserAccounts::ScimUserId, UserAccounts::State])
+                    .from(UserAccounts::Table)
+                    .and_where(Expr::col(UserAccounts::OrgId).eq(org.0))
+                    .and_where(Expr::col(UserAccounts::ScimUserId).is_in(chunk.iter().cloned()))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            let state: String = row.try_get("", "state").map_err(db_error)?;
+            if let Some(state) = AccountState::parse(&state) {
+                states.push((row.try_get("", "scim_user_id").map_err(db_error)?, state));
+            }
+        }
+    }
+    Ok(states.into_iter().collect())
+}
+
+/// Reads what `reads` names, in the applying transaction.
+async fn load_reads<C: ConnectionTrait>(
+    db: &C,
+    org: OrgId,
+    reads: &EventReads,
+) -> Result<(Option<Team>, AccountStates), StoreError> {
+    let team = match reads.team {
+        Some(id) => load_team(db, org, id).await?,
+        None => None,
+    };
+    let accounts = if reads.account_states_of.is_empty() {
+        AccountStates::default()
+    } else {
+        load_account_states(db, org, &reads.account_states_of).await?
+    };
+    Ok((team, accounts))
 }
 
 async fn write_change<C: ConnectionTrait>(
@@ -260,6 +310,17 @@ async fn write_change<C: ConnectionTrait>(
             .await
             .map_err(db_error)?;
         }
+        TeamChange::LeaveAllTeams { org, scim_user_id } => {
+            txn.execute(
+                &Query::delete()
+                    .from_table(TeamMembers::Table)
+                    .and_where(Expr::col(TeamMembers::OrgId).eq(org.0))
+                    .and_where(Expr::col(TeamMembers::ScimUserId).eq(scim_user_id))
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        }
     }
     Ok(())
 }
@@ -272,12 +333,12 @@ impl TeamStore for SqlTeamStore {
     async fn apply_event<F>(
         &self,
         event: &Event,
-        team: Option<TeamId>,
+        reads: &EventReads,
         applied_at: DateTime<Utc>,
         decide: F,
     ) -> Result<Admission, StoreError>
     where
-        F: FnOnce(Option<&Team>) -> Vec<TeamChange> + Send,
+        F: FnOnce(Option<&Team>, &AccountStates) -> Vec<TeamChange> + Send,
     {
         let org = OrgId(event.org_id);
         let txn = self.db.begin().await.map_err(db_error)?;
@@ -288,11 +349,8 @@ impl TeamStore for SqlTeamStore {
             txn.rollback().await.map_err(db_error)?;
             return Ok(admission);
         }
-        let current = match team {
-            Some(id) => load_team(&txn, org, id).await?,
-            None => None,
-        };
-        for change in decide(current.as_ref()) {
+        let (current, accounts) = load_reads(&txn, org, reads).await?;
+        for change in decide(current.as_ref(), &accounts) {
             write_change(&txn, org, change).await?;
         }
         txn.commit().await.map_err(db_error)?;
@@ -302,27 +360,24 @@ impl TeamStore for SqlTeamStore {
     async fn apply_events<F>(
         &self,
         events: &[Event],
-        teams: &[Option<TeamId>],
+        reads: &[EventReads],
         applied_at: DateTime<Utc>,
         decide: F,
     ) -> Result<Vec<Admission>, StoreError>
     where
-        F: Fn(&Event, Option<&Team>) -> Vec<TeamChange> + Send + Sync,
+        F: Fn(&Event, Option<&Team>, &AccountStates) -> Vec<TeamChange> + Send + Sync,
     {
         let txn = self.db.begin().await.map_err(db_error)?;
         let admissions = inbox::claim_batch(&txn, events, applied_at)
             .await
             .map_err(inbox_error)?;
-        for ((event, team), admission) in events.iter().zip(teams).zip(&admissions) {
+        for ((event, reads), admission) in events.iter().zip(reads).zip(&admissions) {
             if *admission != Admission::Apply {
                 continue;
             }
             let org = OrgId(event.org_id);
-            let current = match team {
-                Some(id) => load_team(&txn, org, *id).await?,
-                None => None,
-            };
-            for change in decide(event, current.as_ref()) {
+            let (current, accounts) = load_reads(&txn, org, reads).await?;
+            for change in decide(event, current.as_ref(), &accounts) {
                 write_change(&txn, org, change).await?;
             }
         }
