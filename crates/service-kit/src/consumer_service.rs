@@ -1,8 +1,8 @@
 //! What the identity, team and licensing binaries share: their common
 //! settings, what a consuming service offers ([`ConsumingService`]), and
 //! running one as a standalone process ([`run_standalone`]: admin API with
-//! `/healthz` and `/readyz`, the RabbitMQ consumer of its events, its own
-//! background tasks, graceful stop).
+//! `/healthz` and `/readyz`, the RabbitMQ consumer of its events, the pruner
+//! of its inbox, its own background tasks, graceful stop).
 //!
 //! Settings come from defaults, an optional TOML file (`$SCIM_<NAME>_CONFIG`,
 //! default `config/<name>.toml`), then `SCIM_<SECTION>__<KEY>` variables; the
@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::Secret;
 use crate::admin_key::AdminKey;
+use crate::inbox_retention::{Inbox, InboxPruner, InboxSettings};
 use crate::replay::{self, ReplayState};
 use crate::shutdown::{self, BackgroundTasks};
 
@@ -89,6 +90,8 @@ pub struct CommonSettings {
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
     pub log: LogSettings,
+    /// How long the inbox keeps its per-event rows.
+    pub inbox: InboxSettings,
 }
 
 /// Who a service is, for its defaults.
@@ -105,7 +108,7 @@ pub struct ServiceIdentity {
 pub fn defaults(
     service: ServiceIdentity,
 ) -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultState>> {
-    Ok(config::Config::builder()
+    Ok(InboxSettings::defaults(config::Config::builder())?
         .set_default("http.host", "127.0.0.1")?
         .set_default("http.port", service.port)?
         .set_default(
@@ -183,10 +186,22 @@ pub trait ConsumingService: Clone + Send + Sync + 'static {
     fn handler(&self) -> Self::Handler;
     /// The database that holds its inbox.
     fn database(&self) -> &DatabaseConnection;
+    /// The time by its clock.
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
     /// Whether its database answers.
     fn ping(&self) -> PingFuture;
     /// Registers its admin API's state and routes.
     fn configure_admin_api(&self, cfg: &mut web::ServiceConfig, admin_key: &AdminKey);
+
+    /// Its inbox, as the pruner sees it.
+    fn inbox(&self) -> Inbox {
+        let clock = self.clone();
+        Inbox {
+            service: Self::CONSUMER,
+            db: self.database().clone(),
+            now: Arc::new(move || clock.now()),
+        }
+    }
 
     /// What the replay routes need: the consumer and the inbox.
     fn replay_state(
@@ -218,9 +233,10 @@ pub trait ConsumingService: Clone + Send + Sync + 'static {
 }
 
 /// A consuming service as its own process: the admin API with `/healthz`
-/// and `/readyz`, the RabbitMQ consumer of its queue, and the tasks
-/// `background` spawns, until SIGTERM, Ctrl-C or `shutdown`; then the
-/// consumer and every task stop ([`shutdown::serve_until`]).
+/// and `/readyz`, the RabbitMQ consumer of its queue, the pruner of its
+/// inbox (unless `inbox.retention_days` is 0), and the tasks `background`
+/// spawns, until SIGTERM, Ctrl-C or `shutdown`; then the consumer and every
+/// task stop ([`shutdown::serve_until`]).
 pub async fn run_standalone<S: ConsumingService>(
     service: S,
     settings: &CommonSettings,
@@ -236,6 +252,9 @@ pub async fn run_standalone<S: ConsumingService>(
         consumer_settings.health.clone(),
     )?;
     let mut tasks = BackgroundTasks::new();
+    if let Some(pruner) = InboxPruner::new(&settings.inbox, vec![service.inbox()]) {
+        tasks.spawn("inbox pruner", |stop| pruner.run(stop));
+    }
     background(&mut tasks);
     let handler = service.handler();
     tasks.spawn("consumer", move |stop| {
@@ -340,6 +359,9 @@ mod tests {
         }
         fn database(&self) -> &DatabaseConnection {
             &self.0
+        }
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            chrono::Utc::now()
         }
         fn ping(&self) -> PingFuture {
             Box::pin(async { Ok(()) })

@@ -11,6 +11,14 @@
 //!
 //! Use: open a transaction, call [`claim`]; on [`Admission::Apply`] write the
 //! effect in the same transaction and commit; otherwise roll back.
+//!
+//! Retention: [`prune`] deletes `inbox_events` rows applied before a horizon
+//! (`crate::inbox_retention` runs it), never `inbox_aggregates`. Ordering and
+//! idempotency rest on the version kept per aggregate: a pruned event has a
+//! version at or below its aggregate's last applied one, so a redelivery of
+//! it is [`Admission::Stale`] — skipped, never applied again. What pruning
+//! loses is only the telling of a duplicate (its own id seen) from a stale
+//! event (an older version) for those ids, and when they were applied.
 
 use chrono::{DateTime, Utc};
 use messaging::{Admission, admit};
@@ -296,28 +304,119 @@ pub async fn claim_batch<C: ConnectionTrait>(
     Ok(admissions)
 }
 
-/// When each of `event_ids` was applied (microseconds since the epoch), for
-/// those the inbox recorded: what an operator asks before and after a replay.
+/// What the inbox knows of an event that counts as applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Its row in `inbox_events`: applied at this time (microseconds since
+    /// the epoch).
+    Recorded { at_micros: i64 },
+    /// No row (pruned beyond the retention horizon), but its version is at or
+    /// below its aggregate's last applied version: applied, or superseded by
+    /// a later version. Either way [`claim`] will not apply it again.
+    AppliedOrSuperseded,
+}
+
+/// Which of `events` count as applied, and how the inbox knows: what an
+/// operator asks before and after a replay. Events absent from the answer
+/// were not applied (their version is above the aggregate's last one).
 pub async fn applied<C: ConnectionTrait>(
     conn: &C,
-    event_ids: &[uuid::Uuid],
-) -> Result<Vec<(uuid::Uuid, i64)>, DbErr> {
-    let mut found = Vec::with_capacity(event_ids.len());
-    for chunk in event_ids.chunks(crate::db::MAX_IN_LIST) {
+    events: &[Event],
+) -> Result<Vec<(uuid::Uuid, Applied)>, DbErr> {
+    use std::collections::HashMap;
+    let mut found = Vec::with_capacity(events.len());
+    let mut recorded = std::collections::HashSet::new();
+    for chunk in events.chunks(crate::db::MAX_IN_LIST) {
+        let ids: Vec<uuid::Uuid> = chunk.iter().map(|e| e.id).collect();
         let rows = conn
             .query_all(
                 &Query::select()
                     .columns([InboxEvents::EventId, InboxEvents::AppliedAt])
                     .from(InboxEvents::Table)
-                    .and_where(Expr::col(InboxEvents::EventId).is_in(in_list(chunk)))
+                    .and_where(Expr::col(InboxEvents::EventId).is_in(in_list(&ids)))
                     .to_owned(),
             )
             .await?;
         for row in rows {
-            found.push((row.try_get("", "event_id")?, row.try_get("", "applied_at")?));
+            let id: uuid::Uuid = row.try_get("", "event_id")?;
+            let at_micros = row.try_get("", "applied_at")?;
+            recorded.insert(id);
+            found.push((id, Applied::Recorded { at_micros }));
+        }
+    }
+    let unrecorded: Vec<&Event> = events
+        .iter()
+        .filter(|e| !recorded.contains(&e.id))
+        .collect();
+    let mut last: HashMap<(&'static str, String), i64> = HashMap::new();
+    for chunk in unrecorded.chunks(crate::db::MAX_IN_LIST) {
+        for kind in [
+            AggregateKind::User,
+            AggregateKind::Group,
+            AggregateKind::Subscription,
+        ] {
+            let ids: Vec<String> = chunk
+                .iter()
+                .filter(|e| e.aggregate.kind == kind)
+                .map(|e| e.aggregate.id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let rows = conn
+                .query_all(
+                    &Query::select()
+                        .columns([InboxAggregates::AggregateId, InboxAggregates::Version])
+                        .from(InboxAggregates::Table)
+                        .and_where(Expr::col(InboxAggregates::AggregateKind).eq(kind_name(kind)))
+                        .and_where(Expr::col(InboxAggregates::AggregateId).is_in(in_list(&ids)))
+                        .to_owned(),
+                )
+                .await?;
+            for row in rows {
+                last.insert(
+                    (kind_name(kind), row.try_get("", "aggregate_id")?),
+                    row.try_get("", "version")?,
+                );
+            }
+        }
+    }
+    for event in unrecorded {
+        let key = (kind_name(event.aggregate.kind), event.aggregate.id.clone());
+        if last
+            .get(&key)
+            .is_some_and(|last| event.aggregate.version <= *last)
+        {
+            found.push((event.id, Applied::AppliedOrSuperseded));
         }
     }
     Ok(found)
+}
+
+/// Deletes at most `batch` rows of `inbox_events` applied before
+/// `applied_before` and returns how many it deleted: call it again while
+/// that is `batch`. One short statement per call, so the consumer's writes
+/// wait for one batch at most; `inbox_aggregates` is never touched.
+pub async fn prune<C: ConnectionTrait>(
+    db: &C,
+    applied_before: DateTime<Utc>,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    let oldest = Query::select()
+        .column(InboxEvents::EventId)
+        .from(InboxEvents::Table)
+        .and_where(Expr::col(InboxEvents::AppliedAt).lt(applied_before.timestamp_micros()))
+        .limit(batch)
+        .to_owned();
+    let deleted = db
+        .execute(
+            &Query::delete()
+                .from_table(InboxEvents::Table)
+                .and_where(Expr::col(InboxEvents::EventId).in_subquery(oldest))
+                .to_owned(),
+        )
+        .await?;
+    Ok(deleted.rows_affected())
 }
 
 /// The inbox tables; every consuming service lists this migration in its
@@ -445,5 +544,43 @@ impl MigrationTrait for InboxKeyMigration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         key_inbox_aggregates(manager, "aggregate_kind, aggregate_id").await
+    }
+}
+
+/// An index on `inbox_events.applied_at`, so that [`prune`] finds the rows
+/// beyond the horizon without reading the table. Every consuming service
+/// lists this migration after [`InboxKeyMigration`].
+pub struct InboxRetentionMigration;
+
+impl MigrationName for InboxRetentionMigration {
+    fn name(&self) -> &str {
+        "m20261203_000001_inbox_events_applied_at"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for InboxRetentionMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("inbox_events_applied_at")
+                    .table(InboxEvents::Table)
+                    .col(InboxEvents::AppliedAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("inbox_events_applied_at")
+                    .table(InboxEvents::Table)
+                    .to_owned(),
+            )
+            .await
     }
 }

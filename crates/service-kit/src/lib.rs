@@ -8,6 +8,7 @@ pub mod compared_tables;
 pub mod consumer_service;
 pub mod db;
 pub mod inbox;
+pub mod inbox_retention;
 pub mod replay;
 pub mod settings;
 pub mod shutdown;

@@ -7,11 +7,13 @@
 //! - `POST /admin/v1/services/{service}/replay` `{"events": [...], "dry_run"?}`
 //!   (at most 1,000 events, applied in the order given) →
 //!   `{"service", "dry_run", "counts": {…}, "outcomes": [{"event_id", "seq", "outcome", "detail"?}]}`
-//!   with outcomes `applied`, `already_applied`, `stale` (a later version of
-//!   its aggregate was applied), `out_of_order` (an earlier version is
+//!   with outcomes `applied`, `already_applied`, `stale` (its version or a
+//!   later one of its aggregate was applied: also the answer for an applied
+//!   event whose inbox row was pruned), `out_of_order` (an earlier version is
 //!   missing), `failed`, `not_consumed` (an event type the service does not
 //!   consume), and for a dry run `would_apply` (`already_applied` then gives
-//!   when, in `detail`).
+//!   when, in `detail`, unless the inbox row was pruned: applied or
+//!   superseded, no time kept).
 //! - `GET /admin/v1/services/{service}/dead-letters?limit=` and
 //!   `…/dead-letters/{event_id}`: the letters with their error and attempts;
 //!   `POST …/dead-letters/requeue` `{"event_ids"?}` (all when absent) applies
@@ -123,9 +125,8 @@ async fn replay<H: EventHandler>(
         Ok(request) => request,
         Err(response) => return *response,
     };
-    let already: HashMap<Uuid, i64> = if request.dry_run {
-        let ids: Vec<Uuid> = request.events.iter().map(|e| e.id).collect();
-        match inbox::applied(&state.db, &ids).await {
+    let already: HashMap<Uuid, inbox::Applied> = if request.dry_run {
+        match inbox::applied(&state.db, &request.events).await {
             Ok(found) => found.into_iter().collect(),
             Err(e) => return unavailable(state.service, &e.to_string()),
         }
@@ -142,10 +143,12 @@ async fn replay<H: EventHandler>(
         let (outcome, detail) = if !consumed {
             ("not_consumed", None)
         } else if request.dry_run {
-            if let Some(at) = already.get(&event.id) {
-                ("already_applied", micros(*at))
-            } else {
-                ("would_apply", None)
+            match already.get(&event.id) {
+                Some(inbox::Applied::Recorded { at_micros }) => {
+                    ("already_applied", micros(*at_micros))
+                }
+                Some(inbox::Applied::AppliedOrSuperseded) => ("already_applied", None),
+                None => ("would_apply", None),
             }
         } else {
             let span = tracing::info_span!(

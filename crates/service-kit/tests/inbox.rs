@@ -107,7 +107,7 @@ async fn batch_claims_like_one_at_a_time(db: DatabaseConnection) {
         Admission::Apply
     );
     txn.rollback().await.unwrap();
-    let applied = inbox::applied(&db, &[a2.id, a3.id, c5.id, g1.id])
+    let applied = inbox::applied(&db, &[a2.clone(), a3.clone(), c5.clone(), g1.clone()])
         .await
         .unwrap();
     let mut ids: Vec<_> = applied.iter().map(|(id, _)| *id).collect();

@@ -29,6 +29,7 @@ use scim_gateway::outbound::sql::SqlScimView;
 use scim_gateway::startup::{DemoCredentials, GatewayApi, bootstrap, build_api_with};
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{ConsumingService, RelaySettings};
+use service_kit::inbox_retention::InboxPruner;
 use service_kit::shutdown::{BackgroundTasks, Serving};
 use team::startup::TeamService;
 
@@ -207,7 +208,9 @@ impl Platform {
     /// The process's background work, stopping on `tasks`' signal: the
     /// journal's relay to every service (woken by the journal's writers,
     /// paced by the gateway's `amqp.relay_*`), licensing's outbox relay to
-    /// the gateway, and the sweeper of expired seat reservations.
+    /// the gateway, the sweeper of expired seat reservations, and the pruner
+    /// of the four inboxes (the gateway's `inbox.*` settings; none when
+    /// `inbox.retention_days` is 0).
     pub fn spawn_background(
         &self,
         tasks: &mut BackgroundTasks,
@@ -233,6 +236,15 @@ impl Platform {
         tasks.spawn("reservation sweeper", |stop| {
             self.licensing.sweep_expired(settings.sweep_interval, stop)
         });
+        let inboxes = vec![
+            self.identity.inbox(),
+            self.team.inbox(),
+            self.licensing.inbox(),
+            scim_gateway::startup::entitlement_inbox(&self.gateway_store),
+        ];
+        if let Some(pruner) = InboxPruner::new(&settings.gateway.inbox, inboxes) {
+            tasks.spawn("inbox pruner", |stop| pruner.run(stop));
+        }
     }
 }
 
@@ -306,7 +318,8 @@ mod tests {
             [
                 "journal relay",
                 "licensing outbox relay",
-                "reservation sweeper"
+                "reservation sweeper",
+                "inbox pruner"
             ]
         );
         let stopped = tokio::time::timeout(

@@ -59,6 +59,10 @@ impl ConsumingService for IdentityService {
         self.store.connection()
     }
 
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        crate::domain::ports::Clock::now(&SystemClock)
+    }
+
     fn ping(&self) -> PingFuture {
         let store = self.store.clone();
         Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
@@ -80,8 +84,8 @@ pub fn catalogue(settings: &Settings) -> AccessCatalogue {
     }
 }
 
-/// The distributed deployment: admin API with `/healthz` and `/readyz`, and
-/// the RabbitMQ consumer, until SIGTERM or Ctrl-C.
+/// The distributed deployment: admin API with `/healthz` and `/readyz`, the
+/// RabbitMQ consumer and the pruner of its inbox, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     let admin_key = consumer_service::require_admin_key(settings.admin_key.as_ref())?;
     let service = IdentityService::build(

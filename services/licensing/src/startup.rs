@@ -112,6 +112,10 @@ impl ConsumingService for LicensingService {
         self.store.connection()
     }
 
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        crate::domain::ports::Clock::now(&SystemClock)
+    }
+
     fn ping(&self) -> PingFuture {
         let store = self.store.clone();
         Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
@@ -145,8 +149,8 @@ pub fn sweep_interval(settings: &Settings) -> Duration {
 
 /// The distributed deployment: admin API with `/healthz` and `/readyz`, and
 /// the RabbitMQ consumer, the seat reservation server, the relay of its
-/// outbox (`subscription.changed`) and the sweeper of expired reservations,
-/// until SIGTERM or Ctrl-C.
+/// outbox (`subscription.changed`), the sweeper of expired reservations and
+/// the pruner of its inbox, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     let admin_key = consumer_service::require_admin_key(settings.admin_key.as_ref())?;
     let service = LicensingService::build(

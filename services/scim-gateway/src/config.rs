@@ -3,6 +3,7 @@
 //! variables; the admin key is `admin_key` (`SCIM_ADMIN_KEY`).
 
 use serde::Deserialize;
+use service_kit::inbox_retention::InboxSettings;
 
 use crate::inbound::entitlement_consumer;
 
@@ -15,6 +16,10 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub licensing: LicensingSettings,
     pub log: LogSettings,
+    /// How long the inbox of the gateway's consumer (`subscription.changed`)
+    /// keeps its per-event rows; the embedded process applies it to every
+    /// service's inbox.
+    pub inbox: InboxSettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`: the admin API is served
     /// only with one.
     #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
@@ -113,7 +118,7 @@ impl Settings {
 
     /// Defaults only (plus `SCIM_…` variables when `with_env`): for tests.
     pub fn from_sources(file: Option<&str>, with_env: bool) -> anyhow::Result<Self> {
-        let mut builder = config::Config::builder()
+        let mut builder = InboxSettings::defaults(config::Config::builder())?
             .set_default("http.host", "127.0.0.1")?
             .set_default("http.port", 8080)?
             .set_default("http.max_body_bytes", 1_048_576)?

@@ -30,6 +30,7 @@ use crate::outbound::tokens::RandomTokens;
 use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use service_kit::admin_key::AdminKey;
+use service_kit::inbox_retention::{Inbox, InboxPruner};
 use service_kit::shutdown::{BackgroundTasks, Serving, ShutdownSignal};
 use std::sync::Arc;
 
@@ -160,6 +161,15 @@ pub fn entitlement_consumer(store: &SqlScimView) -> EntitlementConsumer<SqlScimV
     EntitlementConsumer(Arc::new(Entitlements::new(store.clone())))
 }
 
+/// The inbox of the gateway's consumer, as its pruner sees it.
+pub fn entitlement_inbox(store: &SqlScimView) -> Inbox {
+    Inbox {
+        service: entitlement_consumer::CONSUMER,
+        db: store.connection().clone(),
+        now: Arc::new(|| crate::domain::ports::Clock::now(&SystemClock)),
+    }
+}
+
 /// With a broker configured: the consumer of licensing's events and the
 /// journal's relay to RabbitMQ, stopping on `tasks`' signal.
 fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings: &Settings) {
@@ -197,6 +207,10 @@ impl Application {
         let (api, store) = build_api(settings).await?;
         let mut tasks = BackgroundTasks::new();
         spawn_broker_tasks(&mut tasks, &store, settings);
+        // Rows applied while a broker was configured are pruned without one.
+        if let Some(pruner) = InboxPruner::new(&settings.inbox, vec![entitlement_inbox(&store)]) {
+            tasks.spawn("inbox pruner", |stop| pruner.run(stop));
+        }
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
@@ -348,7 +362,7 @@ mod tests {
         let app = Application::build(&settings).await.expect("gateway starts");
         assert_eq!(
             app.serving.background_tasks(),
-            ["entitlement consumer", "journal relay"]
+            ["entitlement consumer", "journal relay", "inbox pruner"]
         );
         let stopped = tokio::time::timeout(
             Duration::from_secs(10),

@@ -55,6 +55,10 @@ impl ConsumingService for TeamService {
         self.store.connection()
     }
 
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        crate::domain::ports::Clock::now(&SystemClock)
+    }
+
     fn ping(&self) -> PingFuture {
         let store = self.store.clone();
         Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
@@ -69,8 +73,8 @@ impl ConsumingService for TeamService {
     }
 }
 
-/// The distributed deployment: admin API with `/healthz` and `/readyz`, and
-/// the RabbitMQ consumer, until SIGTERM or Ctrl-C.
+/// The distributed deployment: admin API with `/healthz` and `/readyz`, the
+/// RabbitMQ consumer and the pruner of its inbox, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
     let admin_key = consumer_service::require_admin_key(settings.admin_key.as_ref())?;
     let service = TeamService::build(

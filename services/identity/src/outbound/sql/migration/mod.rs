@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_accounts::Migration),
             Box::new(m20261129_000003_accounts_by_user::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
+            Box::new(service_kit::inbox::InboxRetentionMigration),
         ]
     }
 }

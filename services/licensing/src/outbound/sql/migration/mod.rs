@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_seat_totals::Migration),
             Box::new(m20261202_000005_seat_indexes::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
+            Box::new(service_kit::inbox::InboxRetentionMigration),
         ]
     }
 }

@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_token_last_used::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
             Box::new(m20261202_000009_member_groups_index::Migration),
+            Box::new(service_kit::inbox::InboxRetentionMigration),
         ]
     }
 }

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(InboxMigration),
             Box::new(m20261129_000002_teams::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
+            Box::new(service_kit::inbox::InboxRetentionMigration),
         ]
     }
 }
