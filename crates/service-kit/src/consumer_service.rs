@@ -260,6 +260,7 @@ pub async fn run_standalone<S: ConsumingService>(
     tasks.spawn("consumer", move |stop| {
         consumer::run(consumer_settings, handler, stop.stopped())
     });
+    tasks.close_at_stop(S::CONSUMER, service.database().clone());
     shutdown::serve_until(server, tasks, shutdown).await
 }
 

@@ -1,5 +1,11 @@
 //! Database connections: PostgreSQL in the distributed deployment, SQLite
 //! files in the embedded one, from the same code.
+//!
+//! Every SQLite connection runs with `secure_delete`: a deleted row's bytes
+//! are overwritten with zeros in its page rather than left in free space
+//! until the page is reused. At a graceful stop the process empties each
+//! file's write-ahead log ([`checkpoint_and_close`]), so no copy of a page
+//! from before a delete stays in a `-wal` file.
 
 use std::path::Path;
 use std::time::Duration;
@@ -42,6 +48,7 @@ pub async fn connect(
                 .foreign_keys(true)
                 // PostgreSQL's LIKE is case-sensitive; make SQLite's agree.
                 .pragma("case_sensitive_like", "ON")
+                .pragma("secure_delete", "ON")
                 // Checkpoints run beside the writer (`spawn_checkpoints`).
                 .pragma("wal_autocheckpoint", "0")
         });
@@ -65,7 +72,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 const TRUNCATE_LOG_ABOVE_FRAMES: i64 = 16_384;
 
 /// Checkpoints a SQLite file's WAL on a connection of its own, every
-/// [`CHECKPOINT_EVERY`], for the life of the process.
+/// [`CHECKPOINT_EVERY`], until `writer`'s pool is closed
+/// ([`checkpoint_and_close`]).
 ///
 /// SQLite's automatic checkpoint runs inside the commit that pushes the WAL
 /// past 1,000 pages: that commit copies the pages and waits for the file's
@@ -80,25 +88,41 @@ const TRUNCATE_LOG_ABOVE_FRAMES: i64 = 16_384;
 /// transaction that had read and was about to write, which then failed
 /// (`SQLITE_BUSY_SNAPSHOT`). One short wait per 64 MiB written instead of
 /// one per 4 MiB.
+///
+/// The task is spawned here, by [`connect`], so every SQLite pool has one
+/// (scimctl's rebuild and the tests included) without its caller carrying a
+/// handle; it ends when the writer's pool closes, which is what the process's
+/// graceful stop does after its last TRUNCATE: the pool every caller already
+/// holds is the handle.
 async fn spawn_checkpoints(
     url: &str,
     purpose: &str,
     writer: DatabaseConnection,
 ) -> anyhow::Result<()> {
     let mut options = pool_options(url, 1);
-    options.map_sqlx_sqlite_opts(|o| o.busy_timeout(Duration::from_secs(10)));
+    options.map_sqlx_sqlite_opts(|o| {
+        o.busy_timeout(Duration::from_secs(10))
+            .pragma("secure_delete", "ON")
+    });
     let checkpointer = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {purpose} (checkpoints)"))?;
     let purpose = purpose.to_owned();
     tokio::spawn(async move {
+        let closed = writer.get_sqlite_connection_pool().close_event();
+        let mut closed = std::pin::pin!(closed);
         let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                () = &mut closed => break,
+                _ = ticks.tick() => {}
+            }
             match checkpoint(&checkpointer, &writer).await {
                 Ok(()) => failing = false,
+                // Closed while checkpointing: the stop's TRUNCATE ran.
+                Err(_) if writer.get_sqlite_connection_pool().is_closed() => break,
                 // Once per run of failures: the log grows until one succeeds.
                 Err(e) if !failing => {
                     failing = true;
@@ -107,7 +131,44 @@ async fn spawn_checkpoints(
                 Err(_) => {}
             }
         }
+        checkpointer.close().await.ok();
     });
+    Ok(())
+}
+
+/// A graceful stop's last step for a database, once nothing else writes to
+/// it: on a SQLite pool, a TRUNCATE checkpoint on `writer` (the pool's one
+/// connection, as in [`checkpoint`]) copies the whole log into the file and
+/// empties the `-wal` file, then the pool is closed, which ends its
+/// checkpoint task ([`spawn_checkpoints`]). PostgreSQL: nothing (its pool
+/// closes with the process).
+///
+/// A process that stops without it (SIGKILL, a crash) leaves the log as it
+/// was; the next start replays it.
+pub async fn checkpoint_and_close(writer: &DatabaseConnection) -> anyhow::Result<()> {
+    if writer.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    let row = writer
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA wal_checkpoint(TRUNCATE)",
+        ))
+        .await
+        .context("checkpointing the write-ahead log (TRUNCATE)");
+    // Closed even when the checkpoint failed: the stop goes on, the log
+    // stays for the next start.
+    writer.close_by_ref().await.ok();
+    // (busy, frames in the log, frames copied); busy: a reader kept part of
+    // the log in use past the busy timeout.
+    let busy: i64 = match row? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    anyhow::ensure!(
+        busy == 0,
+        "the write-ahead log was in use: not emptied (TRUNCATE)"
+    );
     Ok(())
 }
 
@@ -154,6 +215,7 @@ pub async fn connect_readers(
     options.map_sqlx_sqlite_opts(|o| {
         o.busy_timeout(Duration::from_secs(10))
             .pragma("case_sensitive_like", "ON")
+            .pragma("secure_delete", "ON")
             .pragma("query_only", "ON")
             // 512 KiB of pages each instead of SQLite's 2 MiB: the file's
             // pages are in the OS cache anyway; eight full caches grew the

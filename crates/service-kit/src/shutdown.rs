@@ -3,13 +3,16 @@
 //! the stop over one watch channel, and waits for every task to end its loop
 //! — within a bound, so a stuck task cannot hold the process up for ever.
 //! Dropping [`BackgroundTasks`] without [`BackgroundTasks::stop`] announces
-//! the stop too (the signal fires when its sender is gone). [`serve_until`]
-//! is the stop of a whole process: the HTTP server first, then its tasks.
+//! the stop too (the signal fires when its sender is gone). Once every task
+//! has ended, the process's databases get their last checkpoint and close
+//! ([`BackgroundTasks::close_at_stop`]). [`serve_until`] is the stop of a
+//! whole process: the HTTP server first, then its tasks, then its databases.
 
 use std::future::Future;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -68,6 +71,11 @@ impl Serving {
         self.tasks.names()
     }
 
+    /// The databases checkpointed and closed once the tasks have stopped.
+    pub fn databases_closed_at_stop(&self) -> Vec<&'static str> {
+        self.tasks.databases_closed_at_stop()
+    }
+
     /// Serves until SIGTERM or Ctrl-C, then stops the background tasks.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(std::future::pending()).await
@@ -115,6 +123,8 @@ pub struct NotStopped {
 pub struct BackgroundTasks {
     announce: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
+    /// Closed after the tasks, by name ("identity").
+    databases: Vec<(&'static str, DatabaseConnection)>,
 }
 
 impl Default for BackgroundTasks {
@@ -128,6 +138,7 @@ impl BackgroundTasks {
         Self {
             announce: watch::channel(false).0,
             tasks: Vec::new(),
+            databases: Vec::new(),
         }
     }
 
@@ -150,8 +161,22 @@ impl BackgroundTasks {
         self.tasks.iter().map(|(name, _)| *name).collect()
     }
 
+    /// Registers a database the process writes to (its writing pool, as
+    /// `crate::db::connect` returned it) for the stop's last step: after
+    /// every task has ended, so no write races it,
+    /// [`crate::db::checkpoint_and_close`] empties a SQLite file's log and
+    /// ends its checkpoint task. Each process registers each of its
+    /// databases once, where it registers its tasks.
+    pub fn close_at_stop(&mut self, name: &'static str, db: DatabaseConnection) {
+        self.databases.push((name, db));
+    }
+
+    pub fn databases_closed_at_stop(&self) -> Vec<&'static str> {
+        self.databases.iter().map(|(name, _)| *name).collect()
+    }
+
     /// Announces the stop and waits until every task has ended, `within` at
-    /// most in all.
+    /// most in all; then checkpoints and closes the registered databases.
     pub async fn stop(self, within: Duration) -> Result<(), NotStopped> {
         let _ = self.announce.send(true);
         let deadline = tokio::time::Instant::now() + within;
@@ -163,6 +188,20 @@ impl BackgroundTasks {
                 Err(_) => {
                     handle.abort();
                     late.push(name);
+                }
+            }
+        }
+        // A failed last checkpoint stops nothing: the log stays for the
+        // next start to replay.
+        for (name, db) in self.databases {
+            match crate::db::checkpoint_and_close(&db).await {
+                Ok(()) => tracing::debug!(database = name, "database checkpointed and closed"),
+                Err(e) => {
+                    tracing::warn!(
+                        database = name,
+                        error = format!("{e:#}"),
+                        "the last checkpoint failed"
+                    )
                 }
             }
         }

@@ -1,8 +1,9 @@
 //! How the services' connections behave: PostgreSQL plans per execution
 //! where the server keeps no statistics (autovacuum off), its own way
 //! elsewhere, and always as a `plan_cache_mode` in the URL says; SQLite files
-//! read beside their writer and checkpoint off the commit path; pages read
-//! the same rows on both.
+//! read beside their writer and checkpoint off the commit path, overwrite
+//! what they delete and keep no log after a graceful stop; pages read the
+//! same rows on both.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -184,6 +185,104 @@ async fn a_sqlite_files_log_is_emptied_once_it_grows_large() {
         .await
         .expect("the log was truncated");
     assert_eq!(count(&writer).await, 20_000);
+}
+
+async fn pragma(db: &DatabaseConnection, name: &str) -> i64 {
+    let row = db
+        .query_one_raw(sqlite(&format!("PRAGMA {name}")))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_connections_overwrite_what_they_delete() {
+    let (_dir, url, writer) = notes_file("secure.db").await;
+    let readers = service_kit::db::connect_readers(&url, 2, "the test database")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pragma(&writer, "secure_delete").await, 1, "the writer");
+    assert_eq!(pragma(&readers, "secure_delete").await, 1, "a reader");
+}
+
+/// Connections of this process open on `file` (its descriptors).
+fn open_connections(file: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target == file)
+        .count()
+}
+
+#[tokio::test]
+async fn a_graceful_stop_leaves_no_deleted_row_in_the_file_or_its_log() {
+    const MARKER: &str = "erase-me-7f3c9d";
+    let (dir, url, writer) = notes_file("stop.db").await;
+    // Open beside the writer during the stop, as the gateway's are: the log
+    // is not deleted at the last close, the stop has to empty it.
+    let readers = service_kit::db::connect_readers(&url, 2, "the test database")
+        .await
+        .unwrap()
+        .unwrap();
+    for body in ["kept one", MARKER, "kept two"] {
+        writer
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO notes (body) VALUES (?)",
+                [body.into()],
+            ))
+            .await
+            .unwrap();
+    }
+    // Background checkpoints copy the row into the file meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    writer
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "DELETE FROM notes WHERE body = ?",
+            [MARKER.into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(count(&readers).await, 2);
+
+    let mut tasks = service_kit::shutdown::BackgroundTasks::new();
+    tasks.spawn("writer", |stop| stop.stopped());
+    tasks.close_at_stop("notes", writer.clone());
+    tasks
+        .stop(std::time::Duration::from_secs(5))
+        .await
+        .expect("stopped");
+
+    let (file, log) = (dir.join("stop.db"), dir.join("stop.db-wal"));
+    let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(log_len, 0, "the log is emptied at the stop");
+    for path in [&file, &log] {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "{} holds the deleted row",
+            path.display()
+        );
+    }
+    assert_eq!(count(&readers).await, 2, "the rows kept are in the file");
+    assert!(
+        writer.execute_raw(sqlite("SELECT 1")).await.is_err(),
+        "the writer is closed"
+    );
+    readers.close().await.unwrap();
+    // The checkpoint task ended: its connection closed with it.
+    let file = file.canonicalize().unwrap();
+    let closed = async {
+        while open_connections(&file) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+        .await
+        .expect("no connection left open on the file");
 }
 
 /// Rows 1–5 of a new `pages` table, read a page at a time through

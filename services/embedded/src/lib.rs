@@ -210,7 +210,8 @@ impl Platform {
     /// paced by the gateway's `amqp.relay_*`), licensing's outbox relay to
     /// the gateway, the sweeper of expired seat reservations, and the pruner
     /// of the four inboxes (the gateway's `inbox.*` settings; none when
-    /// `inbox.retention_days` is 0).
+    /// `inbox.retention_days` is 0). Once they have stopped, the four
+    /// databases get their last checkpoint and close.
     pub fn spawn_background(
         &self,
         tasks: &mut BackgroundTasks,
@@ -245,6 +246,13 @@ impl Platform {
         if let Some(pruner) = InboxPruner::new(&settings.gateway.inbox, inboxes) {
             tasks.spawn("inbox pruner", |stop| pruner.run(stop));
         }
+        tasks.close_at_stop("gateway", self.gateway_store.connection().clone());
+        tasks.close_at_stop(IdentityService::CONSUMER, self.identity.database().clone());
+        tasks.close_at_stop(TeamService::CONSUMER, self.team.database().clone());
+        tasks.close_at_stop(
+            LicensingService::CONSUMER,
+            self.licensing.database().clone(),
+        );
     }
 }
 
@@ -321,6 +329,10 @@ mod tests {
                 "reservation sweeper",
                 "inbox pruner"
             ]
+        );
+        assert_eq!(
+            app.serving.databases_closed_at_stop(),
+            ["gateway", "identity", "team", "licensing"]
         );
         let stopped = tokio::time::timeout(
             Duration::from_secs(10),

@@ -211,6 +211,7 @@ impl Application {
         if let Some(pruner) = InboxPruner::new(&settings.inbox, vec![entitlement_inbox(&store)]) {
             tasks.spawn("inbox pruner", |stop| pruner.run(stop));
         }
+        tasks.close_at_stop("gateway", store.connection().clone());
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
@@ -364,6 +365,7 @@ mod tests {
             app.serving.background_tasks(),
             ["entitlement consumer", "journal relay", "inbox pruner"]
         );
+        assert_eq!(app.serving.databases_closed_at_stop(), ["gateway"]);
         let stopped = tokio::time::timeout(
             Duration::from_secs(10),
             app.serving
