@@ -67,6 +67,47 @@ fn kind_name(kind: AggregateKind) -> &'static str {
     }
 }
 
+/// The last applied version of each aggregate of `events` (at most
+/// [`crate::db::MAX_IN_LIST`] of them), added to `last` under (kind, id):
+/// one query per aggregate kind, the key's order.
+async fn read_last_versions<'e, C: ConnectionTrait>(
+    conn: &C,
+    events: impl Iterator<Item = &'e Event> + Clone,
+    last: &mut std::collections::HashMap<(&'static str, String), i64>,
+) -> Result<(), DbErr> {
+    for kind in [
+        AggregateKind::User,
+        AggregateKind::Group,
+        AggregateKind::Subscription,
+    ] {
+        let ids: Vec<String> = events
+            .clone()
+            .filter(|e| e.aggregate.kind == kind)
+            .map(|e| e.aggregate.id.clone())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let rows = conn
+            .query_all(
+                &Query::select()
+                    .columns([InboxAggregates::AggregateId, InboxAggregates::Version])
+                    .from(InboxAggregates::Table)
+                    .and_where(Expr::col(InboxAggregates::AggregateKind).eq(kind_name(kind)))
+                    .and_where(Expr::col(InboxAggregates::AggregateId).is_in(in_list(&ids)))
+                    .to_owned(),
+            )
+            .await?;
+        for row in rows {
+            last.insert(
+                (kind_name(kind), row.try_get("", "aggregate_id")?),
+                row.try_get("", "version")?,
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Decides whether `event` may be applied in transaction `txn` and, when it
 /// may, records it there as applied at `applied_at` (the service's clock).
 pub async fn claim<C: ConnectionTrait>(
@@ -203,37 +244,7 @@ pub async fn claim_batch<C: ConnectionTrait>(
         for row in rows {
             recorded.insert(row.try_get("", "event_id")?);
         }
-        // One query per kind: the key is (kind, id), kind first.
-        for kind in [
-            AggregateKind::User,
-            AggregateKind::Group,
-            AggregateKind::Subscription,
-        ] {
-            let ids: Vec<String> = chunk
-                .iter()
-                .filter(|e| e.aggregate.kind == kind)
-                .map(|e| e.aggregate.id.clone())
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let rows = txn
-                .query_all(
-                    &Query::select()
-                        .columns([InboxAggregates::AggregateId, InboxAggregates::Version])
-                        .from(InboxAggregates::Table)
-                        .and_where(Expr::col(InboxAggregates::AggregateKind).eq(kind_name(kind)))
-                        .and_where(Expr::col(InboxAggregates::AggregateId).is_in(in_list(&ids)))
-                        .to_owned(),
-                )
-                .await?;
-            for row in rows {
-                last.insert(
-                    (kind_name(kind), row.try_get("", "aggregate_id")?),
-                    row.try_get("", "version")?,
-                );
-            }
-        }
+        read_last_versions(txn, chunk.iter(), &mut last).await?;
     }
     let mut admissions = Vec::with_capacity(events.len());
     let mut admitted = Vec::new();
@@ -350,36 +361,7 @@ pub async fn applied<C: ConnectionTrait>(
         .collect();
     let mut last: HashMap<(&'static str, String), i64> = HashMap::new();
     for chunk in unrecorded.chunks(crate::db::MAX_IN_LIST) {
-        for kind in [
-            AggregateKind::User,
-            AggregateKind::Group,
-            AggregateKind::Subscription,
-        ] {
-            let ids: Vec<String> = chunk
-                .iter()
-                .filter(|e| e.aggregate.kind == kind)
-                .map(|e| e.aggregate.id.clone())
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let rows = conn
-                .query_all(
-                    &Query::select()
-                        .columns([InboxAggregates::AggregateId, InboxAggregates::Version])
-                        .from(InboxAggregates::Table)
-                        .and_where(Expr::col(InboxAggregates::AggregateKind).eq(kind_name(kind)))
-                        .and_where(Expr::col(InboxAggregates::AggregateId).is_in(in_list(&ids)))
-                        .to_owned(),
-                )
-                .await?;
-            for row in rows {
-                last.insert(
-                    (kind_name(kind), row.try_get("", "aggregate_id")?),
-                    row.try_get("", "version")?,
-                );
-            }
-        }
+        read_last_versions(conn, chunk.iter().copied(), &mut last).await?;
     }
     for event in unrecorded {
         let key = (kind_name(event.aggregate.kind), event.aggregate.id.clone());
