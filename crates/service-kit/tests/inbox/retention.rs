@@ -5,54 +5,19 @@
 //! counts the pruned event as applied. The pruner task prunes every interval
 //! and stops on the shutdown signal.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use messaging::Admission;
-use provisioning_events::{AggregateKind, Event, EventBody, UserProfile};
+use provisioning_events::Event;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
-use service_kit::inbox::{
-    self, Applied, InboxKeyMigration, InboxMigration, InboxRetentionMigration,
-};
+use service_kit::inbox::{self, Applied};
 use service_kit::inbox_retention::{Inbox, InboxPruner, InboxSettings};
 use service_kit::shutdown::BackgroundTasks;
-use test_support::consumers::event;
 use uuid::Uuid;
 
-struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(InboxMigration),
-            Box::new(InboxKeyMigration),
-            Box::new(InboxRetentionMigration),
-        ]
-    }
-}
-
-async fn database(url: &str) -> DatabaseConnection {
-    let db = service_kit::db::connect(url, 2, "the test database")
-        .await
-        .unwrap();
-    Migrator::up(&db, None).await.unwrap();
-    db
-}
-
-fn user(id: &str, version: i64) -> Event {
-    event(
-        AggregateKind::User,
-        id,
-        version,
-        EventBody::UserUpdated {
-            profile: UserProfile::default(),
-        },
-    )
-}
+use super::{database, user};
 
 async fn claim_at(db: &DatabaseConnection, event: &Event, at: DateTime<Utc>) -> Admission {
     let txn = db.begin().await.unwrap();

@@ -3,42 +3,14 @@
 //! and out-of-order versions, several versions of one aggregate inside the
 //! batch — and what it records is what `claim` then sees.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use chrono::Utc;
 use messaging::Admission;
-use provisioning_events::{AggregateKind, Event, EventBody, UserProfile};
+use provisioning_events::Event;
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
-use service_kit::inbox::{self, InboxMigration};
-use test_support::consumers::{event, renamed};
+use service_kit::inbox;
+use test_support::consumers::renamed;
 
-struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(InboxMigration)]
-    }
-}
-
-async fn database(url: &str) -> DatabaseConnection {
-    let db = service_kit::db::connect(url, 2, "the test database")
-        .await
-        .unwrap();
-    Migrator::up(&db, None).await.unwrap();
-    db
-}
-
-fn user(id: &str, version: i64) -> Event {
-    event(
-        AggregateKind::User,
-        id,
-        version,
-        EventBody::UserUpdated {
-            profile: UserProfile::default(),
-        },
-    )
-}
+use super::{database, user};
 
 fn group(id: &str, version: i64) -> Event {
     renamed(id, version, "x")
