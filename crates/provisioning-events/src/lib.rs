@@ -15,16 +15,23 @@
 //! ```
 //!
 //! A published type never changes shape: a new shape gets a new
-//! `schema_version` (and readers keep accepting the old one).
+//! `schema_version` (and readers keep accepting the old one). Version 2
+//! seals the profile of `user.provisioned`, `user.updated` and
+//! `user.reactivated` (see [`personal`]) and adds `seat_key` to
+//! `user.provisioned`; version 1 events (plain profiles) still read.
 
+pub mod personal;
+pub mod sealing;
 pub mod seats;
+
+pub use personal::{PersonRef, PersonalProfile};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The schema version every event type is written with today.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// The AMQP topic exchange events are published to; the routing key is the type.
 pub const EXCHANGE: &str = "provisioning";
@@ -112,11 +119,15 @@ pub enum EventBody {
     UserProvisioned {
         account_id: Uuid,
         default_role: String,
-        profile: UserProfile,
+        /// The seat reservation this account confirms (a keyed hash of the
+        /// userName, see [`seats::new_user_key`]); absent in version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seat_key: Option<String>,
+        profile: PersonalProfile,
     },
     /// The profile changed (never the role: roles are managed locally).
     #[serde(rename = "user.updated")]
-    UserUpdated { profile: UserProfile },
+    UserUpdated { profile: PersonalProfile },
     /// `active` became false: anonymize the account, release its seat.
     #[serde(rename = "user.deactivated")]
     UserDeactivated {},
@@ -126,7 +137,7 @@ pub enum EventBody {
     UserReactivated {
         account_id: Uuid,
         default_role: String,
-        profile: UserProfile,
+        profile: PersonalProfile,
     },
     /// The user was deleted: anonymize fully, keep the row and its relationships.
     #[serde(rename = "user.deleted")]
@@ -225,14 +236,17 @@ mod tests {
             EventBody::UserProvisioned {
                 account_id: Uuid::nil(),
                 default_role: "member".into(),
-                profile: profile(),
+                seat_key: None,
+                profile: profile().into(),
             },
-            EventBody::UserUpdated { profile: profile() },
+            EventBody::UserUpdated {
+                profile: profile().into(),
+            },
             EventBody::UserDeactivated {},
             EventBody::UserReactivated {
                 account_id: Uuid::nil(),
                 default_role: "member".into(),
-                profile: profile(),
+                profile: profile().into(),
             },
             EventBody::UserDeleted {},
             EventBody::GroupProvisioned {
@@ -292,11 +306,12 @@ mod tests {
         let event = sample(EventBody::UserProvisioned {
             account_id: Uuid::nil(),
             default_role: "member".into(),
-            profile: profile(),
+            seat_key: None,
+            profile: profile().into(),
         });
         let json = serde_json::to_value(&event).expect("serializes");
         assert_eq!(json["seq"], 7);
-        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["schema_version"], 2);
         assert_eq!(
             json["aggregate"],
             json!({"kind": "user", "id": "u-1", "version": 3})

@@ -4,12 +4,14 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::sealing::HashSecret;
+
 /// The queue licensing serves reservations on.
 pub const SEAT_RESERVATION_QUEUE: &str = "licensing.seat-reservations";
 
-/// What the gateway asks before it creates a user (`user:<lowercased
-/// userName>`) or re-enables one (`reactivate:<scim user id>`). The same key
-/// again is the same reservation.
+/// What the gateway asks before it creates a user ([`new_user_key`]) or
+/// re-enables one (`reactivate:<scim user id>`). The same key again is the
+/// same reservation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatRequest {
     pub org_id: Uuid,
@@ -34,7 +36,23 @@ pub enum SeatReply {
     Unavailable,
 }
 
-pub fn new_user_key(user_name: &str) -> String {
+/// The label the gateway derives its seat-key secret from its key-encryption
+/// key with ([`crate::sealing::KeyEncryptionKey::derived_secret`]).
+pub const SEAT_KEY_SECRET_LABEL: &str = "seat-reservation-key/v1";
+
+/// The reservation key of a new user: `user:h:<hex HMAC-SHA-256 of the
+/// organization and the lowercased userName>` under a secret of the
+/// gateway's, so that an IdP retrying a create asks for the same seat again
+/// while licensing never stores the userName. `user.provisioned` carries it
+/// (`seat_key`) for licensing to confirm.
+pub fn new_user_key(secret: &HashSecret, org_id: Uuid, user_name: &str) -> String {
+    let hash = secret.keyed_hash(&[org_id.as_bytes(), user_name.to_lowercase().as_bytes()]);
+    format!("user:h:{hash}")
+}
+
+/// The key version 1 events imply (`user.provisioned` without `seat_key`):
+/// the lowercased userName in clear, as journals before sealing reserved.
+pub fn legacy_new_user_key(user_name: &str) -> String {
     format!("user:{}", user_name.to_lowercase())
 }
 
