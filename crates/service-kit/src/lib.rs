@@ -6,6 +6,7 @@ pub mod admin_key;
 pub mod batching;
 pub mod compared_tables;
 pub mod consumer_service;
+pub mod data_keys;
 pub mod db;
 pub mod inbox;
 pub mod inbox_retention;
