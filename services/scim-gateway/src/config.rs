@@ -20,10 +20,25 @@ pub struct Settings {
     /// keeps its per-event rows; the embedded process applies it to every
     /// service's inbox.
     pub inbox: InboxSettings,
+    pub keys: KeySettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`: the admin API is served
     /// only with one.
     #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
     pub admin_key: Option<Secret>,
+}
+
+/// The key-encryption key (KEK) that wraps every person's data key (see
+/// docs/privacy.md). `key_encryption_key` (`SCIM_KEYS__KEY_ENCRYPTION_KEY`,
+/// 32 bytes in base64) wins; else `key_file` is read, and created with a new
+/// key (mode 0600) when it does not exist.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeySettings {
+    pub key_encryption_key: Option<Secret>,
+    pub key_file: String,
+    /// Keys being rotated out (`SCIM_KEYS__PREVIOUS_KEYS`, comma-separated
+    /// base64): they only unwrap; at start every data key they wrap is
+    /// rewrapped under the current key.
+    pub previous_keys: Option<Secret>,
 }
 
 /// How the gateway asks licensing for seats (request/reply over `amqp.url`).
@@ -142,6 +157,7 @@ impl Settings {
                 provisioning_events::seats::SEAT_RESERVATION_QUEUE,
             )?
             .set_default("licensing.timeout_ms", 2000)?
+            .set_default("keys.key_file", "./data/key-encryption.key")?
             .set_default("log.filter", "info")?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {

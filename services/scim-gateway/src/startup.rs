@@ -13,6 +13,7 @@ use std::time::Duration;
 use messaging::EventPublisher;
 use messaging::relay::{self, Relay};
 use messaging_rabbitmq::RabbitPublisher;
+use provisioning_events::sealing::{KeyEncryptionKey, KeyRing};
 
 use crate::config::Settings;
 use crate::domain::entitlements::Entitlements;
@@ -115,13 +116,17 @@ pub async fn build_api_with(
     if let Some(reads) = sql::connect_reads(settings.database.url.expose()).await? {
         store = store.with_reads(reads);
     }
+    let keys = key_ring(settings)?;
+    let seat_keys = keys
+        .current()
+        .derived_secret(provisioning_events::seats::SEAT_KEY_SECRET_LABEL);
     let limits = ViewLimits {
         max_results: settings.scim.max_results,
         default_count: settings.scim.default_count,
         ..ViewLimits::default()
     };
     let api = web::Data::new(ScimApi {
-        view: ScimView::new(store.clone(), SystemClock, limits, seats),
+        view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys),
         health: store.clone(),
         max_body_bytes: settings.http.max_body_bytes,
         public_base_url: settings.http.public_base_url.clone(),
@@ -131,6 +136,63 @@ pub async fn build_api_with(
         ),
     });
     Ok((api, store))
+}
+
+/// The key-encryption keys from settings: the configured key, else the key
+/// file (created with a new key, owner-readable only, when missing), and the
+/// previous keys of a rotation.
+pub fn key_ring(settings: &Settings) -> anyhow::Result<KeyRing> {
+    let keys = &settings.keys;
+    let current = match &keys.key_encryption_key {
+        Some(key) if !key.expose().trim().is_empty() => KeyEncryptionKey::from_base64(key.expose())
+            .context("keys.key_encryption_key (SCIM_KEYS__KEY_ENCRYPTION_KEY)")?,
+        _ => key_from_file(Path::new(&keys.key_file))?,
+    };
+    let previous = keys
+        .previous_keys
+        .as_ref()
+        .map(|list| {
+            list.expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| KeyEncryptionKey::from_base64(k).context("keys.previous_keys"))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(KeyRing::new(current, previous))
+}
+
+fn key_from_file(file: &Path) -> anyhow::Result<KeyEncryptionKey> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => KeyEncryptionKey::from_base64(&text)
+            .with_context(|| format!("{} holds no key-encryption key", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = KeyEncryptionKey::generate()?;
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut out = options
+                .open(file)
+                .with_context(|| format!("creating {}", file.display()))?;
+            std::io::Write::write_all(&mut out, key.to_base64().as_bytes())?;
+            out.sync_all()?;
+            tracing::warn!(
+                file = %file.display(),
+                key_id = key.id(),
+                "generated a new key-encryption key: back it up apart from the database \
+                 (without it no sealed personal value can be opened)"
+            );
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+    }
 }
 
 /// Mounts the gateway's routes on an actix `App` (shared by the server and tests).

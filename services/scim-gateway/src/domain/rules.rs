@@ -64,12 +64,14 @@ pub fn profile(doc: &Value) -> UserProfile {
     }
 }
 
-pub fn user_created(tenant: &Tenant, doc: &Value) -> Vec<EventBody> {
+/// `seat_key`: the reservation the new account confirms (an active user's).
+pub fn user_created(tenant: &Tenant, doc: &Value, seat_key: Option<String>) -> Vec<EventBody> {
     if is_active(doc) {
         vec![EventBody::UserProvisioned {
             account_id: Uuid::now_v7(),
             default_role: tenant.default_role.clone(),
-            profile: profile(doc),
+            seat_key,
+            profile: profile(doc).into(),
         }]
     } else {
         Vec::new()
@@ -82,11 +84,11 @@ pub fn user_changed(tenant: &Tenant, before: &Value, after: &Value) -> Vec<Event
         (false, true) => vec![EventBody::UserReactivated {
             account_id: Uuid::now_v7(),
             default_role: tenant.default_role.clone(),
-            profile: profile(after),
+            profile: profile(after).into(),
         }],
         (true, true) if profile(before) != profile(after) => {
             vec![EventBody::UserUpdated {
-                profile: profile(after),
+                profile: profile(after).into(),
             }]
         }
         _ => Vec::new(),

@@ -13,6 +13,7 @@ mod groups;
 pub mod query;
 mod users;
 
+use provisioning_events::sealing::HashSecret;
 use provisioning_events::{Event, EventBody};
 use serde_json::Value;
 use std::sync::Arc;
@@ -85,15 +86,24 @@ pub struct ScimView<S, C> {
     clock: C,
     limits: ViewLimits,
     seats: Arc<dyn SeatAuthority>,
+    /// Keys new users' seat reservations by a keyed hash of their userName.
+    seat_keys: HashSecret,
 }
 
 impl<S, C> ScimView<S, C> {
-    pub fn new(store: S, clock: C, limits: ViewLimits, seats: Arc<dyn SeatAuthority>) -> Self {
+    pub fn new(
+        store: S,
+        clock: C,
+        limits: ViewLimits,
+        seats: Arc<dyn SeatAuthority>,
+        seat_keys: HashSecret,
+    ) -> Self {
         Self {
             store,
             clock,
             limits,
             seats,
+            seat_keys,
         }
     }
 

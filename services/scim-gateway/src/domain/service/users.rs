@@ -28,6 +28,7 @@ where
         body: Value,
     ) -> Result<StoredResource, ScimViewError> {
         let document = normalize_for_write(body, &USER_RESOURCE)?;
+        let mut seat_key = None;
         // An active user takes a seat: asked for before anything is written.
         // A taken userName (an IdP retrying a create that did commit) is a
         // 409 first: it must not be refused for want of a second seat.
@@ -44,10 +45,11 @@ where
             {
                 return Err(ScimViewError::UserNameTaken);
             }
-            self.reserve_seat(tenant.org, &seats::new_user_key(user_name))
-                .await?;
+            let key = seats::new_user_key(&self.seat_keys, tenant.org.0, user_name);
+            self.reserve_seat(tenant.org, &key).await?;
+            seat_key = Some(key);
         }
-        let bodies = rules::user_created(tenant, &document);
+        let bodies = rules::user_created(tenant, &document, seat_key);
         let (user, events) = self.first_version(tenant, ResourceKind::User, document, bodies);
         self.store
             .insert_user(tenant.org, &user, &events)
