@@ -47,5 +47,5 @@ logs:
 	docker compose logs -f
 
 .env:
-	@umask 077; printf 'SCIM_ADMIN_KEY=%s\n' "$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > .env
-	@echo "wrote .env with a new SCIM_ADMIN_KEY"
+	@umask 077; printf 'SCIM_ADMIN_KEY=%s\nSCIM_KEY_ENCRYPTION_KEY=%s\n' "$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" "$$(head -c 32 /dev/urandom | base64)" > .env
+	@echo "wrote .env with a new SCIM_ADMIN_KEY and SCIM_KEY_ENCRYPTION_KEY (back the latter up: without it no sealed personal value opens)"

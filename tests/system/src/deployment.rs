@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use crate::{ServiceProcess, compose_environment, workspace_binary};
 
 pub const ADMIN_KEY: &str = "system-test-admin-key";
+/// The key-encryption key compose asks for (32 bytes, base64).
+pub const KEY_ENCRYPTION_KEY: &str = "c3lzdGVtLXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5MzI=";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -150,7 +152,11 @@ pub async fn start_with(
         databases: databases.clone(),
     };
     for (service, binary, database) in SERVICES {
-        let variables = |name: &str| (name == "SCIM_ADMIN_KEY").then(|| ADMIN_KEY.to_owned());
+        let variables = |name: &str| match name {
+            "SCIM_ADMIN_KEY" => Some(ADMIN_KEY.to_owned()),
+            "SCIM_KEY_ENCRYPTION_KEY" => Some(KEY_ENCRYPTION_KEY.to_owned()),
+            _ => None,
+        };
         let mut environment = compose_environment(&compose, service, &variables).unwrap();
         // What compose points at by container name, here on this machine.
         for (key, value) in &mut environment {
