@@ -43,6 +43,7 @@ echo "== gateway with a journal of $((USERS * 2)) events"
 psql_ -d postgres -c "CREATE DATABASE $GATEWAY_DB"
 SCIM_CONFIG=/nonexistent SCIM_DATABASE__URL="$PG/$GATEWAY_DB" SCIM_HTTP__PORT=$PORT \
   SCIM_ADMIN_KEY=$KEY SCIM_BOOTSTRAP__DEMO_ORGANIZATION=false SCIM_LOG__FILTER=warn \
+  SCIM_KEYS__KEY_FILE="$WORK/key-encryption.key" \
   "$TARGET/release/scim-gateway" > "$WORK/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -36,6 +36,8 @@ PG=${PG:-postgres://postgres@127.0.0.1:5432}
 AMQP=${AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
 TARGET=${CARGO_TARGET_DIR:-target}
 KEY=bench-admin-key-0123456789abcdef
+# The gateway's key-encryption key (32 bytes, base64): a fixed one, the bench keeps nothing.
+KEK=YmVuY2gta2V5LWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=
 RUN=$(date +%s)
 WORK=$(mktemp -d)
 PIDS=()
@@ -209,7 +211,8 @@ SQL
   fi
   common=(SCIM_CONFIG=/nonexistent SCIM_AMQP__URL="$AMQP" SCIM_AMQP__EXCHANGE=provisioning.bench
           SCIM_SEATS__QUEUE=seats-bench SCIM_LICENSING__QUEUE=seats-bench
-          SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn SCIM_HTTP__HOST=127.0.0.1)
+          SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn SCIM_HTTP__HOST=127.0.0.1
+          SCIM_KEYS__KEY_ENCRYPTION_KEY=$KEK)
   port=18200
   for service in identity team licensing scim-gateway; do
     db=${service#scim-}
