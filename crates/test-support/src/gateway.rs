@@ -34,12 +34,23 @@ impl Backend {
     }
 }
 
-/// The gateway's default settings on `database_url`, with a small pool.
+/// The gateway's default settings on `database_url`, with a small pool and
+/// a key-encryption key of its own (so that no test reads or writes the
+/// default key file under `./data`).
 pub fn settings(database_url: String) -> Settings {
     let mut settings = Settings::from_sources(None, false).expect("default settings");
     settings.database.url = Secret::new(database_url);
     settings.database.max_connections = 8;
+    settings.keys.key_encryption_key = Some(Secret::new(test_key_encryption_key()));
     settings
+}
+
+/// A new key-encryption key in base64, as `SCIM_KEYS__KEY_ENCRYPTION_KEY`
+/// takes it.
+pub fn test_key_encryption_key() -> String {
+    provisioning_events::sealing::KeyEncryptionKey::generate()
+        .expect("a random key")
+        .to_base64()
 }
 
 pub struct TestGateway {

@@ -41,7 +41,7 @@ fn user(id: &str, version: i64) -> Event {
         id,
         version,
         EventBody::UserUpdated {
-            profile: UserProfile::default(),
+            profile: UserProfile::default().into(),
         },
     )
 }
