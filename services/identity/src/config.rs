@@ -1,5 +1,6 @@
 //! Settings of the identity service: the common sections of a consuming
-//! service (see `service_kit::consumer_service`) and its access catalogue.
+//! service (see `service_kit::consumer_service`), its access catalogue and
+//! how it gets the data keys that open sealed profiles.
 
 use serde::Deserialize;
 use service_kit::Secret;
@@ -15,6 +16,7 @@ pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub access: AccessSettings,
+    pub data_keys: DataKeySettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`; the admin API refuses
     /// every request without it.
     #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
@@ -27,6 +29,18 @@ pub struct AccessSettings {
     pub roles: String,
     /// Comma-separated permissions an admin may grant.
     pub permissions: String,
+}
+
+/// The gateway's data keys (`SCIM_DATA_KEYS__…`), asked over request/reply
+/// on the broker of `amqp.url`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataKeySettings {
+    /// How long a request for data keys waits for the gateway's answer, in
+    /// milliseconds (default 2000); without one the event is retried.
+    pub timeout_ms: u64,
+    /// How many persons' data keys are kept in memory (default 10000; the
+    /// oldest fetched go first, a person's goes with their `user.deleted`).
+    pub cache_capacity: usize,
 }
 
 /// A comma-separated list.
@@ -51,7 +65,12 @@ impl Settings {
     pub fn from_sources(with_env: bool) -> anyhow::Result<Self> {
         let builder = consumer_service::defaults(SERVICE)?
             .set_default("access.roles", DEFAULT_ROLES)?
-            .set_default("access.permissions", DEFAULT_PERMISSIONS)?;
+            .set_default("access.permissions", DEFAULT_PERMISSIONS)?
+            .set_default("data_keys.timeout_ms", 2000)?
+            .set_default(
+                "data_keys.cache_capacity",
+                crate::domain::keys::DEFAULT_CACHE_CAPACITY as u64,
+            )?;
         consumer_service::finish(SERVICE, builder, with_env)
     }
 }

@@ -1,4 +1,5 @@
 pub mod errors;
+pub mod keys;
 pub mod models;
 pub mod ports;
 pub mod rules;

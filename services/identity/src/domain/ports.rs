@@ -4,7 +4,8 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use messaging::Admission;
-use provisioning_events::Event;
+use provisioning_events::sealing::DataKey;
+use provisioning_events::{Event, PersonRef};
 
 use super::models::{
     AccessChange, Account, AccountChange, AccountId, AccountPage, AccountQuery, OrgId,
@@ -74,6 +75,22 @@ pub trait AccountStore: Send + Sync + 'static {
         org: OrgId,
         id: AccountId,
     ) -> impl Future<Output = Result<Vec<AccessChange>, StoreError>> + Send;
+}
+
+/// The gateway could not hand out data keys (it or its key table is down):
+/// the event is to be retried.
+#[derive(Debug, thiserror::Error)]
+#[error("data keys unavailable: {0}")]
+pub struct KeysUnavailable(pub String);
+
+/// Where the data keys that open sealed profiles come from (the gateway
+/// keeps them). One entry per person, in order: `None` when the person's key
+/// is gone — the person was deleted and their values are erased.
+pub trait DataKeys: Send + Sync + 'static {
+    fn data_keys(
+        &self,
+        persons: &[PersonRef],
+    ) -> impl Future<Output = Result<Vec<Option<DataKey>>, KeysUnavailable>> + Send;
 }
 
 pub trait Clock: Send + Sync + 'static {

@@ -12,6 +12,14 @@
 //! - `user.deleted` → every account of the person is erased and shows as
 //!   "Deleted user"; rows and ids remain.
 //!
+//! A profile whose person's data key is gone reads as erased (the service
+//! opens every sealed profile before the rules see it; one still sealed is
+//! read the same way): `user.provisioned` / `user.reactivated` then create
+//! the account — its id and what refers to it — without a profile, shown as
+//! "Deleted user" (a key is only destroyed with the person, and their
+//! `user.deleted` follows in the journal); `user.updated` changes nothing.
+//! So a replay or a rebuild after a delete ends where the live run did.
+//!
 //! Erasing takes the whole profile (userName, externalId, email, given,
 //! family and display name); the account shows "Anonymized user" or
 //! "Deleted user" instead, keeps the time its data first went
@@ -72,18 +80,20 @@ fn new_account(
     event: &Event,
     id: uuid::Uuid,
     default_role: &str,
-    snapshot: &UserProfile,
+    snapshot: Option<&UserProfile>,
     now: DateTime<Utc>,
 ) -> Account {
-    let profile = profile_from(snapshot);
+    let profile = snapshot.map(profile_from);
     Account {
         id: AccountId(id),
         org: OrgId(event.org_id),
         workspace: WorkspaceId(event.workspace_id),
         scim_user_id: event.aggregate.id.clone(),
         status: AccountStatus::Active,
-        label: profile.label(),
-        profile: Some(profile),
+        label: profile
+            .as_ref()
+            .map_or_else(|| DELETED_LABEL.to_owned(), Profile::label),
+        profile,
         access: Access {
             role: default_role.to_owned(),
             permissions: Vec::new(),
@@ -108,6 +118,7 @@ pub fn changes_for(event: &Event, accounts: &[Account], now: DateTime<Utc>) -> V
             account_id,
             default_role,
             profile,
+            ..
         }
         | EventBody::UserReactivated {
             account_id,
@@ -124,13 +135,15 @@ pub fn changes_for(event: &Event, accounts: &[Account], now: DateTime<Utc>) -> V
                 event,
                 *account_id,
                 default_role,
-                profile,
+                profile.opened(),
                 now,
             )));
             changes
         }
         EventBody::UserUpdated { profile } => {
-            let profile = profile_from(profile);
+            let Some(profile) = profile.opened().map(profile_from) else {
+                return Vec::new();
+            };
             active(accounts)
                 .filter(|a| a.profile.as_ref() != Some(&profile))
                 .map(|a| AccountChange::UpdateProfile {
@@ -157,7 +170,7 @@ pub fn changes_for(event: &Event, accounts: &[Account], now: DateTime<Utc>) -> V
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
-    use provisioning_events::{Aggregate, AggregateKind, SCHEMA_VERSION};
+    use provisioning_events::{Aggregate, AggregateKind, PersonalProfile, SCHEMA_VERSION};
     use uuid::Uuid;
 
     use super::*;
@@ -234,7 +247,8 @@ mod tests {
             EventBody::UserProvisioned {
                 account_id: first,
                 default_role: "member".into(),
-                profile: snapshot("ann@example.com"),
+                seat_key: None,
+                profile: snapshot("ann@example.com").into(),
             },
         );
         step(&mut accounts, &provisioned, now);
@@ -249,7 +263,7 @@ mod tests {
         let updated = event(
             2,
             EventBody::UserUpdated {
-                profile: snapshot("ann.lee@example.com"),
+                profile: snapshot("ann.lee@example.com").into(),
             },
         );
         step(&mut accounts, &updated, now);
@@ -271,7 +285,7 @@ mod tests {
             EventBody::UserReactivated {
                 account_id: second,
                 default_role: "member".into(),
-                profile: snapshot("ann@example.com"),
+                profile: snapshot("ann@example.com").into(),
             },
         );
         step(&mut accounts, &reactivated, now);
@@ -297,7 +311,7 @@ mod tests {
                 EventBody::UserReactivated {
                     account_id: Uuid::now_v7(),
                     default_role: "member".into(),
-                    profile: snapshot("ann@example.com"),
+                    profile: snapshot("ann@example.com").into(),
                 },
             );
             step(&mut accounts, &e, now);
@@ -343,7 +357,8 @@ mod tests {
             EventBody::UserProvisioned {
                 account_id: Uuid::now_v7(),
                 default_role: "member".into(),
-                profile: snapshot("ann@example.com"),
+                seat_key: None,
+                profile: snapshot("ann@example.com").into(),
             },
         );
         step(&mut accounts, &provisioned, provisioned_at);
@@ -392,7 +407,8 @@ mod tests {
             EventBody::UserProvisioned {
                 account_id: Uuid::now_v7(),
                 default_role: "member".into(),
-                profile: snapshot("ann@example.com"),
+                seat_key: None,
+                profile: snapshot("ann@example.com").into(),
             },
         );
         step(&mut accounts, &provisioned, now);
@@ -420,14 +436,20 @@ mod tests {
             EventBody::UserProvisioned {
                 account_id: Uuid::now_v7(),
                 default_role: "member".into(),
-                profile: snapshot("ann@example.com"),
+                seat_key: None,
+                profile: snapshot("ann@example.com").into(),
             },
         );
         step(&mut accounts, &provisioned, now);
         let mut renamed = snapshot("ann@example.com");
         renamed.display_name = Some("Ann L.".into());
         let changes = changes_for(
-            &event(2, EventBody::UserUpdated { profile: renamed }),
+            &event(
+                2,
+                EventBody::UserUpdated {
+                    profile: renamed.into(),
+                },
+            ),
             &accounts,
             now,
         );
@@ -435,5 +457,97 @@ mod tests {
             changes.as_slice(),
             [AccountChange::UpdateProfile { label, .. }] if label == "Ann L."
         ));
+    }
+
+    /// The user events of one person's life, each profile given by `profile`.
+    fn a_life(profile: impl Fn(&str) -> PersonalProfile) -> Vec<Event> {
+        vec![
+            event(
+                1,
+                EventBody::UserProvisioned {
+                    account_id: Uuid::from_u128(10),
+                    default_role: "member".into(),
+                    seat_key: Some("user:h:00".into()),
+                    profile: profile("ann@example.com"),
+                },
+            ),
+            event(
+                2,
+                EventBody::UserUpdated {
+                    profile: profile("ann.lee@example.com"),
+                },
+            ),
+            event(3, EventBody::UserDeactivated {}),
+            event(
+                4,
+                EventBody::UserReactivated {
+                    account_id: Uuid::from_u128(11),
+                    default_role: "member".into(),
+                    profile: profile("ann@example.com"),
+                },
+            ),
+            event(
+                5,
+                EventBody::UserUpdated {
+                    profile: profile("ann@example.org"),
+                },
+            ),
+            event(6, EventBody::UserDeleted {}),
+        ]
+    }
+
+    /// What `scimctl diff` compares of an account: values, and instants by
+    /// presence.
+    fn compared(account: &Account) -> impl PartialEq + std::fmt::Debug {
+        (
+            account.id,
+            account.org,
+            account.workspace,
+            account.scim_user_id.clone(),
+            account.status,
+            account.label.clone(),
+            account.profile.clone(),
+            account.anonymized_at.is_some(),
+            account.deleted_at.is_some(),
+        )
+    }
+
+    #[test]
+    fn an_erased_profile_makes_an_account_without_one_and_updates_nothing() {
+        let now = Utc::now();
+        let mut accounts = Vec::new();
+        let life = a_life(|_| PersonalProfile::Erased);
+        step(&mut accounts, &life[0], now);
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].id.0, Uuid::from_u128(10));
+        assert_eq!(accounts[0].status, AccountStatus::Active);
+        assert_eq!(accounts[0].profile, None);
+        assert_eq!(accounts[0].label, DELETED_LABEL);
+        assert!(changes_for(&life[1], &accounts, now).is_empty());
+        // A profile still sealed (never handed to the rules) reads the same.
+        let mut sealed = life[1].clone();
+        sealed.body = EventBody::UserUpdated {
+            profile: PersonalProfile::Sealed("AQ".into()),
+        };
+        assert!(changes_for(&sealed, &accounts, now).is_empty());
+    }
+
+    #[test]
+    fn a_replay_without_the_key_ends_where_the_live_run_did() {
+        let live_at = Utc::now() - chrono::Duration::days(3);
+        let mut live = Vec::new();
+        for (i, e) in a_life(|email| snapshot(email).into()).iter().enumerate() {
+            step(&mut live, e, live_at + chrono::Duration::minutes(i as i64));
+        }
+        let mut replayed = Vec::new();
+        for e in &a_life(|_| PersonalProfile::Erased) {
+            step(&mut replayed, e, Utc::now());
+        }
+        assert_eq!(live.len(), 2);
+        assert!(live.iter().all(|a| a.status == AccountStatus::Deleted));
+        assert_eq!(
+            live.iter().map(compared).collect::<Vec<_>>(),
+            replayed.iter().map(compared).collect::<Vec<_>>()
+        );
     }
 }

@@ -1,14 +1,17 @@
 //! The identity use cases: apply user events, and let admins read accounts
 //! and change their access.
 
+use std::borrow::Cow;
+
 use messaging::{HandleError, Handled, batch_outcomes};
 use provisioning_events::Event;
 
 use super::errors::AdminError;
+use super::keys::{self, KeyCache, OpenError};
 use super::models::{
     AccessChange, Account, AccountId, AccountPage, AccountQuery, AccountStatus, OrgId,
 };
-use super::ports::{AccountStore, Clock, StoreError};
+use super::ports::{AccountStore, Clock, DataKeys, StoreError};
 use super::rules;
 
 /// The roles and permissions an admin may grant (configurable per deployment).
@@ -31,17 +34,33 @@ pub const MAX_PAGE_SIZE: u64 = 500;
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 const ACCESS_CHANGE_ATTEMPTS: usize = 3;
 
-pub struct Identity<S, C> {
+pub struct Identity<S, C, K> {
     store: S,
     clock: C,
+    keys: K,
+    key_cache: KeyCache,
     catalogue: AccessCatalogue,
 }
 
-impl<S: AccountStore, C: Clock> Identity<S, C> {
-    pub fn new(store: S, clock: C, catalogue: AccessCatalogue) -> Self {
+fn failed(e: &impl std::fmt::Display) -> HandleError {
+    HandleError::Failed(e.to_string())
+}
+
+impl<S: AccountStore, C: Clock, K: DataKeys> Identity<S, C, K> {
+    /// `keys` opens sealed profiles; at most `key_cache_capacity` persons'
+    /// keys are kept ([`keys::DEFAULT_CACHE_CAPACITY`]).
+    pub fn new(
+        store: S,
+        clock: C,
+        keys: K,
+        key_cache_capacity: usize,
+        catalogue: AccessCatalogue,
+    ) -> Self {
         Self {
             store,
             clock,
+            keys,
+            key_cache: KeyCache::new(key_cache_capacity),
             catalogue,
         }
     }
@@ -50,29 +69,85 @@ impl<S: AccountStore, C: Clock> Identity<S, C> {
         &self.catalogue
     }
 
+    /// How many persons' data keys are cached.
+    pub fn cached_keys(&self) -> usize {
+        self.key_cache.len()
+    }
+
+    /// Forgets the keys of the persons whose `user.deleted` was handled.
+    fn forget_deleted<'a>(&self, handled: impl Iterator<Item = &'a Event>) {
+        for person in handled.filter_map(keys::deleted_person) {
+            self.key_cache.forget(&person);
+        }
+    }
+
     /// Applies a batch of events in one transaction (see
-    /// [`AccountStore::apply_events`]): what a rebuild uses.
+    /// [`AccountStore::apply_events`]): what a rebuild uses. The keys of the
+    /// batch's sealed profiles are fetched in one call; an event whose
+    /// profile does not open fails alone (a later event of its user then
+    /// waits for it: out of order).
     pub async fn handle_events(&self, events: &[Event]) -> Vec<Result<Handled, HandleError>> {
+        let opened = match keys::open_events(&self.key_cache, &self.keys, events).await {
+            Ok(opened) => opened,
+            Err(unavailable) => return events.iter().map(|_| Err(failed(&unavailable))).collect(),
+        };
+        let mut outcomes: Vec<Option<Result<Handled, HandleError>>> = Vec::new();
+        let mut readable = Vec::with_capacity(events.len());
+        for event in opened {
+            match event {
+                Ok(event) => {
+                    outcomes.push(None);
+                    readable.push(event);
+                }
+                Err(e) => outcomes.push(Some(Err(failed(&e)))),
+            }
+        }
+        let readable: Cow<'_, [Event]> = if readable.len() == events.len()
+            && readable.iter().all(|e| matches!(e, Cow::Borrowed(_)))
+        {
+            Cow::Borrowed(events)
+        } else {
+            Cow::Owned(readable.into_iter().map(Cow::into_owned).collect())
+        };
         let now = self.clock.now();
         let admissions = self
             .store
-            .apply_events(events, now, |event, accounts| {
+            .apply_events(&readable, now, |event, accounts| {
                 rules::changes_for(event, accounts, now)
             })
             .await;
-        batch_outcomes(events, admissions)
+        let mut applied = batch_outcomes(&readable, admissions).into_iter();
+        self.forget_deleted(events.iter());
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    applied
+                        .next()
+                        .unwrap_or_else(|| Err(HandleError::Failed("no outcome".into())))
+                })
+            })
+            .collect()
     }
 
-    /// Applies one provisioning event exactly once, in aggregate order.
+    /// Applies one provisioning event exactly once, in aggregate order, its
+    /// profile opened first (fetching its person's key unless cached).
     pub async fn handle_event(&self, event: &Event) -> Result<Handled, HandleError> {
+        let opened = keys::open_events(&self.key_cache, &self.keys, std::slice::from_ref(event))
+            .await
+            .map_err(|e| failed(&e))?
+            .pop()
+            .unwrap_or(Ok(Cow::Borrowed(event)))
+            .map_err(|e: OpenError| failed(&e))?;
         let now = self.clock.now();
         let admission = self
             .store
-            .apply_event(event, &event.aggregate.id, now, |accounts| {
-                rules::changes_for(event, accounts, now)
+            .apply_event(&opened, &event.aggregate.id, now, |accounts| {
+                rules::changes_for(&opened, accounts, now)
             })
             .await
-            .map_err(|e| HandleError::Failed(e.to_string()))?;
+            .map_err(|e| failed(&e))?;
+        self.forget_deleted(std::iter::once(event));
         admission.outcome(event)
     }
 

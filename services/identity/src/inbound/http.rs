@@ -22,11 +22,11 @@ use crate::domain::errors::AdminError;
 use crate::domain::models::{
     AccessChange, Account, AccountId, AccountQuery, AccountStatus, OrgId, WorkspaceId,
 };
-use crate::domain::ports::{AccountStore, Clock, StoreError};
+use crate::domain::ports::{AccountStore, Clock, DataKeys, StoreError};
 use crate::domain::service::{ChangeAccess, Identity};
 
-pub struct AdminState<S, C> {
-    pub identity: Arc<Identity<S, C>>,
+pub struct AdminState<S, C, K> {
+    pub identity: Arc<Identity<S, C, K>>,
     pub admin_key: AdminKey,
 }
 
@@ -72,7 +72,7 @@ impl ResponseError for HttpError {
     }
 }
 
-fn authorize<S, C>(req: &HttpRequest, state: &AdminState<S, C>) -> Result<(), HttpError> {
+fn authorize<S, C, K>(req: &HttpRequest, state: &AdminState<S, C, K>) -> Result<(), HttpError> {
     if admin_http::authorized(req, &state.admin_key) {
         Ok(())
     } else {
@@ -147,9 +147,9 @@ struct ListParams {
     limit: Option<u64>,
 }
 
-async fn list_accounts<S: AccountStore, C: Clock>(
+async fn list_accounts<S: AccountStore, C: Clock, K: DataKeys>(
     req: HttpRequest,
-    state: web::Data<AdminState<S, C>>,
+    state: web::Data<AdminState<S, C, K>>,
     org: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
@@ -181,9 +181,9 @@ async fn list_accounts<S: AccountStore, C: Clock>(
     })))
 }
 
-async fn get_account<S: AccountStore, C: Clock>(
+async fn get_account<S: AccountStore, C: Clock, K: DataKeys>(
     req: HttpRequest,
-    state: web::Data<AdminState<S, C>>,
+    state: web::Data<AdminState<S, C, K>>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
@@ -200,9 +200,9 @@ struct ChangeAccessBody {
     changed_by: String,
 }
 
-async fn change_access<S: AccountStore, C: Clock>(
+async fn change_access<S: AccountStore, C: Clock, K: DataKeys>(
     req: HttpRequest,
-    state: web::Data<AdminState<S, C>>,
+    state: web::Data<AdminState<S, C, K>>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
@@ -225,9 +225,9 @@ async fn change_access<S: AccountStore, C: Clock>(
     Ok(HttpResponse::Ok().json(account_json(&account)))
 }
 
-async fn access_changes<S: AccountStore, C: Clock>(
+async fn access_changes<S: AccountStore, C: Clock, K: DataKeys>(
     req: HttpRequest,
-    state: web::Data<AdminState<S, C>>,
+    state: web::Data<AdminState<S, C, K>>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
@@ -241,9 +241,9 @@ async fn access_changes<S: AccountStore, C: Clock>(
     })))
 }
 
-async fn catalogue<S: AccountStore, C: Clock>(
+async fn catalogue<S: AccountStore, C: Clock, K: DataKeys>(
     req: HttpRequest,
-    state: web::Data<AdminState<S, C>>,
+    state: web::Data<AdminState<S, C, K>>,
 ) -> Result<HttpResponse, HttpError> {
     authorize(&req, &state)?;
     let catalogue = state.identity.catalogue();
@@ -253,23 +253,23 @@ async fn catalogue<S: AccountStore, C: Clock>(
     })))
 }
 
-/// Mounts the identity admin routes (the state is `web::Data<AdminState<S, C>>`).
+/// Mounts the identity admin routes (the state is `web::Data<AdminState<S, C, K>>`).
 /// Full paths rather than a `/admin/v1` scope: in the embedded process the
 /// other services mount their admin routes beside these.
-pub fn configure<S: AccountStore, C: Clock>(cfg: &mut web::ServiceConfig) {
+pub fn configure<S: AccountStore, C: Clock, K: DataKeys>(cfg: &mut web::ServiceConfig) {
     let accounts = "/admin/v1/organizations/{org}/accounts";
     cfg.route(
         "/admin/v1/access-catalogue",
-        web::get().to(catalogue::<S, C>),
+        web::get().to(catalogue::<S, C, K>),
     )
-    .route(accounts, web::get().to(list_accounts::<S, C>))
+    .route(accounts, web::get().to(list_accounts::<S, C, K>))
     .service(
         web::resource(format!("{accounts}/{{id}}"))
-            .route(web::get().to(get_account::<S, C>))
-            .route(web::patch().to(change_access::<S, C>)),
+            .route(web::get().to(get_account::<S, C, K>))
+            .route(web::patch().to(change_access::<S, C, K>)),
     )
     .route(
         &format!("{accounts}/{{id}}/access-changes"),
-        web::get().to(access_changes::<S, C>),
+        web::get().to(access_changes::<S, C, K>),
     );
 }

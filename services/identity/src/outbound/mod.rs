@@ -1,2 +1,3 @@
 pub mod clock;
+pub mod data_keys;
 pub mod sql;

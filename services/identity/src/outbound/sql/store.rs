@@ -169,6 +169,9 @@ async fn insert_account_rows<C: ConnectionTrait>(
         Accounts::UpdatedAt,
     ]);
     for account in accounts {
+        // Without a profile (created from an erased one) every column of it
+        // is NULL, as after an erasure.
+        let user_name = account.profile.as_ref().map(|p| p.user_name.clone());
         let profile = account.profile.clone().unwrap_or_default();
         insert.values_panic([
             account.id.0.into(),
@@ -177,7 +180,7 @@ async fn insert_account_rows<C: ConnectionTrait>(
             account.scim_user_id.clone().into(),
             account.status.as_str().into(),
             account.label.clone().into(),
-            profile.user_name.into(),
+            user_name.into(),
             profile.external_id.into(),
             profile.email.into(),
             profile.given_name.into(),
