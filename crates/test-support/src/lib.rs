@@ -79,6 +79,7 @@ pub mod broker;
 pub mod consumers;
 pub mod gateway;
 pub mod http;
+pub mod privacy;
 pub mod process;
 pub mod proxy;
 pub mod scenario;
