@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::Secret;
 use crate::admin_key::AdminKey;
+use crate::data_keys::{DataKeySource, RpcDataKeys};
 use crate::inbox_retention::{Inbox, InboxPruner, InboxSettings};
 use crate::replay::{self, ReplayState};
 use crate::shutdown::{self, BackgroundTasks};
@@ -203,15 +204,18 @@ pub trait ConsumingService: Clone + Send + Sync + 'static {
         }
     }
 
-    /// What the replay routes need: the consumer and the inbox.
+    /// What the replay routes need: the consumer and the inbox, the dead
+    /// letters and whose data keys are gone.
     fn replay_state(
         &self,
         admin_key: AdminKey,
         dead_letters: Arc<dyn DeadLetterBox>,
+        data_keys: Arc<dyn DataKeySource>,
     ) -> web::Data<ReplayState<Self::Handler>> {
         web::Data::new(ReplayState {
             service: Self::CONSUMER,
             dead_letters,
+            data_keys,
             bindings: Self::BINDINGS,
             handler: self.handler(),
             db: self.database().clone(),
@@ -219,15 +223,18 @@ pub trait ConsumingService: Clone + Send + Sync + 'static {
         })
     }
 
-    /// Mounts the admin API and the replay routes, with their state.
+    /// Mounts the admin API and the replay routes, with their state: the
+    /// service's dead letters and where the data keys are (which tells a
+    /// dead letter of a deleted person).
     fn configure_admin(
         &self,
         cfg: &mut web::ServiceConfig,
         admin_key: &AdminKey,
         dead_letters: Arc<dyn DeadLetterBox>,
+        data_keys: Arc<dyn DataKeySource>,
     ) {
         self.configure_admin_api(cfg, admin_key);
-        cfg.app_data(self.replay_state(admin_key.clone(), dead_letters));
+        cfg.app_data(self.replay_state(admin_key.clone(), dead_letters, data_keys));
         replay::configure::<Self::Handler>(cfg, Self::CONSUMER);
     }
 }
@@ -264,7 +271,13 @@ pub async fn run_standalone<S: ConsumingService>(
     shutdown::serve_until(server, tasks, shutdown).await
 }
 
-/// The admin API with `/healthz` and `/readyz`, bound and running.
+/// How long the dead-letter routes wait for the gateway's answer about
+/// data keys (which letters belong to deleted persons).
+const DEAD_LETTER_KEYS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The admin API with `/healthz` and `/readyz`, bound and running; its
+/// dead-letter routes ask the gateway (request/reply on `amqp.url`) whose
+/// data keys are gone.
 fn admin_server<S: ConsumingService>(
     service: &S,
     settings: &CommonSettings,
@@ -275,6 +288,10 @@ fn admin_server<S: ConsumingService>(
         settings.amqp.url.expose(),
         format!("{}.dead", settings.amqp.queue),
     ));
+    let data_keys: Arc<dyn DataKeySource> = Arc::new(RpcDataKeys::new(
+        settings.amqp.url.expose(),
+        DEAD_LETTER_KEYS_TIMEOUT,
+    ));
     let http = &settings.http;
     let listener = TcpListener::bind((http.host.as_str(), http.port))
         .with_context(|| format!("binding {}:{}", http.host, http.port))?;
@@ -283,9 +300,12 @@ fn admin_server<S: ConsumingService>(
     let server = HttpServer::new(move || {
         let (service, health) = (service.clone(), health.clone());
         let (admin_key, dead_letters) = (admin_key.clone(), dead_letters.clone());
+        let data_keys = data_keys.clone();
         let ping = service.clone();
         App::new()
-            .configure(move |cfg| service.configure_admin(cfg, &admin_key, dead_letters))
+            .configure(move |cfg| {
+                service.configure_admin(cfg, &admin_key, dead_letters, data_keys);
+            })
             .route("/healthz", web::get().to(healthz))
             // Ready once the database answers and the consumer's queue is
             // declared and consumed: from then on no event for it is lost.

@@ -16,18 +16,24 @@
 //!   superseded, no time kept).
 //! - `GET /admin/v1/services/{service}/dead-letters?limit=` and
 //!   `…/dead-letters/{event_id}`: the letters with their error and attempts;
-//!   `POST …/dead-letters/requeue` `{"event_ids"?}` (all when absent) applies
-//!   them through the consumer — once their cause is fixed — and removes
-//!   those applied (or applied already); the rest stay, reported with their
-//!   error.
+//!   a letter's personal values are shown as kept (sealed) while its
+//!   person's data key exists and as `{"erased": true}` once it is gone —
+//!   never opened. `POST …/dead-letters/requeue` `{"event_ids"?}` (all when
+//!   absent) applies them through the consumer — once their cause is fixed —
+//!   and removes those applied (or applied already); the rest stay, reported
+//!   with their error. A letter whose person's key is gone (the person was
+//!   deleted) is handed to the consumer erased and leaves the dead letters
+//!   whatever the consumer answers: it is reported under `erased`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use messaging::{DeadLetter, DeadLetterBox, EventHandler, HandleError, Handled, topic_matches};
-use provisioning_events::Event;
+use provisioning_events::personal::PersonalProfile;
+use provisioning_events::{Event, PersonRef};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,6 +41,7 @@ use uuid::Uuid;
 
 use crate::admin_http::{authorized, error_response};
 use crate::admin_key::AdminKey;
+use crate::data_keys::{DataKeyError, DataKeySource};
 use crate::inbox;
 
 /// Largest batch of events or ids in one request.
@@ -46,7 +53,10 @@ pub struct ReplayState<H> {
     pub service: &'static str,
     /// Where the service's dead letters are kept (RabbitMQ's dead queue, or
     /// the embedded process's table).
-    pub dead_letters: std::sync::Arc<dyn DeadLetterBox>,
+    pub dead_letters: Arc<dyn DeadLetterBox>,
+    /// Whose data keys still exist: a letter of a person whose key is gone
+    /// is shown and requeued erased.
+    pub data_keys: Arc<dyn DataKeySource>,
     /// The event types (AMQP binding patterns) the service consumes.
     pub bindings: &'static [&'static str],
     pub handler: H,
@@ -202,7 +212,54 @@ struct DeadQuery {
     limit: Option<usize>,
 }
 
-fn letter_json(letter: &DeadLetter) -> Value {
+/// Which persons' data keys are gone, among the persons of `events` whose
+/// personal values are still there (sealed, or plain in a schema_version 1
+/// event): asked in one call.
+async fn erased_persons<'a>(
+    keys: &dyn DataKeySource,
+    events: impl Iterator<Item = &'a Event>,
+) -> Result<HashSet<PersonRef>, DataKeyError> {
+    let mut persons: Vec<PersonRef> = events
+        .filter(|e| !matches!(e.profile(), Some(PersonalProfile::Erased)))
+        .filter_map(Event::person)
+        .collect();
+    persons.sort();
+    persons.dedup();
+    if persons.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found = keys.data_keys(&persons).await?;
+    Ok(persons
+        .into_iter()
+        .zip(found)
+        .filter_map(|(person, key)| key.is_none().then_some(person))
+        .collect())
+}
+
+/// Whether `event`'s personal values are gone: its profile is erased
+/// already, or its person's key is in `erased`.
+fn is_erased(event: &Event, erased: &HashSet<PersonRef>) -> bool {
+    matches!(event.profile(), Some(PersonalProfile::Erased))
+        || event.person().is_some_and(|p| erased.contains(&p))
+}
+
+/// A letter's event as the admin API shows it: a sealed profile as sealed,
+/// an erased person's as `{"erased": true}`. When it is not known whose
+/// keys are gone (`erased` is `None`: the key source did not answer), a
+/// plain profile is not shown at all.
+fn shown(event: &Event, erased: Option<&HashSet<PersonRef>>) -> Event {
+    let mut shown = event.clone();
+    let hide = match erased {
+        Some(erased) => is_erased(event, erased),
+        None => matches!(event.profile(), Some(PersonalProfile::Open(_))),
+    };
+    if hide {
+        shown.erase_personal();
+    }
+    shown
+}
+
+fn letter_json(letter: &DeadLetter, erased: Option<&HashSet<PersonRef>>) -> Value {
     json!({
         "event_id": letter.event.id,
         "seq": letter.event.seq,
@@ -211,8 +268,23 @@ fn letter_json(letter: &DeadLetter) -> Value {
         "version": letter.event.aggregate.version,
         "error": letter.error,
         "attempts": letter.attempts,
-        "event": letter.event,
+        "event": shown(&letter.event, erased),
     })
+}
+
+/// The letters as shown: whose keys are gone is asked once for all.
+async fn letters_json<H>(state: &ReplayState<H>, letters: &[&DeadLetter]) -> Vec<Value> {
+    let erased = match erased_persons(&*state.data_keys, letters.iter().map(|l| &l.event)).await {
+        Ok(erased) => Some(erased),
+        Err(e) => {
+            tracing::warn!(service = state.service, error = %e, "dead letters shown without knowing whose data keys are gone");
+            None
+        }
+    };
+    letters
+        .iter()
+        .map(|letter| letter_json(letter, erased.as_ref()))
+        .collect()
 }
 
 async fn list_dead<H: EventHandler>(
@@ -228,10 +300,13 @@ async fn list_dead<H: EventHandler>(
         .unwrap_or(100)
         .clamp(1, MAX_BATCH);
     match state.dead_letters.list(limit).await {
-        Ok(letters) => HttpResponse::Ok().json(json!({
-            "service": state.service,
-            "items": letters.iter().map(letter_json).collect::<Vec<_>>(),
-        })),
+        Ok(letters) => {
+            let letters: Vec<&DeadLetter> = letters.iter().collect();
+            HttpResponse::Ok().json(json!({
+                "service": state.service,
+                "items": letters_json(&state, &letters).await,
+            }))
+        }
         Err(e) => unavailable(state.service, &e.to_string()),
     }
 }
@@ -250,7 +325,10 @@ async fn show_dead<H: EventHandler>(
     };
     match state.dead_letters.list(MAX_BATCH).await {
         Ok(letters) => match letters.iter().find(|l| l.event.id == id) {
-            Some(letter) => HttpResponse::Ok().json(letter_json(letter)),
+            Some(letter) => {
+                let mut shown = letters_json(&state, &[letter]).await;
+                HttpResponse::Ok().json(shown.pop())
+            }
             None => not_found(),
         },
         Err(e) => unavailable(state.service, &e.to_string()),
@@ -296,15 +374,42 @@ async fn requeue_dead<H: EventHandler>(
                 .is_none_or(|ids| ids.contains(&l.event.id))
         })
         .collect();
+    // Whose keys are gone; unknown (the key source did not answer) leaves
+    // every letter to the consumer as it is.
+    let erased = erased_persons(&*state.data_keys, chosen.iter().map(|l| &l.event))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(service = state.service, error = %e, "dead letters requeued without knowing whose data keys are gone");
+            HashSet::new()
+        });
     let (mut applied, mut already, mut failing) = (0u64, 0u64, Vec::new());
+    let mut gone = Vec::new();
     for letter in chosen {
-        let outcome = state.handler.handle(&letter.event).await;
-        match outcome {
-            Ok(Handled::Applied) => applied += 1,
-            Ok(Handled::Duplicate | Handled::Stale) => already += 1,
-            Err(e) => {
-                failing.push(json!({"event_id": letter.event.id, "error": e.to_string()}));
-                continue;
+        if is_erased(&letter.event, &erased) {
+            // Its person was deleted: the consumer gets it without its
+            // personal values, and it leaves the dead letters even when the
+            // consumer fails on it again — its content is unrecoverable, the
+            // journal keeps the event (erased) for a replay, and the person's
+            // user.deleted supersedes it.
+            let mut event = letter.event.clone();
+            event.erase_personal();
+            if let Err(e) = state.handler.handle(&event).await {
+                tracing::warn!(
+                    service = state.service,
+                    event_id = %event.id,
+                    error = %e,
+                    "the dead letter of an erased person failed again; removed"
+                );
+            }
+            gone.push(letter.event.id);
+        } else {
+            match state.handler.handle(&letter.event).await {
+                Ok(Handled::Applied) => applied += 1,
+                Ok(Handled::Duplicate | Handled::Stale) => already += 1,
+                Err(e) => {
+                    failing.push(json!({"event_id": letter.event.id, "error": e.to_string()}));
+                    continue;
+                }
             }
         }
         if let Err(e) = state.dead_letters.remove(letter.event.id).await {
@@ -315,6 +420,7 @@ async fn requeue_dead<H: EventHandler>(
         service = state.service,
         applied,
         already,
+        erased = gone.len(),
         failing = failing.len(),
         "dead letters requeued"
     );
@@ -322,6 +428,7 @@ async fn requeue_dead<H: EventHandler>(
         "service": state.service,
         "applied": applied,
         "already_applied": already,
+        "erased": gone,
         "still_failing": failing,
     }))
 }
