@@ -15,18 +15,31 @@ pub struct Subscription {
     pub scim_included: bool,
 }
 
-/// What a reservation is for: a create (`user:<lowercased userName>`) or a
-/// re-enabling (`reactivate:<scim user id>`). The same key twice is the same
-/// reservation, so an IdP retrying a request never takes a second seat.
+/// What a reservation is for: a create (`user:h:<keyed hash>`, the
+/// `seat_key` the gateway reserved with and carries in `user.provisioned`) or
+/// a re-enabling (`reactivate:<scim user id>`). The same key twice is the
+/// same reservation, so an IdP retrying a request never takes a second seat.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SeatKey(pub String);
 
 impl SeatKey {
-    pub fn for_new_user(user_name: &str) -> Self {
-        SeatKey(provisioning_events::seats::new_user_key(user_name))
-    }
     pub fn for_reactivation(scim_user_id: &str) -> Self {
         SeatKey(provisioning_events::seats::reactivation_key(scim_user_id))
+    }
+
+    /// The reservation a schema_version 1 `user.provisioned` (no `seat_key`)
+    /// confirms: `user:<lowercased userName>`, as gateways before sealing
+    /// reserved. Only ever looked up: the seat it confirms is kept under
+    /// [`Self::held_by`], so no userName stays in the ledger.
+    pub fn legacy_for_new_user(user_name: &str) -> Self {
+        SeatKey(provisioning_events::seats::legacy_new_user_key(user_name))
+    }
+
+    /// What the seat of `holder` is kept under when the key it was reserved
+    /// with says something personal (a legacy key), or when the event names
+    /// no reservation at all.
+    pub fn held_by(holder: &str) -> Self {
+        SeatKey(format!("held:{holder}"))
     }
 }
 
@@ -85,8 +98,13 @@ pub struct NewReservation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeatChange {
     /// The reservation under `key` (if any) becomes the seat of `holder`;
-    /// without one, `holder` gets a seat anyway: the user exists.
-    Confirm { key: SeatKey, holder: String },
+    /// without one, `holder` gets a seat anyway: the user exists. Either way
+    /// the seat is kept under `kept_as` (`key`, unless that is personal).
+    Confirm {
+        key: SeatKey,
+        holder: String,
+        kept_as: SeatKey,
+    },
     /// `holder` gives its seat back.
     Release { holder: String },
 }

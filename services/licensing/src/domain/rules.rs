@@ -4,9 +4,16 @@
 //!   reservations) < quota; the same key again gets the same reservation back
 //!   (an IdP retry), whatever the count; a subscription without SCIM grants
 //!   nothing.
-//! - `user.provisioned` confirms the reservation of `user:<lowercased
-//!   userName>`, `user.reactivated` that of `reactivate:<scim id>`; either way
-//!   the user holds a seat afterwards, reservation or not (the user exists).
+//! - `user.provisioned` confirms the reservation of its `seat_key` (the
+//!   keyed hash the gateway reserved with), `user.reactivated` that of
+//!   `reactivate:<scim id>`; either way the user holds a seat afterwards,
+//!   reservation or not (the user exists). Licensing never reads a profile
+//!   (it is sealed): a schema_version 1 `user.provisioned` (no `seat_key`)
+//!   confirms `user:<lowercased userName>` while its profile is plain, and
+//!   its seat is kept under `held:<scim id>` — no userName stays in the
+//!   ledger; one whose profile the gateway has since sealed or erased
+//!   confirms the holder without a reservation, under the same key, so a
+//!   rebuild keeps the seat the live ledger has.
 //! - `user.deactivated` and `user.deleted` release the user's seat.
 //! - A confirmation takes the live reservation under its key; a holder that
 //!   holds a seat already gets nothing more (a replayed fact).
@@ -129,14 +136,31 @@ pub fn subscription_changed(
 pub fn changes_for(event: &Event) -> Vec<SeatChange> {
     let holder = event.aggregate.id.clone();
     match &event.body {
-        EventBody::UserProvisioned { profile, .. } => vec![SeatChange::Confirm {
-            key: SeatKey::for_new_user(&profile.user_name),
-            holder,
-        }],
-        EventBody::UserReactivated { .. } => vec![SeatChange::Confirm {
-            key: SeatKey::for_reactivation(&holder),
-            holder,
-        }],
+        EventBody::UserProvisioned {
+            seat_key, profile, ..
+        } => {
+            let (key, kept_as) = match (seat_key, profile.opened()) {
+                (Some(key), _) => (SeatKey(key.clone()), SeatKey(key.clone())),
+                (None, Some(plain)) => (
+                    SeatKey::legacy_for_new_user(&plain.user_name),
+                    SeatKey::held_by(&holder),
+                ),
+                (None, None) => (SeatKey::held_by(&holder), SeatKey::held_by(&holder)),
+            };
+            vec![SeatChange::Confirm {
+                key,
+                holder,
+                kept_as,
+            }]
+        }
+        EventBody::UserReactivated { .. } => {
+            let key = SeatKey::for_reactivation(&holder);
+            vec![SeatChange::Confirm {
+                kept_as: key.clone(),
+                key,
+                holder,
+            }]
+        }
         EventBody::UserDeactivated {} | EventBody::UserDeleted {} => {
             vec![SeatChange::Release { holder }]
         }
@@ -147,6 +171,8 @@ pub fn changes_for(event: &Event) -> Vec<SeatChange> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use provisioning_events::PersonalProfile;
 
     use super::*;
 
@@ -169,8 +195,7 @@ mod tests {
 
     #[test]
     fn granted_below_the_quota_denied_at_it() {
-        let key = SeatKey::for_new_user("Ann@Example.com");
-        assert_eq!(key.0, "user:ann@example.com");
+        let key = SeatKey("user:h:0a".into());
         let now = Utc::now();
         let (granted, new) = reserve(&ledger(1, 2), DEFAULT, &key, now, Duration::seconds(60));
         let Some(new) = new else {
@@ -199,7 +224,7 @@ mod tests {
         let (again, new) = reserve(
             &full,
             DEFAULT,
-            &SeatKey::for_new_user("a"),
+            &SeatKey("user:h:0a".into()),
             Utc::now(),
             Duration::seconds(60),
         );
@@ -221,7 +246,7 @@ mod tests {
             seat_quota: 10,
             scim_included: false,
         });
-        let key = SeatKey::for_new_user("a");
+        let key = SeatKey("user:h:0a".into());
         let (outcome, _) = reserve(&l, DEFAULT, &key, Utc::now(), Duration::seconds(1));
         assert_eq!(outcome, Reservation::NotIncluded);
         l.subscription = None;
@@ -232,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_refusal_on_an_inexact_count_asks_for_the_exact_count() {
-        let key = SeatKey::for_new_user("a");
+        let key = SeatKey("user:h:0a".into());
         let now = Utc::now();
         let mut upper_bound = ledger(2, 2);
         upper_bound.held_exact = false;
@@ -252,7 +277,7 @@ mod tests {
 
     #[test]
     fn an_inexact_count_is_enough_to_grant_and_to_answer_a_retry() {
-        let key = SeatKey::for_new_user("a");
+        let key = SeatKey("user:h:0a".into());
         let now = Utc::now();
         let mut below = ledger(1, 2);
         below.held_exact = false;
@@ -343,31 +368,64 @@ mod tests {
             body,
             traceparent: None,
         };
-        let provisioned = event(EventBody::UserProvisioned {
-            account_id: Uuid::now_v7(),
-            default_role: "member".into(),
-            profile: provisioning_events::UserProfile {
-                user_name: "Ann@Example.com".into(),
-                ..Default::default()
-            },
-        });
+        let provisioned = |seat_key: Option<&str>, profile: PersonalProfile| {
+            event(EventBody::UserProvisioned {
+                account_id: Uuid::now_v7(),
+                default_role: "member".into(),
+                seat_key: seat_key.map(str::to_owned),
+                profile,
+            })
+        };
         assert_eq!(
-            changes_for(&provisioned),
+            changes_for(&provisioned(
+                Some("user:h:0a"),
+                PersonalProfile::Sealed("AQ".into())
+            )),
+            vec![SeatChange::Confirm {
+                key: SeatKey("user:h:0a".into()),
+                holder: "scim-1".into(),
+                kept_as: SeatKey("user:h:0a".into()),
+            }],
+            "the gateway's seat key, the profile never read"
+        );
+        let plain = provisioning_events::UserProfile {
+            user_name: "Ann@Example.com".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            changes_for(&provisioned(None, plain.into())),
             vec![SeatChange::Confirm {
                 key: SeatKey("user:ann@example.com".into()),
                 holder: "scim-1".into(),
-            }]
+                kept_as: SeatKey("held:scim-1".into()),
+            }],
+            "schema_version 1: the legacy reservation, kept without the userName"
         );
+        for profile in [
+            PersonalProfile::Sealed("AQ".into()),
+            PersonalProfile::Erased,
+        ] {
+            assert_eq!(
+                changes_for(&provisioned(None, profile)),
+                vec![SeatChange::Confirm {
+                    key: SeatKey("held:scim-1".into()),
+                    holder: "scim-1".into(),
+                    kept_as: SeatKey("held:scim-1".into()),
+                }],
+                "a version 1 event sealed or erased since: the user holds a seat"
+            );
+        }
         let reactivated = event(EventBody::UserReactivated {
             account_id: Uuid::now_v7(),
             default_role: "member".into(),
-            profile: Default::default(),
+            profile: PersonalProfile::Erased,
         });
         assert_eq!(
             changes_for(&reactivated),
             vec![SeatChange::Confirm {
                 key: SeatKey("reactivate:scim-1".into()),
                 holder: "scim-1".into(),
+                kept_as: SeatKey("reactivate:scim-1".into()),
             }]
         );
         for body in [EventBody::UserDeactivated {}, EventBody::UserDeleted {}] {

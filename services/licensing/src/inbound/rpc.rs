@@ -53,7 +53,13 @@ impl ReservationDesk {
         let reply = match serde_json::from_slice::<SeatRequest>(&body) {
             Ok(request) => self.answer(request).await,
             Err(e) => {
-                tracing::warn!(error = %e, "unreadable seat reservation request");
+                // Where, not what: a serde message may quote the value.
+                tracing::warn!(
+                    kind = ?e.classify(),
+                    line = e.line(),
+                    column = e.column(),
+                    "unreadable seat reservation request"
+                );
                 SeatReply::Unavailable
             }
         };

@@ -8,8 +8,9 @@ use licensing::domain::service::SeatPolicy;
 use licensing::inbound::rpc::ReservationDesk;
 use licensing::startup::LicensingService;
 use messaging::Handled;
-use provisioning_events::seats::{SeatReply, SeatRequest};
-use provisioning_events::{AggregateKind, Event, EventBody, UserProfile};
+use provisioning_events::sealing::HashSecret;
+use provisioning_events::seats::{self, SeatReply, SeatRequest};
+use provisioning_events::{AggregateKind, Event, EventBody, PersonalProfile};
 use uuid::Uuid;
 
 fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
@@ -26,14 +27,24 @@ fn user_event(org: Uuid, scim_id: &str, version: i64, body: EventBody) -> Event 
     test_support::consumers::event_in(org, AggregateKind::User, scim_id, version, body)
 }
 
-fn provisioned(user_name: &str) -> EventBody {
+/// The gateway's seat-key secret, as a test makes it.
+fn secret() -> HashSecret {
+    HashSecret::from_bytes(b"licensing tests")
+}
+
+/// The key the gateway reserves a new user's seat with.
+fn key(org: OrgId, user_name: &str) -> SeatKey {
+    SeatKey(seats::new_user_key(&secret(), org.0, user_name))
+}
+
+/// `user.provisioned` as the gateway writes it: the seat key it reserved
+/// with, the profile sealed (licensing never opens it).
+fn provisioned(org: OrgId, user_name: &str) -> EventBody {
     EventBody::UserProvisioned {
         account_id: Uuid::now_v7(),
         default_role: "member".into(),
-        profile: UserProfile {
-            user_name: user_name.into(),
-            ..UserProfile::default()
-        },
+        seat_key: Some(key(org, user_name).0),
+        profile: PersonalProfile::Sealed("AQ".into()),
     }
 }
 
@@ -43,9 +54,9 @@ async fn ledger(url: &str) {
         .unwrap();
     let licensing = service.licensing.clone();
     let org = OrgId(Uuid::now_v7());
-    let a = SeatKey::for_new_user("A@example.com");
-    let b = SeatKey::for_new_user("b@example.com");
-    let c = SeatKey::for_new_user("c@example.com");
+    let a = key(org, "A@example.com");
+    let b = key(org, "b@example.com");
+    let c = key(org, "c@example.com");
 
     // Two seats: a and b get them, c does not; a retry of a is the same seat.
     let Reservation::Granted { reservation_id, .. } = licensing.reserve(org, &a).await.unwrap()
@@ -65,13 +76,13 @@ async fn ledger(url: &str) {
         Reservation::Denied { used: 2, quota: 2 }
     );
     assert!(matches!(
-        licensing.reserve(org, &SeatKey::for_new_user("a@EXAMPLE.com")).await.unwrap(),
+        licensing.reserve(org, &key(org, "a@EXAMPLE.com")).await.unwrap(),
         Reservation::Granted { reservation_id: again, .. } if again == reservation_id
     ));
 
     // a's user arrives: its seat is confirmed. b's never does: after the hold
     // time its seat is free for c.
-    let event = user_event(org.0, "scim-a", 1, provisioned("a@example.com"));
+    let event = user_event(org.0, "scim-a", 1, provisioned(org, "a@example.com"));
     assert_eq!(
         licensing.handle_event(&event).await.unwrap(),
         Handled::Applied
@@ -110,7 +121,7 @@ async fn ledger(url: &str) {
         EventBody::UserReactivated {
             account_id: Uuid::now_v7(),
             default_role: "member".into(),
-            profile: UserProfile::default(),
+            profile: PersonalProfile::Erased,
         },
     );
     licensing.handle_event(&enabled).await.unwrap();
@@ -136,7 +147,7 @@ async fn concurrent(url: &str) {
         let licensing = service.licensing.clone();
         tokio::spawn(async move {
             licensing
-                .reserve(org, &SeatKey::for_new_user(&format!("u{i}")))
+                .reserve(org, &key(org, &format!("u{i}")))
                 .await
                 .unwrap()
         })
@@ -170,17 +181,17 @@ async fn batches(url: &str) {
         )
         .await
         .unwrap();
-    let key = |name: &str| SeatKey::for_new_user(&format!("{name}@example.com"));
+    let key = |org: OrgId, name: &str| key(org, &format!("{name}@example.com"));
     let decided = licensing
         .reserve_all(&[
-            (big, key("a")),
-            (small, key("a")),
-            (big, key("b")),
-            (big, key("a")),
-            (big, key("c")),
-            (big, key("d")),
-            (small, key("b")),
-            (small, key("c")),
+            (big, key(big, "a")),
+            (small, key(small, "a")),
+            (big, key(big, "b")),
+            (big, key(big, "a")),
+            (big, key(big, "c")),
+            (big, key(big, "d")),
+            (small, key(small, "b")),
+            (small, key(small, "c")),
         ])
         .await
         .unwrap();
@@ -209,7 +220,7 @@ async fn batches(url: &str) {
     assert_eq!(licensing.usage(small).await.unwrap().reserved, 2);
 
     // A seat reserved in a batch is confirmed by its user's arrival.
-    let arrived = user_event(big.0, "big-a", 1, provisioned("a@example.com"));
+    let arrived = user_event(big.0, "big-a", 1, provisioned(big, "a@example.com"));
     assert_eq!(
         licensing.handle_event(&arrived).await.unwrap(),
         Handled::Applied
@@ -221,10 +232,14 @@ async fn batches(url: &str) {
     // granted (counted from the totals), f is refused at first and granted
     // on the recount, which counts e; g is refused.
     let third = OrgId(Uuid::now_v7());
-    granted(&licensing.reserve(third, &key("x")).await.unwrap());
+    granted(&licensing.reserve(third, &key(third, "x")).await.unwrap());
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let decided = licensing
-        .reserve_all(&[(third, key("e")), (third, key("f")), (third, key("g"))])
+        .reserve_all(&[
+            (third, key(third, "e")),
+            (third, key(third, "f")),
+            (third, key(third, "g")),
+        ])
         .await
         .unwrap();
     assert_eq!(granted(&decided[0]).1, 2, "counted from the totals");
@@ -251,14 +266,14 @@ async fn running_count(url: &str) {
                 org.0,
                 &format!("{}-{name}", org.0),
                 1,
-                provisioned(&format!("{name}@example.com")),
+                provisioned(org, &format!("{name}@example.com")),
             )
         })
         .chain([user_event(
             other.0,
             &format!("{}-z", other.0),
             1,
-            provisioned("z@example.com"),
+            provisioned(other, "z@example.com"),
         )])
         .collect();
     for outcome in licensing.handle_events(&batch).await {
@@ -269,7 +284,7 @@ async fn running_count(url: &str) {
     }
     assert_eq!(licensing.usage(org).await.unwrap().confirmed, 3);
     assert_eq!(licensing.usage(other).await.unwrap().confirmed, 1);
-    let d = SeatKey::for_new_user("d@example.com");
+    let d = key(org, "d@example.com");
     assert_eq!(
         licensing.reserve(org, &d).await.unwrap(),
         Reservation::Denied { used: 3, quota: 3 }
@@ -286,7 +301,7 @@ async fn running_count(url: &str) {
         org.0,
         &format!("{}-d", org.0),
         1,
-        provisioned("d@example.com"),
+        provisioned(org, "d@example.com"),
     );
     licensing.handle_event(&d_arrives).await.unwrap();
     let usage = licensing.usage(org).await.unwrap();
@@ -314,7 +329,7 @@ async fn confirmations_racing_reservations(url: &str) {
             let refused = if i % 2 == 0 {
                 let request = SeatRequest {
                     org_id: org.0,
-                    key: SeatKey::for_new_user(&name).0,
+                    key: key(org, &name).0,
                 };
                 match desk.answer(request).await {
                     SeatReply::Granted { .. } => None,
@@ -322,18 +337,15 @@ async fn confirmations_racing_reservations(url: &str) {
                     other => panic!("{other:?}"),
                 }
             } else {
-                match licensing
-                    .reserve(org, &SeatKey::for_new_user(&name))
-                    .await
-                    .unwrap()
-                {
+                match licensing.reserve(org, &key(org, &name)).await.unwrap() {
                     Reservation::Granted { .. } => None,
                     Reservation::Denied { used, .. } => Some(used),
                     other => panic!("{other:?}"),
                 }
             };
             if refused.is_none() {
-                let event = user_event(org.0, &format!("{}-{i}", org.0), 1, provisioned(&name));
+                let event =
+                    user_event(org.0, &format!("{}-{i}", org.0), 1, provisioned(org, &name));
                 for outcome in licensing.handle_events(std::slice::from_ref(&event)).await {
                     outcome.unwrap();
                 }

@@ -7,6 +7,7 @@ mod m20261129_000002_seats;
 mod m20261129_000003_outbox;
 mod m20261129_000004_seat_totals;
 mod m20261202_000005_seat_indexes;
+mod m20261203_000006_legacy_seat_keys;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_seat_indexes::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
             Box::new(service_kit::inbox::InboxRetentionMigration),
+            Box::new(m20261203_000006_legacy_seat_keys::Migration),
         ]
     }
 }

@@ -29,13 +29,24 @@ fn inbox_error(e: InboxError) -> StoreError {
     }
 }
 
-/// Writes the confirmation of `holder` under `key` that `confirm` decides
-/// from the holder's seats, read here.
+/// A confirmation to write: `holder`'s seat, reserved under `key`, kept
+/// under `kept_as` (see [`SeatChange::Confirm`]).
+struct Confirming {
+    key: SeatKey,
+    kept_as: SeatKey,
+    holder: String,
+}
+
+/// Writes the confirmation that `confirm` decides from the holder's seats,
+/// read here.
 async fn confirm_holder<C, F>(
     db: &C,
     org: OrgId,
-    key: SeatKey,
-    holder: String,
+    Confirming {
+        key,
+        kept_as,
+        holder,
+    }: Confirming,
     now: DateTime<Utc>,
     confirm: &F,
     totals: &mut TotalsDelta,
@@ -56,7 +67,7 @@ where
         match confirm(&seats) {
             Confirmation::AlreadyHeld => return Ok(()),
             Confirmation::TakeReservation(reservation) => {
-                if confirm_reservation(db, reservation, &holder).await? {
+                if confirm_reservation(db, reservation, &holder, &kept_as).await? {
                     totals.add(org.0, 1, -1);
                     return Ok(());
                 }
@@ -73,7 +84,7 @@ where
                     holder = %holder,
                     "a user was provisioned without a live reservation; it holds a seat anyway"
                 );
-                let seat = NewSeat::confirmed(org.0, key.0, holder);
+                let seat = NewSeat::confirmed(org.0, kept_as.0, holder);
                 return insert_seats(db, std::slice::from_ref(&seat), now).await;
             }
         }
@@ -115,8 +126,17 @@ where
     let mut totals = TotalsDelta::default();
     for change in changes {
         match change {
-            SeatChange::Confirm { key, holder } => {
-                confirm_holder(&txn, org, key, holder, now, &confirm, &mut totals).await?;
+            SeatChange::Confirm {
+                key,
+                holder,
+                kept_as,
+            } => {
+                let confirming = Confirming {
+                    key,
+                    kept_as,
+                    holder,
+                };
+                confirm_holder(&txn, org, confirming, now, &confirm, &mut totals).await?;
             }
             SeatChange::Release { holder } => release(&txn, org, &holder, &mut totals).await?,
         }
@@ -142,7 +162,7 @@ async fn seats_of_batch<C: ConnectionTrait>(
     let mut wanted: HashMap<Uuid, (Vec<String>, Vec<String>)> = HashMap::new();
     for (org, changes) in batch {
         for change in changes {
-            if let SeatChange::Confirm { key, holder } = change {
+            if let SeatChange::Confirm { key, holder, .. } = change {
                 let (holders, keys) = wanted.entry(*org).or_default();
                 holders.push(holder.clone());
                 keys.push(key.0.clone());
@@ -224,7 +244,7 @@ where
         .iter()
         .filter(|(org, changes)| {
             changes.iter().any(|change| {
-                matches!(change, SeatChange::Confirm { key, holder }
+                matches!(change, SeatChange::Confirm { key, holder, .. }
                     if confirm(&seats_in_batch(&holding, &reserved, *org, key, holder))
                         == Confirmation::NewSeat)
             })
@@ -243,25 +263,34 @@ where
     for (org, changes) in admitted {
         for change in changes {
             match change {
-                SeatChange::Confirm { key, holder } => {
+                SeatChange::Confirm {
+                    key,
+                    holder,
+                    kept_as,
+                } => {
                     let seats = seats_in_batch(&holding, &reserved, org, &key, &holder);
                     match confirm(&seats) {
                         Confirmation::AlreadyHeld => {}
                         Confirmation::NewSeat => {
                             holding.insert((org, holder.clone()));
-                            new_seats.push(NewSeat::confirmed(org, key.0, holder));
+                            new_seats.push(NewSeat::confirmed(org, kept_as.0, holder));
                         }
                         Confirmation::TakeReservation(reservation) => {
                             holding.insert((org, holder.clone()));
                             reserved.remove(&(org, key.0.clone()));
                             flush_new_seats(&txn, &mut new_seats, now, &mut totals).await?;
-                            if confirm_reservation(&txn, reservation, &holder).await? {
+                            if confirm_reservation(&txn, reservation, &holder, &kept_as).await? {
                                 totals.add(org, 1, -1);
                             } else {
                                 // Swept since it was read: the single path
                                 // reads the holder's seats again.
                                 let org = OrgId(org);
-                                confirm_holder(&txn, org, key, holder, now, &confirm, &mut totals)
+                                let confirming = Confirming {
+                                    key,
+                                    kept_as,
+                                    holder,
+                                };
+                                confirm_holder(&txn, org, confirming, now, &confirm, &mut totals)
                                     .await?;
                             }
                         }

@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use crate::domain::models::OrgId;
+use crate::domain::models::{OrgId, SeatKey};
 use crate::domain::ports::StoreError;
 use crate::outbound::sql::tables::{SeatTotals, Seats};
 
@@ -374,6 +374,7 @@ pub(super) async fn confirm_reservation<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
     holder: &str,
+    kept_as: &SeatKey,
 ) -> Result<bool, StoreError> {
     let updated = db
         .execute(
@@ -381,6 +382,7 @@ pub(super) async fn confirm_reservation<C: ConnectionTrait>(
                 .table(Seats::Table)
                 .value(Seats::Status, CONFIRMED)
                 .value(Seats::Holder, holder)
+                .value(Seats::SeatKey, kept_as.0.as_str())
                 .value(Seats::ExpiresAt, Option::<i64>::None)
                 .and_where(Expr::col(Seats::Id).eq(id))
                 .and_where(Expr::col(Seats::Status).eq(RESERVED))
