@@ -46,6 +46,13 @@ impl RpcDataKeys {
             timeout,
         }
     }
+
+    /// Asks on `queue` instead of [`DATA_KEY_QUEUE`] (a test's own queue on
+    /// a shared broker).
+    pub fn with_queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = queue.into();
+        self
+    }
 }
 
 impl DataKeySource for RpcDataKeys {

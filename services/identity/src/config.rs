@@ -41,6 +41,8 @@ pub struct DataKeySettings {
     /// How many persons' data keys are kept in memory (default 10000; the
     /// oldest fetched go first, a person's goes with their `user.deleted`).
     pub cache_capacity: usize,
+    /// The queue the gateway answers on (default `gateway.data-keys`).
+    pub queue: String,
 }
 
 /// A comma-separated list.
@@ -68,9 +70,28 @@ impl Settings {
             .set_default("access.permissions", DEFAULT_PERMISSIONS)?
             .set_default("data_keys.timeout_ms", 2000)?
             .set_default(
+                "data_keys.queue",
+                provisioning_events::personal::DATA_KEY_QUEUE,
+            )?
+            .set_default(
                 "data_keys.cache_capacity",
                 crate::domain::keys::DEFAULT_CACHE_CAPACITY as u64,
             )?;
         consumer_service::finish(SERVICE, builder, with_env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn data_keys_are_asked_of_the_gateway_with_a_timeout_and_a_bounded_cache() {
+        let settings = Settings::from_sources(false).unwrap();
+        assert_eq!(settings.data_keys.timeout_ms, 2000);
+        assert_eq!(settings.data_keys.cache_capacity, 10_000);
+        assert_eq!(settings.data_keys.queue, "gateway.data-keys");
     }
 }

@@ -118,12 +118,15 @@ pub fn catalogue(settings: &Settings) -> AccessCatalogue {
 }
 
 /// The gateway's data keys over request/reply on the service's broker
-/// (`data_keys.timeout_ms`).
+/// (`data_keys.queue`, `data_keys.timeout_ms`).
 pub fn rpc_data_keys(settings: &Settings) -> Arc<dyn DataKeySource> {
-    Arc::new(RpcDataKeys::new(
-        settings.common.amqp.url.expose(),
-        Duration::from_millis(settings.data_keys.timeout_ms),
-    ))
+    Arc::new(
+        RpcDataKeys::new(
+            settings.common.amqp.url.expose(),
+            Duration::from_millis(settings.data_keys.timeout_ms),
+        )
+        .with_queue(settings.data_keys.queue.clone()),
+    )
 }
 
 /// The distributed deployment: admin API with `/healthz` and `/readyz`, the
