@@ -451,7 +451,11 @@ pub fn encode(text: &str) -> String {
         .collect()
 }
 
+/// The last warnings and errors of the logs.
 fn tail(logs: &str) -> String {
-    let lines: Vec<&str> = logs.lines().collect();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| ["WARN", "ERROR"].iter().any(|level| l.contains(level)))
+        .collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
