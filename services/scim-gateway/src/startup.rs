@@ -120,6 +120,8 @@ pub async fn build_api_with(
     let seat_keys = keys
         .current()
         .derived_secret(provisioning_events::seats::SEAT_KEY_SECRET_LABEL);
+    let store = store.with_key_ring(keys);
+    keep_personal_data_sealed(&store).await?;
     let limits = ViewLimits {
         max_results: settings.scim.max_results,
         default_count: settings.scim.default_count,
@@ -136,6 +138,22 @@ pub async fn build_api_with(
         ),
     });
     Ok((api, store))
+}
+
+/// What a start does before serving, after the migrations: every data key
+/// rewrapped under the current key-encryption key (refusing to start on a
+/// key wrapped by one it does not hold), and every profile stored before
+/// sealing sealed, or erased for users deleted since (docs/privacy.md).
+pub async fn keep_personal_data_sealed(store: &SqlScimView) -> anyhow::Result<()> {
+    store
+        .rewrap_data_keys()
+        .await
+        .context("rewrapping data keys")?;
+    store
+        .seal_plain_profiles()
+        .await
+        .context("sealing profiles stored before sealing")?;
+    Ok(())
 }
 
 /// The key-encryption keys from settings: the configured key, else the key
@@ -261,6 +279,11 @@ fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings
     let publisher = RabbitPublisher::new(url, settings.amqp.exchange.clone());
     tasks.spawn("journal relay", |stop| {
         journal_relay(store, publisher, settings, stop)
+    });
+    let (keys, url) = (store.clone(), url.to_owned());
+    tasks.spawn("data-key server", move |stop| async move {
+        let queue = provisioning_events::personal::DATA_KEY_QUEUE;
+        crate::inbound::data_keys::serve(keys, &url, queue, stop.stopped()).await;
     });
 }
 
@@ -420,12 +443,18 @@ mod tests {
         settings.http.port = 0;
         settings.bootstrap.demo_organization = false;
         settings.bootstrap.data_dir = dir.display().to_string();
+        settings.keys.key_file = dir.join("key-encryption.key").display().to_string();
         // No broker answers here: both tasks are in their retry loops.
         settings.amqp.url = Some(Secret::new("amqp://guest:guest@127.0.0.1:1/%2f"));
         let app = Application::build(&settings).await.expect("gateway starts");
         assert_eq!(
             app.serving.background_tasks(),
-            ["entitlement consumer", "journal relay", "inbox pruner"]
+            [
+                "entitlement consumer",
+                "journal relay",
+                "data-key server",
+                "inbox pruner"
+            ]
         );
         assert_eq!(app.serving.databases_closed_at_stop(), ["gateway"]);
         let stopped = tokio::time::timeout(

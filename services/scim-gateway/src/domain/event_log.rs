@@ -1,10 +1,19 @@
 //! The event log: the journal as operators read it — what the IdP's requests
 //! caused, in order, filtered by organization, type, aggregate, `seq` or
 //! time, a page at a time.
+//!
+//! Personal values are never opened here: a sealed profile is shown sealed
+//! while its person's data key exists, and erased (`{"erased": true}`) once
+//! the key is gone; a plain profile of a journal written before sealing is
+//! shown erased when its person has no key.
 
+use std::collections::HashMap;
+
+use provisioning_events::PersonRef;
+use provisioning_events::personal::PersonalProfile;
 use uuid::Uuid;
 
-use super::ports::{JournalEntry, JournalFilter, JournalReader, StoreError};
+use super::ports::{DataKeyStore, JournalEntry, JournalFilter, JournalReader, StoreError};
 
 /// The largest page.
 pub const MAX_PAGE: u64 = 1000;
@@ -30,7 +39,7 @@ pub struct EventLog<S> {
     store: S,
 }
 
-impl<S: JournalReader> EventLog<S> {
+impl<S: JournalReader + DataKeyStore> EventLog<S> {
     pub fn new(store: S) -> Self {
         Self { store }
     }
@@ -62,7 +71,8 @@ impl<S: JournalReader> EventLog<S> {
             )));
         }
         let limit = limit.clamp(1, MAX_PAGE);
-        let entries = self.store.entries(filter, limit).await?;
+        let mut entries = self.store.entries(filter, limit).await?;
+        self.erase_without_keys(&mut entries).await?;
         let next_after_seq = (entries.len() as u64 == limit)
             .then(|| entries.last().map(|e| e.event.seq))
             .flatten();
@@ -73,11 +83,50 @@ impl<S: JournalReader> EventLog<S> {
     }
 
     pub async fn show(&self, event_id: Uuid) -> Result<JournalEntry, EventLogError> {
-        self.store
+        let entry = self
+            .store
             .entry(event_id)
             .await?
-            .ok_or(EventLogError::NotFound)
+            .ok_or(EventLogError::NotFound)?;
+        let mut entries = vec![entry];
+        self.erase_without_keys(&mut entries).await?;
+        Ok(entries.remove(0))
     }
+
+    /// Erases the profile of every entry whose person has no data key left.
+    async fn erase_without_keys(&self, entries: &mut [JournalEntry]) -> Result<(), StoreError> {
+        let mut persons: Vec<PersonRef> = entries
+            .iter()
+            .filter(|entry| shows_personal_values(entry))
+            .filter_map(|entry| entry.event.person())
+            .collect();
+        persons.sort();
+        persons.dedup();
+        if persons.is_empty() {
+            return Ok(());
+        }
+        let present = self.store.has_data_keys(&persons).await?;
+        let keyed: HashMap<PersonRef, bool> = persons.into_iter().zip(present).collect();
+        for entry in entries.iter_mut().filter(|e| shows_personal_values(e)) {
+            let has_key = entry
+                .event
+                .person()
+                .and_then(|person| keyed.get(&person).copied())
+                .unwrap_or(false);
+            if !has_key {
+                entry.event.erase_personal();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the entry carries a profile that is not yet shown erased.
+fn shows_personal_values(entry: &JournalEntry) -> bool {
+    matches!(
+        entry.event.profile(),
+        Some(PersonalProfile::Open(_) | PersonalProfile::Sealed(_))
+    )
 }
 
 /// `kind.action` or `kind.*`, lowercase words.

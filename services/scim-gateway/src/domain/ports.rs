@@ -5,7 +5,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use provisioning_events::Event;
+use provisioning_events::sealing::DataKey;
+use provisioning_events::{Event, PersonRef};
 
 use super::models::{
     BearerToken, GroupRef, ListQuery, MemberDeletion, MemberRef, MembershipChange, OrgId,
@@ -349,4 +350,21 @@ pub trait JournalReader: Send + Sync + 'static {
         &self,
         event_id: Uuid,
     ) -> impl Future<Output = Result<Option<JournalEntry>, StoreError>> + Send;
+}
+
+/// The persons' data keys (crypto-shredding, docs/privacy.md): what opens
+/// the sealed profiles of their events. A deleted person has none.
+pub trait DataKeyStore: Send + Sync + 'static {
+    /// One entry per person, in order: `None` when the person has no key
+    /// (deleted — its values are erased — or never provisioned).
+    fn data_keys(
+        &self,
+        persons: &[PersonRef],
+    ) -> impl Future<Output = Result<Vec<Option<DataKey>>, StoreError>> + Send;
+
+    /// Whether each person still has a key, in order (no key is read out).
+    fn has_data_keys(
+        &self,
+        persons: &[PersonRef],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 }

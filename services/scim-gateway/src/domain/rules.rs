@@ -200,21 +200,27 @@ mod tests {
     fn user_lifecycle_rules() {
         let t = tenant();
         let active = json!({"userName": "a", "active": true, "emails": [{"value": "w@x", "type": "work"}, {"value": "p@x", "primary": true}]});
-        let created = user_created(&t, &active);
+        let created = user_created(&t, &active, Some("user:h:00".into()));
         assert_eq!(types(&created), ["user.provisioned"]);
         let EventBody::UserProvisioned {
             default_role,
             profile,
+            seat_key,
             ..
         } = &created[0]
         else {
             unreachable!()
         };
         assert_eq!(default_role, "viewer");
-        assert_eq!(profile.email.as_deref(), Some("p@x"), "primary e-mail wins");
-        assert!(user_created(&t, &json!({"userName": "a", "active": false})).is_empty());
+        assert_eq!(seat_key.as_deref(), Some("user:h:00"));
         assert_eq!(
-            types(&user_created(&t, &json!({"userName": "a"}))),
+            profile.opened().and_then(|p| p.email.as_deref()),
+            Some("p@x"),
+            "primary e-mail wins"
+        );
+        assert!(user_created(&t, &json!({"userName": "a", "active": false}), None).is_empty());
+        assert_eq!(
+            types(&user_created(&t, &json!({"userName": "a"}), None)),
             ["user.provisioned"],
             "absent active is active"
         );

@@ -1,5 +1,6 @@
-//! What drives the gateway: the SCIM HTTP API, and licensing's events (its
-//! entitlement copy).
+//! What drives the gateway: the SCIM HTTP API, licensing's events (its
+//! entitlement copy), and the consumers' requests for data keys.
 
+pub mod data_keys;
 pub mod entitlement_consumer;
 pub mod http;

@@ -2,7 +2,8 @@
 //! journal in the same transaction; requests that change nothing (or fail)
 //! append nothing.
 
-use provisioning_events::{Event, EventBody};
+use provisioning_events::sealing::DataKey;
+use provisioning_events::{Event, EventBody, PersonRef};
 use serde_json::json;
 
 use crate::backend_tests;
@@ -14,6 +15,31 @@ async fn journal(app: &crate::support::TestApp) -> Vec<Event> {
         .journal(None, 0, 10_000)
         .await
         .expect("journal readable")
+}
+
+/// The data key of the user `id` of the app's organization.
+async fn data_key(app: &crate::support::TestApp, id: &str) -> Option<DataKey> {
+    let person = PersonRef {
+        org_id: app.org.0,
+        user_id: id.to_owned(),
+    };
+    app.store
+        .data_keys(&[person])
+        .await
+        .expect("key table readable")
+        .remove(0)
+}
+
+fn opened(events: Vec<Event>, key: &DataKey) -> Vec<Event> {
+    events
+        .into_iter()
+        .map(|mut event| {
+            event
+                .open_with(Some(key))
+                .expect("opens with its person's key");
+            event
+        })
+        .collect()
 }
 
 fn summary(events: &[Event]) -> Vec<(String, &'static str, i64)> {
@@ -236,7 +262,9 @@ backend_tests! {
         app.patch(&uri, &patch(json!([{"op": "replace", "path": "active", "value": true}]))).await;
         let failed = app.patch(&uri, &patch(json!([{"op": "replace", "path": "nope", "value": 1}]))).await;
         assert_eq!(failed.status.as_u16(), 400);
+        let key = data_key(&app, &id).await.expect("a live user has a data key");
         app.delete(&uri).await;
+        assert!(data_key(&app, &id).await.is_none(), "the delete destroyed the key");
 
         let events = journal(&app).await;
         assert_eq!(
@@ -250,13 +278,18 @@ backend_tests! {
             ]
         );
         assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "seq is monotonic");
+        // Opened with the person's data key, as read before the delete.
+        let events = opened(events, &key);
         let first = &events[0];
-        assert_eq!(first.schema_version, 1);
-        let EventBody::UserProvisioned { default_role, profile, .. } = &first.body else { panic!("{first:?}") };
+        assert_eq!(first.schema_version, 2);
+        let EventBody::UserProvisioned { default_role, profile, seat_key, .. } = &first.body else { panic!("{first:?}") };
         assert_eq!(default_role, "member");
+        assert!(seat_key.as_deref().is_some_and(|k| k.starts_with("user:h:")), "{seat_key:?}");
+        let profile = profile.opened().expect("opened");
         assert_eq!(profile.user_name, "life@example.com");
         assert_eq!(profile.email.as_deref(), Some("life@example.com"));
         let EventBody::UserReactivated { profile, .. } = &events[3].body else { panic!() };
+        let profile = profile.opened().expect("opened");
         assert_eq!(profile.display_name.as_deref(), Some("Ghost"), "a reactivation carries the current profile");
         assert!(events.iter().all(|e| e.workspace_id == first.workspace_id && e.org_id == first.org_id));
     }

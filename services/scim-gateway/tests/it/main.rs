@@ -13,5 +13,6 @@ mod isolation;
 mod journal;
 mod relay;
 mod robustness;
+mod sealing;
 mod search;
 mod users;

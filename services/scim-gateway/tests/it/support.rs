@@ -13,11 +13,24 @@ pub use test_support::http::Response;
 /// configured).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let url = backend.fresh_database("gateway.db").await?;
-    let mut settings = test_support::gateway::settings(url);
+    Some(TestApp::spawn(&suite_settings(url), "Test org").await)
+}
+
+/// The suite's settings on `database_url`, with a key-encryption key of its
+/// own (no key file written into the source tree).
+pub fn suite_settings(database_url: String) -> scim_gateway::config::Settings {
+    let mut settings = test_support::gateway::settings(database_url);
     settings.http.public_base_url = Some("http://scim.test/scim/v2".into());
     settings.http.max_body_bytes = 64 * 1024;
     settings.scim.max_results = 50;
-    Some(TestApp::spawn(&settings, "Test org").await)
+    settings.keys.key_encryption_key = Some(new_kek());
+    settings
+}
+
+/// A new key-encryption key, as `keys.key_encryption_key` takes it.
+pub fn new_kek() -> scim_gateway::config::Secret {
+    let kek = provisioning_events::sealing::KeyEncryptionKey::generate().expect("randomness");
+    scim_gateway::config::Secret::new(kek.to_base64())
 }
 
 /// Declares one async test per backend: `NAME::sqlite` and `NAME::postgres`.

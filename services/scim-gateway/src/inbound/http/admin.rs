@@ -13,7 +13,9 @@
 //!   token; the old one works until the overlap ends (default a day)
 //! - `GET    /admin/v1/events?org=&type=&aggregate=&after_seq=&until_seq=&since=&until=&limit=`:
 //!   the journal in `seq` order (`type` is an event type or `kind.*`; times in RFC 3339;
-//!   `limit` ≤ 1000), continued with `after_seq=<next_after_seq>`
+//!   `limit` ≤ 1000), continued with `after_seq=<next_after_seq>`; a profile is shown
+//!   sealed as stored while its person's data key exists, `{"erased": true}` once it is
+//!   gone — never opened
 //! - `GET    /admin/v1/events/{event_id}`: one entry
 
 use std::sync::Arc;
@@ -34,13 +36,19 @@ use crate::domain::organizations::{
     ConnectionChange, NewOrganization, OrganizationError, Organizations,
 };
 use crate::domain::ports::{
-    Clock, CredentialStore, JournalEntry, JournalFilter, JournalReader, OrganizationStore,
-    StoreError, TokenSource, UserStore,
+    Clock, CredentialStore, DataKeyStore, JournalEntry, JournalFilter, JournalReader,
+    OrganizationStore, StoreError, TokenSource, UserStore,
 };
 
 /// What the admin use cases need of the store.
-pub trait AdminStore: OrganizationStore + CredentialStore + UserStore + JournalReader {}
-impl<X: OrganizationStore + CredentialStore + UserStore + JournalReader> AdminStore for X {}
+pub trait AdminStore:
+    OrganizationStore + CredentialStore + UserStore + JournalReader + DataKeyStore
+{
+}
+impl<X: OrganizationStore + CredentialStore + UserStore + JournalReader + DataKeyStore> AdminStore
+    for X
+{
+}
 
 pub struct AdminState<S, C, T> {
     pub organizations: Arc<Organizations<S, C, T>>,

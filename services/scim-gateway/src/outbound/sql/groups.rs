@@ -180,7 +180,7 @@ impl GroupStore for SqlScimView {
         .await
         .map_err(db_error)?;
         add_members(&txn, org, group.id, members).await?;
-        append_journal(&txn, org, events).await?;
+        append_journal(&txn, &self.keys, org, events).await?;
         txn.commit().await.map_err(db_error)?;
         self.journal_written.notify();
         Ok(())
@@ -321,7 +321,7 @@ impl GroupStore for SqlScimView {
                 }
             }
         }
-        append_journal(&txn, org, events).await?;
+        append_journal(&txn, &self.keys, org, events).await?;
         txn.commit().await.map_err(db_error)?;
         self.journal_written.notify();
         Ok(())
@@ -346,7 +346,7 @@ impl GroupStore for SqlScimView {
             .await
             .map_err(db_error)?;
         }
-        append_journal(&txn, org, events).await?;
+        append_journal(&txn, &self.keys, org, events).await?;
         txn.commit().await.map_err(db_error)?;
         self.journal_written.notify();
         Ok(())

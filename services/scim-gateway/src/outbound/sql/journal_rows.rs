@@ -1,5 +1,6 @@
-//! The `journal` rows: appending a write's events inside its transaction,
-//! and reading an entry back as its event.
+//! The `journal` rows: appending a write's events inside its transaction
+//! (their profiles sealed first: the journal never holds an open one), and
+//! reading an entry back as its event.
 
 use anyhow::{Context, anyhow};
 use sea_orm::sea_query::{Query, SelectStatement};
@@ -7,6 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 
 use provisioning_events::{AggregateKind, Event};
 
+use super::person_keys::{KeyHolder, seal_entries};
 use super::rows::{db_error, from_micros, micros, unreadable};
 use super::tables::Journal;
 use crate::domain::models::OrgId;
@@ -16,20 +18,26 @@ use crate::domain::ports::{JournalEntry, StoreError};
 /// commit with the change they describe, or not at all.
 pub(super) async fn append_journal(
     txn: &DatabaseTransaction,
+    keys: &KeyHolder,
     org: OrgId,
     events: &[Event],
 ) -> Result<(), StoreError> {
     let entries: Vec<_> = events.iter().map(|event| (org, event)).collect();
-    append_journal_entries(txn, &entries).await
+    append_journal_entries(txn, keys, &entries).await
 }
 
 /// Appends events of any organizations, in order, in multi-row INSERTs. An
-/// event without a `traceparent` gets the current span's.
+/// event without a `traceparent` gets the current span's. Every open profile
+/// is first sealed under its person's data key (`person_keys`), in the same
+/// transaction; without a key ring a profile is an error, never written in
+/// clear.
 pub(super) async fn append_journal_entries(
     txn: &DatabaseTransaction,
+    keys: &KeyHolder,
     entries: &[(OrgId, &Event)],
 ) -> Result<(), StoreError> {
-    for chunk in service_kit::db::pow2_chunks(entries) {
+    let entries = seal_entries(txn, keys, entries).await?;
+    for chunk in service_kit::db::pow2_chunks(&entries) {
         let mut insert = Query::insert();
         insert.into_table(Journal::Table).columns([
             Journal::EventId,
@@ -56,7 +64,7 @@ pub(super) async fn append_journal_entries(
                 event.aggregate.id.clone().into(),
                 event.aggregate.version.into(),
                 micros(event.occurred_at).into(),
-                serde_json::to_string(event)
+                serde_json::to_string(event.as_ref())
                     .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
                     .into(),
                 // The request's trace goes with its events to every consumer.

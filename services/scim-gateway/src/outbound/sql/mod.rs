@@ -2,15 +2,18 @@
 //! SQLite in the embedded one, from the same code.
 
 mod credentials;
+mod data_keys;
 mod dead_letters;
 mod filter_sql;
 mod group_commit;
 mod groups;
 mod journal;
 mod journal_rows;
+mod key_upkeep;
 mod listing;
 pub mod migration;
 mod organizations;
+mod person_keys;
 mod relay_scan;
 mod rows;
 mod tables;
@@ -28,6 +31,7 @@ use sea_orm_migration::MigratorTrait;
 
 pub use dead_letters::EmbeddedDeadLetters;
 pub use filter_sql::{FilterMapping, GroupFilterMapping, UserFilterMapping, translate};
+pub use key_upkeep::PlainProfiles;
 pub use view::SqlScimView;
 
 /// Opens a pool on `url` (`postgres://…` or `sqlite://path`).

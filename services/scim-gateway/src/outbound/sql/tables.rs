@@ -127,3 +127,18 @@ pub enum DeadLetters {
     Event,
     RecordedAt,
 }
+
+/// Each SCIM user's data key (crypto-shredding): the key its events'
+/// profiles are sealed under, wrapped by the key-encryption key `kek_id`.
+/// Deleted with the user: every sealed copy of its values is then erased.
+#[derive(DeriveIden, Clone, Copy)]
+pub enum PersonKeys {
+    Table,
+    OrgId,
+    /// The SCIM user id.
+    UserId,
+    /// The id of the key-encryption key that wraps `wrapped_key`.
+    KekId,
+    WrappedKey,
+    CreatedAt,
+}

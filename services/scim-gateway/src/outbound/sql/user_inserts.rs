@@ -18,6 +18,7 @@ use super::group_commit::{
     batches_at_once, together_then_alone, with_request_trace, writer_stopped,
 };
 use super::journal_rows::append_journal_entries;
+use super::person_keys::KeyHolder;
 use super::rows::db_error;
 use super::user_rows::{UserColumns, insert_user_rows, write_emails_of};
 use crate::domain::models::{OrgId, StoredResource};
@@ -45,12 +46,15 @@ pub(super) struct UserInserts {
 }
 
 impl UserInserts {
-    pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup) -> Self {
+    pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup, keys: KeyHolder) -> Self {
         let writers = batches_at_once(&db, POSTGRES_WRITERS);
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingCreate>| {
-            let (db, journal_written) = (db.clone(), journal_written.clone());
+            let (db, journal_written, keys) = (db.clone(), journal_written.clone(), keys.clone());
             async move {
-                together_then_alone(&batch, &journal_written, |some| write_creates(&db, some)).await
+                together_then_alone(&batch, &journal_written, |some| {
+                    write_creates(&db, &keys, some)
+                })
+                .await
             }
         });
         Self { batcher }
@@ -80,6 +84,7 @@ impl UserInserts {
 /// when the transaction failed.
 async fn write_creates(
     db: &DatabaseConnection,
+    keys: &KeyHolder,
     batch: &[PendingCreate],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let txn = db.begin().await.map_err(db_error)?;
@@ -94,7 +99,7 @@ async fn write_creates(
         .iter()
         .flat_map(|p| p.events.iter().map(move |event| (p.org, event)))
         .collect();
-    append_journal_entries(&txn, &entries).await?;
+    append_journal_entries(&txn, keys, &entries).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(batch.iter().map(|_| Ok(())).collect())
 }

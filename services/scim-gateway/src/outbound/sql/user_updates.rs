@@ -22,6 +22,7 @@ use super::group_commit::{
     batches_at_once, together_then_alone, with_request_trace, writer_stopped,
 };
 use super::journal_rows::append_journal_entries;
+use super::person_keys::KeyHolder;
 use super::rows::db_error;
 use super::user_rows::{UserColumns, emails_changed, update_user_row};
 use crate::domain::models::{OrgId, StoredResource};
@@ -48,12 +49,15 @@ pub(super) struct UserUpdates {
 }
 
 impl UserUpdates {
-    pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup) -> Self {
+    pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup, keys: KeyHolder) -> Self {
         let writers = batches_at_once(&db, POSTGRES_WRITERS);
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingUpdate>| {
-            let (db, journal_written) = (db.clone(), journal_written.clone());
+            let (db, journal_written, keys) = (db.clone(), journal_written.clone(), keys.clone());
             async move {
-                together_then_alone(&batch, &journal_written, |some| write_updates(&db, some)).await
+                together_then_alone(&batch, &journal_written, |some| {
+                    write_updates(&db, &keys, some)
+                })
+                .await
             }
         });
         Self { batcher }
@@ -88,6 +92,7 @@ impl UserUpdates {
 /// (written, or `VersionConflict`), `Err` when the transaction failed.
 async fn write_updates(
     db: &DatabaseConnection,
+    keys: &KeyHolder,
     batch: &[PendingUpdate],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let txn = db.begin().await.map_err(db_error)?;
@@ -115,7 +120,7 @@ async fn write_updates(
         txn.rollback().await.map_err(db_error)?;
         return Ok(results);
     }
-    append_journal_entries(&txn, &entries).await?;
+    append_journal_entries(&txn, keys, &entries).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(results)
 }

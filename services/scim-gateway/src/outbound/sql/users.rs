@@ -10,6 +10,7 @@ use provisioning_events::Event;
 use super::groups::delete_member;
 use super::journal_rows::append_journal;
 use super::listing::list_user_rows;
+use super::person_keys::delete_person_key;
 use super::rows::{db_error, resource_from_row, resource_select, unreadable};
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers};
 use super::user_rows::{groups_of_user_row, user_with_groups_from_row};
@@ -94,7 +95,10 @@ impl UserStore for SqlScimView {
         ] {
             txn.execute(&statement).await.map_err(db_error)?;
         }
-        append_journal(&txn, org, events).await?;
+        // The person's data key goes with the user: every sealed copy of its
+        // profile is erased, in this transaction or not at all.
+        delete_person_key(&txn, org, id).await?;
+        append_journal(&txn, &self.keys, org, events).await?;
         txn.commit().await.map_err(db_error)?;
         self.journal_written.notify();
         Ok(())

@@ -13,6 +13,7 @@ use messaging::relay::Wakeup;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use super::person_keys::KeyHolder;
 use super::relay_scan::RelayScan;
 use super::tenant_cache::TenantCache;
 use super::user_inserts::UserInserts;
@@ -20,6 +21,7 @@ use super::user_name_checks::UserNameChecks;
 use super::user_updates::UserUpdates;
 use crate::domain::ports::Clock;
 use crate::outbound::clock::SystemClock;
+use provisioning_events::sealing::KeyRing;
 
 #[derive(Clone)]
 pub struct SqlScimView {
@@ -41,6 +43,8 @@ pub struct SqlScimView {
     /// Where reads outside a transaction go (the main pool, or read-only
     /// connections beside a SQLite file's one writer).
     pub(super) reads: DatabaseConnection,
+    /// The key-encryption keys of the persons' data keys (`person_keys`).
+    pub(super) keys: KeyHolder,
     /// The instants this adapter stamps by itself (relay marks, dead
     /// letters, the tenant cache's expiry check); the use cases pass theirs.
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
@@ -54,9 +58,18 @@ impl SqlScimView {
     pub fn new(db: DatabaseConnection) -> Self {
         let journal_written = Wakeup::default();
         Self {
-            user_inserts: Arc::new(UserInserts::new(db.clone(), journal_written.clone())),
+            user_inserts: Arc::new(UserInserts::new(
+                db.clone(),
+                journal_written.clone(),
+                KeyHolder::default(),
+            )),
             user_name_checks: Arc::new(UserNameChecks::new(db.clone())),
-            user_updates: Arc::new(UserUpdates::new(db.clone(), journal_written.clone())),
+            user_updates: Arc::new(UserUpdates::new(
+                db.clone(),
+                journal_written.clone(),
+                KeyHolder::default(),
+            )),
+            keys: KeyHolder::default(),
             publication_marks: db.clone(),
             reads: db.clone(),
             db,
@@ -66,6 +79,24 @@ impl SqlScimView {
             token_uses: Arc::new(Mutex::new(HashMap::new())),
             clock: Arc::new(|| SystemClock.now()),
         }
+    }
+
+    /// Seals every event's profile under its person's data key, kept
+    /// wrapped by `ring`'s current key-encryption key (`person_keys`). A store
+    /// without a key ring refuses to append a profile, and hands out no key.
+    pub fn with_key_ring(mut self, ring: KeyRing) -> Self {
+        self.keys = KeyHolder::new(ring);
+        self.user_inserts = Arc::new(UserInserts::new(
+            self.db.clone(),
+            self.journal_written.clone(),
+            self.keys.clone(),
+        ));
+        self.user_updates = Arc::new(UserUpdates::new(
+            self.db.clone(),
+            self.journal_written.clone(),
+            self.keys.clone(),
+        ));
+        self
     }
 
     /// Reads time from `clock` instead of the system's.

@@ -11,6 +11,7 @@ mod m20261129_000006_workspace_name;
 mod m20261129_000007_token_expiry;
 mod m20261129_000008_token_last_used;
 mod m20261202_000009_member_groups_index;
+mod m20261203_000010_person_keys;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(service_kit::inbox::InboxKeyMigration),
             Box::new(m20261202_000009_member_groups_index::Migration),
             Box::new(service_kit::inbox::InboxRetentionMigration),
+            Box::new(m20261203_000010_person_keys::Migration),
         ]
     }
 }

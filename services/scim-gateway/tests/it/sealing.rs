@@ -1,0 +1,581 @@
+//! Crypto-shredding in the gateway: every profile is journaled sealed under
+//! its person's data key, which the delete destroys; the event log shows
+//! sealed or erased, never open; the seat key is a keyed hash; a KEK
+//! rotation rewraps the keys at start; profiles written before sealing are
+//! sealed (or erased) at start; consumers get keys over request/reply.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::App;
+use actix_web::test::{call_service, init_service};
+use provisioning_events::personal::{DataKeyReply, DataKeyRequest, PersonalProfile};
+use provisioning_events::sealing::{DataKey, KeyEncryptionKey};
+use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, PersonRef, UserProfile};
+use scim_gateway::config::{Secret, Settings};
+use scim_gateway::domain::models::{BearerToken, OrgId};
+use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatError, SeatFuture};
+use scim_gateway::startup::{self, admin_state, configure_admin};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+use service_kit::admin_key::AdminKey;
+use test_support::http::{Response, admin_request};
+use uuid::Uuid;
+
+use crate::backend_tests;
+use crate::support::{Backend, TestApp, new_kek, suite_settings};
+
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ADMIN_KEY: &str = "sealing-test-admin-key";
+
+fn patch(ops: Value) -> Value {
+    json!({"schemas": [PATCH], "Operations": ops})
+}
+
+fn person(app: &TestApp, id: &str) -> PersonRef {
+    PersonRef {
+        org_id: app.org.0,
+        user_id: id.to_owned(),
+    }
+}
+
+async fn key_of(app: &TestApp, id: &str) -> Option<DataKey> {
+    app.store
+        .data_keys(&[person(app, id)])
+        .await
+        .expect("key table readable")
+        .remove(0)
+}
+
+/// The raw text of one column of every row of `table`.
+async fn raw_texts(db: &DatabaseConnection, table: &str, column: &str) -> Vec<String> {
+    let select = Query::select()
+        .column(Alias::new(column))
+        .from(Alias::new(table))
+        .to_owned();
+    db.query_all(&select)
+        .await
+        .expect("readable")
+        .iter()
+        .map(|row| row.try_get("", column).expect("text"))
+        .collect()
+}
+
+/// The user's rows in `person_keys` (0 or 1).
+async fn key_rows(app: &TestApp, id: &str) -> usize {
+    let select = Query::select()
+        .column(Alias::new("kek_id"))
+        .from(Alias::new("person_keys"))
+        .and_where(Expr::col(Alias::new("org_id")).eq(app.org.0))
+        .and_where(Expr::col(Alias::new("user_id")).eq(Uuid::parse_str(id).expect("uuid")))
+        .to_owned();
+    app.store
+        .connection()
+        .query_all(&select)
+        .await
+        .expect("readable")
+        .len()
+}
+
+async fn journal_of(app: &TestApp, id: &str) -> Vec<Event> {
+    let events = app.store.journal(None, 0, 10_000).await.expect("journal");
+    events
+        .into_iter()
+        .filter(|e| e.aggregate.id == id)
+        .collect()
+}
+
+fn user_names(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e.profile())
+        .map(|p| p.opened().expect("opened").user_name.clone())
+        .collect()
+}
+
+async fn admin_get(app: &TestApp, uri: &str) -> Response {
+    let state = admin_state(&app.store, AdminKey::new(ADMIN_KEY));
+    let service = init_service(App::new().app_data(state).configure(configure_admin)).await;
+    let request = admin_request("GET", uri, Some(ADMIN_KEY), None).to_request();
+    Response::read(call_service(&service, request).await).await
+}
+
+/// The `payload.profile` of each event of the event log's page, in order.
+fn logged_profiles(page: &Response) -> Vec<Value> {
+    page.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|item| item["event"]["payload"].get("profile").cloned())
+        .collect()
+}
+
+backend_tests! {
+    async fn profiles_are_journaled_sealed_open_with_the_key_and_are_erased_by_the_delete(app: TestApp) {
+        let created = app
+            .post("/scim/v2/Users", &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "marker-ann@example.com",
+                "name": {"givenName": "Markergiven", "familyName": "Markerfamily"},
+                "emails": [{"value": "marker-mail@example.com", "type": "work"}]
+            }))
+            .await;
+        assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+        let id = created.body["id"].as_str().expect("id").to_owned();
+        let uri = format!("/scim/v2/Users/{id}");
+        for ops in [
+            json!([{"op": "replace", "path": "userName", "value": "marker-renamed@example.com"}]),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+            json!([{"op": "replace", "path": "active", "value": true}]),
+        ] {
+            let reply = app.patch(&uri, &patch(ops)).await;
+            assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+        }
+
+        let raw = raw_texts(app.store.connection(), "journal", "event").await;
+        assert_eq!(raw.len(), 4, "provisioned, updated, deactivated, reactivated");
+        for text in &raw {
+            assert!(!text.to_lowercase().contains("marker"), "in clear in the journal: {text}");
+        }
+        let key = key_of(&app, &id).await.expect("a live user has a key");
+        let mut events = journal_of(&app, &id).await;
+        assert_eq!(events.iter().filter(|e| e.is_sealed()).count(), 3);
+        for event in &mut events {
+            event.open_with(Some(&key)).expect("opens with the person's key");
+        }
+        assert_eq!(
+            user_names(&events),
+            ["marker-ann@example.com", "marker-renamed@example.com", "marker-renamed@example.com"]
+        );
+        let EventBody::UserProvisioned { profile, .. } = &events[0].body else { panic!() };
+        let profile = profile.opened().expect("opened");
+        assert_eq!(
+            (profile.given_name.as_deref(), profile.email.as_deref()),
+            (Some("Markergiven"), Some("marker-mail@example.com"))
+        );
+
+        let log_uri = format!("/admin/v1/events?aggregate={id}");
+        let before = admin_get(&app, &log_uri).await;
+        assert_eq!(before.status.as_u16(), 200, "{}", before.body);
+        assert!(!before.body.to_string().to_lowercase().contains("marker"), "{}", before.body);
+        let sealed = logged_profiles(&before);
+        assert_eq!(sealed.len(), 3);
+        assert!(sealed.iter().all(|p| p["sealed"].is_string()), "{sealed:?}");
+
+        assert_eq!(app.delete(&uri).await.status.as_u16(), 204);
+        assert_eq!(key_rows(&app, &id).await, 0, "the key went with the user");
+        assert!(key_of(&app, &id).await.is_none());
+        let after = admin_get(&app, &log_uri).await;
+        assert_eq!(logged_profiles(&after), vec![json!({"erased": true}); 3]);
+        let provisioned_id = events[0].id;
+        let one = admin_get(&app, &format!("/admin/v1/events/{provisioned_id}")).await;
+        assert_eq!(one.body["event"]["payload"]["profile"], json!({"erased": true}), "{}", one.body);
+        let mut stored = journal_of(&app, &id).await;
+        stored[0].open_with(None).expect("no key: erased");
+        assert_eq!(stored[0].profile(), Some(&PersonalProfile::Erased));
+    }
+
+    async fn a_delete_that_rolls_back_keeps_the_key(app: TestApp) {
+        let id = app.create_user("kept@example.com").await;
+        assert_eq!(key_rows(&app, &id).await, 1);
+        let db = app.store.connection();
+        // The delete's journal entry cannot be written: it rolls back.
+        db.execute_unprepared("ALTER TABLE journal RENAME TO journal_away").await.expect("renamed");
+        let failed = app.delete(&format!("/scim/v2/Users/{id}")).await;
+        db.execute_unprepared("ALTER TABLE journal_away RENAME TO journal").await.expect("back");
+        assert_eq!(failed.status.as_u16(), 503, "{}", failed.body);
+        assert_eq!(key_rows(&app, &id).await, 1, "the key outlives a delete that did not happen");
+        assert!(key_of(&app, &id).await.is_some());
+        assert_eq!(app.delete(&format!("/scim/v2/Users/{id}")).await.status.as_u16(), 204);
+        assert_eq!(key_rows(&app, &id).await, 0);
+    }
+
+    async fn plain_profiles_written_before_sealing_are_sealed_or_erased_at_start(app: TestApp) {
+        let alive = app.create_user("alive@example.com").await;
+        // A user from before sealing: no key yet.
+        let keyless = app.create_user("keyless@example.com").await;
+        let db = app.store.connection();
+        db.execute(
+            Query::delete()
+                .from_table(Alias::new("person_keys"))
+                .and_where(Expr::col(Alias::new("user_id")).eq(Uuid::parse_str(&keyless).expect("uuid"))),
+        )
+        .await
+        .expect("key removed");
+        let gone = Uuid::now_v7().to_string();
+        let legacy = [
+            legacy_event(&app, &alive, "marker-alive@example.com"),
+            legacy_event(&app, &keyless, "marker-keyless@example.com"),
+            legacy_event(&app, &gone, "marker-gone@example.com"),
+        ];
+        for event in &legacy {
+            insert_journal_row(db, event).await;
+        }
+        insert_dead_letter(db, &legacy[0]).await;
+        insert_dead_letter(db, &legacy[2]).await;
+
+        startup::keep_personal_data_sealed(&app.store).await.expect("start-up upkeep");
+
+        for (table, column) in [("journal", "event"), ("dead_letters", "event")] {
+            for text in raw_texts(db, table, column).await {
+                assert!(!text.contains("marker"), "in clear in {table}: {text}");
+            }
+        }
+        for (id, event) in [(&alive, &legacy[0]), (&keyless, &legacy[1])] {
+            let key = key_of(&app, id).await.expect("a live user has a key");
+            let mut stored = journal_of(&app, id).await;
+            stored.retain(|e| e.id == event.id);
+            assert!(stored[0].is_sealed());
+            stored[0].open_with(Some(&key)).expect("opens with the user's key");
+            assert_eq!(stored[0].profile(), event.profile(), "the same profile, sealed");
+        }
+        let gone_events = journal_of(&app, &gone).await;
+        assert_eq!(gone_events[0].profile(), Some(&PersonalProfile::Erased));
+        let letters = app.store.dead_letters(None, 10).await.expect("dead letters");
+        assert_eq!(letters.len(), 2);
+        let mut alive_letter = letters[0].event.clone();
+        assert!(alive_letter.is_sealed());
+        alive_letter.open_with(key_of(&app, &alive).await.as_ref()).expect("opens");
+        assert_eq!(user_names(&[alive_letter]), ["marker-alive@example.com"]);
+        assert_eq!(letters[1].event.profile(), Some(&PersonalProfile::Erased));
+
+        let again = app.store.seal_plain_profiles().await.expect("second run");
+        assert_eq!(again, Default::default(), "nothing left to do");
+    }
+}
+
+/// A schema_version 1 `user.updated` with a plain profile, as a gateway
+/// before sealing journaled it.
+fn legacy_event(app: &TestApp, user: &str, user_name: &str) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        seq: 0,
+        schema_version: 1,
+        org_id: app.org.0,
+        workspace_id: Uuid::now_v7(),
+        aggregate: Aggregate {
+            kind: AggregateKind::User,
+            id: user.to_owned(),
+            version: 99,
+        },
+        occurred_at: chrono::Utc::now(),
+        body: EventBody::UserUpdated {
+            profile: UserProfile {
+                user_name: user_name.to_owned(),
+                given_name: Some("Marker".into()),
+                ..UserProfile::default()
+            }
+            .into(),
+        },
+        traceparent: None,
+    }
+}
+
+async fn insert_journal_row(db: &DatabaseConnection, event: &Event) {
+    let text = serde_json::to_string(event).expect("json");
+    assert!(text.contains("\"profile\":{\"user_name\""), "plain: {text}");
+    let columns = [
+        "event_id",
+        "org_id",
+        "event_type",
+        "aggregate_kind",
+        "aggregate_id",
+        "aggregate_version",
+        "occurred_at",
+        "event",
+    ];
+    let insert = Query::insert()
+        .into_table(Alias::new("journal"))
+        .columns(columns.map(Alias::new))
+        .values_panic([
+            event.id.into(),
+            event.org_id.into(),
+            event.routing_key().into(),
+            "user".into(),
+            event.aggregate.id.clone().into(),
+            event.aggregate.version.into(),
+            event.occurred_at.timestamp_micros().into(),
+            text.into(),
+        ])
+        .to_owned();
+    db.execute(&insert).await.expect("journal row");
+}
+
+async fn insert_dead_letter(db: &DatabaseConnection, event: &Event) {
+    let columns = [
+        "id",
+        "consumer",
+        "event_id",
+        "seq",
+        "event_type",
+        "error",
+        "attempts",
+        "event",
+        "recorded_at",
+    ];
+    let insert = Query::insert()
+        .into_table(Alias::new("dead_letters"))
+        .columns(columns.map(Alias::new))
+        .values_panic([
+            Uuid::now_v7().into(),
+            "identity".into(),
+            event.id.into(),
+            1i64.into(),
+            event.routing_key().into(),
+            "failed".into(),
+            5i32.into(),
+            serde_json::to_string(event).expect("json").into(),
+            0i64.into(),
+        ])
+        .to_owned();
+    db.execute(&insert).await.expect("dead letter");
+}
+
+/// Licensing as a recorder of the keys asked for; with `fail_first` the
+/// first answer is `Unavailable` (the create fails with 503 and is retried).
+#[derive(Clone, Default)]
+struct RecordingSeats {
+    asked: Arc<Mutex<Vec<String>>>,
+    fail_first: bool,
+}
+
+impl SeatAuthority for RecordingSeats {
+    fn reserve<'a>(&'a self, _org: OrgId, key: &'a str) -> SeatFuture<'a> {
+        Box::pin(async move {
+            let mut asked = self.asked.lock().expect("lock");
+            asked.push(key.to_owned());
+            if self.fail_first && asked.len() == 1 {
+                return Err(SeatError::Unavailable("licensing down".into()));
+            }
+            Ok(SeatDecision::Granted)
+        })
+    }
+}
+
+/// A gateway on `settings` (built as a start builds it) with the organization
+/// "Test org", asking `seats` for seats.
+async fn gateway_on(settings: &Settings, seats: RecordingSeats) -> anyhow::Result<TestApp> {
+    let (api, store) = startup::build_api_with(settings, Arc::new(seats)).await?;
+    let token = startup::generate_token();
+    let org = startup::ensure_organization_with_token(
+        &store,
+        "Test org",
+        &BearerToken::new(token.clone()),
+    )
+    .await?;
+    Ok(TestApp {
+        api,
+        store,
+        token,
+        org,
+    })
+}
+
+async fn seat_key_is_a_keyed_hash_and_a_retried_create_asks_for_the_same_seat(backend: Backend) {
+    let Some(url) = backend.fresh_database("gateway.db").await else {
+        return;
+    };
+    let settings = suite_settings(url);
+    let seats = RecordingSeats {
+        fail_first: true,
+        ..RecordingSeats::default()
+    };
+    let app = gateway_on(&settings, seats.clone()).await.expect("gateway");
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "Seat.Marker@Example.com"
+    });
+    assert_eq!(app.post("/scim/v2/Users", &body).await.status.as_u16(), 503);
+    let created = app.post("/scim/v2/Users", &body).await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let asked = seats.asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 2);
+    assert_eq!(asked[0], asked[1], "the retry asks for the same seat");
+    assert!(
+        asked[0].starts_with("user:h:") && !asked[0].to_lowercase().contains("marker"),
+        "{asked:?}"
+    );
+    let secret = startup::key_ring(&settings)
+        .expect("keys")
+        .current()
+        .derived_secret(provisioning_events::seats::SEAT_KEY_SECRET_LABEL);
+    assert_eq!(
+        asked[0],
+        provisioning_events::seats::new_user_key(&secret, app.org.0, "seat.marker@example.com")
+    );
+    let id = created.body["id"].as_str().expect("id");
+    let events = journal_of(&app, id).await;
+    let EventBody::UserProvisioned { seat_key, .. } = &events[0].body else {
+        panic!()
+    };
+    assert_eq!(
+        seat_key.as_ref(),
+        Some(&asked[0]),
+        "user.provisioned names the reservation"
+    );
+}
+
+fn kek_of(secret: &Secret) -> KeyEncryptionKey {
+    KeyEncryptionKey::from_base64(secret.expose()).expect("a key")
+}
+
+async fn a_rotation_rewraps_every_data_key_and_an_unknown_key_stops_the_start(backend: Backend) {
+    let Some(url) = backend.fresh_database("gateway.db").await else {
+        return;
+    };
+    let old = suite_settings(url);
+    let first = gateway_on(&old, RecordingSeats::default())
+        .await
+        .expect("gateway");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(first.create_user(&format!("rotated-{i}@example.com")).await);
+    }
+    let old_key = old.keys.key_encryption_key.clone().expect("key");
+    let mut rotated = old.clone();
+    rotated.keys.key_encryption_key = Some(new_kek());
+    rotated.keys.previous_keys = Some(old_key.clone());
+    let new_id = kek_of(rotated.keys.key_encryption_key.as_ref().expect("key"))
+        .id()
+        .to_owned();
+    assert_ne!(new_id, kek_of(&old_key).id());
+
+    let mut second = gateway_on(&rotated, RecordingSeats::default())
+        .await
+        .expect("starts, rewrapping");
+    second.org = first.org;
+    let keks = raw_texts(second.store.connection(), "person_keys", "kek_id").await;
+    assert_eq!(keks, vec![new_id.clone(); 3], "every key under the new KEK");
+    for id in &ids {
+        let key = key_of(&second, id).await.expect("key");
+        let mut events = journal_of(&second, id).await;
+        events[0]
+            .open_with(Some(&key))
+            .expect("the rewrapped key opens what the old one sealed");
+    }
+    assert_eq!(
+        second.store.rewrap_data_keys().await.expect("again"),
+        0,
+        "idempotent"
+    );
+
+    let mut unknown = rotated.clone();
+    unknown.keys.key_encryption_key = Some(new_kek());
+    unknown.keys.previous_keys = None;
+    let Err(refused) = gateway_on(&unknown, RecordingSeats::default()).await else {
+        panic!("a start with keys wrapped by an unknown KEK must fail");
+    };
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains(&format!("3 wrapped by {new_id}")),
+        "{message}"
+    );
+}
+
+async fn consumers_get_keys_over_request_reply(backend: Backend) {
+    let Some(amqp) = test_support::amqp_url() else {
+        return;
+    };
+    let Some(url) = backend.fresh_database("gateway.db").await else {
+        return;
+    };
+    let app = gateway_on(&suite_settings(url), RecordingSeats::default())
+        .await
+        .expect("gateway");
+    let live = app.create_user("live@example.com").await;
+    let deleted = app.create_user("deleted@example.com").await;
+    assert_eq!(
+        app.delete(&format!("/scim/v2/Users/{deleted}"))
+            .await
+            .status
+            .as_u16(),
+        204
+    );
+
+    let queue = format!("gateway.data-keys-test-{}", Uuid::new_v4().simple());
+    // Declared as the server declares it: requests are routable before it
+    // consumes.
+    let connection = lapin::Connection::connect(&amqp, lapin::ConnectionProperties::default())
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let durable = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.as_str().into(), durable, Default::default())
+        .await
+        .expect("queue");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn({
+        let (store, amqp, queue) = (app.store.clone(), amqp.clone(), queue.clone());
+        async move {
+            scim_gateway::inbound::data_keys::serve(store, &amqp, &queue, async {
+                let _ = stopped.await;
+            })
+            .await;
+        }
+    });
+    let client = messaging_rabbitmq::rpc::RpcClient::new(amqp.clone());
+    let ask = |persons: Vec<PersonRef>| {
+        let (client, queue) = (client.clone(), queue.clone());
+        async move {
+            let body = serde_json::to_vec(&DataKeyRequest { persons }).expect("json");
+            let reply = client
+                .call(&queue, &body, &[], Duration::from_secs(10))
+                .await
+                .expect("the gateway answers");
+            serde_json::from_slice::<DataKeyReply>(&reply).expect("a reply")
+        }
+    };
+    let persons = vec![
+        person(&app, &live),
+        person(&app, &deleted),
+        person(&app, "not-a-user"),
+    ];
+    let keys =
+        service_kit::data_keys::keys_from_reply(ask(persons.clone()).await, 3).expect("keys");
+    let expected = key_of(&app, &live).await.expect("live key");
+    assert_eq!(keys, vec![Some(expected.clone()), None, None]);
+    let mut provisioned = journal_of(&app, &live).await.remove(0);
+    provisioned.open_with(keys[0].as_ref()).expect("opens");
+    assert_eq!(user_names(&[provisioned]), ["live@example.com"]);
+    let too_many = vec![person(&app, &live); 1001];
+    assert_eq!(ask(too_many).await, DataKeyReply::Unavailable);
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops")
+        .expect("ran");
+    let _ = channel
+        .queue_delete(queue.as_str().into(), Default::default())
+        .await;
+    let _ = connection.close(200, "done".into()).await;
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name(crate::support::Backend::Sqlite).await;
+                }
+
+                #[actix_web::test]
+                async fn postgres() {
+                    super::$name(crate::support::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    seat_key_is_a_keyed_hash_and_a_retried_create_asks_for_the_same_seat,
+    a_rotation_rewraps_every_data_key_and_an_unknown_key_stops_the_start,
+    consumers_get_keys_over_request_reply,
+);
