@@ -20,6 +20,7 @@ use licensing::outbound::sql::SqlLicensingStore;
 use licensing::startup::LicensingService;
 use messaging::relay::{self, Relay};
 use messaging_inprocess::{InProcessBus, RetryPolicy};
+use provisioning_events::PersonRef;
 use provisioning_events::seats::SeatRequest;
 use scim_gateway::domain::models::OrgId;
 use scim_gateway::domain::ports::{SeatAuthority, SeatFuture};
@@ -29,11 +30,14 @@ use scim_gateway::outbound::sql::SqlScimView;
 use scim_gateway::startup::{DemoCredentials, GatewayApi, bootstrap, build_api_with};
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{ConsumingService, RelaySettings};
+use service_kit::data_keys::{DataKeyError, DataKeySource, DataKeysFuture};
 use service_kit::inbox_retention::InboxPruner;
 use service_kit::shutdown::{BackgroundTasks, Serving};
 use team::startup::TeamService;
 
-pub use settings::{DEFAULT_SEAT_QUOTA, EmbeddedSettings, admin_key, admin_key_file};
+pub use settings::{
+    DEFAULT_SEAT_QUOTA, EmbeddedSettings, admin_key, admin_key_file, key_encryption_key_file,
+};
 
 /// Every service of the embedded process, built and migrated.
 pub struct Platform {
@@ -43,6 +47,10 @@ pub struct Platform {
     pub team: TeamService,
     pub licensing: LicensingService,
     pub admin_key: AdminKey,
+    /// The persons' data keys, read from the gateway's key table: what
+    /// identity opens sealed profiles with, and what tells the dead letters
+    /// of deleted persons.
+    pub data_keys: Arc<dyn DataKeySource>,
     journal_relay_batch: u64,
     licensing_relay: RelaySettings,
 }
@@ -58,6 +66,21 @@ pub enum SeatsVia {
         queue: String,
         timeout: std::time::Duration,
     },
+}
+
+/// The data keys of persons, straight from the gateway's key table in this
+/// process (the distributed services ask the gateway over request/reply).
+pub struct GatewayDataKeys(pub SqlScimView);
+
+impl DataKeySource for GatewayDataKeys {
+    fn data_keys<'a>(&'a self, persons: &'a [PersonRef]) -> DataKeysFuture<'a> {
+        Box::pin(async move {
+            self.0
+                .data_keys(persons)
+                .await
+                .map_err(|e| DataKeyError::Unavailable(e.to_string()))
+        })
+    }
 }
 
 /// Reservations the embedded licensing decides in one transaction at most.
@@ -103,10 +126,12 @@ impl Platform {
             } => Arc::new(RpcSeats::new(&url, queue, timeout)),
         };
         let (gateway_api, gateway_store) = build_api_with(&settings.gateway, seats).await?;
+        let data_keys: Arc<dyn DataKeySource> = Arc::new(GatewayDataKeys(gateway_store.clone()));
         let identity = IdentityService::build(
             &settings.identity_database_url,
             settings.gateway.database.max_connections,
             settings.access.clone(),
+            data_keys.clone(),
         )
         .await?;
         let team = TeamService::build(
@@ -121,6 +146,7 @@ impl Platform {
             team,
             licensing,
             admin_key: AdminKey::new(admin_key),
+            data_keys,
             journal_relay_batch: settings.gateway.amqp.relay_batch_size,
             licensing_relay: settings.licensing_relay.clone(),
         })
@@ -187,6 +213,7 @@ impl Platform {
             self.licensing.clone(),
         );
         let (store, admin_key) = (self.gateway_store.clone(), self.admin_key.clone());
+        let data_keys = self.data_keys.clone();
         move |cfg: &mut web::ServiceConfig| {
             // Dead letters are kept in the gateway database, per consumer.
             let dead_letters = |consumer: &'static str| -> Arc<dyn messaging::DeadLetterBox> {
@@ -197,9 +224,20 @@ impl Platform {
             };
             cfg.app_data(gateway_api.clone())
                 .app_data(gateway_admin.clone());
-            identity.configure_admin(cfg, &admin_key, dead_letters(IdentityService::CONSUMER));
-            team.configure_admin(cfg, &admin_key, dead_letters(TeamService::CONSUMER));
-            licensing.configure_admin(cfg, &admin_key, dead_letters(LicensingService::CONSUMER));
+            let keys = || data_keys.clone();
+            identity.configure_admin(
+                cfg,
+                &admin_key,
+                dead_letters(IdentityService::CONSUMER),
+                keys(),
+            );
+            team.configure_admin(cfg, &admin_key, dead_letters(TeamService::CONSUMER), keys());
+            licensing.configure_admin(
+                cfg,
+                &admin_key,
+                dead_letters(LicensingService::CONSUMER),
+                keys(),
+            );
             scim_gateway::startup::configure_admin(cfg);
             scim_gateway::startup::configure_app(cfg);
         }

@@ -105,10 +105,17 @@ impl EmbeddedSettings {
     }
 
     /// The defaults around given gateway settings: the other databases
-    /// beside the gateway's, the default access catalogue and seat policy,
-    /// licensing's relay and sweeper paced as in its own process.
-    pub fn defaults(gateway: GatewaySettings) -> Self {
+    /// beside the gateway's, the key-encryption key's file under the data
+    /// folder (unless `keys.key_file` was set; `keys.key_encryption_key`
+    /// still wins over any file), the default access catalogue and seat
+    /// policy, licensing's relay and sweeper paced as in its own process.
+    pub fn defaults(mut gateway: GatewaySettings) -> Self {
         let data_dir = PathBuf::from(&gateway.bootstrap.data_dir);
+        if is_default_key_file(&gateway.keys.key_file) {
+            gateway.keys.key_file = key_encryption_key_file(&gateway.bootstrap.data_dir)
+                .display()
+                .to_string();
+        }
         Self {
             identity_database_url: format!("sqlite://{}", data_dir.join("identity.db").display()),
             team_database_url: format!("sqlite://{}", data_dir.join("team.db").display()),
@@ -167,4 +174,40 @@ pub fn admin_key(settings: &EmbeddedSettings) -> anyhow::Result<(String, bool)> 
 
 pub fn admin_key_file(data_dir: &str) -> PathBuf {
     Path::new(data_dir).join("admin-key")
+}
+
+/// Where the embedded process keeps the key-encryption key it generated
+/// (owner-readable only) when neither `keys.key_encryption_key` nor
+/// `keys.key_file` is set: beside its databases.
+pub fn key_encryption_key_file(data_dir: &str) -> PathBuf {
+    Path::new(data_dir).join("key-encryption.key")
+}
+
+/// Whether `file` is the gateway's own default (`keys.key_file` left unset).
+fn is_default_key_file(file: &str) -> bool {
+    GatewaySettings::from_sources(None, false).is_ok_and(|d| d.keys.key_file == file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(data_dir: &str) -> GatewaySettings {
+        let mut gateway = GatewaySettings::from_sources(None, false).expect("default settings");
+        gateway.bootstrap.data_dir = data_dir.into();
+        gateway
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_kept_under_the_data_folder_unless_a_file_is_named() {
+        let settings = EmbeddedSettings::defaults(gateway("/srv/scim"));
+        assert_eq!(
+            Path::new(&settings.gateway.keys.key_file),
+            Path::new("/srv/scim/key-encryption.key")
+        );
+        let mut named = gateway("/srv/scim");
+        named.keys.key_file = "/etc/scim/kek".into();
+        let settings = EmbeddedSettings::defaults(named);
+        assert_eq!(settings.gateway.keys.key_file, "/etc/scim/kek");
+    }
 }

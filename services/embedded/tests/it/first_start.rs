@@ -1,7 +1,9 @@
 //! What `cargo run --release` gives a newcomer: the embedded binary started
 //! in an empty folder with no configuration at all (only a free port) prints
-//! a SCIM base URL, a token and an admin key that work; a restart keeps the
-//! data, prints the same credentials, and creates no second organization.
+//! a SCIM base URL, a token and an admin key that work, and keeps a new
+//! key-encryption key (owner-readable only) beside its databases; a restart
+//! keeps the data and that key (the profiles sealed before it still open),
+//! prints the same credentials, and creates no second organization.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -85,6 +87,45 @@ async fn wait_ready(http: &reqwest::Client, port: u16) {
     panic!("the embedded process was not ready within 30 s");
 }
 
+/// The profile identity keeps for SCIM user `scim_id` once its `field` is
+/// `expected` (identity applies the journal in the background), or a panic
+/// after 30 s with what it had.
+async fn identity_profile(
+    http: &reqwest::Client,
+    port: u16,
+    (org, admin_key): (&str, &str),
+    scim_id: &str,
+    (field, expected): (&str, &str),
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page: Value = http
+            .get(format!(
+                "http://127.0.0.1:{port}/admin/v1/organizations/{org}/accounts?limit=200"
+            ))
+            .bearer_auth(admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let profile = page["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|a| a["scim_user_id"] == scim_id))
+            .map(|a| a["profile"].clone())
+            .unwrap_or(Value::Null);
+        if profile[field] == expected {
+            return profile;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "identity's profile of {scim_id}: {profile}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[actix_web::test]
 async fn first_start_prints_working_credentials_and_a_restart_keeps_them() {
     let dir = test_support::temp_dir("first-start");
@@ -142,6 +183,27 @@ async fn first_start_prints_working_credentials_and_a_restart_keeps_them() {
             .trim(),
         admin_key
     );
+    // The key-encryption key: generated under the data folder, for its
+    // owner only; identity opened the sealed profile with the data key it
+    // wraps.
+    let kek_file = dir.join("data/key-encryption.key");
+    let kek = std::fs::read_to_string(&kek_file).expect("data/key-encryption.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kek_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let tenant = (printed.org_id.as_str(), admin_key.as_str());
+    identity_profile(
+        &http,
+        port,
+        tenant,
+        &user_id,
+        ("user_name", "newcomer@example.com"),
+    )
+    .await;
     stop(&mut first);
 
     // Restart: same credentials, the user still there, no new organization,
@@ -162,6 +224,30 @@ async fn first_start_prints_working_credentials_and_a_restart_keeps_them() {
         .await
         .unwrap();
     assert_eq!(fetched.status().as_u16(), 200);
+    // The same key-encryption key: the person's data key, made before the
+    // restart, still unwraps — a change seals under it and identity opens it.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/key-encryption.key")).unwrap(),
+        kek
+    );
+    let renamed = http
+        .patch(format!("{}/Users/{user_id}", printed.scim_base_url))
+        .bearer_auth(&printed.token)
+        .header("Content-Type", "application/scim+json")
+        .body(
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "New Comer"}]
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status().as_u16(), 200);
+    let profile =
+        identity_profile(&http, port, tenant, &user_id, ("display_name", "New Comer")).await;
+    assert_eq!(profile["user_name"], "newcomer@example.com");
     stop(&mut second);
 
     let gateway = Database::connect(test_support::sqlite_url(&dir.join("data"), "gateway.db"))

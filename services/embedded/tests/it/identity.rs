@@ -120,10 +120,15 @@ stack_tests! {
         assert_eq!(stack.accounts_of(&scim_id).await, before);
 
         // Out of order within one user: version 2 before version 1 is refused
-        // (to be retried), then both apply in order.
+        // (to be retried), then both apply in order. (The copies for another
+        // user carry their profiles open: sealed, they would open with that
+        // user's key, which does not exist.)
+        let person = events[0].person().unwrap();
+        let key = stack.platform.data_keys.data_keys(std::slice::from_ref(&person)).await.unwrap();
         let mut later = events[1].clone();
         let mut earlier = events[0].clone();
         for (event, version) in [(&mut earlier, 1), (&mut later, 2)] {
+            event.open_with(key[0].as_ref()).unwrap();
             event.id = uuid::Uuid::now_v7();
             event.aggregate.id = "another-scim-user".into();
             event.aggregate.version = version;
@@ -196,52 +201,76 @@ stack_tests! {
     }
 }
 
+/// A `user.updated` of the SCIM user `scim_id` at `version`, sealed under
+/// the person's data key as the gateway would have sealed it.
+async fn sealed_update(
+    stack: &crate::support::Stack,
+    scim_id: &str,
+    version: i64,
+    user_name: &str,
+) -> provisioning_events::Event {
+    use provisioning_events::{AggregateKind, EventBody, UserProfile};
+    let mut event = test_support::consumers::event_in(
+        stack.org.0,
+        AggregateKind::User,
+        scim_id,
+        version,
+        EventBody::UserUpdated {
+            profile: UserProfile {
+                user_name: user_name.into(),
+                ..UserProfile::default()
+            }
+            .into(),
+        },
+    );
+    let person = event.person().unwrap();
+    let keys = stack
+        .platform
+        .data_keys
+        .data_keys(std::slice::from_ref(&person))
+        .await
+        .unwrap();
+    event
+        .seal_with(keys[0].as_ref().expect("the person has a data key"))
+        .unwrap();
+    event
+}
+
 /// The embedded process's counterpart of `identity.dead`: an event identity
 /// can never apply is kept, with its error, in the gateway database, and the
 /// events behind it are applied.
 #[actix_web::test]
 async fn a_poison_event_becomes_a_dead_letter_in_the_embedded_process() {
-    use crate::support::{Mode, Stack, quick_retry};
+    use crate::support::{Mode, Stack, quick_retry, user};
     use messaging::EventPublisher;
-    use provisioning_events::{
-        Aggregate, AggregateKind, Event, EventBody, SCHEMA_VERSION, UserProfile,
-    };
+    use provisioning_events::{AggregateKind, EventBody, UserProfile};
 
     let stack = Stack::start(Mode::Embedded).await.unwrap();
-    let event = |aggregate: &str, version: i64, body: EventBody| Event {
-        id: uuid::Uuid::now_v7(),
-        seq: 0,
-        schema_version: SCHEMA_VERSION,
-        org_id: stack.org.0,
-        workspace_id: stack.org.0,
-        aggregate: Aggregate {
-            kind: AggregateKind::User,
-            id: aggregate.into(),
-            version,
-        },
-        occurred_at: chrono::Utc::now(),
-        traceparent: None,
-        body,
-    };
-    let profile = UserProfile {
-        user_name: "dee@example.com".into(),
-        ..UserProfile::default()
-    };
-    // Version 2 of a user whose version 1 never existed: never applicable.
-    let poison = event(
-        "ghost",
-        2,
-        EventBody::UserUpdated {
-            profile: profile.clone(),
-        },
-    );
-    let behind = event(
+    let created = stack
+        .scim(
+            "POST",
+            "/Users",
+            Some(user("ghost@example.com", "Gho", "St", "ghost@example.com")),
+        )
+        .await;
+    let ghost = created.body["id"].as_str().unwrap().to_owned();
+    stack.settle().await;
+    // Version 3 of a user at version 1: not applicable until version 2.
+    let poison = sealed_update(&stack, &ghost, 3, "dee@example.com").await;
+    let behind = test_support::consumers::event_in(
+        stack.org.0,
+        AggregateKind::User,
         "dee",
         1,
         EventBody::UserProvisioned {
             account_id: uuid::Uuid::now_v7(),
             default_role: "member".into(),
-            profile,
+            seat_key: None,
+            profile: UserProfile {
+                user_name: "dee@example.com".into(),
+                ..UserProfile::default()
+            }
+            .into(),
         },
     );
     stack
@@ -261,20 +290,20 @@ async fn a_poison_event_becomes_a_dead_letter_in_the_embedded_process() {
     assert_eq!(letters[0].event.id, poison.id);
     assert_eq!(letters[0].attempts, 3);
     assert!(
-        letters[0].error.contains("before version 1"),
+        letters[0].error.contains("before version 2"),
         "{}",
         letters[0].error
     );
     assert_eq!(stack.accounts_of("dee").await.len(), 1);
-    assert!(stack.accounts_of("ghost").await.is_empty());
 
-    // The operator's view (`scimctl dead`): listed with its error; a requeue
-    // before the cause is fixed leaves it there.
+    // The operator's view (`scimctl dead`): listed with its error, its
+    // profile sealed; a requeue before the cause is fixed leaves it there.
     let dead = "/admin/v1/services/identity/dead-letters";
     let listed = stack.admin_at("GET", dead, None).await;
     assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
     assert_eq!(listed.body["items"][0]["event_id"], poison.id.to_string());
     assert_eq!(listed.body["items"][0]["attempts"], 3);
+    assert!(listed.body["items"][0]["event"]["payload"]["profile"]["sealed"].is_string());
     let early = stack
         .admin_at(
             "POST",
@@ -284,36 +313,132 @@ async fn a_poison_event_becomes_a_dead_letter_in_the_embedded_process() {
         .await;
     assert_eq!(early.body["applied"], 0, "{:?}", early.body);
     assert_eq!(early.body["still_failing"].as_array().unwrap().len(), 1);
-    // The cause fixed (version 1 arrives), the requeue applies it once and
+    // The cause fixed (version 2 arrives), the requeue applies it once and
     // the letter is gone; team's letters are its own.
-    stack
-        .platform
-        .bus(quick_retry())
-        .publish(&[event(
-            "ghost",
-            1,
-            EventBody::UserProvisioned {
-                account_id: uuid::Uuid::now_v7(),
-                default_role: "member".into(),
-                profile: UserProfile {
-                    user_name: "ghost@example.com".into(),
-                    ..UserProfile::default()
-                },
-            },
-        )])
-        .await
-        .unwrap();
+    let renamed = stack
+        .scim(
+            "PATCH",
+            &format!("/Users/{ghost}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "G. St"}]
+            })),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    stack.settle().await;
     let requeued = stack
         .admin_at("POST", &format!("{dead}/requeue"), None)
         .await;
     assert_eq!(requeued.body["applied"], 1, "{:?}", requeued.body);
+    assert_eq!(requeued.body["erased"], json!([]));
     let after = stack.admin_at("GET", dead, None).await;
     assert_eq!(after.body["items"], serde_json::json!([]));
-    let ghost = stack.accounts_of("ghost").await;
-    assert_eq!(ghost.len(), 1);
-    assert_eq!(ghost[0]["profile"]["user_name"], "dee@example.com");
+    let accounts = stack.accounts_of(&ghost).await;
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["profile"]["user_name"], "dee@example.com");
     let missing = stack
         .admin_at("GET", &format!("{dead}/{}", uuid::Uuid::now_v7()), None)
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// A poison event of a person deleted since: its dead letter shows the
+/// profile erased once the person's key is gone (it was sealed before), and
+/// a requeue hands it to identity without a profile, reports it under
+/// `erased` and removes it — it never fails forever.
+#[actix_web::test]
+async fn the_dead_letter_of_a_person_deleted_since_shows_erased_and_requeues_as_erased() {
+    use crate::support::{Mode, Stack, quick_retry, user};
+    use messaging::EventPublisher;
+
+    const MARKER: &str = "poisoned-marker-5d1c";
+    let stack = Stack::start(Mode::Embedded).await.unwrap();
+    let created = stack
+        .scim(
+            "POST",
+            "/Users",
+            Some(user(
+                &format!("{MARKER}@example.com"),
+                MARKER,
+                "Ko",
+                "pk@example.com",
+            )),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let scim_id = created.body["id"].as_str().unwrap().to_owned();
+    stack.settle().await;
+    let poison = sealed_update(
+        &stack,
+        &scim_id,
+        3,
+        &format!("{MARKER}-renamed@example.com"),
+    )
+    .await;
+    stack
+        .platform
+        .bus(quick_retry())
+        .publish(std::slice::from_ref(&poison))
+        .await
+        .unwrap();
+    let dead = "/admin/v1/services/identity/dead-letters";
+    let letter = format!("{dead}/{}", poison.id);
+    let shown = stack.admin_at("GET", &letter, None).await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?}", shown.body);
+    assert!(
+        shown.body["event"]["payload"]["profile"]["sealed"].is_string(),
+        "{:?}",
+        shown.body
+    );
+
+    // The person is deleted (user.deleted, version 2): their key goes.
+    let deleted = stack
+        .scim("DELETE", &format!("/Users/{scim_id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    stack.settle().await;
+    let shown = stack.admin_at("GET", &letter, None).await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?}", shown.body);
+    assert_eq!(
+        shown.body["event"]["payload"]["profile"],
+        json!({"erased": true})
+    );
+    let listed = stack.admin_at("GET", dead, None).await;
+    assert_eq!(
+        listed.body["items"][0]["event"]["payload"]["profile"],
+        json!({"erased": true})
+    );
+    assert!(
+        !listed.body.to_string().contains(MARKER),
+        "{:?}",
+        listed.body
+    );
+
+    let requeued = stack
+        .admin_at("POST", &format!("{dead}/requeue"), None)
+        .await;
+    assert_eq!(requeued.status, StatusCode::OK, "{:?}", requeued.body);
+    assert_eq!(
+        requeued.body["erased"],
+        json!([poison.id]),
+        "{:?}",
+        requeued.body
+    );
+    assert_eq!(requeued.body["applied"], 0);
+    assert_eq!(requeued.body["still_failing"], json!([]));
+    let after = stack.admin_at("GET", dead, None).await;
+    assert_eq!(after.body["items"], json!([]));
+    // Applied without a profile: the account stays "Deleted user".
+    let accounts = stack.accounts_of(&scim_id).await;
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert_eq!(accounts[0]["label"], "Deleted user");
+    assert!(accounts[0]["profile"].is_null());
+    assert!(
+        !stack
+            .identity_texts()
+            .await
+            .iter()
+            .any(|t| t.contains(MARKER))
+    );
 }
