@@ -57,6 +57,13 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     background.spawn("journal relay", |stop| {
         journal_relay(&gateway.store, publisher, &settings, stop)
     });
+    // The gateway's data keys, on a queue of this test's own (identity
+    // opens the sealed profiles with them).
+    let key_queue = format!("{}.data-keys", topology.service);
+    let (keys, keys_url, queue) = (gateway.store.clone(), amqp_url.clone(), key_queue.clone());
+    background.spawn("data-key server", move |stop| async move {
+        scim_gateway::inbound::data_keys::serve(keys, &keys_url, &queue, stop.stopped()).await;
+    });
 
     // The identity service, as its own process, consuming through the proxy.
     let log = test_support::temp_dir("delivery").with_extension("log");
@@ -74,6 +81,7 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
                 broker.exchanges.events.clone(),
             ),
             ("SCIM_AMQP__QUEUE".into(), topology.service.clone()),
+            ("SCIM_DATA_KEYS__QUEUE".into(), key_queue.clone()),
             ("SCIM_AMQP__RETRY_DELAY_MS".into(), "200".into()),
             ("SCIM_AMQP__MAX_ATTEMPTS".into(), "100".into()),
             ("SCIM_HTTP__PORT".into(), "0".into()),
@@ -197,5 +205,9 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     verify_identity(&identity_store, &journal_ids, &scenario).await;
     assert!(answered_during_outage >= 500);
 
-    broker.remove(&[&topology], &[]).await;
+    background
+        .stop(Duration::from_secs(10))
+        .await
+        .expect("the background tasks stop");
+    broker.remove(&[&topology], &[&key_queue]).await;
 }
