@@ -21,6 +21,7 @@ pub struct Settings {
     /// service's inbox.
     pub inbox: InboxSettings,
     pub keys: KeySettings,
+    pub data_keys: DataKeyServerSettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`: the admin API is served
     /// only with one.
     #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
@@ -39,6 +40,17 @@ pub struct KeySettings {
     /// base64): they only unwrap; at start every data key they wrap is
     /// rewrapped under the current key.
     pub previous_keys: Option<Secret>,
+}
+
+/// The server of the persons' data keys the consuming services ask for
+/// (request/reply over `amqp.url`; docs/privacy.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataKeyServerSettings {
+    /// The queue it answers on (default `gateway.data-keys`, as the
+    /// consumers' `data_keys.queue`).
+    pub queue: String,
+    /// Requests answered at once (default 8).
+    pub concurrency: u16,
 }
 
 /// How the gateway asks licensing for seats (request/reply over `amqp.url`).
@@ -158,6 +170,11 @@ impl Settings {
             )?
             .set_default("licensing.timeout_ms", 2000)?
             .set_default("keys.key_file", "./data/key-encryption.key")?
+            .set_default(
+                "data_keys.queue",
+                provisioning_events::personal::DATA_KEY_QUEUE,
+            )?
+            .set_default("data_keys.concurrency", 8)?
             .set_default("log.filter", "info")?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {
@@ -167,5 +184,20 @@ impl Settings {
             builder = service_kit::settings::add_environment(builder)?;
         }
         Ok(builder.build()?.try_deserialize()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn data_keys_are_served_on_the_queue_the_consumers_ask() {
+        let settings = Settings::from_sources(None, false).unwrap();
+        assert_eq!(settings.data_keys.queue, "gateway.data-keys");
+        assert_eq!(settings.data_keys.concurrency, 8);
+        assert_eq!(settings.keys.key_file, "./data/key-encryption.key");
     }
 }

@@ -250,8 +250,9 @@ pub fn entitlement_inbox(store: &SqlScimView) -> Inbox {
     }
 }
 
-/// With a broker configured: the consumer of licensing's events and the
-/// journal's relay to RabbitMQ, stopping on `tasks`' signal.
+/// With a broker configured: the consumer of licensing's events, the
+/// journal's relay to RabbitMQ and the data-key server, stopping on `tasks`'
+/// signal.
 fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings: &Settings) {
     let Some(url) = configured_amqp(settings) else {
         tracing::info!("no amqp.url: provisioning events stay in the journal");
@@ -280,10 +281,10 @@ fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings
     tasks.spawn("journal relay", |stop| {
         journal_relay(store, publisher, settings, stop)
     });
-    let (keys, url) = (store.clone(), url.to_owned());
+    let (keys, url, server) = (store.clone(), url.to_owned(), settings.data_keys.clone());
     tasks.spawn("data-key server", move |stop| async move {
-        let queue = provisioning_events::personal::DATA_KEY_QUEUE;
-        crate::inbound::data_keys::serve(keys, &url, queue, stop.stopped()).await;
+        let (queue, concurrency) = (&server.queue, server.concurrency);
+        crate::inbound::data_keys::serve(keys, &url, queue, concurrency, stop.stopped()).await;
     });
 }
 

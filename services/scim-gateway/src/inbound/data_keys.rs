@@ -16,9 +16,6 @@ use crate::domain::ports::DataKeyStore;
 /// `Unavailable` (consumers ask per batch of events, well under this).
 pub const MAX_PERSONS: usize = 1000;
 
-/// Requests handled at once.
-pub const CONCURRENCY: u16 = 8;
-
 /// Answers data-key requests from a [`DataKeyStore`].
 pub struct DataKeyDesk<S> {
     store: Arc<S>,
@@ -82,12 +79,13 @@ impl<S: DataKeyStore> DataKeyDesk<S> {
     }
 }
 
-/// Serves data-key requests on `queue` (`gateway.data-keys` in a deployment)
-/// at `url` until `shutdown`.
+/// Serves data-key requests on `queue` (`data_keys.queue`) at `url`, up to
+/// `concurrency` at once, until `shutdown`.
 pub async fn serve<S: DataKeyStore>(
     store: S,
     url: &str,
     queue: &str,
+    concurrency: u16,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let desk = DataKeyDesk::new(store);
@@ -95,7 +93,7 @@ pub async fn serve<S: DataKeyStore>(
         let desk = desk.clone();
         async move { desk.answer_bytes(body).await }
     };
-    if let Err(e) = messaging_rabbitmq::rpc::serve(url, queue, CONCURRENCY, answer, shutdown).await
+    if let Err(e) = messaging_rabbitmq::rpc::serve(url, queue, concurrency, answer, shutdown).await
     {
         tracing::error!(error = %e, "the data-key server stopped");
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::App;
 use actix_web::test::{call_service, init_service};
-use provisioning_events::personal::{DataKeyReply, DataKeyRequest, PersonalProfile};
+use provisioning_events::personal::PersonalProfile;
 use provisioning_events::sealing::{DataKey, KeyEncryptionKey};
 use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, PersonRef, UserProfile};
 use scim_gateway::config::{Secret, Settings};
@@ -20,6 +20,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use service_kit::admin_key::AdminKey;
+use service_kit::data_keys::{DataKeySource, RpcDataKeys};
 use test_support::http::{Response, admin_request};
 use uuid::Uuid;
 
@@ -512,38 +513,33 @@ async fn consumers_get_keys_over_request_reply(backend: Backend) {
     let server = tokio::spawn({
         let (store, amqp, queue) = (app.store.clone(), amqp.clone(), queue.clone());
         async move {
-            scim_gateway::inbound::data_keys::serve(store, &amqp, &queue, async {
+            let stopped = async {
                 let _ = stopped.await;
-            })
-            .await;
+            };
+            scim_gateway::inbound::data_keys::serve(store, &amqp, &queue, 4, stopped).await;
         }
     });
-    let client = messaging_rabbitmq::rpc::RpcClient::new(amqp.clone());
-    let ask = |persons: Vec<PersonRef>| {
-        let (client, queue) = (client.clone(), queue.clone());
-        async move {
-            let body = serde_json::to_vec(&DataKeyRequest { persons }).expect("json");
-            let reply = client
-                .call(&queue, &body, &[], Duration::from_secs(10))
-                .await
-                .expect("the gateway answers");
-            serde_json::from_slice::<DataKeyReply>(&reply).expect("a reply")
-        }
-    };
+    // A consumer's client, as identity asks.
+    let client = RpcDataKeys::new(&amqp, Duration::from_secs(10)).with_queue(queue.as_str());
     let persons = vec![
         person(&app, &live),
         person(&app, &deleted),
         person(&app, "not-a-user"),
     ];
-    let keys =
-        service_kit::data_keys::keys_from_reply(ask(persons.clone()).await, 3).expect("keys");
+    let keys = client
+        .data_keys(&persons)
+        .await
+        .expect("the gateway answers");
     let expected = key_of(&app, &live).await.expect("live key");
-    assert_eq!(keys, vec![Some(expected.clone()), None, None]);
+    assert_eq!(keys, vec![Some(expected), None, None]);
     let mut provisioned = journal_of(&app, &live).await.remove(0);
     provisioned.open_with(keys[0].as_ref()).expect("opens");
     assert_eq!(user_names(&[provisioned]), ["live@example.com"]);
     let too_many = vec![person(&app, &live); 1001];
-    assert_eq!(ask(too_many).await, DataKeyReply::Unavailable);
+    assert!(
+        client.data_keys(&too_many).await.is_err(),
+        "refused: too many persons"
+    );
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server)
