@@ -17,6 +17,7 @@ mod first_start;
 mod identity;
 mod licensing;
 mod organizations;
+mod privacy;
 mod support;
 mod team;
 mod tracing;
