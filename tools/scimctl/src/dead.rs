@@ -2,14 +2,16 @@
 //! (events it could not apply after its retries) through its admin API.
 //! Requeue applies them through the service's consumer once their cause is
 //! fixed; those applied leave the dead letters, the others stay and are
-//! reported with their new error.
+//! reported with their new error. A letter of a person deleted since (their
+//! data key gone) leaves too, reported under `erased`. A letter's profile is
+//! printed as `"profile": "sealed"` or `"erased"`, never its ciphertext.
 
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::admin::Admin;
-use crate::events::{Service, Urls};
+use crate::events::{Service, Urls, shown};
 
 #[derive(Subcommand)]
 pub enum DeadCommand {
@@ -45,19 +47,24 @@ pub async fn run(admin: &Admin, urls: &Urls, command: DeadCommand) -> anyhow::Re
     };
     match command {
         DeadCommand::List { service, limit } => {
-            admin
+            let mut listed = admin
                 .send(
                     Method::GET,
                     &format!("{}?limit={limit}", base(service)),
                     None,
                 )
-                .await
+                .await?;
+            if let Some(items) = listed.get_mut("items").and_then(Value::as_array_mut) {
+                for item in items.iter_mut() {
+                    *item = shown(item.take());
+                }
+            }
+            Ok(listed)
         }
-        DeadCommand::Show { service, event_id } => {
-            admin
-                .send(Method::GET, &format!("{}/{event_id}", base(service)), None)
-                .await
-        }
+        DeadCommand::Show { service, event_id } => admin
+            .send(Method::GET, &format!("{}/{event_id}", base(service)), None)
+            .await
+            .map(shown),
         DeadCommand::Requeue { service, event_ids } => {
             let body = if event_ids.is_empty() {
                 json!({})

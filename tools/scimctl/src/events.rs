@@ -1,7 +1,9 @@
 //! `scimctl events list|show|tail`: the gateway's journal (`GET
 //! /admin/v1/events`) and, for one event, what each service did with it
 //! (a dry-run replay of that event to each service says whether it applied
-//! it, and when).
+//! it, and when). A profile is printed as `"profile": "sealed"` (its person's
+//! data key exists; the ciphertext is not printed) or `"erased"` (the person
+//! was deleted).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -172,7 +174,7 @@ pub async fn run(admin: &Admin, urls: &Urls, command: EventsCommand) -> anyhow::
                 let (items, next) = page(admin, urls, &slice, after, left.min(1000) as u32).await?;
                 left = left.saturating_sub(items.len() as u64);
                 for item in &items {
-                    printer.print(item)?;
+                    printer.print(&shown(item.clone()))?;
                 }
                 match next {
                     Some(next) => after = Some(next),
@@ -231,7 +233,34 @@ async fn show(admin: &Admin, urls: &Urls, event_id: &str) -> anyhow::Result<Valu
         delivery.insert(service.name().into(), status);
     }
     entry["delivery"] = Value::Object(delivery);
-    Ok(entry)
+    Ok(shown(entry))
+}
+
+/// An item with an `event` as printed: its profile, when sealed or erased,
+/// as one word (see [`profile_word`]).
+pub fn shown(mut item: Value) -> Value {
+    let profile = item
+        .get_mut("event")
+        .and_then(|e| e.get_mut("payload"))
+        .and_then(|p| p.get_mut("profile"));
+    if let Some(profile) = profile
+        && let Some(word) = profile_word(profile)
+    {
+        *profile = Value::String(word.to_owned());
+    }
+    item
+}
+
+/// `sealed` for `{"sealed": "…"}`, `erased` for `{"erased": true}`; None
+/// for anything else (no profile, a plain one).
+pub fn profile_word(profile: &Value) -> Option<&'static str> {
+    if profile.get("sealed").is_some_and(Value::is_string) {
+        Some("sealed")
+    } else if profile.get("erased") == Some(&Value::Bool(true)) {
+        Some("erased")
+    } else {
+        None
+    }
 }
 
 async fn tail(
@@ -263,8 +292,8 @@ async fn tail(
         }
     }
     let mut printer = Printer::new(format);
-    for item in &window {
-        printer.print(item)?;
+    for item in window {
+        printer.print(&shown(item))?;
     }
     printer.flush()?;
     if !follow {
@@ -280,9 +309,9 @@ async fn tail(
         }
         loop {
             let (items, next) = page(admin, urls, slice, after, 1000).await?;
-            for item in &items {
-                printer.print(item)?;
+            for item in items {
                 after = item["seq"].as_i64().or(after);
+                printer.print(&shown(item))?;
             }
             printer.flush()?;
             if next.is_none() {
@@ -340,15 +369,20 @@ impl Printer {
                     self.header_done = true;
                     writeln!(
                         self.out,
-                        "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  PUBLISHED",
-                        "SEQ", "OCCURRED", "TYPE", "AGGREGATE", "VER", "EVENT ID"
+                        "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  {:<9}  PROFILE",
+                        "SEQ", "OCCURRED", "TYPE", "AGGREGATE", "VER", "EVENT ID", "PUBLISHED"
                     )?;
                 }
                 let event = &entry["event"];
                 let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+                let profile = match &event["payload"]["profile"] {
+                    Value::Null => "-",
+                    Value::String(word) => word.as_str(),
+                    _ => "open",
+                };
                 writeln!(
                     self.out,
-                    "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  {}",
+                    "{:>8}  {:<24}  {:<26}  {:<36}  {:>4}  {:<36}  {:<9}  {}",
                     // Numbers as numbers: `Value`'s Display ignores widths.
                     entry["seq"].as_i64().unwrap_or_default(),
                     occurred_at(&event["occurred_at"]),
@@ -360,7 +394,8 @@ impl Printer {
                         "no"
                     } else {
                         "yes"
-                    }
+                    },
+                    profile
                 )
             }
         }
@@ -379,7 +414,28 @@ impl Printer {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::occurred_at;
+    use super::{occurred_at, shown};
+
+    #[test]
+    fn profiles_are_printed_sealed_or_erased_never_as_ciphertext() {
+        let item = |profile: Value| json!({"seq": 1, "event": {"type": "user.updated", "payload": {"profile": profile}}});
+        assert_eq!(
+            shown(item(json!({"sealed": "c2VhbGVk"})))["event"]["payload"]["profile"],
+            "sealed"
+        );
+        assert_eq!(
+            shown(item(json!({"erased": true})))["event"]["payload"]["profile"],
+            "erased"
+        );
+        let plain = json!({"user_name": "a@example.com"});
+        assert_eq!(
+            shown(item(plain.clone()))["event"]["payload"]["profile"],
+            plain
+        );
+        let group =
+            json!({"seq": 2, "event": {"type": "group.renamed", "payload": {"display_name": "x"}}});
+        assert_eq!(shown(group.clone()), group);
+    }
 
     #[test]
     fn the_table_shows_instants_to_the_millisecond_in_utc() {

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 mod admin;
 mod dead;
 mod events;
+mod keys;
 mod rebuild;
 mod replay;
 

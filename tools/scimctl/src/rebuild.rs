@@ -7,7 +7,11 @@
 //! the same use cases and inbox as in production — reading the journal from
 //! the gateway a page at a time. Events are spread over `--parallel` workers
 //! by aggregate, so each user's and group's events stay in order (the
-//! services' tables do not depend on the order across aggregates).
+//! services' tables do not depend on the order across aggregates). Identity
+//! opens the journal's sealed profiles with the persons' data keys
+//! (`--data-keys`, see `keys.rs`); a deleted person's open as erased. A
+//! rebuilt SQLite file ends with a TRUNCATE checkpoint and is closed, so no
+//! write-ahead log is left beside it.
 //!
 //! Diff: compares the tables the service builds from events (its
 //! `COMPARED_TABLES`) in the live database and the rebuilt one and prints the
@@ -32,6 +36,7 @@ use tokio::sync::mpsc;
 
 use crate::admin::Admin;
 use crate::events::{Service, Slice, Urls};
+use crate::keys::{self, KeyArgs};
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
@@ -50,6 +55,9 @@ pub struct RebuildArgs {
     /// PostgreSQL, 1 on SQLite (one writer).
     #[arg(long)]
     pub parallel: Option<usize>,
+    /// The persons' data keys (identity only).
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -175,27 +183,34 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
     match args.service {
         Service::Identity => {
             let settings = identity::config::Settings::from_sources(false)?;
+            let keys = keys::open(&args.keys).await?;
             let service = identity::startup::IdentityService::build(
                 &args.into,
                 connections,
                 identity::startup::catalogue(&settings),
+                keys.source.clone(),
             )
             .await?;
-            run.drive(
-                service.store.connection(),
-                identity::inbound::consumer::BINDINGS,
-                service.consumer(),
-            )
-            .await
+            let outcome = run
+                .drive(
+                    service.store.connection(),
+                    identity::inbound::consumer::BINDINGS,
+                    service.consumer(),
+                )
+                .await;
+            keys.close().await;
+            finish(service.store.connection(), outcome).await
         }
         Service::Team => {
             let service = team::startup::TeamService::build(&args.into, connections).await?;
-            run.drive(
-                service.store.connection(),
-                team::inbound::consumer::BINDINGS,
-                service.consumer(),
-            )
-            .await
+            let outcome = run
+                .drive(
+                    service.store.connection(),
+                    team::inbound::consumer::BINDINGS,
+                    service.consumer(),
+                )
+                .await;
+            finish(service.store.connection(), outcome).await
         }
         Service::Licensing => {
             let settings = licensing::config::Settings::from_sources(false)?;
@@ -205,14 +220,28 @@ async fn rebuild_relaxed(admin: &Admin, urls: &Urls, args: &RebuildArgs) -> anyh
                 licensing::startup::policy(&settings),
             )
             .await?;
-            run.drive(
-                service.store.connection(),
-                licensing::inbound::consumer::BINDINGS,
-                service.consumer(),
-            )
-            .await
+            let outcome = run
+                .drive(
+                    service.store.connection(),
+                    licensing::inbound::consumer::BINDINGS,
+                    service.consumer(),
+                )
+                .await;
+            finish(service.store.connection(), outcome).await
         }
     }
+}
+
+/// The rebuilt database's last checkpoint (SQLite: TRUNCATE, so nothing
+/// stays in a `-wal` file beside it) and close, whatever the outcome.
+async fn finish(
+    db: &sea_orm::DatabaseConnection,
+    outcome: anyhow::Result<Value>,
+) -> anyhow::Result<Value> {
+    let closed = service_kit::db::checkpoint_and_close(db).await;
+    let summary = outcome?;
+    closed.context("closing the rebuilt database")?;
+    Ok(summary)
 }
 
 /// One rebuild: where the journal comes from, where it goes, how wide.

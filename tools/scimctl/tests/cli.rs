@@ -2,7 +2,9 @@
 //! organization whose token provisions at once, list and revoke tokens, set
 //! seats, report status; a wrong admin key is one clear line and exit 1; the
 //! event table's instants are milliseconds; a rebuild into a database that
-//! does not exist says so once.
+//! does not exist says so once; profiles are printed sealed or erased, and
+//! identity's rebuild opens them with the gateway's key table, leaving no
+//! write-ahead log beside the rebuilt file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +19,12 @@ use serde_json::{Value, json};
 const KEY: &str = "cli-test-admin-key";
 
 async fn serve() -> u16 {
+    serve_platform().await.0
+}
+
+/// The platform served on a port (no background tasks: the test relays the
+/// journal itself) and its folder (databases, key-encryption key).
+async fn serve_platform() -> (u16, Platform, std::path::PathBuf) {
     let dir = test_support::temp_dir("scimctl");
     let mut gateway = Settings::from_sources(None, false).unwrap();
     gateway.database.url = Secret::new(test_support::sqlite_url(&dir, "gateway.db"));
@@ -37,7 +45,7 @@ async fn serve() -> u16 {
         .unwrap()
         .run();
     actix_web::rt::spawn(server);
-    port
+    (port, platform, dir)
 }
 
 async fn scimctl(port: u16, key: &str, args: &[&str]) -> Output {
@@ -238,4 +246,188 @@ async fn rebuild_into_a_missing_database_says_so_once() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
     assert!(stderr.contains(&format!("createdb {name}")), "{stderr}");
+}
+
+fn jsonl(output: &Output) -> Vec<Value> {
+    assert!(
+        output.status.success(),
+        "scimctl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The journal prints profiles as `sealed` while the person's key exists and
+/// `erased` once they are deleted, never their ciphertext; identity's
+/// rebuild opens the live person's with the gateway's key table (the
+/// embedded process's database and key file) and gives the live rows.
+#[actix_web::test]
+async fn profiles_print_sealed_or_erased_and_a_rebuild_opens_them() {
+    const MARKER: &str = "cli-marker-8e21";
+    let (port, platform, dir) = serve_platform().await;
+    let created = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &["org", "create", "--name", "Acme", "--seats", "5"],
+        )
+        .await,
+    );
+    let org = created["org_id"].as_str().unwrap().to_owned();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for name in ["kept", "gone"] {
+        let response = http
+            .post(format!("http://127.0.0.1:{port}/scim/v2/Users"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("{name}-{MARKER}@acme.test")}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let user: Value = response.json().await.unwrap();
+        ids.push(user["id"].as_str().unwrap().to_owned());
+    }
+    let deleted = http
+        .delete(format!("http://127.0.0.1:{port}/scim/v2/Users/{}", ids[1]))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let retry = messaging_inprocess::RetryPolicy {
+        max_attempts: 3,
+        first_pause: std::time::Duration::from_millis(5),
+    };
+    platform.licensing_relay(retry).drain().await.unwrap();
+    platform.journal_relay(retry).drain().await.unwrap();
+
+    let listed = scimctl(
+        port,
+        KEY,
+        &[
+            "events",
+            "list",
+            "--org",
+            &org,
+            "--type",
+            "user.provisioned",
+            "--format",
+            "jsonl",
+        ],
+    )
+    .await;
+    let entries = jsonl(&listed);
+    let profile_of = |id: &str| {
+        entries
+            .iter()
+            .find(|e| e["event"]["aggregate"]["id"] == id)
+            .map(|e| e["event"]["payload"]["profile"].clone())
+            .unwrap()
+    };
+    assert_eq!(profile_of(&ids[0]), "sealed");
+    assert_eq!(profile_of(&ids[1]), "erased");
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(MARKER));
+    let table = scimctl(
+        port,
+        KEY,
+        &[
+            "events",
+            "list",
+            "--org",
+            &org,
+            "--type",
+            "user.provisioned",
+            "--format",
+            "table",
+        ],
+    )
+    .await;
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.lines().next().unwrap().ends_with("PROFILE"),
+        "{table}"
+    );
+    let words: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(words, ["sealed", "erased"], "{table}");
+    let event_id = entries[0]["event"]["id"].as_str().unwrap().to_owned();
+    let shown = json_of(&scimctl(port, KEY, &["events", "show", &event_id]).await);
+    assert_eq!(shown["event"]["payload"]["profile"], "sealed", "{shown}");
+    assert_eq!(
+        shown["delivery"]["identity"]["status"], "applied",
+        "{shown}"
+    );
+
+    // Identity rebuilt from the journal, the keys read from the gateway's
+    // table: the same rows as the live database, no -wal left.
+    let rebuilt_dir = dir.join("rebuilt");
+    std::fs::create_dir_all(&rebuilt_dir).unwrap();
+    let into = test_support::sqlite_url(&rebuilt_dir, "identity.db");
+    let gateway_db = test_support::sqlite_url(&dir, "gateway.db");
+    let key_file = dir.join("key-encryption.key");
+    let summary = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &[
+                "rebuild",
+                "identity",
+                "--into",
+                &into,
+                "--org",
+                &org,
+                "--data-keys",
+                &gateway_db,
+                "--key-file",
+                key_file.to_str().unwrap(),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(summary["problems"], json!([]), "{summary}");
+    assert_eq!(summary["counts"]["applied"], 3, "{summary}");
+    let wal = rebuilt_dir.join("identity.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "{} keeps {} bytes",
+        wal.display(),
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or_default()
+    );
+    let live = test_support::sqlite_url(&dir, "identity.db");
+    let diff = scimctl(
+        port,
+        KEY,
+        &["diff", "identity", "--against", &into, "--live", &live],
+    )
+    .await;
+    let diff = json_of(&diff);
+    assert_eq!(diff["differences"], 0, "{diff}");
+
+    // Without the key-encryption key, no rebuild: nothing made up.
+    let keyless = scimctl(
+        port,
+        KEY,
+        &[
+            "rebuild",
+            "identity",
+            "--into",
+            &test_support::sqlite_url(&rebuilt_dir, "again.db"),
+            "--data-keys",
+            &gateway_db,
+            "--key-file",
+            dir.join("missing.key").to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(keyless.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&keyless.stderr).contains("no key-encryption key"));
 }
