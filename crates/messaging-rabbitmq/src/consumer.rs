@@ -373,7 +373,7 @@ async fn settle<H: EventHandler>(
                 received.push((delivery, attempt));
             }
             Err(e) => {
-                let error = format!("unreadable event: {e}");
+                let error = crate::unreadable_event(&e);
                 dead_letter(settings, side_channel, delivery, &error, attempt).await?;
             }
         }

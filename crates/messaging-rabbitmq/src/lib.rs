@@ -156,3 +156,35 @@ impl EventPublisher for RabbitPublisher {
         result
     }
 }
+
+/// Why a message is not an event, without its content: a parse error's text
+/// may quote the value it choked on (a personal one, say), so only its
+/// category and position go into a dead letter's reason.
+pub(crate) fn unreadable_event(error: &serde_json::Error) -> String {
+    format!(
+        "unreadable event: {:?} error at line {} column {}",
+        error.classify(),
+        error.line(),
+        error.column()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use provisioning_events::Event;
+
+    #[test]
+    fn an_unreadable_events_reason_quotes_none_of_its_values() {
+        let body = br#"{"id": "018f0000-0000-7000-8000-000000000000", "seq": "marker-4b2e"}"#;
+        let Err(error) = serde_json::from_slice::<Event>(body) else {
+            unreachable!("not an event")
+        };
+        assert!(error.to_string().contains("marker-4b2e"), "{error}");
+        let reason = super::unreadable_event(&error);
+        assert!(!reason.contains("marker-4b2e"), "{reason}");
+        assert!(
+            reason.starts_with("unreadable event: Data error at line 1"),
+            "{reason}"
+        );
+    }
+}
