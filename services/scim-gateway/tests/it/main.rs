@@ -15,4 +15,5 @@ mod relay;
 mod robustness;
 mod sealing;
 mod search;
+mod stored_events;
 mod users;

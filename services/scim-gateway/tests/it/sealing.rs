@@ -1,8 +1,7 @@
 //! Crypto-shredding in the gateway: every profile is journaled sealed under
 //! its person's data key, which the delete destroys; the event log shows
-//! sealed or erased, never open; the seat key is a keyed hash; a KEK
-//! rotation rewraps the keys at start; profiles written before sealing are
-//! sealed (or erased) at start; consumers get keys over request/reply.
+//! sealed or erased, never open; the seat key is a keyed hash; consumers get
+//! keys over request/reply. (What a start does: `stored_events`.)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,9 +9,9 @@ use std::time::Duration;
 use actix_web::App;
 use actix_web::test::{call_service, init_service};
 use provisioning_events::personal::PersonalProfile;
-use provisioning_events::sealing::{DataKey, KeyEncryptionKey};
-use provisioning_events::{Aggregate, AggregateKind, Event, EventBody, PersonRef, UserProfile};
-use scim_gateway::config::{Secret, Settings};
+use provisioning_events::sealing::DataKey;
+use provisioning_events::{Event, EventBody, PersonRef};
+use scim_gateway::config::Settings;
 use scim_gateway::domain::models::{BearerToken, OrgId};
 use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatError, SeatFuture};
 use scim_gateway::startup::{self, admin_state, configure_admin};
@@ -25,7 +24,7 @@ use test_support::http::{Response, admin_request};
 use uuid::Uuid;
 
 use crate::backend_tests;
-use crate::support::{Backend, TestApp, new_kek, suite_settings};
+use crate::support::{Backend, TestApp, suite_settings};
 
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ADMIN_KEY: &str = "sealing-test-admin-key";
@@ -34,14 +33,14 @@ fn patch(ops: Value) -> Value {
     json!({"schemas": [PATCH], "Operations": ops})
 }
 
-fn person(app: &TestApp, id: &str) -> PersonRef {
+pub(crate) fn person(app: &TestApp, id: &str) -> PersonRef {
     PersonRef {
         org_id: app.org.0,
         user_id: id.to_owned(),
     }
 }
 
-async fn key_of(app: &TestApp, id: &str) -> Option<DataKey> {
+pub(crate) async fn key_of(app: &TestApp, id: &str) -> Option<DataKey> {
     app.store
         .data_keys(&[person(app, id)])
         .await
@@ -50,7 +49,7 @@ async fn key_of(app: &TestApp, id: &str) -> Option<DataKey> {
 }
 
 /// The raw text of one column of every row of `table`.
-async fn raw_texts(db: &DatabaseConnection, table: &str, column: &str) -> Vec<String> {
+pub(crate) async fn raw_texts(db: &DatabaseConnection, table: &str, column: &str) -> Vec<String> {
     let select = Query::select()
         .column(Alias::new(column))
         .from(Alias::new(table))
@@ -79,7 +78,7 @@ async fn key_rows(app: &TestApp, id: &str) -> usize {
         .len()
 }
 
-async fn journal_of(app: &TestApp, id: &str) -> Vec<Event> {
+pub(crate) async fn journal_of(app: &TestApp, id: &str) -> Vec<Event> {
     let events = app.store.journal(None, 0, 10_000).await.expect("journal");
     events
         .into_iter()
@@ -87,7 +86,7 @@ async fn journal_of(app: &TestApp, id: &str) -> Vec<Event> {
         .collect()
 }
 
-fn user_names(events: &[Event]) -> Vec<String> {
+pub(crate) fn user_names(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| e.profile())
@@ -192,153 +191,14 @@ backend_tests! {
         assert_eq!(key_rows(&app, &id).await, 0);
     }
 
-    async fn plain_profiles_written_before_sealing_are_sealed_or_erased_at_start(app: TestApp) {
-        let alive = app.create_user("alive@example.com").await;
-        // A user from before sealing: no key yet.
-        let keyless = app.create_user("keyless@example.com").await;
-        let db = app.store.connection();
-        db.execute(
-            Query::delete()
-                .from_table(Alias::new("person_keys"))
-                .and_where(Expr::col(Alias::new("user_id")).eq(Uuid::parse_str(&keyless).expect("uuid"))),
-        )
-        .await
-        .expect("key removed");
-        let gone = Uuid::now_v7().to_string();
-        let legacy = [
-            legacy_event(&app, &alive, "marker-alive@example.com"),
-            legacy_event(&app, &keyless, "marker-keyless@example.com"),
-            legacy_event(&app, &gone, "marker-gone@example.com"),
-        ];
-        for event in &legacy {
-            insert_journal_row(db, event).await;
-        }
-        insert_dead_letter(db, &legacy[0]).await;
-        insert_dead_letter(db, &legacy[2]).await;
-
-        startup::keep_personal_data_sealed(&app.store).await.expect("start-up upkeep");
-
-        for (table, column) in [("journal", "event"), ("dead_letters", "event")] {
-            for text in raw_texts(db, table, column).await {
-                assert!(!text.contains("marker"), "in clear in {table}: {text}");
-            }
-        }
-        for (id, event) in [(&alive, &legacy[0]), (&keyless, &legacy[1])] {
-            let key = key_of(&app, id).await.expect("a live user has a key");
-            let mut stored = journal_of(&app, id).await;
-            stored.retain(|e| e.id == event.id);
-            assert!(stored[0].is_sealed());
-            stored[0].open_with(Some(&key)).expect("opens with the user's key");
-            assert_eq!(stored[0].profile(), event.profile(), "the same profile, sealed");
-        }
-        let gone_events = journal_of(&app, &gone).await;
-        assert_eq!(gone_events[0].profile(), Some(&PersonalProfile::Erased));
-        let letters = app.store.dead_letters(None, 10).await.expect("dead letters");
-        assert_eq!(letters.len(), 2);
-        let mut alive_letter = letters[0].event.clone();
-        assert!(alive_letter.is_sealed());
-        alive_letter.open_with(key_of(&app, &alive).await.as_ref()).expect("opens");
-        assert_eq!(user_names(&[alive_letter]), ["marker-alive@example.com"]);
-        assert_eq!(letters[1].event.profile(), Some(&PersonalProfile::Erased));
-
-        let again = app.store.seal_plain_profiles().await.expect("second run");
-        assert_eq!(again, Default::default(), "nothing left to do");
-    }
-}
-
-/// A schema_version 1 `user.updated` with a plain profile, as a gateway
-/// before sealing journaled it.
-fn legacy_event(app: &TestApp, user: &str, user_name: &str) -> Event {
-    Event {
-        id: Uuid::now_v7(),
-        seq: 0,
-        schema_version: 1,
-        org_id: app.org.0,
-        workspace_id: Uuid::now_v7(),
-        aggregate: Aggregate {
-            kind: AggregateKind::User,
-            id: user.to_owned(),
-            version: 99,
-        },
-        occurred_at: chrono::Utc::now(),
-        body: EventBody::UserUpdated {
-            profile: UserProfile {
-                user_name: user_name.to_owned(),
-                given_name: Some("Marker".into()),
-                ..UserProfile::default()
-            }
-            .into(),
-        },
-        traceparent: None,
-    }
-}
-
-async fn insert_journal_row(db: &DatabaseConnection, event: &Event) {
-    let text = serde_json::to_string(event).expect("json");
-    assert!(text.contains("\"profile\":{\"user_name\""), "plain: {text}");
-    let columns = [
-        "event_id",
-        "org_id",
-        "event_type",
-        "aggregate_kind",
-        "aggregate_id",
-        "aggregate_version",
-        "occurred_at",
-        "event",
-    ];
-    let insert = Query::insert()
-        .into_table(Alias::new("journal"))
-        .columns(columns.map(Alias::new))
-        .values_panic([
-            event.id.into(),
-            event.org_id.into(),
-            event.routing_key().into(),
-            "user".into(),
-            event.aggregate.id.clone().into(),
-            event.aggregate.version.into(),
-            event.occurred_at.timestamp_micros().into(),
-            text.into(),
-        ])
-        .to_owned();
-    db.execute(&insert).await.expect("journal row");
-}
-
-async fn insert_dead_letter(db: &DatabaseConnection, event: &Event) {
-    let columns = [
-        "id",
-        "consumer",
-        "event_id",
-        "seq",
-        "event_type",
-        "error",
-        "attempts",
-        "event",
-        "recorded_at",
-    ];
-    let insert = Query::insert()
-        .into_table(Alias::new("dead_letters"))
-        .columns(columns.map(Alias::new))
-        .values_panic([
-            Uuid::now_v7().into(),
-            "identity".into(),
-            event.id.into(),
-            1i64.into(),
-            event.routing_key().into(),
-            "failed".into(),
-            5i32.into(),
-            serde_json::to_string(event).expect("json").into(),
-            0i64.into(),
-        ])
-        .to_owned();
-    db.execute(&insert).await.expect("dead letter");
 }
 
 /// Licensing as a recorder of the keys asked for; with `fail_first` the
 /// first answer is `Unavailable` (the create fails with 503 and is retried).
 #[derive(Clone, Default)]
-struct RecordingSeats {
-    asked: Arc<Mutex<Vec<String>>>,
-    fail_first: bool,
+pub(crate) struct RecordingSeats {
+    pub(crate) asked: Arc<Mutex<Vec<String>>>,
+    pub(crate) fail_first: bool,
 }
 
 impl SeatAuthority for RecordingSeats {
@@ -356,7 +216,10 @@ impl SeatAuthority for RecordingSeats {
 
 /// A gateway on `settings` (built as a start builds it) with the organization
 /// "Test org", asking `seats` for seats.
-async fn gateway_on(settings: &Settings, seats: RecordingSeats) -> anyhow::Result<TestApp> {
+pub(crate) async fn gateway_on(
+    settings: &Settings,
+    seats: RecordingSeats,
+) -> anyhow::Result<TestApp> {
     let (api, store) = startup::build_api_with(settings, Arc::new(seats)).await?;
     let token = startup::generate_token();
     let org = startup::ensure_organization_with_token(
@@ -414,63 +277,6 @@ async fn seat_key_is_a_keyed_hash_and_a_retried_create_asks_for_the_same_seat(ba
         seat_key.as_ref(),
         Some(&asked[0]),
         "user.provisioned names the reservation"
-    );
-}
-
-fn kek_of(secret: &Secret) -> KeyEncryptionKey {
-    KeyEncryptionKey::from_base64(secret.expose()).expect("a key")
-}
-
-async fn a_rotation_rewraps_every_data_key_and_an_unknown_key_stops_the_start(backend: Backend) {
-    let Some(url) = backend.fresh_database("gateway.db").await else {
-        return;
-    };
-    let old = suite_settings(url);
-    let first = gateway_on(&old, RecordingSeats::default())
-        .await
-        .expect("gateway");
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        ids.push(first.create_user(&format!("rotated-{i}@example.com")).await);
-    }
-    let old_key = old.keys.key_encryption_key.clone().expect("key");
-    let mut rotated = old.clone();
-    rotated.keys.key_encryption_key = Some(new_kek());
-    rotated.keys.previous_keys = Some(old_key.clone());
-    let new_id = kek_of(rotated.keys.key_encryption_key.as_ref().expect("key"))
-        .id()
-        .to_owned();
-    assert_ne!(new_id, kek_of(&old_key).id());
-
-    let mut second = gateway_on(&rotated, RecordingSeats::default())
-        .await
-        .expect("starts, rewrapping");
-    second.org = first.org;
-    let keks = raw_texts(second.store.connection(), "person_keys", "kek_id").await;
-    assert_eq!(keks, vec![new_id.clone(); 3], "every key under the new KEK");
-    for id in &ids {
-        let key = key_of(&second, id).await.expect("key");
-        let mut events = journal_of(&second, id).await;
-        events[0]
-            .open_with(Some(&key))
-            .expect("the rewrapped key opens what the old one sealed");
-    }
-    assert_eq!(
-        second.store.rewrap_data_keys().await.expect("again"),
-        0,
-        "idempotent"
-    );
-
-    let mut unknown = rotated.clone();
-    unknown.keys.key_encryption_key = Some(new_kek());
-    unknown.keys.previous_keys = None;
-    let Err(refused) = gateway_on(&unknown, RecordingSeats::default()).await else {
-        panic!("a start with keys wrapped by an unknown KEK must fail");
-    };
-    let message = format!("{refused:#}");
-    assert!(
-        message.contains(&format!("3 wrapped by {new_id}")),
-        "{message}"
     );
 }
 
@@ -552,26 +358,7 @@ async fn consumers_get_keys_over_request_reply(backend: Backend) {
     let _ = connection.close(200, "done".into()).await;
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[actix_web::test]
-                async fn sqlite() {
-                    super::$name(crate::support::Backend::Sqlite).await;
-                }
-
-                #[actix_web::test]
-                async fn postgres() {
-                    super::$name(crate::support::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
     seat_key_is_a_keyed_hash_and_a_retried_create_asks_for_the_same_seat,
-    a_rotation_rewraps_every_data_key_and_an_unknown_key_stops_the_start,
     consumers_get_keys_over_request_reply,
 );

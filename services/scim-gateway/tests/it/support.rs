@@ -59,3 +59,25 @@ macro_rules! backend_tests {
         )*
     };
 }
+
+/// One test per backend (`NAME::sqlite`, `NAME::postgres`) of each
+/// `async fn NAME(backend: Backend)` named, for tests that build their own
+/// gateway.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+
+                #[actix_web::test]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}

@@ -8,16 +8,25 @@ use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
+use super::person_keys::seal_with_stored_key;
 use super::rows::micros;
 use super::tables::DeadLetters;
 use super::view::SqlScimView;
 
 /// The embedded process keeps its dead letters in the gateway database, next
-/// to the journal they came from.
+/// to the journal they came from. Like the journal, they never hold an open
+/// profile: one that arrives open (a consumer's opened copy) is sealed under
+/// its person's key, or erased when the person has none left.
 impl messaging::DeadLetterSink for SqlScimView {
-    async fn record(&self, letter: messaging::DeadLetter) -> Result<(), messaging::PublishError> {
-        let event = serde_json::to_string(&letter.event)
-            .map_err(|e| messaging::PublishError::Unavailable(e.to_string()))?;
+    async fn record(
+        &self,
+        mut letter: messaging::DeadLetter,
+    ) -> Result<(), messaging::PublishError> {
+        let unavailable = |e: String| messaging::PublishError::Unavailable(e);
+        seal_with_stored_key(&self.db, &self.keys, &mut letter.event)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let event = serde_json::to_string(&letter.event).map_err(|e| unavailable(e.to_string()))?;
         let insert = Query::insert()
             .into_table(DeadLetters::Table)
             .columns([

@@ -241,6 +241,34 @@ pub(super) async fn seal_entries<'e>(
         .collect()
 }
 
+/// Seals `event`'s open profile, if any, under its person's stored key; with
+/// no key stored (the person was deleted) the profile is erased. Never makes
+/// a key: for values that arrive after the journal (a consumer's dead
+/// letter), whose person may be gone.
+pub(super) async fn seal_with_stored_key<C: ConnectionTrait>(
+    conn: &C,
+    holder: &KeyHolder,
+    event: &mut Event,
+) -> Result<(), StoreError> {
+    if !matches!(event.profile(), Some(PersonalProfile::Open(_))) {
+        return Ok(());
+    }
+    let Some(person) = event.person().as_ref().and_then(person_of) else {
+        event.erase_personal();
+        return Ok(());
+    };
+    match read_rows(conn, &[person]).await?.get(&person) {
+        Some((kek, wrapped)) => {
+            let key = unwrap_row(holder.ring()?, person, kek, wrapped)?;
+            event.seal_with(&key).map_err(sealing_failed)
+        }
+        None => {
+            event.erase_personal();
+            Ok(())
+        }
+    }
+}
+
 /// Deletes the user's data key inside the delete's transaction: every
 /// sealed copy of its values (journal, bus, dead letters, backups taken
 /// later) is erased with it.
