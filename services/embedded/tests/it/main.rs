@@ -16,6 +16,7 @@ mod delivery;
 mod first_start;
 mod identity;
 mod licensing;
+mod logs;
 mod organizations;
 mod privacy;
 mod support;
