@@ -24,7 +24,7 @@ use uuid::Uuid;
 use provisioning_events::Event;
 use provisioning_events::personal::PersonalProfile;
 
-use super::person_keys::{Person, keys_in, unwrap_row};
+use super::person_keys::{Person, keys_in, person_of, unwrap_row};
 use super::rows::{micros, to_anyhow};
 use super::tables::{DeadLetters, Journal, PersonKeys as Keys, ScimUsers};
 use super::view::SqlScimView;
@@ -298,10 +298,7 @@ impl SqlScimView {
 }
 
 fn person_of_event(event: &Event) -> Option<Person> {
-    let person = event.person()?;
-    Uuid::parse_str(&person.user_id)
-        .ok()
-        .map(|user| (person.org_id, user))
+    event.person().as_ref().and_then(person_of)
 }
 
 /// Which of `persons` are users of the view, read inside `txn`. On

@@ -26,7 +26,7 @@ use crate::domain::models::{OrgId, ResourceId};
 use crate::domain::ports::StoreError;
 
 /// The key-encryption keys a store wraps and unwraps data keys with; none in
-/// a store built without [`SqlScimView::with_key_ring`], which then refuses
+/// a store built without `SqlScimView::with_key_ring`, which then refuses
 /// to write a profile (never in clear) and to hand out keys.
 #[derive(Clone, Default)]
 pub(super) struct KeyHolder {
