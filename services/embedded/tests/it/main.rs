@@ -7,8 +7,9 @@
 //! - `tracing`: one trace from the request to every consumer (each test
 //!   alone in its own process of this binary: it installs the global
 //!   tracing subscriber);
-//! - `delivery`, `first_start`: the `scim-embedded` binary as a child
-//!   process.
+//! - `delivery`, `first_start`, `logs` (no personal value in a log line),
+//!   `privacy` (issue 21's acceptance): the `scim-embedded` binary as a
+//!   child process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
