@@ -80,7 +80,15 @@ impl DataKeySource for RpcDataKeys {
                     other => DataKeyError::Unavailable(other.to_string()),
                 })?;
             let reply: DataKeyReply = serde_json::from_slice(&reply)
-                .map_err(|e| DataKeyError::Unavailable(format!("unreadable reply: {e}")))?;
+                // The serde message can quote the reply (data keys): only where.
+                .map_err(|e| {
+                    DataKeyError::Unavailable(format!(
+                        "unreadable reply ({:?} error at line {} column {})",
+                        e.classify(),
+                        e.line(),
+                        e.column()
+                    ))
+                })?;
             keys_from_reply(reply, persons.len())
         })
     }
