@@ -194,6 +194,18 @@ pub trait ConsumingService: Clone + Send + Sync + 'static {
     /// Registers its admin API's state and routes.
     fn configure_admin_api(&self, cfg: &mut web::ServiceConfig, admin_key: &AdminKey);
 
+    /// Where its dead-letter routes learn whose data keys are gone (a
+    /// letter of a deleted person is shown and requeued erased): by default
+    /// the gateway's data-key queue on the service's broker. A service that
+    /// asks the gateway elsewhere (another queue, a timeout of its own)
+    /// returns its own source.
+    fn dead_letter_keys(&self, settings: &CommonSettings) -> Arc<dyn DataKeySource> {
+        Arc::new(RpcDataKeys::new(
+            settings.amqp.url.expose(),
+            DEAD_LETTER_KEYS_TIMEOUT,
+        ))
+    }
+
     /// Its inbox, as the pruner sees it.
     fn inbox(&self) -> Inbox {
         let clock = self.clone();
@@ -276,8 +288,8 @@ pub async fn run_standalone<S: ConsumingService>(
 const DEAD_LETTER_KEYS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The admin API with `/healthz` and `/readyz`, bound and running; its
-/// dead-letter routes ask the gateway (request/reply on `amqp.url`) whose
-/// data keys are gone.
+/// dead-letter routes ask [`ConsumingService::dead_letter_keys`] whose data
+/// keys are gone.
 fn admin_server<S: ConsumingService>(
     service: &S,
     settings: &CommonSettings,
@@ -288,10 +300,7 @@ fn admin_server<S: ConsumingService>(
         settings.amqp.url.expose(),
         format!("{}.dead", settings.amqp.queue),
     ));
-    let data_keys: Arc<dyn DataKeySource> = Arc::new(RpcDataKeys::new(
-        settings.amqp.url.expose(),
-        DEAD_LETTER_KEYS_TIMEOUT,
-    ));
+    let data_keys = service.dead_letter_keys(settings);
     let http = &settings.http;
     let listener = TcpListener::bind((http.host.as_str(), http.port))
         .with_context(|| format!("binding {}:{}", http.host, http.port))?;
