@@ -8,6 +8,10 @@
 //! (HTTP/protobuf) when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variable is set; without one there is
 //! no exporter at all, hence nothing to fail and no noise.
+//!
+//! A panic is logged as an `error` line with its location and, only when it
+//! is a fixed text, its message: a formatted message may quote a value (a
+//! user name in an `expect`'s `{:?}`, say), so it is withheld.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -121,6 +125,7 @@ pub fn init(service: &str, filter: &str, format: &str) -> Telemetry {
         .with(output)
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init();
+    std::panic::set_hook(Box::new(log_panic));
     if let Some(error) = exporter_error {
         tracing::warn!("{error}");
     }
@@ -131,6 +136,34 @@ pub fn init(service: &str, filter: &str, format: &str) -> Telemetry {
         provider,
         exporting: export == Export::Otlp,
     }
+}
+
+/// What the process logs of a panic: where, and its message only when it
+/// is a fixed text (no value formatted into it); the backtrace when
+/// `RUST_BACKTRACE` asks for one (frames, no values).
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let backtrace = std::backtrace::Backtrace::capture();
+    let backtrace = (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+        .then(|| backtrace.to_string());
+    tracing::error!(
+        panic.location = %location,
+        panic.message = panic_message(info.payload()),
+        panic.backtrace = backtrace,
+        "panicked"
+    );
+}
+
+/// A panic's message when it is a fixed text (`panic!("literal")`), else a
+/// placeholder: a formatted message may carry a value.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &'static str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .unwrap_or("(formatted message withheld: it may quote a value)")
 }
 
 /// One JSON object a line: `timestamp`, `level`, `target`, `fields` (with
@@ -329,6 +362,16 @@ mod tests {
         assert_eq!(lines[1]["span_id"], Value::String(span_id));
         assert_eq!(trace_id.len(), 32);
         assert_ne!(trace_id, "0".repeat(32));
+    }
+
+    #[test]
+    fn a_panics_formatted_message_is_withheld_a_fixed_one_kept() {
+        let fixed: Box<dyn std::any::Any + Send> = Box::new("already borrowed");
+        assert_eq!(super::panic_message(&*fixed), "already borrowed");
+        let formatted: Box<dyn std::any::Any + Send> =
+            Box::new(format!("no account for {}", "marker@example.com"));
+        let message = super::panic_message(&*formatted);
+        assert!(!message.contains("marker"), "{message}");
     }
 
     #[test]
