@@ -2,7 +2,8 @@
 //! in an empty folder with no configuration at all (only a free port) prints
 //! a SCIM base URL, a token and an admin key that work, and keeps a new
 //! key-encryption key (owner-readable only) beside its databases; a restart
-//! keeps the data and that key (the profiles sealed before it still open),
+//! keeps the data and that key (the profiles sealed before it still open: a
+//! replay into an identity database lost meanwhile restores the profile),
 //! prints the same credentials, and creates no second organization.
 
 use std::io::{BufRead, BufReader};
@@ -205,6 +206,11 @@ async fn first_start_prints_working_credentials_and_a_restart_keeps_them() {
     )
     .await;
     stop(&mut first);
+    // Identity loses its database: after the restart a replay of the journal
+    // must open the user's sealed profile again.
+    for file in ["identity.db", "identity.db-wal", "identity.db-shm"] {
+        let _ = std::fs::remove_file(dir.join("data").join(file));
+    }
 
     // Restart: same credentials, the user still there, no new organization,
     // the admin key not printed again (it is not new).
@@ -213,6 +219,47 @@ async fn first_start_prints_working_credentials_and_a_restart_keeps_them() {
     assert_eq!(again.org_id, printed.org_id);
     assert!(again.admin_key.is_none());
     wait_ready(&http, port).await;
+    let admin = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("http://127.0.0.1:{port}/admin/v1{path}"))
+            .bearer_auth(&admin_key)
+    };
+    let journal: Value = admin(
+        reqwest::Method::GET,
+        &format!("/events?aggregate={user_id}"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let events: Vec<Value> = journal["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["event"].clone())
+        .collect();
+    assert!(
+        events[0]["payload"]["profile"]["sealed"].is_string(),
+        "{journal}"
+    );
+    let replayed: Value = admin(reqwest::Method::POST, "/services/identity/replay")
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["counts"]["applied"], 1, "{replayed}");
+    identity_profile(
+        &http,
+        port,
+        tenant,
+        &user_id,
+        ("user_name", "newcomer@example.com"),
+    )
+    .await;
     let fetched = http
         .get(format!(
             "{}/Users/{}",
