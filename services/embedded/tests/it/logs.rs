@@ -218,6 +218,9 @@ async fn no_request_of_an_idp_puts_a_personal_value_in_a_log_line() {
         (Method::PATCH, format!("/scim/v2/Users/{id}"), Some(patch(json!([{"op": "replace", "path": "active", "value": marker}])).to_string())),
         // A search body that is not one.
         (Method::POST, "/scim/v2/.search".into(), Some(json!({"filter": format!("userName eq \"{marker}"), "count": marker}).to_string())),
+        // A value where an id belongs (the request line logs the route, not the path).
+        (Method::GET, format!("/scim/v2/Users/{marker}"), None),
+        (Method::GET, format!("/scim/v2/{marker}"), None),
         // Admin query strings and bodies.
         (Method::GET, format!("/admin/v1/events?aggregate={marker}&type={marker}"), None),
         (Method::GET, format!("/admin/v1/events?since={marker}"), None),

@@ -156,10 +156,25 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
-/// One span per request (method and path only: query strings carry filters
-/// with user names and e-mails) and one log line when it is answered.
+/// One span per request and one log line when it is answered: the method and
+/// the path as its route, never the request's own text — query strings carry
+/// filters with user names and e-mails, and a path segment can carry anything a
+/// client sends ([`logged_path`]).
 /// Continues the caller's `traceparent` when it sends one; its own trace
 /// context is what the journal records with the request's events.
+/// The route a request matched, with `{id}` filled in when the id is a UUID
+/// (ours are): `/scim/v2/Users/0190…`, `/scim/v2/Users/{id}` for any other
+/// id, `unmatched` for a path no route serves.
+fn logged_path(request: &actix_web::HttpRequest) -> String {
+    let Some(pattern) = request.match_pattern() else {
+        return "unmatched".to_owned();
+    };
+    match request.match_info().get("id") {
+        Some(id) if uuid::Uuid::parse_str(id).is_ok() => pattern.replace("{id}", id),
+        _ => pattern,
+    }
+}
+
 pub async fn request_span(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
@@ -167,7 +182,7 @@ pub async fn request_span(
     let span = tracing::info_span!(
         "http request",
         http.method = %req.method(),
-        url.path = %req.path(),
+        url.path = tracing::field::Empty,
         http.status_code = tracing::field::Empty,
     );
     let incoming = req
@@ -179,6 +194,7 @@ pub async fn request_span(
     let response = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
     let status = response.status().as_u16();
     span.record("http.status_code", status);
+    span.record("url.path", logged_path(response.request()));
     // The request line, inside the span so that it carries the trace id.
     span.in_scope(|| {
         tracing::info!(

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 use provisioning_events::{AggregateKind, Event};
 
 use super::person_keys::{KeyHolder, seal_entries};
-use super::rows::{db_error, from_micros, micros, unreadable};
+use super::rows::{db_error, from_micros, micros, unquoted, unreadable};
 use super::tables::Journal;
 use crate::domain::models::OrgId;
 use crate::domain::ports::{JournalEntry, StoreError};
@@ -85,6 +85,7 @@ pub(super) fn journal_event(row: &QueryResult) -> Result<Event, StoreError> {
     let seq: i64 = row.try_get("", "seq").map_err(unreadable)?;
     let text: String = row.try_get("", "event").map_err(unreadable)?;
     let mut event: Event = serde_json::from_str(&text)
+        .map_err(|e| unquoted(&e))
         .with_context(|| format!("journal entry {seq} is not an event"))?;
     event.seq = seq;
     event.traceparent = row.try_get("", "traceparent").map_err(unreadable)?;

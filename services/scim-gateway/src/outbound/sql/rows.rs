@@ -56,10 +56,22 @@ pub(super) fn folded(value: Option<&str>) -> Option<String> {
     value.map(str::to_lowercase)
 }
 
+/// A JSON error without serde's message, which can quote the stored text
+/// (personal values): its kind and position only.
+pub(super) fn unquoted(error: &serde_json::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{:?} error at line {} column {}",
+        error.classify(),
+        error.line(),
+        error.column()
+    )
+}
+
 pub(super) fn resource_from_row(row: &QueryResult) -> Result<StoredResource, StoreError> {
     let id: Uuid = row.try_get("", "id").map_err(unreadable)?;
     let document: String = row.try_get("", "document").map_err(unreadable)?;
     let document: Value = serde_json::from_str(&document)
+        .map_err(|e| unquoted(&e))
         .with_context(|| format!("stored document of {id} is not JSON"))?;
     Ok(StoredResource {
         id: ResourceId(id),

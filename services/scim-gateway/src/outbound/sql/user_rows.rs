@@ -256,7 +256,8 @@ pub(super) fn user_with_groups_from_row(row: &QueryResult) -> Result<UserWithGro
     let groups = match groups {
         None => Vec::new(),
         Some(json) => serde_json::from_str::<Vec<(String, String)>>(&json)
-            .with_context(|| format!("groups of user {} read as {json}", user.id.0))?
+            .map_err(|e| super::rows::unquoted(&e))
+            .with_context(|| format!("groups of user {} unreadable", user.id.0))?
             .into_iter()
             .map(|(id, display_name)| {
                 let id = Uuid::parse_str(&id)
