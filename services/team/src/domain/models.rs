@@ -81,7 +81,15 @@ pub struct EventReads {
     /// The team of a group event.
     pub team: Option<TeamId>,
     /// The users a group event adds: their account states say who may join.
+    /// The store reads them under a shared lock per user, held until the
+    /// event's transaction ends.
     pub account_states_of: Vec<String>,
+    /// The user a `user.deleted` deletes. The store takes an exclusive lock
+    /// on them before the event's reads, so a deletion and an add naming the
+    /// user never overlap (competing consumers, a rebuild's parallel
+    /// workers): the add either decides after the deletion committed (and
+    /// leaves them out) or commits before the deletion removes them.
+    pub deletes_user: Option<String>,
 }
 
 /// A team member: the SCIM user, and the account it currently resolves to

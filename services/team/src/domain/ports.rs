@@ -24,7 +24,8 @@ pub trait TeamStore: Send + Sync + 'static {
     /// In one transaction: claims `event` in the inbox and, when it may be
     /// applied, reads what `reads` names (the team, when given and existing;
     /// the account states of the listed users), asks `decide` what to change
-    /// and writes that.
+    /// and writes that. A user's deletion and an add naming the user, applied
+    /// at once, never overlap (see [`EventReads::deletes_user`]).
     fn apply_event<F>(
         &self,
         event: &Event,

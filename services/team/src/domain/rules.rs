@@ -17,7 +17,10 @@
 //!   as the gateway removes them from every group.
 //! - A deleted user never joins a team: events are ordered per aggregate
 //!   only, so a group event naming the user, emitted before the delete, may
-//!   arrive after it (a retry); it adds the group's other users.
+//!   arrive after it (a retry); it adds the group's other users. Applied at
+//!   the same time (competing consumers, a rebuild's parallel workers), the
+//!   two must not overlap: [`reads_for`] names the deleted user
+//!   (`deletes_user`) and the added ones, and the store serializes them.
 
 use chrono::{DateTime, Utc};
 use provisioning_events::{Event, EventBody, Member, MemberKind};
@@ -55,9 +58,12 @@ pub fn reads_for(event: &Event) -> EventReads {
         }
         _ => Vec::new(),
     };
+    let deletes_user =
+        matches!(event.body, EventBody::UserDeleted {}).then(|| event.aggregate.id.clone());
     EventReads {
         team: team_of(event),
         account_states_of,
+        deletes_user,
     }
 }
 
@@ -289,7 +295,13 @@ mod tests {
     #[test]
     fn a_deleted_user_leaves_every_team() {
         let e = user_event("u1", EventBody::UserDeleted {});
-        assert_eq!(reads_for(&e), EventReads::default());
+        assert_eq!(
+            reads_for(&e),
+            EventReads {
+                deletes_user: Some("u1".into()),
+                ..EventReads::default()
+            }
+        );
         let org = OrgId(e.org_id);
         assert_eq!(
             changes_for(&e, None, &AccountStates::default(), Utc::now()),
@@ -320,6 +332,7 @@ mod tests {
             EventReads {
                 team: Some(TeamId::for_group(OrgId(added.org_id), "group-1")),
                 account_states_of: vec!["u1".into()],
+                deletes_user: None,
             }
         );
         let renamed = event(EventBody::GroupRenamed {

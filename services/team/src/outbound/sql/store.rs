@@ -2,11 +2,16 @@
 //! sea-query (parameterized) and scoped by `org_id`. Membership changes touch
 //! only the named members (chunked), never the whole team.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use messaging::Admission;
 use provisioning_events::Event;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, RuntimeErr, Statement,
+    TransactionTrait,
+};
 use service_kit::inbox::{self, InboxError};
 use uuid::Uuid;
 
@@ -35,6 +40,36 @@ impl SqlTeamStore {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(db_error)
+    }
+
+    /// One attempt of [`TeamStore::apply_events`].
+    async fn apply_events_once<F>(
+        &self,
+        events: &[Event],
+        reads: &[EventReads],
+        applied_at: DateTime<Utc>,
+        decide: &F,
+    ) -> Result<Vec<Admission>, StoreError>
+    where
+        F: Fn(&Event, Option<&Team>, &AccountStates) -> Vec<TeamChange> + Send + Sync,
+    {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        let admissions = inbox::claim_batch(&txn, events, applied_at)
+            .await
+            .map_err(inbox_error)?;
+        let applied: Vec<(&Event, &EventReads)> = (events.iter().zip(reads).zip(&admissions))
+            .filter_map(|(pair, admission)| (*admission == Admission::Apply).then_some(pair))
+            .collect();
+        lock_users(&txn, applied.iter().map(|(e, r)| (OrgId(e.org_id), *r))).await?;
+        for (event, reads) in applied {
+            let org = OrgId(event.org_id);
+            let (current, accounts) = load_reads(&txn, org, reads).await?;
+            for change in decide(event, current.as_ref(), &accounts) {
+                write_change(&txn, org, change).await?;
+            }
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(admissions)
     }
 }
 
@@ -131,6 +166,86 @@ async fn load_account_states<C: ConnectionTrait>(
     }
     Ok(states.into_iter().collect())
 }
+
+/// The user locks: users hash onto this many (a transaction holds at most
+/// that many, whatever the group's size; PostgreSQL's lock table is small).
+const USER_LOCKS: u64 = 64;
+
+/// The lock of a user: stable across builds (UUIDv5), beside no other.
+fn user_lock_key(org: OrgId, user: &str) -> i64 {
+    let (high, _) = Uuid::new_v5(&org.0, format!("team-user-lock:{user}").as_bytes()).as_u64_pair();
+    0x7465_616d_0000 + i64::try_from(high % USER_LOCKS).unwrap_or_default()
+}
+
+/// On PostgreSQL, user locks held until the transaction ends: shared on the
+/// users whose states an add reads, exclusive on the user a `user.deleted`
+/// deletes. A deletion and an add naming the user never overlap — the add
+/// reads the state after the deletion committed, or the deletion removes
+/// what the add committed — where READ COMMITTED alone lets the add insert
+/// a member whose deletion found nothing to remove yet. All of a batch's
+/// locks at its start, in key order: no waiting in a circle for them.
+/// SQLite has one writer at a time (the inbox claim writes first).
+async fn lock_users<'a, C: ConnectionTrait>(
+    db: &C,
+    reads: impl Iterator<Item = (OrgId, &'a EventReads)>,
+) -> Result<(), StoreError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let mut locks = BTreeMap::<i64, bool>::new();
+    for (org, reads) in reads {
+        for user in &reads.account_states_of {
+            locks.entry(user_lock_key(org, user)).or_insert(false);
+        }
+        if let Some(user) = &reads.deletes_user {
+            locks.insert(user_lock_key(org, user), true);
+        }
+    }
+    let locks: Vec<(i64, bool)> = locks.into_iter().collect();
+    for chunk in service_kit::db::pow2_chunks(&locks) {
+        // A VALUES list is scanned in order: the locks are taken in key order.
+        let rows: Vec<_> = (1..=chunk.len())
+            .map(|i| format!("(${}::bigint, ${}::boolean)", 2 * i - 1, 2 * i))
+            .collect();
+        let sql = format!(
+            "SELECT CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE \
+             pg_advisory_xact_lock_shared(l.k) END FROM (VALUES {}) AS l(k, x)",
+            rows.join(", ")
+        );
+        let values = chunk.iter().flat_map(|&(k, x)| [k.into(), x.into()]);
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Whether PostgreSQL ended the transaction as a deadlock's victim (40P01):
+/// it was rolled back, so trying it again is safe.
+fn is_deadlock(error: &StoreError) -> bool {
+    let StoreError::Unavailable(error) = error else {
+        return false;
+    };
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<DbErr>() {
+            Some(
+                DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)),
+            ) => e
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == "40P01"),
+            _ => false,
+        })
+}
+
+/// Attempts of a batch ended by a deadlock (a group's removals and a user's
+/// deletion still meet on team_members rows, in any order).
+const DEADLOCK_ATTEMPTS: usize = 4;
 
 /// Reads what `reads` names, in the applying transaction.
 async fn load_reads<C: ConnectionTrait>(
@@ -349,6 +464,7 @@ impl TeamStore for SqlTeamStore {
             txn.rollback().await.map_err(db_error)?;
             return Ok(admission);
         }
+        lock_users(&txn, std::iter::once((org, reads))).await?;
         let (current, accounts) = load_reads(&txn, org, reads).await?;
         for change in decide(current.as_ref(), &accounts) {
             write_change(&txn, org, change).await?;
@@ -367,22 +483,16 @@ impl TeamStore for SqlTeamStore {
     where
         F: Fn(&Event, Option<&Team>, &AccountStates) -> Vec<TeamChange> + Send + Sync,
     {
-        let txn = self.db.begin().await.map_err(db_error)?;
-        let admissions = inbox::claim_batch(&txn, events, applied_at)
-            .await
-            .map_err(inbox_error)?;
-        for ((event, reads), admission) in events.iter().zip(reads).zip(&admissions) {
-            if *admission != Admission::Apply {
-                continue;
-            }
-            let org = OrgId(event.org_id);
-            let (current, accounts) = load_reads(&txn, org, reads).await?;
-            for change in decide(event, current.as_ref(), &accounts) {
-                write_change(&txn, org, change).await?;
+        let mut attempt = 1;
+        loop {
+            match self
+                .apply_events_once(events, reads, applied_at, &decide)
+                .await
+            {
+                Err(e) if attempt < DEADLOCK_ATTEMPTS && is_deadlock(&e) => attempt += 1,
+                outcome => return outcome,
             }
         }
-        txn.commit().await.map_err(db_error)?;
-        Ok(admissions)
     }
 
     async fn team(&self, org: OrgId, id: TeamId) -> Result<Option<Team>, StoreError> {
