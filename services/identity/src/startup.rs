@@ -28,6 +28,8 @@ pub type IdentityHandler = IdentityConsumer<SqlAccountStore, SystemClock, Source
 pub struct IdentityService {
     pub identity: Arc<IdentityApp>,
     pub store: SqlAccountStore,
+    /// Where the data keys come from: the profiles' and the dead letters'.
+    keys: Arc<dyn DataKeySource>,
 }
 
 impl IdentityService {
@@ -64,13 +66,14 @@ impl IdentityService {
         let identity = Identity::new(
             store.clone(),
             SystemClock,
-            SourcedDataKeys(keys),
+            SourcedDataKeys(keys.clone()),
             key_cache_capacity,
             catalogue,
         );
         Ok(Self {
             identity: Arc::new(identity),
             store,
+            keys,
         })
     }
 
@@ -107,6 +110,13 @@ impl ConsumingService for IdentityService {
             admin_key: admin_key.clone(),
         }));
         http::configure::<SqlAccountStore, SystemClock, SourcedDataKeys>(cfg);
+    }
+
+    /// The dead letters' keys come from where the profiles' do: standalone,
+    /// [`rpc_data_keys`] (`data_keys.queue`, `data_keys.timeout_ms`), not
+    /// the default queue.
+    fn dead_letter_keys(&self, _: &consumer_service::CommonSettings) -> Arc<dyn DataKeySource> {
+        self.keys.clone()
     }
 }
 

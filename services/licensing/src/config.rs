@@ -15,6 +15,9 @@ pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub seats: SeatSettings,
+    /// Where the dead-letter routes ask the gateway whose data keys are
+    /// gone (`SCIM_DATA_KEYS__QUEUE`, `SCIM_DATA_KEYS__TIMEOUT_MS`).
+    pub data_keys: DataKeySettings,
     /// The relay of the outbox (`subscription.changed`) to the broker.
     pub relay: RelaySettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`; the admin API refuses
@@ -41,6 +44,15 @@ pub struct SeatSettings {
     pub concurrency: u16,
 }
 
+/// The gateway's data-key queue, over request/reply on `amqp.url`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataKeySettings {
+    /// Default `gateway.data-keys`.
+    pub queue: String,
+    /// Milliseconds a request waits for the answer (default 2000).
+    pub timeout_ms: u64,
+}
+
 impl Settings {
     pub fn load() -> anyhow::Result<Self> {
         Self::from_sources(true)
@@ -57,6 +69,11 @@ impl Settings {
                 provisioning_events::seats::SEAT_RESERVATION_QUEUE,
             )?
             .set_default("seats.concurrency", 64)?
+            .set_default(
+                "data_keys.queue",
+                provisioning_events::personal::DATA_KEY_QUEUE,
+            )?
+            .set_default("data_keys.timeout_ms", 2000)?
             .set_default("relay.batch_size", 64)?
             .set_default("relay.idle_poll_ms", 200)?
             .set_default("relay.max_backoff_ms", 30_000)?;

@@ -14,7 +14,10 @@ use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::rpc;
 use sea_orm::DatabaseConnection;
 use service_kit::admin_key::AdminKey;
-use service_kit::consumer_service::{self, ConsumingService, PingFuture, RelaySettings};
+use service_kit::consumer_service::{
+    self, CommonSettings, ConsumingService, PingFuture, RelaySettings,
+};
+use service_kit::data_keys::{DataKeySource, RpcDataKeys};
 use service_kit::shutdown::ShutdownSignal;
 
 use crate::config::Settings;
@@ -32,6 +35,9 @@ pub type LicensingApp = Licensing<SqlLicensingStore, SystemClock>;
 pub struct LicensingService {
     pub licensing: Arc<LicensingApp>,
     pub store: SqlLicensingStore,
+    /// Where the standalone dead-letter routes ask whose data keys are gone
+    /// (`data_keys.*`); the default queue when not set.
+    dead_letter_keys: Option<Arc<dyn DataKeySource>>,
 }
 
 impl LicensingService {
@@ -47,7 +53,14 @@ impl LicensingService {
         Ok(Self {
             licensing: Arc::new(Licensing::new(store.clone(), SystemClock, policy)),
             store,
+            dead_letter_keys: None,
         })
+    }
+
+    /// The dead-letter routes ask `keys` whose data keys are gone.
+    pub fn with_dead_letter_keys(mut self, keys: Arc<dyn DataKeySource>) -> Self {
+        self.dead_letter_keys = Some(keys);
+        self
     }
 
     pub fn consumer(&self) -> LicensingConsumer<SqlLicensingStore, SystemClock> {
@@ -128,6 +141,27 @@ impl ConsumingService for LicensingService {
         }));
         http::configure::<SqlLicensingStore, SystemClock>(cfg);
     }
+
+    fn dead_letter_keys(&self, settings: &CommonSettings) -> Arc<dyn DataKeySource> {
+        self.dead_letter_keys.clone().unwrap_or_else(|| {
+            Arc::new(RpcDataKeys::new(
+                settings.amqp.url.expose(),
+                Duration::from_secs(2),
+            ))
+        })
+    }
+}
+
+/// The gateway's data keys over request/reply on the service's broker
+/// (`data_keys.queue`, `data_keys.timeout_ms`): the dead-letter routes'.
+pub fn rpc_data_keys(settings: &Settings) -> Arc<dyn DataKeySource> {
+    Arc::new(
+        RpcDataKeys::new(
+            settings.common.amqp.url.expose(),
+            Duration::from_millis(settings.data_keys.timeout_ms),
+        )
+        .with_queue(settings.data_keys.queue.clone()),
+    )
 }
 
 pub fn policy(settings: &Settings) -> SeatPolicy {
@@ -158,7 +192,8 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
         settings.common.database.max_connections,
         policy(&settings),
     )
-    .await?;
+    .await?
+    .with_dead_letter_keys(rpc_data_keys(&settings));
     let background = |tasks: &mut service_kit::shutdown::BackgroundTasks| {
         let url = settings.common.amqp.url.expose().to_owned();
         let publisher = RabbitPublisher::new(&url, &settings.common.amqp.exchange);
