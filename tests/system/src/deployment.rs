@@ -48,6 +48,13 @@ impl Deployment {
         &self.urls[service]
     }
 
+    /// The test's own data-key queue (`data_keys.queue` of every service):
+    /// on the shared broker another test's gateway would otherwise answer
+    /// for persons of its own database (a key "gone", a profile erased).
+    pub fn data_key_queue(&self) -> String {
+        format!("data-keys-{}", self.suffix)
+    }
+
     pub fn logs(&self) -> String {
         self.processes
             .values()
@@ -81,12 +88,11 @@ impl Deployment {
                     .await;
             }
         }
-        let _ = channel
-            .queue_delete(
-                format!("seats-{}", self.suffix).as_str().into(),
-                QueueDeleteOptions::default(),
-            )
-            .await;
+        for queue in [format!("seats-{}", self.suffix), self.data_key_queue()] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
         let exchange = format!("provisioning.test.{}", self.suffix);
         for name in [
             exchange.clone(),
@@ -191,6 +197,7 @@ pub async fn start_with(
                 ("SCIM_AMQP__QUEUE", format!("{service}-{suffix}")),
                 ("SCIM_SEATS__QUEUE", format!("seats-{suffix}")),
                 ("SCIM_LICENSING__QUEUE", format!("seats-{suffix}")),
+                ("SCIM_DATA_KEYS__QUEUE", deployment.data_key_queue()),
                 // Export spans promptly (the default batches for 5 s).
                 ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ]
@@ -223,7 +230,11 @@ pub async fn start_with(
     Some(deployment)
 }
 
-pub async fn scimctl(deployment: &Deployment, args: &[&str]) -> Output {
+/// `scimctl` against the deployment: its URLs and admin key, and for
+/// `rebuild identity` the gateway's data keys on the test's broker and queue
+/// (`SCIM_DATA_KEYS`, `SCIM_DATA_KEYS__QUEUE`: `--data-keys`,
+/// `--data-key-queue`).
+pub fn scimctl_command(deployment: &Deployment) -> std::process::Command {
     let mut command = std::process::Command::new(workspace_binary("scimctl"));
     command
         .env_clear()
@@ -238,7 +249,14 @@ pub async fn scimctl(deployment: &Deployment, args: &[&str]) -> Output {
             deployment.url("licensing"),
         ])
         .env("SCIM_ADMIN_KEY", ADMIN_KEY)
-        .args(args);
+        .env("SCIM_DATA_KEYS", &deployment.amqp_url)
+        .env("SCIM_DATA_KEYS__QUEUE", deployment.data_key_queue());
+    command
+}
+
+pub async fn scimctl(deployment: &Deployment, args: &[&str]) -> Output {
+    let mut command = scimctl_command(deployment);
+    command.args(args);
     tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()

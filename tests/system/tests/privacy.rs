@@ -15,8 +15,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use system_tests::deployment::{ADMIN_KEY, Deployment, start_with};
-use system_tests::{OtlpReceiver, workspace_binary};
+use system_tests::OtlpReceiver;
+use system_tests::deployment::{ADMIN_KEY, Deployment, scimctl_command, start_with};
 use test_support::privacy::{self, Platform};
 
 struct Distributed {
@@ -58,24 +58,11 @@ impl Platform for Distributed {
         ADMIN_KEY
     }
 
-    /// `scimctl` as `deployment::scimctl` runs it, its rebuild of identity
-    /// asking the gateway for data keys on the test's broker.
+    /// `scimctl` as `deployment::scimctl` runs it: its rebuild of identity
+    /// asks the gateway for data keys on the test's broker and queue.
     async fn scimctl(&self, args: &[&str]) -> Output {
-        let mut command = std::process::Command::new(workspace_binary("scimctl"));
-        command.env_clear().args([
-            "--gateway",
-            self.deployment.url("scim-gateway"),
-            "--identity",
-            self.deployment.url("identity"),
-            "--team",
-            self.deployment.url("team"),
-            "--licensing",
-            self.deployment.url("licensing"),
-        ]);
-        command
-            .env("SCIM_ADMIN_KEY", ADMIN_KEY)
-            .env("SCIM_DATA_KEYS", &self.deployment.amqp_url)
-            .args(args);
+        let mut command = scimctl_command(&self.deployment);
+        command.args(args);
         tokio::task::spawn_blocking(move || command.output().unwrap())
             .await
             .unwrap()

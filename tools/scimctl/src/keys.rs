@@ -2,7 +2,8 @@
 //! journal's sealed profiles (`--data-keys`, docs/replay.md):
 //!
 //! - `amqp://…` (`amqps://…`): the gateway's data-key server over request/reply
-//!   (the distributed deployment), on `--data-key-queue`;
+//!   (the distributed deployment), on `--data-key-queue`
+//!   (`SCIM_DATA_KEYS__QUEUE`, as the services', default `gateway.data-keys`);
 //! - a gateway database (`sqlite://…`, `postgres://…`): its key table read
 //!   directly, the data keys unwrapped with the key-encryption key of
 //!   `SCIM_KEYS__KEY_ENCRYPTION_KEY` or `--key-file` (the embedded process:
@@ -38,8 +39,9 @@ pub struct KeyArgs {
     /// (the embedded process's folder), else the default broker.
     #[arg(long, env = "SCIM_DATA_KEYS", hide_env_values = true)]
     pub data_keys: Option<String>,
-    /// The gateway's data-key queue (with an `amqp://` source).
-    #[arg(long, default_value = DATA_KEY_QUEUE)]
+    /// The gateway's data-key queue (with an `amqp://` source): the
+    /// services' `data_keys.queue`, and read from the same variable.
+    #[arg(long, env = "SCIM_DATA_KEYS__QUEUE", default_value = DATA_KEY_QUEUE)]
     pub data_key_queue: String,
     /// The key-encryption key's file (with a database source), unless
     /// `SCIM_KEYS__KEY_ENCRYPTION_KEY` gives the key itself;
