@@ -111,6 +111,9 @@ impl EmbeddedSettings {
     /// policy, licensing's relay and sweeper paced as in its own process.
     pub fn defaults(mut gateway: GatewaySettings) -> Self {
         let data_dir = PathBuf::from(&gateway.bootstrap.data_dir);
+        // One gateway serves every write here: it may keep its own writes'
+        // keys in memory.
+        gateway.keys.in_process = true;
         if is_default_key_file(&gateway.keys.key_file) {
             gateway.keys.key_file = key_encryption_key_file(&gateway.bootstrap.data_dir)
                 .display()

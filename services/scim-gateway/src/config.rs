@@ -40,6 +40,10 @@ pub struct KeySettings {
     /// base64): they only unwrap; at start every data key they wrap is
     /// rewrapped under the current key.
     pub previous_keys: Option<Secret>,
+    /// Keep the keys of this process's own writes in memory (the embedded
+    /// process sets it: one gateway serves every write). Never with several
+    /// gateway replicas.
+    pub in_process: bool,
 }
 
 /// The server of the persons' data keys the consuming services ask for
@@ -170,6 +174,7 @@ impl Settings {
             )?
             .set_default("licensing.timeout_ms", 2000)?
             .set_default("keys.key_file", "./data/key-encryption.key")?
+            .set_default("keys.in_process", false)?
             .set_default(
                 "data_keys.queue",
                 provisioning_events::personal::DATA_KEY_QUEUE,

@@ -120,7 +120,11 @@ pub async fn build_api_with(
     let seat_keys = keys
         .current()
         .derived_secret(provisioning_events::seats::SEAT_KEY_SECRET_LABEL);
-    let store = store.with_key_ring(keys);
+    let store = if settings.keys.in_process {
+        store.with_key_ring_in_process(keys)
+    } else {
+        store.with_key_ring(keys)
+    };
     keep_personal_data_sealed(&store).await?;
     let limits = ViewLimits {
         max_results: settings.scim.max_results,

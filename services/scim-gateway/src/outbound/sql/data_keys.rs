@@ -22,15 +22,30 @@ impl SqlScimView {
         }
         let ring = self.keys.ring()?;
         let named: Vec<Option<Person>> = persons.iter().map(person_of).collect();
-        let asked: Vec<Person> = named.iter().flatten().copied().collect();
-        let rows = read_rows(&self.reads, &asked).await?;
+        let in_memory: Vec<Option<DataKey>> = named
+            .iter()
+            .map(|person| person.as_ref().and_then(|p| self.keys.handed_off(p)))
+            .collect();
+        let asked: Vec<Person> = named
+            .iter()
+            .zip(&in_memory)
+            .filter(|(_, key)| key.is_none())
+            .filter_map(|(person, _)| *person)
+            .collect();
+        let rows = if asked.is_empty() {
+            Default::default()
+        } else {
+            read_rows(&self.reads, &asked).await?
+        };
         named
             .into_iter()
-            .map(|person| {
-                person
+            .zip(in_memory)
+            .map(|(person, key)| match key {
+                Some(key) => Ok(Some(key)),
+                None => person
                     .and_then(|person| rows.get(&person).map(|row| (person, row)))
                     .map(|(person, (kek, wrapped))| unwrap_row(ring, person, kek, wrapped))
-                    .transpose()
+                    .transpose(),
             })
             .collect()
     }

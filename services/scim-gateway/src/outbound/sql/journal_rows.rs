@@ -8,7 +8,11 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 
 use provisioning_events::{AggregateKind, Event};
 
-use super::person_keys::{KeyHolder, seal_entries};
+use std::collections::HashMap;
+
+use provisioning_events::sealing::DataKey;
+
+use super::person_keys::{KeyHolder, Person, seal_entries};
 use super::rows::{db_error, from_micros, micros, unquoted, unreadable};
 use super::tables::Journal;
 use crate::domain::models::OrgId;
@@ -21,10 +25,14 @@ pub(super) async fn append_journal(
     keys: &KeyHolder,
     org: OrgId,
     events: &[Event],
-) -> Result<(), StoreError> {
+) -> Result<SealedWith, StoreError> {
     let entries: Vec<_> = events.iter().map(|event| (org, event)).collect();
     append_journal_entries(txn, keys, &entries).await
 }
+
+/// The data keys a write's events were sealed with: handed to
+/// `KeyHolder::hand_off` once the write has committed.
+pub(super) type SealedWith = HashMap<Person, DataKey>;
 
 /// Appends events of any organizations, in order, in multi-row INSERTs. An
 /// event without a `traceparent` gets the current span's. Every open profile
@@ -35,8 +43,8 @@ pub(super) async fn append_journal_entries(
     txn: &DatabaseTransaction,
     keys: &KeyHolder,
     entries: &[(OrgId, &Event)],
-) -> Result<(), StoreError> {
-    let entries = seal_entries(txn, keys, entries).await?;
+) -> Result<SealedWith, StoreError> {
+    let (entries, sealed_with) = seal_entries(txn, keys, entries).await?;
     for chunk in service_kit::db::pow2_chunks(&entries) {
         let mut insert = Query::insert();
         insert.into_table(Journal::Table).columns([
@@ -77,7 +85,7 @@ pub(super) async fn append_journal_entries(
         }
         txn.execute(&insert).await.map_err(db_error)?;
     }
-    Ok(())
+    Ok(sealed_with)
 }
 
 /// A journal row (`seq`, `event`, `traceparent`) as the event it records.

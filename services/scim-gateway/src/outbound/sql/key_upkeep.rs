@@ -237,7 +237,7 @@ impl SqlScimView {
 
     /// (sealed, erased) rows of `stored`.
     async fn seal_plain_rows(&self, stored: Stored) -> anyhow::Result<(u64, u64)> {
-        let ring = self.keys.ring().map_err(to_anyhow)?;
+        self.keys.ring().map_err(to_anyhow)?;
         let (mut sealed, mut erased) = (0, 0);
         let mut after = None;
         loop {
@@ -272,7 +272,7 @@ impl SqlScimView {
             let existing = existing_users(&txn, &persons).await?;
             let now = micros(self.now());
             let keyed: Vec<(Person, i64)> = existing.iter().map(|p| (*p, now)).collect();
-            let keys = keys_in(&txn, ring, &keyed, &HashSet::new())
+            let keys = keys_in(&txn, &self.keys, &keyed, &HashSet::new())
                 .await
                 .map_err(to_anyhow)?;
             for (key, mut event) in plain {

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
@@ -31,12 +31,72 @@ use crate::domain::ports::StoreError;
 #[derive(Clone, Default)]
 pub(super) struct KeyHolder {
     ring: Option<Arc<KeyRing>>,
+    /// With one gateway process (the embedded one): the keys of this
+    /// process's committed writes, so that sealing an update and answering a
+    /// consumer about a person just written need no read of `person_keys`.
+    /// Only committed keys enter, a deleted person's key leaves before its
+    /// delete commits and again after; bounded (cleared when full). Never
+    /// with several gateway replicas: another replica's delete would not
+    /// reach it.
+    handed_off: Option<Arc<Mutex<HandedOff>>>,
+}
+
+/// Keys kept in memory with one gateway process, at most.
+const HANDED_OFF_KEYS: usize = 20_000;
+/// Deleted persons remembered, at most: a write that committed before a
+/// delete but hands its keys off after it must not bring the key back.
+const FORGOTTEN_PERSONS: usize = 100_000;
+
+#[derive(Default)]
+pub(super) struct HandedOff {
+    keys: HashMap<Person, DataKey>,
+    forgotten: HashSet<Person>,
 }
 
 impl KeyHolder {
     pub(super) fn new(ring: KeyRing) -> Self {
         Self {
             ring: Some(Arc::new(ring)),
+            handed_off: None,
+        }
+    }
+
+    pub(super) fn with_hand_off(mut self) -> Self {
+        self.handed_off = Some(Arc::default());
+        self
+    }
+
+    /// Remembers the keys a write committed (call after its commit only).
+    pub(super) fn hand_off(&self, keys: HashMap<Person, DataKey>) {
+        let Some(handed_off) = &self.handed_off else {
+            return;
+        };
+        let mut handed_off = handed_off.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_off.keys.len() + keys.len() > HANDED_OFF_KEYS {
+            handed_off.keys.clear();
+        }
+        for (person, key) in keys {
+            if !handed_off.forgotten.contains(&person) {
+                handed_off.keys.insert(person, key);
+            }
+        }
+    }
+
+    pub(super) fn handed_off(&self, person: &Person) -> Option<DataKey> {
+        let handed_off = self.handed_off.as_ref()?;
+        let handed_off = handed_off.lock().unwrap_or_else(|e| e.into_inner());
+        handed_off.keys.get(person).cloned()
+    }
+
+    /// Forgets a person's key for good (their delete).
+    pub(super) fn forget(&self, person: &Person) {
+        if let Some(handed_off) = &self.handed_off {
+            let mut handed_off = handed_off.lock().unwrap_or_else(|e| e.into_inner());
+            handed_off.keys.remove(person);
+            if handed_off.forgotten.len() >= FORGOTTEN_PERSONS {
+                handed_off.forgotten.clear();
+            }
+            handed_off.forgotten.insert(*person);
         }
     }
 
@@ -115,16 +175,22 @@ pub(super) fn unwrap_row(
 /// transaction inserted first wins (`ON CONFLICT DO NOTHING`, then read).
 pub(super) async fn keys_in(
     txn: &DatabaseTransaction,
-    ring: &KeyRing,
+    holder: &KeyHolder,
     persons: &[(Person, i64)],
     known_new: &HashSet<Person>,
 ) -> Result<HashMap<Person, DataKey>, StoreError> {
+    let ring = holder.ring()?;
+    let mut keys = HashMap::with_capacity(persons.len());
+    for (person, _) in persons {
+        if let Some(key) = holder.handed_off(person) {
+            keys.insert(*person, key);
+        }
+    }
     let looked_up: Vec<Person> = persons
         .iter()
         .map(|(person, _)| *person)
-        .filter(|person| !known_new.contains(person))
+        .filter(|person| !known_new.contains(person) && !keys.contains_key(person))
         .collect();
-    let mut keys = HashMap::with_capacity(persons.len());
     for (person, (kek, wrapped)) in read_rows(txn, &looked_up).await? {
         keys.insert(person, unwrap_row(ring, person, &kek, &wrapped)?);
     }
@@ -190,6 +256,10 @@ fn sealing_failed(e: provisioning_events::sealing::SealError) -> StoreError {
     StoreError::Unavailable(anyhow!("sealing failed: {e}"))
 }
 
+/// The entries sealed, and the keys they were sealed with (to hand off
+/// once the write commits).
+pub(super) type Sealed<'e> = (Vec<(OrgId, Cow<'e, Event>)>, HashMap<Person, DataKey>);
+
 /// The entries as the journal stores them: every open profile sealed under
 /// its person's data key (made when the person has none yet). Entries
 /// without an open profile are passed through untouched.
@@ -197,7 +267,7 @@ pub(super) async fn seal_entries<'e>(
     txn: &DatabaseTransaction,
     holder: &KeyHolder,
     entries: &[(OrgId, &'e Event)],
-) -> Result<Vec<(OrgId, Cow<'e, Event>)>, StoreError> {
+) -> Result<Sealed<'e>, StoreError> {
     let mut persons: Vec<(Person, i64)> = Vec::new();
     let mut seen = HashSet::new();
     let mut known_new = HashSet::new();
@@ -216,13 +286,14 @@ pub(super) async fn seal_entries<'e>(
         }
     }
     if persons.is_empty() {
-        return Ok(entries
+        let entries = entries
             .iter()
             .map(|(org, event)| (*org, Cow::Borrowed(*event)))
-            .collect());
+            .collect();
+        return Ok((entries, HashMap::new()));
     }
-    let keys = keys_in(txn, holder.ring()?, &persons, &known_new).await?;
-    entries
+    let keys = keys_in(txn, holder, &persons, &known_new).await?;
+    let sealed = entries
         .iter()
         .map(|(org, event)| {
             let Some(key) = event
@@ -238,7 +309,8 @@ pub(super) async fn seal_entries<'e>(
             sealed.seal_with(key).map_err(sealing_failed)?;
             Ok((*org, Cow::Owned(sealed)))
         })
-        .collect()
+        .collect::<Result<_, StoreError>>()?;
+    Ok((sealed, keys))
 }
 
 /// Seals `event`'s open profile, if any, under its person's stored key; with
@@ -286,4 +358,39 @@ pub(super) async fn delete_person_key(
     .await
     .map_err(db_error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn holder() -> KeyHolder {
+        let kek = provisioning_events::sealing::KeyEncryptionKey::generate().unwrap();
+        KeyHolder::new(KeyRing::new(kek, Vec::new())).with_hand_off()
+    }
+
+    #[test]
+    fn a_forgotten_person_is_never_handed_off_again() {
+        let holder = holder();
+        let person = (Uuid::now_v7(), Uuid::now_v7());
+        let key = DataKey::generate().unwrap();
+        holder.hand_off(HashMap::from([(person, key.clone())]));
+        assert_eq!(holder.handed_off(&person), Some(key.clone()));
+        holder.forget(&person);
+        assert_eq!(holder.handed_off(&person), None);
+        // A write committed before the delete, handing its keys off after it.
+        holder.hand_off(HashMap::from([(person, key)]));
+        assert_eq!(holder.handed_off(&person), None);
+    }
+
+    #[test]
+    fn without_hand_off_nothing_is_kept() {
+        let kek = provisioning_events::sealing::KeyEncryptionKey::generate().unwrap();
+        let holder = KeyHolder::new(KeyRing::new(kek, Vec::new()));
+        let person = (Uuid::now_v7(), Uuid::now_v7());
+        holder.hand_off(HashMap::from([(person, DataKey::generate().unwrap())]));
+        assert_eq!(holder.handed_off(&person), None);
+    }
 }

@@ -99,7 +99,8 @@ async fn write_creates(
         .iter()
         .flat_map(|p| p.events.iter().map(move |event| (p.org, event)))
         .collect();
-    append_journal_entries(&txn, keys, &entries).await?;
+    let sealed_with = append_journal_entries(&txn, keys, &entries).await?;
     txn.commit().await.map_err(db_error)?;
+    keys.hand_off(sealed_with);
     Ok(batch.iter().map(|_| Ok(())).collect())
 }

@@ -120,7 +120,8 @@ async fn write_updates(
         txn.rollback().await.map_err(db_error)?;
         return Ok(results);
     }
-    append_journal_entries(&txn, keys, &entries).await?;
+    let sealed_with = append_journal_entries(&txn, keys, &entries).await?;
     txn.commit().await.map_err(db_error)?;
+    keys.hand_off(sealed_with);
     Ok(results)
 }

@@ -79,6 +79,8 @@ impl UserStore for SqlScimView {
         events: &[Event],
     ) -> Result<(), StoreError> {
         let id = deletion.member;
+        // Out of memory before the delete can commit, and for good.
+        self.keys.forget(&(org.0, id.0));
         let txn = self.db.begin().await.map_err(db_error)?;
         delete_member(&txn, ScimUsers::Table, org, deletion).await?;
         for statement in [

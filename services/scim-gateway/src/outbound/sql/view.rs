@@ -84,8 +84,22 @@ impl SqlScimView {
     /// Seals every event's profile under its person's data key, kept
     /// wrapped by `ring`'s current key-encryption key (`person_keys`). A store
     /// without a key ring refuses to append a profile, and hands out no key.
-    pub fn with_key_ring(mut self, ring: KeyRing) -> Self {
-        self.keys = KeyHolder::new(ring);
+    pub fn with_key_ring(self, ring: KeyRing) -> Self {
+        self.with_keys(KeyHolder::new(ring))
+    }
+
+    /// [`Self::with_key_ring`] for the one gateway of a process that serves
+    /// every write (the embedded process): the keys of its own committed
+    /// writes are kept in memory (bounded), so sealing an update and telling
+    /// identity a new person's key read no `person_keys` row. Never with
+    /// several gateway replicas: a delete through another would not reach
+    /// this memory.
+    pub fn with_key_ring_in_process(self, ring: KeyRing) -> Self {
+        self.with_keys(KeyHolder::new(ring).with_hand_off())
+    }
+
+    fn with_keys(mut self, keys: KeyHolder) -> Self {
+        self.keys = keys;
         self.user_inserts = Arc::new(UserInserts::new(
             self.db.clone(),
             self.journal_written.clone(),
