@@ -180,6 +180,22 @@ impl RpcClient {
         }
     }
 
+    /// [`Self::call`] carrying the current span's W3C `traceparent`, so the
+    /// server's work joins the caller's trace.
+    pub async fn call_traced(
+        &self,
+        queue: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RpcError> {
+        let traceparent = trace_context::current_traceparent();
+        let headers: Vec<(&str, &str)> = traceparent
+            .as_deref()
+            .map(|t| vec![(trace_context::TRACEPARENT, t)])
+            .unwrap_or_default();
+        self.call(queue, body, &headers, timeout).await
+    }
+
     async fn call_within(
         &self,
         queue: &str,

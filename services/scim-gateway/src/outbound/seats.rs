@@ -50,14 +50,9 @@ impl SeatAuthority for RpcSeats {
             };
             let body =
                 serde_json::to_vec(&request).map_err(|e| SeatError::Unavailable(e.to_string()))?;
-            let traceparent = trace_context::current_traceparent();
-            let headers: Vec<(&str, &str)> = traceparent
-                .as_deref()
-                .map(|t| vec![(trace_context::TRACEPARENT, t)])
-                .unwrap_or_default();
             let reply = self
                 .client
-                .call(&self.queue, &body, &headers, self.timeout)
+                .call_traced(&self.queue, &body, self.timeout)
                 .await
                 .map_err(|e| match e {
                     RpcError::Timeout => SeatError::Unavailable("no answer in time".into()),
