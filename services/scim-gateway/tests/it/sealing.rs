@@ -62,13 +62,14 @@ pub(crate) async fn raw_texts(db: &DatabaseConnection, table: &str, column: &str
         .collect()
 }
 
-/// The user's rows in `person_keys` (0 or 1).
+/// The user's stored data keys (0 or 1): the key is in its `scim_users` row.
 async fn key_rows(app: &TestApp, id: &str) -> usize {
     let select = Query::select()
         .column(Alias::new("kek_id"))
-        .from(Alias::new("person_keys"))
+        .from(Alias::new("scim_users"))
         .and_where(Expr::col(Alias::new("org_id")).eq(app.org.0))
-        .and_where(Expr::col(Alias::new("user_id")).eq(Uuid::parse_str(id).expect("uuid")))
+        .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(id).expect("uuid")))
+        .and_where(Expr::col(Alias::new("wrapped_key")).is_not_null())
         .to_owned();
     app.store
         .connection()

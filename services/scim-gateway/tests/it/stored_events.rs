@@ -24,9 +24,11 @@ backend_tests! {
         let keyless = app.create_user("keyless@example.com").await;
         let db = app.store.connection();
         db.execute(
-            Query::delete()
-                .from_table(Alias::new("person_keys"))
-                .and_where(Expr::col(Alias::new("user_id")).eq(Uuid::parse_str(&keyless).expect("uuid"))),
+            Query::update()
+                .table(Alias::new("scim_users"))
+                .value(Alias::new("kek_id"), Option::<String>::None)
+                .value(Alias::new("wrapped_key"), Option::<String>::None)
+                .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(&keyless).expect("uuid"))),
         )
         .await
         .expect("key removed");
@@ -213,7 +215,7 @@ async fn a_rotation_rewraps_every_data_key_and_an_unknown_key_stops_the_start(ba
         .await
         .expect("starts, rewrapping");
     second.org = first.org;
-    let keks = raw_texts(second.store.connection(), "person_keys", "kek_id").await;
+    let keks = raw_texts(second.store.connection(), "scim_users", "kek_id").await;
     assert_eq!(keks, vec![new_id.clone(); 3], "every key under the new KEK");
     for id in &ids {
         let key = key_of(&second, id).await.expect("key");

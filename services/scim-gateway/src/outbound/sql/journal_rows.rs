@@ -27,7 +27,7 @@ pub(super) async fn append_journal(
     events: &[Event],
 ) -> Result<SealedWith, StoreError> {
     let entries: Vec<_> = events.iter().map(|event| (org, event)).collect();
-    append_journal_entries(txn, keys, &entries).await
+    append_journal_entries(txn, keys, &entries, HashMap::new()).await
 }
 
 /// The data keys a write's events were sealed with: handed to
@@ -36,15 +36,17 @@ pub(super) type SealedWith = HashMap<Person, DataKey>;
 
 /// Appends events of any organizations, in order, in multi-row INSERTs. An
 /// event without a `traceparent` gets the current span's. Every open profile
-/// is first sealed under its person's data key (`person_keys`), in the same
+/// is first sealed under its person's data key (`known`: the keys the write
+/// already holds; the others are read from the users' rows), in the same
 /// transaction; without a key ring a profile is an error, never written in
 /// clear.
 pub(super) async fn append_journal_entries(
     txn: &DatabaseTransaction,
     keys: &KeyHolder,
     entries: &[(OrgId, &Event)],
+    known: SealedWith,
 ) -> Result<SealedWith, StoreError> {
-    let (entries, sealed_with) = seal_entries(txn, keys, entries).await?;
+    let (entries, sealed_with) = seal_entries(txn, keys, entries, known).await?;
     for chunk in service_kit::db::pow2_chunks(&entries) {
         let mut insert = Query::insert();
         insert.into_table(Journal::Table).columns([

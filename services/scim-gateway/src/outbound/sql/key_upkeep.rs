@@ -14,19 +14,19 @@
 //! second run (or a second gateway starting beside the first) finds nothing
 //! left to do. They log counts only.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, bail};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 use uuid::Uuid;
 
 use provisioning_events::Event;
 use provisioning_events::personal::PersonalProfile;
 
 use super::person_keys::{Person, keys_in, person_of, unwrap_row};
-use super::rows::{micros, to_anyhow};
-use super::tables::{DeadLetters, Journal, PersonKeys as Keys, ScimUsers};
+use super::rows::to_anyhow;
+use super::tables::{DeadLetters, Journal, ScimUsers as Keys};
 use super::view::SqlScimView;
 
 /// Rows read and rewritten per transaction.
@@ -140,6 +140,7 @@ impl SqlScimView {
             .column(Keys::KekId)
             .expr_as(Expr::cust("COUNT(*)"), "keys")
             .from(Keys::Table)
+            .and_where(Expr::col(Keys::KekId).is_not_null())
             .and_where(Expr::col(Keys::KekId).ne(current.as_str()))
             .group_by_col(Keys::KekId)
             .to_owned();
@@ -163,11 +164,12 @@ impl SqlScimView {
         loop {
             let txn = self.db.begin().await?;
             let batch = Query::select()
-                .columns([Keys::OrgId, Keys::UserId, Keys::KekId, Keys::WrappedKey])
+                .columns([Keys::OrgId, Keys::Id, Keys::KekId, Keys::WrappedKey])
                 .from(Keys::Table)
+                .and_where(Expr::col(Keys::KekId).is_not_null())
                 .and_where(Expr::col(Keys::KekId).ne(current.as_str()))
                 .order_by(Keys::OrgId, Order::Asc)
-                .order_by(Keys::UserId, Order::Asc)
+                .order_by(Keys::Id, Order::Asc)
                 .to_owned();
             let batch = service_kit::db::limited(txn.get_database_backend(), batch, BATCH, 0);
             let rows = txn.query_all_raw(batch).await?;
@@ -177,7 +179,7 @@ impl SqlScimView {
             }
             let mut written = 0;
             for row in &rows {
-                let person: Person = (row.try_get("", "org_id")?, row.try_get("", "user_id")?);
+                let person: Person = (row.try_get("", "org_id")?, row.try_get("", "id")?);
                 let kek: String = row.try_get("", "kek_id")?;
                 let wrapped: String = row.try_get("", "wrapped_key")?;
                 let key = unwrap_row(ring, person, &kek, &wrapped).map_err(to_anyhow)?;
@@ -190,7 +192,7 @@ impl SqlScimView {
                     .value(Keys::KekId, current.as_str())
                     .value(Keys::WrappedKey, rewrapped_key)
                     .and_where(Expr::col(Keys::OrgId).eq(person.0))
-                    .and_where(Expr::col(Keys::UserId).eq(person.1))
+                    .and_where(Expr::col(Keys::Id).eq(person.1))
                     .and_where(Expr::col(Keys::KekId).eq(kek.as_str()))
                     .to_owned();
                 written += txn.execute(&update).await?.rows_affected();
@@ -269,10 +271,9 @@ impl SqlScimView {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            let existing = existing_users(&txn, &persons).await?;
-            let now = micros(self.now());
-            let keyed: Vec<(Person, i64)> = existing.iter().map(|p| (*p, now)).collect();
-            let keys = keys_in(&txn, &self.keys, &keyed, &HashSet::new())
+            // Users still in the view get their key (made if missing); the
+            // others have none, and their profiles are erased.
+            let keys = keys_in(&txn, &self.keys, &persons, HashMap::new())
                 .await
                 .map_err(to_anyhow)?;
             for (key, mut event) in plain {
@@ -299,36 +300,4 @@ impl SqlScimView {
 
 fn person_of_event(event: &Event) -> Option<Person> {
     event.person().as_ref().and_then(person_of)
-}
-
-/// Which of `persons` are users of the view, read inside `txn`. On
-/// PostgreSQL their rows are locked (`FOR SHARE`) until the transaction
-/// ends, so a concurrent delete cannot slip between this read and the key
-/// made for the user (which would outlive it).
-async fn existing_users(
-    txn: &DatabaseTransaction,
-    persons: &[Person],
-) -> anyhow::Result<HashSet<Person>> {
-    let mut by_org: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
-    for (org, user) in persons {
-        by_org.entry(*org).or_default().push(*user);
-    }
-    let mut existing = HashSet::new();
-    for (org, users) in by_org {
-        for chunk in users.chunks(service_kit::db::MAX_IN_LIST) {
-            let mut select = Query::select();
-            select
-                .column(ScimUsers::Id)
-                .from(ScimUsers::Table)
-                .and_where(Expr::col(ScimUsers::OrgId).eq(org))
-                .and_where(Expr::col(ScimUsers::Id).is_in(service_kit::db::in_list(chunk)));
-            if txn.get_database_backend() == DbBackend::Postgres {
-                select.lock_shared();
-            }
-            for row in txn.query_all(&select).await? {
-                existing.insert((org, row.try_get::<Uuid>("", "id")?));
-            }
-        }
-    }
-    Ok(existing)
 }

@@ -1,9 +1,11 @@
-//! `person_keys`: each SCIM user's data key, wrapped by the key-encryption
-//! key (crypto-shredding, docs/privacy.md). A write's events have their
-//! profiles sealed under their person's key as they are appended to the
-//! journal, inside the write's transaction ([`seal_entries`]); deleting the
-//! user deletes its key in the delete's transaction ([`delete_person_key`]);
-//! consumers read the keys through `data_keys` (the `DataKeyStore` port).
+//! The persons' data keys: each SCIM user's key, wrapped by the
+//! key-encryption key, in its `scim_users` row (`kek_id`, `wrapped_key`;
+//! crypto-shredding, docs/privacy.md). A create writes the key with the user
+//! ([`new_user_key`]); a write's events have their profiles sealed under
+//! their person's key as they are appended to the journal, inside the
+//! write's transaction ([`seal_entries`]); deleting the user's row destroys
+//! its key in the delete's transaction; consumers read the keys through
+//! `data_keys` (the `DataKeyStore` port).
 //! Every statement is scoped by organization and parameterized. No key
 //! material is ever logged.
 
@@ -12,17 +14,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
 use uuid::Uuid;
 
 use provisioning_events::personal::PersonalProfile;
 use provisioning_events::sealing::{DataKey, KeyRing};
-use provisioning_events::{Event, EventBody, PersonRef};
+use provisioning_events::{Event, PersonRef};
 
-use super::rows::{db_error, micros, unreadable};
-use super::tables::PersonKeys as Keys;
-use crate::domain::models::{OrgId, ResourceId};
+use super::rows::{db_error, unreadable};
+use super::tables::ScimUsers as Users;
+use crate::domain::models::OrgId;
 use crate::domain::ports::StoreError;
 
 /// The key-encryption keys a store wraps and unwraps data keys with; none in
@@ -33,7 +35,7 @@ pub(super) struct KeyHolder {
     ring: Option<Arc<KeyRing>>,
     /// With one gateway process (the embedded one): the keys of this
     /// process's committed writes, so that sealing an update and answering a
-    /// consumer about a person just written need no read of `person_keys`.
+    /// consumer about a person just written need no read of its key.
     /// Only committed keys enter, a deleted person's key leaves before its
     /// delete commits and again after; bounded (cleared when full). Never
     /// with several gateway replicas: another replica's delete would not
@@ -118,12 +120,17 @@ pub(super) fn person_of(person: &PersonRef) -> Option<Person> {
         .map(|user| (person.org_id, user))
 }
 
-/// The stored rows (`kek_id`, `wrapped_key`) of these persons, read through
-/// `conn` (a write's transaction, or the read pool).
-pub(super) async fn read_rows<C: ConnectionTrait>(
+/// A data key as its user's row stores it: the id of the key-encryption key
+/// that wraps it, and the wrapped key.
+pub(super) type StoredKey = (String, String);
+
+/// The stored keys of these persons, read through `conn` (a write's
+/// transaction, or the read pool): one entry per user still in the view,
+/// `None` for a user whose row holds no key yet (written before keys).
+pub(super) async fn read_user_keys<C: ConnectionTrait>(
     conn: &C,
     persons: &[Person],
-) -> Result<HashMap<Person, (String, String)>, StoreError> {
+) -> Result<HashMap<Person, Option<StoredKey>>, StoreError> {
     let mut by_org: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
     for (org, user) in persons {
         by_org.entry(*org).or_default().push(*user);
@@ -132,20 +139,39 @@ pub(super) async fn read_rows<C: ConnectionTrait>(
     for (org, users) in by_org {
         for chunk in users.chunks(service_kit::db::MAX_IN_LIST) {
             let select = Query::select()
-                .columns([Keys::UserId, Keys::KekId, Keys::WrappedKey])
-                .from(Keys::Table)
-                .and_where(Expr::col(Keys::OrgId).eq(org))
-                .and_where(Expr::col(Keys::UserId).is_in(service_kit::db::in_list(chunk)))
+                .columns([Users::Id, Users::KekId, Users::WrappedKey])
+                .from(Users::Table)
+                .and_where(Expr::col(Users::OrgId).eq(org))
+                .and_where(Expr::col(Users::Id).is_in(service_kit::db::in_list(chunk)))
                 .to_owned();
             for row in conn.query_all(&select).await.map_err(db_error)? {
-                let user: Uuid = row.try_get("", "user_id").map_err(unreadable)?;
-                let kek: String = row.try_get("", "kek_id").map_err(unreadable)?;
-                let wrapped: String = row.try_get("", "wrapped_key").map_err(unreadable)?;
-                rows.insert((org, user), (kek, wrapped));
+                rows.insert(
+                    (org, row.try_get("", "id").map_err(unreadable)?),
+                    stored_key(&row)?,
+                );
             }
         }
     }
     Ok(rows)
+}
+
+/// The stored keys of these persons that have one.
+pub(super) async fn read_rows<C: ConnectionTrait>(
+    conn: &C,
+    persons: &[Person],
+) -> Result<HashMap<Person, StoredKey>, StoreError> {
+    Ok(read_user_keys(conn, persons)
+        .await?
+        .into_iter()
+        .filter_map(|(person, key)| key.map(|key| (person, key)))
+        .collect())
+}
+
+/// The (`kek_id`, `wrapped_key`) columns of a user row, when it has a key.
+pub(super) fn stored_key(row: &QueryResult) -> Result<Option<StoredKey>, StoreError> {
+    let kek: Option<String> = row.try_get("", "kek_id").map_err(unreadable)?;
+    let wrapped: Option<String> = row.try_get("", "wrapped_key").map_err(unreadable)?;
+    Ok(kek.zip(wrapped))
 }
 
 /// A stored row's data key, unwrapped with the ring's key of its `kek_id`.
@@ -168,86 +194,84 @@ pub(super) fn unwrap_row(
         })
 }
 
-/// The data keys of `persons` inside `txn`: the stored ones, and new ones
-/// (generated, wrapped with the ring's current key, inserted) for those
-/// without. `known_new` are persons created in this transaction: no key can
-/// exist for them, so they are not looked up first. Race-safe: a key another
-/// transaction inserted first wins (`ON CONFLICT DO NOTHING`, then read).
+/// A new data key for a user about to be inserted, and the columns that
+/// store it (wrapped with the ring's current key-encryption key).
+pub(super) fn new_user_key(
+    holder: &KeyHolder,
+    person: Person,
+) -> Result<(DataKey, StoredKey), StoreError> {
+    let current = holder.ring()?.current();
+    let key = DataKey::generate().map_err(sealing_failed)?;
+    let wrapped = current
+        .wrap(&key, person.0, &person.1.to_string())
+        .map_err(sealing_failed)?;
+    Ok((key, (current.id().to_owned(), wrapped)))
+}
+
+/// The data keys of `persons` inside `txn`, for those still in the view: the
+/// ones already known to the write (`known`: made for its inserts, read back
+/// by its updates), the ones kept in memory, the stored ones, and new ones
+/// for users whose row has none yet (written before keys; stored in the row
+/// only where it still has none, so a key another transaction stored first
+/// wins). A person without a user row gets no key: its values are erased.
 pub(super) async fn keys_in(
     txn: &DatabaseTransaction,
     holder: &KeyHolder,
-    persons: &[(Person, i64)],
-    known_new: &HashSet<Person>,
+    persons: &[Person],
+    known: HashMap<Person, DataKey>,
 ) -> Result<HashMap<Person, DataKey>, StoreError> {
     let ring = holder.ring()?;
-    let mut keys = HashMap::with_capacity(persons.len());
-    for (person, _) in persons {
-        if let Some(key) = holder.handed_off(person) {
+    let mut keys = known;
+    for person in persons {
+        if !keys.contains_key(person)
+            && let Some(key) = holder.handed_off(person)
+        {
             keys.insert(*person, key);
         }
     }
     let looked_up: Vec<Person> = persons
         .iter()
-        .map(|(person, _)| *person)
-        .filter(|person| !known_new.contains(person) && !keys.contains_key(person))
+        .filter(|person| !keys.contains_key(person))
+        .copied()
         .collect();
-    for (person, (kek, wrapped)) in read_rows(txn, &looked_up).await? {
-        keys.insert(person, unwrap_row(ring, person, &kek, &wrapped)?);
+    if looked_up.is_empty() {
+        return Ok(keys);
     }
-    let missing: Vec<(Person, i64, DataKey)> = persons
-        .iter()
-        .filter(|(person, _)| !keys.contains_key(person))
-        .map(|(person, at)| Ok((*person, *at, DataKey::generate().map_err(sealing_failed)?)))
-        .collect::<Result<_, StoreError>>()?;
-    let current = ring.current();
-    let mut inserted = 0;
-    for chunk in service_kit::db::pow2_chunks(&missing) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(Keys::Table)
-            .columns([
-                Keys::OrgId,
-                Keys::UserId,
-                Keys::KekId,
-                Keys::WrappedKey,
-                Keys::CreatedAt,
-            ])
-            .on_conflict(
-                OnConflict::columns([Keys::OrgId, Keys::UserId])
-                    .do_nothing()
-                    .to_owned(),
-            );
-        for ((org, user), at, key) in chunk {
-            let wrapped = current
-                .wrap(key, *org, &user.to_string())
-                .map_err(sealing_failed)?;
-            insert.values_panic([
-                (*org).into(),
-                (*user).into(),
-                current.id().into(),
-                wrapped.into(),
-                (*at).into(),
-            ]);
+    let mut keyless = Vec::new();
+    for (person, stored) in read_user_keys(txn, &looked_up).await? {
+        match stored {
+            Some((kek, wrapped)) => {
+                keys.insert(person, unwrap_row(ring, person, &kek, &wrapped)?);
+            }
+            None => keyless.push(person),
         }
-        inserted += txn
-            .execute(&insert)
+    }
+    let mut lost = Vec::new();
+    for person in keyless {
+        let (key, (kek, wrapped)) = new_user_key(holder, person)?;
+        let stored = txn
+            .execute(
+                Query::update()
+                    .table(Users::Table)
+                    .value(Users::KekId, kek)
+                    .value(Users::WrappedKey, wrapped)
+                    .and_where(Expr::col(Users::OrgId).eq(person.0))
+                    .and_where(Expr::col(Users::Id).eq(person.1))
+                    .and_where(Expr::col(Users::WrappedKey).is_null()),
+            )
             .await
             .map_err(db_error)?
             .rows_affected();
-    }
-    if inserted < missing.len() as u64 {
-        // Another writer made some of these keys first: theirs are the keys.
-        let lost: Vec<Person> = missing.iter().map(|(person, _, _)| *person).collect();
-        let stored = read_rows(txn, &lost).await?;
-        for (person, _, key) in missing {
-            let key = match stored.get(&person) {
-                Some((kek, wrapped)) => unwrap_row(ring, person, kek, wrapped)?,
-                None => key,
-            };
+        if stored == 1 {
             keys.insert(person, key);
+        } else {
+            lost.push(person);
         }
-    } else {
-        keys.extend(missing.into_iter().map(|(person, _, key)| (person, key)));
+    }
+    // Another writer stored these keys first (or deleted the user): theirs
+    // are the keys, if any.
+    for (person, (kek, wrapped)) in read_rows(txn, &lost).await? {
+        keys.insert(person, unwrap_row(ring, person, &kek, &wrapped)?);
     }
     Ok(keys)
 }
@@ -261,16 +285,18 @@ fn sealing_failed(e: provisioning_events::sealing::SealError) -> StoreError {
 pub(super) type Sealed<'e> = (Vec<(OrgId, Cow<'e, Event>)>, HashMap<Person, DataKey>);
 
 /// The entries as the journal stores them: every open profile sealed under
-/// its person's data key (made when the person has none yet). Entries
-/// without an open profile are passed through untouched.
+/// its person's data key (`known` to the write, or looked up — made for a
+/// user whose row has none yet). The profile of a person no longer in the
+/// view is erased, never written open. Entries without an open profile are
+/// passed through untouched.
 pub(super) async fn seal_entries<'e>(
     txn: &DatabaseTransaction,
     holder: &KeyHolder,
     entries: &[(OrgId, &'e Event)],
+    known: HashMap<Person, DataKey>,
 ) -> Result<Sealed<'e>, StoreError> {
-    let mut persons: Vec<(Person, i64)> = Vec::new();
+    let mut persons: Vec<Person> = Vec::new();
     let mut seen = HashSet::new();
-    let mut known_new = HashSet::new();
     for (_, event) in entries {
         if !matches!(event.profile(), Some(PersonalProfile::Open(_))) {
             continue;
@@ -278,11 +304,8 @@ pub(super) async fn seal_entries<'e>(
         let person = event.person().as_ref().and_then(person_of).ok_or_else(|| {
             StoreError::Unavailable(anyhow!("a user event names no SCIM user id to seal for"))
         })?;
-        if matches!(event.body, EventBody::UserProvisioned { .. }) {
-            known_new.insert(person);
-        }
         if seen.insert(person) {
-            persons.push((person, micros(event.occurred_at)));
+            persons.push(person);
         }
     }
     if persons.is_empty() {
@@ -292,21 +315,23 @@ pub(super) async fn seal_entries<'e>(
             .collect();
         return Ok((entries, HashMap::new()));
     }
-    let keys = keys_in(txn, holder, &persons, &known_new).await?;
+    let keys = keys_in(txn, holder, &persons, known).await?;
     let sealed = entries
         .iter()
         .map(|(org, event)| {
-            let Some(key) = event
+            if !matches!(event.profile(), Some(PersonalProfile::Open(_))) {
+                return Ok((*org, Cow::Borrowed(*event)));
+            }
+            let mut sealed = (*event).clone();
+            match event
                 .person()
                 .as_ref()
                 .and_then(person_of)
                 .and_then(|person| keys.get(&person))
-                .filter(|_| matches!(event.profile(), Some(PersonalProfile::Open(_))))
-            else {
-                return Ok((*org, Cow::Borrowed(*event)));
-            };
-            let mut sealed = (*event).clone();
-            sealed.seal_with(key).map_err(sealing_failed)?;
+            {
+                Some(key) => sealed.seal_with(key).map_err(sealing_failed)?,
+                None => sealed.erase_personal(),
+            }
             Ok((*org, Cow::Owned(sealed)))
         })
         .collect::<Result<_, StoreError>>()?;
@@ -339,25 +364,6 @@ pub(super) async fn seal_with_stored_key<C: ConnectionTrait>(
             Ok(())
         }
     }
-}
-
-/// Deletes the user's data key inside the delete's transaction: every
-/// sealed copy of its values (journal, bus, dead letters, backups taken
-/// later) is erased with it.
-pub(super) async fn delete_person_key(
-    txn: &DatabaseTransaction,
-    org: OrgId,
-    user: ResourceId,
-) -> Result<(), StoreError> {
-    txn.execute(
-        Query::delete()
-            .from_table(Keys::Table)
-            .and_where(Expr::col(Keys::OrgId).eq(org.0))
-            .and_where(Expr::col(Keys::UserId).eq(user.0)),
-    )
-    .await
-    .map_err(db_error)?;
-    Ok(())
 }
 
 #[cfg(test)]

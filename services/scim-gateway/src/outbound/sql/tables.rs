@@ -53,6 +53,12 @@ pub enum ScimUsers {
     EventVersion,
     CreatedAt,
     LastModified,
+    /// The id of the key-encryption key that wraps `wrapped_key`.
+    KekId,
+    /// The person's data key, wrapped (crypto-shredding, docs/privacy.md):
+    /// in the user's row, so the create that makes it and the delete that
+    /// destroys it need no statement of their own.
+    WrappedKey,
 }
 
 /// One row per e-mail of a user, so `emails[type eq "work"].value eq "…"`
@@ -131,6 +137,8 @@ pub enum DeadLetters {
 /// Each SCIM user's data key (crypto-shredding): the key its events'
 /// profiles are sealed under, wrapped by the key-encryption key `kek_id`.
 /// Deleted with the user: every sealed copy of its values is then erased.
+/// Dropped by `m20261204_000011_keys_in_users` (its keys moved into
+/// `scim_users`); named by the migrations only.
 #[derive(DeriveIden, Clone, Copy)]
 pub enum PersonKeys {
     Table,

@@ -1,6 +1,7 @@
 //! Group commit of user creates: the creates that arrive while one batch is
 //! being committed are written together, in one transaction with multi-row
-//! INSERTs (users, their e-mails, their journal entries), instead of a
+//! INSERTs (users with their data keys, their e-mails, their journal
+//! entries), instead of a
 //! transaction each. A caller is answered only after its batch committed, so
 //! a 201 still means the user and its events are durable.
 //!
@@ -8,6 +9,8 @@
 //! create) is written again one create at a time, so each caller gets its
 //! own answer (409 for the taken name, 201 for the others); any other
 //! failure is every caller's answer at once (the database is unavailable).
+
+use std::collections::HashMap;
 
 use messaging::relay::Wakeup;
 use provisioning_events::Event;
@@ -18,7 +21,7 @@ use super::group_commit::{
     batches_at_once, together_then_alone, with_request_trace, writer_stopped,
 };
 use super::journal_rows::append_journal_entries;
-use super::person_keys::KeyHolder;
+use super::person_keys::{KeyHolder, new_user_key};
 use super::rows::db_error;
 use super::user_rows::{UserColumns, insert_user_rows, write_emails_of};
 use crate::domain::models::{OrgId, StoredResource};
@@ -87,8 +90,22 @@ async fn write_creates(
     keys: &KeyHolder,
     batch: &[PendingCreate],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    // Each new user's data key is made here and written in its row: the
+    // events below are sealed with it, no statement of its own.
+    let mut new_keys = HashMap::with_capacity(batch.len());
+    let mut stored_keys = Vec::with_capacity(batch.len());
+    for pending in batch {
+        let person = (pending.org.0, pending.user.id.0);
+        let (key, stored) = new_user_key(keys, person)?;
+        new_keys.insert(person, key);
+        stored_keys.push(stored);
+    }
     let txn = db.begin().await.map_err(db_error)?;
-    let users: Vec<_> = batch.iter().map(|p| (p.org, &p.user, &p.columns)).collect();
+    let users: Vec<_> = batch
+        .iter()
+        .zip(&stored_keys)
+        .map(|(p, key)| (p.org, &p.user, &p.columns, key))
+        .collect();
     insert_user_rows(&txn, &users).await?;
     let emails: Vec<_> = batch
         .iter()
@@ -99,7 +116,7 @@ async fn write_creates(
         .iter()
         .flat_map(|p| p.events.iter().map(move |event| (p.org, event)))
         .collect();
-    let sealed_with = append_journal_entries(&txn, keys, &entries).await?;
+    let sealed_with = append_journal_entries(&txn, keys, &entries, new_keys).await?;
     txn.commit().await.map_err(db_error)?;
     keys.hand_off(sealed_with);
     Ok(batch.iter().map(|_| Ok(())).collect())

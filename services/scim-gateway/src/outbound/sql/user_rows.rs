@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::person_keys::{StoredKey, stored_key};
 use super::rows::{db_error, document_text, folded, micros, resource_from_row, text, unreadable};
 use super::tables::{ScimUserEmails, ScimUsers};
 use crate::domain::models::{GroupRef, OrgId, ResourceId, StoredResource, UserWithGroups};
@@ -116,10 +117,11 @@ pub(super) async fn write_emails_of(
     Ok(())
 }
 
-/// New users of any organizations, in multi-row INSERTs.
+/// New users of any organizations with their wrapped data keys, in
+/// multi-row INSERTs.
 pub(super) async fn insert_user_rows(
     txn: &DatabaseTransaction,
-    users: &[(OrgId, &StoredResource, &UserColumns)],
+    users: &[(OrgId, &StoredResource, &UserColumns, &StoredKey)],
 ) -> Result<(), StoreError> {
     for chunk in service_kit::db::pow2_chunks(users) {
         let mut insert = Query::insert();
@@ -138,8 +140,10 @@ pub(super) async fn insert_user_rows(
             ScimUsers::EventVersion,
             ScimUsers::CreatedAt,
             ScimUsers::LastModified,
+            ScimUsers::KekId,
+            ScimUsers::WrappedKey,
         ]);
-        for (org, user, columns) in chunk {
+        for (org, user, columns, (kek_id, wrapped_key)) in chunk {
             insert.values_panic([
                 org.0.into(),
                 user.id.0.into(),
@@ -155,6 +159,8 @@ pub(super) async fn insert_user_rows(
                 user.event_version.into(),
                 micros(user.meta.created).into(),
                 micros(user.meta.last_modified).into(),
+                kek_id.as_str().into(),
+                wrapped_key.as_str().into(),
             ]);
         }
         txn.execute(&insert).await.map_err(db_error)?;
@@ -162,8 +168,10 @@ pub(super) async fn insert_user_rows(
     Ok(())
 }
 
-/// Writes `user` over the row at `expected_version` (false: the row has
-/// another version, or is gone) and, when they changed, its e-mail rows.
+/// Writes `user` over the row at `expected_version` and, when they changed,
+/// its e-mail rows: `None` when the row has another version or is gone, else
+/// the data key the row stores (read back by the same statement, for
+/// sealing the write's events).
 pub(super) async fn update_user_row(
     txn: &DatabaseTransaction,
     org: OrgId,
@@ -171,9 +179,9 @@ pub(super) async fn update_user_row(
     user: &StoredResource,
     columns: &UserColumns,
     emails_changed: bool,
-) -> Result<bool, StoreError> {
-    let result = txn
-        .execute(
+) -> Result<Option<Option<StoredKey>>, StoreError> {
+    let written = txn
+        .query_one(
             Query::update()
                 .table(ScimUsers::Table)
                 .values([
@@ -203,13 +211,14 @@ pub(super) async fn update_user_row(
                 ])
                 .and_where(Expr::col(ScimUsers::OrgId).eq(org.0))
                 .and_where(Expr::col(ScimUsers::Id).eq(user.id.0))
-                .and_where(Expr::col(ScimUsers::Version).eq(expected_version)),
+                .and_where(Expr::col(ScimUsers::Version).eq(expected_version))
+                .returning(Query::returning().columns([ScimUsers::KekId, ScimUsers::WrappedKey])),
         )
         .await
         .map_err(db_error)?;
-    if result.rows_affected() == 0 {
-        return Ok(false);
-    }
+    let Some(written) = written else {
+        return Ok(None);
+    };
     // The e-mail rows index the document; the version check above makes the
     // document the caller read the one they were written from.
     if emails_changed {
@@ -223,7 +232,7 @@ pub(super) async fn update_user_row(
         .map_err(db_error)?;
         write_emails(txn, org, user.id, columns).await?;
     }
-    Ok(true)
+    stored_key(&written).map(Some)
 }
 
 /// The groups a `scim_users` row is a direct member of, as JSON text

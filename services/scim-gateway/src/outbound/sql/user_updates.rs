@@ -13,6 +13,8 @@
 //! caller gets its own answer; any other failure is every caller's answer
 //! at once (the database is unavailable).
 
+use std::collections::HashMap;
+
 use messaging::relay::Wakeup;
 use provisioning_events::Event;
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -22,7 +24,7 @@ use super::group_commit::{
     batches_at_once, together_then_alone, with_request_trace, writer_stopped,
 };
 use super::journal_rows::append_journal_entries;
-use super::person_keys::KeyHolder;
+use super::person_keys::{KeyHolder, unwrap_row};
 use super::rows::db_error;
 use super::user_rows::{UserColumns, emails_changed, update_user_row};
 use crate::domain::models::{OrgId, StoredResource};
@@ -98,6 +100,7 @@ async fn write_updates(
     let txn = db.begin().await.map_err(db_error)?;
     let mut results = Vec::with_capacity(batch.len());
     let mut entries = Vec::new();
+    let mut known_keys = HashMap::new();
     for pending in batch {
         let written = update_user_row(
             &txn,
@@ -108,7 +111,14 @@ async fn write_updates(
             pending.emails_changed,
         )
         .await?;
-        if written {
+        if let Some(stored) = written {
+            // The key the row stores seals the update's events: no read of
+            // its own. A row without one (written before keys) gets one
+            // when the events are sealed.
+            if let Some((kek, wrapped)) = stored {
+                let person = (pending.org.0, pending.user.id.0);
+                known_keys.insert(person, unwrap_row(keys.ring()?, person, &kek, &wrapped)?);
+            }
             entries.extend(pending.events.iter().map(|event| (pending.org, event)));
             results.push(Ok(()));
         } else {
@@ -120,7 +130,7 @@ async fn write_updates(
         txn.rollback().await.map_err(db_error)?;
         return Ok(results);
     }
-    let sealed_with = append_journal_entries(&txn, keys, &entries).await?;
+    let sealed_with = append_journal_entries(&txn, keys, &entries, known_keys).await?;
     txn.commit().await.map_err(db_error)?;
     keys.hand_off(sealed_with);
     Ok(results)

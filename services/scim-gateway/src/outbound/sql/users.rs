@@ -10,7 +10,6 @@ use provisioning_events::Event;
 use super::groups::delete_member;
 use super::journal_rows::append_journal;
 use super::listing::list_user_rows;
-use super::person_keys::delete_person_key;
 use super::rows::{db_error, resource_from_row, resource_select, unreadable};
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers};
 use super::user_rows::{groups_of_user_row, user_with_groups_from_row};
@@ -82,6 +81,9 @@ impl UserStore for SqlScimView {
         // Out of memory before the delete can commit, and for good.
         self.keys.forget(&(org.0, id.0));
         let txn = self.db.begin().await.map_err(db_error)?;
+        // The person's data key is in the user's row: deleting the row
+        // erases every sealed copy of its profile, in this transaction or not
+        // at all.
         delete_member(&txn, ScimUsers::Table, org, deletion).await?;
         for statement in [
             Query::delete()
@@ -97,9 +99,6 @@ impl UserStore for SqlScimView {
         ] {
             txn.execute(&statement).await.map_err(db_error)?;
         }
-        // The person's data key goes with the user: every sealed copy of its
-        // profile is erased, in this transaction or not at all.
-        delete_person_key(&txn, org, id).await?;
         append_journal(&txn, &self.keys, org, events).await?;
         txn.commit().await.map_err(db_error)?;
         self.journal_written.notify();
