@@ -117,6 +117,9 @@ pub struct DatabaseSettings {
 pub struct ScimSettings {
     pub max_results: u64,
     pub default_count: u64,
+    /// A list page ends early once its resources' stored documents reach
+    /// this many characters: the memory a page can take, whatever `count`.
+    pub max_page_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +163,7 @@ impl Settings {
             .set_default("database.max_connections", 16)?
             .set_default("scim.max_results", 1000)?
             .set_default("scim.default_count", 100)?
+            .set_default("scim.max_page_bytes", 2 * 1024 * 1024)?
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?
             .set_default("bootstrap.data_dir", "./data")?

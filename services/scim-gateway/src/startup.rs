@@ -129,6 +129,7 @@ pub async fn build_api_with(
     let limits = ViewLimits {
         max_results: settings.scim.max_results,
         default_count: settings.scim.default_count,
+        max_page_bytes: settings.scim.max_page_bytes,
         ..ViewLimits::default()
     };
     let api = web::Data::new(ScimApi {

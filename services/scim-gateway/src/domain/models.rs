@@ -236,12 +236,19 @@ pub struct ListQuery {
     pub sort: Option<SortSpec>,
     pub start_index: u64,
     pub count: u64,
+    /// The page ends early once its stored documents reach this many
+    /// characters (at least one item is always returned): a page of large
+    /// resources is bounded in memory, not only in items.
+    pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub total_results: u64,
     pub items: Vec<T>,
+    /// The page holds fewer than `count` items because their documents
+    /// reached `max_bytes`, not because the result set ended.
+    pub cut_by_size: bool,
 }
 
 /// A bearer token as presented by a client. Never logged, never stored.

@@ -11,6 +11,7 @@ mod filters;
 mod groups;
 mod isolation;
 mod journal;
+mod page_size;
 mod relay;
 mod robustness;
 mod sealing;

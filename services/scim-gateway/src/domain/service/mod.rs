@@ -38,6 +38,9 @@ pub struct ViewLimits {
     pub default_count: u64,
     /// How often a write is retried after losing an optimistic-concurrency race.
     pub write_attempts: u32,
+    /// A list page ends early once its resources' stored documents reach
+    /// this many characters (`itemsPerPage` says how many it holds).
+    pub max_page_bytes: u64,
 }
 
 impl Default for ViewLimits {
@@ -46,6 +49,7 @@ impl Default for ViewLimits {
             max_results: 1000,
             default_count: 100,
             write_attempts: 8,
+            max_page_bytes: 2 * 1024 * 1024,
         }
     }
 }

@@ -86,22 +86,32 @@ where
         let mut resources = Vec::new();
         let mut searched_any = false;
         let mut first_error = None;
+        let mut cut_by_size = false;
         // How many results the types before this one matched.
         let mut offset = 0u64;
         for &kind in kinds {
+            // Once a type's part was cut by size, the page ends there: the
+            // types after it are only counted.
             let window = Window {
                 start_index: start_index.saturating_sub(offset).max(1),
-                count: count.saturating_sub(resources.len() as u64),
+                count: if cut_by_size {
+                    0
+                } else {
+                    count.saturating_sub(resources.len() as u64)
+                },
+                max_bytes: self.limits.max_page_bytes,
             };
-            let (found, page) = match self.page_of(org, kind, request, window, read_along).await {
-                Ok(page) => page,
-                Err(ScimViewError::Protocol(e)) if kinds.len() > 1 => {
-                    first_error.get_or_insert(e);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let (found, page, cut) =
+                match self.page_of(org, kind, request, window, read_along).await {
+                    Ok(page) => page,
+                    Err(ScimViewError::Protocol(e)) if kinds.len() > 1 => {
+                        first_error.get_or_insert(e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             searched_any = true;
+            cut_by_size |= cut;
             resources.extend(page);
             total_results += found;
             offset += found;
@@ -128,7 +138,7 @@ where
         request: &SearchRequest,
         window: Window,
         read_along: ReadAlong,
-    ) -> Result<(u64, Vec<Listed>), ScimViewError> {
+    ) -> Result<(u64, Vec<Listed>, bool), ScimViewError> {
         let query = bind(request, resource_type(kind), window)?;
         let store_error = |e| ScimViewError::from_store(kind, e);
         match kind {
@@ -142,7 +152,7 @@ where
                     user: u.user,
                     groups: Some(u.groups),
                 });
-                Ok((page.total_results, listed.collect()))
+                Ok((page.total_results, listed.collect(), page.cut_by_size))
             }
             ResourceKind::User => {
                 let page = self
@@ -154,7 +164,7 @@ where
                     .items
                     .into_iter()
                     .map(|user| Listed::User { user, groups: None });
-                Ok((page.total_results, listed.collect()))
+                Ok((page.total_results, listed.collect(), page.cut_by_size))
             }
             ResourceKind::Group => {
                 let page = self
@@ -168,13 +178,14 @@ where
                 } else {
                     None
                 };
+                let cut_by_size = page.cut_by_size;
                 let listed = page.items.into_iter().map(|group| {
                     let members = members
                         .as_mut()
                         .map(|by_group| by_group.remove(&group.id).unwrap_or_default());
                     Listed::Group(GroupWithMembers { group, members })
                 });
-                Ok((page.total_results, listed.collect()))
+                Ok((page.total_results, listed.collect(), cut_by_size))
             }
         }
     }
@@ -203,6 +214,7 @@ where
 struct Window {
     start_index: u64,
     count: u64,
+    max_bytes: u64,
 }
 
 /// The request bound to one resource type: its filter and `sortBy` resolved
@@ -243,5 +255,6 @@ fn bind(
         sort,
         start_index: window.start_index,
         count: window.count,
+        max_bytes: window.max_bytes,
     })
 }

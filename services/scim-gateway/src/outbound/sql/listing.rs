@@ -1,15 +1,20 @@
 //! A page of users or groups: the list query's filter translated to SQL, its
-//! sort, the page read, and the total (from the page itself when it ends the
-//! result set, else a COUNT).
+//! sort, the page read — streamed, and ended early once its documents reach
+//! the query's byte budget, so a page of large resources never sits whole
+//! in memory — and the total (from the page itself when it ends the result
+//! set, else a COUNT).
 
 use anyhow::anyhow;
-use sea_orm::sea_query::{DynIden, Expr, IntoIden, NullOrdering, Order, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
+use futures_util::TryStreamExt;
+use sea_orm::sea_query::{
+    Alias, DynIden, Expr, Func, IntoIden, NullOrdering, Order, SelectStatement,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, StreamTrait};
 
 use scim_protocol::messages::SortOrder;
 
 use super::filter_sql::{FilterMapping, UserFilterMapping, sort_column, translate};
-use super::rows::db_error;
+use super::rows::{db_error, unreadable};
 use super::tables::ScimUsers;
 use crate::domain::models::{ListQuery, Page};
 use crate::domain::ports::StoreError;
@@ -40,7 +45,17 @@ pub(super) async fn list<T>(
         };
         page.order_by_expr_with_nulls(column, order, NullOrdering::Last);
     }
-    page.order_by((table, sea_orm::sea_query::Alias::new("id")), Order::Asc);
+    page.order_by((table.clone(), Alias::new("id")), Order::Asc);
+    // Characters, not bytes (SQLite and PostgreSQL agree on LENGTH): a
+    // bound, not an exact size.
+    // (PostgreSQL's LENGTH is an int4: cast for one reading on both.)
+    page.expr_as(
+        Func::cast_as(
+            Func::cust(Alias::new("LENGTH")).arg(Expr::col((table, Alias::new("document")))),
+            Alias::new("BIGINT"),
+        ),
+        "document_length",
+    );
     // No OFFSET on the first page (every IdP lookup): with an OFFSET
     // parameter PostgreSQL costs its generic plan above a custom one and so
     // plans every execution (measured with pg_prepared_statements: 0 generic
@@ -51,15 +66,26 @@ pub(super) async fn list<T>(
         query.count,
         query.start_index.saturating_sub(1),
     );
-    let rows = if query.count == 0 {
-        Vec::new()
-    } else {
-        db.query_all_raw(page).await.map_err(db_error)?
-    };
-    let fetched = rows.len() as u64;
+    let mut items = Vec::new();
+    let mut cut_by_size = false;
+    if query.count > 0 {
+        let mut rows = db.stream_raw(page).await.map_err(db_error)?;
+        let mut length = 0u64;
+        while let Some(row) = rows.try_next().await.map_err(db_error)? {
+            let document_length: i64 = row.try_get("", "document_length").map_err(unreadable)?;
+            length = length.saturating_add(u64::try_from(document_length).unwrap_or(0));
+            if !items.is_empty() && length > query.max_bytes {
+                cut_by_size = true;
+                break;
+            }
+            items.push(item_from_row(&row)?);
+        }
+    }
+    let fetched = items.len() as u64;
     // A short page that starts at the beginning, or holds rows, ends the result
     // set: its size gives the total without a COUNT (the usual IdP lookup).
-    let total = if fetched < query.count && (fetched > 0 || query.start_index == 1) {
+    let ended = !cut_by_size && fetched < query.count;
+    let total = if ended && (fetched > 0 || query.start_index == 1) {
         query.start_index - 1 + fetched
     } else {
         count.clear_selects();
@@ -76,7 +102,8 @@ pub(super) async fn list<T>(
     };
     Ok(Page {
         total_results: total,
-        items: rows.iter().map(item_from_row).collect::<Result<_, _>>()?,
+        items,
+        cut_by_size,
     })
 }
 
