@@ -20,6 +20,7 @@
 #   KEEP=1 ...                          # keep databases and data folder
 #   STATS=none ...                      # see "Statistics" below
 #   SCENARIOS="create quota" ...        # only these scenarios (names as below)
+#   SCENARIOS=memory MODE=embedded ...  # large list pages: memory taken and given back
 #   BIN=/path/to/release ...            # binaries built elsewhere (A/B runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -179,6 +180,9 @@ scenarios() {
   if wanted group-add && [ "$USERS" -ge 50500 ]; then
     "${b[@]}" --token "$token" group-add --members 50000 --requests 500
   fi
+  # Large users read in the largest pages, 8 at once: the memory they take
+  # and give back (issue 22).
+  if wanted memory; then "${b[@]}" memory --users 60 --concurrency 8 --rounds 3; fi
   echo "peak resident memory over the whole run: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
 }
 

@@ -5,6 +5,7 @@
 
 mod client;
 mod load;
+mod memory;
 mod report;
 mod scenarios;
 
@@ -176,6 +177,24 @@ enum Command {
         rate: f64,
         #[arg(long, default_value_t = 20.0)]
         duration: f64,
+    },
+    /// Large users in a new organization, then `concurrency` clients at once
+    /// reading the largest page of them, `rounds` times: the server's
+    /// resident memory before, at its peak and 1, 5 and 10 s after (needs
+    /// --watch-pid).
+    Memory {
+        #[arg(long, default_value_t = 60)]
+        users: usize,
+        /// Characters of each user's strings, in all.
+        #[arg(long, default_value_t = 60_000)]
+        user_chars: usize,
+        /// The longest string the gateway accepts (scim.max_string_length).
+        #[arg(long, default_value_t = 4096)]
+        max_string: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -366,6 +385,37 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
             let (creates, propagation) =
                 scenarios::propagation(&admin, scim, &org.id, &bench.run, *rate, duration).await?;
             vec![creates, propagation]
+        }
+        Command::Memory {
+            users,
+            user_chars,
+            max_string,
+            concurrency,
+            rounds,
+        } => {
+            let pid = bench
+                .cli
+                .watch_pid
+                .context("the memory scenario reads the server's memory: give --watch-pid")?;
+            let org = bench
+                .admin()?
+                .create_organization(&format!("bench-memory-{}", bench.run), UNLIMITED_SEATS)
+                .await?;
+            let plan = memory::MemoryRun {
+                users: *users,
+                user_chars: *user_chars,
+                max_string: *max_string,
+                concurrency: *concurrency,
+                rounds: *rounds,
+            };
+            let (report, figures) =
+                memory::memory(bench.scim(&org.token), &bench.run, pid, plan).await?;
+            if bench.cli.json {
+                println!("{}", figures.json());
+            } else {
+                println!("{}", figures.line());
+            }
+            vec![report]
         }
     })
 }
