@@ -327,3 +327,89 @@ mod two_gateways_on_one_database {
         super::two_gateways_on_one_database_lose_no_change(crate::support::Backend::Postgres).await;
     }
 }
+
+/// Sessions of the test's database waiting for a lock.
+async fn lock_waits(db: &sea_orm::DatabaseConnection) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ))
+        .await
+        .expect("pg_stat_activity")
+        .expect("a row");
+    row.try_get("", "n").expect("count")
+}
+
+/// A user's deletion removes its memberships in its own transaction, which
+/// cannot see a membership another transaction adds meanwhile: the add
+/// must wait for the deletion and leave the deleted user out, or a
+/// membership of a user that no longer exists stays behind. PostgreSQL
+/// only (SQLite writes one transaction at a time).
+mod a_member_added_while_its_user_is_deleted {
+    use super::*;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    #[actix_web::test]
+    async fn postgres() {
+        let Some(url) = Backend::Postgres.fresh_database("gateway.db").await else {
+            return;
+        };
+        let app = TestApp::spawn(&suite_settings(url), "Test org").await;
+        let user = app.create_user("leaving@example.com").await;
+        let group = app.create_group("Stayers", &[]).await;
+        let db = app.store.connection();
+        // What the user's deletion does, held open: its row, its memberships.
+        let deletion = db.begin().await.expect("begin");
+        for table in ["scim_group_members WHERE member_id", "scim_users WHERE id"] {
+            deletion
+                .execute_unprepared(&format!("DELETE FROM {table} = '{user}'"))
+                .await
+                .expect("delete");
+        }
+        let uri = format!("/scim/v2/Groups/{group}");
+        let body = add_member(&user);
+        let mut patch = std::pin::pin!(app.patch(&uri, &body));
+        // The PATCH either answers (it did not wait for the deletion) or
+        // waits for a lock the deletion holds.
+        let answered = loop {
+            tokio::select! {
+                reply = &mut patch => break Some(reply),
+                () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {
+                    if lock_waits(db).await > 0 {
+                        break None;
+                    }
+                }
+            }
+        };
+        deletion.commit().await.expect("commit");
+        let reply = match answered {
+            Some(reply) => reply,
+            None => patch.await,
+        };
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+        let left = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM scim_group_members WHERE member_id = '{user}'"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        assert_eq!(
+            left.try_get::<i64>("", "n").expect("n"),
+            0,
+            "no membership of a deleted user"
+        );
+        let read = app.get(&uri).await;
+        assert_eq!(member_ids(&read.body), Vec::<String>::new());
+        assert_eq!(read.body["meta"]["version"], "W/\"1\"", "nothing changed");
+        assert_eq!(
+            events_of(&app, &group).await.len(),
+            1,
+            "only group.provisioned"
+        );
+    }
+}

@@ -10,14 +10,14 @@
 
 use std::collections::HashSet;
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoIden, LockType, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, TransactionTrait};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::journal_rows::append_journal;
 use super::rows::{CHUNK, db_error, document_text, micros, resource_from_row, text, unreadable};
-use super::tables::{ScimGroupMembers, ScimGroups};
+use super::tables::{ScimGroupMembers, ScimGroups, ScimUsers};
 use super::view::SqlScimView;
 use crate::domain::models::{
     MemberRef, MembershipChange, MembershipEffect, OrgId, ResourceId, ResourceKind, StoredResource,
@@ -42,7 +42,8 @@ pub(super) fn group_columns(doc: &Value) -> (String, String, Option<String>) {
     )
 }
 
-/// Adds the members that are not members yet; returns those.
+/// Adds the members that are not members yet; returns those. A member
+/// deleted concurrently is left out (see [`still_existing`]).
 pub(super) async fn add_members(
     txn: &DatabaseTransaction,
     org: OrgId,
@@ -81,9 +82,65 @@ pub(super) async fn add_members(
         let inserted: HashSet<Uuid> = member_ids_of(txn.query_all(&insert).await)?
             .into_iter()
             .collect();
-        added.extend(chunk.iter().filter(|m| inserted.contains(&m.id.0)).copied());
+        let inserted: Vec<MemberRef> = chunk
+            .iter()
+            .filter(|m| inserted.contains(&m.id.0))
+            .copied()
+            .collect();
+        let existing = still_existing(txn, org, &inserted).await?;
+        let gone: Vec<ResourceId> = inserted
+            .iter()
+            .filter(|m| !existing.contains(&m.id.0))
+            .map(|m| m.id)
+            .collect();
+        if !gone.is_empty() {
+            remove_members(txn, org, group, Some(&gone)).await?;
+        }
+        added.extend(inserted.into_iter().filter(|m| existing.contains(&m.id.0)));
     }
     Ok(added)
+}
+
+/// Which of the members just inserted into a group still exist, their rows
+/// key-share locked until the transaction ends (PostgreSQL; SQLite writes
+/// one transaction at a time). A member's deletion cleans its memberships
+/// up in its own transaction, which cannot see an uncommitted insert: one
+/// deleting now makes this wait and then finds the member gone (the
+/// caller takes the row out again); one starting later waits for this
+/// commit and then sees the membership it has to remove. No membership of
+/// a deleted member is left behind. (The deletion never waits for this
+/// group's row: the group did not contain the member, so no deadlock.)
+async fn still_existing(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    members: &[MemberRef],
+) -> Result<HashSet<Uuid>, StoreError> {
+    let mut existing = HashSet::with_capacity(members.len());
+    for kind in [ResourceKind::User, ResourceKind::Group] {
+        let ids: Vec<Uuid> = members
+            .iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| m.id.0)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let table = match kind {
+            ResourceKind::User => ScimUsers::Table.into_iden(),
+            ResourceKind::Group => ScimGroups::Table.into_iden(),
+        };
+        // Users and groups share these column names.
+        let column = |name: &str| Expr::col(Alias::new(name));
+        let select = Query::select()
+            .expr_as(column("id"), "member_id")
+            .from(table)
+            .and_where(column("org_id").eq(org.0))
+            .and_where(column("id").is_in(ids))
+            .lock(LockType::KeyShare)
+            .to_owned();
+        existing.extend(member_ids_of(txn.query_all(&select).await)?);
+    }
+    Ok(existing)
 }
 
 /// Removes these members (every member when `ids` is None); returns the
