@@ -117,6 +117,8 @@ pub struct DatabaseSettings {
 pub struct ScimSettings {
     pub max_results: u64,
     pub default_count: u64,
+    /// How long a write retries races lost to other gateway replicas.
+    pub write_deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +162,7 @@ impl Settings {
             .set_default("database.max_connections", 16)?
             .set_default("scim.max_results", 1000)?
             .set_default("scim.default_count", 100)?
+            .set_default("scim.write_deadline_ms", 10_000)?
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?
             .set_default("bootstrap.data_dir", "./data")?
