@@ -120,6 +120,8 @@ pub struct ScimSettings {
     /// A list page ends early once its resources' stored documents reach
     /// this many characters: the memory a page can take, whatever `count`.
     pub max_page_bytes: u64,
+    /// How long a write retries races lost to other gateway replicas.
+    pub write_deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +166,7 @@ impl Settings {
             .set_default("scim.max_results", 1000)?
             .set_default("scim.default_count", 100)?
             .set_default("scim.max_page_bytes", 2 * 1024 * 1024)?
+            .set_default("scim.write_deadline_ms", 10_000)?
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?
             .set_default("bootstrap.data_dir", "./data")?

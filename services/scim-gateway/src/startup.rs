@@ -130,7 +130,7 @@ pub async fn build_api_with(
         max_results: settings.scim.max_results,
         default_count: settings.scim.default_count,
         max_page_bytes: settings.scim.max_page_bytes,
-        ..ViewLimits::default()
+        write_deadline: Duration::from_millis(settings.scim.write_deadline_ms),
     };
     let api = web::Data::new(ScimApi {
         view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys),

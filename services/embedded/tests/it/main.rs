@@ -1,7 +1,8 @@
 //! Integration tests of the embedded process and of the platform end to
 //! end, one binary:
 //!
-//! - `identity`, `licensing`, `organizations`, `team`: SCIM requests through
+//! - `identity`, `licensing`, `organizations`, `team`, `concurrent_members`
+//!   (issue 22: concurrent PATCHes reach team and identity): SCIM requests through
 //!   the gateway, effects read back through the services' admin APIs, on
 //!   the embedded process and on PostgreSQL + RabbitMQ (`support`'s stacks);
 //! - `tracing`: one trace from the request to every consumer (each test
@@ -13,6 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod concurrent_members;
 mod delivery;
 mod first_start;
 mod identity;

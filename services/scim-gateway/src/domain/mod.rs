@@ -8,5 +8,6 @@ pub mod event_log;
 pub mod models;
 pub mod organizations;
 pub mod ports;
+pub mod resource_locks;
 pub mod rules;
 pub mod service;

@@ -215,11 +215,23 @@ pub struct UserWithGroups {
 }
 
 /// A change to a group's membership, in member ids already checked to exist.
+/// Set operations: adding a member twice or removing an absent one changes
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MembershipChange {
     Add(Vec<MemberRef>),
     Remove(Vec<ResourceId>),
     RemoveAll,
+    /// Exactly these members (PUT): the difference to the stored ones.
+    Exactly(Vec<MemberRef>),
+}
+
+/// What the store actually changed for a `MembershipChange`: the members
+/// that were not there and now are, or were there and now are not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipEffect {
+    Added(Vec<MemberRef>),
+    Removed(Vec<ResourceId>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -9,9 +9,9 @@ use provisioning_events::sealing::DataKey;
 use provisioning_events::{Event, PersonRef};
 
 use super::models::{
-    BearerToken, GroupRef, ListQuery, MemberDeletion, MemberRef, MembershipChange, OrgId,
-    Organization, Page, ResourceId, StoredResource, TokenGrant, TokenHash, TokenInfo,
-    UserWithGroups,
+    BearerToken, GroupRef, ListQuery, MemberDeletion, MemberRef, MembershipChange,
+    MembershipEffect, OrgId, Organization, Page, ResourceId, StoredResource, TokenGrant, TokenHash,
+    TokenInfo, UserWithGroups,
 };
 
 /// Failures a store reports; the use cases decide what they mean to the client.
@@ -35,6 +35,10 @@ pub enum StoreError {
 
 pub trait Clock: Clone + Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Waits a random time of at most `up_to`: a retry's back-off, jittered
+    /// so that writers who lost a race together do not meet again.
+    fn pause(&self, up_to: std::time::Duration) -> impl Future<Output = ()> + Send;
 }
 
 /// Bearer tokens as authentication reads them (hashes only).
@@ -157,17 +161,27 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
         ids: &[ResourceId],
     ) -> impl Future<Output = Result<Vec<(ResourceId, MemberRef)>, StoreError>> + Send;
 
-    /// Writes a new version of the group: its document when given, and the
-    /// membership changes in order, in one transaction.
-    fn update_group(
+    /// Changes one group in one transaction, its row locked first, so that
+    /// concurrent changes of the group wait for each other instead of
+    /// failing. With `expected`, the stored version must be one of those
+    /// (`VersionConflict` otherwise, checked under the lock); a missing
+    /// group is `NotFound`. The membership changes are applied in order, as
+    /// set operations, touching only the members they name; then `decide`
+    /// gets the group as it was and what the changes actually did, and
+    /// returns the group's next version and its events, or `None` when
+    /// nothing changed (nothing is written then, the version stays), or its
+    /// own error (nothing is written either).
+    fn change_group<F, E>(
         &self,
         org: OrgId,
-        group: &StoredResource,
-        expected_version: i64,
-        document_changed: bool,
+        id: ResourceId,
+        expected: Option<&[i64]>,
         membership: &[MembershipChange],
-        events: &[Event],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        decide: F,
+    ) -> impl Future<Output = Result<Result<GroupWrite, E>, StoreError>> + Send
+    where
+        F: FnOnce(&StoredResource, &[MembershipEffect]) -> GroupDecision<E> + Send,
+        E: Send;
 
     /// Deletes the group as decided (at its expected version; the groups
     /// containing it touched, see [`MemberDeletion`]), its memberships, and
@@ -191,6 +205,17 @@ pub trait GroupStore: Clone + Send + Sync + 'static {
         org: OrgId,
         ids: &[ResourceId],
     ) -> impl Future<Output = Result<Vec<MemberRef>, StoreError>> + Send;
+}
+
+/// What a group change's `decide` returns: the new version and its events,
+/// `None` for no change, or why the change is refused.
+pub type GroupDecision<E> = Result<Option<(StoredResource, Vec<Event>)>, E>;
+
+/// A group change's outcome: the group as it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupWrite {
+    Written(StoredResource),
+    Unchanged(StoredResource),
 }
 
 /// Whether the view's storage can serve requests (`/readyz`).

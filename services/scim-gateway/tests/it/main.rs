@@ -5,6 +5,7 @@
 
 mod support;
 
+mod concurrency;
 mod discovery;
 mod errors;
 mod filters;

@@ -12,11 +12,12 @@ use serde_json::Value;
 
 use super::super::errors::ScimViewError;
 use super::super::models::{
-    MemberRef, MembershipChange, OrgId, ResourceId, ResourceKind, StoredResource, Tenant,
+    MemberRef, MembershipChange, MembershipEffect, OrgId, ResourceId, ResourceKind, StoredResource,
+    Tenant,
 };
-use super::super::ports::{Clock, CredentialStore, GroupStore, UserStore};
+use super::super::ports::{Clock, CredentialStore, GroupStore, GroupWrite, StoreError, UserStore};
 use super::super::rules;
-use super::{GroupWithMembers, Precondition, ScimView, parse_id, written_or_retry};
+use super::{GroupWithMembers, Precondition, ScimView, parse_id};
 
 impl<S, C> ScimView<S, C>
 where
@@ -83,19 +84,11 @@ where
         let mut replacement = normalize_for_write(body, &GROUP_RESOURCE)?;
         let wanted_ids = take_member_ids(&mut replacement)?;
         let wanted = self.resolve_members(tenant.org, &wanted_ids).await?;
-        self.modify_group(
-            tenant,
-            id,
-            precondition,
-            async |current: &StoredResource| {
-                check_immutable(&current.document, &replacement, &GROUP_RESOURCE)?;
-                let existing = self.members_of(tenant.org, id).await?;
-                Ok((
-                    replacement.clone(),
-                    membership_difference(&existing, &wanted),
-                ))
-            },
-        )
+        let membership = [MembershipChange::Exactly(wanted)];
+        self.change_group(tenant, id, precondition, &membership, |current| {
+            check_immutable(&current.document, &replacement, &GROUP_RESOURCE)?;
+            Ok(replacement)
+        })
         .await
     }
 
@@ -112,59 +105,62 @@ where
         let request = PatchRequest::parse(body, &GROUP_RESOURCE)?;
         let (document_ops, member_changes) = patch::split_members(request.operations)?;
         let membership = self.membership_changes(tenant.org, member_changes).await?;
-        self.modify_group(
-            tenant,
-            id,
-            precondition,
-            async |current: &StoredResource| {
-                let mut document = current.document.clone();
-                patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
-                Ok((
-                    normalize_for_write(document, &GROUP_RESOURCE)?,
-                    membership.clone(),
-                ))
-            },
-        )
+        self.change_group(tenant, id, precondition, &membership, |current| {
+            if document_ops.is_empty() {
+                return Ok(current.document.clone());
+            }
+            let mut document = current.document.clone();
+            patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
+            Ok(normalize_for_write(document, &GROUP_RESOURCE)?)
+        })
         .await
     }
 
-    /// Read-modify-write of one group: `change` gives the new document and the
-    /// membership changes; neither changing means no new version.
-    async fn modify_group(
+    /// One change of a group, in one store transaction under the group's row
+    /// lock (and its turn in this process): the membership changes as set
+    /// operations, then `document_of` computes the new document from the
+    /// group as locked. No read-modify-write race, so no retry: concurrent
+    /// changes wait for each other. Only the members that actually came or
+    /// went are journaled; nothing changed is no new version.
+    async fn change_group(
         &self,
         tenant: &Tenant,
         id: ResourceId,
         precondition: &Precondition,
-        change: impl AsyncFn(&StoredResource) -> Result<(Value, Vec<MembershipChange>), ScimViewError>,
+        membership: &[MembershipChange],
+        document_of: impl FnOnce(&StoredResource) -> Result<Value, ScimViewError> + Send,
     ) -> Result<StoredResource, ScimViewError> {
-        for _ in 0..self.limits.write_attempts {
-            let current = self.load_group(tenant.org, id).await?;
-            precondition.check(&current.meta)?;
-            let (document, membership) = change(&current).await?;
-            let document_changed = document != current.document;
-            if !document_changed && membership.is_empty() {
-                return Ok(current);
+        let expected = match precondition {
+            Precondition::Any => None,
+            Precondition::Versions(versions) => Some(versions.as_slice()),
+        };
+        let _turn = self.locks.lock(tenant.org, id).await;
+        let decide = |current: &StoredResource, effects: &[MembershipEffect]| {
+            let document = document_of(current)?;
+            let (added, removed) = net_membership(effects);
+            if document == current.document && added.is_empty() && removed.is_empty() {
+                return Ok(None);
             }
-            let (added, removed) = self.membership_delta(tenant.org, id, &membership).await?;
             let bodies = rules::group_changed(&current.document, &document, &added, &removed);
-            let (updated, events) =
-                self.next_version(tenant, ResourceKind::Group, &current, document, bodies);
-            let written = self
-                .store
-                .update_group(
-                    tenant.org,
-                    &updated,
-                    current.meta.version,
-                    document_changed,
-                    &membership,
-                    &events,
-                )
-                .await;
-            if written_or_retry(written, precondition, ResourceKind::Group)? {
-                return Ok(updated);
-            }
+            Ok(Some(self.next_version(
+                tenant,
+                ResourceKind::Group,
+                current,
+                document,
+                bodies,
+            )))
+        };
+        match self
+            .store
+            .change_group(tenant.org, id, expected, membership, decide)
+            .await
+        {
+            Ok(Ok(GroupWrite::Written(group) | GroupWrite::Unchanged(group))) => Ok(group),
+            Ok(Err(refused)) => Err(refused),
+            // Only an expected version can conflict: the client's is stale.
+            Err(StoreError::VersionConflict) => Err(ScimViewError::PreconditionFailed),
+            Err(e) => Err(ScimViewError::from_store(ResourceKind::Group, e)),
         }
-        Err(ScimViewError::ConcurrentModification)
     }
 
     pub async fn delete_group(
@@ -176,7 +172,7 @@ where
         let id = parse_id(id, ResourceKind::Group)?;
         self.delete_resource(
             tenant,
-            ResourceKind::Group,
+            (ResourceKind::Group, id),
             precondition,
             EventBody::GroupDeleted {},
             async || self.load_group(tenant.org, id).await,
@@ -197,29 +193,6 @@ where
             .await
             .map_err(|e| ScimViewError::from_store(ResourceKind::Group, e))?
             .ok_or(ScimViewError::NotFound(ResourceKind::Group))
-    }
-
-    /// Who a membership change adds and removes, for its events. Removing all
-    /// members names the current ones: events are self-contained facts. (Read
-    /// after the group row, so a concurrent change makes the write retry.)
-    async fn membership_delta(
-        &self,
-        org: OrgId,
-        id: ResourceId,
-        membership: &[MembershipChange],
-    ) -> Result<(Vec<MemberRef>, Vec<ResourceId>), ScimViewError> {
-        let mut added = Vec::new();
-        let mut removed = Vec::new();
-        for change in membership {
-            match change {
-                MembershipChange::Add(members) => added.extend(members.iter().copied()),
-                MembershipChange::Remove(ids) => removed.extend(ids.iter().copied()),
-                MembershipChange::RemoveAll => {
-                    removed.extend(self.members_of(org, id).await?.into_iter().map(|m| m.id));
-                }
-            }
-        }
-        Ok((added, removed))
     }
 
     /// Checks that every id names a user or group of this organization.
@@ -272,8 +245,7 @@ where
                 MemberChange::RemoveAll => out.push(MembershipChange::RemoveAll),
                 MemberChange::Replace(ids) => {
                     let members = self.resolve_members(org, &ids).await?;
-                    out.push(MembershipChange::RemoveAll);
-                    out.push(MembershipChange::Add(members));
+                    out.push(MembershipChange::Exactly(members));
                 }
             }
         }
@@ -299,26 +271,95 @@ fn take_member_ids(document: &mut Value) -> Result<Vec<String>, ScimViewError> {
         .collect()
 }
 
-fn membership_difference(existing: &[MemberRef], wanted: &[MemberRef]) -> Vec<MembershipChange> {
-    use std::collections::HashSet;
-    let have: HashSet<_> = existing.iter().map(|m| m.id).collect();
-    let want: HashSet<_> = wanted.iter().map(|m| m.id).collect();
-    let removed: Vec<_> = existing
-        .iter()
-        .map(|m| m.id)
-        .filter(|id| !want.contains(id))
-        .collect();
-    let added: Vec<_> = wanted
-        .iter()
-        .copied()
-        .filter(|m| !have.contains(&m.id))
-        .collect();
-    let mut changes = Vec::new();
-    if !removed.is_empty() {
-        changes.push(MembershipChange::Remove(removed));
+/// The net change of a group's membership from what each of its changes
+/// did, in order: a member whose first effect added it was absent before,
+/// one whose first effect removed it was present; its last effect says
+/// whether it is now. Added then removed in one request is no change.
+fn net_membership(effects: &[MembershipEffect]) -> (Vec<MemberRef>, Vec<ResourceId>) {
+    use std::collections::HashMap;
+    struct Touched {
+        before: bool,
+        after: Option<MemberRef>,
     }
-    if !added.is_empty() {
-        changes.push(MembershipChange::Add(added));
+    let mut order = Vec::new();
+    let mut touched: HashMap<ResourceId, Touched> = HashMap::new();
+    for effect in effects {
+        match effect {
+            MembershipEffect::Added(members) => {
+                for member in members {
+                    touched
+                        .entry(member.id)
+                        .or_insert_with(|| {
+                            order.push(member.id);
+                            Touched {
+                                before: false,
+                                after: None,
+                            }
+                        })
+                        .after = Some(*member);
+                }
+            }
+            MembershipEffect::Removed(ids) => {
+                for id in ids {
+                    touched
+                        .entry(*id)
+                        .or_insert_with(|| {
+                            order.push(*id);
+                            Touched {
+                                before: true,
+                                after: None,
+                            }
+                        })
+                        .after = None;
+                }
+            }
+        }
     }
-    changes
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    for id in order {
+        match &touched[&id] {
+            Touched {
+                before: false,
+                after: Some(member),
+            } => added.push(*member),
+            Touched {
+                before: true,
+                after: None,
+            } => removed.push(id),
+            _ => {}
+        }
+    }
+    (added, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> MemberRef {
+        MemberRef {
+            id: ResourceId::generate(),
+            kind: ResourceKind::User,
+        }
+    }
+
+    #[test]
+    fn the_net_membership_change_is_what_differs_before_and_after() {
+        let (a, b, c) = (user(), user(), user());
+        let effects = [
+            MembershipEffect::Added(vec![a, b]),
+            // b added then removed: never a member, no change.
+            MembershipEffect::Removed(vec![b.id, c.id]),
+            // c removed then added back: a member all along, no change.
+            MembershipEffect::Added(vec![c]),
+        ];
+        assert_eq!(net_membership(&effects), (vec![a], vec![]));
+        let effects = [
+            MembershipEffect::Removed(vec![a.id]),
+            MembershipEffect::Added(vec![b]),
+        ];
+        assert_eq!(net_membership(&effects), (vec![b], vec![a.id]));
+        assert_eq!(net_membership(&[]), (vec![], vec![]));
+    }
 }

@@ -1,9 +1,14 @@
 //! The SCIM view's use cases: what the IdP can do to users and groups.
 //!
-//! Writes use optimistic concurrency: read, apply, write back at the version
-//! read; a concurrent writer makes the store report `VersionConflict` and the
-//! use case starts over from a fresh read (bounded). With `If-Match` the client
-//! asked for one exact version, so a conflict is a 412 instead of a retry.
+//! Writes to one resource never fail because another request changed it
+//! (docs/architecture.md, "Writes to one resource"): inside this process
+//! they take turns ([`ResourceLocks`]); a group change runs under its row's
+//! lock in the store; a user write or a deletion is optimistic — read,
+//! apply, write back at the version read — and a concurrent writer another
+//! process let through makes the store report `VersionConflict`: the use
+//! case starts over from a fresh read after a jittered pause, until it
+//! writes or `write_deadline` passes. With `If-Match` the client asked for
+//! exact versions, so a conflict is a 412 instead of a retry.
 //!
 //! `users`, `groups` and `query` (lists, searches and their paging) each add
 //! their use cases to `ScimView`; this module holds the view itself and what
@@ -17,6 +22,7 @@ use provisioning_events::sealing::HashSecret;
 use provisioning_events::{Event, EventBody};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::credentials::authenticated_tenant;
 use super::errors::{AuthError, ScimViewError};
@@ -27,6 +33,7 @@ use super::models::{
 use super::ports::{
     Clock, CredentialStore, GroupStore, SeatAuthority, SeatDecision, StoreError, UserStore,
 };
+use super::resource_locks::ResourceLocks;
 use super::rules;
 
 /// Limits the view enforces on list requests and write retries.
@@ -36,11 +43,12 @@ pub struct ViewLimits {
     pub max_results: u64,
     /// Page size when the client gives no `count`.
     pub default_count: u64,
-    /// How often a write is retried after losing an optimistic-concurrency race.
-    pub write_attempts: u32,
     /// A list page ends early once its resources' stored documents reach
     /// this many characters (`itemsPerPage` says how many it holds).
     pub max_page_bytes: u64,
+    /// How long a write keeps retrying after losing optimistic-concurrency
+    /// races (to a writer of another process) before it answers 409.
+    pub write_deadline: Duration,
 }
 
 impl Default for ViewLimits {
@@ -48,8 +56,8 @@ impl Default for ViewLimits {
         Self {
             max_results: 1000,
             default_count: 100,
-            write_attempts: 8,
             max_page_bytes: 2 * 1024 * 1024,
+            write_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -92,6 +100,8 @@ pub struct ScimView<S, C> {
     seats: Arc<dyn SeatAuthority>,
     /// Keys new users' seat reservations by a keyed hash of their userName.
     seat_keys: HashSecret,
+    /// One write at a time per resource in this process.
+    locks: ResourceLocks,
 }
 
 impl<S, C> ScimView<S, C> {
@@ -108,6 +118,7 @@ impl<S, C> ScimView<S, C> {
             limits,
             seats,
             seat_keys,
+            locks: ResourceLocks::default(),
         }
     }
 
@@ -126,6 +137,11 @@ impl<S, C> ScimView<S, C> {
 
     pub fn limits(&self) -> ViewLimits {
         self.limits
+    }
+
+    /// The per-resource locks (how many are in use: bounded memory).
+    pub fn resource_locks(&self) -> &ResourceLocks {
+        &self.locks
     }
 }
 
@@ -149,27 +165,51 @@ where
     async fn delete_resource(
         &self,
         tenant: &Tenant,
-        kind: ResourceKind,
+        (kind, id): (ResourceKind, ResourceId),
         precondition: &Precondition,
         deleted: EventBody,
         load: impl AsyncFn() -> Result<StoredResource, ScimViewError>,
         delete: impl AsyncFn(&MemberDeletion, &[Event]) -> Result<(), StoreError>,
     ) -> Result<(), ScimViewError> {
-        for _ in 0..self.limits.write_attempts {
+        let _turn = self.locks.lock(tenant.org, id).await;
+        self.until_written(async || {
             let mut current = load().await?;
             precondition.check(&current.meta)?;
             let now = self.clock.now();
             let events =
                 rules::stamp_events(tenant, kind, &mut current, vec![deleted.clone()], now);
-            if written_or_retry(
-                delete(&MemberDeletion::of(&current, now), &events).await,
-                precondition,
-                kind,
-            )? {
-                return Ok(());
+            let written = delete(&MemberDeletion::of(&current, now), &events).await;
+            Ok(written_or_retry(written, precondition, kind)?.then_some(()))
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it writes (`Some`); `None` means another writer
+    /// won the race and the attempt starts over from a fresh read, after a
+    /// jittered pause that grows with each loss. Only `write_deadline`
+    /// bounds the attempts: the writer that wins a race has made progress,
+    /// so retries end, and losing every race until the deadline takes
+    /// writers of other processes hammering one resource.
+    async fn until_written<T>(
+        &self,
+        mut attempt: impl AsyncFnMut() -> Result<Option<T>, ScimViewError>,
+    ) -> Result<T, ScimViewError> {
+        const FIRST_PAUSE: Duration = Duration::from_millis(2);
+        const LONGEST_PAUSE: Duration = Duration::from_millis(200);
+        let deadline = chrono::TimeDelta::from_std(self.limits.write_deadline)
+            .ok()
+            .and_then(|d| self.clock.now().checked_add_signed(d));
+        let mut pause = FIRST_PAUSE;
+        loop {
+            if let Some(written) = attempt().await? {
+                return Ok(written);
             }
+            if deadline.is_some_and(|deadline| self.clock.now() >= deadline) {
+                return Err(ScimViewError::ConcurrentModification);
+            }
+            self.clock.pause(pause).await;
+            pause = (pause * 2).min(LONGEST_PAUSE);
         }
-        Err(ScimViewError::ConcurrentModification)
     }
 
     /// A new resource at version 1 and the events its creation emits.

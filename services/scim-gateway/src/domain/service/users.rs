@@ -119,7 +119,7 @@ where
         let id = parse_id(id, ResourceKind::User)?;
         self.delete_resource(
             tenant,
-            ResourceKind::User,
+            (ResourceKind::User, id),
             precondition,
             EventBody::UserDeleted {},
             async || self.load_user(tenant.org, id).await,
@@ -156,8 +156,10 @@ where
             .ok_or(ScimViewError::NotFound(ResourceKind::User))
     }
 
-    /// Read-modify-write of one user. `change` returns the new canonical
-    /// document; an identical document is no change (no new version).
+    /// Read-modify-write of one user, its turn taken in this process (so a
+    /// version conflict takes a writer of another process). `change`
+    /// returns the new canonical document; an identical document is no
+    /// change (no new version).
     async fn modify_user<F>(
         &self,
         tenant: &Tenant,
@@ -168,14 +170,15 @@ where
     where
         F: Fn(&StoredResource) -> Result<Value, ScimViewError>,
     {
-        for _ in 0..self.limits.write_attempts {
+        let _turn = self.locks.lock(tenant.org, id).await;
+        self.until_written(async || {
             let current = self.load_user(tenant.org, id).await?;
             precondition.check(&current.meta)?;
             let document = change(&current)?;
             if document == current.document {
-                return Ok(current);
+                return Ok(Some(current));
             }
-            // Re-enabling takes a seat (the same one again if this loop retries).
+            // Re-enabling takes a seat (the same one again if this retries).
             if !rules::is_active(&current.document) && rules::is_active(&document) {
                 self.reserve_seat(tenant.org, &seats::reactivation_key(&id.to_string()))
                     .await?;
@@ -187,10 +190,8 @@ where
                 .store
                 .update_user(tenant.org, &current, &updated, &events)
                 .await;
-            if written_or_retry(written, precondition, ResourceKind::User)? {
-                return Ok(updated);
-            }
-        }
-        Err(ScimViewError::ConcurrentModification)
+            Ok(written_or_retry(written, precondition, ResourceKind::User)?.then_some(updated))
+        })
+        .await
     }
 }

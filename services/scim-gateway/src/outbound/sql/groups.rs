@@ -2,28 +2,28 @@
 //! live apart from the group document (`scim_group_members`), so a change
 //! costs O(changed members).
 
-use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, OnConflict, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult, TransactionTrait};
-use serde_json::Value;
 use service_kit::db::{MAX_IN_LIST, in_list};
 use uuid::Uuid;
 
 use provisioning_events::Event;
 
 use super::filter_sql::GroupFilterMapping;
+use super::group_changes::{add_members, group_columns};
 use super::journal_rows::append_journal;
 use super::listing::list;
 use super::rows::{
     CHUNK, db_error, delete_at_version, document_text, micros, resource_from_row, resource_select,
-    text, unreadable,
+    unreadable,
 };
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUsers};
 use super::view::SqlScimView;
 use crate::domain::models::{
-    ListQuery, MemberDeletion, MemberRef, MembershipChange, OrgId, Page, ResourceId, ResourceKind,
-    StoredResource,
+    ListQuery, MemberDeletion, MemberRef, MembershipChange, MembershipEffect, OrgId, Page,
+    ResourceId, ResourceKind, StoredResource,
 };
-use crate::domain::ports::{GroupStore, StoreError};
+use crate::domain::ports::{GroupDecision, GroupStore, GroupWrite, StoreError};
 
 fn member_from_row(row: &QueryResult) -> Result<MemberRef, DbErr> {
     let kind: String = row.try_get("", "member_kind")?;
@@ -35,51 +35,6 @@ fn member_from_row(row: &QueryResult) -> Result<MemberRef, DbErr> {
             ResourceKind::User
         },
     })
-}
-
-fn member_kind(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::User => "user",
-        ResourceKind::Group => "group",
-    }
-}
-
-async fn add_members(
-    txn: &DatabaseTransaction,
-    org: OrgId,
-    group: ResourceId,
-    members: &[MemberRef],
-) -> Result<(), StoreError> {
-    for chunk in members.chunks(CHUNK) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(ScimGroupMembers::Table)
-            .columns([
-                ScimGroupMembers::OrgId,
-                ScimGroupMembers::GroupId,
-                ScimGroupMembers::MemberId,
-                ScimGroupMembers::MemberKind,
-            ])
-            .on_conflict(
-                OnConflict::columns([
-                    ScimGroupMembers::OrgId,
-                    ScimGroupMembers::GroupId,
-                    ScimGroupMembers::MemberId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            );
-        for m in chunk {
-            insert.values_panic([
-                org.0.into(),
-                group.0.into(),
-                m.id.0.into(),
-                member_kind(m.kind).into(),
-            ]);
-        }
-        txn.execute(&insert).await.map_err(db_error)?;
-    }
-    Ok(())
 }
 
 /// Executes a member's deletion as the domain decided it (`MemberDeletion`):
@@ -113,17 +68,6 @@ pub(super) async fn delete_member<T: IntoIden>(
     .await
     .map_err(db_error)?;
     Ok(())
-}
-
-/// (displayName, its lowercased key, externalId) of a group document.
-fn group_columns(doc: &Value) -> (String, String, Option<String>) {
-    let display_name = text(doc, "displayName").unwrap_or_default().to_owned();
-    let key = display_name.to_lowercase();
-    (
-        display_name,
-        key,
-        text(doc, "externalId").map(str::to_owned),
-    )
 }
 
 impl SqlScimView {
@@ -248,83 +192,20 @@ impl GroupStore for SqlScimView {
         Ok(pairs)
     }
 
-    async fn update_group(
+    async fn change_group<F, E>(
         &self,
         org: OrgId,
-        group: &StoredResource,
-        expected_version: i64,
-        document_changed: bool,
+        id: ResourceId,
+        expected: Option<&[i64]>,
         membership: &[MembershipChange],
-        events: &[Event],
-    ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(db_error)?;
-        let mut update = Query::update();
-        update
-            .table(ScimGroups::Table)
-            .values([
-                (ScimGroups::Version, group.meta.version.into()),
-                (ScimGroups::EventVersion, group.event_version.into()),
-                (
-                    ScimGroups::LastModified,
-                    micros(group.meta.last_modified).into(),
-                ),
-            ])
-            .and_where(Expr::col(ScimGroups::OrgId).eq(org.0))
-            .and_where(Expr::col(ScimGroups::Id).eq(group.id.0))
-            .and_where(Expr::col(ScimGroups::Version).eq(expected_version));
-        if document_changed {
-            let (display_name, key, external_id) = group_columns(&group.document);
-            update.values([
-                (ScimGroups::DisplayName, display_name.into()),
-                (ScimGroups::DisplayNameKey, key.into()),
-                (ScimGroups::ExternalId, external_id.into()),
-                (ScimGroups::Document, document_text(&group.document)?.into()),
-            ]);
-        }
-        if txn
-            .execute(&update)
+        decide: F,
+    ) -> Result<Result<GroupWrite, E>, StoreError>
+    where
+        F: FnOnce(&StoredResource, &[MembershipEffect]) -> GroupDecision<E> + Send,
+        E: Send,
+    {
+        self.change_group_locked(org, id, expected, membership, decide)
             .await
-            .map_err(db_error)?
-            .rows_affected()
-            == 0
-        {
-            return Err(StoreError::VersionConflict);
-        }
-        for change in membership {
-            match change {
-                MembershipChange::Add(members) => add_members(&txn, org, group.id, members).await?,
-                MembershipChange::Remove(ids) => {
-                    for chunk in ids.chunks(CHUNK) {
-                        txn.execute(
-                            Query::delete()
-                                .from_table(ScimGroupMembers::Table)
-                                .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
-                                .and_where(Expr::col(ScimGroupMembers::GroupId).eq(group.id.0))
-                                .and_where(
-                                    Expr::col(ScimGroupMembers::MemberId)
-                                        .is_in(chunk.iter().map(|id| id.0)),
-                                ),
-                        )
-                        .await
-                        .map_err(db_error)?;
-                    }
-                }
-                MembershipChange::RemoveAll => {
-                    txn.execute(
-                        Query::delete()
-                            .from_table(ScimGroupMembers::Table)
-                            .and_where(Expr::col(ScimGroupMembers::OrgId).eq(org.0))
-                            .and_where(Expr::col(ScimGroupMembers::GroupId).eq(group.id.0)),
-                    )
-                    .await
-                    .map_err(db_error)?;
-                }
-            }
-        }
-        append_journal(&txn, &self.keys, org, events).await?;
-        txn.commit().await.map_err(db_error)?;
-        self.journal_written.notify();
-        Ok(())
     }
 
     async fn delete_group(

@@ -5,6 +5,7 @@ mod credentials;
 mod data_keys;
 mod dead_letters;
 mod filter_sql;
+mod group_changes;
 mod group_commit;
 mod groups;
 mod journal;
