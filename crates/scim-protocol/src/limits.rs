@@ -140,7 +140,11 @@ fn attribute_name(path: &[&str]) -> String {
     let mut out = String::new();
     for (i, key) in path.iter().enumerate() {
         if i > 0 {
-            out.push(if path[i - 1].starts_with("urn:") { ':' } else { '.' });
+            out.push(if path[i - 1].starts_with("urn:") {
+                ':'
+            } else {
+                '.'
+            });
         }
         out.push_str(key);
     }
@@ -187,18 +191,33 @@ mod tests {
     fn a_long_string_is_named_by_its_attribute_never_shown() {
         let doc = json!({"name": {"givenName": "abcdefghi"}});
         let e = small().check_document(&doc).unwrap_err();
-        assert_eq!(e.detail, "attribute 'name.givenName' is longer than 8 characters");
+        assert_eq!(
+            e.detail,
+            "attribute 'name.givenName' is longer than 8 characters"
+        );
         let doc = json!({"urn:x:User": {"manager": {"value": "abcdefghij"}}});
         let e = small().check_document(&doc).unwrap_err();
-        assert!(e.detail.contains("'urn:x:User:manager.value'"), "{}", e.detail);
+        assert!(
+            e.detail.contains("'urn:x:User:manager.value'"),
+            "{}",
+            e.detail
+        );
         assert!(!e.detail.contains("abcdefghij"));
     }
 
     #[test]
     fn characters_not_bytes_are_counted() {
         // Eight two-byte characters: 16 bytes, within 8 characters.
-        assert!(small().check_document(&json!({"displayName": "éééééééé"})).is_ok());
-        assert!(small().check_document(&json!({"displayName": "ééééééééé"})).is_err());
+        assert!(
+            small()
+                .check_document(&json!({"displayName": "éééééééé"}))
+                .is_ok()
+        );
+        assert!(
+            small()
+                .check_document(&json!({"displayName": "ééééééééé"}))
+                .is_err()
+        );
     }
 
     #[test]
@@ -211,14 +230,21 @@ mod tests {
             )
             .unwrap()
         };
-        let two = patch(json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}]}]));
+        let two = patch(
+            json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}]}]),
+        );
         assert!(small().check_patch(&two).is_ok());
-        let three = patch(json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}]));
+        let three = patch(
+            json!([{"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}]),
+        );
         let e = small().check_patch(&three).unwrap_err();
         assert!(e.detail.contains("more than 2 values"), "{}", e.detail);
-        let path_less = patch(json!([{"op": "add", "value": {"members": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}}]));
+        let path_less = patch(
+            json!([{"op": "add", "value": {"members": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}}]),
+        );
         assert!(small().check_patch(&path_less).is_err());
-        let long_id = patch(json!([{"op": "add", "path": "members", "value": [{"value": "abcdefghijk"}]}]));
+        let long_id =
+            patch(json!([{"op": "add", "path": "members", "value": [{"value": "abcdefghijk"}]}]));
         let e = small().check_patch(&long_id).unwrap_err();
         assert!(!e.detail.contains("abcdefghijk"));
     }

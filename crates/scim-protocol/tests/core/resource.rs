@@ -497,7 +497,12 @@ fn a_multi_valued_attribute_takes_only_an_array_of_its_values() {
             continue;
         }
         let e = user_err(body);
-        assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue, "{attr}: {}", e.detail);
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{attr}: {}",
+            e.detail
+        );
         assert!(e.detail.contains(attr), "{}", e.detail);
         assert!(!e.detail.contains("a@example.com") && !e.detail.contains("123"));
     }
@@ -505,11 +510,15 @@ fn a_multi_valued_attribute_takes_only_an_array_of_its_values() {
     // value is taken as the `value` of one that has it (Entra's `manager`).
     let e = user_err(json!({"schemas": [USER_URN], "userName": "a", "name": "Ann"}));
     assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue);
-    let out = user(json!({"schemas": [USER_URN, ENTERPRISE_USER_URN], "userName": "a",
-        ENTERPRISE_USER_URN: {"manager": "m"}}));
+    let out = user(
+        json!({"schemas": [USER_URN, ENTERPRISE_USER_URN], "userName": "a",
+        ENTERPRISE_USER_URN: {"manager": "m"}}),
+    );
     assert_eq!(out[ENTERPRISE_USER_URN]["manager"], json!({"value": "m"}));
-    let e = user_err(json!({"schemas": [USER_URN, ENTERPRISE_USER_URN], "userName": "a",
-        ENTERPRISE_USER_URN: {"manager": ["m"]}}));
+    let e = user_err(
+        json!({"schemas": [USER_URN, ENTERPRISE_USER_URN], "userName": "a",
+        ENTERPRISE_USER_URN: {"manager": ["m"]}}),
+    );
     assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue);
     // Group members: an array of objects.
     for members in [json!({"value": "u1"}), json!("u1"), json!(["u1"])] {
@@ -518,6 +527,11 @@ fn a_multi_valued_attribute_takes_only_an_array_of_its_values() {
             &scim_protocol::schema::GROUP_RESOURCE,
         )
         .unwrap_err();
-        assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue, "{}", e.detail);
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{}",
+            e.detail
+        );
     }
 }

@@ -168,7 +168,11 @@ fn multi_valued_simple_attribute() {
     )
     .unwrap();
     assert_eq!(out["tags"], json!(["blue"]));
-    let out = run(badge(), json!([{"op": "add", "value": {"tags": ["green"]}}])).unwrap();
+    let out = run(
+        badge(),
+        json!([{"op": "add", "value": {"tags": ["green"]}}]),
+    )
+    .unwrap();
     assert_eq!(out["tags"], json!(["red", "blue", "green"]));
     let out = run(
         badge(),
@@ -183,7 +187,12 @@ fn multi_valued_simple_attribute() {
         json!([{"op": "remove", "path": "tags", "value": "red"}]),
     ] {
         let e = run(badge(), ops).unwrap_err();
-        assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue, "{}", e.detail);
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{}",
+            e.detail
+        );
     }
 }
 

@@ -286,8 +286,17 @@ fn replace_of_a_multi_valued_attribute_replaces_every_value() {
         json!([{"op": "replace", "path": "name", "value": "Ann"}]),
     ] {
         let e = crate::support::run(bjensen(), ops.clone(), &USER_RESOURCE).unwrap_err();
-        assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue, "{ops}: {}", e.detail);
-        assert!(!e.detail.contains("only@x") && !e.detail.contains("w@x"), "{}", e.detail);
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{ops}: {}",
+            e.detail
+        );
+        assert!(
+            !e.detail.contains("only@x") && !e.detail.contains("w@x"),
+            "{}",
+            e.detail
+        );
     }
 }
 
