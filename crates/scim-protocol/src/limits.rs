@@ -24,12 +24,12 @@ pub struct WriteLimits {
 
 impl Default for WriteLimits {
     /// 4096 characters: the longest attribute the common identity providers
-    /// send is far shorter (Entra ID's longest string attributes are 1024
-    /// characters, Okta's profile strings default to 1024), and a base64
-    /// X.509 certificate of ordinary size (2–3 KB of DER) fits. 64 KiB per
-    /// resource: ten times a fully populated Entra ID or Okta user. 1000
-    /// values per operation: Entra ID and Okta send membership changes in
-    /// far smaller batches.
+    /// send is far shorter (Entra ID's user properties hold at most 1024
+    /// characters, most 64–256), and a base64 X.509 certificate of ordinary
+    /// size (2–3 KB of DER) fits. 64 KiB per
+    /// resource: about ten times a fully populated Entra ID or Okta user.
+    /// 1000 values per operation: room for large membership batches while
+    /// bounding what one operation resolves and journals at once.
     fn default() -> Self {
         Self {
             max_string_chars: 4096,

@@ -5,12 +5,15 @@
 
 mod support;
 
+mod connection;
 mod discovery;
 mod errors;
 mod filters;
 mod groups;
+mod inputs;
 mod isolation;
 mod journal;
+mod limits;
 mod relay;
 mod robustness;
 mod sealing;

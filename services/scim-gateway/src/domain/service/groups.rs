@@ -30,6 +30,7 @@ where
     ) -> Result<GroupWithMembers, ScimViewError> {
         let mut document = normalize_for_write(body, &GROUP_RESOURCE)?;
         let member_ids = take_member_ids(&mut document)?;
+        self.limits.writes.check_document(&document)?;
         let members = self.resolve_members(tenant.org, &member_ids).await?;
         let bodies = rules::group_created(&document, &members);
         let (group, events) = self.first_version(tenant, ResourceKind::Group, document, bodies);
@@ -82,6 +83,7 @@ where
         let id = parse_id(id, ResourceKind::Group)?;
         let mut replacement = normalize_for_write(body, &GROUP_RESOURCE)?;
         let wanted_ids = take_member_ids(&mut replacement)?;
+        self.limits.writes.check_document(&replacement)?;
         let wanted = self.resolve_members(tenant.org, &wanted_ids).await?;
         self.modify_group(
             tenant,
@@ -110,6 +112,7 @@ where
     ) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::Group)?;
         let request = PatchRequest::parse(body, &GROUP_RESOURCE)?;
+        self.limits.writes.check_patch(&request)?;
         let (document_ops, member_changes) = patch::split_members(request.operations)?;
         let membership = self.membership_changes(tenant.org, member_changes).await?;
         self.modify_group(
@@ -119,10 +122,9 @@ where
             async |current: &StoredResource| {
                 let mut document = current.document.clone();
                 patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
-                Ok((
-                    normalize_for_write(document, &GROUP_RESOURCE)?,
-                    membership.clone(),
-                ))
+                let document = normalize_for_write(document, &GROUP_RESOURCE)?;
+                self.limits.writes.check_document(&document)?;
+                Ok((document, membership.clone()))
             },
         )
         .await

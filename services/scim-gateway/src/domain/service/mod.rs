@@ -15,6 +15,7 @@ mod users;
 
 use provisioning_events::sealing::HashSecret;
 use provisioning_events::{Event, EventBody};
+use scim_protocol::limits::WriteLimits;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct ViewLimits {
     pub default_count: u64,
     /// How often a write is retried after losing an optimistic-concurrency race.
     pub write_attempts: u32,
+    /// Bounds on string values, resource size and PATCH operation values.
+    pub writes: WriteLimits,
 }
 
 impl Default for ViewLimits {
@@ -46,6 +49,7 @@ impl Default for ViewLimits {
             max_results: 1000,
             default_count: 100,
             write_attempts: 8,
+            writes: WriteLimits::default(),
         }
     }
 }
