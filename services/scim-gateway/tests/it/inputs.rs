@@ -1,5 +1,6 @@
 //! Inputs that cannot be read fail closed: an unreadable `If-Match` or
-//! `If-None-Match` is a 400, never "no precondition"; a `Content-Type` that
+//! `If-None-Match` is a 400, never "no precondition" (and `If-None-Match` on
+//! a write is evaluated, not ignored); a `Content-Type` that
 //! is not a readable JSON type is a 415; a lone value for a multi-valued
 //! attribute, or a non-object value of a multi-valued complex one, is a 400
 //! `invalidValue`. Each refused request writes nothing: the resource reads
@@ -100,6 +101,10 @@ backend_tests! {
                 .send(with_raw_header(&app, TestRequest::delete().uri(&uri), header, bytes))
                 .await;
             assert_eq!(deleted.status, StatusCode::BAD_REQUEST, "DELETE {bytes:?}");
+            let deleted = app
+                .send(with_raw_header(&app, TestRequest::delete().uri(&uri), "If-None-Match", bytes))
+                .await;
+            assert_eq!(deleted.status, StatusCode::BAD_REQUEST, "DELETE If-None-Match {bytes:?}");
             let read = app
                 .send(with_raw_header(&app, TestRequest::get().uri(&uri), "If-None-Match", bytes))
                 .await;
@@ -128,6 +133,33 @@ backend_tests! {
             .await;
         assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
         assert_eq!(journal(&app).await.len(), events + 1);
+
+        // If-None-Match on a write is evaluated, never ignored: `*` or the
+        // current version fails it (412), another version passes.
+        let current = read_back(&app, &uri).await;
+        for bytes in [&b"*"[..], b"W/\"2\"", b"W/\"9\", \"2\""] {
+            let refused = app
+                .send(with_raw_header(&app, json_request(TestRequest::patch().uri(&uri), &rename), "If-None-Match", bytes))
+                .await;
+            assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED, "{bytes:?}");
+            let refused = app
+                .send(with_raw_header(&app, TestRequest::delete().uri(&uri), "If-None-Match", bytes))
+                .await;
+            assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED, "{bytes:?}");
+        }
+        let both = app
+            .send(
+                with_raw_header(&app, TestRequest::delete().uri(&uri), "If-Match", b"W/\"2\"")
+                    .insert_header(("If-None-Match", "W/\"2\"")),
+            )
+            .await;
+        assert_eq!(both.status, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(read_back(&app, &uri).await, current);
+        assert_eq!(journal(&app).await.len(), events + 1);
+        let other = app
+            .send(with_raw_header(&app, TestRequest::delete().uri(&uri), "If-None-Match", b"W/\"1\""))
+            .await;
+        assert_eq!(other.status, StatusCode::NO_CONTENT);
     }
 
     async fn unreadable_content_types_answer_415_and_create_nothing(app: TestApp) {

@@ -54,13 +54,15 @@ impl Default for ViewLimits {
     }
 }
 
-/// `If-Match` as the client sent it.
+/// `If-Match` (and `If-None-Match`) of a write as the client sent them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Precondition {
     /// `If-Match: *`, or no header: any current version.
     Any,
     /// The listed versions; anything else is 412.
     Versions(Vec<i64>),
+    /// Any version but these (`If-None-Match` on a write); one of them is 412.
+    Except(Vec<i64>),
 }
 
 impl Precondition {
@@ -69,6 +71,10 @@ impl Precondition {
             Precondition::Any => Ok(()),
             Precondition::Versions(v) if v.contains(&meta.version) => Ok(()),
             Precondition::Versions(_) => Err(ScimViewError::PreconditionFailed),
+            Precondition::Except(v) if v.contains(&meta.version) => {
+                Err(ScimViewError::PreconditionFailed)
+            }
+            Precondition::Except(_) => Ok(()),
         }
     }
 

@@ -118,12 +118,26 @@ fn entity_tags(
     Ok(Some(Some(versions)))
 }
 
-/// `If-Match` as a precondition: `*` or absent is any version; otherwise the
-/// listed ETags (weak or strong).
-pub fn if_match(req: &HttpRequest) -> Result<Precondition, ApiError> {
-    Ok(match entity_tags(req, header::IF_MATCH, "If-Match")? {
-        None | Some(None) => Precondition::Any,
-        Some(Some(versions)) => Precondition::Versions(versions),
+/// The precondition of a write (RFC 9110 §13.2.2): `If-Match` — `*` or
+/// absent is any version, else the listed ETags (weak or strong) — and then
+/// `If-None-Match`, whose `*` no existing resource passes and whose tags
+/// exclude those versions.
+pub fn precondition(req: &HttpRequest) -> Result<Precondition, ApiError> {
+    let if_match = entity_tags(req, header::IF_MATCH, "If-Match")?;
+    let if_none_match = entity_tags(req, header::IF_NONE_MATCH, "If-None-Match")?;
+    Ok(match (if_match, if_none_match) {
+        (_, Some(None)) => Precondition::Versions(Vec::new()),
+        (None | Some(None), None) => Precondition::Any,
+        (None | Some(None), Some(Some(excluded))) => Precondition::Except(excluded),
+        (Some(Some(versions)), excluded) => {
+            let excluded = excluded.flatten().unwrap_or_default();
+            Precondition::Versions(
+                versions
+                    .into_iter()
+                    .filter(|v| !excluded.contains(v))
+                    .collect(),
+            )
+        }
     })
 }
 

@@ -14,7 +14,7 @@ use super::render::{
     Projection, base_url, groups_json, json_response, location, members_json, resource_json,
     resource_response,
 };
-use super::request::{IfNoneMatch, bearer_token, if_match, json_body, search_from_query};
+use super::request::{IfNoneMatch, bearer_token, json_body, precondition, search_from_query};
 use crate::domain::errors::AuthError;
 use crate::domain::models::{GroupRef, OrgId, ResourceKind, StoredResource, Tenant};
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
@@ -158,7 +158,7 @@ pub async fn replace_user<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let user = api
         .view
-        .replace_user(&tenant, &id, body, &if_match(&req)?)
+        .replace_user(&tenant, &id, body, &precondition(&req)?)
         .await?;
     user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
 }
@@ -175,7 +175,7 @@ pub async fn patch_user<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let user = api
         .view
-        .patch_user(&tenant, &id, body, &if_match(&req)?)
+        .patch_user(&tenant, &id, body, &precondition(&req)?)
         .await?;
     user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
 }
@@ -186,7 +186,9 @@ pub async fn delete_user<S: Store, C: Clock>(
     api: Api<S, C>,
 ) -> Reply {
     let tenant = authenticate(&req, &api).await?;
-    api.view.delete_user(&tenant, &id, &if_match(&req)?).await?;
+    api.view
+        .delete_user(&tenant, &id, &precondition(&req)?)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -301,7 +303,7 @@ pub async fn replace_group<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let group = api
         .view
-        .replace_group(&tenant, &id, body, &if_match(&req)?)
+        .replace_group(&tenant, &id, body, &precondition(&req)?)
         .await?;
     group_reply(&req, &api, org, &group, &projection).await
 }
@@ -320,7 +322,7 @@ pub async fn patch_group<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let group = api
         .view
-        .patch_group(&tenant, &id, body, &if_match(&req)?)
+        .patch_group(&tenant, &id, body, &precondition(&req)?)
         .await?;
     if projection.is_explicit() {
         group_reply(&req, &api, org, &group, &projection).await
@@ -338,7 +340,7 @@ pub async fn delete_group<S: Store, C: Clock>(
 ) -> Reply {
     let tenant = authenticate(&req, &api).await?;
     api.view
-        .delete_group(&tenant, &id, &if_match(&req)?)
+        .delete_group(&tenant, &id, &precondition(&req)?)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
