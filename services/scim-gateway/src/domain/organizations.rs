@@ -360,14 +360,27 @@ where
                 organization.workspace_id
             ),
         ));
-        checks.push(check(
-            "default_role",
-            true,
-            format!(
-                "new accounts get the role \"{}\"",
-                organization.default_role
-            ),
-        ));
+        // The catalogue may have changed since the role was chosen.
+        checks.push(if self.roles.contains(&organization.default_role) {
+            check(
+                "default_role",
+                true,
+                format!(
+                    "new accounts get the role \"{}\"",
+                    organization.default_role
+                ),
+            )
+        } else {
+            check(
+                "default_role",
+                false,
+                format!(
+                    "new accounts get the role \"{}\", which is not in the access catalogue ({}): choose one of those",
+                    organization.default_role,
+                    self.roles.join(", ")
+                ),
+            )
+        });
         // What an IdP's test does first: look a user up by userName.
         let probe = format!("connection-test-{}@example.invalid", Uuid::now_v7());
         checks.push(match self.store.user_name_taken(org, &probe).await {

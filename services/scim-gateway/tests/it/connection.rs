@@ -83,6 +83,15 @@ backend_tests! {
         let refused = admin(&app, &["editor", "reader"], "POST", "/admin/v1/organizations", Some(json!({"name": "Custom", "default_role": "viewer"}))).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         assert!(refused.body["detail"].as_str().unwrap().contains("editor, reader"));
+        // A role chosen before the catalogue changed: the connection test says so.
+        let tested = admin(&app, &["editor", "reader"], "POST", &format!("{org_uri}/connection/test"), None).await;
+        assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+        assert_eq!(tested.body["ok"], false);
+        let role_check = tested.body["checks"].as_array().unwrap().iter().find(|c| c["check"] == "default_role").cloned().unwrap();
+        assert_eq!(role_check["ok"], false, "{role_check}");
+        let tested = admin(&app, CATALOGUE, "POST", &format!("{org_uri}/connection/test"), None).await;
+        let role_check = tested.body["checks"].as_array().unwrap().iter().find(|c| c["check"] == "default_role").cloned().unwrap();
+        assert_eq!(role_check["ok"], true, "{role_check}");
     }
 
     async fn an_organizations_workspace_is_its_own_and_fixed(app: TestApp) {
