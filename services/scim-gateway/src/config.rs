@@ -236,4 +236,16 @@ mod tests {
         assert_eq!(settings.data_keys.concurrency, 8);
         assert_eq!(settings.keys.key_file, "./data/key-encryption.key");
     }
+
+    #[test]
+    fn writes_are_bounded_and_roles_are_the_shared_catalogue_by_default() {
+        let settings = Settings::from_sources(None, false).unwrap();
+        assert_eq!(settings.scim.max_string_chars, 4096);
+        assert_eq!(settings.scim.max_resource_bytes, 65_536);
+        assert_eq!(settings.scim.max_operation_values, 1000);
+        assert_eq!(
+            settings.access.role_list(),
+            ["owner", "admin", "member", "viewer"]
+        );
+    }
 }

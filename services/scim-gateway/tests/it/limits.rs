@@ -195,7 +195,30 @@ async fn patch_operations_are_bounded_in_values(backend: Backend) {
     assert_eq!(read.body["members"].as_array().map(Vec::len), Some(4));
 }
 
+/// The defaults (4096 characters) are in force without any setting.
+async fn the_default_bounds_apply_without_settings(backend: Backend) {
+    let Some(app) = crate::support::spawn_app(backend).await else {
+        return;
+    };
+    let long = "d".repeat(4097);
+    let created = app
+        .post(
+            "/scim/v2/Users",
+            &json!({"schemas": [USER], "userName": "default@example.com", "displayName": long}),
+        )
+        .await;
+    assert_too_large(&created, &["displayName", "4096"], &long);
+    let at_bound = app
+        .post(
+            "/scim/v2/Users",
+            &json!({"schemas": [USER], "userName": "default@example.com", "displayName": "d".repeat(4096)}),
+        )
+        .await;
+    assert_eq!(at_bound.status, StatusCode::CREATED, "{}", at_bound.body);
+}
+
 on_both_backends!(
+    the_default_bounds_apply_without_settings,
     long_strings_are_refused_naming_the_attribute,
     resources_are_bounded_in_size_and_patches_cannot_grow_past_it,
     patch_operations_are_bounded_in_values,
