@@ -20,6 +20,7 @@
 //! `user.reactivated` (see [`personal`]) and adds `seat_key` to
 //! `user.provisioned`; version 1 events (plain profiles) still read.
 
+pub mod access;
 pub mod personal;
 pub mod sealing;
 pub mod seats;

@@ -6,6 +6,7 @@ pub mod ast;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod limits;
 pub mod messages;
 pub mod patch;
 pub mod projection;

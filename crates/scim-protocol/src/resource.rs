@@ -13,15 +13,16 @@
 //!   `groups`, `manager.displayName`, `members.display`; §2.2 says clients' values
 //!   for them SHALL be ignored), unknown attributes, unknown extension URNs,
 //!   `null` and `[]` (unassigned, §2.5), complex values left with no sub-attribute.
-//! - Coerced: `"true"`/`"false"` (any case) for booleans; a lone value for a
-//!   multi-valued attribute is wrapped in an array; a primitive given for a
-//!   complex attribute with a `value` sub-attribute becomes `{"value": …}`
-//!   (Entra sends `manager` this way); integral decimals (`3.0`) for integers;
+//! - Coerced: `"true"`/`"false"` (any case) for booleans; a primitive given
+//!   for a single-valued complex attribute with a `value` sub-attribute
+//!   becomes `{"value": …}` (Entra sends `manager` this way); integral decimals (`3.0`) for integers;
 //!   dateTimes are rewritten to UTC (`2026-01-01T00:00:00Z`, fractional seconds
 //!   kept), as the filter binder does; strings equal to a canonical value up to
 //!   case take its spelling when the attribute is not `caseExact`.
 //! - Errors (`invalidValue` naming the attribute, never its value): type
-//!   mismatches, an array for a single-valued attribute, more than one
+//!   mismatches, an array for a single-valued attribute, anything but an
+//!   array for a multi-valued one, a value of a multi-valued complex
+//!   attribute that is not an object, more than one
 //!   `primary: true`, a missing or empty required attribute (required attributes
 //!   of an extension are checked only when the extension is present; a required
 //!   extension must be present).
@@ -433,7 +434,7 @@ fn normalize_attribute(
     let items = match raw {
         Value::Array(items) => items,
         Value::Null => return Ok(None),
-        single => vec![single],
+        _ => return Err(not_an_array(def, prefix)),
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -458,6 +459,13 @@ fn normalize_attribute(
         )));
     }
     Ok(Some(Value::Array(out)))
+}
+
+fn not_an_array(def: &AttributeDef, prefix: &str) -> ProtocolError {
+    ProtocolError::invalid_value(format!(
+        "attribute '{prefix}{}' is multi-valued and must be an array",
+        def.name
+    ))
 }
 
 fn type_error(def: &AttributeDef, prefix: &str) -> ProtocolError {
@@ -546,6 +554,10 @@ fn normalize_complex(
     let members = match raw {
         Value::Object(members) => members,
         Value::Array(_) => return Err(type_error(def, prefix)),
+        // The one lone value accepted: a single-valued complex attribute
+        // with a `value` (Entra's `manager`); a value of a multi-valued one
+        // must be an object.
+        _ if def.multi_valued => return Err(type_error(def, prefix)),
         primitive => match def.sub_attribute("value") {
             Some(value) => {
                 let mut members = Map::new();

@@ -53,6 +53,9 @@ pub struct Platform {
     pub data_keys: Arc<dyn DataKeySource>,
     journal_relay_batch: u64,
     licensing_relay: RelaySettings,
+    /// The access catalogue's roles: identity grants them, the gateway's
+    /// connections choose a default role among them.
+    access_roles: Vec<String>,
 }
 
 /// How the gateway asks for seats.
@@ -148,6 +151,7 @@ impl Platform {
             admin_key: AdminKey::new(admin_key),
             data_keys,
             journal_relay_batch: settings.gateway.amqp.relay_batch_size,
+            access_roles: settings.access.roles.clone(),
             licensing_relay: settings.licensing_relay.clone(),
         })
     }
@@ -205,8 +209,11 @@ impl Platform {
     /// Mounts the SCIM API and every admin API with their state on one app.
     pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let gateway_api = self.gateway_api.clone();
-        let gateway_admin =
-            scim_gateway::startup::admin_state(&self.gateway_store, self.admin_key.clone());
+        let gateway_admin = scim_gateway::startup::admin_state(
+            &self.gateway_store,
+            self.admin_key.clone(),
+            self.access_roles.clone(),
+        );
         let (identity, team, licensing) = (
             self.identity.clone(),
             self.team.clone(),

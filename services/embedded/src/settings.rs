@@ -84,8 +84,10 @@ impl EmbeddedSettings {
         if let Some(quota) = extra.default_seat_quota {
             settings.seat_policy.default_subscription.seat_quota = quota;
         }
+        // One catalogue for identity and the gateway's connections.
         if let Some(roles) = extra.access_roles {
             settings.access.roles = list(&roles);
+            settings.gateway.access.roles = roles;
         }
         if let Some(permissions) = extra.access_permissions {
             settings.access.permissions = list(&permissions);
@@ -131,7 +133,7 @@ impl EmbeddedSettings {
                 hold_for: chrono::Duration::seconds(120),
             },
             access: AccessCatalogue {
-                roles: list(identity::config::DEFAULT_ROLES),
+                roles: list(&gateway.access.roles),
                 permissions: list(identity::config::DEFAULT_PERMISSIONS),
             },
             licensing_relay: RelaySettings {

@@ -54,7 +54,8 @@ pub fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
-pub const DEFAULT_ROLES: &str = "owner,admin,member,viewer";
+/// Shared with the gateway, which checks connections' default roles against it.
+pub const DEFAULT_ROLES: &str = provisioning_events::access::DEFAULT_ROLES;
 pub const DEFAULT_PERMISSIONS: &str =
     "processing_activities.manage,risks.manage,requests.manage,assessments.manage,reports.view";
 

@@ -12,6 +12,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
     pub scim: ScimSettings,
+    pub access: AccessSettings,
     pub bootstrap: BootstrapSettings,
     pub amqp: AmqpSettings,
     pub licensing: LicensingSettings,
@@ -122,6 +123,28 @@ pub struct ScimSettings {
     pub max_page_bytes: u64,
     /// How long a write retries races lost to other gateway replicas.
     pub write_deadline_ms: u64,
+    /// Longest string value a write may carry, in characters (413 above).
+    pub max_string_chars: usize,
+    /// Largest resource document the gateway keeps, in bytes of JSON (413
+    /// above); a group's members do not count.
+    pub max_resource_bytes: usize,
+    /// Most values one PATCH operation may carry (413 above).
+    pub max_operation_values: usize,
+}
+
+/// The access catalogue's roles, which a connection's `default_role` must
+/// be one of. The same setting (`SCIM_ACCESS__ROLES`) as identity's: keep
+/// them equal.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessSettings {
+    /// Comma-separated.
+    pub roles: String,
+}
+
+impl AccessSettings {
+    pub fn role_list(&self) -> Vec<String> {
+        provisioning_events::access::role_list(&self.roles)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +177,7 @@ impl Settings {
 
     /// Defaults only (plus `SCIM_…` variables when `with_env`): for tests.
     pub fn from_sources(file: Option<&str>, with_env: bool) -> anyhow::Result<Self> {
+        let limits = scim_protocol::limits::WriteLimits::default();
         let mut builder = InboxSettings::defaults(config::Config::builder())?
             .set_default("http.host", "127.0.0.1")?
             .set_default("http.port", 8080)?
@@ -167,6 +191,13 @@ impl Settings {
             .set_default("scim.default_count", 100)?
             .set_default("scim.max_page_bytes", 2 * 1024 * 1024)?
             .set_default("scim.write_deadline_ms", 10_000)?
+            .set_default("scim.max_string_chars", limits.max_string_chars as u64)?
+            .set_default("scim.max_resource_bytes", limits.max_resource_bytes as u64)?
+            .set_default(
+                "scim.max_operation_values",
+                limits.max_operation_values as u64,
+            )?
+            .set_default("access.roles", provisioning_events::access::DEFAULT_ROLES)?
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?
             .set_default("bootstrap.data_dir", "./data")?
@@ -211,5 +242,17 @@ mod tests {
         assert_eq!(settings.data_keys.queue, "gateway.data-keys");
         assert_eq!(settings.data_keys.concurrency, 8);
         assert_eq!(settings.keys.key_file, "./data/key-encryption.key");
+    }
+
+    #[test]
+    fn writes_are_bounded_and_roles_are_the_shared_catalogue_by_default() {
+        let settings = Settings::from_sources(None, false).unwrap();
+        assert_eq!(settings.scim.max_string_chars, 4096);
+        assert_eq!(settings.scim.max_resource_bytes, 65_536);
+        assert_eq!(settings.scim.max_operation_values, 1000);
+        assert_eq!(
+            settings.access.role_list(),
+            ["owner", "admin", "member", "viewer"]
+        );
     }
 }

@@ -55,9 +55,16 @@ pub type GatewayAdmin = Organizations<SqlScimView, SystemClock, RandomTokens>;
 pub type GatewayAdminState = http::admin::AdminState<SqlScimView, SystemClock, RandomTokens>;
 
 /// The state of the gateway's admin API (organizations, connection, tokens).
-pub fn admin_state(store: &SqlScimView, admin_key: AdminKey) -> web::Data<GatewayAdminState> {
+/// `roles`: the access catalogue's ([`crate::config::AccessSettings`]).
+pub fn admin_state(
+    store: &SqlScimView,
+    admin_key: AdminKey,
+    roles: Vec<String>,
+) -> web::Data<GatewayAdminState> {
     web::Data::new(http::admin::AdminState {
-        organizations: Arc::new(Organizations::new(store.clone(), SystemClock, RandomTokens)),
+        organizations: Arc::new(
+            Organizations::new(store.clone(), SystemClock, RandomTokens).with_roles(roles),
+        ),
         events: Arc::new(EventLog::new(store.clone())),
         admin_key,
     })
@@ -131,6 +138,11 @@ pub async fn build_api_with(
         default_count: settings.scim.default_count,
         max_page_bytes: settings.scim.max_page_bytes,
         write_deadline: Duration::from_millis(settings.scim.write_deadline_ms),
+        writes: scim_protocol::limits::WriteLimits {
+            max_string_chars: settings.scim.max_string_chars,
+            max_resource_bytes: settings.scim.max_resource_bytes,
+            max_operation_values: settings.scim.max_operation_values,
+        },
     };
     let api = web::Data::new(ScimApi {
         view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys),
@@ -311,10 +323,13 @@ impl Application {
         let demo = bootstrap(&store, settings, port).await?;
 
         // The admin API is served only with an admin key configured.
-        let admin = settings
-            .admin_key
-            .as_ref()
-            .map(|key| admin_state(&store, AdminKey::new(key.expose())));
+        let admin = settings.admin_key.as_ref().map(|key| {
+            admin_state(
+                &store,
+                AdminKey::new(key.expose()),
+                settings.access.role_list(),
+            )
+        });
         if admin.is_none() {
             tracing::info!("no SCIM_ADMIN_KEY: the admin API is not served");
         }
@@ -376,9 +391,10 @@ pub async fn bootstrap(
         .filter(|t| !t.expose().is_empty())
     {
         let token = BearerToken::new(token.expose());
-        let org =
-            ensure_organization_with_token(store, &settings.bootstrap.organization_name, &token)
-                .await?;
+        let org = Organizations::new(store.clone(), SystemClock, RandomTokens)
+            .with_roles(settings.access.role_list())
+            .ensure_with_token(&settings.bootstrap.organization_name, &token)
+            .await?;
         tracing::info!(org_id = %org, "bootstrap token ready");
         return Ok(None);
     }
@@ -386,7 +402,8 @@ pub async fn bootstrap(
         return Ok(None);
     }
     let file = demo_file(&settings.bootstrap.data_dir);
-    let organizations = Organizations::new(store.clone(), SystemClock, RandomTokens);
+    let organizations = Organizations::new(store.clone(), SystemClock, RandomTokens)
+        .with_roles(settings.access.role_list());
     let Some((organization, issued)) = organizations
         .create_first(&settings.bootstrap.organization_name)
         .await?

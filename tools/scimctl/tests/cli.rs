@@ -1,6 +1,7 @@
 //! `scimctl` against the embedded platform served on a real port: create an
 //! organization whose token provisions at once, list and revoke tokens, set
-//! seats, report status; a wrong admin key is one clear line and exit 1; the
+//! seats, report status; a wrong admin key or a default role outside the
+//! access catalogue is one clear line and exit 1; the
 //! event table's instants are milliseconds; a rebuild into a database that
 //! does not exist says so once; profiles are printed sealed or erased, and
 //! identity's rebuild opens them with the gateway's key table, leaving no
@@ -165,6 +166,31 @@ async fn an_organization_from_the_cli_provisions_at_once() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
+
+    // A default role outside the access catalogue: refused by the gateway,
+    // in one line naming the valid roles; no organization is created.
+    let refused = scimctl(
+        port,
+        KEY,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Wrong role",
+            "--seats",
+            "1",
+            "--default-role",
+            "superuser",
+        ],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("400") && stderr.contains("owner, admin, member, viewer"),
+        "{stderr}"
+    );
 }
 
 #[actix_web::test]

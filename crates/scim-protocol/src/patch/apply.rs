@@ -204,6 +204,12 @@ fn apply_whole(
         holder.remove(key);
         return Ok(());
     };
+    if def.multi_valued && !value.is_array() {
+        return Err(ProtocolError::invalid_value(format!(
+            "'{}' is multi-valued: its value must be an array",
+            def.name
+        )));
+    }
     match (op, def.multi_valued) {
         (PatchOp::Add, true) => {
             let mut items = match holder.remove(key) {

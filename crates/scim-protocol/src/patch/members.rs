@@ -136,7 +136,9 @@ fn member_ids(value: &Value) -> ProtocolResult<Vec<String>> {
     match value {
         Value::Null => Ok(Vec::new()),
         Value::Array(items) => items.iter().map(member_id).collect(),
-        single => Ok(vec![member_id(single)?]),
+        _ => Err(ProtocolError::invalid_value(
+            "'members' is multi-valued: its value must be an array",
+        )),
     }
 }
 

@@ -39,7 +39,13 @@
 //!   ignored; a path naming a read-only attribute is a `mutability` error, an
 //!   unknown one `invalidPath`.
 //! - A path that is an extension schema URN targets that extension's object.
-//! - At most [`MAX_OPERATIONS`] operations per request (`tooMany`).
+//! - The value of an operation on a whole multi-valued attribute (`emails`,
+//!   `members`) must be an array, and a value of a multi-valued complex
+//!   attribute an object (`invalidValue`): a lone value is refused as on POST
+//!   and PUT, never wrapped.
+//! - At most [`MAX_OPERATIONS`] operations per request (`tooMany`); the
+//!   values per operation and the strings in them are bounded by the
+//!   caller's [`crate::limits::WriteLimits`].
 //!
 //! Layout: the request's types are in `operation.rs`;
 //! [`parse`](PatchRequest::parse) reads a request and checks its paths

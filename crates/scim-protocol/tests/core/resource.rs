@@ -214,7 +214,7 @@ fn unknown_unassigned_and_wrapping() {
         "urn:example:custom:1.0:User:y": 2,
         "name": {"givenName": null, "nonsense": "z"},
         "displayName": null,
-        "phoneNumbers": {"value": "+1 555", "type": "mobile"},
+        "phoneNumbers": [{"value": "+1 555", "type": "mobile"}],
         "ims": [],
         "photos": [null, {}],
         ENTERPRISE_USER_URN: {"department": null}
@@ -318,7 +318,7 @@ fn numbers_and_date_times() {
             "ratio": 1,
             "seen": "2026-03-01T12:00:00.250+02:00",
             "port": 8080,
-            "tags": "solo",
+            "tags": ["solo"],
             EXT: {"owner": "o"}
         }),
         &DEVICE,
@@ -404,7 +404,7 @@ fn normalizing_twice_changes_nothing() {
         "schemas": [USER_URN, ENTERPRISE_USER_URN],
         "userName": "a",
         "active": "true",
-        "addresses": {"streetAddress": "1 Main St", "type": "Work", "primary": true},
+        "addresses": [{"streetAddress": "1 Main St", "type": "Work", "primary": true}],
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager": "m"
     }));
     assert_eq!(user(once.clone()), once);
@@ -476,5 +476,62 @@ fn emptiness() {
         json!({"a": false}),
     ] {
         assert!(!value_is_empty(&v), "{v}");
+    }
+}
+
+#[test]
+fn a_multi_valued_attribute_takes_only_an_array_of_its_values() {
+    for (attr, value) in [
+        ("emails", json!("not-an-email")),
+        ("phoneNumbers", json!("123")),
+        ("roles", json!("x")),
+        ("emails", json!({"value": "a@example.com"})),
+        ("emails", json!(["a@example.com"])),
+        ("addresses", json!([["nested"]])),
+        ("groups", json!(null)),
+    ] {
+        let body = json!({"schemas": [USER_URN], "userName": "a", attr: value});
+        if attr == "groups" {
+            // Read-only: ignored whatever its shape.
+            user(body);
+            continue;
+        }
+        let e = user_err(body);
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{attr}: {}",
+            e.detail
+        );
+        assert!(e.detail.contains(attr), "{}", e.detail);
+        assert!(!e.detail.contains("a@example.com") && !e.detail.contains("123"));
+    }
+    // A single-valued complex attribute must be an object, except that a lone
+    // value is taken as the `value` of one that has it (Entra's `manager`).
+    let e = user_err(json!({"schemas": [USER_URN], "userName": "a", "name": "Ann"}));
+    assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue);
+    let out = user(
+        json!({"schemas": [USER_URN, ENTERPRISE_USER_URN], "userName": "a",
+        ENTERPRISE_USER_URN: {"manager": "m"}}),
+    );
+    assert_eq!(out[ENTERPRISE_USER_URN]["manager"], json!({"value": "m"}));
+    let e = user_err(
+        json!({"schemas": [USER_URN, ENTERPRISE_USER_URN], "userName": "a",
+        ENTERPRISE_USER_URN: {"manager": ["m"]}}),
+    );
+    assert_eq!(e.kind, scim_protocol::ErrorKind::InvalidValue);
+    // Group members: an array of objects.
+    for members in [json!({"value": "u1"}), json!("u1"), json!(["u1"])] {
+        let e = normalize_for_write(
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G", "members": members}),
+            &scim_protocol::schema::GROUP_RESOURCE,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{}",
+            e.detail
+        );
     }
 }

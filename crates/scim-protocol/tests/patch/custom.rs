@@ -168,14 +168,32 @@ fn multi_valued_simple_attribute() {
     )
     .unwrap();
     assert_eq!(out["tags"], json!(["blue"]));
-    let out = run(badge(), json!([{"op": "add", "value": {"tags": "green"}}])).unwrap();
+    let out = run(
+        badge(),
+        json!([{"op": "add", "value": {"tags": ["green"]}}]),
+    )
+    .unwrap();
     assert_eq!(out["tags"], json!(["red", "blue", "green"]));
     let out = run(
         badge(),
-        json!([{"op": "replace", "path": "tags", "value": "one"}]),
+        json!([{"op": "replace", "path": "tags", "value": ["one"]}]),
     )
     .unwrap();
     assert_eq!(out["tags"], json!(["one"]));
+    // A lone value is not an array: refused, with or without a path.
+    for ops in [
+        json!([{"op": "add", "value": {"tags": "green"}}]),
+        json!([{"op": "replace", "path": "tags", "value": "one"}]),
+        json!([{"op": "remove", "path": "tags", "value": "red"}]),
+    ] {
+        let e = run(badge(), ops).unwrap_err();
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{}",
+            e.detail
+        );
+    }
 }
 
 #[test]

@@ -283,7 +283,7 @@ fn group_rename_and_member_batches() {
             {"op": "Add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
             {"op": "Remove", "path": "members", "value": [{"value": "u3"}, {"value": "u4"}]},
             {"op": "Remove", "path": "members[value eq \"u5\"]"},
-            {"op": "Add", "path": "members", "value": {"value": "u6"}}
+            {"op": "Add", "path": "members", "value": [{"value": "u6"}]}
         ]),
     );
     assert_eq!(

@@ -169,7 +169,7 @@ fn adding_existing_values_does_not_duplicate() {
     let before = canonical_user(bjensen());
     let ops = json!([
         {"op": "add", "path": "emails", "value": [{"value": "bjensen@example.com", "type": "work", "primary": true}]},
-        {"op": "add", "path": "emails", "value": {"value": "babs@jensen.org", "type": "home"}},
+        {"op": "add", "path": "emails", "value": [{"value": "babs@jensen.org", "type": "home"}]},
         {"op": "add", "value": {"emails": [{"value": "babs@jensen.org", "type": "home"}]}},
         {"op": "add", "path": "addresses", "value": [before["addresses"][1].clone()]},
         // `value` is matched whatever its spelling.
@@ -269,10 +269,35 @@ fn replace_of_a_multi_valued_attribute_replaces_every_value() {
     let before = canonical_user(bjensen());
     let out = patch_user(
         bjensen(),
-        json!([{"op": "replace", "path": "emails", "value": {"value": "only@x"}}]),
+        json!([{"op": "replace", "path": "emails", "value": [{"value": "only@x"}]}]),
     );
     assert_eq!(out["emails"], json!([{"value": "only@x"}]));
     same_except(&before, &out, &["emails"]);
+    // A lone value, a string for a complex value, a filtered value that is
+    // not an object: each refused (`invalidValue`), by path or without one.
+    for ops in [
+        json!([{"op": "replace", "path": "emails", "value": {"value": "only@x"}}]),
+        json!([{"op": "add", "path": "emails", "value": "only@x"}]),
+        json!([{"op": "add", "path": "emails", "value": ["only@x"]}]),
+        json!([{"op": "replace", "value": {"phoneNumbers": "123"}}]),
+        json!([{"op": "add", "value": {"roles": "x"}}]),
+        json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": "w@x"}]),
+        json!([{"op": "add", "path": "emails[type eq \"other\"]", "value": "w@x"}]),
+        json!([{"op": "replace", "path": "name", "value": "Ann"}]),
+    ] {
+        let e = crate::support::run(bjensen(), ops.clone(), &USER_RESOURCE).unwrap_err();
+        assert_eq!(
+            e.kind,
+            scim_protocol::ErrorKind::InvalidValue,
+            "{ops}: {}",
+            e.detail
+        );
+        assert!(
+            !e.detail.contains("only@x") && !e.detail.contains("w@x"),
+            "{}",
+            e.detail
+        );
+    }
 }
 
 #[test]

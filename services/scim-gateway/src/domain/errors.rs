@@ -19,8 +19,12 @@ pub enum ScimViewError {
     PreconditionFailed,
     #[error("the resource is being modified concurrently; retry the request")]
     ConcurrentModification,
-    #[error("member {0} is not a user or group of this organization")]
+    #[error("{}", unknown_member(.0))]
     UnknownMember(String),
+    /// The write is over one of the configured bounds (string length,
+    /// resource size, values per PATCH operation).
+    #[error(transparent)]
+    LimitExceeded(#[from] scim_protocol::limits::LimitExceeded),
     #[error("the SCIM view is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("the seat quota is reached: {used} of {quota} seats are in use")]
@@ -41,6 +45,15 @@ pub enum AuthError {
     Unavailable(#[source] anyhow::Error),
     #[error("SCIM provisioning is not included in this organization's subscription")]
     ScimNotIncluded,
+}
+
+/// Names the member only when it is one of our ids: anything else is the
+/// client's text, never echoed.
+fn unknown_member(raw: &str) -> String {
+    match uuid::Uuid::try_parse(raw) {
+        Ok(id) => format!("member {id} is not a user or group of this organization"),
+        Err(_) => "a member id is not a user or group of this organization".to_owned(),
+    }
 }
 
 impl ScimViewError {

@@ -10,7 +10,7 @@ use super::credentials::authenticated_tenant;
 use super::models::{BearerToken, OrgId, Organization, TokenInfo};
 use super::ports::{Clock, CredentialStore, OrganizationStore, StoreError, TokenSource, UserStore};
 
-pub const DEFAULT_ROLE: &str = "member";
+pub const DEFAULT_ROLE: &str = provisioning_events::access::DEFAULT_ROLE;
 const MAX_NAME_CHARS: usize = 200;
 /// Characters of a token kept in clear to tell tokens apart (`scim_` + 7).
 pub const TOKEN_PREFIX_CHARS: usize = 12;
@@ -67,6 +67,10 @@ pub enum OrganizationError {
     TokenNotFound,
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "an organization's synchronized workspace is fixed when the organization is created; this one's is {0}"
+    )]
+    WorkspaceFixed(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,6 +89,8 @@ pub struct Organizations<S, C, T> {
     store: S,
     clock: C,
     tokens: T,
+    /// The access catalogue's roles: a default role must be one of them.
+    roles: Vec<String>,
 }
 
 impl<S, C, T> Organizations<S, C, T>
@@ -98,6 +104,41 @@ where
             store,
             clock,
             tokens,
+            roles: provisioning_events::access::role_list(
+                provisioning_events::access::DEFAULT_ROLES,
+            ),
+        }
+    }
+
+    /// Checks default roles against these roles (`access.roles`) instead of
+    /// the default catalogue.
+    pub fn with_roles(mut self, roles: Vec<String>) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// A default role as given, when it is a role of the catalogue. The
+    /// detail names the valid roles, not the one given.
+    fn role(&self, role: Option<String>) -> Result<Option<String>, OrganizationError> {
+        match text(role, "default_role")? {
+            Some(role) if !self.roles.contains(&role) => Err(OrganizationError::Invalid(format!(
+                "default_role must be a role of the access catalogue: {}",
+                self.roles.join(", ")
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    /// The role of new accounts when the organization names none:
+    /// [`DEFAULT_ROLE`], or the catalogue's first role when it has no such role.
+    fn fallback_role(&self) -> String {
+        if self.roles.iter().any(|r| r == DEFAULT_ROLE) {
+            DEFAULT_ROLE.to_owned()
+        } else {
+            self.roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_ROLE.to_owned())
         }
     }
 
@@ -113,8 +154,10 @@ where
             name: text(Some(new.name), "name")?.unwrap_or_default(),
             workspace_id: Uuid::now_v7(),
             workspace_name: text(new.workspace_name, "workspace")?,
-            default_role: text(new.default_role, "default_role")?
-                .unwrap_or_else(|| DEFAULT_ROLE.to_owned()),
+            default_role: match self.role(new.default_role)? {
+                Some(role) => role,
+                None => self.fallback_role(),
+            },
             scim_included: true,
             created_at: self.clock.now(),
         })
@@ -183,21 +226,26 @@ where
             .ok_or(OrganizationError::NotFound)
     }
 
-    /// Changes which workspace is synchronized and which role new accounts
-    /// get. Accounts already provisioned keep theirs.
+    /// Changes the workspace's name and which role new accounts get.
+    /// Accounts already provisioned keep theirs. The synchronized workspace
+    /// itself never changes (one per organization, its own): a
+    /// `workspace_id` other than the current one is refused.
     pub async fn configure(
         &self,
         org: OrgId,
         change: ConnectionChange,
     ) -> Result<Organization, OrganizationError> {
         let mut organization = self.get(org).await?;
-        if let Some(id) = change.workspace_id {
-            organization.workspace_id = id;
+        if change
+            .workspace_id
+            .is_some_and(|id| id != organization.workspace_id)
+        {
+            return Err(OrganizationError::WorkspaceFixed(organization.workspace_id));
         }
         if let Some(name) = text(change.workspace_name, "workspace")? {
             organization.workspace_name = Some(name);
         }
-        if let Some(role) = text(change.default_role, "default_role")? {
+        if let Some(role) = self.role(change.default_role)? {
             organization.default_role = role;
         }
         if !self.store.update_connection(&organization).await? {
@@ -312,14 +360,27 @@ where
                 organization.workspace_id
             ),
         ));
-        checks.push(check(
-            "default_role",
-            true,
-            format!(
-                "new accounts get the role \"{}\"",
-                organization.default_role
-            ),
-        ));
+        // The catalogue may have changed since the role was chosen.
+        checks.push(if self.roles.contains(&organization.default_role) {
+            check(
+                "default_role",
+                true,
+                format!(
+                    "new accounts get the role \"{}\"",
+                    organization.default_role
+                ),
+            )
+        } else {
+            check(
+                "default_role",
+                false,
+                format!(
+                    "new accounts get the role \"{}\", which is not in the access catalogue ({}): choose one of those",
+                    organization.default_role,
+                    self.roles.join(", ")
+                ),
+            )
+        });
         // What an IdP's test does first: look a user up by userName.
         let probe = format!("connection-test-{}@example.invalid", Uuid::now_v7());
         checks.push(match self.store.user_name_taken(org, &probe).await {

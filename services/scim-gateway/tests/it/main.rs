@@ -6,13 +6,16 @@
 mod support;
 
 mod concurrency;
+mod connection;
 mod discovery;
 mod errors;
 mod filters;
 mod groups;
+mod inputs;
 mod isolation;
 mod journal;
 mod page_size;
+mod limits;
 mod relay;
 mod robustness;
 mod sealing;

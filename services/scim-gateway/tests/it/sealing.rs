@@ -96,7 +96,7 @@ pub(crate) fn user_names(events: &[Event]) -> Vec<String> {
 }
 
 async fn admin_get(app: &TestApp, uri: &str) -> Response {
-    let state = admin_state(&app.store, AdminKey::new(ADMIN_KEY));
+    let state = admin_state(&app.store, AdminKey::new(ADMIN_KEY), Vec::new());
     let service = init_service(App::new().app_data(state).configure(configure_admin)).await;
     let request = admin_request("GET", uri, Some(ADMIN_KEY), None).to_request();
     Response::read(call_service(&service, request).await).await

@@ -31,6 +31,7 @@ where
     ) -> Result<GroupWithMembers, ScimViewError> {
         let mut document = normalize_for_write(body, &GROUP_RESOURCE)?;
         let member_ids = take_member_ids(&mut document)?;
+        self.limits.writes.check_document(&document)?;
         let members = self.resolve_members(tenant.org, &member_ids).await?;
         let bodies = rules::group_created(&document, &members);
         let (group, events) = self.first_version(tenant, ResourceKind::Group, document, bodies);
@@ -83,6 +84,7 @@ where
         let id = parse_id(id, ResourceKind::Group)?;
         let mut replacement = normalize_for_write(body, &GROUP_RESOURCE)?;
         let wanted_ids = take_member_ids(&mut replacement)?;
+        self.limits.writes.check_document(&replacement)?;
         let wanted = self.resolve_members(tenant.org, &wanted_ids).await?;
         let membership = [MembershipChange::Exactly(wanted)];
         self.change_group(tenant, id, precondition, &membership, |current| {
@@ -103,6 +105,7 @@ where
     ) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::Group)?;
         let request = PatchRequest::parse(body, &GROUP_RESOURCE)?;
+        self.limits.writes.check_patch(&request)?;
         let (document_ops, member_changes) = patch::split_members(request.operations)?;
         let membership = self.membership_changes(tenant.org, member_changes).await?;
         self.change_group(tenant, id, precondition, &membership, |current| {
@@ -111,7 +114,9 @@ where
             }
             let mut document = current.document.clone();
             patch::apply(&mut document, &document_ops, &GROUP_RESOURCE)?;
-            Ok(normalize_for_write(document, &GROUP_RESOURCE)?)
+            let document = normalize_for_write(document, &GROUP_RESOURCE)?;
+            self.limits.writes.check_document(&document)?;
+            Ok(document)
         })
         .await
     }
@@ -131,11 +136,14 @@ where
         document_of: impl FnOnce(&StoredResource) -> Result<Value, ScimViewError> + Send,
     ) -> Result<StoredResource, ScimViewError> {
         let expected = match precondition {
-            Precondition::Any => None,
+            Precondition::Any | Precondition::Except(_) => None,
             Precondition::Versions(versions) => Some(versions.as_slice()),
         };
         let _turn = self.locks.lock(tenant.org, id).await;
         let decide = |current: &StoredResource, effects: &[MembershipEffect]| {
+            // `If-None-Match`, checked against the group as locked (an
+            // `If-Match` already is, by the store's version-checked UPDATE).
+            precondition.check(&current.meta)?;
             let document = document_of(current)?;
             let (added, removed) = net_membership(effects);
             if document == current.document && added.is_empty() && removed.is_empty() {

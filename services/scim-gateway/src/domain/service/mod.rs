@@ -20,6 +20,7 @@ mod users;
 
 use provisioning_events::sealing::HashSecret;
 use provisioning_events::{Event, EventBody};
+use scim_protocol::limits::WriteLimits;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,8 @@ pub struct ViewLimits {
     /// How long a write keeps retrying after losing optimistic-concurrency
     /// races (to a writer of another process) before it answers 409.
     pub write_deadline: Duration,
+    /// Bounds on string values, resource size and PATCH operation values.
+    pub writes: WriteLimits,
 }
 
 impl Default for ViewLimits {
@@ -58,17 +61,20 @@ impl Default for ViewLimits {
             default_count: 100,
             max_page_bytes: 2 * 1024 * 1024,
             write_deadline: Duration::from_secs(10),
+            writes: WriteLimits::default(),
         }
     }
 }
 
-/// `If-Match` as the client sent it.
+/// `If-Match` (and `If-None-Match`) of a write as the client sent them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Precondition {
     /// `If-Match: *`, or no header: any current version.
     Any,
     /// The listed versions; anything else is 412.
     Versions(Vec<i64>),
+    /// Any version but these (`If-None-Match` on a write); one of them is 412.
+    Except(Vec<i64>),
 }
 
 impl Precondition {
@@ -77,6 +83,10 @@ impl Precondition {
             Precondition::Any => Ok(()),
             Precondition::Versions(v) if v.contains(&meta.version) => Ok(()),
             Precondition::Versions(_) => Err(ScimViewError::PreconditionFailed),
+            Precondition::Except(v) if v.contains(&meta.version) => {
+                Err(ScimViewError::PreconditionFailed)
+            }
+            Precondition::Except(_) => Ok(()),
         }
     }
 

@@ -28,6 +28,7 @@ where
         body: Value,
     ) -> Result<StoredResource, ScimViewError> {
         let document = normalize_for_write(body, &USER_RESOURCE)?;
+        self.limits.writes.check_document(&document)?;
         let mut seat_key = None;
         // An active user takes a seat: asked for before anything is written.
         // A taken userName (an IdP retrying a create that did commit) is a
@@ -86,6 +87,7 @@ where
     ) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
         let replacement = normalize_for_write(body, &USER_RESOURCE)?;
+        self.limits.writes.check_document(&replacement)?;
         self.modify_user(tenant, id, precondition, |current| {
             check_immutable(&current.document, &replacement, &USER_RESOURCE)?;
             Ok(replacement.clone())
@@ -102,10 +104,13 @@ where
     ) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
         let request = PatchRequest::parse(body, &USER_RESOURCE)?;
+        self.limits.writes.check_patch(&request)?;
         self.modify_user(tenant, id, precondition, |current| {
             let mut document = current.document.clone();
             patch::apply(&mut document, &request.operations, &USER_RESOURCE)?;
-            Ok(normalize_for_write(document, &USER_RESOURCE)?)
+            let document = normalize_for_write(document, &USER_RESOURCE)?;
+            self.limits.writes.check_document(&document)?;
+            Ok(document)
         })
         .await
     }

@@ -4,7 +4,9 @@
 //!
 //! - `POST   /admin/v1/organizations` `{"name", "workspace"?, "default_role"?}`
 //! - `GET    /admin/v1/organizations/{org}`
-//! - `PUT    /admin/v1/organizations/{org}/connection` `{"workspace_id"?, "workspace"?, "default_role"?}`
+//! - `PUT    /admin/v1/organizations/{org}/connection` `{"workspace_id"?, "workspace"?, "default_role"?}`:
+//!   the role must be in the access catalogue (400); the workspace is fixed at creation, so
+//!   another `workspace_id` is 409
 //! - `POST   /admin/v1/organizations/{org}/tokens`: the token's value, this once
 //! - `GET    /admin/v1/organizations/{org}/tokens`: prefixes and dates, never values
 //! - `DELETE /admin/v1/organizations/{org}/tokens/{id}`
@@ -77,9 +79,10 @@ impl ResponseError for AdminApiError {
             AdminApiError::Organization(
                 OrganizationError::NotFound | OrganizationError::TokenNotFound,
             ) => StatusCode::NOT_FOUND,
-            AdminApiError::Organization(OrganizationError::Store(StoreError::Duplicate)) => {
-                StatusCode::CONFLICT
-            }
+            AdminApiError::Organization(
+                OrganizationError::Store(StoreError::Duplicate)
+                | OrganizationError::WorkspaceFixed(_),
+            ) => StatusCode::CONFLICT,
             AdminApiError::Organization(OrganizationError::Store(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -20,8 +20,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("the request body could not be read")]
     BodyUnreadable,
-    #[error("content type {0} is not supported; send application/scim+json")]
-    UnsupportedMediaType(String),
+    #[error("the content type is not supported; send application/scim+json or application/json")]
+    UnsupportedMediaType,
     #[error("no endpoint at this path")]
     NoRoute,
     #[error("method not allowed on this endpoint")]
@@ -63,6 +63,7 @@ impl ResponseError for ApiError {
                     StatusCode::CONFLICT
                 }
                 ScimViewError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+                ScimViewError::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 ScimViewError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ScimViewError::SeatQuotaReached { .. } | ScimViewError::ScimNotIncluded => {
                     StatusCode::FORBIDDEN
@@ -76,7 +77,7 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::ScimNotIncluded) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyFailedAuthentications(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -14,7 +14,7 @@ use super::render::{
     Projection, base_url, groups_json, json_response, location, members_json, resource_json,
     resource_response,
 };
-use super::request::{bearer_token, if_match, if_none_match_hits, json_body, search_from_query};
+use super::request::{IfNoneMatch, bearer_token, json_body, precondition, search_from_query};
 use crate::domain::errors::AuthError;
 use crate::domain::models::{GroupRef, OrgId, ResourceKind, StoredResource, Tenant};
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
@@ -129,13 +129,14 @@ pub async fn get_user<S: Store, C: Clock>(
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let projection = projection_from_query(&req, &USER_RESOURCE)?;
+    let if_none_match = IfNoneMatch::read(&req)?;
     let (user, groups) = if projection.wants(&USER_RESOURCE, "groups") {
         let found = api.view.get_user_with_groups(org, &id).await?;
         (found.user, Some(found.groups))
     } else {
         (api.view.get_user(org, &id).await?, None)
     };
-    if if_none_match_hits(&req, user.meta.version) {
+    if if_none_match.hits(user.meta.version) {
         return Ok(HttpResponse::NotModified()
             .insert_header(("ETag", user.meta.etag()))
             .finish());
@@ -157,7 +158,7 @@ pub async fn replace_user<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let user = api
         .view
-        .replace_user(&tenant, &id, body, &if_match(&req))
+        .replace_user(&tenant, &id, body, &precondition(&req)?)
         .await?;
     user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
 }
@@ -174,7 +175,7 @@ pub async fn patch_user<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let user = api
         .view
-        .patch_user(&tenant, &id, body, &if_match(&req))
+        .patch_user(&tenant, &id, body, &precondition(&req)?)
         .await?;
     user_reply(&req, &api, org, &user, &projection, StatusCode::OK).await
 }
@@ -185,7 +186,9 @@ pub async fn delete_user<S: Store, C: Clock>(
     api: Api<S, C>,
 ) -> Reply {
     let tenant = authenticate(&req, &api).await?;
-    api.view.delete_user(&tenant, &id, &if_match(&req)).await?;
+    api.view
+        .delete_user(&tenant, &id, &precondition(&req)?)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -257,9 +260,10 @@ pub async fn get_group<S: Store, C: Clock>(
     let tenant = authenticate(&req, &api).await?;
     let org = tenant.org;
     let projection = projection_from_query(&req, &GROUP_RESOURCE)?;
+    let if_none_match = IfNoneMatch::read(&req)?;
     let with_members = projection.wants(&GROUP_RESOURCE, "members");
     let found = api.view.get_group(org, &id, with_members).await?;
-    if if_none_match_hits(&req, found.group.meta.version) {
+    if if_none_match.hits(found.group.meta.version) {
         return Ok(HttpResponse::NotModified()
             .insert_header(("ETag", found.group.meta.etag()))
             .finish());
@@ -299,7 +303,7 @@ pub async fn replace_group<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let group = api
         .view
-        .replace_group(&tenant, &id, body, &if_match(&req))
+        .replace_group(&tenant, &id, body, &precondition(&req)?)
         .await?;
     group_reply(&req, &api, org, &group, &projection).await
 }
@@ -318,7 +322,7 @@ pub async fn patch_group<S: Store, C: Clock>(
     let body = json_body(&req, payload, api.max_body_bytes).await?;
     let group = api
         .view
-        .patch_group(&tenant, &id, body, &if_match(&req))
+        .patch_group(&tenant, &id, body, &precondition(&req)?)
         .await?;
     if projection.is_explicit() {
         group_reply(&req, &api, org, &group, &projection).await
@@ -335,7 +339,9 @@ pub async fn delete_group<S: Store, C: Clock>(
     api: Api<S, C>,
 ) -> Reply {
     let tenant = authenticate(&req, &api).await?;
-    api.view.delete_group(&tenant, &id, &if_match(&req)).await?;
+    api.view
+        .delete_group(&tenant, &id, &precondition(&req)?)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
