@@ -1,3 +1,8 @@
+/// jemalloc with background purging gives a peak's memory back within
+/// seconds (glibc's malloc kept it: docs/benchmarks.md, issue 22).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use service_kit::telemetry;
 use team::config::Settings;
 
