@@ -7,6 +7,7 @@ mod support;
 
 mod discovery;
 mod errors;
+mod fairness;
 mod filters;
 mod groups;
 mod isolation;
