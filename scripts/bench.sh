@@ -20,6 +20,9 @@
 #   KEEP=1 ...                          # keep databases and data folder
 #   STATS=none ...                      # see "Statistics" below
 #   SCENARIOS="create quota" ...        # only these scenarios (names as below)
+#   MODE=embedded SCENARIOS=fairness ... # issue 22: B's latency beside A's flood
+#                                       # (the other scenarios' organizations
+#                                       # have their request limits lifted)
 #   BIN=/path/to/release ...            # binaries built elsewhere (A/B runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -160,6 +163,9 @@ scenarios() {
   if wanted quota; then "${b[@]}" quota --seats 5000 --extra 500 --concurrency "$CONCURRENCY"; fi
   if wanted initial-sync; then "${b[@]}" initial-sync --orgs 1 "${load[@]}"; fi
   if wanted propagation; then "${b[@]}" propagation --rate "$RATE" --duration 20; fi
+  # Two organizations under the default limits (issue 22): B at 20/s alone,
+  # then beside A creating on 16 connections.
+  if wanted fairness; then "${b[@]}" fairness --duration "$DURATION"; fi
   # The lookups and the group need the seeded organization.
   if wanted seed || wanted filter || wanted get || wanted patch || wanted group-add; then
     echo "-- seeding $USERS users"
