@@ -6,6 +6,8 @@
 //! No timing: a request "in flight" is a permit the test holds, and rates are
 //! slow enough that no token comes back during a test.
 
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix_web::App;
@@ -18,6 +20,8 @@ use scim_gateway::startup::{admin_state, configure_admin, configure_app};
 use serde_json::{Value, json};
 use service_kit::admin_key::AdminKey;
 use test_support::http::{Response, admin_request, scim_request};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, suite_settings};
@@ -273,7 +277,85 @@ async fn bad_limits_are_refused_and_change_nothing(backend: Backend) {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 }
 
+/// The fields recorded on spans after they were created, in order.
+#[derive(Clone, Default)]
+struct Recorded(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Visit for Recorded {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((field.name().to_owned(), format!("{value:?}")));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorded {
+    fn on_record(
+        &self,
+        _: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: Context<'_, S>,
+    ) {
+        values.record(&mut self.clone());
+    }
+}
+
+impl Recorded {
+    fn take(&self, name: &str) -> Vec<String> {
+        let mut all = self.0.lock().unwrap();
+        let values = all
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect();
+        all.clear();
+        values
+    }
+}
+
+async fn the_request_span_names_the_organization_and_whether_it_was_throttled(backend: Backend) {
+    let Some(app) = spawn(backend, 1, 0.0, 1).await else {
+        return;
+    };
+    let recorded = Recorded::default();
+    let _subscriber =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(recorded.clone()));
+    let service = init_service(
+        App::new()
+            .app_data(app.api.clone())
+            .wrap(actix_web::middleware::from_fn(
+                scim_gateway::inbound::http::request_span,
+            ))
+            .configure(configure_app),
+    )
+    .await;
+    let get = || scim_request("GET", "/Users", &app.token, None).to_request();
+
+    let held = in_flight(&app, app.org);
+    let refused = Response::read(call_service(&service, get()).await).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(recorded.take("throttled"), ["true"]);
+    drop(held);
+
+    let served = Response::read(call_service(&service, get()).await).await;
+    assert_eq!(served.status, StatusCode::OK);
+    let org = app.org.to_string();
+    let fields = recorded.0.lock().unwrap().clone();
+    let value = |name: &str| -> Vec<String> {
+        fields
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    assert_eq!(value("org.id"), [org.as_str()]);
+    assert_eq!(value("org.in_flight"), ["1"]);
+    assert_eq!(value("throttled"), ["false"]);
+}
+
 on_both_backends!(
+    the_request_span_names_the_organization_and_whether_it_was_throttled,
     over_the_in_flight_limit_a_request_gets_429_and_another_organization_does_not,
     over_the_rate_a_request_gets_429_with_the_wait_and_another_organization_does_not,
     an_override_through_the_admin_api_applies_to_the_next_request_and_shows_in_status,
