@@ -21,7 +21,12 @@
 #   STATS=none ...                      # see "Statistics" below
 #   SCENARIOS="create quota" ...        # only these scenarios (names as below)
 #   SCENARIOS=memory MODE=embedded ...  # large list pages: memory taken and given back
+#   MODE=embedded SCENARIOS=fairness ... # issue 22: B's latency beside A's flood
+#                                       # (the other scenarios' organizations
+#                                       # have their request limits lifted)
 #   BIN=/path/to/release ...            # binaries built elsewhere (A/B runs)
+#   EMBEDDED_PORT=18310 ...             # another port for the embedded process
+#                                       # (two benches on one machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +37,7 @@ CONCURRENCY=${CONCURRENCY:-16}
 RATE=${RATE:-500}
 SCENARIOS=${SCENARIOS:-all}
 LOOKUP_USERS=${LOOKUP_USERS:-0}
+EMBEDDED_PORT=${EMBEDDED_PORT:-18210}
 STATS=${STATS:-analyze}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 AMQP=${AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
@@ -161,6 +167,11 @@ scenarios() {
   if wanted quota; then "${b[@]}" quota --seats 5000 --extra 500 --concurrency "$CONCURRENCY"; fi
   if wanted initial-sync; then "${b[@]}" initial-sync --orgs 1 "${load[@]}"; fi
   if wanted propagation; then "${b[@]}" propagation --rate "$RATE" --duration 20; fi
+  # Two organizations under the default limits (issue 22): B at 20/s alone,
+  # then beside A creating on 16 connections.
+  # FAIRNESS_ARGS=--ignore-retry-after: A does not back off after a 429.
+  # shellcheck disable=SC2086 # FAIRNESS_ARGS is a list of flags
+  if wanted fairness; then "${b[@]}" fairness --duration "$DURATION" ${FAIRNESS_ARGS:-}; fi
   # The lookups and the group need the seeded organization.
   if wanted seed || wanted filter || wanted get || wanted patch || wanted group-add; then
     echo "-- seeding $USERS users"
@@ -245,14 +256,14 @@ if [ "$MODE" = all ] || [ "$MODE" = embedded ]; then
   echo "== embedded: one process, SQLite files, in-process bus"
   GATEWAY_DB=  # LOOKUP_USERS fills PostgreSQL only
   mkdir -p "$WORK/embedded"
-  port_free 18210
-  (cd "$WORK/embedded" && SCIM_HTTP__PORT=18210 SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn \
+  port_free "$EMBEDDED_PORT"
+  (cd "$WORK/embedded" && SCIM_HTTP__PORT=$EMBEDDED_PORT SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn \
     exec "$BIN/scim-embedded" > embedded.log 2>&1) &
   PIDS+=($!)
-  wait_ready embedded http://127.0.0.1:18210 "$WORK/embedded/embedded.log"
-  token=$("$BENCH" --base-url http://127.0.0.1:18210/scim/v2 --admin-key "$KEY" \
+  wait_ready embedded http://127.0.0.1:$EMBEDDED_PORT "$WORK/embedded/embedded.log"
+  token=$("$BENCH" --base-url http://127.0.0.1:$EMBEDDED_PORT/scim/v2 --admin-key "$KEY" \
     organization --seats 100000000 --name "bench-$RUN")
-  scenarios http://127.0.0.1:18210 "$token" "${PIDS[0]}"
+  scenarios http://127.0.0.1:$EMBEDDED_PORT "$token" "${PIDS[0]}"
 fi
 
 exit $FAILED

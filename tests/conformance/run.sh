@@ -28,7 +28,7 @@ esac
 cargo build -q -p scim-gateway --bin scim-gateway
 token="scim_conformance_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 SCIM_HTTP__PORT=$port SCIM_DATABASE__URL=$db_url SCIM_BOOTSTRAP__TOKEN=$token \
-SCIM_BOOTSTRAP__DATA_DIR=$work SCIM_LOG__FILTER=warn \
+SCIM_BOOTSTRAP__DATA_DIR=$work SCIM_LOG__FILTER=warn SCIM_LIMITS__RATE_PER_SECOND=0 \
   "$target/debug/scim-gateway" >"$work/gateway.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT

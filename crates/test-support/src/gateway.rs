@@ -34,14 +34,18 @@ impl Backend {
     }
 }
 
-/// The gateway's default settings on `database_url`, with a small pool and
-/// a key-encryption key of its own (so that no test reads or writes the
-/// default key file under `./data`).
+/// The gateway's default settings on `database_url`, with a small pool, a
+/// key-encryption key of its own (so that no test reads or writes the
+/// default key file under `./data`) and no per-organization request limits.
 pub fn settings(database_url: String) -> Settings {
     let mut settings = Settings::from_sources(None, false).expect("default settings");
     settings.database.url = Secret::new(database_url);
     settings.database.max_connections = 8;
     settings.keys.key_encryption_key = Some(Secret::new(test_key_encryption_key()));
+    // Tests send bursts of concurrent requests on purpose; the tests of the
+    // per-organization limits set their own.
+    settings.limits.max_in_flight = 0;
+    settings.limits.rate_per_second = 0.0;
     settings
 }
 

@@ -23,6 +23,7 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub keys: KeySettings,
     pub data_keys: DataKeyServerSettings,
+    pub limits: LimitSettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`: the admin API is served
     /// only with one.
     #[serde(default, deserialize_with = "service_kit::settings::admin_key")]
@@ -56,6 +57,20 @@ pub struct DataKeyServerSettings {
     pub queue: String,
     /// Requests answered at once (default 8).
     pub concurrency: u16,
+}
+
+/// Each organization's SCIM requests are limited (fairness between
+/// organizations, docs/operations.md); an organization's own limits (admin
+/// API, `scimctl org limits`) replace these field by field. Over a limit: 429
+/// with an integer `Retry-After`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct LimitSettings {
+    /// Requests of one organization answered at once (0: no limit).
+    pub max_in_flight: u32,
+    /// Requests a second of one organization, on average (0: no limit).
+    pub rate_per_second: f64,
+    /// Requests admitted at once after a quiet time (at least 1).
+    pub burst: u32,
 }
 
 /// How the gateway asks licensing for seats (request/reply over `amqp.url`).
@@ -218,6 +233,9 @@ impl Settings {
                 provisioning_events::personal::DATA_KEY_QUEUE,
             )?
             .set_default("data_keys.concurrency", 8)?
+            .set_default("limits.max_in_flight", 8)?
+            .set_default("limits.rate_per_second", 100.0)?
+            .set_default("limits.burst", 200)?
             .set_default("log.filter", "info")?
             .set_default("log.format", "pretty")?;
         if let Some(file) = file {

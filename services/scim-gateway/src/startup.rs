@@ -18,7 +18,9 @@ use provisioning_events::sealing::{KeyEncryptionKey, KeyRing};
 use crate::config::Settings;
 use crate::domain::entitlements::Entitlements;
 use crate::domain::event_log::EventLog;
+use crate::domain::limits::{Fairness, Limiter, validated as valid_limits};
 use crate::domain::models::BearerToken;
+use crate::domain::models::RequestLimits;
 use crate::domain::organizations::Organizations;
 use crate::domain::ports::SeatAuthority;
 use crate::domain::service::{ScimView, ViewLimits};
@@ -70,9 +72,11 @@ pub fn admin_state(
     })
 }
 
-/// Mounts the gateway's admin routes; the state is [`admin_state`].
+/// Mounts the gateway's admin routes; the state is [`admin_state`] (and, for
+/// the limits routes, the SCIM API's: [`build_api`]).
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     http::admin::configure::<SqlScimView, SystemClock, RandomTokens>(cfg);
+    http::admin_limits::configure::<SqlScimView, SystemClock, RandomTokens>(cfg);
 }
 
 /// Connects and migrates the database and assembles the HTTP API's state,
@@ -144,6 +148,14 @@ pub async fn build_api_with(
             max_operation_values: settings.scim.max_operation_values,
         },
     };
+    let limiter = Limiter::new(
+        valid_limits(RequestLimits {
+            max_in_flight: settings.limits.max_in_flight,
+            rate_per_second: settings.limits.rate_per_second,
+            burst: settings.limits.burst,
+        })
+        .context("the limits.* settings")?,
+    );
     let api = web::Data::new(ScimApi {
         view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys),
         health: store.clone(),
@@ -153,6 +165,7 @@ pub async fn build_api_with(
             settings.http.auth_failure_limit,
             Duration::from_secs(settings.http.auth_failure_window_secs),
         ),
+        fairness: Arc::new(Fairness::new(store.clone(), Arc::new(limiter))),
     });
     Ok((api, store))
 }

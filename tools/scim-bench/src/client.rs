@@ -35,6 +35,8 @@ pub struct Scim {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The `Retry-After` header as sent (429, 503).
+    pub retry_after: Option<String>,
 }
 
 impl Answer {
@@ -84,13 +86,21 @@ impl Scim {
         }
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let bytes = response.bytes().await.map_err(transport)?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).map_err(|e| format!("{status} unreadable body: {e}"))?
         };
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     pub async fn get(&self, path: &str) -> Result<Answer, String> {
@@ -204,8 +214,27 @@ impl Admin {
     }
 
     /// A new organization with `seats` seats and a SCIM token, as
-    /// `scimctl org create` makes one.
+    /// `scimctl org create` makes one, without per-organization request
+    /// limits: the throughput scenarios measure the gateway, not its limiter
+    /// (`fairness` measures that, with [`Self::create_limited_organization`]).
     pub async fn create_organization(
+        &self,
+        name: &str,
+        seats: u64,
+    ) -> anyhow::Result<Organization> {
+        let org = self.create_limited_organization(name, seats).await?;
+        let limits = format!("{}/admin/v1/organizations/{}/limits", self.gateway, org.id);
+        let unlimited = json!({"max_in_flight": 0, "rate_per_second": 0});
+        match self.send(Method::PUT, &limits, Some(unlimited)).await {
+            Ok(_) => Ok(org),
+            // A gateway from before per-organization limits (A/B runs).
+            Err(e) if e.to_string().contains(" 404 ") => Ok(org),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Self::create_organization`] under the gateway's default limits.
+    pub async fn create_limited_organization(
         &self,
         name: &str,
         seats: u64,
@@ -235,6 +264,17 @@ impl Admin {
             .ok_or_else(|| anyhow!("the gateway issued no token"))?
             .to_owned();
         Ok(Organization { id, token })
+    }
+
+    /// The gateway's `/admin/v1/limits`: every organization's limits and 429
+    /// counts.
+    pub async fn limits(&self) -> anyhow::Result<Value> {
+        self.send(
+            Method::GET,
+            &format!("{}/admin/v1/limits", self.gateway),
+            None,
+        )
+        .await
     }
 
     /// Seats licensing counts in `org`: (used, confirmed); used counts

@@ -4,6 +4,7 @@
 //! Scenarios and how the figures in docs/benchmarks.md were made: that file.
 
 mod client;
+mod fairness;
 mod load;
 mod memory;
 mod report;
@@ -169,6 +170,24 @@ enum Command {
         extra: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+    },
+    /// Two new organizations under the gateway's default limits: B at a
+    /// steady rate (GETs, a create every 4th request) alone, then beside A
+    /// creating users on `a-connections` connections. B must see no error,
+    /// A only 201 or 429 with an integer Retry-After.
+    Fairness {
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 16)]
+        a_connections: usize,
+        #[arg(long, default_value_t = 20.0)]
+        b_rate: f64,
+        #[arg(long, default_value_t = 50)]
+        b_users: usize,
+        /// A sends its next request at once after a 429 (a client that does
+        /// not back off) instead of waiting its Retry-After.
+        #[arg(long)]
+        ignore_retry_after: bool,
     },
     /// Creates at a steady rate in a new organization; reports the time from
     /// each 201 to identity applying the user's event.
@@ -374,6 +393,43 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
                 .await?;
             let scim = bench.scim(&org.token);
             vec![scenarios::quota(&admin, scim, &org.id, *seats, *extra, *concurrency).await?]
+        }
+        Command::Fairness {
+            duration,
+            a_connections,
+            b_rate,
+            b_users,
+            ignore_retry_after,
+        } => {
+            let admin = bench.admin()?;
+            let mut orgs = Vec::new();
+            for which in ["a", "b"] {
+                let name = format!("bench-fair-{which}-{}", bench.run);
+                let org = admin
+                    .create_limited_organization(&name, UNLIMITED_SEATS)
+                    .await?;
+                orgs.push(bench.scim(&org.token));
+            }
+            let (b, a) = (orgs.pop().context("b")?, orgs.pop().context("a")?);
+            let outcome = fairness::Fairness {
+                a,
+                b,
+                run: bench.run.clone(),
+                duration: Duration::from_secs_f64(*duration),
+                a_connections: *a_connections,
+                b_rate: *b_rate,
+                b_users: *b_users,
+                honour_retry_after: !ignore_retry_after,
+            }
+            .run()
+            .await?;
+            println!("{}", outcome.a_line());
+            let limits = admin.limits().await?;
+            println!("gateway's limits and 429 counts: {limits}");
+            if outcome.a_misbehaved() {
+                eprintln!("organization A got an answer other than 201 or 429 with Retry-After");
+            }
+            vec![outcome.b_alone, outcome.b_beside_a, outcome.a_created]
         }
         Command::Propagation { rate, duration } => {
             let admin = bench.admin()?;

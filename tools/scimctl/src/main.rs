@@ -15,6 +15,7 @@ mod admin;
 mod dead;
 mod events;
 mod keys;
+mod limits;
 mod rebuild;
 mod replay;
 
@@ -72,7 +73,8 @@ enum Command {
         command: SeatsCommand,
     },
     /// Health and readiness of every service, the journal's lag, the queue
-    /// depths (exit 2 when a service is not ready; needs no admin key).
+    /// depths (exit 2 when a service is not ready; needs no admin key), and
+    /// with the admin key each organization's request limits and 429 counts.
     Status,
     /// The journal: what the IdPs' requests caused, in order.
     Events {
@@ -119,6 +121,9 @@ enum OrgCommand {
         /// The organization's id.
         org: String,
     },
+    /// Shows an organization's request limits and 429 counts; with flags,
+    /// sets its own values (over the gateway's defaults).
+    Limits(limits::LimitsArgs),
 }
 
 #[derive(Subcommand)]
@@ -201,13 +206,17 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         return rebuild::diff(args).await;
     }
     if let Command::Status = cli.command {
-        return status(&[
+        let mut report = status(&[
             ("gateway", &gateway),
             ("identity", &identity),
             ("team", &team),
             ("licensing", &licensing),
         ])
-        .await;
+        .await?;
+        // Readiness needs no admin key; the organizations' limits do.
+        let admin = Admin::new(cli.admin_key).ok();
+        report["limits"] = limits::of_all(admin.as_ref(), &gateway).await;
+        return Ok(report);
     }
     let admin = Admin::new(cli.admin_key)?;
     let orgs = format!("{gateway}/admin/v1/organizations");
@@ -263,6 +272,9 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
                 .send(Method::GET, &format!("{orgs}/{org}"), None)
                 .await
         }
+        Command::Org {
+            command: OrgCommand::Limits(args),
+        } => limits::run(&admin, &gateway, args).await,
         Command::Token {
             command: TokenCommand::Issue { org },
         } => {

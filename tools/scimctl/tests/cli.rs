@@ -1,7 +1,8 @@
 //! `scimctl` against the embedded platform served on a real port: create an
 //! organization whose token provisions at once, list and revoke tokens, set
-//! seats, report status; a wrong admin key or a default role outside the
-//! access catalogue is one clear line and exit 1; the
+//! seats, report status; an organization's request limits set, shown and
+//! reset, its 429s counted in status; a wrong admin key or a default role
+//! outside the access catalogue is one clear line and exit 1; the
 //! event table's instants are milliseconds; a rebuild into a database that
 //! does not exist says so once; profiles are printed sealed or erased, and
 //! identity's rebuild opens them with the gateway's key table, leaving no
@@ -191,6 +192,90 @@ async fn an_organization_from_the_cli_provisions_at_once() {
         stderr.contains("400") && stderr.contains("owner, admin, member, viewer"),
         "{stderr}"
     );
+}
+
+#[actix_web::test]
+async fn an_organizations_limits_round_trip_and_show_in_status() {
+    let port = serve().await;
+    let created = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &["org", "create", "--name", "Limited", "--seats", "5"],
+        )
+        .await,
+    );
+    let org = created["org_id"].as_str().unwrap().to_owned();
+    let defaults = json!({"max_in_flight": 8, "rate_per_second": 100.0, "burst": 200});
+
+    let shown = json_of(&scimctl(port, KEY, &["org", "limits", &org]).await);
+    assert_eq!(shown["limits"], defaults, "{shown}");
+    assert_eq!(shown["defaults"], defaults);
+
+    let set = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &[
+                "org",
+                "limits",
+                &org,
+                "--max-in-flight",
+                "3",
+                "--rate",
+                "2.5",
+            ],
+        )
+        .await,
+    );
+    let limited = json!({"max_in_flight": 3, "rate_per_second": 2.5, "burst": 200});
+    assert_eq!(set["limits"], limited, "{set}");
+    // One request every 100 s: the second of two is 429 with an integer
+    // Retry-After (no token comes back during the test).
+    let shown = json_of(
+        &scimctl(
+            port,
+            KEY,
+            &["org", "limits", &org, "--burst", "1", "--rate", "0.01"],
+        )
+        .await,
+    );
+    assert_eq!(
+        shown["override"],
+        json!({"max_in_flight": 3, "rate_per_second": 0.01, "burst": 1})
+    );
+
+    let token = created["token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let users = format!("http://127.0.0.1:{port}/scim/v2/Users");
+    let first = http.get(&users).bearer_auth(token).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let second = http.get(&users).bearer_auth(token).send().await.unwrap();
+    assert_eq!(second.status(), 429);
+    let wait: u64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1);
+
+    let status = json_of(&scimctl(port, KEY, &["status"]).await);
+    let orgs = status["limits"]["organizations"]
+        .as_array()
+        .expect("limits in status");
+    let ours = orgs
+        .iter()
+        .find(|o| o["org_id"] == json!(org))
+        .expect("listed");
+    assert_eq!(ours["usage"]["throttled"]["rate"], 1, "{status}");
+    assert_eq!(status["limits"]["throttled"], 1);
+
+    let reset = json_of(&scimctl(port, KEY, &["org", "limits", &org, "--reset"]).await);
+    assert_eq!(reset["limits"], defaults, "{reset}");
+
+    let refused = scimctl(port, KEY, &["org", "limits", &org, "--burst", "0"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("400"));
 }
 
 #[actix_web::test]

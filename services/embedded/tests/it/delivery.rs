@@ -46,6 +46,9 @@ impl Embedded {
             ("SCIM_ADMIN_KEY", "delivery-test".to_owned()),
             ("SCIM_EMBEDDED__DEFAULT_SEAT_QUOTA", "100000".to_owned()),
             ("SCIM_LOG__FILTER", "warn".to_owned()),
+            // One client as fast as it can: not what the request rate limit
+            // is about here.
+            ("SCIM_LIMITS__RATE_PER_SECOND", "0".to_owned()),
         ];
         let process = ServiceProcess::new(
             env!("CARGO_BIN_EXE_scim-embedded"),

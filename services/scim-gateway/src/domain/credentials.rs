@@ -42,6 +42,7 @@ mod tests {
                 workspace: Uuid::nil(),
                 default_role: "member".into(),
                 scim_included: true,
+                limits: Default::default(),
             },
             revoked_at,
             expires_at,

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod entitlements;
 pub mod errors;
 pub mod event_log;
+pub mod limits;
 pub mod models;
 pub mod organizations;
 pub mod ports;

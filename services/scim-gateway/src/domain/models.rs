@@ -102,6 +102,8 @@ pub struct Tenant {
     /// The gateway's copy of licensing's "SCIM included" (from
     /// `subscription.changed`): without it every SCIM request is refused.
     pub scim_included: bool,
+    /// The organization's own request limits, over the settings' defaults.
+    pub limits: LimitOverride,
 }
 
 /// An organization and its SCIM connection, as the admin API manages it.
@@ -294,6 +296,44 @@ pub struct TokenHash(pub [u8; 32]);
 impl TokenHash {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The limits one organization's requests are admitted under; 0 is "no
+/// limit" for `max_in_flight` and `rate_per_second`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestLimits {
+    /// SCIM requests of the organization being answered at once.
+    pub max_in_flight: u32,
+    /// Requests a second, on average.
+    pub rate_per_second: f64,
+    /// Requests admitted at once after a quiet time (the bucket's size).
+    pub burst: u32,
+}
+
+/// An organization's own limits; a field left `None` follows the default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LimitOverride {
+    pub max_in_flight: Option<u32>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<u32>,
+}
+
+/// Rates are finite (validated before they are stored), so equality is one.
+impl Eq for LimitOverride {}
+
+impl LimitOverride {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The limits in force: this override's fields over `defaults`.
+    pub fn over(&self, defaults: &RequestLimits) -> RequestLimits {
+        RequestLimits {
+            max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
+            rate_per_second: self.rate_per_second.unwrap_or(defaults.rate_per_second),
+            burst: self.burst.unwrap_or(defaults.burst),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use provisioning_events::sealing::DataKey;
 use provisioning_events::{Event, PersonRef};
 
 use super::models::{
-    BearerToken, GroupRef, ListQuery, MemberDeletion, MemberRef, MembershipChange,
+    BearerToken, GroupRef, LimitOverride, ListQuery, MemberDeletion, MemberRef, MembershipChange,
     MembershipEffect, OrgId, Organization, Page, ResourceId, StoredResource, TokenGrant, TokenHash,
     TokenInfo, UserWithGroups,
 };
@@ -272,6 +272,27 @@ pub trait EntitlementStore: Send + Sync + 'static {
         event: &Event,
         included: bool,
     ) -> impl Future<Output = Result<messaging::Admission, StoreError>> + Send;
+}
+
+/// Organizations' own request limits (`limits::LimitOverride`). A change
+/// applies to the organization's next request: the limits travel with its
+/// tenant (`CredentialStore::token_grant`).
+pub trait LimitStore: Send + Sync + 'static {
+    fn limit_override(
+        &self,
+        org: OrgId,
+    ) -> impl Future<Output = Result<Option<LimitOverride>, StoreError>> + Send;
+
+    /// Stores the override; an empty one removes it.
+    fn set_limit_override(
+        &self,
+        org: OrgId,
+        limits: &LimitOverride,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn limit_overrides(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(OrgId, LimitOverride)>, StoreError>> + Send;
 }
 
 /// Organizations, their SCIM connection and their tokens (hashes only).

@@ -189,6 +189,7 @@ mod tests {
             workspace: Uuid::now_v7(),
             default_role: "viewer".into(),
             scim_included: true,
+            limits: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ mod concurrency;
 mod connection;
 mod discovery;
 mod errors;
+mod fairness;
 mod filters;
 mod groups;
 mod inputs;

@@ -19,6 +19,7 @@
 //!   sealed as stored while its person's data key exists, `{"erased": true}` once it is
 //!   gone — never opened
 //! - `GET    /admin/v1/events/{event_id}`: one entry
+//! - the organizations' request limits: `admin_limits.rs` (mounted beside these)
 
 use std::sync::Arc;
 
@@ -38,17 +39,17 @@ use crate::domain::organizations::{
     ConnectionChange, NewOrganization, OrganizationError, Organizations,
 };
 use crate::domain::ports::{
-    Clock, CredentialStore, DataKeyStore, JournalEntry, JournalFilter, JournalReader,
+    Clock, CredentialStore, DataKeyStore, JournalEntry, JournalFilter, JournalReader, LimitStore,
     OrganizationStore, StoreError, TokenSource, UserStore,
 };
 
 /// What the admin use cases need of the store.
 pub trait AdminStore:
-    OrganizationStore + CredentialStore + UserStore + JournalReader + DataKeyStore
+    OrganizationStore + CredentialStore + UserStore + JournalReader + DataKeyStore + LimitStore
 {
 }
-impl<X: OrganizationStore + CredentialStore + UserStore + JournalReader + DataKeyStore> AdminStore
-    for X
+impl<X: OrganizationStore + CredentialStore + UserStore + JournalReader + DataKeyStore + LimitStore>
+    AdminStore for X
 {
 }
 

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use scim_protocol::{ErrorKind, ProtocolError, messages::error_body};
 
 use crate::domain::errors::{AuthError, ScimViewError};
+use crate::domain::limits::{Refusal, Throttled};
 use crate::domain::ports::SeatError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
@@ -28,6 +29,16 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many failed authentications from this address; retry later")]
     TooManyFailedAuthentications(std::time::Duration),
+    #[error("{}", throttled_detail(.0))]
+    Throttled(Throttled),
+}
+
+fn throttled_detail(throttled: &Throttled) -> String {
+    let limit = match throttled.refusal {
+        Refusal::InFlight => "too many requests of this organization are in progress",
+        Refusal::Rate => "this organization is over its request rate",
+    };
+    format!("{limit}; retry after {} s", throttled.retry_after_secs)
 }
 
 impl From<ProtocolError> for ApiError {
@@ -80,7 +91,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::TooManyFailedAuthentications(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyFailedAuthentications(_) | ApiError::Throttled(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
         }
     }
 
@@ -114,6 +127,12 @@ impl ResponseError for ApiError {
         }
         if let ApiError::TooManyFailedAuthentications(wait) = self {
             response.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
+        }
+        if let ApiError::Throttled(throttled) = self {
+            response.insert_header((
+                header::RETRY_AFTER,
+                throttled.retry_after_secs.max(1).to_string(),
+            ));
         }
         response.body(error_body(status.as_u16(), self.kind(), &detail).to_string())
     }

@@ -2,8 +2,10 @@
 //! use-case calls and results into SCIM JSON; every decision is in the domain.
 
 pub mod admin;
+pub mod admin_limits;
 mod discovery;
 pub mod errors;
+mod limits;
 mod render;
 mod request;
 mod resources;
@@ -27,6 +29,8 @@ pub struct ScimApi<S, C> {
     pub public_base_url: Option<String>,
     /// Repeated failed authentication from one address answers 429.
     pub auth_throttle: throttle::AuthThrottle,
+    /// Each organization's requests in flight and rate (429 over them).
+    pub fairness: std::sync::Arc<crate::domain::limits::Fairness<S>>,
 }
 
 impl<S, C> ScimApi<S, C> {
@@ -184,6 +188,10 @@ pub async fn request_span(
         http.method = %req.method(),
         url.path = tracing::field::Empty,
         http.status_code = tracing::field::Empty,
+        // Set once the token named the organization (`limits::admit`).
+        org.id = tracing::field::Empty,
+        org.in_flight = tracing::field::Empty,
+        throttled = tracing::field::Empty,
     );
     let incoming = req
         .headers()

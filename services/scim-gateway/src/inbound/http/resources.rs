@@ -26,12 +26,17 @@ type Reply = Result<HttpResponse, ApiError>;
 pub trait Store: UserStore + GroupStore + CredentialStore + ViewHealth {}
 impl<T: UserStore + GroupStore + CredentialStore + ViewHealth> Store for T {}
 
+/// The token's tenant, admitted under its organization's limits (429 over
+/// them) before any work is done for the request.
 async fn authenticate<S: Store, C: Clock>(
     req: &HttpRequest,
     api: &ScimApi<S, C>,
 ) -> Result<Tenant, ApiError> {
     match api.view.authenticate(bearer_token(req).as_ref()).await {
-        Ok(tenant) => Ok(tenant),
+        Ok(tenant) => {
+            super::limits::admit(req, api, &tenant)?;
+            Ok(tenant)
+        }
         Err(e @ (AuthError::MissingToken | AuthError::InvalidToken)) => {
             // The socket's address, not a header a client could forge.
             if let Some(wait) = req

@@ -1,6 +1,7 @@
 //! `CredentialStore`: a bearer token's hash to its grant (the token's row and
-//! its organization's tenant) through the tenant cache, and the token's last
-//! use written at most once a minute.
+//! its organization's tenant, with the organization's own request limits)
+//! through the tenant cache, and the token's last use written at most once a
+//! minute.
 
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
@@ -10,8 +11,9 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
+use super::limits::{override_columns, override_from};
 use super::rows::{db_error, from_micros, micros, unreadable};
-use super::tables::{ApiTokens, Organizations};
+use super::tables::{ApiTokens, OrganizationLimits, Organizations};
 use super::view::SqlScimView;
 use crate::domain::models::{OrgId, Tenant, TokenGrant, TokenHash};
 use crate::domain::ports::{CredentialStore, StoreError};
@@ -25,10 +27,12 @@ impl CredentialStore for SqlScimView {
             return Ok(Some(cached));
         }
         let generation = self.tenants.generation();
+        let mut select = Query::select();
+        override_columns(&mut select);
         let row = self
             .reads
             .query_one(
-                Query::select()
+                select
                     .column((ApiTokens::Table, ApiTokens::OrgId))
                     .expr_as(Expr::col((ApiTokens::Table, ApiTokens::Id)), "token_id")
                     .column((ApiTokens::Table, ApiTokens::RevokedAt))
@@ -40,6 +44,11 @@ impl CredentialStore for SqlScimView {
                     .inner_join(
                         Organizations::Table,
                         Expr::col((Organizations::Table, Organizations::Id))
+                            .equals((ApiTokens::Table, ApiTokens::OrgId)),
+                    )
+                    .left_join(
+                        OrganizationLimits::Table,
+                        Expr::col((OrganizationLimits::Table, OrganizationLimits::OrgId))
                             .equals((ApiTokens::Table, ApiTokens::OrgId)),
                     )
                     .and_where(
@@ -61,6 +70,7 @@ impl CredentialStore for SqlScimView {
                     workspace: r.try_get("", "workspace_id")?,
                     default_role: r.try_get("", "default_role")?,
                     scim_included: r.try_get("", "scim_included")?,
+                    limits: override_from(&r)?,
                 },
             ))
         };

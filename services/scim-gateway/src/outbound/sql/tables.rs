@@ -150,3 +150,14 @@ pub enum PersonKeys {
     WrappedKey,
     CreatedAt,
 }
+
+/// An organization's own request limits (null: the setting's default).
+#[derive(DeriveIden, Clone, Copy)]
+pub enum OrganizationLimits {
+    Table,
+    OrgId,
+    MaxInFlight,
+    RatePerSecond,
+    Burst,
+    UpdatedAt,
+}

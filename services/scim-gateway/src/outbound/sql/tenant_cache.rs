@@ -136,6 +136,7 @@ mod tests {
                 workspace: Uuid::now_v7(),
                 default_role: "member".into(),
                 scim_included: true,
+                limits: Default::default(),
             },
             revoked_at: None,
             expires_at,

@@ -13,6 +13,7 @@ mod m20261129_000008_token_last_used;
 mod m20261202_000009_member_groups_index;
 mod m20261203_000010_person_keys;
 mod m20261204_000011_keys_in_users;
+mod m20261204_000012_organization_limits;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(service_kit::inbox::InboxRetentionMigration),
             Box::new(m20261203_000010_person_keys::Migration),
             Box::new(m20261204_000011_keys_in_users::Migration),
+            Box::new(m20261204_000012_organization_limits::Migration),
         ]
     }
 }
