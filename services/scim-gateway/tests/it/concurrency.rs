@@ -10,6 +10,7 @@ use provisioning_events::{Event, EventBody};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::member_ids;
 use crate::support::{Backend, Response, TestApp, suite_settings};
 
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -59,19 +60,6 @@ fn assert_gap_free(events: &[Event]) {
 
 fn statuses(replies: &[Response]) -> Vec<u16> {
     replies.iter().map(|r| r.status.as_u16()).collect()
-}
-
-fn member_ids(group: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = group["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .filter_map(|m| m["value"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
 }
 
 /// The members named by the group's `members_added` events, and how many

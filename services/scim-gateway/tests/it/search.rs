@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::support::member_ids;
 
 const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
@@ -29,19 +30,6 @@ fn resource_types(page: &Value) -> Vec<String> {
                 .to_owned()
         })
         .collect()
-}
-
-fn member_ids(resource: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = resource["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .filter_map(|m| m["value"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
 }
 
 backend_tests! {

@@ -81,3 +81,17 @@ macro_rules! on_both_backends {
         )*
     };
 }
+
+/// The ids of a group's `members`, sorted.
+pub fn member_ids(group: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m["value"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}

@@ -47,26 +47,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(PersonKeys::Table)
-                    .col(ColumnDef::new(PersonKeys::OrgId).uuid().not_null())
-                    .col(ColumnDef::new(PersonKeys::UserId).uuid().not_null())
-                    .col(ColumnDef::new(PersonKeys::KekId).string().not_null())
-                    .col(ColumnDef::new(PersonKeys::WrappedKey).text().not_null())
-                    .col(
-                        ColumnDef::new(PersonKeys::CreatedAt)
-                            .big_integer()
-                            .not_null(),
-                    )
-                    .primary_key(
-                        Index::create()
-                            .col(PersonKeys::OrgId)
-                            .col(PersonKeys::UserId),
-                    )
-                    .to_owned(),
-            )
+        // The table as the migration before this one made it.
+        super::m20261203_000010_person_keys::Migration
+            .up(manager)
             .await?;
         manager
             .get_connection()
