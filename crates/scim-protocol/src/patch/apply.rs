@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use super::operation::{PatchOp, PatchOperation, PatchTarget};
 use super::parse::check_writable;
 use super::values::{
-    as_values, check_immutable, demote_primaries, existing_key, is_primary, merge_into, remove_key,
-    same_value, set_sub,
+    as_values, check_immutable, demote_primaries, existing_key, is_hollow, is_primary, merge_into,
+    remove_key, same_value, set_sub,
 };
 use crate::ast::{AttrPath, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ProtocolError, ProtocolResult};
@@ -48,11 +48,12 @@ fn apply_one(
             }
             Ok(())
         }
-        PatchTarget::Extension(urn) => match op.op {
-            PatchOp::Remove => {
+        PatchTarget::Extension(urn) => match (op.op, &op.value) {
+            (PatchOp::Remove, _) | (PatchOp::Replace, Some(Value::Null)) => {
                 remove_key(doc, urn);
                 Ok(())
             }
+            (PatchOp::Add, Some(Value::Null)) => Ok(()),
             _ => {
                 let Some(Value::Object(values)) = &op.value else {
                     return Err(ProtocolError::invalid_value(format!(
@@ -86,6 +87,16 @@ fn apply_keyed(
         .iter()
         .find(|e| e.schema.id.eq_ignore_ascii_case(key))
     {
+        // Null is "unassigned" (RFC 7643 §2.5), as on POST and PUT: adding
+        // it adds nothing, replacing with it clears the extension.
+        match (op, value) {
+            (PatchOp::Add, Value::Null) => return Ok(()),
+            (PatchOp::Replace, Value::Null) => {
+                remove_key(doc, ext.schema.id);
+                return Ok(());
+            }
+            _ => {}
+        }
         let Value::Object(values) = value else {
             return Err(ProtocolError::invalid_value(format!(
                 "'{}' takes an object",
@@ -298,11 +309,32 @@ fn apply_sub(
     let sub_def = def.sub_attribute(sub);
     let value = value.filter(|_| op != PatchOp::Remove);
     if def.multi_valued {
-        if let Some(Value::Array(items)) = holder.get_mut(key) {
-            for item in items {
-                set_sub(item, sub, sub_def, value)?;
-            }
+        let mut items = match holder.remove(key) {
+            Some(Value::Array(items)) => items,
+            Some(Value::Null) | None => Vec::new(),
+            Some(single) => vec![single],
+        };
+        // `add` to `emails.value` with no e-mail makes one: a silent no-op
+        // would lose the change. A sub-attribute that only describes a value
+        // (`emails.type`) has nothing to describe.
+        let assigned = value.filter(|v| !v.is_null());
+        let created = items.is_empty() && assigned.is_some();
+        if created {
+            items.push(Value::Object(Map::new()));
         }
+        for item in items.iter_mut() {
+            set_sub(item, sub, sub_def, value)?;
+        }
+        if created && items.iter().any(|item| is_hollow(item, def)) {
+            return Err(ProtocolError::no_target(format!(
+                "'{}' has no value for '{sub}' to describe",
+                def.name
+            )));
+        }
+        if op == PatchOp::Remove {
+            items.retain(|item| !is_hollow(item, def));
+        }
+        holder.insert(key.to_owned(), Value::Array(items));
         return Ok(());
     }
     if op != PatchOp::Remove && !holder.get(key).is_some_and(Value::is_object) {
@@ -359,6 +391,14 @@ fn apply_filtered(
                         set_sub(item, sub, def.sub_attribute(sub), None)?;
                     }
                 }
+                // Removing `emails[type eq "work"].value` removes the work
+                // e-mail (Entra's way of clearing it), not just its address.
+                let mut index = 0;
+                items.retain(|item| {
+                    let keep = !(matched.contains(&index) && is_hollow(item, def));
+                    index += 1;
+                    keep
+                });
                 Ok(Vec::new())
             }
             (_, Some(sub)) => {

@@ -168,3 +168,19 @@ pub(super) fn set_sub(
     }
     Ok(())
 }
+
+/// Whether a value of a multi-valued attribute is left without what makes it
+/// a value: its `value` where the attribute has one (an e-mail without its
+/// address), or every sub-attribute. The other sub-attributes only describe
+/// the value (RFC 7643 §2.4), so such a husk is removed with it.
+pub(super) fn is_hollow(item: &Value, def: &AttributeDef) -> bool {
+    match item {
+        Value::Object(obj) => {
+            obj.is_empty()
+                || (def.sub_attribute("value").is_some()
+                    && get_ci(obj, "value").is_none_or(Value::is_null))
+        }
+        Value::Null => true,
+        _ => false,
+    }
+}
