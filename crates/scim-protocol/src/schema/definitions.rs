@@ -363,6 +363,8 @@ const MEMBER_SUBS: &[AttributeDef] = &[
 const GROUP_ATTRIBUTES: &[AttributeDef] = &[
     AttributeDef {
         required: true,
+        // Unique per organization, case-insensitively (docs/scim.md).
+        uniqueness: Uniqueness::Server,
         description: "A human-readable name for the Group.",
         ..string("displayName")
     },

@@ -11,5 +11,5 @@ mod okta;
 mod props;
 mod rfc;
 mod semantics;
-mod unassigned;
 mod support;
+mod unassigned;

@@ -57,7 +57,11 @@ fn adding_a_sub_attribute_where_there_is_no_value_creates_one() {
             plain_user(),
             json!([{"op": op, "path": "emails.value", "value": "new@example.com"}]),
         );
-        assert_eq!(out["emails"], json!([{"value": "new@example.com"}]), "{op}: {out}");
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "new@example.com"}]),
+            "{op}: {out}"
+        );
     }
     let out = patch_user(
         plain_user(),
@@ -102,8 +106,14 @@ fn a_null_extension_without_a_path_is_unassigned() {
     assert!(out.get(ENT).is_none(), "{out}");
     assert_eq!(out["userName"], "bjensen");
     // The same through the extension's path.
-    let out = patch_user(bjensen(), json!([{"op": "add", "path": ENT, "value": null}]));
+    let out = patch_user(
+        bjensen(),
+        json!([{"op": "add", "path": ENT, "value": null}]),
+    );
     assert_eq!(out, before);
-    let out = patch_user(bjensen(), json!([{"op": "replace", "path": ENT, "value": null}]));
+    let out = patch_user(
+        bjensen(),
+        json!([{"op": "replace", "path": ENT, "value": null}]),
+    );
     assert!(out.get(ENT).is_none(), "{out}");
 }

@@ -15,6 +15,8 @@ pub enum ScimViewError {
     NotFound(ResourceKind),
     #[error("userName is already taken in this organization")]
     UserNameTaken,
+    #[error("another group of this organization has this displayName")]
+    GroupNameTaken,
     #[error("the resource was modified: its version does not match If-Match")]
     PreconditionFailed,
     #[error("the resource is being modified concurrently; retry the request")]
@@ -60,7 +62,10 @@ impl ScimViewError {
     /// Maps a store failure that the use case has no specific meaning for.
     pub(crate) fn from_store(kind: ResourceKind, err: StoreError) -> Self {
         match err {
-            StoreError::Duplicate => ScimViewError::UserNameTaken,
+            StoreError::Duplicate => match kind {
+                ResourceKind::User => ScimViewError::UserNameTaken,
+                ResourceKind::Group => ScimViewError::GroupNameTaken,
+            },
             StoreError::VersionConflict => ScimViewError::ConcurrentModification,
             StoreError::NotFound => ScimViewError::NotFound(kind),
             StoreError::UnsupportedQuery(e) => ScimViewError::Protocol(e),

@@ -51,7 +51,9 @@ impl ApiError {
     fn kind(&self) -> Option<ErrorKind> {
         match self {
             ApiError::View(ScimViewError::Protocol(e)) => Some(e.kind),
-            ApiError::View(ScimViewError::UserNameTaken) => Some(ErrorKind::Uniqueness),
+            ApiError::View(ScimViewError::UserNameTaken | ScimViewError::GroupNameTaken) => {
+                Some(ErrorKind::Uniqueness)
+            }
             ApiError::View(ScimViewError::UnknownMember(_)) => Some(ErrorKind::InvalidValue),
             ApiError::BodyUnreadable => Some(ErrorKind::InvalidSyntax),
             _ => None,
@@ -70,9 +72,9 @@ impl ResponseError for ApiError {
                     StatusCode::BAD_REQUEST
                 }
                 ScimViewError::NotFound(_) => StatusCode::NOT_FOUND,
-                ScimViewError::UserNameTaken | ScimViewError::ConcurrentModification => {
-                    StatusCode::CONFLICT
-                }
+                ScimViewError::UserNameTaken
+                | ScimViewError::GroupNameTaken
+                | ScimViewError::ConcurrentModification => StatusCode::CONFLICT,
                 ScimViewError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                 ScimViewError::LimitExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 ScimViewError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

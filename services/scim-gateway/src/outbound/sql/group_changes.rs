@@ -308,6 +308,12 @@ async fn write_group(
         .and_where(Expr::col(ScimGroups::Id).eq(group.id.0));
     if group.document != current.document {
         let (display_name, key, external_id) = group_columns(&group.document);
+        // A rename takes the new name's unique key; a group that kept its
+        // name keeps its key (null for groups that shared a name before
+        // uniqueness, which must not start failing on member changes).
+        if key != group_columns(&current.document).1 {
+            update.value(ScimGroups::UniqueNameKey, key.clone());
+        }
         update.values([
             (ScimGroups::DisplayName, display_name.into()),
             (ScimGroups::DisplayNameKey, key.into()),

@@ -107,18 +107,20 @@ impl GroupStore for SqlScimView {
                     ScimGroups::EventVersion,
                     ScimGroups::CreatedAt,
                     ScimGroups::LastModified,
+                    ScimGroups::UniqueNameKey,
                 ])
                 .values_panic([
                     org.0.into(),
                     group.id.0.into(),
                     display_name.into(),
-                    key.into(),
+                    key.clone().into(),
                     external_id.into(),
                     document_text(&group.document)?.into(),
                     group.meta.version.into(),
                     group.event_version.into(),
                     micros(group.meta.created).into(),
                     micros(group.meta.last_modified).into(),
+                    key.into(),
                 ]),
         )
         .await

@@ -87,6 +87,10 @@ pub enum ScimGroups {
     EventVersion,
     CreatedAt,
     LastModified,
+    /// `display_name_key` under the unique (org_id, unique_name_key) index:
+    /// set by every create and rename; null only for the groups that
+    /// already shared a name when uniqueness came (docs/scim.md).
+    UniqueNameKey,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
