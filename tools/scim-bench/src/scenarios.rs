@@ -175,7 +175,7 @@ pub async fn group_add(scim: Scim, members: usize, load: Load) -> anyhow::Result
     let samples = load.requests.context("group-add needs --requests")?;
     let ids = ids_of(&scim, (0..members + samples).collect()).await?;
     let group = json!({"schemas": [GROUP_SCHEMA],
-        "displayName": format!("bench-group-{:08x}", rand::rng().random::<u32>())});
+        "displayName": format!("bench-group-{:016x}", rand::rng().random::<u64>())});
     let created = scim
         .post("/Groups", &group)
         .await
