@@ -343,6 +343,19 @@ backend_tests! {
         assert_eq!(all_ids(&walk_forward(&app, &members, 1).await), [eng]);
     }
 
+    async fn long_and_non_ascii_sort_values_travel_in_the_cursor(app: TestApp) {
+        for (i, letter) in ["ä", "b", "Ä", "ß"].iter().enumerate() {
+            app.create_user(&format!("{}-{i}@example.com", letter.repeat(1500))).await;
+        }
+        let lister = Lister::get("/scim/v2/Users", "sortBy=userName");
+        let reference = ids(&app.get("/scim/v2/Users?sortBy=userName&count=50").await.body);
+        let pages = walk_forward(&app, &lister, 1).await;
+        assert_eq!(pages.len(), 4);
+        assert_eq!(all_ids(&pages), reference);
+        let back = walk_back(&app, &lister, &pages[3], 1).await;
+        assert_eq!(back.iter().rev().flat_map(ids).collect::<Vec<_>>(), reference[..3]);
+    }
+
     async fn count_zero_and_count_above_the_maximum(app: TestApp) {
         let mut created = Vec::new();
         for i in 0..3 {
