@@ -1,17 +1,16 @@
 //! Keyset reads for cursor paging (RFC 9865): the rows strictly after (or
 //! before) a position in the list's order — the sort expression with
 //! missing values last, then the id — instead of an OFFSET, so a walk sees
-//! every row that exists throughout exactly once while others come and go.
-//! Any sort expression the list can SELECT works: its value is read along
-//! with each row, typed as the database returns it, and compared back as
-//! that type. Streamed and bounded by the page's byte budget like an index
-//! page ([`super::listing`]).
+//! every row that exists throughout exactly once while others come and go,
+//! and a page costs the same deep in the list as at its start. Any sort
+//! expression the list can SELECT works: its value is read along with each
+//! row, typed as the database returns it, and compared back as that type.
+//! Streamed and bounded by the page's byte budget like an index page
+//! ([`super::listing`]).
 
 use anyhow::anyhow;
 use futures_util::TryStreamExt;
-use sea_orm::sea_query::{
-    Alias, DynIden, Expr, ExprTrait, Func, NullOrdering, Order, SelectStatement, Value,
-};
+use sea_orm::sea_query::{Alias, DynIden, Expr, ExprTrait, Func, Order, SelectStatement, Value};
 use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, StreamTrait};
 use uuid::Uuid;
 
@@ -36,39 +35,36 @@ pub(super) async fn list<T>(
     keyset: &Keyset,
     item_from_row: impl Fn(&QueryResult) -> Result<T, StoreError>,
 ) -> Result<Page<T>, StoreError> {
-    let mut count = filtered.clone();
-    let mut page = filtered;
     let id = Expr::col((table.clone(), Alias::new("id")));
-    let forward = keyset.direction == Direction::Forward;
-    if let Some(from) = &keyset.from {
-        page.and_where(beyond(sort.as_ref(), &id, from, forward)?);
+    let mut base = filtered.clone();
+    if let Some((expr, _)) = &sort {
+        base.expr_as(expr.clone(), SORT_VALUE);
     }
-    if let Some((expr, order)) = &sort {
-        // Backward reads run the order in reverse: missing values first.
-        let (order, nulls) = match (order, forward) {
-            (SortOrder::Ascending, true) => (Order::Asc, NullOrdering::Last),
-            (SortOrder::Descending, true) => (Order::Desc, NullOrdering::Last),
-            (SortOrder::Ascending, false) => (Order::Desc, NullOrdering::First),
-            (SortOrder::Descending, false) => (Order::Asc, NullOrdering::First),
-        };
-        page.order_by_expr_with_nulls(expr.clone(), order, nulls);
-        page.expr_as(expr.clone(), SORT_VALUE);
-    }
-    page.order_by_expr(id, if forward { Order::Asc } else { Order::Desc });
-    page.expr_as(
+    base.expr_as(
         Func::cast_as(
             Func::cust(Alias::new("LENGTH")).arg(Expr::col((table, Alias::new("document")))),
             Alias::new("BIGINT"),
         ),
         "document_length",
     );
-    let page = service_kit::db::limited(db.get_database_backend(), page, query.count, 0);
     let mut items = Vec::new();
     let mut keys = Vec::new();
     let mut cut_by_size = false;
-    if query.count > 0 {
+    let mut length = 0u64;
+    for segment in segments(sort.as_ref(), &id, keyset)? {
+        let wanted = query.count.saturating_sub(items.len() as u64);
+        if wanted == 0 || cut_by_size {
+            break;
+        }
+        let mut page = base.clone();
+        if let Some(condition) = segment.condition {
+            page.and_where(condition);
+        }
+        for (expr, order) in segment.order {
+            page.order_by_expr(expr, order);
+        }
+        let page = service_kit::db::limited(db.get_database_backend(), page, wanted, 0);
         let mut rows = db.stream_raw(page).await.map_err(db_error)?;
-        let mut length = 0u64;
         while let Some(row) = rows.try_next().await.map_err(db_error)? {
             let document_length: i64 = row.try_get("", "document_length").map_err(unreadable)?;
             length = length.saturating_add(u64::try_from(document_length).unwrap_or(0));
@@ -89,6 +85,7 @@ pub(super) async fn list<T>(
     let total = if keyset.from.is_none() && !cut_by_size && fetched < query.count {
         fetched
     } else {
+        let mut count = filtered;
         count.clear_selects();
         count.expr_as(Expr::cust("COUNT(*)"), "total");
         let total: i64 = db
@@ -109,28 +106,70 @@ pub(super) async fn list<T>(
     })
 }
 
-/// The rows strictly beyond `from` in the read's direction: forward, those
-/// after it in the list's order (missing sort values come last, after every
-/// present one); backward, those before it.
-fn beyond(
+/// One part of a keyset read: the rows matching `condition`, in `order`.
+struct Segment {
+    condition: Option<Expr>,
+    order: Vec<(Expr, Order)>,
+}
+
+/// The parts a read goes through, in turn, until it has its rows: the
+/// resources with a sort value and those without (which come last in the
+/// list's order) are read apart, so that each part's condition is a range
+/// an index on the sort expression can start at (`s >= v AND (s > v OR
+/// id > x)`), where one condition with `OR s IS NULL` would make the
+/// database scan from the start of the list on every page.
+fn segments(
     sort: Option<&(Expr, SortOrder)>,
     id: &Expr,
-    from: &SortKey,
-    forward: bool,
-) -> Result<Expr, StoreError> {
-    let id_beyond = if forward {
-        id.clone().gt(from.id.0)
-    } else {
-        id.clone().lt(from.id.0)
+    keyset: &Keyset,
+) -> Result<Vec<Segment>, StoreError> {
+    let forward = keyset.direction == Direction::Forward;
+    let id_order = if forward { Order::Asc } else { Order::Desc };
+    let id_beyond = |x: &ResourceId| {
+        if forward {
+            id.clone().gt(x.0)
+        } else {
+            id.clone().lt(x.0)
+        }
     };
-    let Some((expr, order)) = sort else {
-        return Ok(id_beyond);
+    let Some((s, list_order)) = sort else {
+        return Ok(vec![Segment {
+            condition: keyset.from.as_ref().map(|from| id_beyond(&from.id)),
+            order: vec![(id.clone(), id_order)],
+        }]);
     };
-    let s = expr.clone();
-    let value = match &from.sort {
+    // The read's order of the sort values: the list's, or its reverse.
+    let ascending = (*list_order == SortOrder::Ascending) == forward;
+    let values = |condition: Expr| Segment {
+        condition: Some(condition),
+        order: vec![
+            (s.clone(), if ascending { Order::Asc } else { Order::Desc }),
+            (id.clone(), id_order.clone()),
+        ],
+    };
+    let missing = |condition: Option<Expr>| Segment {
+        condition: Some(match condition {
+            Some(condition) => s.clone().is_null().and(condition),
+            None => s.clone().is_null(),
+        }),
+        order: vec![(id.clone(), id_order.clone())],
+    };
+    let from = match &keyset.from {
         None => {
-            // A cursor of an unsorted list used on a sorted one: the binding
-            // of cursors to their query prevents it.
+            let present = values(s.clone().is_not_null());
+            let absent = missing(None);
+            return Ok(if forward {
+                vec![present, absent]
+            } else {
+                vec![absent, present]
+            });
+        }
+        Some(from) => from,
+    };
+    let value = match &from.sort {
+        // A cursor of an unsorted list used on a sorted one: the binding
+        // of cursors to their query prevents it.
+        None => {
             return Err(StoreError::UnsupportedQuery(ProtocolError::new(
                 ErrorKind::InvalidCursor,
                 "the cursor belongs to another sort",
@@ -138,22 +177,29 @@ fn beyond(
         }
         Some(value) => bound_value(value),
     };
-    Ok(match (value, forward) {
-        (Some(v), _) => {
-            let past = if (*order == SortOrder::Ascending) == forward {
-                s.clone().gt(v.clone())
+    Ok(match value {
+        Some(v) => {
+            let (at_or_past, past) = if ascending {
+                (s.clone().gte(v.clone()), s.clone().gt(v.clone()))
             } else {
-                s.clone().lt(v.clone())
+                (s.clone().lte(v.clone()), s.clone().lt(v.clone()))
             };
-            let tie = s.clone().eq(v).and(id_beyond);
+            let after = values(at_or_past.and(past.or(id_beyond(&from.id))));
             if forward {
-                past.or(tie).or(s.is_null())
+                // Every resource without a value comes after this one.
+                vec![after, missing(None)]
             } else {
-                past.or(tie)
+                vec![after]
             }
         }
-        (None, true) => s.is_null().and(id_beyond),
-        (None, false) => s.clone().is_not_null().or(s.is_null().and(id_beyond)),
+        None => {
+            let among_missing = missing(Some(id_beyond(&from.id)));
+            if forward {
+                vec![among_missing]
+            } else {
+                vec![among_missing, values(s.clone().is_not_null())]
+            }
+        }
     })
 }
 
