@@ -133,6 +133,11 @@ pub async fn build_api_with(
         .current()
         .derived_secret(provisioning_events::seats::SEAT_KEY_SECRET_LABEL);
     let cursor_seal = Arc::new(KeyedCursorSeal::new(&keys));
+    // Advertised as `cursorTimeout`, which RFC 9865 §4 makes positive.
+    anyhow::ensure!(
+        settings.scim.cursor_timeout_seconds > 0,
+        "scim.cursor_timeout_seconds must be at least 1"
+    );
     let store = if settings.keys.in_process {
         store.with_key_ring_in_process(keys)
     } else {

@@ -243,3 +243,89 @@ fn sort_value(row: &QueryResult) -> Result<SortValue, StoreError> {
     };
     Ok(value.unwrap_or(SortValue::Null))
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::{PostgresQueryBuilder, Query};
+
+    use super::*;
+
+    /// The SQL of each part of a read from `from`, on PostgreSQL.
+    fn parts(direction: Direction, from: Option<SortValue>) -> Vec<String> {
+        let sort = (Expr::col(Alias::new("s")), SortOrder::Ascending);
+        let id = Expr::col(Alias::new("id"));
+        let keyset = Keyset {
+            direction,
+            from: from.map(|value| SortKey {
+                sort: Some(value),
+                id: ResourceId(Uuid::nil()),
+            }),
+        };
+        segments(Some(&sort), &id, &keyset)
+            .unwrap()
+            .into_iter()
+            .map(|segment| {
+                let mut select = Query::select();
+                select.column(Alias::new("id")).from(Alias::new("t"));
+                if let Some(condition) = segment.condition {
+                    select.and_where(condition);
+                }
+                for (expr, order) in segment.order {
+                    select.order_by_expr(expr, order);
+                }
+                select.to_string(PostgresQueryBuilder)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_part_starts_at_an_index_range() {
+        // Values from the position on, then every missing value: no part
+        // has `OR … IS NULL`, which would make every page scan from the start.
+        let forward = parts(Direction::Forward, Some(SortValue::Text("m".into())));
+        assert_eq!(forward.len(), 2);
+        assert!(
+            forward[0].contains(r#""s" >= 'm' AND ("s" > 'm' OR "id" > "#),
+            "{}",
+            forward[0]
+        );
+        assert!(
+            forward[0].contains(r#"ORDER BY "s" ASC, "id" ASC"#),
+            "{}",
+            forward[0]
+        );
+        assert!(!forward[0].contains("NULL"), "{}", forward[0]);
+        assert!(
+            forward[1].contains(r#"WHERE "s" IS NULL ORDER BY "id" ASC"#),
+            "{}",
+            forward[1]
+        );
+
+        let backward = parts(Direction::Backward, Some(SortValue::Integer(7)));
+        assert_eq!(backward.len(), 1, "nothing missing comes before a value");
+        assert!(
+            backward[0].contains(r#""s" <= 7 AND ("s" < 7 OR "id" < "#),
+            "{}",
+            backward[0]
+        );
+        assert!(
+            backward[0].contains(r#"ORDER BY "s" DESC, "id" DESC"#),
+            "{}",
+            backward[0]
+        );
+
+        let among_missing = parts(Direction::Backward, Some(SortValue::Null));
+        assert!(
+            among_missing[0].contains(r#""s" IS NULL AND "id" < "#),
+            "{}",
+            among_missing[0]
+        );
+        assert!(
+            among_missing[1].contains(r#""s" IS NOT NULL ORDER BY "s" DESC"#),
+            "{}",
+            among_missing[1]
+        );
+        assert_eq!(parts(Direction::Forward, Some(SortValue::Null)).len(), 1);
+        assert_eq!(parts(Direction::Forward, None).len(), 2);
+    }
+}
