@@ -248,6 +248,54 @@ backend_tests! {
         }
     }
 
+    async fn a_walk_with_writers_running_alongside(app: TestApp) {
+        let mut initial = Vec::new();
+        for i in 0..30 {
+            initial.push(app.create_user(&format!("m-{i:02}@example.com")).await);
+        }
+        // Every third user is deleted while the walk runs; users whose names
+        // sort before and after every initial one are created meanwhile.
+        let doomed: Vec<String> = initial.iter().step_by(3).cloned().collect();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let writer = async {
+            let mut writes = 0;
+            // From the end of the order: ahead of the walk.
+            for (i, id) in doomed.iter().rev().enumerate() {
+                let deleted = app.delete(&format!("/scim/v2/Users/{id}")).await;
+                assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+                let prefix = if i % 2 == 0 { "a" } else { "z" };
+                app.create_user(&format!("{prefix}-{i:02}@example.com")).await;
+                writes += 2;
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+            }
+            writes
+        };
+        let lister = Lister::get("/scim/v2/Users", "sortBy=userName");
+        let walker = async {
+            let mut seen: Vec<String> = Vec::new();
+            let mut next = String::new();
+            loop {
+                let page = checked(lister.page(&app, &next, 4).await);
+                seen.extend(ids(&page));
+                match cursor(&page, "nextCursor") {
+                    Some(more) => next = more,
+                    None => break,
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            seen
+        };
+        let (writes, seen) = futures_util::join!(writer, walker);
+        assert!(writes > 0);
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "no user listed twice");
+        for id in initial.iter().filter(|id| !doomed.contains(id)) {
+            assert!(unique.contains(id), "{id} existed throughout and was missed");
+        }
+    }
+
     async fn filtered_and_sorted_walks_follow_the_index_order(app: TestApp) {
         // Ties (case-insensitive), missing values, booleans, instants, ids.
         let people = [
