@@ -86,31 +86,7 @@ where
                 issued_at_ms: now_ms,
                 position: None,
             },
-            text => {
-                let state = seal
-                    .open(org, &binding, text)
-                    .and_then(|plain| CursorState::decode(&plain))
-                    .ok_or_else(|| {
-                        invalid_cursor(
-                            "the cursor is not one this server issued for this query; \
-                             start again with an empty cursor",
-                        )
-                    })?;
-                let timeout_ms =
-                    i64::try_from(self.limits.cursor_timeout.as_millis()).unwrap_or(i64::MAX);
-                if now_ms.saturating_sub(state.issued_at_ms) > timeout_ms {
-                    return Err(ProtocolError::new(
-                        ErrorKind::ExpiredCursor,
-                        format!(
-                            "the cursor has expired (cursorTimeout is {} s); start again with an \
-                             empty cursor",
-                            self.limits.cursor_timeout.as_secs()
-                        ),
-                    )
-                    .into());
-                }
-                state
-            }
+            text => self.opened(seal.as_ref(), org, &binding, text, now_ms)?,
         };
         let walk = self
             .walk(org, request, kinds, read_along, &state, count)
@@ -128,6 +104,41 @@ where
             next_cursor,
             previous_cursor,
         })
+    }
+
+    /// The cursor `text` holds, if it is one of ours for this organization
+    /// and query and not older than `cursorTimeout`.
+    fn opened(
+        &self,
+        seal: &dyn CursorSeal,
+        org: OrgId,
+        binding: &str,
+        text: &str,
+        now_ms: i64,
+    ) -> Result<CursorState, ScimViewError> {
+        let state = seal
+            .open(org, binding, text)
+            .and_then(|plain| CursorState::decode(&plain))
+            .ok_or_else(|| {
+                invalid_cursor(
+                    "the cursor is not one this server issued for this query; start again \
+                     with an empty cursor",
+                )
+            })?;
+        let timeout = self.limits.cursor_timeout;
+        let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        if now_ms.saturating_sub(state.issued_at_ms) > timeout_ms {
+            return Err(ProtocolError::new(
+                ErrorKind::ExpiredCursor,
+                format!(
+                    "the cursor has expired (cursorTimeout is {} s); start again with an empty \
+                     cursor",
+                    timeout.as_secs()
+                ),
+            )
+            .into());
+        }
+        Ok(state)
     }
 
     /// Reads the page `state` names: every kind is read once — the ones the
