@@ -238,6 +238,19 @@ impl KeyEncryptionKey {
         );
         HashSecret(hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref()))
     }
+
+    /// An AES-256-GCM key derived from this KEK (HMAC-SHA-256 of `label`),
+    /// for sealing what is no person's and lives briefly (the gateway's list
+    /// cursors). It changes when the KEK is rotated.
+    pub fn derived_key(&self, label: &str) -> DataKey {
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.key),
+            label.as_bytes(),
+        );
+        let mut key = [0u8; KEY_LEN];
+        key.copy_from_slice(tag.as_ref());
+        DataKey(key)
+    }
 }
 
 /// The key-encryption keys a gateway holds: the current one wraps every new
@@ -264,9 +277,12 @@ impl KeyRing {
 
     /// The key with this id, current or previous.
     pub fn by_id(&self, id: &str) -> Option<&KeyEncryptionKey> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .find(|kek| kek.id() == id)
+        self.all().find(|kek| kek.id() == id)
+    }
+
+    /// Every key held: the current one first, then the previous ones.
+    pub fn all(&self) -> impl Iterator<Item = &KeyEncryptionKey> {
+        std::iter::once(&self.current).chain(&self.previous)
     }
 }
 
@@ -388,5 +404,20 @@ mod tests {
         assert_eq!(a, kek.derived_secret("seat").keyed_hash(&[b"x"]));
         assert_ne!(a, kek.derived_secret("other").keyed_hash(&[b"x"]));
         assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_kek_and_the_label() {
+        let kek = KeyEncryptionKey::generate().unwrap();
+        let context = SealContext {
+            org_id: Uuid::now_v7(),
+            person: "",
+            purpose: "cursor",
+        };
+        let sealed = kek.derived_key("a").seal(&context, b"x").unwrap();
+        assert_eq!(kek.derived_key("a").open(&context, &sealed).unwrap(), b"x");
+        assert!(kek.derived_key("b").open(&context, &sealed).is_err());
+        let other = KeyEncryptionKey::generate().unwrap();
+        assert!(other.derived_key("a").open(&context, &sealed).is_err());
     }
 }

@@ -142,10 +142,27 @@ pub struct ServiceProviderFeatures {
     /// (`bulk.maxPayloadSize`) is about bulk, which is not supported.
     pub max_payload_bytes: u64,
     pub documentation_uri: Option<String>,
+    /// Index and cursor paging (RFC 9865 §4).
+    pub pagination: PaginationFeatures,
+}
+
+/// The `pagination` block of the service provider configuration (RFC 9865
+/// §4): both methods, index the default (what clients expect when they ask
+/// for neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaginationFeatures {
+    /// Page size when a request gives no `count`.
+    pub default_page_size: u64,
+    /// Largest page, whatever `count` asks (a page may also end early by
+    /// size).
+    pub max_page_size: u64,
+    /// How long a cursor stays valid after it was issued, in seconds.
+    pub cursor_timeout_secs: u64,
 }
 
 /// The service provider configuration (RFC 7643 §5): PATCH, filtering, sorting
-/// and ETags supported; bulk and password change not; OAuth bearer tokens.
+/// and ETags supported; bulk and password change not; OAuth bearer tokens;
+/// index and cursor paging (RFC 9865 §4).
 pub fn service_provider_config(features: &ServiceProviderFeatures, base_url: &str) -> Value {
     let mut doc = Map::new();
     doc.insert("schemas".to_owned(), json!([SERVICE_PROVIDER_CONFIG_URN]));
@@ -159,6 +176,14 @@ pub fn service_provider_config(features: &ServiceProviderFeatures, base_url: &st
         "changePassword": { "supported": false },
         "sort": { "supported": true },
         "etag": { "supported": true },
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": features.pagination.default_page_size,
+            "maxPageSize": features.pagination.max_page_size,
+            "cursorTimeout": features.pagination.cursor_timeout_secs,
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

@@ -16,6 +16,11 @@ pub enum ErrorKind {
     InvalidValue,
     InvalidVers,
     Sensitive,
+    /// RFC 9865 §2.1: a cursor that is not one this server issued for this
+    /// query (garbage, altered, another query's or organization's).
+    InvalidCursor,
+    /// RFC 9865 §2.1: a cursor older than the advertised `cursorTimeout`.
+    ExpiredCursor,
 }
 
 impl ErrorKind {
@@ -32,6 +37,8 @@ impl ErrorKind {
             ErrorKind::InvalidValue => "invalidValue",
             ErrorKind::InvalidVers => "invalidVers",
             ErrorKind::Sensitive => "sensitive",
+            ErrorKind::InvalidCursor => "invalidCursor",
+            ErrorKind::ExpiredCursor => "expiredCursor",
         }
     }
 }

@@ -30,6 +30,29 @@ pub fn list_response(total_results: u64, start_index: u64, resources: Vec<Value>
     })
 }
 
+/// A `ListResponse` of a cursor-paged query (RFC 9865 §2): no `startIndex`;
+/// `nextCursor` on every page but the last, `previousCursor` where there is
+/// a page before.
+pub fn cursor_list_response(
+    total_results: u64,
+    resources: Vec<Value>,
+    next_cursor: Option<&str>,
+    previous_cursor: Option<&str>,
+) -> Value {
+    let mut body = Map::new();
+    body.insert("schemas".to_owned(), json!([LIST_RESPONSE_URN]));
+    body.insert("totalResults".to_owned(), json!(total_results));
+    body.insert("itemsPerPage".to_owned(), json!(resources.len()));
+    if let Some(next) = next_cursor {
+        body.insert("nextCursor".to_owned(), json!(next));
+    }
+    if let Some(previous) = previous_cursor {
+        body.insert("previousCursor".to_owned(), json!(previous));
+    }
+    body.insert("Resources".to_owned(), Value::Array(resources));
+    Value::Object(body)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortOrder {
     Ascending,
@@ -62,7 +85,8 @@ impl SortOrder {
 /// The query of a list or search request (§3.4.2, §3.4.3), from the query string
 /// or a `POST /.search` body. Values are as given: filters and attribute names
 /// are parsed later against the resource type; paging goes through
-/// [`effective_paging`]. Empty values count as absent.
+/// [`effective_paging`]. Empty values count as absent, except `cursor`:
+/// an empty `cursor` asks for the first page of cursor paging (RFC 9865 §2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchRequest {
     pub attributes: Vec<String>,
@@ -72,6 +96,9 @@ pub struct SearchRequest {
     pub sort_order: Option<SortOrder>,
     pub start_index: Option<i64>,
     pub count: Option<i64>,
+    /// `Some("")`: the first page of a cursor-paged query; `Some(cursor)`:
+    /// the page a `nextCursor` / `previousCursor` names; `None`: index paging.
+    pub cursor: Option<String>,
 }
 
 impl SearchRequest {
@@ -187,6 +214,7 @@ impl SearchRequest {
                     Some(SortOrder::parse(trimmed)?)
                 }
             }
+            Param::Cursor => self.cursor = Some(trimmed.to_owned()),
             Param::StartIndex | Param::Count => {
                 if trimmed.is_empty() {
                     return Ok(());
@@ -236,10 +264,11 @@ enum Param {
     SortOrder,
     StartIndex,
     Count,
+    Cursor,
 }
 
 impl Param {
-    const ALL: [Param; 7] = [
+    const ALL: [Param; 8] = [
         Param::Attributes,
         Param::ExcludedAttributes,
         Param::Filter,
@@ -247,6 +276,7 @@ impl Param {
         Param::SortOrder,
         Param::StartIndex,
         Param::Count,
+        Param::Cursor,
     ];
 
     fn name(self) -> &'static str {
@@ -258,6 +288,7 @@ impl Param {
             Param::SortOrder => "sortOrder",
             Param::StartIndex => "startIndex",
             Param::Count => "count",
+            Param::Cursor => "cursor",
         }
     }
 
@@ -282,7 +313,7 @@ fn type_error(param: Param) -> ProtocolError {
             "an array of strings or a comma-separated string"
         }
         Param::StartIndex | Param::Count => "an integer",
-        Param::Filter | Param::SortBy | Param::SortOrder => "a string",
+        Param::Filter | Param::SortBy | Param::SortOrder | Param::Cursor => "a string",
     };
     ProtocolError::invalid_value(format!("'{}' must be {expected}", param.name()))
 }

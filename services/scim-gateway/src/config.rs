@@ -145,6 +145,9 @@ pub struct ScimSettings {
     pub max_resource_bytes: usize,
     /// Most values one PATCH operation may carry (413 above).
     pub max_operation_values: usize,
+    /// How long a list cursor (RFC 9865) stays valid after it was issued;
+    /// advertised as `cursorTimeout`.
+    pub cursor_timeout_seconds: u64,
 }
 
 /// The access catalogue's roles, which a connection's `default_role` must
@@ -206,6 +209,7 @@ impl Settings {
             .set_default("scim.default_count", 100)?
             .set_default("scim.max_page_bytes", 2 * 1024 * 1024)?
             .set_default("scim.write_deadline_ms", 10_000)?
+            .set_default("scim.cursor_timeout_seconds", 3600)?
             .set_default("scim.max_string_chars", limits.max_string_chars as u64)?
             .set_default("scim.max_resource_bytes", limits.max_resource_bytes as u64)?
             .set_default(

@@ -27,6 +27,7 @@ use crate::domain::service::{ScimView, ViewLimits};
 use crate::inbound::entitlement_consumer::{self, EntitlementConsumer};
 use crate::inbound::http::{self, ScimApi};
 use crate::outbound::clock::SystemClock;
+use crate::outbound::cursor_seal::KeyedCursorSeal;
 use crate::outbound::seats::{RpcSeats, UnmeteredSeats};
 use crate::outbound::sql::{self, SqlScimView};
 use crate::outbound::tokens::RandomTokens;
@@ -131,6 +132,12 @@ pub async fn build_api_with(
     let seat_keys = keys
         .current()
         .derived_secret(provisioning_events::seats::SEAT_KEY_SECRET_LABEL);
+    let cursor_seal = Arc::new(KeyedCursorSeal::new(&keys));
+    // Advertised as `cursorTimeout`, which RFC 9865 §4 makes positive.
+    anyhow::ensure!(
+        settings.scim.cursor_timeout_seconds > 0,
+        "scim.cursor_timeout_seconds must be at least 1"
+    );
     let store = if settings.keys.in_process {
         store.with_key_ring_in_process(keys)
     } else {
@@ -147,6 +154,7 @@ pub async fn build_api_with(
             max_resource_bytes: settings.scim.max_resource_bytes,
             max_operation_values: settings.scim.max_operation_values,
         },
+        cursor_timeout: Duration::from_secs(settings.scim.cursor_timeout_seconds),
     };
     let limiter = Limiter::new(
         valid_limits(RequestLimits {
@@ -157,7 +165,8 @@ pub async fn build_api_with(
         .context("the limits.* settings")?,
     );
     let api = web::Data::new(ScimApi {
-        view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys),
+        view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys)
+            .with_cursor_seal(cursor_seal),
         health: store.clone(),
         max_body_bytes: settings.http.max_body_bytes,
         public_base_url: settings.http.public_base_url.clone(),

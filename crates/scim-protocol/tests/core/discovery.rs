@@ -1,7 +1,7 @@
 use scim_protocol::discovery::{
-    RESOURCE_TYPE_URN, SCHEMA_URN, SERVICE_PROVIDER_CONFIG_URN, ServiceProviderFeatures,
-    find_resource_type, find_schema, resource_type_document, resource_types_list, schema_document,
-    schemas_list, service_provider_config,
+    PaginationFeatures, RESOURCE_TYPE_URN, SCHEMA_URN, SERVICE_PROVIDER_CONFIG_URN,
+    ServiceProviderFeatures, find_resource_type, find_schema, resource_type_document,
+    resource_types_list, schema_document, schemas_list, service_provider_config,
 };
 use scim_protocol::schema::{
     ENTERPRISE_USER_URN, GROUP_RESOURCE, GROUP_URN, USER_RESOURCE, USER_SCHEMA, USER_URN,
@@ -176,6 +176,11 @@ fn service_provider_configuration() {
         max_results: 200,
         max_payload_bytes: 1 << 20,
         documentation_uri: Some("https://docs.example.com/scim".into()),
+        pagination: PaginationFeatures {
+            default_page_size: 100,
+            max_page_size: 200,
+            cursor_timeout_secs: 3600,
+        },
     };
     let doc = service_provider_config(&features, BASE);
     assert_eq!(doc["schemas"], json!([SERVICE_PROVIDER_CONFIG_URN]));
@@ -192,6 +197,17 @@ fn service_provider_configuration() {
     assert_eq!(doc["changePassword"], json!({"supported": false}));
     assert_eq!(doc["sort"], json!({"supported": true}));
     assert_eq!(doc["etag"], json!({"supported": true}));
+    assert_eq!(
+        doc["pagination"],
+        json!({
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": 100,
+            "maxPageSize": 200,
+            "cursorTimeout": 3600
+        })
+    );
     let schemes = doc["authenticationSchemes"].as_array().unwrap();
     assert_eq!(schemes.len(), 1);
     assert_eq!(schemes[0]["type"], json!("oauthbearertoken"));

@@ -1,6 +1,6 @@
 use scim_protocol::ErrorKind;
 use scim_protocol::messages::{
-    SearchRequest, SortOrder, effective_paging, error_body, list_response,
+    SearchRequest, SortOrder, cursor_list_response, effective_paging, error_body, list_response,
 };
 use scim_protocol::schema::{ERROR_URN, LIST_RESPONSE_URN, SEARCH_REQUEST_URN};
 use serde_json::json;
@@ -90,6 +90,7 @@ fn search_request_from_json() {
             sort_order: Some(SortOrder::Descending),
             start_index: Some(1),
             count: Some(10),
+            cursor: None,
         }
     );
 
@@ -177,6 +178,7 @@ fn search_request_from_query() {
             sort_order: Some(SortOrder::Ascending),
             start_index: Some(3),
             count: Some(-5),
+            cursor: None,
         }
     );
     let r =
@@ -213,4 +215,60 @@ fn paging() {
         effective_paging(Some(i64::MIN), Some(i64::MIN), 100, 1000),
         (1, 0)
     );
+}
+
+#[test]
+fn cursor_list_response_shape() {
+    let middle = cursor_list_response(9, vec![json!({"id": "a"})], Some("next"), Some("prev"));
+    assert_eq!(
+        middle,
+        json!({
+            "schemas": [LIST_RESPONSE_URN],
+            "totalResults": 9,
+            "itemsPerPage": 1,
+            "nextCursor": "next",
+            "previousCursor": "prev",
+            "Resources": [{"id": "a"}]
+        })
+    );
+    let last = cursor_list_response(1, vec![json!({"id": "a"})], None, None);
+    assert!(
+        last.get("nextCursor").is_none(),
+        "the last page has no nextCursor"
+    );
+    assert!(last.get("previousCursor").is_none());
+    assert!(
+        last.get("startIndex").is_none(),
+        "cursor pages have no index"
+    );
+}
+
+#[test]
+fn cursor_parameter() {
+    // `cursor` with no value (`?cursor&count=10`) or an empty one asks for
+    // the first page; absent means index paging.
+    let first = SearchRequest::from_query_pairs(pairs(&[("cursor", ""), ("count", "10")])).unwrap();
+    assert_eq!(first.cursor.as_deref(), Some(""));
+    let next = SearchRequest::from_query_pairs(pairs(&[("Cursor", " abc_-9 ")])).unwrap();
+    assert_eq!(next.cursor.as_deref(), Some("abc_-9"));
+    assert_eq!(
+        SearchRequest::from_query_pairs(pairs(&[])).unwrap().cursor,
+        None
+    );
+    let twice = SearchRequest::from_query_pairs(pairs(&[("cursor", "a"), ("cursor", "b")]));
+    assert_eq!(twice.unwrap_err().kind, ErrorKind::InvalidValue);
+
+    let body = |cursor: serde_json::Value| {
+        SearchRequest::from_json(json!({"schemas": [SEARCH_REQUEST_URN], "cursor": cursor}))
+    };
+    assert_eq!(body(json!("")).unwrap().cursor.as_deref(), Some(""));
+    assert_eq!(body(json!("xyz")).unwrap().cursor.as_deref(), Some("xyz"));
+    assert_eq!(body(json!(null)).unwrap().cursor, None);
+    assert_eq!(body(json!(12)).unwrap_err().kind, ErrorKind::InvalidValue);
+    assert_eq!(
+        body(json!(["a"])).unwrap_err().kind,
+        ErrorKind::InvalidValue
+    );
+    assert_eq!(ErrorKind::InvalidCursor.scim_type(), "invalidCursor");
+    assert_eq!(ErrorKind::ExpiredCursor.scim_type(), "expiredCursor");
 }

@@ -2,6 +2,7 @@
 //! No I/O here: storage, credentials and time come through `ports`.
 
 pub mod credentials;
+pub mod cursor;
 pub mod entitlements;
 pub mod errors;
 pub mod event_log;

@@ -254,6 +254,9 @@ pub struct ListQuery {
     /// characters (at least one item is always returned): a page of large
     /// resources is bounded in memory, not only in items.
     pub max_bytes: u64,
+    /// Cursor paging: a keyset read from a position instead of
+    /// `start_index` (which is then ignored).
+    pub keyset: Option<Keyset>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +266,47 @@ pub struct Page<T> {
     /// The page holds fewer than `count` items because their documents
     /// reached `max_bytes`, not because the result set ended.
     pub cut_by_size: bool,
+    /// Each item's position in the list's order, for a keyset read (empty
+    /// for an index read).
+    pub keys: Vec<SortKey>,
+}
+
+/// Which way a keyset read goes from its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// On in the list's order.
+    Forward,
+    /// Back against it: the rows come nearest first.
+    Backward,
+}
+
+/// A value of a list's sort expression as the store read it, typed so that
+/// a later read compares with it as the database does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    /// The resource has no value (missing values sort last).
+    Null,
+    Integer(i64),
+    Real(f64),
+    Boolean(bool),
+    Text(String),
+    Uuid(Uuid),
+}
+
+/// Where a resource stands in a list's order: (sort value, id), or the id
+/// alone when the list is not sorted (`sort` None).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub sort: Option<SortValue>,
+    pub id: ResourceId,
+}
+
+/// A keyset read: the rows strictly after `from` in `direction` — from the
+/// start (forward) or the end (backward) when `from` is None.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyset {
+    pub direction: Direction,
+    pub from: Option<SortKey>,
 }
 
 /// A bearer token as presented by a client. Never logged, never stored.

@@ -414,3 +414,17 @@ pub trait DataKeyStore: Send + Sync + 'static {
         persons: &[PersonRef],
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 }
+
+/// Seals list cursors (RFC 9865): a cursor lands in access logs and may hold
+/// a sort value such as a userName, so a client can neither read nor forge
+/// one. A cursor opens only for the organization and the query `binding` it
+/// was sealed for.
+pub trait CursorSeal: Send + Sync + 'static {
+    /// `plain` sealed as URL-safe text (RFC 3986 unreserved characters).
+    fn seal(&self, org: OrgId, binding: &str, plain: &[u8]) -> Result<String, anyhow::Error>;
+
+    /// What `sealed` holds; None when it is no cursor this server sealed for
+    /// `org` and `binding` (garbage, altered, another query's or
+    /// organization's, or sealed under a key no longer held).
+    fn open(&self, org: OrgId, binding: &str, sealed: &str) -> Option<Vec<u8>>;
+}

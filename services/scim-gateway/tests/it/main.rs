@@ -7,6 +7,7 @@ mod support;
 
 mod concurrency;
 mod connection;
+mod cursors;
 mod discovery;
 mod errors;
 mod fairness;

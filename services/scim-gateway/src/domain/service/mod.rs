@@ -10,10 +10,11 @@
 //! writes or `write_deadline` passes. With `If-Match` the client asked for
 //! exact versions, so a conflict is a 412 instead of a retry.
 //!
-//! `users`, `groups` and `query` (lists, searches and their paging) each add
-//! their use cases to `ScimView`; this module holds the view itself and what
+//! `users`, `groups`, `query` (lists, searches and their index paging) and
+//! `cursor_search` (their cursor paging) each add their use cases to `ScimView`; this module holds the view itself and what
 //! they share: limits, `If-Match`, versions, deletion, the retry rule.
 
+pub mod cursor_search;
 mod groups;
 pub mod query;
 mod users;
@@ -32,7 +33,8 @@ use super::models::{
     StoredResource, Tenant,
 };
 use super::ports::{
-    Clock, CredentialStore, GroupStore, SeatAuthority, SeatDecision, StoreError, UserStore,
+    Clock, CredentialStore, CursorSeal, GroupStore, SeatAuthority, SeatDecision, StoreError,
+    UserStore,
 };
 use super::resource_locks::ResourceLocks;
 use super::rules;
@@ -52,6 +54,9 @@ pub struct ViewLimits {
     pub write_deadline: Duration,
     /// Bounds on string values, resource size and PATCH operation values.
     pub writes: WriteLimits,
+    /// How long a list cursor stays valid after it was issued (RFC 9865
+    /// `cursorTimeout`).
+    pub cursor_timeout: Duration,
 }
 
 impl Default for ViewLimits {
@@ -62,6 +67,7 @@ impl Default for ViewLimits {
             max_page_bytes: 2 * 1024 * 1024,
             write_deadline: Duration::from_secs(10),
             writes: WriteLimits::default(),
+            cursor_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -112,6 +118,8 @@ pub struct ScimView<S, C> {
     seat_keys: HashSecret,
     /// One write at a time per resource in this process.
     locks: ResourceLocks,
+    /// Seals list cursors; without one, cursor paging is refused.
+    cursors: Option<Arc<dyn CursorSeal>>,
 }
 
 impl<S, C> ScimView<S, C> {
@@ -129,7 +137,14 @@ impl<S, C> ScimView<S, C> {
             seats,
             seat_keys,
             locks: ResourceLocks::default(),
+            cursors: None,
         }
+    }
+
+    /// Cursor paging (RFC 9865), its cursors sealed by `seal`.
+    pub fn with_cursor_seal(mut self, seal: Arc<dyn CursorSeal>) -> Self {
+        self.cursors = Some(seal);
+        self
     }
 
     /// A seat for `key`, or the error that refuses the request: nothing has

@@ -14,7 +14,8 @@ use scim_protocol::{
 
 use super::super::errors::ScimViewError;
 use super::super::models::{
-    GroupRef, ListQuery, MemberRef, OrgId, ResourceId, ResourceKind, SortSpec, StoredResource,
+    GroupRef, ListQuery, MemberRef, OrgId, Page, ResourceId, ResourceKind, SortKey, SortSpec,
+    StoredResource,
 };
 use super::super::ports::{Clock, CredentialStore, GroupStore, UserStore};
 use super::{GroupWithMembers, ScimView};
@@ -101,20 +102,26 @@ where
                 },
                 max_bytes: self.limits.max_page_bytes,
             };
-            let (found, page, cut) =
-                match self.page_of(org, kind, request, window, read_along).await {
-                    Ok(page) => page,
-                    Err(ScimViewError::Protocol(e)) if kinds.len() > 1 => {
-                        first_error.get_or_insert(e);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
+            let read = match bind(request, resource_type(kind), window) {
+                Ok(query) => {
+                    self.page_of(org, kind, &query, read_along, usize::MAX)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let page = match read {
+                Ok(page) => page,
+                Err(ScimViewError::Protocol(e)) if kinds.len() > 1 => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             searched_any = true;
-            cut_by_size |= cut;
-            resources.extend(page);
-            total_results += found;
-            offset += found;
+            cut_by_size |= page.cut_by_size;
+            resources.extend(page.listed);
+            total_results += page.total;
+            offset += page.total;
         }
         if !searched_any {
             return Err(first_error
@@ -130,62 +137,63 @@ where
         })
     }
 
-    /// One type's part of a page, and how many of that type match in all.
-    async fn page_of(
+    /// One type's part of a page — the first `keep` of the rows read (a
+    /// cursor page reads one more than it returns, to know whether more
+    /// follow) — and how many of that type match in all.
+    pub(super) async fn page_of(
         &self,
         org: OrgId,
         kind: ResourceKind,
-        request: &SearchRequest,
-        window: Window,
+        query: &ListQuery,
         read_along: ReadAlong,
-    ) -> Result<(u64, Vec<Listed>, bool), ScimViewError> {
-        let query = bind(request, resource_type(kind), window)?;
+        keep: usize,
+    ) -> Result<KindPage, ScimViewError> {
         let store_error = |e| ScimViewError::from_store(kind, e);
         match kind {
             ResourceKind::User if read_along.user_groups => {
                 let page = self
                     .store
-                    .list_users_with_groups(org, &query)
+                    .list_users_with_groups(org, query)
                     .await
                     .map_err(store_error)?;
-                let listed = page.items.into_iter().map(|u| Listed::User {
+                Ok(KindPage::of(page, keep, |u| Listed::User {
                     user: u.user,
                     groups: Some(u.groups),
-                });
-                Ok((page.total_results, listed.collect(), page.cut_by_size))
+                }))
             }
             ResourceKind::User => {
                 let page = self
                     .store
-                    .list_users(org, &query)
+                    .list_users(org, query)
                     .await
                     .map_err(store_error)?;
-                let listed = page
-                    .items
-                    .into_iter()
-                    .map(|user| Listed::User { user, groups: None });
-                Ok((page.total_results, listed.collect(), page.cut_by_size))
+                Ok(KindPage::of(page, keep, |user| Listed::User {
+                    user,
+                    groups: None,
+                }))
             }
             ResourceKind::Group => {
-                let page = self
+                let mut page = self
                     .store
-                    .list_groups(org, &query)
+                    .list_groups(org, query)
                     .await
                     .map_err(store_error)?;
-                let mut members = if read_along.group_members {
+                let fetched = page.items.len();
+                page.items.truncate(keep);
+                let mut members = if read_along.group_members && !page.items.is_empty() {
                     let ids: Vec<ResourceId> = page.items.iter().map(|g| g.id).collect();
                     Some(self.members_by_group(org, &ids).await?)
                 } else {
                     None
                 };
-                let cut_by_size = page.cut_by_size;
-                let listed = page.items.into_iter().map(|group| {
+                let mut kind_page = KindPage::of(page, keep, |group| {
                     let members = members
                         .as_mut()
                         .map(|by_group| by_group.remove(&group.id).unwrap_or_default());
                     Listed::Group(GroupWithMembers { group, members })
                 });
-                Ok((page.total_results, listed.collect(), cut_by_size))
+                kind_page.fetched = fetched;
+                Ok(kind_page)
             }
         }
     }
@@ -209,17 +217,44 @@ where
     }
 }
 
+/// One resource type's part of a page.
+pub(super) struct KindPage {
+    /// How many of the type match in all.
+    pub total: u64,
+    pub listed: Vec<Listed>,
+    /// The position of each listed resource (keyset reads only).
+    pub keys: Vec<SortKey>,
+    /// How many rows the store returned, before all but `keep` were dropped.
+    pub fetched: usize,
+    pub cut_by_size: bool,
+}
+
+impl KindPage {
+    fn of<T>(mut page: Page<T>, keep: usize, listed: impl FnMut(T) -> Listed) -> KindPage {
+        let fetched = page.items.len();
+        page.items.truncate(keep);
+        page.keys.truncate(keep);
+        KindPage {
+            total: page.total_results,
+            listed: page.items.into_iter().map(listed).collect(),
+            keys: page.keys,
+            fetched,
+            cut_by_size: page.cut_by_size,
+        }
+    }
+}
+
 /// The part of the result set one type's read covers (1-based).
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    start_index: u64,
-    count: u64,
-    max_bytes: u64,
+pub(super) struct Window {
+    pub start_index: u64,
+    pub count: u64,
+    pub max_bytes: u64,
 }
 
 /// The request bound to one resource type: its filter and `sortBy` resolved
 /// against the type's schema, for the given window.
-fn bind(
+pub(super) fn bind(
     request: &SearchRequest,
     resource: &ResourceType,
     window: Window,
@@ -256,5 +291,6 @@ fn bind(
         start_index: window.start_index,
         count: window.count,
         max_bytes: window.max_bytes,
+        keyset: None,
     })
 }

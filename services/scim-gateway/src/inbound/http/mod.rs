@@ -12,7 +12,7 @@ mod resources;
 pub mod throttle;
 
 use actix_web::{HttpResponse, web};
-use scim_protocol::discovery::ServiceProviderFeatures;
+use scim_protocol::discovery::{PaginationFeatures, ServiceProviderFeatures};
 
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
 use crate::domain::service::ScimView;
@@ -39,6 +39,15 @@ impl<S, C> ScimApi<S, C> {
             max_results: self.view.limits().max_results,
             max_payload_bytes: self.max_body_bytes as u64,
             documentation_uri: None,
+            pagination: PaginationFeatures {
+                default_page_size: self
+                    .view
+                    .limits()
+                    .default_count
+                    .min(self.view.limits().max_results),
+                max_page_size: self.view.limits().max_results,
+                cursor_timeout_secs: self.view.limits().cursor_timeout.as_secs(),
+            },
         }
     }
 }

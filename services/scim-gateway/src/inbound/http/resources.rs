@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use scim_protocol::{
-    messages::{SearchRequest, list_response},
+    messages::{SearchRequest, cursor_list_response, list_response},
     schema::{GROUP_RESOURCE, ResourceType, USER_RESOURCE},
 };
 use serde_json::Value;
@@ -390,8 +390,9 @@ pub async fn search_root<S: Store, C: Clock>(
     .await
 }
 
-/// A list or search: the request parsed, the view's search use case, each
-/// resource rendered with its type's attribute projection.
+/// A list or search: the request parsed, the view's search use case (index
+/// or, with a `cursor` parameter, cursor paging), each resource rendered
+/// with its type's attribute projection.
 async fn search_response<S: Store, C: Clock>(
     req: &HttpRequest,
     api: &ScimApi<S, C>,
@@ -418,23 +419,36 @@ async fn search_response<S: Store, C: Clock>(
             .as_ref()
             .is_some_and(|p| p.wants(&GROUP_RESOURCE, "members")),
     };
-    let results = api.view.search(org, &search, kinds, read_along).await?;
     // The view lists only the kinds it was asked for, each with its projection.
-    let resources = results
-        .resources
-        .iter()
-        .filter_map(|listed| match listed {
-            Listed::User { user, groups } => user_projection
-                .as_ref()
-                .map(|projection| render_user(user, groups.as_deref(), &base, projection)),
-            Listed::Group(found) => group_projection.as_ref().map(|projection| {
-                render_group(&found.group, found.members.as_deref(), &base, projection)
-            }),
-        })
-        .collect();
+    let render = |listed: &[Listed]| -> Vec<Value> {
+        listed
+            .iter()
+            .filter_map(|listed| match listed {
+                Listed::User { user, groups } => user_projection
+                    .as_ref()
+                    .map(|projection| render_user(user, groups.as_deref(), &base, projection)),
+                Listed::Group(found) => group_projection.as_ref().map(|projection| {
+                    render_group(&found.group, found.members.as_deref(), &base, projection)
+                }),
+            })
+            .collect()
+    };
+    if search.cursor.is_some() {
+        let results = api
+            .view
+            .search_by_cursor(org, &search, kinds, read_along)
+            .await?;
+        return Ok(json_response(&cursor_list_response(
+            results.total_results,
+            render(&results.resources),
+            results.next_cursor.as_deref(),
+            results.previous_cursor.as_deref(),
+        )));
+    }
+    let results = api.view.search(org, &search, kinds, read_along).await?;
     Ok(json_response(&list_response(
         results.total_results,
         results.start_index,
-        resources,
+        render(&results.resources),
     )))
 }

@@ -2,7 +2,8 @@
 //! sort, the page read — streamed, and ended early once its documents reach
 //! the query's byte budget, so a page of large resources never sits whole
 //! in memory — and the total (from the page itself when it ends the result
-//! set, else a COUNT).
+//! set, else a COUNT). Cursor pages read from a position instead
+//! ([`super::keyset`]).
 
 use anyhow::anyhow;
 use futures_util::TryStreamExt;
@@ -33,6 +34,13 @@ pub(super) async fn list<T>(
     if let Some(filter) = &query.filter {
         let condition = translate(filter, mapping).map_err(StoreError::UnsupportedQuery)?;
         filtered.and_where(condition);
+    }
+    if let Some(keyset) = &query.keyset {
+        let sort = query
+            .sort
+            .as_ref()
+            .and_then(|sort| sort_column(&sort.path, mapping).map(|column| (column, sort.order)));
+        return super::keyset::list(db, filtered, sort, table, query, keyset, item_from_row).await;
     }
     let mut count = filtered.clone();
     let mut page = filtered;
@@ -104,6 +112,7 @@ pub(super) async fn list<T>(
         total_results: total,
         items,
         cut_by_size,
+        keys: Vec::new(),
     })
 }
 

@@ -11,6 +11,7 @@ mod groups;
 mod journal;
 mod journal_rows;
 mod key_upkeep;
+mod keyset;
 mod limits;
 mod listing;
 pub mod migration;
