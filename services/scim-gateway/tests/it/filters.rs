@@ -109,10 +109,12 @@ backend_tests! {
         assert!(disagreements.is_empty(), "SQL and evaluator disagree:\n{}", disagreements.join("\n"));
     }
 
-    async fn unsupported_filter_attributes_are_refused_not_ignored(app: TestApp) {
+    async fn unknown_and_url_attributes_are_refused_not_ignored(app: TestApp) {
         app.create_user("who@example.com").await;
-        let response = app.get(&format!("/scim/v2/Users?filter={}", encode("title eq \"CTO\""))).await;
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
-        assert_eq!(response.body["scimType"], "invalidFilter");
+        for filter in ["nope eq \"CTO\"", "meta.location eq \"http://scim.test/scim/v2/Users/x\""] {
+            let response = app.get(&format!("/scim/v2/Users?filter={}", encode(filter))).await;
+            assert_eq!(response.status, StatusCode::BAD_REQUEST, "{filter}: {}", response.body);
+            assert_eq!(response.body["scimType"], "invalidFilter");
+        }
     }
 }

@@ -14,6 +14,7 @@ mod m20261202_000009_member_groups_index;
 mod m20261203_000010_person_keys;
 mod m20261204_000011_keys_in_users;
 mod m20261204_000012_organization_limits;
+mod m20261204_000013_search_documents;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_person_keys::Migration),
             Box::new(m20261204_000011_keys_in_users::Migration),
             Box::new(m20261204_000012_organization_limits::Migration),
+            Box::new(m20261204_000013_search_documents::Migration),
         ]
     }
 }
