@@ -86,7 +86,8 @@ impl Table {
     fn meta(&self, path: &AttrPath, backend: DbBackend) -> Option<Leaf> {
         if is(path, "meta", Some("resourceType")) || is(path, "meta", None) {
             return Some(Leaf::sql(
-                format!("'{}'", self.resource_type),
+                // A CAST: PostgreSQL refuses a bare literal in ORDER BY.
+                format!("CAST('{}' AS TEXT)", self.resource_type),
                 ColumnKind::ExactText,
             ));
         }
@@ -320,13 +321,14 @@ fn email_column(sub: &str) -> Option<Leaf> {
     let (column, kind) = match sub.to_ascii_lowercase().as_str() {
         "value" => (ScimUserEmails::ValueKey, ColumnKind::FoldedText),
         "type" => (ScimUserEmails::TypeKey, ColumnKind::FoldedText),
-        "primary" => (ScimUserEmails::IsPrimary, ColumnKind::Boolean),
+        // Not `primary`: its column says false where the e-mail has none,
+        // which the search document tells apart.
         _ => return None,
     };
     Some(Leaf::new(col(t, column), kind))
 }
 
-/// `scim_user_emails`: one row per e-mail, so Entra's
+/// `scim_user_emails`: one row per e-mail (value and type), so Entra's
 /// `emails[type eq "work"].value eq "…"` is an index probe.
 fn emails() -> Values {
     Values {
