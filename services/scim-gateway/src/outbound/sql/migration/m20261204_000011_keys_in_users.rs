@@ -155,7 +155,7 @@ mod tests {
         assert!(tables.is_empty(), "person_keys is gone");
 
         // Down to before this migration (the ones after it first).
-        Migrator::down(&db, Some(2)).await.unwrap();
+        Migrator::down(&db, Some(3)).await.unwrap();
         let back = db
             .query_all_raw(Statement::from_string(
                 DbBackend::Sqlite,

@@ -123,3 +123,90 @@ async fn backfill(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    use sea_orm_migration::MigratorTrait;
+
+    use super::super::Migrator;
+
+    /// Migrations before this one.
+    const BEFORE: u32 = 15;
+
+    #[tokio::test]
+    async fn existing_rows_get_their_search_documents() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        Migrator::up(&db, Some(BEFORE)).await.unwrap();
+        let org = uuid::Uuid::now_v7();
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO organizations (id, name, created_at, workspace_id, default_role) \
+             VALUES (?, 'org', 0, ?, 'member')",
+            [org.into(), uuid::Uuid::now_v7().into()],
+        ))
+        .await
+        .unwrap();
+        let document = r#"{"schemas":[],"userName":"Ann","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"E-1"}}"#;
+        // More rows than a batch.
+        for _ in 0..(super::BATCH + 3) {
+            let user = uuid::Uuid::now_v7();
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO scim_users (org_id, id, user_name, user_name_key, document, \
+                 version, event_version, created_at, last_modified) \
+                 VALUES (?, ?, ?, ?, ?, 1, 1, 0, 0)",
+                [
+                    org.into(),
+                    user.into(),
+                    user.to_string().into(),
+                    user.to_string().into(),
+                    document.into(),
+                ],
+            ))
+            .await
+            .unwrap();
+        }
+
+        Migrator::up(&db, None).await.unwrap();
+
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT search FROM scim_users",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len() as u64, super::BATCH + 3);
+        for row in rows {
+            let search: String = row.try_get("", "search").unwrap();
+            let search: serde_json::Value = serde_json::from_str(&search).unwrap();
+            assert_eq!(search["username"], "ann");
+            assert_eq!(
+                search["urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:employeenumber"],
+                "e-1"
+            );
+        }
+        let plan = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!(
+                    "EXPLAIN QUERY PLAN SELECT id FROM scim_users WHERE org_id = X'00' AND {} = 'e-1'",
+                    crate::outbound::sql::search_sql::member(
+                        DbBackend::Sqlite,
+                        "\"scim_users\".\"search\"",
+                        crate::outbound::sql::search_sql::EMPLOYEE_NUMBER_KEY,
+                        crate::outbound::sql::filter_sql::ColumnKind::ExactText,
+                    )
+                ),
+            ))
+            .await
+            .unwrap();
+        let detail: String = plan[0].try_get("", "detail").unwrap();
+        assert!(detail.contains(super::EMPLOYEE_NUMBER_INDEX), "{detail}");
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+    }
+}
