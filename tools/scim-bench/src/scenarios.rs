@@ -104,6 +104,31 @@ pub async fn filter(scim: Scim, users: usize, load: Load) -> Report {
     .await
 }
 
+/// GET /Users?filter=<enterprise>:employeeNumber eq "…" of random users
+/// written by `seed-rows`.
+pub async fn filter_employee_number(scim: Scim, from: u64, users: u64, load: Load) -> Report {
+    const PATH: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
+    load::closed_loop("filter employeeNumber eq", load, move |_| {
+        let scim = scim.clone();
+        let number = crate::seed_rows::employee_number(rand::rng().random_range(from..from + users));
+        async move {
+            let filter = format!("{PATH} eq \"{number}\"");
+            let body = scim
+                .get(&format!("/Users?filter={}", encode(&filter)))
+                .await?
+                .expect(200)?;
+            let found = &body["Resources"][0]["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+                ["employeeNumber"];
+            if body["totalResults"] == 1 && found == number.as_str() {
+                Ok(())
+            } else {
+                Err(format!("expected exactly employee {number}"))
+            }
+        }
+    })
+    .await
+}
+
 pub async fn get(scim: Scim, ids: Arc<Vec<String>>, load: Load) -> Report {
     load::closed_loop("GET /Users/{id}", load, move |_| {
         let scim = scim.clone();

@@ -72,20 +72,22 @@ impl Leaf {
     }
 }
 
+/// A sub-attribute of one row of [`Values`] (`None`: the row's value
+/// itself), when the rows have it.
+pub type LeafOfRow = Box<dyn Fn(Option<&str>) -> Option<Leaf>>;
+
 /// The values of a multi-valued attribute: rows, one per value.
 pub struct Values {
     /// `SELECT 1 FROM … WHERE` the rows belong to the outer row.
     pub rows: SelectStatement,
-    /// A sub-attribute of one row (`None`: the row's value itself), when
-    /// this set of rows has it.
-    pub leaf: Box<dyn Fn(Option<&str>) -> Option<Leaf>>,
+    pub leaf: LeafOfRow,
     /// The sub-attribute a bare comparison means (`value`), if any.
     pub default_sub: Option<&'static str>,
 }
 
 pub enum Target {
     Scalar(Leaf),
-    Values(Values, Option<String>),
+    Values(Box<Values>, Option<String>),
 }
 
 /// Where a resource type's attributes are read from.

@@ -22,7 +22,7 @@ use scim_protocol::{AttrPath, ProtocolError};
 use sea_orm::DbBackend;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, IntoIden, Query};
 
-use super::filter_sql::{ColumnKind, FilterMapping, Leaf, Target, Values};
+use super::filter_sql::{ColumnKind, FilterMapping, Leaf, LeafOfRow, Target, Values};
 use super::search_document::{is_searchable, search_key};
 use super::search_sql::{element, elements, first_element, member, uuid_text};
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers};
@@ -148,7 +148,10 @@ impl Table {
             leaf: element_leaf(def, backend),
             default_sub: def.sub_attribute("value").map(|v| v.name),
         };
-        Ok(Target::Values(values, sub.map(|s| s.name.to_owned())))
+        Ok(Target::Values(
+            Box::new(values),
+            sub.map(|s| s.name.to_owned()),
+        ))
     }
 
     /// The definition and search key of `path`'s attribute.
@@ -213,10 +216,7 @@ fn null_text() -> Expr {
 
 /// A sub-attribute of one element of a multi-valued attribute of the
 /// search document (`None`: a simple attribute's element itself).
-fn element_leaf(
-    def: &'static AttributeDef,
-    backend: DbBackend,
-) -> Box<dyn Fn(Option<&str>) -> Option<Leaf>> {
+fn element_leaf(def: &'static AttributeDef, backend: DbBackend) -> LeafOfRow {
     Box::new(move |sub| match sub {
         None if def.kind != AttributeType::Complex => {
             Some(Leaf::sql(element(backend, kind_of(def)), kind_of(def)))
@@ -294,10 +294,13 @@ impl FilterMapping for UserFilterMapping {
             && path.name.eq_ignore_ascii_case("emails")
             && subs.iter().all(|s| email_column(s).is_some())
         {
-            return Ok(Target::Values(emails(), path.sub_attr.clone()));
+            return Ok(Target::Values(Box::new(emails()), path.sub_attr.clone()));
         }
         if plain && path.name.eq_ignore_ascii_case("groups") {
-            return Ok(Target::Values(user_groups(backend), path.sub_attr.clone()));
+            return Ok(Target::Values(
+                Box::new(user_groups(backend)),
+                path.sub_attr.clone(),
+            ));
         }
         USERS.searched(path, backend)
     }
@@ -463,7 +466,10 @@ impl FilterMapping for GroupFilterMapping {
             return Ok(Target::Scalar(leaf));
         }
         if path.schema.is_none() && path.name.eq_ignore_ascii_case("members") {
-            return Ok(Target::Values(members(backend), path.sub_attr.clone()));
+            return Ok(Target::Values(
+                Box::new(members(backend)),
+                path.sub_attr.clone(),
+            ));
         }
         GROUPS.searched(path, backend)
     }
