@@ -158,6 +158,9 @@ enum Command {
         from: u64,
         #[arg(long)]
         users: u64,
+        /// Looks the same users up by userName instead (a dedicated column).
+        #[arg(long)]
+        by_user_name: bool,
     },
     /// GET /Users/{id} of random seeded users.
     Get {
@@ -392,9 +395,18 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
             println!("{org}");
             vec![]
         }
-        Command::FilterEmployeeNumber { load, from, users } => {
+        Command::FilterEmployeeNumber {
+            load,
+            from,
+            users,
+            by_user_name,
+        } => {
             let scim = bench.first_organization()?;
-            vec![scenarios::filter_employee_number(scim, *from, *users, load.load()).await]
+            let (from, users, by_user_name) = (*from, *users, *by_user_name);
+            vec![
+                scenarios::filter_employee_number(scim, from, users, by_user_name, load.load())
+                    .await,
+            ]
         }
         Command::Get {
             load,

@@ -27,6 +27,11 @@ pub fn employee_number(n: u64) -> String {
     format!("E{n:07}")
 }
 
+/// The userName of seeded user `n`.
+pub fn user_name(n: u64) -> String {
+    format!("row-user-{n:07}@example.com")
+}
+
 fn template() -> anyhow::Result<(String, String)> {
     let document = json!({
         "schemas": [
