@@ -254,6 +254,9 @@ pub struct ListQuery {
     /// characters (at least one item is always returned): a page of large
     /// resources is bounded in memory, not only in items.
     pub max_bytes: u64,
+    /// The URL the request came in on (`…/scim/v2`): what `meta.location`
+    /// and `groups.$ref` / `members.$ref` start with, for filters on them.
+    pub base_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

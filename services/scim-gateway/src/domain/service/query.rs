@@ -68,13 +68,15 @@ where
     /// Positions are 1-based across the concatenation of the types' results,
     /// in the order of `kinds`. With several types, a request one type cannot
     /// answer (a filter or `sortBy` on attributes it lacks) just excludes that
-    /// type; if no type can answer, its error is the answer.
+    /// type; if no type can answer, its error is the answer. `base_url` is
+    /// the URL the request came in on (what resources' URLs start with).
     pub async fn search(
         &self,
         org: OrgId,
         request: &SearchRequest,
         kinds: &[ResourceKind],
         read_along: ReadAlong,
+        base_url: &str,
     ) -> Result<SearchResults, ScimViewError> {
         let (start_index, count) = effective_paging(
             request.start_index,
@@ -101,15 +103,17 @@ where
                 },
                 max_bytes: self.limits.max_page_bytes,
             };
-            let (found, page, cut) =
-                match self.page_of(org, kind, request, window, read_along).await {
-                    Ok(page) => page,
-                    Err(ScimViewError::Protocol(e)) if kinds.len() > 1 => {
-                        first_error.get_or_insert(e);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
+            let (found, page, cut) = match self
+                .page_of(org, kind, request, window, read_along, base_url)
+                .await
+            {
+                Ok(page) => page,
+                Err(ScimViewError::Protocol(e)) if kinds.len() > 1 => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             searched_any = true;
             cut_by_size |= cut;
             resources.extend(page);
@@ -138,8 +142,9 @@ where
         request: &SearchRequest,
         window: Window,
         read_along: ReadAlong,
+        base_url: &str,
     ) -> Result<(u64, Vec<Listed>, bool), ScimViewError> {
-        let query = bind(request, resource_type(kind), window)?;
+        let query = bind(request, resource_type(kind), window, base_url)?;
         let store_error = |e| ScimViewError::from_store(kind, e);
         match kind {
             ResourceKind::User if read_along.user_groups => {
@@ -223,6 +228,7 @@ fn bind(
     request: &SearchRequest,
     resource: &ResourceType,
     window: Window,
+    base_url: &str,
 ) -> Result<ListQuery, ScimViewError> {
     let filter = match request.filter.as_deref() {
         Some(raw) if !raw.trim().is_empty() => Some(parse_bound_filter(raw, resource)?),
@@ -256,5 +262,6 @@ fn bind(
         start_index: window.start_index,
         count: window.count,
         max_bytes: window.max_bytes,
+        base_url: base_url.to_owned(),
     })
 }

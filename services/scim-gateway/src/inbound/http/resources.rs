@@ -418,7 +418,10 @@ async fn search_response<S: Store, C: Clock>(
             .as_ref()
             .is_some_and(|p| p.wants(&GROUP_RESOURCE, "members")),
     };
-    let results = api.view.search(org, &search, kinds, read_along).await?;
+    let results = api
+        .view
+        .search(org, &search, kinds, read_along, &base)
+        .await?;
     // The view lists only the kinds it was asked for, each with its projection.
     let resources = results
         .resources

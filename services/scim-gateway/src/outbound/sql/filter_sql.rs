@@ -90,6 +90,15 @@ pub enum Target {
     Values(Box<Values>, Option<String>),
 }
 
+/// What a translation depends on besides the filter.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub backend: DbBackend,
+    /// The URL the request came in on: what `meta.location` and `$ref`
+    /// values start with (bound as a parameter, never written into SQL).
+    pub base_url: &'a str,
+}
+
 /// Where a resource type's attributes are read from.
 pub trait FilterMapping: Sync {
     /// The target of `path`; for a multi-valued attribute, `subs` are the
@@ -99,7 +108,7 @@ pub trait FilterMapping: Sync {
         &self,
         path: &AttrPath,
         subs: &[&str],
-        backend: DbBackend,
+        context: Context<'_>,
     ) -> Result<Target, ProtocolError>;
 
     /// The sort expression of `path` (see `filter_targets.rs`).
@@ -136,11 +145,11 @@ fn count_terms(filter: &Filter) -> usize {
     terms
 }
 
-/// Translates a bound filter for `backend`. Errors are `invalidFilter`.
+/// Translates a bound filter. Errors are `invalidFilter`.
 pub fn translate(
     filter: &Filter,
     mapping: &dyn FilterMapping,
-    backend: DbBackend,
+    context: Context<'_>,
 ) -> Result<Expr, ProtocolError> {
     let terms = count_terms(filter);
     if terms > MAX_FILTER_TERMS {
@@ -148,12 +157,12 @@ pub fn translate(
             "the filter has {terms} comparisons; at most {MAX_FILTER_TERMS} are supported"
         )));
     }
-    Translator { mapping, backend }.node(filter)
+    Translator { mapping, context }.node(filter)
 }
 
 struct Translator<'a> {
     mapping: &'a dyn FilterMapping,
-    backend: DbBackend,
+    context: Context<'a>,
 }
 
 impl Translator<'_> {
@@ -164,7 +173,7 @@ impl Translator<'_> {
             Filter::Not(inner) => Ok(self.node(inner)?.not()),
             Filter::Present(path) => {
                 let subs: Vec<&str> = path.sub_attr.as_deref().into_iter().collect();
-                match self.mapping.target(path, &subs, self.backend)? {
+                match self.mapping.target(path, &subs, self.context)? {
                     Target::Scalar(leaf) => Ok(present(&leaf)),
                     Target::Values(values, None) => Ok(Expr::exists(values.rows)),
                     Target::Values(values, Some(sub)) => {
@@ -177,7 +186,7 @@ impl Translator<'_> {
             }
             Filter::Compare { path, op, value } => {
                 let subs: Vec<&str> = path.sub_attr.as_deref().into_iter().collect();
-                match self.mapping.target(path, &subs, self.backend)? {
+                match self.mapping.target(path, &subs, self.context)? {
                     Target::Scalar(leaf) => compare(&leaf, *op, value, path),
                     Target::Values(values, sub) => {
                         let sub = sub.as_deref().or(values.default_sub);
@@ -205,7 +214,7 @@ impl Translator<'_> {
             Filter::ValuePath { attr, filter } => {
                 let mut subs = Vec::new();
                 inner_subs(filter, &mut subs);
-                match self.mapping.target(attr, &subs, self.backend)? {
+                match self.mapping.target(attr, &subs, self.context)? {
                     Target::Values(values, None) => {
                         let inner = inner(filter, &values, attr)?;
                         Ok(Expr::exists(

@@ -9,20 +9,19 @@
 //!   (the memberships), groups' `members`;
 //! - everything else from the row's search document (`search_sql.rs`).
 //!
-//! `meta.resourceType` and `meta.version` are expressions of the row. The
-//! URLs (`meta.location`, `groups.$ref`, `members.$ref`) depend on the base
-//! URL a request came in on, which the store does not know: filtering on
-//! them is refused (`invalidFilter`); sorting on them sorts by the id they
-//! end with, which is the same order.
+//! `meta.resourceType` and `meta.version` are expressions of the row, and
+//! so are the URLs (`meta.location`, users' `groups.$ref`, groups'
+//! `members.$ref`): the request's base URL (a bound parameter) and the id.
+//! Sorting on a URL sorts by the id it ends with, which is the same order.
 
 use scim_protocol::schema::{
     AttributeDef, AttributeType, GROUP_RESOURCE, ResourceType, USER_RESOURCE,
 };
 use scim_protocol::{AttrPath, ProtocolError};
 use sea_orm::DbBackend;
-use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, IntoIden, Query};
+use sea_orm::sea_query::{BinOper, Expr, ExprTrait, IntoColumnRef, IntoIden, Query};
 
-use super::filter_sql::{ColumnKind, FilterMapping, Leaf, LeafOfRow, Target, Values};
+use super::filter_sql::{ColumnKind, Context, FilterMapping, Leaf, LeafOfRow, Target, Values};
 use super::search_document::{is_searchable, search_key};
 use super::search_sql::{element, elements, first_element, member, uuid_text};
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers};
@@ -51,18 +50,12 @@ fn kind_of(def: &AttributeDef) -> ColumnKind {
     }
 }
 
-fn unsupported(path: &AttrPath) -> ProtocolError {
-    ProtocolError::invalid_filter(format!(
-        "filtering on '{path}' is not supported: its value depends on the URL the request came in on"
-    ))
-}
-
-fn is_url(path: &AttrPath) -> bool {
-    is(path, "meta", Some("location"))
-        || path
-            .sub_attr
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("$ref"))
+/// A URL: `base` (bound) followed by `rest` (SQL text of the row), caseExact.
+fn url(base: &str, rest: String) -> Leaf {
+    Leaf::new(
+        Expr::val(base.to_owned()).binary(BinOper::Custom("||"), Expr::cust(rest)),
+        ColumnKind::ExactText,
+    )
 }
 
 /// A resource type's table, as the SQL names it.
@@ -81,9 +74,14 @@ impl Table {
         format!("\"{}\".\"{column}\"", self.name)
     }
 
-    /// `meta.resourceType` and `meta.version` (`W/"<version>"`), and `meta`
-    /// itself (always present).
-    fn meta(&self, path: &AttrPath, backend: DbBackend) -> Option<Leaf> {
+    /// `meta.resourceType`, `meta.version` (`W/"<version>"`) and
+    /// `meta.location` (with `base_url`), and `meta` itself (always present).
+    fn meta(&self, path: &AttrPath, backend: DbBackend, base_url: Option<&str>) -> Option<Leaf> {
+        if is(path, "meta", Some("location")) {
+            let id = uuid_text(backend, &self.column("id"));
+            return base_url
+                .map(|base| url(base, format!("('/{}s/' || {id})", self.resource_type)));
+        }
         if is(path, "meta", Some("resourceType")) || is(path, "meta", None) {
             return Some(Leaf::sql(
                 // A CAST: PostgreSQL refuses a bare literal in ORDER BY.
@@ -248,7 +246,8 @@ const GROUPS: Table = Table {
 pub struct UserFilterMapping;
 
 impl UserFilterMapping {
-    fn column(path: &AttrPath, backend: DbBackend) -> Option<Leaf> {
+    /// A column or an expression of the row (`None` as `base_url`: no URL).
+    fn column(path: &AttrPath, backend: DbBackend, base_url: Option<&str>) -> Option<Leaf> {
         use ColumnKind::*;
         let t = ScimUsers::Table;
         let leaf = |c, k| Some(Leaf::new(col(t, c), k));
@@ -271,7 +270,7 @@ impl UserFilterMapping {
         } else if is(path, "meta", Some("lastModified")) {
             leaf(ScimUsers::LastModified, Instant)
         } else {
-            USERS.meta(path, backend)
+            USERS.meta(path, backend, base_url)
         }
     }
 }
@@ -281,12 +280,10 @@ impl FilterMapping for UserFilterMapping {
         &self,
         path: &AttrPath,
         subs: &[&str],
-        backend: DbBackend,
+        context: Context<'_>,
     ) -> Result<Target, ProtocolError> {
-        if is_url(path) {
-            return Err(unsupported(path));
-        }
-        if let Some(leaf) = Self::column(path, backend) {
+        let backend = context.backend;
+        if let Some(leaf) = Self::column(path, backend, Some(context.base_url)) {
             return Ok(Target::Scalar(leaf));
         }
         let plain = path.schema.is_none();
@@ -298,7 +295,7 @@ impl FilterMapping for UserFilterMapping {
         }
         if plain && path.name.eq_ignore_ascii_case("groups") {
             return Ok(Target::Values(
-                Box::new(user_groups(backend)),
+                Box::new(user_groups(backend, context.base_url)),
                 path.sub_attr.clone(),
             ));
         }
@@ -306,11 +303,11 @@ impl FilterMapping for UserFilterMapping {
     }
 
     fn sort(&self, path: &AttrPath, backend: DbBackend) -> Expr {
-        if let Some(leaf) = Self::column(path, backend) {
-            return leaf.expr;
-        }
         if is(path, "meta", Some("location")) {
             return USERS.id(backend).expr;
+        }
+        if let Some(leaf) = Self::column(path, backend, None) {
+            return leaf.expr;
         }
         if path.schema.is_none() && path.name.eq_ignore_ascii_case("groups") {
             return user_groups_sort(path, backend);
@@ -359,7 +356,7 @@ const USER_GROUP_ROWS: &str = "FROM \"scim_group_members\" \
      WHERE \"scim_group_members\".\"org_id\" = \"scim_users\".\"org_id\" \
      AND \"scim_group_members\".\"member_id\" = \"scim_users\".\"id\"";
 
-fn user_groups(backend: DbBackend) -> Values {
+fn user_groups(backend: DbBackend, base_url: &str) -> Values {
     let rows = Query::select()
         .expr(Expr::cust("1"))
         .from(ScimGroupMembers::Table)
@@ -383,13 +380,18 @@ fn user_groups(backend: DbBackend) -> Values {
         .to_owned();
     Values {
         rows,
-        leaf: Box::new(move |sub| user_group_leaf(sub?, backend)),
+        leaf: {
+            let base_url = base_url.to_owned();
+            Box::new(move |sub| user_group_leaf(sub?, backend, &base_url))
+        },
         default_sub: Some("value"),
     }
 }
 
-fn user_group_leaf(sub: &str, backend: DbBackend) -> Option<Leaf> {
+fn user_group_leaf(sub: &str, backend: DbBackend, base_url: &str) -> Option<Leaf> {
+    let group_id = || uuid_text(backend, "\"scim_group_members\".\"group_id\"");
     match sub.to_ascii_lowercase().as_str() {
+        "$ref" => Some(url(base_url, format!("('/Groups/' || {})", group_id()))),
         "value" => Some(Leaf {
             expr: col(ScimGroupMembers::Table, ScimGroupMembers::GroupId),
             kind: ColumnKind::Id { case_exact: false },
@@ -432,7 +434,8 @@ fn user_groups_sort(path: &AttrPath, backend: DbBackend) -> Expr {
 pub struct GroupFilterMapping;
 
 impl GroupFilterMapping {
-    fn column(path: &AttrPath, backend: DbBackend) -> Option<Leaf> {
+    /// A column or an expression of the row (`None` as `base_url`: no URL).
+    fn column(path: &AttrPath, backend: DbBackend, base_url: Option<&str>) -> Option<Leaf> {
         use ColumnKind::*;
         let t = ScimGroups::Table;
         let leaf = |c, k| Some(Leaf::new(col(t, c), k));
@@ -447,7 +450,7 @@ impl GroupFilterMapping {
         } else if is(path, "meta", Some("lastModified")) {
             leaf(ScimGroups::LastModified, Instant)
         } else {
-            GROUPS.meta(path, backend)
+            GROUPS.meta(path, backend, base_url)
         }
     }
 }
@@ -457,17 +460,15 @@ impl FilterMapping for GroupFilterMapping {
         &self,
         path: &AttrPath,
         _subs: &[&str],
-        backend: DbBackend,
+        context: Context<'_>,
     ) -> Result<Target, ProtocolError> {
-        if is_url(path) {
-            return Err(unsupported(path));
-        }
-        if let Some(leaf) = Self::column(path, backend) {
+        let backend = context.backend;
+        if let Some(leaf) = Self::column(path, backend, Some(context.base_url)) {
             return Ok(Target::Scalar(leaf));
         }
         if path.schema.is_none() && path.name.eq_ignore_ascii_case("members") {
             return Ok(Target::Values(
-                Box::new(members(backend)),
+                Box::new(members(backend, context.base_url)),
                 path.sub_attr.clone(),
             ));
         }
@@ -475,11 +476,11 @@ impl FilterMapping for GroupFilterMapping {
     }
 
     fn sort(&self, path: &AttrPath, backend: DbBackend) -> Expr {
-        if let Some(leaf) = Self::column(path, backend) {
-            return leaf.expr;
-        }
         if is(path, "meta", Some("location")) {
             return GROUPS.id(backend).expr;
+        }
+        if let Some(leaf) = Self::column(path, backend, None) {
+            return leaf.expr;
         }
         if path.schema.is_none() && path.name.eq_ignore_ascii_case("members") {
             return members_sort(path, backend);
@@ -488,7 +489,7 @@ impl FilterMapping for GroupFilterMapping {
     }
 }
 
-fn members(backend: DbBackend) -> Values {
+fn members(backend: DbBackend, base_url: &str) -> Values {
     let rows = Query::select()
         .expr(Expr::cust("1"))
         .from(ScimGroupMembers::Table)
@@ -503,14 +504,25 @@ fn members(backend: DbBackend) -> Values {
         .to_owned();
     Values {
         rows,
-        leaf: Box::new(move |sub| member_leaf(sub?, backend)),
+        leaf: {
+            let base_url = base_url.to_owned();
+            Box::new(move |sub| member_leaf(sub?, backend, &base_url))
+        },
         default_sub: Some("value"),
     }
 }
 
-fn member_leaf(sub: &str, backend: DbBackend) -> Option<Leaf> {
+fn member_leaf(sub: &str, backend: DbBackend, base_url: &str) -> Option<Leaf> {
     let t = ScimGroupMembers::Table;
     match sub.to_ascii_lowercase().as_str() {
+        "$ref" => Some(url(
+            base_url,
+            format!(
+                "(CASE \"scim_group_members\".\"member_kind\" WHEN 'group' THEN '/Groups/' \
+                 ELSE '/Users/' END || {})",
+                uuid_text(backend, "\"scim_group_members\".\"member_id\"")
+            ),
+        )),
         "value" => Some(Leaf {
             expr: col(t, ScimGroupMembers::MemberId),
             kind: ColumnKind::Id { case_exact: false },

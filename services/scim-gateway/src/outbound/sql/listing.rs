@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, StreamTrait};
 
 use scim_protocol::messages::SortOrder;
 
-use super::filter_sql::{FilterMapping, sort_column, translate};
+use super::filter_sql::{Context, FilterMapping, sort_column, translate};
 use super::filter_targets::UserFilterMapping;
 use super::rows::{db_error, unreadable};
 use super::tables::ScimUsers;
@@ -33,8 +33,12 @@ pub(super) async fn list<T>(
     let backend = db.get_database_backend();
     let mut filtered = base;
     if let Some(filter) = &query.filter {
+        let context = Context {
+            backend,
+            base_url: &query.base_url,
+        };
         let condition =
-            translate(filter, mapping, backend).map_err(StoreError::UnsupportedQuery)?;
+            translate(filter, mapping, context).map_err(StoreError::UnsupportedQuery)?;
         filtered.and_where(condition);
     }
     let mut count = filtered.clone();
