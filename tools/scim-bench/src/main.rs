@@ -9,6 +9,7 @@ mod load;
 mod memory;
 mod report;
 mod scenarios;
+mod seed_rows;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,6 +132,35 @@ enum Command {
         /// How many users were seeded (lookups pick among them).
         #[arg(long)]
         users: usize,
+    },
+    /// Writes `users` users straight into the gateway's PostgreSQL tables
+    /// (one organization; see seed_rows.rs): the data of
+    /// filter-employee-number at a million users.
+    SeedRows {
+        /// The gateway's database.
+        #[arg(long, env = "SCIM_DATABASE__URL")]
+        database_url: String,
+        /// The organization [default: the database's only one].
+        #[arg(long)]
+        org: Option<String>,
+        /// The first user's number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long)]
+        users: u64,
+    },
+    /// GET /Users?filter=<enterprise>:employeeNumber eq "…" of random users
+    /// written by seed-rows.
+    FilterEmployeeNumber {
+        #[command(flatten)]
+        load: LoadArgs,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long)]
+        users: u64,
+        /// Looks the same users up by userName instead (a dedicated column).
+        #[arg(long)]
+        by_user_name: bool,
     },
     /// GET /Users/{id} of random seeded users.
     Get {
@@ -353,6 +383,30 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
         }
         Command::Filter { load, users } => {
             vec![scenarios::filter(bench.first_organization()?, *users, load.load()).await]
+        }
+        Command::SeedRows {
+            database_url,
+            org,
+            from,
+            users,
+        } => {
+            let org = org.as_deref().map(uuid::Uuid::parse_str).transpose()?;
+            let org = seed_rows::seed_rows(database_url, org, *from, *users).await?;
+            println!("{org}");
+            vec![]
+        }
+        Command::FilterEmployeeNumber {
+            load,
+            from,
+            users,
+            by_user_name,
+        } => {
+            let scim = bench.first_organization()?;
+            let (from, users, by_user_name) = (*from, *users, *by_user_name);
+            vec![
+                scenarios::filter_employee_number(scim, from, users, by_user_name, load.load())
+                    .await,
+            ]
         }
         Command::Get {
             load,

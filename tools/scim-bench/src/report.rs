@@ -49,12 +49,13 @@ impl Report {
 
     pub fn line(&self) -> String {
         let mut line = format!(
-            "{}: ok={} errors={} rate={:.0}/s p50={:.2}ms p99={:.2}ms max={:.2}ms ({:.1}s)",
+            "{}: ok={} errors={} rate={:.0}/s p50={:.2}ms p95={:.2}ms p99={:.2}ms max={:.2}ms ({:.1}s)",
             self.name,
             self.ok(),
             self.error_count(),
             self.rate(),
             self.percentile_ms(0.50),
+            self.percentile_ms(0.95),
             self.percentile_ms(0.99),
             self.percentile_ms(1.0),
             self.elapsed.as_secs_f64(),
@@ -73,6 +74,7 @@ impl Report {
             "error_kinds": self.errors,
             "rate": (self.rate() * 10.0).round() / 10.0,
             "p50_ms": round(self.percentile_ms(0.50)),
+            "p95_ms": round(self.percentile_ms(0.95)),
             "p99_ms": round(self.percentile_ms(0.99)),
             "max_ms": round(self.percentile_ms(1.0)),
             "seconds": round(self.elapsed.as_secs_f64()),

@@ -104,6 +104,47 @@ pub async fn filter(scim: Scim, users: usize, load: Load) -> Report {
     .await
 }
 
+/// GET /Users?filter=<enterprise>:employeeNumber eq "…" of random users
+/// written by `seed-rows` (with `by_user_name`: `userName eq "…"`, the
+/// same lookup on a dedicated column, as a yardstick).
+pub async fn filter_employee_number(
+    scim: Scim,
+    from: u64,
+    users: u64,
+    by_user_name: bool,
+    load: Load,
+) -> Report {
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let name = if by_user_name {
+        "filter userName eq (seed-rows)"
+    } else {
+        "filter employeeNumber eq"
+    };
+    load::closed_loop(name, load, move |_| {
+        let scim = scim.clone();
+        let n = rand::rng().random_range(from..from + users);
+        let number = crate::seed_rows::employee_number(n);
+        let filter = if by_user_name {
+            format!("userName eq \"{}\"", crate::seed_rows::user_name(n))
+        } else {
+            format!("{ENTERPRISE}:employeeNumber eq \"{number}\"")
+        };
+        async move {
+            let body = scim
+                .get(&format!("/Users?filter={}", encode(&filter)))
+                .await?
+                .expect(200)?;
+            let found = &body["Resources"][0][ENTERPRISE]["employeeNumber"];
+            if body["totalResults"] == 1 && found == number.as_str() {
+                Ok(())
+            } else {
+                Err(format!("expected exactly employee {number}"))
+            }
+        }
+    })
+    .await
+}
+
 pub async fn get(scim: Scim, ids: Arc<Vec<String>>, load: Load) -> Report {
     load::closed_loop("GET /Users/{id}", load, move |_| {
         let scim = scim.clone();

@@ -257,6 +257,9 @@ pub struct ListQuery {
     /// Cursor paging: a keyset read from a position instead of
     /// `start_index` (which is then ignored).
     pub keyset: Option<Keyset>,
+    /// The URL the request came in on (`…/scim/v2`): what `meta.location`
+    /// and `groups.$ref` / `members.$ref` start with, for filters on them.
+    pub base_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -142,7 +142,12 @@ fn all_ids(pages: &[Value]) -> Vec<String> {
 
 async fn create_user(app: &TestApp, body: Value) -> String {
     let mut body = body;
-    body["schemas"] = json!([USER]);
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    body["schemas"] = if body.get(enterprise).is_some() {
+        json!([USER, enterprise])
+    } else {
+        json!([USER])
+    };
     let created = app.post("/scim/v2/Users", &body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     created.body["id"].as_str().expect("id").to_owned()
@@ -314,9 +319,14 @@ backend_tests! {
             let mut body = json!({"userName": format!("s-{i}@example.com"), "active": active});
             if let Some(display) = display {
                 body["displayName"] = json!(display);
+                // Read from the search document, not a column.
+                body["title"] = json!(display);
             }
             if let Some(external) = external {
                 body["externalId"] = json!(external);
+                body["emails"] = json!([{"value": format!("{external}@example.com")}]);
+                body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+                    json!({"employeeNumber": external});
             }
             in_filter.push(create_user(&app, body).await);
         }
@@ -333,6 +343,14 @@ backend_tests! {
             ("meta.created", "descending"),
             ("meta.lastModified", "ascending"),
             ("id", "descending"),
+            ("title", "ascending"),
+            ("title", "descending"),
+            ("emails", "ascending"),
+            ("emails.value", "descending"),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+                "ascending",
+            ),
         ] {
             let query = format!("{filter}&sortBy={sort_by}&sortOrder={order}");
             let reference = app.get(&format!("/scim/v2/Users?{query}&count=50")).await;

@@ -61,6 +61,7 @@ where
         request: &SearchRequest,
         kinds: &[ResourceKind],
         read_along: ReadAlong,
+        base_url: &str,
     ) -> Result<CursorResults, ScimViewError> {
         if request.start_index.is_some() {
             return Err(ProtocolError::invalid_value(
@@ -89,7 +90,7 @@ where
             text => self.opened(seal.as_ref(), org, &binding, text, now_ms)?,
         };
         let walk = self
-            .walk(org, request, kinds, read_along, &state, count)
+            .walk(org, request, kinds, read_along, base_url, &state, count)
             .await?;
         let issuer = Issuer {
             seal,
@@ -144,12 +145,14 @@ where
     /// Reads the page `state` names: every kind is read once — the ones the
     /// walk passes through for rows (one more than fit, to know whether more
     /// follow), the others only counted.
+    #[allow(clippy::too_many_arguments)]
     async fn walk(
         &self,
         org: OrgId,
         request: &SearchRequest,
         kinds: &[ResourceKind],
         read_along: ReadAlong,
+        base_url: &str,
         state: &CursorState,
         count: u64,
     ) -> Result<Walk, ScimViewError> {
@@ -181,7 +184,7 @@ where
         for (i, &kind) in order.iter().enumerate() {
             let counted_only = i < start || walk.more;
             let remaining = count.saturating_sub(walk.listed.len());
-            let read = match bind(request, resource_type(kind), window) {
+            let read = match bind(request, resource_type(kind), window, base_url) {
                 Ok(query) if counted_only => {
                     self.page_of(org, kind, &query, ReadAlong::default(), 0)
                         .await

@@ -69,13 +69,15 @@ where
     /// Positions are 1-based across the concatenation of the types' results,
     /// in the order of `kinds`. With several types, a request one type cannot
     /// answer (a filter or `sortBy` on attributes it lacks) just excludes that
-    /// type; if no type can answer, its error is the answer.
+    /// type; if no type can answer, its error is the answer. `base_url` is
+    /// the URL the request came in on (what resources' URLs start with).
     pub async fn search(
         &self,
         org: OrgId,
         request: &SearchRequest,
         kinds: &[ResourceKind],
         read_along: ReadAlong,
+        base_url: &str,
     ) -> Result<SearchResults, ScimViewError> {
         let (start_index, count) = effective_paging(
             request.start_index,
@@ -102,7 +104,7 @@ where
                 },
                 max_bytes: self.limits.max_page_bytes,
             };
-            let read = match bind(request, resource_type(kind), window) {
+            let read = match bind(request, resource_type(kind), window, base_url) {
                 Ok(query) => {
                     self.page_of(org, kind, &query, read_along, usize::MAX)
                         .await
@@ -258,6 +260,7 @@ pub(super) fn bind(
     request: &SearchRequest,
     resource: &ResourceType,
     window: Window,
+    base_url: &str,
 ) -> Result<ListQuery, ScimViewError> {
     let filter = match request.filter.as_deref() {
         Some(raw) if !raw.trim().is_empty() => Some(parse_bound_filter(raw, resource)?),
@@ -292,5 +295,6 @@ pub(super) fn bind(
         count: window.count,
         max_bytes: window.max_bytes,
         keyset: None,
+        base_url: base_url.to_owned(),
     })
 }

@@ -436,7 +436,7 @@ async fn search_response<S: Store, C: Clock>(
     if search.cursor.is_some() {
         let results = api
             .view
-            .search_by_cursor(org, &search, kinds, read_along)
+            .search_by_cursor(org, &search, kinds, read_along, &base)
             .await?;
         return Ok(json_response(&cursor_list_response(
             results.total_results,
@@ -445,7 +445,10 @@ async fn search_response<S: Store, C: Clock>(
             results.previous_cursor.as_deref(),
         )));
     }
-    let results = api.view.search(org, &search, kinds, read_along).await?;
+    let results = api
+        .view
+        .search(org, &search, kinds, read_along, &base)
+        .await?;
     Ok(json_response(&list_response(
         results.total_results,
         results.start_index,

@@ -1,22 +1,24 @@
 //! Translates bound SCIM filters into parameterized SQL conditions.
 //!
 //! The semantics are those of `scim_protocol::filter::matches` (the in-memory
-//! evaluator), and the filter corpus test runs both and requires the same
-//! answers. Every leaf is written to be NULL-safe (`col IS NOT NULL AND …`,
-//! `col IS NULL OR …`), so SQL's three-valued logic never leaks: `not` and `ne`
-//! around missing values behave as in the evaluator.
+//! evaluator), and the differential test (tests/it/filters.rs) runs both over
+//! every attribute of `/Schemas` and requires the same answers. Every leaf is
+//! written to be NULL-safe (`x IS NOT NULL AND …`, `x IS NULL OR …`), so
+//! SQL's three-valued logic never leaks: `not` and `ne` around missing values
+//! behave as in the evaluator.
 //!
-//! Only attributes with a column or side table are filterable; anything else is
-//! a 400 `invalidFilter` that names the attribute, never a silent full scan.
+//! What a path reads — a dedicated column, a side table, or the row's search
+//! document — is the mapping's choice (`filter_targets.rs`); this module only
+//! knows leaves (an expression and how its values compare) and sets of rows
+//! (a multi-valued attribute's values).
 
 use chrono::DateTime;
 use scim_protocol::{AttrPath, CompValue, CompareOp, Filter, ProtocolError};
-use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr, Query, SelectStatement};
+use sea_orm::DbBackend;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, SelectStatement};
 use uuid::Uuid;
 
-use super::tables::{ScimGroupMembers, ScimGroups, ScimUserEmails, ScimUsers};
-
-/// How a column's values compare.
+/// How a leaf's values compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     /// Lowercased string (`caseExact: false` attributes).
@@ -26,179 +28,92 @@ pub enum ColumnKind {
     Boolean,
     /// Microseconds since the epoch (`dateTime` attributes).
     Instant,
-    /// The resource id (a UUID).
-    Id,
+    /// A JSON number (`integer` and `decimal` attributes).
+    Number,
+    /// A UUID column (resource ids): `eq`/`ne` on the column, other
+    /// operators on its text ([`Leaf::text`]).
+    Id {
+        case_exact: bool,
+    },
 }
 
+/// One value to compare: an SQL expression and how it compares.
 #[derive(Debug, Clone)]
-pub struct ScalarColumn {
-    pub column: (sea_orm::sea_query::DynIden, sea_orm::sea_query::DynIden),
+pub struct Leaf {
+    pub expr: Expr,
     pub kind: ColumnKind,
+    /// For [`ColumnKind::Id`]: the id as canonical text.
+    pub text: Option<Expr>,
 }
 
-/// A multi-valued attribute kept in a side table, one row per value.
-#[derive(Debug, Clone, Copy)]
-pub struct ValueTable {
-    /// Builds `SELECT 1 FROM side WHERE side belongs to the outer row`.
-    pub rows_of_outer: fn() -> SelectStatement,
-    /// Sub-attribute name (canonical, lowercase compare) → column.
-    pub sub_column: fn(&str) -> Option<ScalarColumn>,
-    /// The sub-attribute a bare comparison on the attribute means (`value`).
-    pub default_sub: &'static str,
+impl Leaf {
+    pub fn new(expr: Expr, kind: ColumnKind) -> Self {
+        Self {
+            expr,
+            kind,
+            text: None,
+        }
+    }
+
+    pub fn sql(sql: String, kind: ColumnKind) -> Self {
+        Self::new(Expr::cust(sql), kind)
+    }
+
+    fn as_text(&self) -> Option<Leaf> {
+        let ColumnKind::Id { case_exact } = self.kind else {
+            return None;
+        };
+        let kind = if case_exact {
+            ColumnKind::ExactText
+        } else {
+            ColumnKind::FoldedText
+        };
+        self.text.clone().map(|text| Leaf::new(text, kind))
+    }
+}
+
+/// A sub-attribute of one row of [`Values`] (`None`: the row's value
+/// itself), when the rows have it.
+pub type LeafOfRow = Box<dyn Fn(Option<&str>) -> Option<Leaf>>;
+
+/// The values of a multi-valued attribute: rows, one per value.
+pub struct Values {
+    /// `SELECT 1 FROM … WHERE` the rows belong to the outer row.
+    pub rows: SelectStatement,
+    pub leaf: LeafOfRow,
+    /// The sub-attribute a bare comparison means (`value`), if any.
+    pub default_sub: Option<&'static str>,
 }
 
 pub enum Target {
-    Scalar(ScalarColumn),
-    Values(ValueTable, Option<String>),
+    Scalar(Leaf),
+    Values(Box<Values>, Option<String>),
 }
 
-/// What a resource type's filterable attributes map to.
+/// What a translation depends on besides the filter.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub backend: DbBackend,
+    /// The URL the request came in on: what `meta.location` and `$ref`
+    /// values start with (bound as a parameter, never written into SQL).
+    pub base_url: &'a str,
+}
+
+/// Where a resource type's attributes are read from.
 pub trait FilterMapping: Sync {
-    fn target(&self, path: &AttrPath) -> Option<Target>;
-    fn supported(&self) -> &'static str;
+    /// The target of `path`; for a multi-valued attribute, `subs` are the
+    /// sub-attributes the filter reads of one value (a value filter's may
+    /// be several), so a side table serves only what it has.
+    fn target(
+        &self,
+        path: &AttrPath,
+        subs: &[&str],
+        context: Context<'_>,
+    ) -> Result<Target, ProtocolError>;
+
+    /// The sort expression of `path` (see `filter_targets.rs`).
+    fn sort(&self, path: &AttrPath, backend: DbBackend) -> Expr;
 }
-
-fn col<T: sea_orm::sea_query::IntoIden, C: sea_orm::sea_query::IntoIden>(
-    table: T,
-    column: C,
-    kind: ColumnKind,
-) -> ScalarColumn {
-    ScalarColumn {
-        column: (table.into_iden(), column.into_iden()),
-        kind,
-    }
-}
-
-fn is(path: &AttrPath, name: &str, sub: Option<&str>) -> bool {
-    path.schema.is_none()
-        && path.name.eq_ignore_ascii_case(name)
-        && match (&path.sub_attr, sub) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-            _ => false,
-        }
-}
-
-pub struct UserFilterMapping;
-
-impl FilterMapping for UserFilterMapping {
-    fn target(&self, path: &AttrPath) -> Option<Target> {
-        use ColumnKind::*;
-        let t = ScimUsers::Table;
-        let scalar = |c, k| Some(Target::Scalar(col(t, c, k)));
-        if is(path, "id", None) {
-            scalar(ScimUsers::Id, Id)
-        } else if is(path, "userName", None) {
-            scalar(ScimUsers::UserNameKey, FoldedText)
-        } else if is(path, "externalId", None) {
-            scalar(ScimUsers::ExternalId, ExactText)
-        } else if is(path, "displayName", None) {
-            scalar(ScimUsers::DisplayNameKey, FoldedText)
-        } else if is(path, "name", Some("givenName")) {
-            scalar(ScimUsers::GivenNameKey, FoldedText)
-        } else if is(path, "name", Some("familyName")) {
-            scalar(ScimUsers::FamilyNameKey, FoldedText)
-        } else if is(path, "active", None) {
-            scalar(ScimUsers::Active, Boolean)
-        } else if is(path, "meta", Some("created")) {
-            scalar(ScimUsers::CreatedAt, Instant)
-        } else if is(path, "meta", Some("lastModified")) {
-            scalar(ScimUsers::LastModified, Instant)
-        } else if path.schema.is_none() && path.name.eq_ignore_ascii_case("emails") {
-            Some(Target::Values(EMAILS, path.sub_attr.clone()))
-        } else {
-            None
-        }
-    }
-
-    fn supported(&self) -> &'static str {
-        "id, userName, externalId, displayName, name.givenName, name.familyName, active, \
-         emails (value, type, primary), meta.created, meta.lastModified"
-    }
-}
-
-const EMAILS: ValueTable = ValueTable {
-    rows_of_outer: || {
-        Query::select()
-            .expr(Expr::val(1))
-            .from(ScimUserEmails::Table)
-            .and_where(
-                Expr::col((ScimUserEmails::Table, ScimUserEmails::OrgId))
-                    .equals((ScimUsers::Table, ScimUsers::OrgId)),
-            )
-            .and_where(
-                Expr::col((ScimUserEmails::Table, ScimUserEmails::UserId))
-                    .equals((ScimUsers::Table, ScimUsers::Id)),
-            )
-            .to_owned()
-    },
-    sub_column: |sub| {
-        let t = ScimUserEmails::Table;
-        match sub.to_ascii_lowercase().as_str() {
-            "value" => Some(col(t, ScimUserEmails::ValueKey, ColumnKind::FoldedText)),
-            "type" => Some(col(t, ScimUserEmails::TypeKey, ColumnKind::FoldedText)),
-            "primary" => Some(col(t, ScimUserEmails::IsPrimary, ColumnKind::Boolean)),
-            _ => None,
-        }
-    },
-    default_sub: "value",
-};
-
-pub struct GroupFilterMapping;
-
-impl FilterMapping for GroupFilterMapping {
-    fn target(&self, path: &AttrPath) -> Option<Target> {
-        use ColumnKind::*;
-        let t = ScimGroups::Table;
-        let scalar = |c, k| Some(Target::Scalar(col(t, c, k)));
-        if is(path, "id", None) {
-            scalar(ScimGroups::Id, Id)
-        } else if is(path, "displayName", None) {
-            scalar(ScimGroups::DisplayNameKey, FoldedText)
-        } else if is(path, "externalId", None) {
-            scalar(ScimGroups::ExternalId, ExactText)
-        } else if is(path, "meta", Some("created")) {
-            scalar(ScimGroups::CreatedAt, Instant)
-        } else if is(path, "meta", Some("lastModified")) {
-            scalar(ScimGroups::LastModified, Instant)
-        } else if path.schema.is_none() && path.name.eq_ignore_ascii_case("members") {
-            Some(Target::Values(MEMBERS, path.sub_attr.clone()))
-        } else {
-            None
-        }
-    }
-
-    fn supported(&self) -> &'static str {
-        "id, displayName, externalId, members (value, type), meta.created, meta.lastModified"
-    }
-}
-
-const MEMBERS: ValueTable = ValueTable {
-    rows_of_outer: || {
-        Query::select()
-            .expr(Expr::val(1))
-            .from(ScimGroupMembers::Table)
-            .and_where(
-                Expr::col((ScimGroupMembers::Table, ScimGroupMembers::OrgId))
-                    .equals((ScimGroups::Table, ScimGroups::OrgId)),
-            )
-            .and_where(
-                Expr::col((ScimGroupMembers::Table, ScimGroupMembers::GroupId))
-                    .equals((ScimGroups::Table, ScimGroups::Id)),
-            )
-            .to_owned()
-    },
-    sub_column: |sub| {
-        let t = ScimGroupMembers::Table;
-        match sub.to_ascii_lowercase().as_str() {
-            "value" => Some(col(t, ScimGroupMembers::MemberId, ColumnKind::Id)),
-            // Stored lowercased ("user"/"group"); `type` is caseExact: false.
-            "type" => Some(col(t, ScimGroupMembers::MemberKind, ColumnKind::FoldedText)),
-            _ => None,
-        }
-    },
-    default_sub: "value",
-};
 
 fn never() -> Expr {
     Expr::cust("1 = 0")
@@ -230,126 +145,139 @@ fn count_terms(filter: &Filter) -> usize {
     terms
 }
 
-/// Translates a bound filter. Errors are `invalidFilter` naming what is unsupported.
-pub fn translate(filter: &Filter, mapping: &dyn FilterMapping) -> Result<Expr, ProtocolError> {
+/// Translates a bound filter. Errors are `invalidFilter`.
+pub fn translate(
+    filter: &Filter,
+    mapping: &dyn FilterMapping,
+    context: Context<'_>,
+) -> Result<Expr, ProtocolError> {
     let terms = count_terms(filter);
     if terms > MAX_FILTER_TERMS {
         return Err(ProtocolError::invalid_filter(format!(
             "the filter has {terms} comparisons; at most {MAX_FILTER_TERMS} are supported"
         )));
     }
-    translate_node(filter, mapping)
+    Translator { mapping, context }.node(filter)
 }
 
-fn translate_node(filter: &Filter, mapping: &dyn FilterMapping) -> Result<Expr, ProtocolError> {
+struct Translator<'a> {
+    mapping: &'a dyn FilterMapping,
+    context: Context<'a>,
+}
+
+impl Translator<'_> {
+    fn node(&self, filter: &Filter) -> Result<Expr, ProtocolError> {
+        match filter {
+            Filter::And(a, b) => Ok(self.node(a)?.and(self.node(b)?)),
+            Filter::Or(a, b) => Ok(self.node(a)?.or(self.node(b)?)),
+            Filter::Not(inner) => Ok(self.node(inner)?.not()),
+            Filter::Present(path) => {
+                let subs: Vec<&str> = path.sub_attr.as_deref().into_iter().collect();
+                match self.mapping.target(path, &subs, self.context)? {
+                    Target::Scalar(leaf) => Ok(present(&leaf)),
+                    Target::Values(values, None) => Ok(Expr::exists(values.rows)),
+                    Target::Values(values, Some(sub)) => {
+                        let leaf = leaf_of(&values, Some(&sub), path)?;
+                        Ok(Expr::exists(
+                            values.rows.clone().and_where(present(&leaf)).to_owned(),
+                        ))
+                    }
+                }
+            }
+            Filter::Compare { path, op, value } => {
+                let subs: Vec<&str> = path.sub_attr.as_deref().into_iter().collect();
+                match self.mapping.target(path, &subs, self.context)? {
+                    Target::Scalar(leaf) => compare(&leaf, *op, value, path),
+                    Target::Values(values, sub) => {
+                        let sub = sub.as_deref().or(values.default_sub);
+                        let leaf = leaf_of(&values, sub, path)?;
+                        let rows_where = |leaf: Expr| {
+                            Expr::exists(values.rows.clone().and_where(leaf).to_owned())
+                        };
+                        // Any-match over the values; `ne` is `not eq` and `ne null` is
+                        // "some value present", exactly as in the evaluator.
+                        Ok(match (op, value) {
+                            (CompareOp::Eq, CompValue::Null) => {
+                                rows_where(leaf.expr.clone().is_not_null()).not()
+                            }
+                            (CompareOp::Ne, CompValue::Null) => {
+                                rows_where(leaf.expr.clone().is_not_null())
+                            }
+                            (CompareOp::Ne, _) => {
+                                rows_where(compare(&leaf, CompareOp::Eq, value, path)?).not()
+                            }
+                            _ => rows_where(compare(&leaf, *op, value, path)?),
+                        })
+                    }
+                }
+            }
+            Filter::ValuePath { attr, filter } => {
+                let mut subs = Vec::new();
+                inner_subs(filter, &mut subs);
+                match self.mapping.target(attr, &subs, self.context)? {
+                    Target::Values(values, None) => {
+                        let inner = inner(filter, &values, attr)?;
+                        Ok(Expr::exists(
+                            values.rows.clone().and_where(inner).to_owned(),
+                        ))
+                    }
+                    _ => Err(ProtocolError::invalid_filter(format!(
+                        "'{attr}' is not a multi-valued attribute with a value filter"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// The sub-attribute names a value filter reads.
+fn inner_subs<'f>(filter: &'f Filter, out: &mut Vec<&'f str>) {
     match filter {
-        Filter::And(a, b) => Ok(translate_node(a, mapping)?.and(translate_node(b, mapping)?)),
-        Filter::Or(a, b) => Ok(translate_node(a, mapping)?.or(translate_node(b, mapping)?)),
-        Filter::Not(inner) => Ok(translate_node(inner, mapping)?.not()),
-        Filter::Present(path) => match target(path, mapping)? {
-            Target::Scalar(c) => Ok(present(&c)),
-            Target::Values(table, None) => Ok(Expr::exists((table.rows_of_outer)())),
-            Target::Values(table, Some(sub)) => {
-                let c = sub_column(&table, &sub, path, mapping)?;
-                Ok(Expr::exists(
-                    (table.rows_of_outer)().and_where(present(&c)).to_owned(),
-                ))
-            }
-        },
-        Filter::Compare { path, op, value } => match target(path, mapping)? {
-            Target::Scalar(c) => compare(&c, *op, value, path),
-            Target::Values(table, sub) => {
-                let sub = sub.unwrap_or_else(|| table.default_sub.to_owned());
-                let c = sub_column(&table, &sub, path, mapping)?;
-                let rows_where =
-                    |leaf: Expr| Expr::exists((table.rows_of_outer)().and_where(leaf).to_owned());
-                // Any-match over the values; `ne` is `not eq` and `ne null` is
-                // "some value present", exactly as in the evaluator.
-                Ok(match (op, value) {
-                    (CompareOp::Eq, CompValue::Null) => {
-                        rows_where(column_expr(&c).is_not_null()).not()
-                    }
-                    (CompareOp::Ne, CompValue::Null) => rows_where(column_expr(&c).is_not_null()),
-                    (CompareOp::Ne, _) => {
-                        rows_where(compare(&c, CompareOp::Eq, value, path)?).not()
-                    }
-                    _ => rows_where(compare(&c, *op, value, path)?),
-                })
-            }
-        },
-        Filter::ValuePath { attr, filter } => match target(attr, mapping)? {
-            Target::Values(table, None) => {
-                let inner = translate_inner(filter, &table, attr, mapping)?;
-                Ok(Expr::exists(
-                    (table.rows_of_outer)().and_where(inner).to_owned(),
-                ))
-            }
-            _ => Err(ProtocolError::invalid_filter(format!(
-                "'{attr}' is not a multi-valued attribute with a value filter"
-            ))),
-        },
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            inner_subs(a, out);
+            inner_subs(b, out);
+        }
+        Filter::Not(f) => inner_subs(f, out),
+        Filter::Present(path) | Filter::Compare { path, .. } => out.push(&path.name),
+        Filter::ValuePath { .. } => {}
     }
 }
 
 /// A value filter's inner expression: paths name sub-attributes of one row.
-fn translate_inner(
-    filter: &Filter,
-    table: &ValueTable,
-    attr: &AttrPath,
-    mapping: &dyn FilterMapping,
-) -> Result<Expr, ProtocolError> {
+fn inner(filter: &Filter, values: &Values, attr: &AttrPath) -> Result<Expr, ProtocolError> {
     match filter {
-        Filter::And(a, b) => Ok(translate_inner(a, table, attr, mapping)?
-            .and(translate_inner(b, table, attr, mapping)?)),
-        Filter::Or(a, b) => {
-            Ok(translate_inner(a, table, attr, mapping)?
-                .or(translate_inner(b, table, attr, mapping)?))
+        Filter::And(a, b) => Ok(inner(a, values, attr)?.and(inner(b, values, attr)?)),
+        Filter::Or(a, b) => Ok(inner(a, values, attr)?.or(inner(b, values, attr)?)),
+        Filter::Not(f) => Ok(inner(f, values, attr)?.not()),
+        Filter::Present(path) => Ok(present(&leaf_of(values, Some(&path.name), attr)?)),
+        Filter::Compare { path, op, value } => {
+            let leaf = leaf_of(values, Some(&path.name), attr)?;
+            Ok(match (op, value) {
+                // One value per row: `ne` is `not eq`, NULL-safe.
+                (CompareOp::Ne, CompValue::Null) => leaf.expr.is_not_null(),
+                (CompareOp::Ne, _) => compare(&leaf, CompareOp::Eq, value, path)?.not(),
+                _ => compare(&leaf, *op, value, path)?,
+            })
         }
-        Filter::Not(inner) => Ok(translate_inner(inner, table, attr, mapping)?.not()),
-        Filter::Present(path) => Ok(present(&sub_column(table, &path.name, attr, mapping)?)),
-        Filter::Compare { path, op, value } => compare(
-            &sub_column(table, &path.name, attr, mapping)?,
-            *op,
-            value,
-            path,
-        ),
         Filter::ValuePath { .. } => Err(ProtocolError::invalid_filter(
             "value filters cannot be nested",
         )),
     }
 }
 
-fn target(path: &AttrPath, mapping: &dyn FilterMapping) -> Result<Target, ProtocolError> {
-    mapping.target(path).ok_or_else(|| {
+fn leaf_of(values: &Values, sub: Option<&str>, attr: &AttrPath) -> Result<Leaf, ProtocolError> {
+    (values.leaf)(sub).ok_or_else(|| {
         ProtocolError::invalid_filter(format!(
-            "filtering on '{path}' is not supported; filterable attributes: {}",
-            mapping.supported()
-        ))
-    })
-}
-
-fn sub_column(
-    table: &ValueTable,
-    sub: &str,
-    attr: &AttrPath,
-    mapping: &dyn FilterMapping,
-) -> Result<ScalarColumn, ProtocolError> {
-    (table.sub_column)(sub).ok_or_else(|| {
-        ProtocolError::invalid_filter(format!(
-            "filtering on '{}.{sub}' is not supported; filterable attributes: {}",
+            "filtering on '{}.{}' is not supported",
             attr.name,
-            mapping.supported()
+            sub.unwrap_or_default()
         ))
     })
 }
 
-fn column_expr(c: &ScalarColumn) -> Expr {
-    Expr::col(c.column.clone().into_column_ref())
-}
-
-fn present(c: &ScalarColumn) -> Expr {
-    let e = column_expr(c);
-    match c.kind {
+fn present(leaf: &Leaf) -> Expr {
+    let e = leaf.expr.clone();
+    match leaf.kind {
         ColumnKind::FoldedText | ColumnKind::ExactText => e.clone().is_not_null().and(e.ne("")),
         _ => e.is_not_null(),
     }
@@ -368,12 +296,12 @@ fn like_escape(s: &str) -> String {
 }
 
 fn compare(
-    c: &ScalarColumn,
+    leaf: &Leaf,
     op: CompareOp,
     value: &CompValue,
     path: &AttrPath,
 ) -> Result<Expr, ProtocolError> {
-    let e = column_expr(c);
+    let e = leaf.expr.clone();
     if let CompValue::Null = value {
         return Ok(match op {
             CompareOp::Eq => e.is_null(),
@@ -381,10 +309,44 @@ fn compare(
             _ => never(),
         });
     }
-    let operand: Expr = match (c.kind, value) {
+    if let ColumnKind::Id { case_exact } = leaf.kind {
+        if !matches!(op, CompareOp::Eq | CompareOp::Ne) {
+            let Some(text) = leaf.as_text() else {
+                return Ok(never());
+            };
+            return compare(&text, op, value, path);
+        }
+        let CompValue::Str(s) = value else {
+            return Ok(if op == CompareOp::Ne {
+                always()
+            } else {
+                never()
+            });
+        };
+        let wanted = if case_exact {
+            s.clone()
+        } else {
+            s.to_lowercase()
+        };
+        // Only the canonical text of a UUID equals an id.
+        return Ok(match Uuid::try_parse(&wanted) {
+            Ok(id) if id.hyphenated().to_string() == wanted => match op {
+                CompareOp::Eq => e.clone().is_not_null().and(e.eq(id)),
+                _ => e.clone().is_null().or(e.ne(id)),
+            },
+            _ if op == CompareOp::Ne => always(),
+            _ => never(),
+        });
+    }
+    let operand: Expr = match (leaf.kind, value) {
         (ColumnKind::FoldedText, CompValue::Str(s)) => Expr::val(s.to_lowercase()),
         (ColumnKind::ExactText, CompValue::Str(s)) => Expr::val(s.clone()),
         (ColumnKind::Boolean, CompValue::Bool(b)) => Expr::val(*b),
+        (ColumnKind::Number, CompValue::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Expr::val(i),
+            (None, Some(f)) => Expr::val(f),
+            _ => return Ok(never()),
+        },
         (ColumnKind::Instant, CompValue::Str(s)) => match DateTime::parse_from_rfc3339(s) {
             Ok(t) => Expr::val(t.timestamp_micros()),
             Err(_) => {
@@ -393,17 +355,6 @@ fn compare(
                 )));
             }
         },
-        (ColumnKind::Id, CompValue::Str(s)) => {
-            let Ok(id) = Uuid::try_parse(s) else {
-                // No resource has a non-UUID id.
-                return Ok(match op {
-                    CompareOp::Ne => always(),
-                    CompareOp::Eq => never(),
-                    _ => id_op_unsupported(op, path)?,
-                });
-            };
-            Expr::val(id)
-        }
         // Any other type pairing can never be equal (the binder rejects most).
         _ => {
             return Ok(if op == CompareOp::Ne {
@@ -413,11 +364,8 @@ fn compare(
             });
         }
     };
-    let text = matches!(c.kind, ColumnKind::FoldedText | ColumnKind::ExactText);
-    if c.kind == ColumnKind::Id && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
-        return id_op_unsupported(op, path);
-    }
-    if c.kind == ColumnKind::Boolean && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
+    let text = matches!(leaf.kind, ColumnKind::FoldedText | ColumnKind::ExactText);
+    if leaf.kind == ColumnKind::Boolean && !matches!(op, CompareOp::Eq | CompareOp::Ne) {
         return Ok(never());
     }
     let like = |pattern: String| -> Result<Expr, ProtocolError> {
@@ -432,7 +380,7 @@ fn compare(
             .and(e.clone().like(LikeExpr::new(pattern).escape('\\'))))
     };
     let raw = match value {
-        CompValue::Str(s) if c.kind == ColumnKind::FoldedText => like_escape(&s.to_lowercase()),
+        CompValue::Str(s) if leaf.kind == ColumnKind::FoldedText => like_escape(&s.to_lowercase()),
         CompValue::Str(s) => like_escape(s),
         _ => String::new(),
     };
@@ -450,17 +398,12 @@ fn compare(
     })
 }
 
-fn id_op_unsupported(op: CompareOp, path: &AttrPath) -> Result<Expr, ProtocolError> {
-    Err(ProtocolError::invalid_filter(format!(
-        "'{path}' supports eq, ne and pr, not {}",
-        op.as_str()
-    )))
-}
-
-/// The column a `sortBy` path sorts on, if it has one.
-pub fn sort_column(path: &AttrPath, mapping: &dyn FilterMapping) -> Option<Expr> {
-    match mapping.target(path)? {
-        Target::Scalar(c) => Some(column_expr(&c)),
-        Target::Values(..) => None,
-    }
+/// The expression a `sortBy` path sorts on, for every attribute of the
+/// resource type: one expression (a column, a JSON read or a scalar
+/// subquery of the row) that can also be SELECTed, e.g. for keyset paging
+/// over `(sort expression, id)`. NULL where the attribute is missing;
+/// multi-valued attributes sort by their primary value, else their first
+/// (RFC 7644 §3.4.2.3).
+pub fn sort_column(path: &AttrPath, mapping: &dyn FilterMapping, backend: DbBackend) -> Expr {
+    mapping.sort(path, backend)
 }

@@ -17,12 +17,14 @@ use uuid::Uuid;
 
 use super::journal_rows::append_journal;
 use super::rows::{CHUNK, db_error, document_text, micros, resource_from_row, text, unreadable};
+use super::search_document::search_document;
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUsers};
 use super::view::SqlScimView;
 use crate::domain::models::{
     MemberRef, MembershipChange, MembershipEffect, OrgId, ResourceId, ResourceKind, StoredResource,
 };
 use crate::domain::ports::{GroupDecision, GroupWrite, StoreError};
+use scim_protocol::schema::GROUP_RESOURCE;
 
 pub(super) fn member_kind(kind: ResourceKind) -> &'static str {
     match kind {
@@ -319,6 +321,10 @@ async fn write_group(
             (ScimGroups::DisplayNameKey, key.into()),
             (ScimGroups::ExternalId, external_id.into()),
             (ScimGroups::Document, document_text(&group.document)?.into()),
+            (
+                ScimGroups::Search,
+                search_document(&group.document, &GROUP_RESOURCE).into(),
+            ),
         ]);
     }
     txn.execute(&update).await.map_err(db_error)?;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use provisioning_events::Event;
 
-use super::filter_sql::GroupFilterMapping;
+use super::filter_targets::GroupFilterMapping;
 use super::group_changes::{add_members, group_columns};
 use super::journal_rows::append_journal;
 use super::listing::list;
@@ -17,6 +17,7 @@ use super::rows::{
     CHUNK, db_error, delete_at_version, document_text, micros, resource_from_row, resource_select,
     unreadable,
 };
+use super::search_document::search_document;
 use super::tables::{ScimGroupMembers, ScimGroups, ScimUsers};
 use super::view::SqlScimView;
 use crate::domain::models::{
@@ -24,6 +25,7 @@ use crate::domain::models::{
     ResourceId, ResourceKind, StoredResource,
 };
 use crate::domain::ports::{GroupDecision, GroupStore, GroupWrite, StoreError};
+use scim_protocol::schema::GROUP_RESOURCE;
 
 fn member_from_row(row: &QueryResult) -> Result<MemberRef, DbErr> {
     let kind: String = row.try_get("", "member_kind")?;
@@ -108,6 +110,7 @@ impl GroupStore for SqlScimView {
                     ScimGroups::CreatedAt,
                     ScimGroups::LastModified,
                     ScimGroups::UniqueNameKey,
+                    ScimGroups::Search,
                 ])
                 .values_panic([
                     org.0.into(),
@@ -121,6 +124,7 @@ impl GroupStore for SqlScimView {
                     micros(group.meta.created).into(),
                     micros(group.meta.last_modified).into(),
                     key.into(),
+                    search_document(&group.document, &GROUP_RESOURCE).into(),
                 ]),
         )
         .await

@@ -14,7 +14,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, StreamTrait};
 
 use scim_protocol::messages::SortOrder;
 
-use super::filter_sql::{FilterMapping, UserFilterMapping, sort_column, translate};
+use super::filter_sql::{Context, FilterMapping, sort_column, translate};
+use super::filter_targets::UserFilterMapping;
 use super::rows::{db_error, unreadable};
 use super::tables::ScimUsers;
 use crate::domain::models::{ListQuery, Page};
@@ -30,27 +31,32 @@ pub(super) async fn list<T>(
     query: &ListQuery,
     item_from_row: impl Fn(&QueryResult) -> Result<T, StoreError>,
 ) -> Result<Page<T>, StoreError> {
+    let backend = db.get_database_backend();
     let mut filtered = base;
     if let Some(filter) = &query.filter {
-        let condition = translate(filter, mapping).map_err(StoreError::UnsupportedQuery)?;
+        let context = Context {
+            backend,
+            base_url: &query.base_url,
+        };
+        let condition =
+            translate(filter, mapping, context).map_err(StoreError::UnsupportedQuery)?;
         filtered.and_where(condition);
     }
     if let Some(keyset) = &query.keyset {
         let sort = query
             .sort
             .as_ref()
-            .and_then(|sort| sort_column(&sort.path, mapping).map(|column| (column, sort.order)));
+            .map(|sort| (sort_column(&sort.path, mapping, backend), sort.order));
         return super::keyset::list(db, filtered, sort, table, query, keyset, item_from_row).await;
     }
     let mut count = filtered.clone();
     let mut page = filtered;
-    if let Some(sort) = &query.sort
-        && let Some(column) = sort_column(&sort.path, mapping)
-    {
+    if let Some(sort) = &query.sort {
         let order = match sort.order {
             SortOrder::Ascending => Order::Asc,
             SortOrder::Descending => Order::Desc,
         };
+        let column = sort_column(&sort.path, mapping, backend);
         page.order_by_expr_with_nulls(column, order, NullOrdering::Last);
     }
     page.order_by((table.clone(), Alias::new("id")), Order::Asc);
@@ -69,7 +75,7 @@ pub(super) async fn list<T>(
     // plans every execution (measured with pg_prepared_statements: 0 generic
     // of 12; without it, generic from the sixth on).
     let page = service_kit::db::limited(
-        db.get_database_backend(),
+        backend,
         page,
         query.count,
         query.start_index.saturating_sub(1),

@@ -5,6 +5,7 @@ mod credentials;
 mod data_keys;
 mod dead_letters;
 mod filter_sql;
+mod filter_targets;
 mod group_changes;
 mod group_commit;
 mod groups;
@@ -19,6 +20,8 @@ mod organizations;
 mod person_keys;
 mod relay_scan;
 mod rows;
+pub mod search_document;
+mod search_sql;
 mod tables;
 mod tenant_cache;
 mod user_inserts;
@@ -33,7 +36,8 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
 pub use dead_letters::EmbeddedDeadLetters;
-pub use filter_sql::{FilterMapping, GroupFilterMapping, UserFilterMapping, translate};
+pub use filter_sql::{FilterMapping, sort_column, translate};
+pub use filter_targets::{GroupFilterMapping, UserFilterMapping};
 pub use key_upkeep::PlainProfiles;
 pub use view::SqlScimView;
 

@@ -59,6 +59,9 @@ pub enum ScimUsers {
     /// in the user's row, so the create that makes it and the delete that
     /// destroys it need no statement of their own.
     WrappedKey,
+    /// The search document: what filters and sorts read beyond the
+    /// dedicated columns (`search_document.rs`).
+    Search,
 }
 
 /// One row per e-mail of a user, so `emails[type eq "work"].value eq "…"`
@@ -87,6 +90,8 @@ pub enum ScimGroups {
     EventVersion,
     CreatedAt,
     LastModified,
+    /// The search document, as `ScimUsers::Search`.
+    Search,
     /// `display_name_key` under the unique (org_id, unique_name_key) index:
     /// set by every create and rename; null only for the groups that
     /// already shared a name when uniqueness came (docs/scim.md).

@@ -3,6 +3,7 @@
 //! version, and a user's groups read in the statement that reads the user.
 
 use anyhow::Context;
+use scim_protocol::schema::USER_RESOURCE;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult};
 use serde_json::Value;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 
 use super::person_keys::{StoredKey, stored_key};
 use super::rows::{db_error, document_text, folded, micros, resource_from_row, text, unreadable};
+use super::search_document::search_document;
 use super::tables::{ScimUserEmails, ScimUsers};
 use crate::domain::models::{GroupRef, OrgId, ResourceId, StoredResource, UserWithGroups};
 use crate::domain::ports::StoreError;
@@ -24,6 +26,8 @@ pub(super) struct UserColumns {
     family_name_key: Option<String>,
     active: Option<bool>,
     emails: Vec<(Option<String>, Option<String>, bool)>,
+    /// The search document (`search_document.rs`).
+    search: Value,
 }
 
 impl UserColumns {
@@ -40,6 +44,7 @@ impl UserColumns {
             family_name_key: folded(name.and_then(|n| text(n, "familyName"))),
             active: doc.get("active").and_then(Value::as_bool),
             emails,
+            search: search_document(doc, &USER_RESOURCE),
         }
     }
 }
@@ -142,6 +147,7 @@ pub(super) async fn insert_user_rows(
             ScimUsers::LastModified,
             ScimUsers::KekId,
             ScimUsers::WrappedKey,
+            ScimUsers::Search,
         ]);
         for (org, user, columns, (kek_id, wrapped_key)) in chunk {
             insert.values_panic([
@@ -161,6 +167,7 @@ pub(super) async fn insert_user_rows(
                 micros(user.meta.last_modified).into(),
                 kek_id.as_str().into(),
                 wrapped_key.as_str().into(),
+                columns.search.clone().into(),
             ]);
         }
         txn.execute(&insert).await.map_err(db_error)?;
@@ -202,6 +209,7 @@ pub(super) async fn update_user_row(
                     ),
                     (ScimUsers::Active, columns.active.into()),
                     (ScimUsers::Document, document_text(&user.document)?.into()),
+                    (ScimUsers::Search, columns.search.clone().into()),
                     (ScimUsers::Version, user.meta.version.into()),
                     (ScimUsers::EventVersion, user.event_version.into()),
                     (

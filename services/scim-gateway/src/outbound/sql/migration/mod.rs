@@ -14,7 +14,8 @@ mod m20261202_000009_member_groups_index;
 mod m20261203_000010_person_keys;
 mod m20261204_000011_keys_in_users;
 mod m20261204_000012_organization_limits;
-mod m20261205_000013_unique_group_names;
+mod m20261204_000013_search_documents;
+mod m20261205_000014_unique_group_names;
 
 pub struct Migrator;
 
@@ -38,7 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_person_keys::Migration),
             Box::new(m20261204_000011_keys_in_users::Migration),
             Box::new(m20261204_000012_organization_limits::Migration),
-            Box::new(m20261205_000013_unique_group_names::Migration),
+            Box::new(m20261204_000013_search_documents::Migration),
+            Box::new(m20261205_000014_unique_group_names::Migration),
         ]
     }
 }
