@@ -16,6 +16,8 @@ pub enum ErrorKind {
     InvalidValue,
     InvalidVers,
     Sensitive,
+    /// Over a Bulk limit (`maxOperations`, `maxPayloadSize`): HTTP 413.
+    TooLarge,
 }
 
 impl ErrorKind {
@@ -32,6 +34,7 @@ impl ErrorKind {
             ErrorKind::InvalidValue => "invalidValue",
             ErrorKind::InvalidVers => "invalidVers",
             ErrorKind::Sensitive => "sensitive",
+            ErrorKind::TooLarge => "tooLarge",
         }
     }
 }

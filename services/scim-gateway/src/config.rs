@@ -145,6 +145,13 @@ pub struct ScimSettings {
     pub max_resource_bytes: usize,
     /// Most values one PATCH operation may carry (413 above).
     pub max_operation_values: usize,
+    /// Most operations one Bulk request may carry (`bulk.maxOperations`;
+    /// 413 `tooLarge` above).
+    pub bulk_max_operations: usize,
+    /// Largest Bulk request body in bytes (`bulk.maxPayloadSize`; 413
+    /// `tooLarge` above). Bulk's own limit: other requests keep
+    /// `http.max_body_bytes`.
+    pub bulk_max_payload_bytes: usize,
 }
 
 /// The access catalogue's roles, which a connection's `default_role` must
@@ -212,6 +219,11 @@ impl Settings {
                 "scim.max_operation_values",
                 limits.max_operation_values as u64,
             )?
+            .set_default("scim.bulk_max_operations", 1000)?
+            // 1000 operations of a fully populated Entra ID or Okta user
+            // (2–4 KB as a bulk operation) fit; the body is held while its
+            // operations run, so this bounds a bulk's memory.
+            .set_default("scim.bulk_max_payload_bytes", 4 * 1024 * 1024)?
             .set_default("access.roles", provisioning_events::access::DEFAULT_ROLES)?
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?
@@ -268,6 +280,8 @@ mod tests {
         assert_eq!(settings.scim.max_string_chars, 4096);
         assert_eq!(settings.scim.max_resource_bytes, 65_536);
         assert_eq!(settings.scim.max_operation_values, 1000);
+        assert_eq!(settings.scim.bulk_max_operations, 1000);
+        assert_eq!(settings.scim.bulk_max_payload_bytes, 4 * 1024 * 1024);
         assert_eq!(
             settings.access.role_list(),
             ["owner", "admin", "member", "viewer"]

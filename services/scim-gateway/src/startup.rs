@@ -147,6 +147,7 @@ pub async fn build_api_with(
             max_resource_bytes: settings.scim.max_resource_bytes,
             max_operation_values: settings.scim.max_operation_values,
         },
+        bulk_max_operations: settings.scim.bulk_max_operations,
     };
     let limiter = Limiter::new(
         valid_limits(RequestLimits {
@@ -155,11 +156,13 @@ pub async fn build_api_with(
             burst: settings.limits.burst,
         })
         .context("the limits.* settings")?,
-    );
+    )
+    .with_bulk_allowance(u32::try_from(settings.scim.bulk_max_operations).unwrap_or(u32::MAX));
     let api = web::Data::new(ScimApi {
         view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys),
         health: store.clone(),
         max_body_bytes: settings.http.max_body_bytes,
+        bulk_max_body_bytes: settings.scim.bulk_max_payload_bytes,
         public_base_url: settings.http.public_base_url.clone(),
         auth_throttle: http::throttle::AuthThrottle::new(
             settings.http.auth_failure_limit,

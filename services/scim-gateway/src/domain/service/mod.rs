@@ -10,10 +10,11 @@
 //! writes or `write_deadline` passes. With `If-Match` the client asked for
 //! exact versions, so a conflict is a 412 instead of a retry.
 //!
-//! `users`, `groups` and `query` (lists, searches and their paging) each add
-//! their use cases to `ScimView`; this module holds the view itself and what
+//! `users`, `groups`, `query` (lists, searches and their paging) and `bulk`
+//! (RFC 7644 §3.7, through the others) each add their use cases to `ScimView`; this module holds the view itself and what
 //! they share: limits, `If-Match`, versions, deletion, the retry rule.
 
+pub mod bulk;
 mod groups;
 pub mod query;
 mod users;
@@ -52,6 +53,8 @@ pub struct ViewLimits {
     pub write_deadline: Duration,
     /// Bounds on string values, resource size and PATCH operation values.
     pub writes: WriteLimits,
+    /// Most operations one Bulk request may carry (413 above).
+    pub bulk_max_operations: usize,
 }
 
 impl Default for ViewLimits {
@@ -62,6 +65,7 @@ impl Default for ViewLimits {
             max_page_bytes: 2 * 1024 * 1024,
             write_deadline: Duration::from_secs(10),
             writes: WriteLimits::default(),
+            bulk_max_operations: 1000,
         }
     }
 }
