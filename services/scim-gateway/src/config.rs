@@ -152,6 +152,9 @@ pub struct ScimSettings {
     /// `tooLarge` above). Bulk's own limit: other requests keep
     /// `http.max_body_bytes`.
     pub bulk_max_payload_bytes: usize,
+    /// Creates of one Bulk request run at once at most (their userName
+    /// checks, seat reservations and inserts then share batches).
+    pub bulk_concurrency: usize,
 }
 
 /// The access catalogue's roles, which a connection's `default_role` must
@@ -224,6 +227,9 @@ impl Settings {
             // (2–4 KB as a bulk operation) fit; the body is held while its
             // operations run, so this bounds a bulk's memory.
             .set_default("scim.bulk_max_payload_bytes", 4 * 1024 * 1024)?
+            // The group-commit batches take 64 at once: one batch in each
+            // stage (userName checks, seats, inserts) while the next fills.
+            .set_default("scim.bulk_concurrency", 128)?
             .set_default("access.roles", provisioning_events::access::DEFAULT_ROLES)?
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?

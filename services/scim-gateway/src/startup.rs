@@ -148,6 +148,7 @@ pub async fn build_api_with(
             max_operation_values: settings.scim.max_operation_values,
         },
         bulk_max_operations: settings.scim.bulk_max_operations,
+        bulk_concurrency: settings.scim.bulk_concurrency,
     };
     let limiter = Limiter::new(
         valid_limits(RequestLimits {

@@ -6,7 +6,7 @@
 //! Order: an operation runs once every `bulkId` it refers to has been
 //! settled (created, or failed); otherwise in request order. Consecutive
 //! creates that are ready together run concurrently (at most
-//! [`CONCURRENT_CREATES`] at once, so their inserts share group commits);
+//! `bulk_concurrency` at once, so their inserts share group commits);
 //! every other operation runs alone, in order, and with `failOnErrors` all
 //! run one at a time, so that nothing after the error that stops the
 //! request has been applied.
@@ -28,10 +28,6 @@ use super::super::errors::{BulkError, BulkOperationError};
 use super::super::models::{ResourceKind, StoredResource, Tenant};
 use super::super::ports::{Clock, CredentialStore, GroupStore, UserStore};
 use super::{Precondition, ScimView};
-
-/// Creates of one bulk run at once at most: enough to fill the group-commit
-/// batches, few enough to leave the pools to other requests.
-pub const CONCURRENT_CREATES: usize = 32;
 
 /// One operation with its precondition (`version` read by the adapter).
 #[derive(Debug, Clone)]
@@ -267,6 +263,7 @@ where
     ) -> Vec<Pending> {
         let mut waiting = Vec::new();
         let mut creates: Vec<Pending> = Vec::new();
+        let mut names = HashSet::new();
         let one_at_a_time = run.fail_on_errors.is_some();
         for next in pending {
             if run.stopped() {
@@ -282,20 +279,20 @@ where
                 && next.step.operation.method == BulkMethod::Post;
             if concurrent {
                 // Two creates of one name keep their order: the first wins.
-                let name = unique_name(&next.step.operation);
-                if name.is_some()
-                    && creates
-                        .iter()
-                        .any(|c| unique_name(&c.step.operation) == name)
+                if let Some(name) = unique_name(&next.step.operation)
+                    && !names.insert(name.clone())
                 {
                     self.run_creates(tenant, run, std::mem::take(&mut creates))
                         .await;
+                    names.clear();
+                    names.insert(name);
                 }
                 creates.push(next);
                 continue;
             }
             self.run_creates(tenant, run, std::mem::take(&mut creates))
                 .await;
+            names.clear();
             if run.stopped() {
                 waiting.push(next);
                 continue;
@@ -314,7 +311,7 @@ where
         let shared: &Run = run;
         let outcomes: Vec<BulkOutcome> = stream::iter(creates)
             .map(|p| self.run_one(tenant, shared, p))
-            .buffer_unordered(CONCURRENT_CREATES)
+            .buffer_unordered(self.limits.bulk_concurrency.max(1))
             .collect()
             .await;
         for outcome in outcomes {
@@ -330,9 +327,18 @@ where
             references,
             deferred,
         } = pending;
-        let operation = &step.operation;
-        let path = scim_protocol::bulk::substitute_path(&operation.path, &run.created);
-        let target = target(&path);
+        let BulkStep {
+            operation,
+            precondition,
+        } = step;
+        let BulkOperation {
+            method,
+            bulk_id,
+            path,
+            data,
+            ..
+        } = operation;
+        let target = target(&scim_protocol::bulk::substitute_path(&path, &run.created));
         let (kind, resource_id) = match &target {
             Some(Target::Collection(kind)) => (Some(*kind), None),
             Some(Target::Resource(kind, id)) => (Some(*kind), Some(id.clone())),
@@ -341,7 +347,7 @@ where
         let span = tracing::info_span!(
             "bulk operation",
             bulk.index = index,
-            bulk.method = operation.method.as_str(),
+            bulk.method = method.as_str(),
             scim.resource = kind.map(ResourceKind::as_str),
             succeeded = tracing::field::Empty,
         );
@@ -352,9 +358,11 @@ where
             if let Some(refused) = run.unresolvable(&references) {
                 return Err(refused);
             }
-            let mut data = operation.data.clone().unwrap_or(Value::Null);
-            scim_protocol::bulk::substitute_references(&mut data, &run.created);
-            self.write(tenant, operation.method, target, data, &step.precondition)
+            let mut data = data.unwrap_or(Value::Null);
+            if !references.is_empty() {
+                scim_protocol::bulk::substitute_references(&mut data, &run.created);
+            }
+            self.write(tenant, method, target, data, &precondition)
                 .await
         }
         .instrument(span.clone())
@@ -366,8 +374,8 @@ where
         };
         BulkOutcome {
             index,
-            method: operation.method,
-            bulk_id: operation.bulk_id.clone(),
+            method,
+            bulk_id,
             kind,
             resource_id,
             result,

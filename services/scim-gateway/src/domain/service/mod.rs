@@ -55,6 +55,8 @@ pub struct ViewLimits {
     pub writes: WriteLimits,
     /// Most operations one Bulk request may carry (413 above).
     pub bulk_max_operations: usize,
+    /// Creates of one Bulk request run at once at most.
+    pub bulk_concurrency: usize,
 }
 
 impl Default for ViewLimits {
@@ -66,6 +68,7 @@ impl Default for ViewLimits {
             write_deadline: Duration::from_secs(10),
             writes: WriteLimits::default(),
             bulk_max_operations: 1000,
+            bulk_concurrency: 128,
         }
     }
 }
