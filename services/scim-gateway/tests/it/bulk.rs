@@ -507,3 +507,72 @@ fn a_bulk_is_charged_per_operation_and_later_requests_wait_for_it() {
         "10.1 s: the allowance, not a million"
     );
 }
+
+/// Every field of every `bulk operation` span, as `name=value`, in order.
+#[derive(Clone, Default)]
+struct OperationSpans(Arc<Mutex<Vec<Vec<String>>>>);
+
+struct Fields<'a>(&'a mut Vec<String>);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push(format!("{}={value:?}", field.name()));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for OperationSpans {
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attributes.metadata().name() == "bulk operation" {
+            let mut fields = Vec::new();
+            attributes.record(&mut Fields(&mut fields));
+            self.0.lock().unwrap().push(fields);
+        }
+    }
+}
+
+async fn each_operation_has_a_span_without_personal_data(backend: Backend) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let Some(url) = backend.fresh_database("gateway.db").await else {
+        return;
+    };
+    let app = TestApp::spawn(&suite_settings(url), "Test org").await;
+    let spans = OperationSpans::default();
+    let _subscriber =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let response = send(
+        &app,
+        &bulk(json!([
+            create_user("person-bulk-id", "private.person@example.com"),
+            create_group("team-bulk-id", "Private team", &["bulkId:person-bulk-id"]),
+        ])),
+    )
+    .await;
+    assert_eq!(statuses(&operations(&response)), ["201", "201"]);
+    let recorded = spans.0.lock().unwrap().clone();
+    assert_eq!(
+        recorded,
+        [
+            [
+                "bulk.index=0",
+                "bulk.method=\"POST\"",
+                "scim.resource=\"User\""
+            ],
+            [
+                "bulk.index=1",
+                "bulk.method=\"POST\"",
+                "scim.resource=\"Group\""
+            ],
+        ]
+    );
+    let all = format!("{recorded:?}");
+    for private in ["private.person", "person-bulk-id", "Private team"] {
+        assert!(!all.contains(private), "{all}");
+    }
+}
+
+on_both_backends!(each_operation_has_a_span_without_personal_data);
