@@ -20,6 +20,7 @@
 #   KEEP=1 ...                          # keep databases and data folder
 #   STATS=none ...                      # see "Statistics" below
 #   SCENARIOS="create quota" ...        # only these scenarios (names as below)
+#   SCENARIOS=bulk ...                  # issue 23: initial sync through Bulk vs single creates
 #   SCENARIOS=memory MODE=embedded ...  # large list pages: memory taken and given back
 #   MODE=embedded SCENARIOS=fairness ... # issue 22: B's latency beside A's flood
 #                                       # (the other scenarios' organizations
@@ -166,6 +167,13 @@ scenarios() {
   fi
   if wanted quota; then "${b[@]}" quota --seats 5000 --extra 500 --concurrency "$CONCURRENCY"; fi
   if wanted initial-sync; then "${b[@]}" initial-sync --orgs 1 "${load[@]}"; fi
+  # Issue 23: 10,000 users through single creates and through Bulk (1,000 a
+  # request), alternating, twice. BULK_USERS / BULK_ROUNDS / BULK_IN_FLIGHT
+  # (bulk requests at once, default 1) to change.
+  if wanted bulk; then
+    "${b[@]}" bulk --users "${BULK_USERS:-10000}" --per-request 1000 \
+      --concurrency "$CONCURRENCY" --rounds "${BULK_ROUNDS:-2}" --bulk-concurrency "${BULK_IN_FLIGHT:-1}"
+  fi
   if wanted propagation; then "${b[@]}" propagation --rate "$RATE" --duration 20; fi
   # Two organizations under the default limits (issue 22): B at 20/s alone,
   # then beside A creating on 16 connections.

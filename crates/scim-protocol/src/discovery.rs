@@ -138,9 +138,13 @@ pub fn resource_types_list(base_url: &str) -> Vec<Value> {
 pub struct ServiceProviderFeatures {
     /// Largest page a list or search returns (`filter.maxResults`).
     pub max_results: u64,
-    /// Largest request body accepted. Not published: the only standard field
-    /// (`bulk.maxPayloadSize`) is about bulk, which is not supported.
+    /// Largest request body accepted outside Bulk. Not published: the only
+    /// standard field (`bulk.maxPayloadSize`) is about Bulk.
     pub max_payload_bytes: u64,
+    /// Most operations one Bulk request may carry (`bulk.maxOperations`).
+    pub bulk_max_operations: u64,
+    /// Largest Bulk request body (`bulk.maxPayloadSize`), in bytes.
+    pub bulk_max_payload_bytes: u64,
     pub documentation_uri: Option<String>,
     /// Index and cursor paging (RFC 9865 §4).
     pub pagination: PaginationFeatures,
@@ -160,8 +164,8 @@ pub struct PaginationFeatures {
     pub cursor_timeout_secs: u64,
 }
 
-/// The service provider configuration (RFC 7643 §5): PATCH, filtering, sorting
-/// and ETags supported; bulk and password change not; OAuth bearer tokens;
+/// The service provider configuration (RFC 7643 §5): PATCH, Bulk, filtering,
+/// sorting and ETags supported; password change not; OAuth bearer tokens;
 /// index and cursor paging (RFC 9865 §4).
 pub fn service_provider_config(features: &ServiceProviderFeatures, base_url: &str) -> Value {
     let mut doc = Map::new();
@@ -171,7 +175,11 @@ pub fn service_provider_config(features: &ServiceProviderFeatures, base_url: &st
     }
     let rest = json!({
         "patch": { "supported": true },
-        "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+        "bulk": {
+            "supported": true,
+            "maxOperations": features.bulk_max_operations,
+            "maxPayloadSize": features.bulk_max_payload_bytes,
+        },
         "filter": { "supported": true, "maxResults": features.max_results },
         "changePassword": { "supported": false },
         "sort": { "supported": true },

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     InvalidCursor,
     /// RFC 9865 §2.1: a cursor older than the advertised `cursorTimeout`.
     ExpiredCursor,
+    /// Over a Bulk limit (`maxOperations`, `maxPayloadSize`): HTTP 413.
+    TooLarge,
 }
 
 impl ErrorKind {
@@ -39,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Sensitive => "sensitive",
             ErrorKind::InvalidCursor => "invalidCursor",
             ErrorKind::ExpiredCursor => "expiredCursor",
+            ErrorKind::TooLarge => "tooLarge",
         }
     }
 }

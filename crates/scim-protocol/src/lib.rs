@@ -3,6 +3,7 @@
 //! and the protocol's message types. Pure: no I/O, no web framework.
 
 pub mod ast;
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod filter;

@@ -148,6 +148,16 @@ pub struct ScimSettings {
     /// How long a list cursor (RFC 9865) stays valid after it was issued;
     /// advertised as `cursorTimeout`.
     pub cursor_timeout_seconds: u64,
+    /// Most operations one Bulk request may carry (`bulk.maxOperations`;
+    /// 413 `tooLarge` above).
+    pub bulk_max_operations: usize,
+    /// Largest Bulk request body in bytes (`bulk.maxPayloadSize`; 413
+    /// `tooLarge` above). Bulk's own limit: other requests keep
+    /// `http.max_body_bytes`.
+    pub bulk_max_payload_bytes: usize,
+    /// Creates of one Bulk request run at once at most (their userName
+    /// checks, seat reservations and inserts then share batches).
+    pub bulk_concurrency: usize,
 }
 
 /// The access catalogue's roles, which a connection's `default_role` must
@@ -216,6 +226,14 @@ impl Settings {
                 "scim.max_operation_values",
                 limits.max_operation_values as u64,
             )?
+            .set_default("scim.bulk_max_operations", 1000)?
+            // 1000 operations of a fully populated Entra ID or Okta user
+            // (2–4 KB as a bulk operation) fit; the body is held while its
+            // operations run, so this bounds a bulk's memory.
+            .set_default("scim.bulk_max_payload_bytes", 4 * 1024 * 1024)?
+            // The group-commit batches take 64 at once: one batch in each
+            // stage (userName checks, seats, inserts) while the next fills.
+            .set_default("scim.bulk_concurrency", 128)?
             .set_default("access.roles", provisioning_events::access::DEFAULT_ROLES)?
             .set_default("bootstrap.organization_name", "Demo organization")?
             .set_default("bootstrap.demo_organization", true)?
@@ -272,6 +290,8 @@ mod tests {
         assert_eq!(settings.scim.max_string_chars, 4096);
         assert_eq!(settings.scim.max_resource_bytes, 65_536);
         assert_eq!(settings.scim.max_operation_values, 1000);
+        assert_eq!(settings.scim.bulk_max_operations, 1000);
+        assert_eq!(settings.scim.bulk_max_payload_bytes, 4 * 1024 * 1024);
         assert_eq!(
             settings.access.role_list(),
             ["owner", "admin", "member", "viewer"]

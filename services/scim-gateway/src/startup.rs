@@ -155,6 +155,8 @@ pub async fn build_api_with(
             max_operation_values: settings.scim.max_operation_values,
         },
         cursor_timeout: Duration::from_secs(settings.scim.cursor_timeout_seconds),
+        bulk_max_operations: settings.scim.bulk_max_operations,
+        bulk_concurrency: settings.scim.bulk_concurrency,
     };
     let limiter = Limiter::new(
         valid_limits(RequestLimits {
@@ -163,12 +165,14 @@ pub async fn build_api_with(
             burst: settings.limits.burst,
         })
         .context("the limits.* settings")?,
-    );
+    )
+    .with_bulk_allowance(u32::try_from(settings.scim.bulk_max_operations).unwrap_or(u32::MAX));
     let api = web::Data::new(ScimApi {
         view: ScimView::new(store.clone(), SystemClock, limits, seats, seat_keys)
             .with_cursor_seal(cursor_seal),
         health: store.clone(),
         max_body_bytes: settings.http.max_body_bytes,
+        bulk_max_body_bytes: settings.scim.bulk_max_payload_bytes,
         public_base_url: settings.http.public_base_url.clone(),
         auth_throttle: http::throttle::AuthThrottle::new(
             settings.http.auth_failure_limit,

@@ -3,6 +3,7 @@
 //! is checked; a wrong answer counts as an error, not as a fast request.
 //! Scenarios and how the figures in docs/benchmarks.md were made: that file.
 
+mod bulk;
 mod client;
 mod fairness;
 mod load;
@@ -227,6 +228,24 @@ enum Command {
         #[arg(long, default_value_t = 20.0)]
         duration: f64,
     },
+    /// Issue 23: an initial sync of `users` new users through single creates
+    /// and through Bulk (`per-request` a request), each in a new
+    /// organization, alternating `rounds` times; the Bulk-to-single ratio
+    /// of users a second.
+    Bulk {
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 1000)]
+        per_request: usize,
+        /// Connections of the single creates.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Bulk requests in flight at once.
+        #[arg(long, default_value_t = 1)]
+        bulk_concurrency: usize,
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+    },
     /// Large users in a new organization, then `concurrency` clients at once
     /// reading the largest page of them, `rounds` times: the server's
     /// resident memory before, at its peak and 1, 5 and 10 s after (needs
@@ -312,6 +331,19 @@ impl Bench {
                     .await?;
                 orgs.push(self.scim(&org.token));
             }
+        }
+        Ok(orgs)
+    }
+
+    /// `count` new organizations (never the given tokens): each scenario
+    /// round in an empty one.
+    async fn organizations_named(&self, label: &str, count: usize) -> anyhow::Result<Vec<Scim>> {
+        let admin = self.admin()?;
+        let mut orgs = Vec::with_capacity(count);
+        for i in 0..count {
+            let name = format!("bench-{label}-{}-{i}", self.run);
+            let org = admin.create_organization(&name, UNLIMITED_SEATS).await?;
+            orgs.push(self.scim(&org.token));
         }
         Ok(orgs)
     }
@@ -496,6 +528,39 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
                 scenarios::propagation(&admin, scim, &org.id, &bench.run, *rate, duration).await?;
             vec![creates, propagation]
         }
+        Command::Bulk {
+            users,
+            per_request,
+            concurrency,
+            bulk_concurrency,
+            rounds,
+        } => {
+            let run = bulk::BulkRun {
+                users: *users,
+                per_request: *per_request,
+                concurrency: *concurrency,
+                bulk_concurrency: *bulk_concurrency,
+            };
+            let mut reports = Vec::new();
+            for round in 0..*rounds {
+                let orgs = bench
+                    .organizations_named(&format!("bulk{round}"), 2)
+                    .await?;
+                let tag = format!("{}-{round}", bench.run);
+                let single = bulk::singles(orgs[0].clone(), tag.clone(), run).await;
+                let bulked = bulk::bulks(orgs[1].clone(), tag, run).await;
+                let (single_rate, bulk_rate) =
+                    (single.rate(), bulk::users_per_second(&bulked, run));
+                bench.print(&single);
+                bench.print(&bulked);
+                println!(
+                    "round {round}: single {single_rate:.0} users/s, bulk {bulk_rate:.0} users/s: {:.2}×",
+                    bulk_rate / single_rate.max(1e-9)
+                );
+                failed_reports(&mut reports, [single, bulked]);
+            }
+            reports
+        }
         Command::Memory {
             users,
             user_chars,
@@ -528,6 +593,12 @@ async fn run(bench: &Bench) -> anyhow::Result<Vec<Report>> {
             vec![report]
         }
     })
+}
+
+/// Keeps the reports with errors (printed again at the end, failing the
+/// run); the others were printed as they came.
+fn failed_reports(kept: &mut Vec<Report>, reports: impl IntoIterator<Item = Report>) {
+    kept.extend(reports.into_iter().filter(|r| r.error_count() > 0));
 }
 
 /// The first organization and the ids of `sample` of its seeded users.

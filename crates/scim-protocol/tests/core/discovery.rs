@@ -175,6 +175,8 @@ fn service_provider_configuration() {
     let features = ServiceProviderFeatures {
         max_results: 200,
         max_payload_bytes: 1 << 20,
+        bulk_max_operations: 1000,
+        bulk_max_payload_bytes: 4 << 20,
         documentation_uri: Some("https://docs.example.com/scim".into()),
         pagination: PaginationFeatures {
             default_page_size: 100,
@@ -191,7 +193,7 @@ fn service_provider_configuration() {
     assert_eq!(doc["patch"], json!({"supported": true}));
     assert_eq!(
         doc["bulk"],
-        json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0})
+        json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 4_194_304})
     );
     assert_eq!(doc["filter"], json!({"supported": true, "maxResults": 200}));
     assert_eq!(doc["changePassword"], json!({"supported": false}));

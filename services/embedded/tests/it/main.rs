@@ -2,7 +2,8 @@
 //! end, one binary:
 //!
 //! - `identity`, `licensing`, `organizations`, `team`, `concurrent_members`
-//!   (issue 22: concurrent PATCHes reach team and identity): SCIM requests through
+//!   (issue 22: concurrent PATCHes reach team and identity), `bulk` (issue
+//!   23: a Bulk request's users and group reach identity and team): SCIM requests through
 //!   the gateway, effects read back through the services' admin APIs, on
 //!   the embedded process and on PostgreSQL + RabbitMQ (`support`'s stacks);
 //! - `tracing`: one trace from the request to every consumer (each test
@@ -14,6 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bulk;
 mod concurrent_members;
 mod delivery;
 mod first_start;

@@ -21,7 +21,7 @@ fn patch(operations: Value) -> Value {
 }
 
 /// The team made from `group_id`, or None.
-async fn team_of(stack: &Stack, group_id: &str) -> Option<Value> {
+pub(crate) async fn team_of(stack: &Stack, group_id: &str) -> Option<Value> {
     let mut after: Option<String> = None;
     loop {
         let uri = match &after {
@@ -46,7 +46,7 @@ async fn team_of(stack: &Stack, group_id: &str) -> Option<Value> {
 }
 
 /// Every member of a team, walking the pages `limit` at a time.
-async fn members(stack: &Stack, team_id: &str, limit: u64) -> Vec<Value> {
+pub(crate) async fn members(stack: &Stack, team_id: &str, limit: u64) -> Vec<Value> {
     let mut all = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -66,7 +66,7 @@ async fn members(stack: &Stack, team_id: &str, limit: u64) -> Vec<Value> {
     }
 }
 
-fn ids(members: &[Value]) -> Vec<String> {
+pub(crate) fn ids(members: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = members
         .iter()
         .map(|m| m["scim_user_id"].as_str().unwrap().to_owned())
@@ -92,7 +92,7 @@ async fn create_users(stack: &Stack, names: &[&str]) -> Vec<String> {
     ids
 }
 
-async fn active_account(stack: &Stack, scim_id: &str) -> Value {
+pub(crate) async fn active_account(stack: &Stack, scim_id: &str) -> Value {
     let accounts = stack.accounts_of(scim_id).await;
     accounts
         .into_iter()

@@ -73,3 +73,32 @@ impl ScimViewError {
         }
     }
 }
+
+/// A Bulk request refused whole, before any of its operations ran.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    /// The request is not a BulkRequest (shape, duplicate bulkId…).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("the bulk request has more than {max} operations (maxOperations)")]
+    TooManyOperations { max: usize },
+}
+
+/// Why one operation of a Bulk request failed. The details never echo the
+/// client's `bulkId`s: they are the client's own text.
+#[derive(Debug, thiserror::Error)]
+pub enum BulkOperationError {
+    /// What the same request alone would have answered.
+    #[error(transparent)]
+    View(#[from] ScimViewError),
+    #[error("no endpoint at this path; Bulk operations address /Users and /Groups")]
+    NoRoute,
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    #[error("the operation refers to a bulkId that no operation of this request defines")]
+    UnknownBulkId,
+    #[error("the operation refers to a bulkId whose operation failed")]
+    FailedBulkId,
+    #[error("the operation's bulkId references are circular and could not be resolved")]
+    CircularReference,
+}

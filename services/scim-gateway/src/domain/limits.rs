@@ -122,6 +122,16 @@ impl Drop for Permit {
     }
 }
 
+/// A bucket's marks at one instant, in nanoseconds after the limiter's
+/// epoch: a token's interval, now, "full" (now plus the burst) and the
+/// furthest it may run ahead (plus the bulk allowance).
+struct Bucket {
+    interval: u64,
+    now: u64,
+    full: u64,
+    ceiling: u64,
+}
+
 /// What this process saw of one organization since it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
@@ -134,6 +144,9 @@ pub struct Usage {
 /// The admission of every organization's requests (in memory, per process).
 pub struct Limiter {
     defaults: RequestLimits,
+    /// Tokens a bucket may owe beyond its burst: what a Bulk request's
+    /// operations take at once ([`Limiter::charge`]).
+    bulk_allowance: u32,
     epoch: Instant,
     gates: RwLock<HashMap<OrgId, Arc<Gate>>>,
 }
@@ -142,13 +155,70 @@ impl Limiter {
     pub fn new(defaults: RequestLimits) -> Self {
         Self {
             defaults,
+            bulk_allowance: 0,
             epoch: Instant::now(),
             gates: RwLock::new(HashMap::new()),
         }
     }
 
+    /// A bucket may owe up to `operations` tokens: one Bulk request's.
+    pub fn with_bulk_allowance(mut self, operations: u32) -> Self {
+        self.bulk_allowance = operations;
+        self
+    }
+
     pub fn defaults(&self) -> RequestLimits {
         self.defaults
+    }
+
+    /// Takes `tokens` more from `org`'s bucket without refusing or waiting:
+    /// the operations of an admitted Bulk request beyond the one its
+    /// admission took. The bucket runs ahead (by at most the bulk
+    /// allowance), so the organization's next requests are refused until
+    /// the rate has paid for them: over time a bulk of N operations counts
+    /// as N requests.
+    pub fn charge(&self, org: OrgId, limits: &RequestLimits, tokens: u32, now: Instant) {
+        if limits.rate_per_second <= 0.0 || tokens == 0 {
+            return;
+        }
+        let gate = self.gate(org);
+        let Bucket {
+            interval,
+            now,
+            full: _,
+            ceiling,
+        } = self.bucket(limits, now);
+        let mut current = gate.empty_at.load(Ordering::Acquire);
+        loop {
+            let next = current
+                .max(now)
+                .saturating_add(interval.saturating_mul(u64::from(tokens)))
+                .min(ceiling);
+            match gate.empty_at.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    fn bucket(&self, limits: &RequestLimits, now: Instant) -> Bucket {
+        let interval = (1e9 / limits.rate_per_second).max(1.0) as u64;
+        let tolerance = interval.saturating_mul(u64::from(limits.burst.max(1)));
+        let now =
+            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
+        let full = now.saturating_add(tolerance);
+        let ceiling = full.saturating_add(interval.saturating_mul(u64::from(self.bulk_allowance)));
+        Bucket {
+            interval,
+            now,
+            full,
+            ceiling,
+        }
     }
 
     /// The limits `tenant`'s requests are admitted under.
@@ -219,23 +289,25 @@ impl Limiter {
         if limits.rate_per_second <= 0.0 {
             return Ok(());
         }
-        let interval = (1e9 / limits.rate_per_second).max(1.0) as u64;
-        let tolerance = interval.saturating_mul(u64::from(limits.burst.max(1)));
-        let now =
-            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
-        let full = now.saturating_add(tolerance);
+        let Bucket {
+            interval,
+            now,
+            full,
+            ceiling,
+        } = self.bucket(limits, now);
         let mut current = gate.empty_at.load(Ordering::Acquire);
         loop {
             // A bucket emptied under slower limits is empty under these, no
-            // more: it refills at the new rate from now on.
-            if current > full {
+            // more (beyond what a bulk may owe): it refills at the new rate
+            // from now on.
+            if current > ceiling {
                 match gate.empty_at.compare_exchange_weak(
                     current,
-                    full,
+                    ceiling,
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) => current = full,
+                    Ok(_) => current = ceiling,
                     Err(seen) => current = seen,
                 }
                 continue;

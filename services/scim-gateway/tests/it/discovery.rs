@@ -7,7 +7,7 @@ backend_tests! {
         let config = app.get("/scim/v2/ServiceProviderConfig").await;
         assert_eq!(config.status, StatusCode::OK);
         assert_eq!(config.body["patch"]["supported"], true);
-        assert_eq!(config.body["bulk"]["supported"], false);
+        assert_eq!(config.body["bulk"]["supported"], true);
         assert_eq!(config.body["filter"]["supported"], true);
         assert_eq!(config.body["filter"]["maxResults"], 50);
         assert_eq!(config.body["etag"]["supported"], true);

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod bulk;
 mod concurrency;
 mod connection;
 mod cursors;

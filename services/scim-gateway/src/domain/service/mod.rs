@@ -10,10 +10,13 @@
 //! writes or `write_deadline` passes. With `If-Match` the client asked for
 //! exact versions, so a conflict is a 412 instead of a retry.
 //!
-//! `users`, `groups`, `query` (lists, searches and their index paging) and
-//! `cursor_search` (their cursor paging) each add their use cases to `ScimView`; this module holds the view itself and what
-//! they share: limits, `If-Match`, versions, deletion, the retry rule.
+//! `users`, `groups`, `query` (lists, searches and their index paging),
+//! `cursor_search` (their cursor paging) and `bulk` (RFC 7644 §3.7, through
+//! the others) each add their use cases to `ScimView`; this module holds the
+//! view itself and what they share: limits, `If-Match`, versions, deletion,
+//! the retry rule.
 
+pub mod bulk;
 pub mod cursor_search;
 mod groups;
 pub mod query;
@@ -57,6 +60,10 @@ pub struct ViewLimits {
     /// How long a list cursor stays valid after it was issued (RFC 9865
     /// `cursorTimeout`).
     pub cursor_timeout: Duration,
+    /// Most operations one Bulk request may carry (413 above).
+    pub bulk_max_operations: usize,
+    /// Creates of one Bulk request run at once at most.
+    pub bulk_concurrency: usize,
 }
 
 impl Default for ViewLimits {
@@ -68,6 +75,8 @@ impl Default for ViewLimits {
             write_deadline: Duration::from_secs(10),
             writes: WriteLimits::default(),
             cursor_timeout: Duration::from_secs(3600),
+            bulk_max_operations: 1000,
+            bulk_concurrency: 128,
         }
     }
 }

@@ -5,7 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use scim_protocol::{ErrorKind, ProtocolError, messages::error_body};
 
-use crate::domain::errors::{AuthError, ScimViewError};
+use crate::domain::errors::{AuthError, BulkError, BulkOperationError, ScimViewError};
 use crate::domain::limits::{Refusal, Throttled};
 use crate::domain::ports::SeatError;
 
@@ -31,6 +31,26 @@ pub enum ApiError {
     TooManyFailedAuthentications(std::time::Duration),
     #[error("{}", throttled_detail(.0))]
     Throttled(Throttled),
+    #[error(transparent)]
+    Bulk(#[from] BulkError),
+    #[error("the bulk request is larger than {0} bytes (maxPayloadSize)")]
+    BulkPayloadTooLarge(usize),
+    /// One operation of a Bulk request: its status and body, never the
+    /// whole response's.
+    #[error(transparent)]
+    BulkOperation(BulkOperationError),
+}
+
+impl From<BulkOperationError> for ApiError {
+    /// An operation's failure as the same request alone would have failed.
+    fn from(e: BulkOperationError) -> Self {
+        match e {
+            BulkOperationError::View(e) => ApiError::View(e),
+            BulkOperationError::NoRoute => ApiError::NoRoute,
+            BulkOperationError::MethodNotAllowed => ApiError::MethodNotAllowed,
+            other => ApiError::BulkOperation(other),
+        }
+    }
 }
 
 fn throttled_detail(throttled: &Throttled) -> String {
@@ -56,6 +76,11 @@ impl ApiError {
             }
             ApiError::View(ScimViewError::UnknownMember(_)) => Some(ErrorKind::InvalidValue),
             ApiError::BodyUnreadable => Some(ErrorKind::InvalidSyntax),
+            ApiError::Bulk(BulkError::Protocol(e)) => Some(e.kind),
+            ApiError::Bulk(BulkError::TooManyOperations { .. })
+            | ApiError::BulkPayloadTooLarge(_) => Some(ErrorKind::TooLarge),
+            // RFC 7644 §3.7.3: an unresolvable bulkId is a 409 invalidValue.
+            ApiError::BulkOperation(_) => Some(ErrorKind::InvalidValue),
             _ => None,
         }
     }
@@ -96,26 +121,15 @@ impl ResponseError for ApiError {
             ApiError::TooManyFailedAuthentications(_) | ApiError::Throttled(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            ApiError::Bulk(BulkError::Protocol(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Bulk(BulkError::TooManyOperations { .. })
+            | ApiError::BulkPayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BulkOperation(_) => StatusCode::CONFLICT,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let detail = match self {
-            // Never show storage internals to the client; the log has them.
-            ApiError::View(ScimViewError::Unavailable(e))
-            | ApiError::Auth(AuthError::Unavailable(e)) => {
-                tracing::error!(error = format!("{e:#}"), "storage unavailable");
-                "the service is temporarily unavailable; retry later".to_owned()
-            }
-            ApiError::View(ScimViewError::Protocol(e)) => e.detail.clone(),
-            ApiError::View(ScimViewError::LicensingUnavailable(e)) => {
-                tracing::warn!(error = %e, "seat reservation unavailable");
-                ScimViewError::LicensingUnavailable(SeatError::Unavailable(String::new()))
-                    .to_string()
-            }
-            other => other.to_string(),
-        };
+        let (status, body) = self.status_and_body();
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
         if status == StatusCode::UNAUTHORIZED {
@@ -136,6 +150,32 @@ impl ResponseError for ApiError {
                 throttled.retry_after_secs.max(1).to_string(),
             ));
         }
-        response.body(error_body(status.as_u16(), self.kind(), &detail).to_string())
+        response.body(body.to_string())
+    }
+}
+
+impl ApiError {
+    /// The status and the SCIM error body: what a response carries, and
+    /// what a Bulk operation's `status` and `response` are.
+    pub fn status_and_body(&self) -> (StatusCode, serde_json::Value) {
+        let status = self.status_code();
+        let detail = match self {
+            // Never show storage internals to the client; the log has them.
+            ApiError::View(ScimViewError::Unavailable(e))
+            | ApiError::Auth(AuthError::Unavailable(e)) => {
+                tracing::error!(error = format!("{e:#}"), "storage unavailable");
+                "the service is temporarily unavailable; retry later".to_owned()
+            }
+            ApiError::View(ScimViewError::Protocol(e)) | ApiError::Bulk(BulkError::Protocol(e)) => {
+                e.detail.clone()
+            }
+            ApiError::View(ScimViewError::LicensingUnavailable(e)) => {
+                tracing::warn!(error = %e, "seat reservation unavailable");
+                ScimViewError::LicensingUnavailable(SeatError::Unavailable(String::new()))
+                    .to_string()
+            }
+            other => other.to_string(),
+        };
+        (status, error_body(status.as_u16(), self.kind(), &detail))
     }
 }

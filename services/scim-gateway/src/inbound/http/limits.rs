@@ -35,3 +35,17 @@ pub(super) fn admit<S, C>(
         }
     }
 }
+
+/// A Bulk request counts one request per operation against its
+/// organization's rate: its admission took one token, its other operations
+/// take theirs now (never refused: the organization's next requests wait).
+pub(super) fn charge_bulk<S, C>(api: &ScimApi<S, C>, tenant: &Tenant, operations: usize) {
+    let limiter = api.fairness.limiter();
+    let extra = u32::try_from(operations.saturating_sub(1)).unwrap_or(u32::MAX);
+    limiter.charge(
+        tenant.org,
+        &limiter.limits_of(tenant),
+        extra,
+        Instant::now(),
+    );
+}

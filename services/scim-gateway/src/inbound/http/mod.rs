@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_limits;
+mod bulk;
 mod discovery;
 pub mod errors;
 mod limits;
@@ -24,6 +25,8 @@ pub struct ScimApi<S, C> {
     pub health: S,
     /// Largest accepted request body; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest accepted Bulk request body (`bulk.maxPayloadSize`).
+    pub bulk_max_body_bytes: usize,
     /// Public base URL (`https://host/scim/v2`) for `meta.location`; when unset
     /// it is derived from the request's Host.
     pub public_base_url: Option<String>,
@@ -38,6 +41,8 @@ impl<S, C> ScimApi<S, C> {
         ServiceProviderFeatures {
             max_results: self.view.limits().max_results,
             max_payload_bytes: self.max_body_bytes as u64,
+            bulk_max_operations: self.view.limits().bulk_max_operations as u64,
+            bulk_max_payload_bytes: self.bulk_max_body_bytes as u64,
             documentation_uri: None,
             pagination: PaginationFeatures {
                 default_page_size: self
@@ -98,6 +103,11 @@ where
                         .route(web::put().to(resources::replace_group::<S, C>))
                         .route(web::patch().to(resources::patch_group::<S, C>))
                         .route(web::delete().to(resources::delete_group::<S, C>))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Bulk")
+                        .route(web::post().to(bulk::bulk::<S, C>))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(

@@ -141,6 +141,22 @@ pub fn precondition(req: &HttpRequest) -> Result<Precondition, ApiError> {
     })
 }
 
+/// A Bulk operation's `version` (RFC 7644 §3.7): its `If-Match`. Unreadable
+/// is an error, as in the header.
+pub fn version_precondition(version: Option<&str>) -> Result<Precondition, ApiError> {
+    let Some(version) = version.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(Precondition::Any);
+    };
+    if version == "*" {
+        return Ok(Precondition::Any);
+    }
+    let mut versions = Vec::new();
+    for tag in version.split(',') {
+        versions.extend(etag_version(tag).map_err(|()| unreadable("a bulk operation's version"))?);
+    }
+    Ok(Precondition::Versions(versions))
+}
+
 /// `If-None-Match` as the client sent it: [`None`] without the header.
 /// Read before the resource, so a malformed one refuses the request.
 pub struct IfNoneMatch(Option<Option<Vec<i64>>>);

@@ -28,7 +28,7 @@ impl<T: UserStore + GroupStore + CredentialStore + ViewHealth> Store for T {}
 
 /// The token's tenant, admitted under its organization's limits (429 over
 /// them) before any work is done for the request.
-async fn authenticate<S: Store, C: Clock>(
+pub(super) async fn authenticate<S: Store, C: Clock>(
     req: &HttpRequest,
     api: &ScimApi<S, C>,
 ) -> Result<Tenant, ApiError> {
