@@ -100,3 +100,19 @@ pub async fn bulks(scim: Scim, tag: String, run: BulkRun) -> Report {
 pub fn users_per_second(report: &Report, run: BulkRun) -> f64 {
     report.rate() * run.per_request as f64
 }
+
+/// Waits until licensing has confirmed `users` seats in `org` (every
+/// user's event went through the pipeline), at most two minutes.
+pub async fn settled(admin: &crate::client::Admin, org: &str, users: usize) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, confirmed) = admin.seats(org).await?;
+        if confirmed >= users as u64 {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("licensing confirmed {confirmed} of {users} seats after two minutes");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
