@@ -18,10 +18,35 @@ use chrono::{DateTime, Utc};
 use provisioning_events::{
     Aggregate, AggregateKind, Event, EventBody, Member, MemberKind, SCHEMA_VERSION, UserProfile,
 };
+use scim_protocol::schema::{Mutability, ResourceType};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::models::{MemberRef, ResourceId, ResourceKind, StoredResource, Tenant};
+
+/// What the view keeps of a written document: all but its write-only
+/// attributes (`password`). The product never signs anyone in with a SCIM
+/// password, and a value nobody may read back is one nobody should hold:
+/// an IdP that syncs passwords is answered as usual, and nothing is kept.
+pub fn storable(mut document: Value, rt: &ResourceType) -> Value {
+    let write_only = |attrs: &[scim_protocol::schema::AttributeDef], holder: &mut Value| {
+        if let Value::Object(map) = holder {
+            for attr in attrs
+                .iter()
+                .filter(|a| a.mutability == Mutability::WriteOnly)
+            {
+                map.remove(attr.name);
+            }
+        }
+    };
+    write_only(rt.schema.attributes, &mut document);
+    for extension in rt.extensions {
+        if let Some(values) = document.get_mut(extension.schema.id) {
+            write_only(extension.schema.attributes, values);
+        }
+    }
+    document
+}
 
 fn text(doc: &Value, key: &str) -> Option<String> {
     doc.get(key).and_then(Value::as_str).map(str::to_owned)
@@ -182,6 +207,21 @@ mod tests {
     use super::*;
     use crate::domain::models::OrgId;
     use serde_json::json;
+
+    #[test]
+    fn passwords_are_not_kept() {
+        let user = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "a@example.com",
+            "password": "s3cret",
+            "name": {"givenName": "A"}
+        });
+        let kept = storable(user.clone(), &scim_protocol::schema::USER_RESOURCE);
+        assert!(kept.get("password").is_none(), "{kept}");
+        let mut expected = user;
+        expected.as_object_mut().map(|m| m.remove("password"));
+        assert_eq!(kept, expected);
+    }
 
     fn tenant() -> Tenant {
         Tenant {

@@ -76,3 +76,32 @@ backend_tests! {
         assert!(user.get(ENTERPRISE).is_none(), "{user}");
     }
 }
+
+backend_tests! {
+    async fn a_synced_password_is_answered_and_not_kept(app: TestApp) {
+        let created = app
+            .post("/scim/v2/Users", &json!({
+                "schemas": [USER], "userName": "pw@example.com", "password": "t1meMa$heen"
+            }))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert!(created.body.get("password").is_none());
+        let uri = format!("/scim/v2/Users/{}", created.body["id"].as_str().unwrap_or_default());
+        // Okta's password sync: answered, and nothing changes (no new
+        // version: the view holds no password to change).
+        let synced = app
+            .patch(&uri, &json!({"schemas": [PATCH], "Operations": [
+                {"op": "replace", "path": "password", "value": "n3wPassw0rd"}
+            ]}))
+            .await;
+        assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+        assert_eq!(synced.body["meta"]["version"], created.body["meta"]["version"]);
+        let replaced = app
+            .put(&uri, &json!({
+                "schemas": [USER], "userName": "pw@example.com", "password": "another"
+            }))
+            .await;
+        assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+        assert_eq!(replaced.body["meta"]["version"], created.body["meta"]["version"]);
+    }
+}

@@ -27,7 +27,7 @@ where
         tenant: &Tenant,
         body: Value,
     ) -> Result<StoredResource, ScimViewError> {
-        let document = normalize_for_write(body, &USER_RESOURCE)?;
+        let document = rules::storable(normalize_for_write(body, &USER_RESOURCE)?, &USER_RESOURCE);
         self.limits.writes.check_document(&document)?;
         let mut seat_key = None;
         // An active user takes a seat: asked for before anything is written.
@@ -86,7 +86,8 @@ where
         precondition: &Precondition,
     ) -> Result<StoredResource, ScimViewError> {
         let id = parse_id(id, ResourceKind::User)?;
-        let replacement = normalize_for_write(body, &USER_RESOURCE)?;
+        let replacement =
+            rules::storable(normalize_for_write(body, &USER_RESOURCE)?, &USER_RESOURCE);
         self.limits.writes.check_document(&replacement)?;
         self.modify_user(tenant, id, precondition, |current| {
             check_immutable(&current.document, &replacement, &USER_RESOURCE)?;
@@ -108,7 +109,10 @@ where
         self.modify_user(tenant, id, precondition, |current| {
             let mut document = current.document.clone();
             patch::apply(&mut document, &request.operations, &USER_RESOURCE)?;
-            let document = normalize_for_write(document, &USER_RESOURCE)?;
+            let document = rules::storable(
+                normalize_for_write(document, &USER_RESOURCE)?,
+                &USER_RESOURCE,
+            );
             self.limits.writes.check_document(&document)?;
             Ok(document)
         })
