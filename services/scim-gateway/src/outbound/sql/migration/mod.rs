@@ -16,6 +16,7 @@ mod m20261204_000011_keys_in_users;
 mod m20261204_000012_organization_limits;
 mod m20261204_000013_search_documents;
 mod m20261205_000014_unique_group_names;
+mod m20261205_000015_forget_passwords;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_organization_limits::Migration),
             Box::new(m20261204_000013_search_documents::Migration),
             Box::new(m20261205_000014_unique_group_names::Migration),
+            Box::new(m20261205_000015_forget_passwords::Migration),
         ]
     }
 }
