@@ -127,6 +127,10 @@ pub struct Pacing {
 /// replicas on one database): at most one holder at a time, and a holder
 /// that dies loses it without having to say so.
 pub trait RelayLease: Send + Sync + 'static {
+    /// Whether other processes compete for it (acquiring and losing it is
+    /// worth a log line).
+    const SHARED: bool = true;
+
     /// Takes the lease if no one holds it; `true`: this process holds it now.
     fn try_acquire(&self) -> impl Future<Output = Result<bool, OutboxError>> + Send;
 
@@ -140,6 +144,8 @@ pub trait RelayLease: Send + Sync + 'static {
 pub struct Unshared;
 
 impl RelayLease for Unshared {
+    const SHARED: bool = false;
+
     async fn try_acquire(&self) -> Result<bool, OutboxError> {
         Ok(true)
     }
@@ -218,16 +224,16 @@ pub async fn run_leased<O: Outbox, P: EventPublisher, L: RelayLease>(
         if holding != held {
             held = holding;
             leasing.status.set(held);
-            if held {
+            if L::SHARED && held {
                 tracing::info!("relay lease acquired: this process publishes the outbox");
-            } else {
+            } else if L::SHARED {
                 tracing::warn!("relay lease lost: this process stops publishing the outbox");
             }
         }
         if !held {
             tokio::select! {
                 biased;
-                () = shutdown.as_mut() => return,
+                () = shutdown.as_mut() => break,
                 () = tokio::time::sleep(leasing.retry) => continue,
             }
         }
@@ -253,10 +259,11 @@ pub async fn run_leased<O: Outbox, P: EventPublisher, L: RelayLease>(
         };
         tokio::select! {
             biased;
-            () = shutdown.as_mut() => return,
+            () = shutdown.as_mut() => break,
             () = pause => {}
         }
     }
+    leasing.status.set(false);
 }
 
 #[cfg(test)]

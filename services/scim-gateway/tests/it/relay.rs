@@ -182,6 +182,26 @@ async fn relay_held(app: &TestApp) -> bool {
     held
 }
 
+/// The replica whose relay holds the lease, once exactly one says so (a
+/// relay learns it lost the lease at its next check).
+async fn the_one_holder(replicas: &[&TestApp]) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut held = Vec::new();
+        for app in replicas {
+            held.push(relay_held(app).await);
+        }
+        if held.iter().filter(|h| **h).count() == 1 {
+            return held.iter().position(|h| *h).expect("a holder");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not exactly one relay holds the lease: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The session holding the relay's advisory lock on `app`'s database.
 async fn lease_session(app: &TestApp) -> Option<i32> {
     use sea_orm::ConnectionTrait;
@@ -191,6 +211,7 @@ async fn lease_session(app: &TestApp) -> Option<i32> {
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid = 23578 AND objid = 1 \
              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         ))
         .await
@@ -254,15 +275,7 @@ async fn two_replicas_relays_publish_each_entry_once_and_fail_over() {
         second.create_user(&format!("second-{i}@example.com")).await;
     }
     every_entry_published_once(&first, &published).await;
-    let mut held = Vec::new();
-    for app in replicas {
-        held.push(relay_held(app).await);
-    }
-    assert_eq!(
-        held.iter().filter(|h| **h).count(),
-        1,
-        "one relay holds the lease: {held:?}"
-    );
+    the_one_holder(&replicas).await;
 
     // The holder's lease connection dies (as when its process is killed):
     // the lock goes with it, and a relay acquires it again (either replica).
@@ -287,19 +300,10 @@ async fn two_replicas_relays_publish_each_entry_once_and_fail_over() {
             .await;
     }
     every_entry_published_once(&first, &published).await;
-    let mut held = Vec::new();
-    for app in replicas {
-        held.push(relay_held(app).await);
-    }
-    assert_eq!(
-        held.iter().filter(|h| **h).count(),
-        1,
-        "one relay holds the lease: {held:?}"
-    );
+    let holder = the_one_holder(&replicas).await;
 
     // The holder stops (its lease's connection closes): the other replica
     // acquires the lease and publishes what is written next, through both.
-    let holder = held.iter().position(|h| *h).expect("a holder");
     let survivor = replicas[1 - holder];
     relays[holder]
         .take()
@@ -307,6 +311,10 @@ async fn two_replicas_relays_publish_each_entry_once_and_fail_over() {
         .stop(Duration::from_secs(30))
         .await
         .expect("the relay stops");
+    assert!(
+        !relay_held(replicas[holder]).await,
+        "a stopped relay holds nothing"
+    );
     for i in 0..10 {
         first
             .create_user(&format!("first-late-{i}@example.com"))
