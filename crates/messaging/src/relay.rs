@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use provisioning_events::Event;
@@ -122,6 +123,62 @@ pub struct Pacing {
     pub max_backoff: Duration,
 }
 
+/// The right to publish an outbox that several processes share (gateway
+/// replicas on one database): at most one holder at a time, and a holder
+/// that dies loses it without having to say so.
+pub trait RelayLease: Send + Sync + 'static {
+    /// Whether other processes compete for it (acquiring and losing it is
+    /// worth a log line).
+    const SHARED: bool = true;
+
+    /// Takes the lease if no one holds it; `true`: this process holds it now.
+    fn try_acquire(&self) -> impl Future<Output = Result<bool, OutboxError>> + Send;
+
+    /// Whether this process still holds the lease it acquired.
+    fn still_held(&self) -> impl Future<Output = Result<bool, OutboxError>> + Send;
+}
+
+/// The lease of an outbox only one process reads (a SQLite file, licensing's
+/// own outbox): always held.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unshared;
+
+impl RelayLease for Unshared {
+    const SHARED: bool = false;
+
+    async fn try_acquire(&self) -> Result<bool, OutboxError> {
+        Ok(true)
+    }
+
+    async fn still_held(&self) -> Result<bool, OutboxError> {
+        Ok(true)
+    }
+}
+
+/// Whether this process's relay holds its lease now (for readiness and
+/// status reports).
+#[derive(Debug, Clone, Default)]
+pub struct LeaseStatus(Arc<AtomicBool>);
+
+impl LeaseStatus {
+    pub fn held(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, held: bool) {
+        self.0.store(held, Ordering::Relaxed);
+    }
+}
+
+/// How a relay that shares its outbox waits for the lease.
+#[derive(Debug, Clone)]
+pub struct Leasing<L> {
+    pub lease: L,
+    /// Pause between attempts to acquire the lease while another holds it.
+    pub retry: Duration,
+    pub status: LeaseStatus,
+}
+
 /// Drives a relay until `shutdown` resolves: drains the outbox, idles when
 /// it is empty until `wakeup` or the next poll, backs off while the bus or
 /// the database is down. A batch being published when the stop comes is
@@ -132,10 +189,54 @@ pub async fn run<O: Outbox, P: EventPublisher>(
     wakeup: Wakeup,
     shutdown: impl Future<Output = ()>,
 ) {
+    let leasing = Leasing {
+        lease: Unshared,
+        retry: pacing.idle_poll,
+        status: LeaseStatus::default(),
+    };
+    run_leased(relay, pacing, wakeup, leasing, shutdown).await
+}
+
+/// [`run`] for an outbox several processes share: publishes only while it
+/// holds `leasing.lease`, confirming it before each batch; without it,
+/// tries to acquire it every `leasing.retry`.
+pub async fn run_leased<O: Outbox, P: EventPublisher, L: RelayLease>(
+    relay: Relay<O, P>,
+    pacing: Pacing,
+    wakeup: Wakeup,
+    leasing: Leasing<L>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut shutdown = std::pin::pin!(shutdown);
     let first_backoff = Duration::from_millis(100);
     let mut backoff = first_backoff;
+    let mut held = false;
     loop {
+        let holding = if held {
+            leasing.lease.still_held().await
+        } else {
+            leasing.lease.try_acquire().await
+        };
+        let holding = holding.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "relay lease check failed");
+            false
+        });
+        if holding != held {
+            held = holding;
+            leasing.status.set(held);
+            if L::SHARED && held {
+                tracing::info!("relay lease acquired: this process publishes the outbox");
+            } else if L::SHARED {
+                tracing::warn!("relay lease lost: this process stops publishing the outbox");
+            }
+        }
+        if !held {
+            tokio::select! {
+                biased;
+                () = shutdown.as_mut() => break,
+                () = tokio::time::sleep(leasing.retry) => continue,
+            }
+        }
         let (idle, retry_in) = match relay.publish_batch().await {
             Ok(0) => (true, None),
             Ok(_) => {
@@ -158,10 +259,11 @@ pub async fn run<O: Outbox, P: EventPublisher>(
         };
         tokio::select! {
             biased;
-            () = shutdown.as_mut() => return,
+            () = shutdown.as_mut() => break,
             () = pause => {}
         }
     }
+    leasing.status.set(false);
 }
 
 #[cfg(test)]
@@ -252,6 +354,92 @@ mod tests {
         async fn publish(&self, _: &[Event]) -> Result<(), PublishError> {
             Err(PublishError::Unavailable("the bus is down".into()))
         }
+    }
+
+    /// A lease in memory shared by several relays: the holder's number.
+    #[derive(Clone)]
+    struct MemoryLease {
+        holder: Arc<Mutex<Option<u32>>>,
+        me: u32,
+    }
+
+    impl RelayLease for MemoryLease {
+        async fn try_acquire(&self) -> Result<bool, OutboxError> {
+            let mut holder = self.holder.lock().unwrap();
+            Ok(*holder.get_or_insert(self.me) == self.me)
+        }
+        async fn still_held(&self) -> Result<bool, OutboxError> {
+            Ok(*self.holder.lock().unwrap() == Some(self.me))
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_lease_holder_publishes_and_another_takes_over_when_it_is_lost() {
+        let journal = MemoryJournal::default();
+        let published = RecordingPublisher::default();
+        let holder = Arc::new(Mutex::new(None));
+        let pacing = Pacing {
+            idle_poll: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(5),
+        };
+        let mut statuses = Vec::new();
+        let mut stops = Vec::new();
+        for me in [1, 2] {
+            let leasing = Leasing {
+                lease: MemoryLease {
+                    holder: holder.clone(),
+                    me,
+                },
+                retry: Duration::from_millis(5),
+                status: LeaseStatus::default(),
+            };
+            statuses.push(leasing.status.clone());
+            let relay = Relay::new(journal.clone(), published.clone(), 2);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            stops.push(stop);
+            tokio::spawn(run_leased(
+                relay,
+                pacing,
+                Wakeup::default(),
+                leasing,
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+        }
+        let all_published =
+            |journal: &MemoryJournal| journal.0.lock().unwrap().iter().all(|(_, p)| *p);
+        for seq in 1..=5 {
+            journal.0.lock().unwrap().push((event(seq), false));
+        }
+        while !all_published(&journal) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let first = holder.lock().unwrap().expect("a holder");
+        while !statuses[first as usize - 1].held() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let other = 3 - first;
+        assert!(!statuses[other as usize - 1].held());
+
+        // The holder lost its lease (its connection closed) and the other one
+        // acquired it: the other publishes what follows.
+        *holder.lock().unwrap() = Some(other);
+        while statuses[first as usize - 1].held() || !statuses[other as usize - 1].held() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for seq in 6..=9 {
+            journal.0.lock().unwrap().push((event(seq), false));
+        }
+        while !all_published(&journal) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            *published.0.lock().unwrap(),
+            (1..=9).collect::<Vec<_>>(),
+            "each entry once, in order"
+        );
+        let _ = stops;
     }
 
     #[tokio::test]

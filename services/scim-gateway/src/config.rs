@@ -98,6 +98,11 @@ pub struct AmqpSettings {
     /// Longest pause between relay attempts while the broker is down, in
     /// milliseconds (the pause doubles from 100 ms up to this).
     pub relay_max_backoff_ms: u64,
+    /// How often a replica whose relay does not hold the journal's lease
+    /// tries to acquire it, in milliseconds (PostgreSQL: replicas share the
+    /// journal, one publishes; the others take over within this after it
+    /// dies).
+    pub relay_lease_retry_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +248,7 @@ impl Settings {
             .set_default("amqp.relay_batch_size", 256)?
             .set_default("amqp.relay_idle_poll_ms", 200)?
             .set_default("amqp.relay_max_backoff_ms", 30_000)?
+            .set_default("amqp.relay_lease_retry_ms", 1000)?
             .set_default(
                 "licensing.queue",
                 provisioning_events::seats::SEAT_RESERVATION_QUEUE,

@@ -263,7 +263,9 @@ pub fn configure_app(cfg: &mut web::ServiceConfig) {
 }
 
 /// The journal's relay to `publisher` (RabbitMQ, or the embedded process's
-/// in-process bus), woken by the journal's writers, until `shutdown`.
+/// in-process bus), woken by the journal's writers, until `shutdown`. On
+/// PostgreSQL it publishes only while it holds the journal's lease (one
+/// replica at a time); a SQLite file has one process and needs none.
 pub fn journal_relay<P: EventPublisher>(
     store: &SqlScimView,
     publisher: P,
@@ -275,7 +277,35 @@ pub fn journal_relay<P: EventPublisher>(
         idle_poll: Duration::from_millis(settings.amqp.relay_idle_poll_ms),
         max_backoff: Duration::from_millis(settings.amqp.relay_max_backoff_ms),
     };
-    relay::run(relay, pacing, store.journal_written(), shutdown.stopped())
+    let (wakeup, status) = (store.journal_written(), store.relay_lease());
+    let retry = Duration::from_millis(settings.amqp.relay_lease_retry_ms.max(1));
+    let url = settings.database.url.expose().to_owned();
+    async move {
+        let shared = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !shared {
+            let leasing = relay::Leasing {
+                lease: relay::Unshared,
+                retry,
+                status,
+            };
+            return relay::run_leased(relay, pacing, wakeup, leasing, shutdown.stopped()).await;
+        }
+        match sql::PgRelayLease::connect(&url).await {
+            Ok(lease) => {
+                let leasing = relay::Leasing {
+                    lease,
+                    retry,
+                    status,
+                };
+                relay::run_leased(relay, pacing, wakeup, leasing, shutdown.stopped()).await;
+            }
+            // Lazy: only options it cannot read fail here (not logged: the
+            // URL carries the password).
+            Err(_) => {
+                tracing::error!("the journal relay's lease cannot connect: the relay does not run")
+            }
+        }
+    }
 }
 
 /// The consumer of licensing's `subscription.changed`, keeping the

@@ -221,6 +221,9 @@ pub enum GroupWrite {
 /// Whether the view's storage can serve requests (`/readyz`).
 pub trait ViewHealth: Clone + Send + Sync + 'static {
     fn check(&self) -> impl Future<Output = Result<OutboxLag, StoreError>> + Send;
+
+    /// Whether this process's relay holds the journal's lease (publishes it).
+    fn relay_held(&self) -> bool;
 }
 
 /// How far the relay is behind: unpublished journal entries and the time the

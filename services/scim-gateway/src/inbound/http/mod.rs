@@ -161,6 +161,7 @@ where
             "journal": {
                 "unpublished": lag.unpublished,
                 "oldest_unpublished_at": lag.oldest_unpublished_at.map(|t| t.to_rfc3339()),
+                "relay_held": api.health.relay_held(),
             }
         })),
         Err(e) => {

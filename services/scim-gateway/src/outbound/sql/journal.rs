@@ -68,6 +68,10 @@ impl ViewHealth for SqlScimView {
             oldest_unpublished_at: oldest.map(from_micros).transpose()?,
         })
     }
+
+    fn relay_held(&self) -> bool {
+        self.relay_lease.held()
+    }
 }
 
 fn outbox_error(e: DbErr) -> OutboxError {

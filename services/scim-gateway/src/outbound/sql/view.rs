@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use messaging::relay::Wakeup;
+use messaging::relay::{LeaseStatus, Wakeup};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -31,6 +31,8 @@ pub struct SqlScimView {
     pub(super) journal_written: Wakeup,
     pub(super) tenants: Arc<TenantCache>,
     pub(super) relay_scan: Arc<RelayScan>,
+    /// Whether this process's relay holds the journal's lease (`/readyz`).
+    pub(super) relay_lease: LeaseStatus,
     /// When each token's last use was last written: at most once a minute per
     /// token, so authentication stays a read.
     pub(super) token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
@@ -76,6 +78,7 @@ impl SqlScimView {
             journal_written,
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
             relay_scan: Arc::new(RelayScan::default()),
+            relay_lease: LeaseStatus::default(),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
             clock: Arc::new(|| SystemClock.now()),
         }
@@ -149,6 +152,11 @@ impl SqlScimView {
     /// waits on it between polls).
     pub fn journal_written(&self) -> Wakeup {
         self.journal_written.clone()
+    }
+
+    /// Whether this process's journal relay holds its lease, set by the relay.
+    pub fn relay_lease(&self) -> LeaseStatus {
+        self.relay_lease.clone()
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
