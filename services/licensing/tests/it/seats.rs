@@ -308,6 +308,57 @@ async fn running_count(url: &str) {
     assert_eq!((usage.confirmed, usage.reserved), (3, 0));
 }
 
+/// Reservations taken by one batch of arrivals are confirmed together (one
+/// UPDATE for the lot), each under its own holder: a holder's departure
+/// releases its seat and no other.
+async fn reservations_confirmed_in_one_batch(url: &str) {
+    let service = LicensingService::build(url, 8, policy(10, 60_000))
+        .await
+        .unwrap();
+    let licensing = service.licensing.clone();
+    let org = OrgId(Uuid::now_v7());
+    let names = ["a", "b", "c", "d"];
+    let keys: Vec<(OrgId, SeatKey)> = names[..3]
+        .iter()
+        .map(|n| (org, key(org, &format!("{n}@example.com"))))
+        .collect();
+    for decided in licensing.reserve_all(&keys).await.unwrap() {
+        assert!(
+            matches!(decided, Reservation::Granted { .. }),
+            "{decided:?}"
+        );
+    }
+    // a, b, c arrive on their reservations, d without one.
+    let holder = |n: &str| format!("{}-{n}", org.0);
+    let batch: Vec<Event> = names
+        .iter()
+        .map(|n| {
+            user_event(
+                org.0,
+                &holder(n),
+                1,
+                provisioned(org, &format!("{n}@example.com")),
+            )
+        })
+        .collect();
+    for outcome in licensing.handle_events(&batch).await {
+        assert_eq!(outcome.unwrap(), Handled::Applied);
+    }
+    let usage = licensing.usage(org).await.unwrap();
+    assert_eq!((usage.confirmed, usage.reserved), (4, 0));
+    for outcome in licensing.handle_events(&batch).await {
+        assert_eq!(outcome.unwrap(), Handled::Duplicate);
+    }
+    let b_leaves = user_event(org.0, &holder("b"), 2, EventBody::UserDeleted {});
+    licensing.handle_event(&b_leaves).await.unwrap();
+    assert_eq!(licensing.usage(org).await.unwrap().confirmed, 3);
+    // a's seat is a's: a second arrival of a (a new version) holds it already.
+    let a_again = user_event(org.0, &holder("a"), 2, provisioned(org, "a@example.com"));
+    licensing.handle_event(&a_again).await.unwrap();
+    let usage = licensing.usage(org).await.unwrap();
+    assert_eq!((usage.confirmed, usage.reserved), (3, 0));
+}
+
 /// Reservations at the quota while event batches confirm other seats of
 /// the organization (those batches do not take its lock): never more seats
 /// than the quota.
@@ -375,6 +426,7 @@ async fn the_ledger_on_sqlite() {
     concurrent(&test_support::sqlite_url(&dir, "licensing.db")).await;
     running_count(&test_support::sqlite_url(&dir, "licensing.db")).await;
     batches(&test_support::sqlite_url(&dir, "licensing.db")).await;
+    reservations_confirmed_in_one_batch(&test_support::sqlite_url(&dir, "licensing.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -386,5 +438,6 @@ async fn the_ledger_on_postgres() {
     concurrent(&url).await;
     running_count(&url).await;
     batches(&url).await;
+    reservations_confirmed_in_one_batch(&url).await;
     confirmations_racing_reservations(&url).await;
 }

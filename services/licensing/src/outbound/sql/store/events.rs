@@ -15,8 +15,9 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::ledger::{
-    NewSeat, TotalsDelta, confirm_reservation, db_error, holders_with_seats, holds_seat,
-    insert_seats, live_reservations, lock_organization, micros, release_holder,
+    NewSeat, ReservationTaken, TotalsDelta, confirm_reservation, confirm_reservations, db_error,
+    holders_with_seats, holds_seat, insert_seats, live_reservations, lock_organization, micros,
+    release_holder,
 };
 use crate::domain::models::{Confirmation, HolderSeats, OrgId, SeatChange, SeatKey};
 use crate::domain::ports::StoreError;
@@ -211,6 +212,55 @@ async fn flush_new_seats<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A reservation the batch takes for a holder, written with the others
+/// ([`flush_writes`]).
+struct Taking {
+    reservation: Uuid,
+    org: Uuid,
+    confirming: Confirming,
+}
+
+/// Writes what the batch decided so far: the new seats, then the taken
+/// reservations in a few statements for the lot. A reservation swept since
+/// the batch read it goes the single path (the holder's seats read again),
+/// in the batch's order.
+async fn flush_writes<C, F>(
+    db: &C,
+    new_seats: &mut Vec<NewSeat>,
+    taking: &mut Vec<Taking>,
+    now: DateTime<Utc>,
+    confirm: &F,
+    totals: &mut TotalsDelta,
+) -> Result<(), StoreError>
+where
+    C: ConnectionTrait,
+    F: Fn(&HolderSeats) -> Confirmation,
+{
+    flush_new_seats(db, new_seats, now, totals).await?;
+    if taking.is_empty() {
+        return Ok(());
+    }
+    let pending = std::mem::take(taking);
+    let taken: Vec<ReservationTaken<'_>> = pending
+        .iter()
+        .map(|t| ReservationTaken {
+            id: t.reservation,
+            holder: &t.confirming.holder,
+            kept_as: &t.confirming.kept_as.0,
+        })
+        .collect();
+    let confirmed = confirm_reservations(db, &taken).await?;
+    drop(taken);
+    for t in pending {
+        if confirmed.contains(&t.reservation) {
+            totals.add(t.org, 1, -1);
+        } else {
+            confirm_holder(db, OrgId(t.org), t.confirming, now, confirm, totals).await?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn apply_events<F>(
     db: &DatabaseConnection,
     events: &[Event],
@@ -257,8 +307,10 @@ where
         lock_organization(&txn, OrgId(org)).await?;
     }
     // New seats (every one, in a rebuild) wait here for one multi-row
-    // INSERT, written before anything else.
+    // INSERT, and taken reservations for one UPDATE a chunk, written
+    // before anything that could read or change them.
     let mut new_seats: Vec<NewSeat> = Vec::new();
+    let mut taking: Vec<Taking> = Vec::new();
     let mut totals = TotalsDelta::default();
     for (org, changes) in admitted {
         for change in changes {
@@ -278,33 +330,43 @@ where
                         Confirmation::TakeReservation(reservation) => {
                             holding.insert((org, holder.clone()));
                             reserved.remove(&(org, key.0.clone()));
-                            flush_new_seats(&txn, &mut new_seats, now, &mut totals).await?;
-                            if confirm_reservation(&txn, reservation, &holder, &kept_as).await? {
-                                totals.add(org, 1, -1);
-                            } else {
-                                // Swept since it was read: the single path
-                                // reads the holder's seats again.
-                                let org = OrgId(org);
-                                let confirming = Confirming {
+                            taking.push(Taking {
+                                reservation,
+                                org,
+                                confirming: Confirming {
                                     key,
                                     kept_as,
                                     holder,
-                                };
-                                confirm_holder(&txn, org, confirming, now, &confirm, &mut totals)
-                                    .await?;
-                            }
+                                },
+                            });
                         }
                     }
                 }
                 SeatChange::Release { holder } => {
                     holding.remove(&(org, holder.clone()));
-                    flush_new_seats(&txn, &mut new_seats, now, &mut totals).await?;
+                    flush_writes(
+                        &txn,
+                        &mut new_seats,
+                        &mut taking,
+                        now,
+                        &confirm,
+                        &mut totals,
+                    )
+                    .await?;
                     release(&txn, OrgId(org), &holder, &mut totals).await?;
                 }
             }
         }
     }
-    flush_new_seats(&txn, &mut new_seats, now, &mut totals).await?;
+    flush_writes(
+        &txn,
+        &mut new_seats,
+        &mut taking,
+        now,
+        &confirm,
+        &mut totals,
+    )
+    .await?;
     totals.write(&txn).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(admissions)

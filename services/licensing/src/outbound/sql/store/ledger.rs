@@ -8,9 +8,9 @@
 //! lookup reads the key's or the holder's rows, not the organization's.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{CaseStatement, Cond, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 use crate::domain::models::{OrgId, SeatKey};
@@ -391,6 +391,54 @@ pub(super) async fn confirm_reservation<C: ConnectionTrait>(
         .await
         .map_err(db_error)?;
     Ok(updated.rows_affected() > 0)
+}
+
+/// A reservation to make a confirmed seat: its id, the holder, the key it
+/// is kept under.
+pub(super) struct ReservationTaken<'a> {
+    pub id: Uuid,
+    pub holder: &'a str,
+    pub kept_as: &'a str,
+}
+
+/// [`confirm_reservation`] for many reservations, a few statements for the
+/// lot (one UPDATE per chunk, the holder and key of each row chosen by its
+/// id); returns the ids confirmed. A reservation swept meanwhile is not
+/// among them.
+pub(super) async fn confirm_reservations<C: ConnectionTrait>(
+    db: &C,
+    taken: &[ReservationTaken<'_>],
+) -> Result<HashSet<Uuid>, StoreError> {
+    let mut confirmed = HashSet::with_capacity(taken.len());
+    for chunk in service_kit::db::pow2_chunks(taken) {
+        let by_id = |holder: bool| {
+            let mut case = CaseStatement::new();
+            for t in chunk {
+                let value = if holder { t.holder } else { t.kept_as };
+                case = case.case(Expr::col(Seats::Id).eq(t.id), value);
+            }
+            case
+        };
+        let rows = db
+            .query_all(
+                &Query::update()
+                    .table(Seats::Table)
+                    .value(Seats::Status, CONFIRMED)
+                    .value(Seats::Holder, by_id(true))
+                    .value(Seats::SeatKey, by_id(false))
+                    .value(Seats::ExpiresAt, Option::<i64>::None)
+                    .and_where(Expr::col(Seats::Id).is_in(chunk.iter().map(|t| t.id)))
+                    .and_where(Expr::col(Seats::Status).eq(RESERVED))
+                    .returning_col(Seats::Id)
+                    .to_owned(),
+            )
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            confirmed.insert(row.try_get("", "id").map_err(db_error)?);
+        }
+    }
+    Ok(confirmed)
 }
 
 /// Deletes `holder`'s seats in `org`; returns how many.
