@@ -75,31 +75,15 @@ impl MigrationTrait for Migration {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
-    use sea_orm_migration::{MigrationName, MigratorTrait};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use sea_orm_migration::MigratorTrait;
 
     use super::super::Migrator;
     use super::Migration;
 
     #[tokio::test]
     async fn the_oldest_of_a_shared_name_takes_the_key_and_the_others_keep_working() {
-        let db = Database::connect("sqlite::memory:").await.unwrap();
-        let before = Migrator::migrations()
-            .iter()
-            .position(|m| m.name() == Migration.name())
-            .unwrap();
-        Migrator::up(&db, Some(u32::try_from(before).unwrap()))
-            .await
-            .unwrap();
-        let org = uuid::Uuid::now_v7();
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "INSERT INTO organizations (id, name, created_at, workspace_id, default_role) \
-             VALUES (?, 'org', 0, ?, 'member')",
-            [org.into(), uuid::Uuid::now_v7().into()],
-        ))
-        .await
-        .unwrap();
+        let (db, org) = super::super::test_support::just_before(&Migration).await;
         let groups: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
         // Two named "eng" (created 2 then 1: the second is the oldest), one "ops".
         for (id, key, created) in [

@@ -78,31 +78,15 @@ impl MigrationTrait for Migration {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
-    use sea_orm_migration::{MigrationName, MigratorTrait};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use sea_orm_migration::MigratorTrait;
 
     use super::super::Migrator;
     use super::Migration;
 
     #[tokio::test]
     async fn stored_passwords_are_removed_and_nothing_else_changes() {
-        let db = Database::connect("sqlite::memory:").await.unwrap();
-        let before = Migrator::migrations()
-            .iter()
-            .position(|m| m.name() == Migration.name())
-            .unwrap();
-        Migrator::up(&db, Some(u32::try_from(before).unwrap()))
-            .await
-            .unwrap();
-        let org = uuid::Uuid::now_v7();
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "INSERT INTO organizations (id, name, created_at, workspace_id, default_role) \
-             VALUES (?, 'org', 0, ?, 'member')",
-            [org.into(), uuid::Uuid::now_v7().into()],
-        ))
-        .await
-        .unwrap();
+        let (db, org) = super::super::test_support::just_before(&Migration).await;
         let with = r#"{"userName":"a","password":"s3cret","nickName":"password"}"#;
         let without = r#"{"userName":"b","title":"the \"password\" keeper"}"#;
         let ids = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];

@@ -46,3 +46,40 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// What the migrations' own tests share: a SQLite database migrated up to
+/// just before a given migration, with one organization in it.
+#[cfg(test)]
+mod test_support {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+    use sea_orm_migration::{MigrationName, MigratorTrait};
+
+    use super::Migrator;
+
+    /// An in-memory database with every migration before `migration`
+    /// applied, and the id of an organization it holds.
+    pub(super) async fn just_before(
+        migration: &dyn MigrationName,
+    ) -> (DatabaseConnection, uuid::Uuid) {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        let before = Migrator::migrations()
+            .iter()
+            .position(|m| m.name() == migration.name())
+            .unwrap();
+        Migrator::up(&db, Some(u32::try_from(before).unwrap()))
+            .await
+            .unwrap();
+        let org = uuid::Uuid::now_v7();
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO organizations (id, name, created_at, workspace_id, default_role) \
+             VALUES (?, 'org', 0, ?, 'member')",
+            [org.into(), uuid::Uuid::now_v7().into()],
+        ))
+        .await
+        .unwrap();
+        (db, org)
+    }
+}
