@@ -8,10 +8,9 @@
 //! Streamed and bounded by the page's byte budget like an index page
 //! ([`super::listing`]).
 
-use anyhow::anyhow;
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::{Alias, DynIden, Expr, ExprTrait, Func, Order, SelectStatement, Value};
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, StreamTrait};
+use sea_orm::{DatabaseConnection, QueryResult, StreamTrait};
 use uuid::Uuid;
 
 use scim_protocol::{ErrorKind, ProtocolError, messages::SortOrder};
@@ -85,18 +84,7 @@ pub(super) async fn list<T>(
     let total = if keyset.from.is_none() && !cut_by_size && fetched < query.count {
         fetched
     } else {
-        let mut count = filtered;
-        count.clear_selects();
-        count.expr_as(Expr::cust("COUNT(*)"), "total");
-        let total: i64 = db
-            .query_one(&count)
-            .await
-            .map_err(db_error)?
-            .map(|row| row.try_get("", "total"))
-            .transpose()
-            .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
-            .unwrap_or(0);
-        u64::try_from(total).unwrap_or(0)
+        super::rows::count_matches(db, filtered).await?
     };
     Ok(Page {
         total_results: total,

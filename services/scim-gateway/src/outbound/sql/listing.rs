@@ -5,12 +5,11 @@
 //! set, else a COUNT). Cursor pages read from a position instead
 //! ([`super::keyset`]).
 
-use anyhow::anyhow;
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::{
     Alias, DynIden, Expr, Func, IntoIden, NullOrdering, Order, SelectStatement,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, StreamTrait};
+use sea_orm::{DatabaseConnection, QueryResult, StreamTrait};
 
 use scim_protocol::messages::SortOrder;
 
@@ -49,7 +48,7 @@ pub(super) async fn list<T>(
             .map(|sort| (sort_column(&sort.path, mapping, backend), sort.order));
         return super::keyset::list(db, filtered, sort, table, query, keyset, item_from_row).await;
     }
-    let mut count = filtered.clone();
+    let count = filtered.clone();
     let mut page = filtered;
     if let Some(sort) = &query.sort {
         let order = match sort.order {
@@ -102,17 +101,7 @@ pub(super) async fn list<T>(
     let total = if ended && (fetched > 0 || query.start_index == 1) {
         query.start_index - 1 + fetched
     } else {
-        count.clear_selects();
-        count.expr_as(Expr::cust("COUNT(*)"), "total");
-        let total: i64 = db
-            .query_one(&count)
-            .await
-            .map_err(db_error)?
-            .map(|row| row.try_get("", "total"))
-            .transpose()
-            .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
-            .unwrap_or(0);
-        u64::try_from(total).unwrap_or(0)
+        super::rows::count_matches(db, count).await?
     };
     Ok(Page {
         total_results: total,

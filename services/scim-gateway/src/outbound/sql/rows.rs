@@ -5,7 +5,9 @@
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult, SqlErr};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, SqlErr,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -139,4 +141,22 @@ pub(super) async fn delete_at_version<T: IntoIden>(
         return Err(StoreError::VersionConflict);
     }
     Ok(())
+}
+
+/// How many rows `filtered` (a select of the matching rows) matches.
+pub(super) async fn count_matches(
+    db: &DatabaseConnection,
+    mut filtered: SelectStatement,
+) -> Result<u64, StoreError> {
+    filtered.clear_selects();
+    filtered.expr_as(Expr::cust("COUNT(*)"), "total");
+    let total: i64 = db
+        .query_one(&filtered)
+        .await
+        .map_err(db_error)?
+        .map(|row| row.try_get("", "total"))
+        .transpose()
+        .map_err(|e| StoreError::Unavailable(anyhow!(e)))?
+        .unwrap_or(0);
+    Ok(u64::try_from(total).unwrap_or(0))
 }
