@@ -143,6 +143,7 @@ def vendored_schemas():
     for name in sorted(os.listdir(folder)):
         if name.endswith(".yaml"):
             doc = load_yaml_docs(os.path.join(folder, name))[0]
+            jsonschema.Draft7Validator.check_schema(doc["schema"])
             schemas[(f"{doc['group']}/{doc['version']}", doc["kind"])] = strict(doc["schema"])
     return schemas
 
