@@ -1,5 +1,5 @@
 # The commands a developer and CI use. `make test` is what README and .ci/run run.
-.PHONY: run test lint fmt conformance infra up down logs bench bench-rebuild
+.PHONY: run test lint fmt conformance infra up down logs bench bench-rebuild kubernetes
 
 run:
 	cargo run --release
@@ -22,6 +22,11 @@ conformance:
 
 infra:
 	scripts/infra.sh
+
+# deploy/kubernetes validated offline (docs/kubernetes.md, "Validation");
+# needs `pip install kubernetes-validate`.
+kubernetes:
+	python3 scripts/validate-kubernetes.py
 
 # The load benchmark: every scim-bench scenario against the distributed
 # services and the embedded process (figures: docs/benchmarks.md).
