@@ -1,9 +1,13 @@
 //! A TCP proxy a test controls, to take a broker (or database) away from the
 //! code under test without stopping the machine's shared server: `cut()`
 //! drops every open connection and refuses new ones until `restore()`.
+//! Over several upstreams it is a round-robin load balancer
+//! ([`TcpProxy::round_robin`]): each new connection goes to the next
+//! upstream, or the one after if that refuses it (as a load balancer skips a
+//! dead replica).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -17,16 +21,27 @@ pub struct TcpProxy {
 
 struct State {
     open: AtomicBool,
+    upstreams: Vec<SocketAddr>,
+    next: AtomicUsize,
     links: Mutex<Vec<AbortHandle>>,
 }
 
 impl TcpProxy {
     /// Listens on an ephemeral port of 127.0.0.1 and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<TcpProxy> {
+        Self::round_robin(vec![upstream]).await
+    }
+
+    /// Listens on an ephemeral port of 127.0.0.1 and spreads connections
+    /// over `upstreams` in turn, skipping one that refuses the connection; a
+    /// connection no upstream accepts is closed.
+    pub async fn round_robin(upstreams: Vec<SocketAddr>) -> std::io::Result<TcpProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let state = Arc::new(State {
             open: AtomicBool::new(true),
+            upstreams,
+            next: AtomicUsize::new(0),
             links: Mutex::new(Vec::new()),
         });
         let accept_state = state.clone();
@@ -36,8 +51,9 @@ impl TcpProxy {
                     drop(inbound);
                     continue;
                 }
+                let state = accept_state.clone();
                 let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                    if let Some(mut outbound) = state.connect().await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
@@ -77,6 +93,21 @@ impl TcpProxy {
     /// Lets connections through again.
     pub fn restore(&self) {
         self.state.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl State {
+    /// The next upstream that accepts a connection, starting from the one
+    /// whose turn it is.
+    async fn connect(&self) -> Option<TcpStream> {
+        let first = self.next.fetch_add(1, Ordering::SeqCst);
+        for turn in 0..self.upstreams.len() {
+            let upstream = self.upstreams[(first + turn) % self.upstreams.len()];
+            if let Ok(stream) = TcpStream::connect(upstream).await {
+                return Some(stream);
+            }
+        }
+        None
     }
 }
 
