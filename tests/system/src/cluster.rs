@@ -61,11 +61,12 @@ impl Replica {
         std::fs::read_to_string(self.dir.join(format!("{}.log", self.name()))).unwrap_or_default()
     }
 
-    /// Waits (60 s at the most) until `/readyz` answers 200.
+    /// Waits (120 s at the most: a loaded machine starting a debug build)
+    /// until `/readyz` answers 200.
     pub async fn wait_ready(&mut self) {
         let http = reqwest::Client::new();
         let url = format!("{}/readyz", self.url());
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Ok(response) = http.get(&url).send().await
                 && response.status().is_success()
@@ -73,10 +74,15 @@ impl Replica {
                 return;
             }
             let process = self.process.as_mut().expect("started");
-            assert!(!process.exited(), "{} exited:\n{}", self.name(), self.output());
+            assert!(
+                !process.exited(),
+                "{} exited:\n{}",
+                self.name(),
+                self.output()
+            );
             assert!(
                 Instant::now() < deadline,
-                "{} not ready within 60 s:\n{}",
+                "{} not ready within 120 s:\n{}",
                 self.name(),
                 self.output()
             );
@@ -137,10 +143,9 @@ impl Cluster {
         for replica in replicas.iter().filter(|r| r.index == count) {
             deployment.urls.insert(replica.service, replica.url());
         }
-        deployment.urls.insert(
-            "scim-gateway",
-            format!("http://127.0.0.1:{}", proxy.port()),
-        );
+        deployment
+            .urls
+            .insert("scim-gateway", format!("http://127.0.0.1:{}", proxy.port()));
         Some(Cluster {
             setup,
             replicas,

@@ -172,7 +172,8 @@ async fn client(idp: Idp, number: usize, done: Arc<AtomicUsize>) -> Model {
                 } else {
                     let i = pick(&mut rng, &outside);
                     let id = model.users[i].id.clone();
-                    let operations = json!([{"op": "add", "path": "members", "value": [{"value": id}]}]);
+                    let operations =
+                        json!([{"op": "add", "path": "members", "value": [{"value": id}]}]);
                     let path = format!("/Groups/{}", model.groups[g].id);
                     let (status, body, _) =
                         idp.write("PATCH", &path, Some(patch(operations))).await;
@@ -352,6 +353,33 @@ async fn admin_list(http: &reqwest::Client, url: &str) -> Vec<Value> {
     }
 }
 
+/// The gateways (numbered from 1) whose relay says it holds the journal's
+/// lease, once one does (a relay takes it a moment after its gateway is
+/// ready; 60 s at the most).
+async fn relay_holders(http: &reqwest::Client, gateway_urls: &[String]) -> Vec<usize> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut holders = Vec::new();
+        for (i, url) in gateway_urls.iter().enumerate() {
+            let ready: Value = http
+                .get(format!("{url}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if ready["journal"]["relay_held"] == true {
+                holders.push(i + 1);
+            }
+        }
+        if !holders.is_empty() || Instant::now() > deadline {
+            return holders;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The consumers and their aggregate kinds.
 const CONSUMERS: [(&str, &str, &[&str]); 3] = [
     ("identity", "identity", &["user"]),
@@ -367,7 +395,11 @@ async fn replicas_killed_and_restarted_lose_nothing_and_apply_nothing_twice() {
     let (_otlp, otlp_endpoint) = OtlpReceiver::start().unwrap();
     let batch = RELAY_BATCH.to_string();
     let extra = [
-        ("scim-gateway", "SCIM_AMQP__RELAY_BATCH_SIZE", batch.as_str()),
+        (
+            "scim-gateway",
+            "SCIM_AMQP__RELAY_BATCH_SIZE",
+            batch.as_str(),
+        ),
         // Reservations of a gateway killed mid-create are swept within the
         // test (the default holds them 120 s).
         ("licensing", "SCIM_SEATS__HOLD_FOR_SECS", "10"),
@@ -410,21 +442,13 @@ async fn replicas_killed_and_restarted_lose_nothing_and_apply_nothing_twice() {
     let gateway_urls: Vec<String> = [1, 2]
         .map(|i| cluster.replica("scim-gateway", i).url())
         .to_vec();
-    let mut lease_holder = None;
-    for (i, url) in gateway_urls.iter().enumerate() {
-        let ready: Value = http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ready["journal"]["relay_held"] == true {
-            lease_holder = Some(i + 1);
-        }
-    }
-    let lease_holder = lease_holder.expect("a gateway holds the journal's lease");
+    let lease_holder = relay_holders(&http, &gateway_urls).await;
+    assert_eq!(
+        lease_holder.len(),
+        1,
+        "gateways holding the journal's lease"
+    );
+    let lease_holder = lease_holder[0];
     let total = CLIENTS * WRITES_PER_CLIENT;
     let schedule = [
         ("scim-gateway", lease_holder, total / 8),
@@ -552,8 +576,14 @@ async fn replicas_killed_and_restarted_lose_nothing_and_apply_nothing_twice() {
     }
     let mut duplicated = 0;
     for (event_id, ..) in &entries {
-        let times = copies.get(event_id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        assert!(!times.is_empty(), "journal entry {event_id} never published");
+        let times = copies
+            .get(event_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        assert!(
+            !times.is_empty(),
+            "journal entry {event_id} never published"
+        );
         if times.len() > 1 {
             duplicated += 1;
             for again in &times[1..] {
@@ -610,7 +640,11 @@ async fn replicas_killed_and_restarted_lose_nothing_and_apply_nothing_twice() {
     for user in &live {
         let scim = listed[user.id.as_str()];
         assert_eq!(scim["active"], user.active, "{scim}");
-        assert_eq!(scim["name"]["givenName"], user.given_name.as_str(), "{scim}");
+        assert_eq!(
+            scim["name"]["givenName"],
+            user.given_name.as_str(),
+            "{scim}"
+        );
     }
     let listed = idp.get("/Groups?count=1000").await;
     let listed: HashMap<&str, &Value> = listed["Resources"]
@@ -704,19 +738,8 @@ async fn replicas_killed_and_restarted_lose_nothing_and_apply_nothing_twice() {
     assert_eq!(usage["seats"]["confirmed"], active_users, "{usage}");
 
     // Exactly one relay publishes again.
-    let mut holders = 0;
-    for url in &gateway_urls {
-        let ready: Value = http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        holders += usize::from(ready["journal"]["relay_held"] == true);
-    }
-    assert_eq!(holders, 1, "gateways holding the journal's lease");
+    let holders = relay_holders(&http, &gateway_urls).await;
+    assert_eq!(holders.len(), 1, "gateways holding the journal's lease");
 
     spy.close().await;
     cluster.deployment.clean_broker().await;
