@@ -120,7 +120,41 @@ psql_ -d postgres -c "DROP DATABASE scim_bench_pgbench"
 # A scenario that fails (errors, a quota not exact) is reported and the run
 # goes on; the script's exit status says whether any did.
 FAILED=0
-bench() { "$BENCH" "$@" || { FAILED=1; echo "(the scenario above failed)"; }; }
+bench() {
+  local before
+  before=$(cpu_snapshot)
+  "$BENCH" "$@" || { FAILED=1; echo "(the scenario above failed)"; }
+  cpu_report "$before" "$(cpu_snapshot)"
+}
+
+# Distributed: the CPU time (user + system) each part of the deployment
+# used over a scenario — the gateways, the three consumers, PostgreSQL and
+# RabbitMQ (every process of those two servers: on a machine the bench does
+# not share, only the bench's work) — so that a request's cost on the
+# gateway can be set against its cost on PostgreSQL (docs/benchmarks.md,
+# issue 24). Divide by the scenario's request count.
+GATEWAY_PIDS=()
+CONSUMER_PIDS=()
+ticks() { # pids...: their CPU ticks so far (a process gone counts 0)
+  local total=0 pid t
+  for pid in "$@"; do
+    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) && total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+cpu_snapshot() {
+  [ ${#GATEWAY_PIDS[@]} -gt 0 ] || return 0
+  # shellcheck disable=SC2046 # one pid a word
+  echo "$(ticks "${GATEWAY_PIDS[@]}") $(ticks "${CONSUMER_PIDS[@]}")" \
+    "$(ticks $(pgrep -x postgres)) $(ticks $(pgrep -x beam.smp))"
+}
+cpu_report() { # before after
+  [ -n "$1" ] || return 0
+  awk -v hz="$(getconf CLK_TCK)" -v before="$1" -v after="$2" 'BEGIN {
+    split(before, b, " "); split(after, a, " ")
+    printf "cpu over the scenario: gateways %.2f s, identity+team+licensing %.2f s, postgres %.2f s, rabbitmq %.2f s\n",
+      (a[1] - b[1]) / hz, (a[2] - b[2]) / hz, (a[3] - b[3]) / hz, (a[4] - b[4]) / hz }'
+}
 wanted() { [ "$SCENARIOS" = all ] || [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # fill_users DB ORG_NAME FROM TO: seeded users FROM..TO-1 of the organization
@@ -261,7 +295,9 @@ SQL
     if [ "$service" = scim-gateway ]; then
       if [ ${#gateway_urls[@]} -eq 0 ]; then gateway_pid=$!; fi
       gateway_urls+=("http://127.0.0.1:$port")
+      GATEWAY_PIDS+=($!)
     else
+      CONSUMER_PIDS+=($!)
       eval "url_${db}=http://127.0.0.1:$port"
     fi
     wait_ready "$service" "http://127.0.0.1:$port" "$log"
@@ -275,6 +311,8 @@ SQL
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()
+  GATEWAY_PIDS=()
+  CONSUMER_PIDS=()
 fi
 
 if [ "$MODE" = all ] || [ "$MODE" = embedded ]; then
