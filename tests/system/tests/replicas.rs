@@ -425,7 +425,13 @@ async fn replicas_killed_and_restarted_lose_nothing_and_apply_nothing_twice() {
     let http = reqwest::Client::new();
     let retries = Arc::new(Retries::default());
     let idp = Idp {
-        http: http.clone(),
+        // A connection per request: the proxy spreads connections, and a
+        // pool kept for the whole run would stay on the gateway that
+        // survived the kill.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap(),
         scim: format!("{}/scim/v2", cluster.deployment.url("scim-gateway")),
         token: created["token"].as_str().unwrap().to_owned(),
         retries: retries.clone(),
@@ -736,6 +742,22 @@ async fn replicas_killed_and_restarted_lose_nothing_and_apply_nothing_twice() {
     // Licensing: one confirmed seat per active user, nothing reserved.
     let active_users = users.iter().filter(|u| u.active && !u.deleted).count();
     assert_eq!(usage["seats"]["confirmed"], active_users, "{usage}");
+
+    // Both gateways took writes.
+    for index in [1, 2] {
+        let replica = cluster.replica("scim-gateway", index);
+        let writes = replica
+            .output()
+            .lines()
+            .filter(|l| {
+                l.contains("\"message\":\"request\"")
+                    && l.contains("\"url.path\":\"/scim/v2/")
+                    && !l.contains("\"http.method\":\"GET\"")
+            })
+            .count();
+        println!("{} answered {writes} SCIM writes", replica.name());
+        assert!(writes > 0, "{} answered no write", replica.name());
+    }
 
     // Exactly one relay publishes again.
     let holders = relay_holders(&http, &gateway_urls).await;
