@@ -117,3 +117,51 @@ impl Drop for TcpProxy {
         self.accept.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    /// A server answering every connection with one byte, `tag`.
+    async fn server(tag: u8) -> (SocketAddr, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let _ = stream.write_all(&[tag]).await;
+            }
+        });
+        (address, task)
+    }
+
+    async fn answer(proxy: &TcpProxy) -> u8 {
+        let mut stream = TcpStream::connect(("127.0.0.1", proxy.port()))
+            .await
+            .unwrap();
+        let mut tag = [0u8; 1];
+        stream.read_exact(&mut tag).await.unwrap();
+        tag[0]
+    }
+
+    #[tokio::test]
+    async fn round_robin_takes_the_upstreams_in_turn_and_skips_one_that_refuses() {
+        let (a, _a) = server(b'a').await;
+        let (b, b_task) = server(b'b').await;
+        let proxy = TcpProxy::round_robin(vec![a, b]).await.unwrap();
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            answers.push(answer(&proxy).await);
+        }
+        assert_eq!(answers, b"abab");
+
+        // b's listener closed: every connection goes to a.
+        b_task.abort();
+        let _ = b_task.await;
+        for _ in 0..4 {
+            assert_eq!(answer(&proxy).await, b'a');
+        }
+    }
+}
