@@ -30,7 +30,8 @@ kubernetes:
 
 # The load benchmark: every scim-bench scenario against the distributed
 # services and the embedded process (figures: docs/benchmarks.md).
-# MODE=distributed|embedded, USERS=…, DURATION=…, CONCURRENCY=…, RATE=…
+# MODE=distributed|embedded, USERS=…, DURATION=…, CONCURRENCY=…, RATE=…,
+# GATEWAYS=2 (gateway replicas, distributed): `make bench MODE=distributed GATEWAYS=2`
 bench:
 	scripts/bench.sh
 

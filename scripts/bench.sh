@@ -12,6 +12,9 @@
 #
 #   scripts/bench.sh                    # both deployments, 100,000 seeded users
 #   MODE=distributed scripts/bench.sh   # or MODE=embedded
+#   GATEWAYS=2 MODE=distributed ...     # issue 24: two gateway replicas on one
+#                                       # database, requests spread over them in
+#                                       # turn (scim-bench --base-url a,b)
 #   LOOKUP_USERS=1000000 MODE=distributed SCENARIOS=filter scripts/bench.sh
 #                                       # the 1,000,000-user lookup figure: the
 #                                       # organization is filled up to that many
@@ -32,6 +35,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODE=${MODE:-all}
+GATEWAYS=${GATEWAYS:-1}
 USERS=${USERS:-100000}
 DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-16}
@@ -116,7 +120,41 @@ psql_ -d postgres -c "DROP DATABASE scim_bench_pgbench"
 # A scenario that fails (errors, a quota not exact) is reported and the run
 # goes on; the script's exit status says whether any did.
 FAILED=0
-bench() { "$BENCH" "$@" || { FAILED=1; echo "(the scenario above failed)"; }; }
+bench() {
+  local before
+  before=$(cpu_snapshot)
+  "$BENCH" "$@" || { FAILED=1; echo "(the scenario above failed)"; }
+  cpu_report "$before" "$(cpu_snapshot)"
+}
+
+# Distributed: the CPU time (user + system) each part of the deployment
+# used over a scenario — the gateways, the three consumers, PostgreSQL and
+# RabbitMQ (every process of those two servers: on a machine the bench does
+# not share, only the bench's work) — so that a request's cost on the
+# gateway can be set against its cost on PostgreSQL (docs/benchmarks.md,
+# issue 24). Divide by the scenario's request count.
+GATEWAY_PIDS=()
+CONSUMER_PIDS=()
+ticks() { # pids...: their CPU ticks so far (a process gone counts 0)
+  local total=0 pid t
+  for pid in "$@"; do
+    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) && total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+cpu_snapshot() {
+  [ ${#GATEWAY_PIDS[@]} -gt 0 ] || return 0
+  # shellcheck disable=SC2046 # one pid a word
+  echo "$(ticks "${GATEWAY_PIDS[@]}") $(ticks "${CONSUMER_PIDS[@]}")" \
+    "$(ticks $(pgrep -x postgres)) $(ticks $(pgrep -x beam.smp))"
+}
+cpu_report() { # before after
+  [ -n "$1" ] || return 0
+  awk -v hz="$(getconf CLK_TCK)" -v before="$1" -v after="$2" 'BEGIN {
+    split(before, b, " "); split(after, a, " ")
+    printf "cpu over the scenario: gateways %.2f s, identity+team+licensing %.2f s, postgres %.2f s, rabbitmq %.2f s\n",
+      (a[1] - b[1]) / hz, (a[2] - b[2]) / hz, (a[3] - b[3]) / hz, (a[4] - b[4]) / hz }'
+}
 wanted() { [ "$SCENARIOS" = all ] || [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # fill_users DB ORG_NAME FROM TO: seeded users FROM..TO-1 of the organization
@@ -155,11 +193,13 @@ SELECT :'org', id, 0, 'work', user_name, true FROM users;
 SQL
 }
 
-# scenarios URL TOKEN PID [ADMIN URLS...]: every scenario against one deployment.
+# scenarios URLS TOKEN PID [ADMIN URLS...]: every scenario against one
+# deployment (URLS: its gateways, comma-separated; PID: the first one's).
 scenarios() {
-  local url=$1 token=$2 pid=$3
+  local urls=$1 token=$2 pid=$3
   shift 3
-  local b=(bench --base-url "$url/scim/v2" --admin-key "$KEY" --watch-pid "$pid" "$@")
+  local base=${urls//,//scim/v2,}/scim/v2
+  local b=(bench --base-url "$base" --admin-key "$KEY" --watch-pid "$pid" "$@")
   local load=(--concurrency "$CONCURRENCY" --duration "$DURATION")
   if wanted create; then
     "${b[@]}" create --orgs 16 "${load[@]}"
@@ -237,27 +277,42 @@ SQL
           SCIM_ADMIN_KEY=$KEY SCIM_LOG__FILTER=warn SCIM_HTTP__HOST=127.0.0.1
           SCIM_KEYS__KEY_ENCRYPTION_KEY=$KEK)
   port=18200
-  for service in identity team licensing scim-gateway; do
+  # GATEWAYS replicas of the gateway on one database (one relay holds the
+  # journal's lease); scim-bench sends the requests to them in turn.
+  gateway_urls=()
+  for service in identity team licensing $(for _ in $(seq 1 "$GATEWAYS"); do echo scim-gateway; done); do
     db=${service#scim-}
     port=$((port + 1))
     port_free "$port"
-    psql_ -d postgres -c "CREATE DATABASE scim_bench_${db}_$RUN"
+    log="$WORK/$service-$port.log"
+    if [ "$service" != scim-gateway ] || [ ${#gateway_urls[@]} -eq 0 ]; then
+      psql_ -d postgres -c "CREATE DATABASE scim_bench_${db}_$RUN"
+    fi
     env "${common[@]}" SCIM_DATABASE__URL="$PG/scim_bench_${db}_$RUN?$url_options" SCIM_HTTP__PORT=$port \
       SCIM_AMQP__QUEUE="$service-bench" SCIM_BOOTSTRAP__DEMO_ORGANIZATION=false \
-      "$BIN/$service" > "$WORK/$service.log" 2>&1 &
+      "$BIN/$service" > "$log" 2>&1 &
     PIDS+=($!)
-    if [ "$service" = scim-gateway ]; then gateway_pid=$!; fi
-    eval "url_${db}=http://127.0.0.1:$port"
-    wait_ready "$service" "http://127.0.0.1:$port" "$WORK/$service.log"
+    if [ "$service" = scim-gateway ]; then
+      if [ ${#gateway_urls[@]} -eq 0 ]; then gateway_pid=$!; fi
+      gateway_urls+=("http://127.0.0.1:$port")
+      GATEWAY_PIDS+=($!)
+    else
+      CONSUMER_PIDS+=($!)
+      eval "url_${db}=http://127.0.0.1:$port"
+    fi
+    wait_ready "$service" "http://127.0.0.1:$port" "$log"
   done
   GATEWAY_DB=scim_bench_gateway_$RUN
+  gateways=$(IFS=,; echo "${gateway_urls[*]}")
   # shellcheck disable=SC2154 # set by eval above
-  token=$("$BENCH" --base-url "$url_gateway/scim/v2" --admin-key "$KEY" --licensing-url "$url_licensing" \
+  token=$("$BENCH" --base-url "${gateway_urls[0]}/scim/v2" --admin-key "$KEY" --licensing-url "$url_licensing" \
     organization --seats 100000000 --name "bench-$RUN")
-  scenarios "$url_gateway" "$token" "$gateway_pid" --licensing-url "$url_licensing" --identity-url "$url_identity"
+  scenarios "$gateways" "$token" "$gateway_pid" --licensing-url "$url_licensing" --identity-url "$url_identity"
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()
+  GATEWAY_PIDS=()
+  CONSUMER_PIDS=()
 fi
 
 if [ "$MODE" = all ] || [ "$MODE" = embedded ]; then

@@ -13,18 +13,11 @@ use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 
 use crate::{ServiceProcess, compose_environment, workspace_binary};
+use test_support::process::free_port;
 
 pub const ADMIN_KEY: &str = "system-test-admin-key";
 /// The key-encryption key compose asks for (32 bytes, base64).
 pub const KEY_ENCRYPTION_KEY: &str = "c3lzdGVtLXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5MzI=";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The compose service, its binary, and the database it owns.
 const SERVICES: [(&str, &str, &str); 4] = [
@@ -134,44 +127,68 @@ pub async fn start(amqp_url: String, otlp_endpoint: &str) -> Option<Deployment> 
     start_with(amqp_url, otlp_endpoint, &[]).await
 }
 
-/// [`start`], with `extra` settings (service, variable, value) on top.
-pub async fn start_with(
-    amqp_url: String,
-    otlp_endpoint: &str,
-    extra: &[(&str, &str, &str)],
-) -> Option<Deployment> {
-    let compose = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml"),
-    )
-    .unwrap();
-    let mut databases = HashMap::new();
-    for (_, _, database) in SERVICES {
-        databases.insert(database, test_support::postgres_database().await?);
+/// What every test of a deployment shares: the compose file, a fresh
+/// database per service, and the suffix naming the test's exchange and
+/// queues on the shared broker.
+pub struct Setup {
+    compose: String,
+    pub amqp_url: String,
+    pub otlp_endpoint: String,
+    pub suffix: String,
+    /// Each service's database URL, by database name.
+    pub databases: HashMap<&'static str, String>,
+    pub root: PathBuf,
+}
+
+impl Setup {
+    /// Fresh databases and names; None (skip) without PostgreSQL.
+    pub async fn new(amqp_url: String, otlp_endpoint: &str) -> Option<Setup> {
+        let compose = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml"),
+        )
+        .unwrap();
+        let mut databases = HashMap::new();
+        for (_, _, database) in SERVICES {
+            databases.insert(database, test_support::postgres_database().await?);
+        }
+        Some(Setup {
+            compose,
+            amqp_url,
+            otlp_endpoint: otlp_endpoint.to_owned(),
+            suffix: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            databases,
+            root: test_support::temp_dir("system"),
+        })
     }
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let root: PathBuf = test_support::temp_dir("system");
-    let mut deployment = Deployment {
-        processes: HashMap::new(),
-        urls: HashMap::new(),
-        amqp_url: amqp_url.clone(),
-        suffix: suffix.clone(),
-        databases: databases.clone(),
-    };
-    for (service, binary, database) in SERVICES {
+
+    /// The binary of the compose `service` and its environment: compose's,
+    /// pointed at this machine (databases, broker, collector, `port`), with
+    /// the test's names on the broker and `extra` (service, variable, value)
+    /// on top.
+    pub fn service(
+        &self,
+        service: &str,
+        port: u16,
+        extra: &[(&str, &str, &str)],
+    ) -> (PathBuf, Vec<(String, String)>) {
+        let (_, binary, database) = SERVICES
+            .into_iter()
+            .find(|(name, _, _)| *name == service)
+            .unwrap_or_else(|| panic!("no service {service}"));
         let variables = |name: &str| match name {
             "SCIM_ADMIN_KEY" => Some(ADMIN_KEY.to_owned()),
             "SCIM_KEY_ENCRYPTION_KEY" => Some(KEY_ENCRYPTION_KEY.to_owned()),
             _ => None,
         };
-        let mut environment = compose_environment(&compose, service, &variables).unwrap();
+        let mut environment = compose_environment(&self.compose, service, &variables).unwrap();
         // What compose points at by container name, here on this machine.
         for (key, value) in &mut environment {
             if value.starts_with("postgres://") {
-                *value = databases[database].clone();
+                *value = self.databases[database].clone();
             } else if value.starts_with("amqp://") {
-                *value = amqp_url.clone();
+                *value = self.amqp_url.clone();
             } else if key == "OTEL_EXPORTER_OTLP_ENDPOINT" {
-                *value = otlp_endpoint.to_owned();
+                *value = self.otlp_endpoint.clone();
             }
         }
         let keys: Vec<&str> = environment.iter().map(|(k, _)| k.as_str()).collect();
@@ -187,7 +204,7 @@ pub async fn start_with(
                 "compose gives {service} no {required}"
             );
         }
-        let port = free_port();
+        let suffix = &self.suffix;
         environment.retain(|(k, _)| k != "SCIM_HTTP__PORT");
         environment.extend(
             [
@@ -197,7 +214,7 @@ pub async fn start_with(
                 ("SCIM_AMQP__QUEUE", format!("{service}-{suffix}")),
                 ("SCIM_SEATS__QUEUE", format!("seats-{suffix}")),
                 ("SCIM_LICENSING__QUEUE", format!("seats-{suffix}")),
-                ("SCIM_DATA_KEYS__QUEUE", deployment.data_key_queue()),
+                ("SCIM_DATA_KEYS__QUEUE", format!("data-keys-{suffix}")),
                 // Export spans promptly (the default batches for 5 s).
                 ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ]
@@ -209,13 +226,35 @@ pub async fn start_with(
                 .filter(|(s, _, _)| *s == service)
                 .map(|(_, k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        let process = ServiceProcess::start(
-            service,
-            &workspace_binary(binary),
-            &environment,
-            &root.join(service),
-        )
-        .unwrap();
+        (workspace_binary(binary), environment)
+    }
+
+    /// A deployment of these databases and names with no process yet.
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            processes: HashMap::new(),
+            urls: HashMap::new(),
+            amqp_url: self.amqp_url.clone(),
+            suffix: self.suffix.clone(),
+            databases: self.databases.clone(),
+        }
+    }
+}
+
+/// [`start`], with `extra` settings (service, variable, value) on top.
+pub async fn start_with(
+    amqp_url: String,
+    otlp_endpoint: &str,
+    extra: &[(&str, &str, &str)],
+) -> Option<Deployment> {
+    let setup = Setup::new(amqp_url, otlp_endpoint).await?;
+    let mut deployment = setup.deployment();
+    for (service, _, _) in SERVICES {
+        let port = free_port();
+        let (binary, environment) = setup.service(service, port, extra);
+        let process =
+            ServiceProcess::start(service, &binary, &environment, &setup.root.join(service))
+                .unwrap();
         deployment.processes.insert(service, process);
         deployment
             .urls

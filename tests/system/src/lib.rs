@@ -1,10 +1,13 @@
-//! Harness for the system test (`tests/distributed.rs`): the service
+//! Harness for the system tests (`tests/distributed.rs` and others): the service
 //! binaries started as separate processes with the environment
 //! `docker-compose.yml` gives them (read from the file itself, so the test
 //! and the compose file cannot drift apart), and an OTLP/HTTP receiver
 //! standing in for the OpenTelemetry collector.
 
+pub mod cluster;
 pub mod deployment;
+pub mod idp;
+pub mod spy;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -144,7 +147,11 @@ impl ServiceProcess {
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log)?;
+        // Appended to: a restarted process keeps its predecessor's lines.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let err = out.try_clone()?;
         let child = Command::new(binary)
             .env_clear()
@@ -170,6 +177,12 @@ impl ServiceProcess {
     /// Whether the process has exited.
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// SIGKILL: no shutdown, no acks, no commit in flight.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then waits for the exit (SIGKILL after `grace`).

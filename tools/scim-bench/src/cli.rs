@@ -10,14 +10,17 @@ use crate::load::Load;
 #[derive(Parser)]
 #[command(about = "Load tool for the SCIM gateway")]
 pub(crate) struct Cli {
-    /// SCIM base URL.
+    /// SCIM base URL. Several (comma-separated: gateway replicas) take the
+    /// requests in turn, as an HTTP load balancer spreads them; the first is
+    /// also the admin API's.
     #[arg(
         long,
         global = true,
         env = "SCIM_BENCH_URL",
+        value_delimiter = ',',
         default_value = "http://127.0.0.1:8080/scim/v2"
     )]
-    pub(crate) base_url: String,
+    pub(crate) base_url: Vec<String>,
     /// Bearer token of an organization (repeat for several). Scenarios that
     /// need more organizations than given create them with the admin key.
     #[arg(

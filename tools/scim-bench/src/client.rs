@@ -2,6 +2,8 @@
 //! admin APIs used to set a run up (organizations, seats) and to read back
 //! where events were applied.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -28,7 +30,9 @@ pub fn http_pool(concurrency: usize) -> anyhow::Result<reqwest::Client> {
 #[derive(Clone)]
 pub struct Scim {
     http: reqwest::Client,
-    base: String,
+    /// The gateways' base URLs, taken in turn (`next`).
+    bases: Arc<[String]>,
+    next: Arc<AtomicUsize>,
     auth: String,
 }
 
@@ -61,11 +65,23 @@ fn scim_detail(body: &Value) -> String {
 }
 
 impl Scim {
-    pub fn new(http: reqwest::Client, base_url: &str, token: &str) -> Self {
+    pub fn new(http: reqwest::Client, base_urls: &[String], token: &str) -> Self {
         Self {
             http,
-            base: base_url.trim_end_matches('/').to_owned(),
+            bases: base_urls
+                .iter()
+                .map(|b| b.trim_end_matches('/').to_owned())
+                .collect(),
+            next: Arc::new(AtomicUsize::new(0)),
             auth: format!("Bearer {token}"),
+        }
+    }
+
+    /// The next gateway's base URL.
+    fn base(&self) -> &str {
+        match self.bases.len() {
+            1 => &self.bases[0],
+            n => &self.bases[self.next.fetch_add(1, Ordering::Relaxed) % n],
         }
     }
 
@@ -77,7 +93,7 @@ impl Scim {
     ) -> Result<Answer, String> {
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base()))
             .header("Authorization", &self.auth);
         if let Some(body) = body {
             request = request

@@ -39,7 +39,7 @@ struct Bench {
 impl Bench {
     fn gateway_url(&self) -> String {
         self.cli.gateway_url.clone().unwrap_or_else(|| {
-            let base = self.cli.base_url.trim_end_matches('/');
+            let base = self.cli.base_url[0].trim_end_matches('/');
             base.strip_suffix("/scim/v2").unwrap_or(base).to_owned()
         })
     }
