@@ -23,6 +23,8 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub keys: KeySettings,
     pub data_keys: DataKeyServerSettings,
+    /// The journal served to consumers catching up (`SCIM_CATCH_UP__…`).
+    pub catch_up: JournalServerSettings,
     pub limits: LimitSettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`: the admin API is served
     /// only with one.
@@ -56,6 +58,18 @@ pub struct DataKeyServerSettings {
     /// consumers' `data_keys.queue`).
     pub queue: String,
     /// Requests answered at once (default 8).
+    pub concurrency: u16,
+}
+
+/// The journal's server for consuming services that catch up on what was
+/// routed before their queue existed (request/reply over `amqp.url`;
+/// docs/events.md, "Catch-up").
+#[derive(Debug, Clone, Deserialize)]
+pub struct JournalServerSettings {
+    /// The queue it answers on (default `gateway.journal`, as the
+    /// consumers' `catch_up.queue`).
+    pub queue: String,
+    /// Requests answered at once (default 2: catch-ups are rare).
     pub concurrency: u16,
 }
 
@@ -261,6 +275,11 @@ impl Settings {
                 provisioning_events::personal::DATA_KEY_QUEUE,
             )?
             .set_default("data_keys.concurrency", 8)?
+            .set_default(
+                "catch_up.queue",
+                provisioning_events::catch_up::JOURNAL_QUEUE,
+            )?
+            .set_default("catch_up.concurrency", 2)?
             .set_default("limits.max_in_flight", 8)?
             .set_default("limits.rate_per_second", 100.0)?
             .set_default("limits.burst", 200)?
