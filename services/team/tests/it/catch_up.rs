@@ -77,16 +77,16 @@ async fn write_history(gateway: &TestGateway, scenario: &mut Scenario, until: i6
             .filter(|u| !u.deleted)
             .map(|u| u.scim_id.clone())
             .collect();
-        if step % 10 == 0 && live.len() >= 3 {
+        if step.is_multiple_of(10) && live.len() >= 3 {
             let members: Vec<&str> = live.iter().rev().take(3).map(String::as_str).collect();
             let id = gateway
                 .create_group(&format!("Group {}", uuid::Uuid::now_v7()), &members)
                 .await;
             groups.push(id);
-        } else if step % 5 == 0 && !groups.is_empty() {
+        } else if step.is_multiple_of(5) && !groups.is_empty() {
             let group = &groups[step % groups.len()];
             let member = &live[step % live.len()];
-            let operations = if step % 3 == 0 {
+            let operations = if step.is_multiple_of(3) {
                 json!([{"op": "replace", "path": "displayName", "value": format!("Renamed {}", uuid::Uuid::now_v7())}])
             } else {
                 json!([{"op": "add", "path": "members", "value": [{"value": member}]}])
