@@ -306,6 +306,7 @@ mod tests {
         let settings = Settings::from_sources(None, false).unwrap();
         assert_eq!(settings.data_keys.queue, "gateway.data-keys");
         assert_eq!(settings.data_keys.concurrency, 8);
+        assert_eq!(settings.catch_up.queue, "gateway.journal");
         assert_eq!(settings.keys.key_file, "./data/key-encryption.key");
     }
 

@@ -67,3 +67,81 @@ impl<S: JournalReader> JournalFeed<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::ports::JournalEntry;
+
+    /// A journal that records what it was asked.
+    #[derive(Default)]
+    struct Asked(Mutex<Vec<(JournalFilter, u64)>>);
+
+    impl JournalReader for Asked {
+        async fn entries(
+            &self,
+            filter: &JournalFilter,
+            limit: u64,
+        ) -> Result<Vec<JournalEntry>, StoreError> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((filter.clone(), limit));
+            Ok(Vec::new())
+        }
+
+        async fn entry(&self, _: Uuid) -> Result<Option<JournalEntry>, StoreError> {
+            Ok(None)
+        }
+
+        async fn head(&self) -> Result<i64, StoreError> {
+            Ok(42)
+        }
+    }
+
+    fn page(types: &[&str], after_seq: i64, until_seq: i64, limit: u32) -> JournalRequest {
+        JournalRequest::Page {
+            after_seq,
+            until_seq,
+            types: types.iter().map(|t| (*t).to_owned()).collect(),
+            limit,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_asks_the_journal_for_the_types_and_range_given_at_most_a_thousand() {
+        let feed = JournalFeed::new(Asked::default());
+        assert_eq!(
+            feed.answer(&JournalRequest::Head).await,
+            JournalReply::Head { seq: 42 }
+        );
+        let reply = feed
+            .answer(&page(&["user.*", "group.*"], 10, 20, 5000))
+            .await;
+        assert_eq!(reply, JournalReply::Page { events: Vec::new() });
+        let asked = feed.store.0.lock().unwrap().clone();
+        let (filter, limit) = &asked[0];
+        assert_eq!(filter.any_of_types, vec!["user.*", "group.*"]);
+        assert_eq!((filter.after_seq, filter.until_seq), (Some(10), Some(20)));
+        assert_eq!(*limit, u64::from(MAX_JOURNAL_PAGE));
+    }
+
+    #[tokio::test]
+    async fn bad_patterns_are_refused_and_empty_ranges_read_nothing() {
+        let feed = JournalFeed::new(Asked::default());
+        let refused = feed.answer(&page(&["user.*", "user.%"], 0, 10, 10)).await;
+        assert!(
+            matches!(refused, JournalReply::Refused { .. }),
+            "{refused:?}"
+        );
+        for empty in [page(&["user.*"], 10, 10, 10), page(&[], 0, 10, 10)] {
+            let reply = feed.answer(&empty).await;
+            assert_eq!(reply, JournalReply::Page { events: Vec::new() });
+        }
+        assert!(feed.store.0.lock().unwrap().is_empty());
+    }
+}

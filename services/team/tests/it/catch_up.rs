@@ -191,6 +191,7 @@ async fn a_team_service_started_after_a_thousand_events_catches_up_and_ends_as_i
     // are (which releases its advisory lock).
     let doomed = TeamService::build(&late_db, 4).await.unwrap();
     let first = catch_up(&doomed, 50);
+    let progress = first.progress.clone();
     // Never announced: only the kill stops it.
     let no_stop = BackgroundTasks::new();
     let signal = no_stop.signal();
@@ -203,6 +204,11 @@ async fn a_team_service_started_after_a_thousand_events_catches_up_and_ends_as_i
             .map(|w| w.through_seq)
             .unwrap_or(0);
         if through >= 300 {
+            // What `/readyz` shows meanwhile (200, "catching_up").
+            assert!(progress.is_catching_up());
+            let shown = progress.snapshot();
+            assert_eq!(shown.state, "applying");
+            assert!(shown.target_seq >= Some(BEFORE), "{shown:?}");
             break through;
         }
         if killed.is_finished() {
