@@ -246,6 +246,7 @@ impl<H: EventHandler> CatchUp<H> {
             p.through_seq = Some(from);
             p.target_seq = Some(target);
         });
+        let started = std::time::Instant::now();
         let types = self.topology.routing_keys.clone();
         let limit = self
             .page_size
@@ -273,6 +274,7 @@ impl<H: EventHandler> CatchUp<H> {
             read = progress.read,
             applied = progress.applied,
             handed_over = progress.handed_over,
+            seconds = started.elapsed().as_secs_f64(),
             "caught up; consuming live"
         );
         self.progress.update(|p| {

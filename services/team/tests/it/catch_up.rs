@@ -5,13 +5,15 @@
 //! to, then consumes live — events written meanwhile included — and ends
 //! with the same tables as the sibling that ran all along, every event
 //! applied once. Started again with its queue in place, it reads nothing
-//! from the journal.
+//! from the journal. Two replicas starting at once on a new queue: one
+//! catches up, the other waits and then consumes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use messaging_rabbitmq::RabbitPublisher;
+use messaging_rabbitmq::consumer::ConsumerSettings;
 use provisioning_events::Event;
 use scim_gateway::startup::journal_relay;
 use sea_orm::DatabaseConnection;
@@ -21,7 +23,9 @@ use service_kit::catch_up::{
 };
 use service_kit::consumer_service::ConsumingService;
 use service_kit::shutdown::BackgroundTasks;
-use team::inbound::consumer::BINDINGS;
+use team::inbound::consumer::{BINDINGS, TeamConsumer};
+use team::outbound::clock::SystemClock;
+use team::outbound::sql::SqlTeamStore;
 use team::startup::TeamService;
 use test_support::broker::{RunningConsumer, TestBroker};
 use test_support::gateway::TestGateway;
@@ -30,7 +34,7 @@ use test_support::scenario::{Scenario, ScimClient, count};
 /// Journal entries routed before the late service's queue exists.
 const BEFORE: i64 = 1000;
 /// Entries written while it catches up and after.
-const MEANWHILE: usize = 100;
+const MEANWHILE: i64 = 100;
 
 /// The gateway's journal over request/reply, counting the requests.
 struct Counted {
@@ -126,71 +130,153 @@ async fn wait_applied(journal: &DatabaseConnection, db: &DatabaseConnection, who
     }
 }
 
+/// The gateway (relay and journal server on this test's queues) and a
+/// sibling team service consuming from the start.
+struct Platform {
+    amqp_url: String,
+    broker: TestBroker,
+    gateway: TestGateway,
+    journal_db: DatabaseConnection,
+    journal_queue: String,
+    background: BackgroundTasks,
+    scenario: Scenario,
+    sibling: TeamService,
+    sibling_settings: ConsumerSettings,
+    sibling_consumer: RunningConsumer,
+    /// Journal requests of the catch-ups made by [`Platform::catch_up`].
+    requests: Arc<AtomicUsize>,
+}
+
+impl Platform {
+    /// None when PostgreSQL or RabbitMQ is not configured (skip).
+    async fn start() -> Option<Platform> {
+        let amqp_url = test_support::amqp_url()?;
+        let gateway_db = test_support::postgres_database().await?;
+        let sibling_db = test_support::postgres_database().await?;
+        let broker = TestBroker::new(&amqp_url);
+        let sibling_settings = broker.consumer_settings("team-sibling", BINDINGS);
+        broker.declare(&[&sibling_settings.topology]).await;
+
+        let mut settings = test_support::gateway::settings(gateway_db);
+        settings.amqp.relay_idle_poll_ms = 50;
+        let gateway = TestGateway::spawn(&settings, "Catch-up org").await;
+        let journal_db = gateway.store.connection().clone();
+        let mut background = BackgroundTasks::new();
+        let publisher = RabbitPublisher::new(&amqp_url, &broker.exchanges.events);
+        background.spawn("journal relay", |stop| {
+            journal_relay(&gateway.store, publisher, &settings, stop)
+        });
+        let journal_queue = format!("journal-{}", broker.suffix);
+        let (store, url, queue) = (
+            gateway.store.clone(),
+            amqp_url.clone(),
+            journal_queue.clone(),
+        );
+        background.spawn("journal server", move |stop| async move {
+            scim_gateway::inbound::journal_feed::serve(store, &url, &queue, 2, stop.stopped())
+                .await;
+        });
+        let sibling = TeamService::build(&sibling_db, 8).await.unwrap();
+        let sibling_consumer = RunningConsumer::spawn(sibling_settings.clone(), sibling.consumer());
+        Some(Platform {
+            amqp_url,
+            broker,
+            gateway,
+            journal_db,
+            journal_queue,
+            background,
+            scenario: Scenario::new(250),
+            sibling,
+            sibling_settings,
+            sibling_consumer,
+            requests: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Writes until the journal holds `more` entries more than now.
+    async fn write(&mut self, more: i64) {
+        let until = count(&self.journal_db, "SELECT COUNT(*) AS n FROM journal").await + more;
+        write_history(&self.gateway, &mut self.scenario, until).await;
+    }
+
+    /// The catch-up of `service` on the queue of `consumer`.
+    fn catch_up(
+        &self,
+        service: &TeamService,
+        consumer: &ConsumerSettings,
+        page_size: u32,
+    ) -> CatchUp<TeamConsumer<SqlTeamStore, SystemClock>> {
+        CatchUp {
+            handler: service.consumer(),
+            db: service.database().clone(),
+            url: self.amqp_url.clone(),
+            exchanges: consumer.exchanges.clone(),
+            topology: consumer.topology.clone(),
+            journal: Arc::new(Counted {
+                journal: RpcJournal::new(
+                    &self.amqp_url,
+                    self.journal_queue.clone(),
+                    Duration::from_secs(10),
+                ),
+                requests: self.requests.clone(),
+            }),
+            page_size,
+            now: Arc::new(|| chrono::Utc::now().timestamp_micros()),
+            progress: CatchUpProgress::default(),
+        }
+    }
+
+    /// Waits until `late` applied every journal entry too, and has the
+    /// sibling's tables.
+    async fn assert_same_as_sibling(&self, late: &TeamService) {
+        wait_applied(&self.journal_db, self.sibling.database(), "the sibling").await;
+        wait_applied(&self.journal_db, late.database(), "the late service").await;
+        let differences = service_kit::compared_tables::diff(
+            self.sibling.database(),
+            late.database(),
+            team::outbound::sql::COMPARED_TABLES,
+            None,
+        )
+        .await
+        .unwrap();
+        let shown: Vec<_> = differences.iter().take(5).map(|d| d.to_json()).collect();
+        assert!(
+            differences.is_empty(),
+            "{} rows differ: {shown:?}",
+            differences.len()
+        );
+    }
+
+    async fn stop(mut self, late: &[&ConsumerSettings]) {
+        self.sibling_consumer.stop().await;
+        self.background.stop(Duration::from_secs(10)).await.unwrap();
+        let mut topologies = vec![&self.sibling_settings.topology];
+        topologies.extend(late.iter().map(|c| &c.topology));
+        self.broker
+            .remove(&topologies, &[&self.journal_queue])
+            .await;
+    }
+}
+
 #[actix_web::test]
 async fn a_team_service_started_after_a_thousand_events_catches_up_and_ends_as_its_sibling() {
-    let Some(amqp_url) = test_support::amqp_url() else {
+    let Some(mut platform) = Platform::start().await else {
         return;
     };
-    let (Some(gateway_db), Some(sibling_db), Some(late_db)) = (
-        test_support::postgres_database().await,
-        test_support::postgres_database().await,
-        test_support::postgres_database().await,
-    ) else {
+    let Some(late_db) = test_support::postgres_database().await else {
         return;
     };
-    let broker = TestBroker::new(&amqp_url);
-    let sibling_settings = broker.consumer_settings("team-sibling", BINDINGS);
-    let late_settings = broker.consumer_settings("team-late", BINDINGS);
-    broker.declare(&[&sibling_settings.topology]).await;
+    platform.write(BEFORE).await;
+    let journal_db = platform.journal_db.clone();
+    wait_applied(&journal_db, platform.sibling.database(), "the sibling").await;
 
-    // The gateway: its relay and its journal server on queues of this test.
-    let mut settings = test_support::gateway::settings(gateway_db);
-    settings.amqp.relay_idle_poll_ms = 50;
-    let gateway = TestGateway::spawn(&settings, "Catch-up org").await;
-    let journal_db = gateway.store.connection().clone();
-    let mut background = BackgroundTasks::new();
-    let publisher = RabbitPublisher::new(&amqp_url, &broker.exchanges.events);
-    background.spawn("journal relay", |stop| {
-        journal_relay(&gateway.store, publisher, &settings, stop)
-    });
-    let journal_queue = format!("journal-{}", broker.suffix);
-    let (store, url, queue) = (
-        gateway.store.clone(),
-        amqp_url.clone(),
-        journal_queue.clone(),
-    );
-    background.spawn("journal server", move |stop| async move {
-        scim_gateway::inbound::journal_feed::serve(store, &url, &queue, 2, stop.stopped()).await;
-    });
-
-    // The sibling consumes from the start.
-    let sibling = TeamService::build(&sibling_db, 8).await.unwrap();
-    let mut sibling_consumer = RunningConsumer::spawn(sibling_settings.clone(), sibling.consumer());
-    let mut scenario = Scenario::new(250);
-    write_history(&gateway, &mut scenario, BEFORE).await;
-    wait_applied(&journal_db, sibling.database(), "the sibling").await;
-
-    // The late service: its queue is new. Killed once it applied a few pages.
+    // The late service: its queue is new. Killed once it applied a few
+    // pages; its own pool, closed at the kill as a dying process's
+    // connections are (which releases its advisory lock).
+    let late_settings = platform.broker.consumer_settings("team-late", BINDINGS);
     let late = TeamService::build(&late_db, 8).await.unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let catch_up = |service: &TeamService, page_size: u32| CatchUp {
-        handler: service.consumer(),
-        db: service.database().clone(),
-        url: amqp_url.clone(),
-        exchanges: late_settings.exchanges.clone(),
-        topology: late_settings.topology.clone(),
-        journal: Arc::new(Counted {
-            journal: RpcJournal::new(&amqp_url, journal_queue.clone(), Duration::from_secs(10)),
-            requests: requests.clone(),
-        }),
-        page_size,
-        now: Arc::new(|| chrono::Utc::now().timestamp_micros()),
-        progress: CatchUpProgress::default(),
-    };
-    // Its own pool, closed at the kill as a dying process's connections
-    // are (which releases its advisory lock).
     let doomed = TeamService::build(&late_db, 4).await.unwrap();
-    let first = catch_up(&doomed, 50);
+    let first = platform.catch_up(&doomed, &late_settings, 50);
     let progress = first.progress.clone();
     // Never announced: only the kill stops it.
     let no_stop = BackgroundTasks::new();
@@ -227,11 +313,10 @@ async fn a_team_service_started_after_a_thousand_events_catches_up_and_ends_as_i
     );
 
     // Written while the late service is down: its queue keeps them.
-    let more = count(&journal_db, "SELECT COUNT(*) AS n FROM journal").await + 50;
-    write_history(&gateway, &mut scenario, more).await;
+    platform.write(50).await;
 
     // Restarted: it resumes where it got to, not from the start.
-    let second = catch_up(&late, 500);
+    let second = platform.catch_up(&late, &late_settings, 500);
     let outcome = second.run(no_stop.signal()).await;
     let Outcome::CaughtUp {
         from_seq,
@@ -251,27 +336,11 @@ async fn a_team_service_started_after_a_thousand_events_catches_up_and_ends_as_i
 
     // Then live: what was routed meanwhile, and what comes next.
     let mut late_consumer = RunningConsumer::spawn(late_settings.clone(), late.consumer());
-    let more = count(&journal_db, "SELECT COUNT(*) AS n FROM journal").await + MEANWHILE as i64;
-    write_history(&gateway, &mut scenario, more).await;
-    wait_applied(&journal_db, sibling.database(), "the sibling").await;
-    wait_applied(&journal_db, late.database(), "the late service").await;
-
-    let differences = service_kit::compared_tables::diff(
-        sibling.database(),
-        late.database(),
-        team::outbound::sql::COMPARED_TABLES,
-        None,
-    )
-    .await
-    .unwrap();
-    let shown: Vec<_> = differences.iter().take(5).map(|d| d.to_json()).collect();
-    assert!(
-        differences.is_empty(),
-        "{} rows differ: {shown:?}",
-        differences.len()
-    );
-    let teams = count(sibling.database(), "SELECT COUNT(*) AS n FROM teams").await;
-    let members = count(sibling.database(), "SELECT COUNT(*) AS n FROM team_members").await;
+    platform.write(MEANWHILE).await;
+    platform.assert_same_as_sibling(&late).await;
+    let sibling = platform.sibling.database();
+    let teams = count(sibling, "SELECT COUNT(*) AS n FROM teams").await;
+    let members = count(sibling, "SELECT COUNT(*) AS n FROM team_members").await;
     assert!(
         teams > 10 && members > 30,
         "{teams} teams, {members} members"
@@ -279,39 +348,59 @@ async fn a_team_service_started_after_a_thousand_events_catches_up_and_ends_as_i
 
     // Stopped and started again, its queue in place: the journal is not read.
     late_consumer.stop().await;
-    requests.store(0, Ordering::SeqCst);
-    let third = catch_up(&late, 500);
-    let outcome = third.run(no_stop.signal()).await;
-    assert_eq!(outcome, Outcome::NotNeeded);
-    assert_eq!(requests.load(Ordering::SeqCst), 0);
+    platform.requests.store(0, Ordering::SeqCst);
+    let third = platform.catch_up(&late, &late_settings, 500);
+    assert_eq!(third.run(no_stop.signal()).await, Outcome::NotNeeded);
+    assert_eq!(platform.requests.load(Ordering::SeqCst), 0);
 
-    // The sibling's own first start found its queue declared: nothing to do.
-    let sibling_watermark = CatchUp {
-        handler: sibling.consumer(),
-        db: sibling.database().clone(),
-        url: amqp_url.clone(),
-        exchanges: sibling_settings.exchanges.clone(),
-        topology: sibling_settings.topology.clone(),
-        journal: Arc::new(Counted {
-            journal: RpcJournal::new(&amqp_url, journal_queue.clone(), Duration::from_secs(10)),
-            requests: requests.clone(),
-        }),
-        page_size: 500,
-        now: Arc::new(|| chrono::Utc::now().timestamp_micros()),
-        progress: CatchUpProgress::default(),
-    };
+    // The sibling's first start found its queue declared: nothing to do.
+    let sibling_start = platform.catch_up(&platform.sibling, &platform.sibling_settings, 500);
     assert_eq!(
-        sibling_watermark.run(no_stop.signal()).await,
+        sibling_start.run(no_stop.signal()).await,
         Outcome::NotNeeded
     );
-    assert_eq!(requests.load(Ordering::SeqCst), 0);
+    assert_eq!(platform.requests.load(Ordering::SeqCst), 0);
 
-    sibling_consumer.stop().await;
-    background.stop(Duration::from_secs(10)).await.unwrap();
-    broker
-        .remove(
-            &[&sibling_settings.topology, &late_settings.topology],
-            &[&journal_queue],
-        )
-        .await;
+    platform.stop(&[&late_settings]).await;
+}
+
+#[actix_web::test]
+async fn of_two_replicas_started_at_once_on_a_new_queue_one_catches_up_the_other_waits() {
+    let Some(mut platform) = Platform::start().await else {
+        return;
+    };
+    let Some(late_db) = test_support::postgres_database().await else {
+        return;
+    };
+    platform.write(200).await;
+    let late_settings = platform.broker.consumer_settings("team-pair", BINDINGS);
+    // Two processes: a pool each.
+    let one = TeamService::build(&late_db, 4).await.unwrap();
+    let two = TeamService::build(&late_db, 4).await.unwrap();
+    let (first, second) = (
+        platform.catch_up(&one, &late_settings, 20),
+        platform.catch_up(&two, &late_settings, 20),
+    );
+    let no_stop = BackgroundTasks::new();
+    let (a, b) = tokio::join!(first.run(no_stop.signal()), second.run(no_stop.signal()));
+    let caught_up = [&a, &b]
+        .iter()
+        .filter(|o| matches!(o, Outcome::CaughtUp { .. }))
+        .count();
+    assert_eq!(caught_up, 1, "{a:?} {b:?}");
+    assert!([&a, &b].contains(&&Outcome::NotNeeded), "{a:?} {b:?}");
+    // One head and the pages of one catch-up: 200 entries, 20 a page.
+    let requests = platform.requests.load(Ordering::SeqCst);
+    assert!((11..=13).contains(&requests), "{requests} journal requests");
+
+    let mut consumers = [
+        RunningConsumer::spawn(late_settings.clone(), one.consumer()),
+        RunningConsumer::spawn(late_settings.clone(), two.consumer()),
+    ];
+    platform.write(40).await;
+    platform.assert_same_as_sibling(&one).await;
+    for consumer in &mut consumers {
+        consumer.stop().await;
+    }
+    platform.stop(&[&late_settings]).await;
 }
