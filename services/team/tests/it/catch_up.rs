@@ -6,17 +6,19 @@
 //! with the same tables as the sibling that ran all along, every event
 //! applied once. Started again with its queue in place, it reads nothing
 //! from the journal. Two replicas starting at once on a new queue: one
-//! catches up, the other waits and then consumes.
+//! catches up, the other waits and then consumes; an event the catch-up
+//! cannot apply goes to the live queue and is applied there.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use messaging::{EventHandler, HandleError, Handled};
 use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::consumer::ConsumerSettings;
 use provisioning_events::Event;
 use scim_gateway::startup::journal_relay;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 use service_kit::catch_up::{
     CatchUp, CatchUpProgress, JournalFuture, JournalSource, Outcome, RpcJournal, read_watermark,
@@ -30,6 +32,7 @@ use team::startup::TeamService;
 use test_support::broker::{RunningConsumer, TestBroker};
 use test_support::gateway::TestGateway;
 use test_support::scenario::{Scenario, ScimClient, count};
+use uuid::Uuid;
 
 /// Journal entries routed before the late service's queue exists.
 const BEFORE: i64 = 1000;
@@ -57,6 +60,23 @@ impl JournalSource for Counted {
     ) -> JournalFuture<'a, Vec<Event>> {
         self.requests.fetch_add(1, Ordering::SeqCst);
         self.journal.page(after_seq, until_seq, types, limit)
+    }
+}
+
+/// The team consumer, failing one event every time (what a poison event
+/// does): the catch-up hands it, and the later versions of its aggregate, to
+/// the live queue.
+struct FailingOne {
+    consumer: TeamConsumer<SqlTeamStore, SystemClock>,
+    event: Uuid,
+}
+
+impl EventHandler for FailingOne {
+    async fn handle(&self, event: &Event) -> Result<Handled, HandleError> {
+        if event.id == self.event {
+            return Err(HandleError::Failed("injected failure".into()));
+        }
+        self.consumer.handle(event).await
     }
 }
 
@@ -206,8 +226,19 @@ impl Platform {
         consumer: &ConsumerSettings,
         page_size: u32,
     ) -> CatchUp<TeamConsumer<SqlTeamStore, SystemClock>> {
+        self.catch_up_with(service.consumer(), service, consumer, page_size)
+    }
+
+    /// The same through `handler`.
+    fn catch_up_with<H: EventHandler>(
+        &self,
+        handler: H,
+        service: &TeamService,
+        consumer: &ConsumerSettings,
+        page_size: u32,
+    ) -> CatchUp<H> {
         CatchUp {
-            handler: service.consumer(),
+            handler,
             db: service.database().clone(),
             url: self.amqp_url.clone(),
             exchanges: consumer.exchanges.clone(),
@@ -374,15 +405,35 @@ async fn of_two_replicas_started_at_once_on_a_new_queue_one_catches_up_the_other
     };
     platform.write(200).await;
     let late_settings = platform.broker.consumer_settings("team-pair", BINDINGS);
+    // One event the catch-up cannot apply (whichever replica runs it).
+    let poison = platform
+        .journal_db
+        .query_one_raw(Statement::from_string(
+            platform.journal_db.get_database_backend(),
+            "SELECT event_id FROM journal ORDER BY seq OFFSET 99 LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<Uuid>("", "event_id")
+        .unwrap();
     // Two processes: a pool each.
     let one = TeamService::build(&late_db, 4).await.unwrap();
     let two = TeamService::build(&late_db, 4).await.unwrap();
+    let failing = |service: &TeamService| FailingOne {
+        consumer: service.consumer(),
+        event: poison,
+    };
     let (first, second) = (
-        platform.catch_up(&one, &late_settings, 20),
-        platform.catch_up(&two, &late_settings, 20),
+        platform.catch_up_with(failing(&one), &one, &late_settings, 20),
+        platform.catch_up_with(failing(&two), &two, &late_settings, 20),
     );
+    let progress = [first.progress.clone(), second.progress.clone()];
     let no_stop = BackgroundTasks::new();
     let (a, b) = tokio::join!(first.run(no_stop.signal()), second.run(no_stop.signal()));
+    // The poison went to the live queue, the consumers apply it there.
+    let handed: u64 = progress.iter().map(|p| p.snapshot().handed_over).sum();
+    assert!(handed >= 1, "nothing handed over");
     let caught_up = [&a, &b]
         .iter()
         .filter(|o| matches!(o, Outcome::CaughtUp { .. }))
