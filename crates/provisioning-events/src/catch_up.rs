@@ -1,5 +1,5 @@
 //! The request/reply contract a consuming service catches up with: the
-//! gateway answers, on [`JOURNAL_QUEUE`], how far its journal goes and pages
+//! gateway answers, on its journal queue ([`journal_queue`]), how far its journal goes and pages
 //! of it, so a service whose queue was declared after events were routed
 //! applies what it missed before consuming live (docs/events.md, "Catch-up").
 //!
@@ -9,10 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::Event;
 
-/// The queue the gateway answers journal requests on (distributed
-/// deployment; the embedded process's bus delivers every event to every
-/// service and needs no catch-up).
-pub const JOURNAL_QUEUE: &str = "gateway.journal";
+/// The queue the gateway answers journal requests on by default: named
+/// after the events' exchange (`provisioning.journal`), the exchange whose
+/// events the journal holds — so a deployment (or a test) with an exchange
+/// of its own has its own journal queue too. Distributed deployment only:
+/// the embedded process's bus delivers every event to every service and
+/// needs no catch-up.
+pub fn journal_queue(exchange: &str) -> String {
+    format!("{exchange}.journal")
+}
 
 /// The most entries one page may carry.
 pub const MAX_JOURNAL_PAGE: u32 = 1000;

@@ -309,7 +309,7 @@ fn catch_up<S: ConsumingService>(
 ) -> CatchUp<S::Handler> {
     let journal = RpcJournal::new(
         settings.amqp.url.expose(),
-        settings.catch_up.queue.clone(),
+        settings.catch_up.queue_for(&settings.amqp.exchange),
         Duration::from_millis(settings.catch_up.timeout_ms),
     );
     let clock = service.clone();

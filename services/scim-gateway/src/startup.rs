@@ -361,8 +361,9 @@ fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings
         crate::inbound::data_keys::serve(keys, &keys_url, queue, concurrency, stop.stopped()).await;
     });
     let (journal, url, server) = (store.clone(), url.to_owned(), settings.catch_up.clone());
+    let queue = server.queue_for(&settings.amqp.exchange);
     tasks.spawn("journal server", move |stop| async move {
-        let (queue, concurrency) = (&server.queue, server.concurrency);
+        let (queue, concurrency) = (&queue, server.concurrency);
         crate::inbound::journal_feed::serve(journal, &url, queue, concurrency, stop.stopped())
             .await;
     });

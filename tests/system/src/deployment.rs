@@ -55,11 +55,6 @@ impl Deployment {
         format!("data-keys-{}", self.suffix)
     }
 
-    /// The gateway's journal queue the consumers catch up from.
-    pub fn journal_queue(&self) -> String {
-        format!("journal-{}", self.suffix)
-    }
-
     pub fn logs(&self) -> String {
         self.processes
             .values()
@@ -93,15 +88,16 @@ impl Deployment {
                     .await;
             }
         }
-        for queue in [
-            format!("seats-{}", self.suffix),
-            self.data_key_queue(),
-            self.journal_queue(),
-        ] {
+        for queue in [format!("seats-{}", self.suffix), self.data_key_queue()] {
             let _ = channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                 .await;
         }
+        // The gateway's journal queue, named after the test's exchange.
+        let journal = format!("provisioning.test.{}.journal", self.suffix);
+        let _ = channel
+            .queue_delete(journal.as_str().into(), QueueDeleteOptions::default())
+            .await;
         let exchange = format!("provisioning.test.{}", self.suffix);
         for name in [
             exchange.clone(),
@@ -207,7 +203,6 @@ pub async fn start_with(
                 ("SCIM_SEATS__QUEUE", format!("seats-{suffix}")),
                 ("SCIM_LICENSING__QUEUE", format!("seats-{suffix}")),
                 ("SCIM_DATA_KEYS__QUEUE", deployment.data_key_queue()),
-                ("SCIM_CATCH_UP__QUEUE", deployment.journal_queue()),
                 // Export spans promptly (the default batches for 5 s).
                 ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ]

@@ -44,9 +44,9 @@ use crate::shutdown::ShutdownSignal;
 pub struct CatchUpSettings {
     /// Catch up on what a new queue missed (default true).
     pub enabled: bool,
-    /// The gateway's journal queue (default `gateway.journal`, as the
-    /// gateway's `catch_up.queue`).
-    pub queue: String,
+    /// The gateway's journal queue (the gateway's `catch_up.queue`); by
+    /// default `<amqp.exchange>.journal` ([`CatchUpSettings::queue_for`]).
+    pub queue: Option<String>,
     /// Entries read and applied at once (default 500, at most 1000).
     pub page_size: u32,
     /// How long one request waits for the gateway, in milliseconds.
@@ -59,12 +59,17 @@ impl CatchUpSettings {
     ) -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
         builder
             .set_default("catch_up.enabled", true)?
-            .set_default(
-                "catch_up.queue",
-                provisioning_events::catch_up::JOURNAL_QUEUE,
-            )?
             .set_default("catch_up.page_size", 500)?
             .set_default("catch_up.timeout_ms", 10_000)
+    }
+}
+
+impl CatchUpSettings {
+    /// The journal queue asked, for the events' `exchange`.
+    pub fn queue_for(&self, exchange: &str) -> String {
+        self.queue
+            .clone()
+            .unwrap_or_else(|| provisioning_events::catch_up::journal_queue(exchange))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The journal for consumers catching up, over request/reply on
-//! `catch_up.queue` (`provisioning_events::catch_up::JOURNAL_QUEUE`; the
+//! `catch_up.queue` (by default `<amqp.exchange>.journal`; the
 //! distributed deployment): a `JournalRequest` is answered with the head
 //! `seq` or a page of entries (`domain::journal_feed`). Only counts are
 //! logged.
