@@ -540,6 +540,7 @@ mod tests {
                 "entitlement consumer",
                 "journal relay",
                 "data-key server",
+                "journal server",
                 "inbox pruner"
             ]
         );
