@@ -23,9 +23,17 @@
 
 use std::time::Duration;
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Channel, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind,
+    ExchangeKind,
+};
+use provisioning_events::Event;
 
 /// Names derived from the main exchange (`provisioning` in production).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,4 +196,106 @@ pub async fn declare_service_topology(
     )
     .await?;
     Ok(())
+}
+
+/// Whether the queue `queue` exists on the broker at `url` (a passive
+/// declare, on a connection of its own: the broker closes the channel of a
+/// passive declare that finds nothing).
+pub async fn queue_exists(url: &str, queue: &str) -> lapin::Result<bool> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let found = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await;
+    let _ = connection.close(200, "checked".into()).await;
+    match found {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_not_found(error: &lapin::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::ProtocolError(e) if matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))
+    )
+}
+
+/// [`declare_service_topology`] on a connection of its own to `url`; once
+/// it returns, the broker routes every new event of the bindings to the
+/// queue.
+pub async fn declare_at(
+    url: &str,
+    exchanges: &Exchanges,
+    topology: &ServiceTopology,
+) -> lapin::Result<()> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let declared = declare_service_topology(&channel, exchanges, topology).await;
+    let _ = connection.close(200, "declared".into()).await;
+    declared
+}
+
+/// Puts `events` into the service's own queue through the requeue exchange
+/// (persistent, each confirmed), where the consumer handles them with its
+/// retries and dead queue: what a catch-up could not apply goes the way a
+/// live event would.
+pub async fn hand_to_queue(
+    url: &str,
+    exchanges: &Exchanges,
+    topology: &ServiceTopology,
+    events: &[Event],
+) -> Result<(), String> {
+    let connection = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let handed = async {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let mut confirms = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = serde_json::to_vec(event)
+                .map_err(|e| lapin::Error::from(std::io::Error::other(e)))?;
+            let properties = BasicProperties::default()
+                .with_message_id(event.id.to_string().into())
+                .with_content_type("application/json".into())
+                .with_type(event.routing_key().into())
+                .with_delivery_mode(2);
+            let options = BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            };
+            let confirm = channel
+                .basic_publish(
+                    exchanges.requeue.as_str().into(),
+                    topology.service.as_str().into(),
+                    options,
+                    &payload,
+                    properties,
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        let mut refused = 0;
+        for confirm in confirms {
+            if !matches!(confirm.await?, Confirmation::Ack(None)) {
+                refused += 1;
+            }
+        }
+        Ok::<usize, lapin::Error>(refused)
+    }
+    .await;
+    let _ = connection.close(200, "handed over".into()).await;
+    match handed {
+        Ok(0) => Ok(()),
+        Ok(refused) => Err(format!("{refused} events not taken by the queue")),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -21,6 +21,7 @@
 //! `user.provisioned`; version 1 events (plain profiles) still read.
 
 pub mod access;
+pub mod catch_up;
 pub mod personal;
 pub mod sealing;
 pub mod seats;

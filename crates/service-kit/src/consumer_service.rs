@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use crate::Secret;
 use crate::admin_key::AdminKey;
+use crate::catch_up::{CatchUp, CatchUpProgress, CatchUpSettings, Outcome, RpcJournal};
 use crate::data_keys::{DataKeySource, RpcDataKeys};
 use crate::inbox_retention::{Inbox, InboxPruner, InboxSettings};
 use crate::replay::{self, ReplayState};
@@ -93,6 +94,8 @@ pub struct CommonSettings {
     pub log: LogSettings,
     /// How long the inbox keeps its per-event rows.
     pub inbox: InboxSettings,
+    /// Catching up on what a new queue missed, from the gateway's journal.
+    pub catch_up: CatchUpSettings,
 }
 
 /// Who a service is, for its defaults.
@@ -109,7 +112,8 @@ pub struct ServiceIdentity {
 pub fn defaults(
     service: ServiceIdentity,
 ) -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultState>> {
-    Ok(InboxSettings::defaults(config::Config::builder())?
+    let builder = CatchUpSettings::defaults(config::Config::builder())?;
+    Ok(InboxSettings::defaults(builder)?
         .set_default("http.host", "127.0.0.1")?
         .set_default("http.port", service.port)?
         .set_default(
@@ -252,10 +256,12 @@ pub trait ConsumingService: Clone + Send + Sync + 'static {
 }
 
 /// A consuming service as its own process: the admin API with `/healthz`
-/// and `/readyz`, the RabbitMQ consumer of its queue, the pruner of its
-/// inbox (unless `inbox.retention_days` is 0), and the tasks `background`
-/// spawns, until SIGTERM, Ctrl-C or `shutdown`; then the consumer and every
-/// task stop ([`shutdown::serve_until`]).
+/// and `/readyz`, the RabbitMQ consumer of its queue — after the catch-up on
+/// what a new queue missed ([`crate::catch_up`], unless
+/// `catch_up.enabled` is false) —, the pruner of its inbox (unless
+/// `inbox.retention_days` is 0), and the tasks `background` spawns, until
+/// SIGTERM, Ctrl-C or `shutdown`; then the consumer and every task stop
+/// ([`shutdown::serve_until`]).
 pub async fn run_standalone<S: ConsumingService>(
     service: S,
     settings: &CommonSettings,
@@ -264,23 +270,60 @@ pub async fn run_standalone<S: ConsumingService>(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let consumer_settings = settings.consumer_settings(S::BINDINGS);
+    let progress = CatchUpProgress::default();
     let server = admin_server(
         &service,
         settings,
         admin_key,
         consumer_settings.health.clone(),
+        progress.clone(),
     )?;
     let mut tasks = BackgroundTasks::new();
     if let Some(pruner) = InboxPruner::new(&settings.inbox, vec![service.inbox()]) {
         tasks.spawn("inbox pruner", |stop| pruner.run(stop));
     }
     background(&mut tasks);
+    let catch_up = settings
+        .catch_up
+        .enabled
+        .then(|| catch_up(&service, settings, &consumer_settings, progress));
     let handler = service.handler();
-    tasks.spawn("consumer", move |stop| {
-        consumer::run(consumer_settings, handler, stop.stopped())
+    tasks.spawn("consumer", move |stop| async move {
+        if let Some(catch_up) = catch_up
+            && catch_up.run(stop.clone()).await == Outcome::Stopped
+        {
+            return;
+        }
+        consumer::run(consumer_settings, handler, stop.stopped()).await
     });
     tasks.close_at_stop(S::CONSUMER, service.database().clone());
     shutdown::serve_until(server, tasks, shutdown).await
+}
+
+/// The catch-up of `service`'s queue from the gateway's journal.
+fn catch_up<S: ConsumingService>(
+    service: &S,
+    settings: &CommonSettings,
+    consumer: &ConsumerSettings,
+    progress: CatchUpProgress,
+) -> CatchUp<S::Handler> {
+    let journal = RpcJournal::new(
+        settings.amqp.url.expose(),
+        settings.catch_up.queue_for(&settings.amqp.exchange),
+        Duration::from_millis(settings.catch_up.timeout_ms),
+    );
+    let clock = service.clone();
+    CatchUp {
+        handler: service.handler(),
+        db: service.database().clone(),
+        url: consumer.url.clone(),
+        exchanges: consumer.exchanges.clone(),
+        topology: consumer.topology.clone(),
+        journal: Arc::new(journal),
+        page_size: settings.catch_up.page_size,
+        now: Arc::new(move || clock.now().timestamp_micros()),
+        progress,
+    }
 }
 
 /// How long the dead-letter routes wait for the gateway's answer about
@@ -295,6 +338,7 @@ fn admin_server<S: ConsumingService>(
     settings: &CommonSettings,
     admin_key: AdminKey,
     health: ConsumerHealth,
+    catch_up: CatchUpProgress,
 ) -> anyhow::Result<actix_web::dev::Server> {
     let dead_letters: Arc<dyn DeadLetterBox> = Arc::new(RabbitDeadLetters::new(
         settings.amqp.url.expose(),
@@ -308,6 +352,7 @@ fn admin_server<S: ConsumingService>(
     let service = service.clone();
     let server = HttpServer::new(move || {
         let (service, health) = (service.clone(), health.clone());
+        let catch_up = catch_up.clone();
         let (admin_key, dead_letters) = (admin_key.clone(), dead_letters.clone());
         let data_keys = data_keys.clone();
         let ping = service.clone();
@@ -317,16 +362,23 @@ fn admin_server<S: ConsumingService>(
             })
             .route("/healthz", web::get().to(healthz))
             // Ready once the database answers and the consumer's queue is
-            // declared and consumed: from then on no event for it is lost.
+            // declared: from then on no event for it is lost. While it
+            // catches up (docs/events.md) it is ready and says so: its admin
+            // reads answer, and the gateway a new deployment starts after
+            // the consumers is what the catch-up reads.
             .route(
                 "/readyz",
                 web::get().to(move || {
                     let (ping, consuming) = (ping.ping(), health.is_consuming());
                     let queue = health.queue_depths().map(|d| queue_json(&d));
+                    let catching_up = catch_up.is_catching_up().then(|| catch_up.snapshot());
                     async move {
                         match (ping.await, consuming) {
                             (Ok(()), true) => HttpResponse::Ok()
                                 .json(serde_json::json!({"status": "ready", "queue": queue})),
+                            (Ok(()), false) if catching_up.is_some() => HttpResponse::Ok().json(
+                                serde_json::json!({"status": "catching_up", "catch_up": catching_up}),
+                            ),
                             (Err(e), _) => HttpResponse::ServiceUnavailable()
                                 .json(serde_json::json!({"status": "unavailable", "detail": e})),
                             (Ok(()), false) => HttpResponse::ServiceUnavailable().json(

@@ -4,6 +4,7 @@
 pub mod admin_http;
 pub mod admin_key;
 pub mod batching;
+pub mod catch_up;
 pub mod compared_tables;
 pub mod consumer_service;
 pub mod data_keys;

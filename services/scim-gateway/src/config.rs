@@ -23,6 +23,8 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub keys: KeySettings,
     pub data_keys: DataKeyServerSettings,
+    /// The journal served to consumers catching up (`SCIM_CATCH_UP__…`).
+    pub catch_up: JournalServerSettings,
     pub limits: LimitSettings,
     /// `admin_key` in the file or `SCIM_ADMIN_KEY`: the admin API is served
     /// only with one.
@@ -57,6 +59,27 @@ pub struct DataKeyServerSettings {
     pub queue: String,
     /// Requests answered at once (default 8).
     pub concurrency: u16,
+}
+
+/// The journal's server for consuming services that catch up on what was
+/// routed before their queue existed (request/reply over `amqp.url`;
+/// docs/events.md, "Catch-up").
+#[derive(Debug, Clone, Deserialize)]
+pub struct JournalServerSettings {
+    /// The queue it answers on (the consumers' `catch_up.queue`); by
+    /// default `<amqp.exchange>.journal` ([`JournalServerSettings::queue_for`]).
+    pub queue: Option<String>,
+    /// Requests answered at once (default 2: catch-ups are rare).
+    pub concurrency: u16,
+}
+
+impl JournalServerSettings {
+    /// The queue served, for the events' `exchange`.
+    pub fn queue_for(&self, exchange: &str) -> String {
+        self.queue
+            .clone()
+            .unwrap_or_else(|| provisioning_events::catch_up::journal_queue(exchange))
+    }
 }
 
 /// Each organization's SCIM requests are limited (fairness between
@@ -261,6 +284,7 @@ impl Settings {
                 provisioning_events::personal::DATA_KEY_QUEUE,
             )?
             .set_default("data_keys.concurrency", 8)?
+            .set_default("catch_up.concurrency", 2)?
             .set_default("limits.max_in_flight", 8)?
             .set_default("limits.rate_per_second", 100.0)?
             .set_default("limits.burst", 200)?
@@ -287,6 +311,10 @@ mod tests {
         let settings = Settings::from_sources(None, false).unwrap();
         assert_eq!(settings.data_keys.queue, "gateway.data-keys");
         assert_eq!(settings.data_keys.concurrency, 8);
+        assert_eq!(
+            settings.catch_up.queue_for(&settings.amqp.exchange),
+            "provisioning.journal"
+        );
         assert_eq!(settings.keys.key_file, "./data/key-encryption.key");
     }
 

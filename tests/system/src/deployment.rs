@@ -86,6 +86,11 @@ impl Deployment {
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                 .await;
         }
+        // The gateway's journal queue, named after the test's exchange.
+        let journal = format!("provisioning.test.{}.journal", self.suffix);
+        let _ = channel
+            .queue_delete(journal.as_str().into(), QueueDeleteOptions::default())
+            .await;
         let exchange = format!("provisioning.test.{}", self.suffix);
         for name in [
             exchange.clone(),

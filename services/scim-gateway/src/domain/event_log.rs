@@ -130,7 +130,7 @@ fn shows_personal_values(entry: &JournalEntry) -> bool {
 }
 
 /// `kind.action` or `kind.*`, lowercase words.
-fn is_type_pattern(pattern: &str) -> bool {
+pub(crate) fn is_type_pattern(pattern: &str) -> bool {
     let word = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '_');
     match pattern.split_once('.') {
         Some((kind, action)) => word(kind) && (action == "*" || word(action)),

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod entitlements;
 pub mod errors;
 pub mod event_log;
+pub mod journal_feed;
 pub mod limits;
 pub mod models;
 pub mod organizations;

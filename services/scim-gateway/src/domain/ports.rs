@@ -366,6 +366,9 @@ pub struct JournalFilter {
     pub org: Option<OrgId>,
     /// An event type (`user.provisioned`) or a topic pattern (`user.*`).
     pub event_type: Option<String>,
+    /// Entries whose type matches any of these (types or `kind.*`
+    /// patterns); no condition when empty.
+    pub any_of_types: Vec<String>,
     /// A SCIM user or group id.
     pub aggregate_id: Option<String>,
     /// Entries with a `seq` above this one (keyset paging).
@@ -399,6 +402,10 @@ pub trait JournalReader: Send + Sync + 'static {
         &self,
         event_id: Uuid,
     ) -> impl Future<Output = Result<Option<JournalEntry>, StoreError>> + Send;
+
+    /// The highest `seq` committed in the journal (0 when it is empty),
+    /// read from the primary database: what a consumer catching up reads to.
+    fn head(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }
 
 /// The persons' data keys (crypto-shredding, docs/privacy.md): what opens

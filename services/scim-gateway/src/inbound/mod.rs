@@ -4,3 +4,4 @@
 pub mod data_keys;
 pub mod entitlement_consumer;
 pub mod http;
+pub mod journal_feed;

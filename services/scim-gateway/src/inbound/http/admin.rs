@@ -380,6 +380,7 @@ async fn list_events<S: AdminStore, C: Clock, T: TokenSource>(
     let filter = JournalFilter {
         org,
         event_type: query.event_type,
+        any_of_types: Vec::new(),
         aggregate_id: query.aggregate,
         after_seq: query.after_seq,
         until_seq: query.until_seq,

@@ -3,7 +3,7 @@
 //! event log (`JournalReader`), readiness with the outbox lag
 //! (`ViewHealth`), and replay's read of entries after a `seq`.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
@@ -146,6 +146,16 @@ impl JournalReader for SqlScimView {
             }
             None => {}
         }
+        if !filter.any_of_types.is_empty() {
+            let mut any = Condition::any();
+            for pattern in &filter.any_of_types {
+                any = match pattern.strip_suffix(".*") {
+                    Some(kind) => any.add(Expr::col(Journal::EventType).like(format!("{kind}.%"))),
+                    None => any.add(Expr::col(Journal::EventType).eq(pattern.as_str())),
+                };
+            }
+            select.cond_where(any);
+        }
         if let Some(aggregate) = &filter.aggregate_id {
             select.and_where(Expr::col(Journal::AggregateId).eq(aggregate.as_str()));
         }
@@ -172,5 +182,20 @@ impl JournalReader for SqlScimView {
             .to_owned();
         let row = self.db.query_one(&select).await.map_err(db_error)?;
         row.as_ref().map(journal_entry).transpose()
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        let select = Query::select()
+            .expr_as(Expr::col(Journal::Seq).max(), "head")
+            .from(Journal::Table)
+            .to_owned();
+        let row = self.db.query_one(&select).await.map_err(db_error)?;
+        match row {
+            Some(row) => Ok(row
+                .try_get::<Option<i64>>("", "head")
+                .map_err(unreadable)?
+                .unwrap_or(0)),
+            None => Ok(0),
+        }
     }
 }

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_accounts_by_user::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
             Box::new(service_kit::inbox::InboxRetentionMigration),
+            Box::new(service_kit::catch_up::CatchUpMigration),
         ]
     }
 }

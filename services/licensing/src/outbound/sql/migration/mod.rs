@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_seat_indexes::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
             Box::new(service_kit::inbox::InboxRetentionMigration),
+            Box::new(service_kit::catch_up::CatchUpMigration),
             Box::new(m20261203_000006_legacy_seat_keys::Migration),
         ]
     }

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_teams::Migration),
             Box::new(service_kit::inbox::InboxKeyMigration),
             Box::new(service_kit::inbox::InboxRetentionMigration),
+            Box::new(service_kit::catch_up::CatchUpMigration),
         ]
     }
 }
