@@ -47,8 +47,9 @@ KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "resources", "namespace", "images", "replicas"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 # Connections a replica opens beyond SCIM_DATABASE__MAX_CONNECTIONS: the
-# gateway's relay marks (2) and lease (1) (docs/operations.md).
-EXTRA_CONNECTIONS = {"scim-gateway": 3}
+# gateway's relay marks (2) and lease (1), licensing's relay lease (1), and
+# at start each process's migration lock (1) (docs/operations.md).
+EXTRA_CONNECTIONS = {"scim-gateway": 4, "identity": 1, "team": 1, "licensing": 2}
 PRESTOP_PAUSE_SECS = 5
 
 

@@ -74,6 +74,9 @@ pub struct RelaySettings {
     /// Longest pause between attempts while the bus or the database is
     /// down, in milliseconds (the pause doubles from 100 ms up to this).
     pub max_backoff_ms: u64,
+    /// PostgreSQL: how often a replica whose relay does not hold the
+    /// outbox's lease tries to take it, in milliseconds.
+    pub lease_retry_ms: u64,
 }
 
 impl RelaySettings {

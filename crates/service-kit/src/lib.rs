@@ -11,6 +11,8 @@ pub mod data_keys;
 pub mod db;
 pub mod inbox;
 pub mod inbox_retention;
+pub mod migrations;
+pub mod relay_lease;
 pub mod replay;
 pub mod settings;
 pub mod shutdown;

@@ -140,6 +140,8 @@ impl EmbeddedSettings {
                 batch_size: 64,
                 idle_poll_ms: 200,
                 max_backoff_ms: 30_000,
+                // One process on a SQLite file: its relay takes no lease.
+                lease_retry_ms: 1000,
             },
             sweep_interval: Duration::from_secs(30),
             gateway,

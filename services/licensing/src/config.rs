@@ -76,7 +76,8 @@ impl Settings {
             .set_default("data_keys.timeout_ms", 2000)?
             .set_default("relay.batch_size", 64)?
             .set_default("relay.idle_poll_ms", 200)?
-            .set_default("relay.max_backoff_ms", 30_000)?;
+            .set_default("relay.max_backoff_ms", 30_000)?
+            .set_default("relay.lease_retry_ms", 1000)?;
         consumer_service::finish(SERVICE, builder, with_env)
     }
 }

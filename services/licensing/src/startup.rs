@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use messaging::EventPublisher;
-use messaging::relay::{self, Relay};
+use messaging::relay::{self, LeaseStatus, Relay};
 use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::rpc;
 use sea_orm::DatabaseConnection;
@@ -18,6 +18,7 @@ use service_kit::consumer_service::{
     self, CommonSettings, ConsumingService, PingFuture, RelaySettings,
 };
 use service_kit::data_keys::{DataKeySource, RpcDataKeys};
+use service_kit::relay_lease;
 use service_kit::shutdown::ShutdownSignal;
 
 use crate::config::Settings;
@@ -38,6 +39,8 @@ pub struct LicensingService {
     /// Where the standalone dead-letter routes ask whose data keys are gone
     /// (`data_keys.*`); the default queue when not set.
     dead_letter_keys: Option<Arc<dyn DataKeySource>>,
+    /// Whether this replica's outbox relay holds the outbox's lease.
+    pub relay_status: LeaseStatus,
 }
 
 impl LicensingService {
@@ -54,6 +57,7 @@ impl LicensingService {
             licensing: Arc::new(Licensing::new(store.clone(), SystemClock, policy)),
             store,
             dead_letter_keys: None,
+            relay_status: LeaseStatus::default(),
         })
     }
 
@@ -68,19 +72,23 @@ impl LicensingService {
     }
 
     /// The relay of the outbox (`subscription.changed`) to `publisher`
-    /// (RabbitMQ, or the embedded process's in-process bus), until
-    /// `shutdown`.
+    /// (RabbitMQ), until `shutdown`. Replicas on one PostgreSQL database
+    /// take turns through the outbox's lease: one publishes at a time.
     pub fn outbox_relay<P: EventPublisher>(
         &self,
         publisher: P,
         settings: &RelaySettings,
+        database_url: &str,
         shutdown: ShutdownSignal,
     ) -> impl Future<Output = ()> + Send + 'static {
         let relay = Relay::new(self.store.clone(), publisher, settings.batch_size);
-        relay::run(
+        relay_lease::run_relay(
             relay,
             settings.pacing(),
             relay::Wakeup::default(),
+            database_url.to_owned(),
+            Duration::from_millis(settings.lease_retry_ms.max(1)),
+            self.relay_status.clone(),
             shutdown.stopped(),
         )
     }
@@ -201,7 +209,12 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
             service.sweep_expired(sweep_interval(&settings), stop)
         });
         tasks.spawn("outbox relay", |stop| {
-            service.outbox_relay(publisher, &settings.relay, stop)
+            service.outbox_relay(
+                publisher,
+                &settings.relay,
+                settings.common.database.url.expose(),
+                stop,
+            )
         });
         let (licensing, seats) = (service.licensing.clone(), settings.seats.clone());
         tasks.spawn("seat reservation server", move |stop| async move {

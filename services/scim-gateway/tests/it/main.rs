@@ -22,6 +22,7 @@ mod limits;
 mod page_size;
 mod patch_decisions;
 mod relay;
+mod replicas_start;
 mod robustness;
 mod sealing;
 mod search;

@@ -7,7 +7,6 @@ mod tables;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 
 pub use store::SqlAccountStore;
 
@@ -16,7 +15,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    migration::Migrator::up(db, None)
+    service_kit::migrations::migrate::<migration::Migrator>(db)
         .await
         .context("migrating the identity database")
 }

@@ -18,7 +18,6 @@ mod listing;
 pub mod migration;
 mod organizations;
 mod person_keys;
-mod relay_lease;
 mod relay_scan;
 mod rows;
 pub mod search_document;
@@ -34,13 +33,11 @@ mod view;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 
 pub use dead_letters::EmbeddedDeadLetters;
 pub use filter_sql::{FilterMapping, sort_column, translate};
 pub use filter_targets::{GroupFilterMapping, UserFilterMapping};
 pub use key_upkeep::PlainProfiles;
-pub use relay_lease::PgRelayLease;
 pub use view::SqlScimView;
 
 /// Opens a pool on `url` (`postgres://…` or `sqlite://path`).
@@ -82,7 +79,7 @@ fn publication_marks_url(url: &str) -> Option<String> {
 
 /// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    migration::Migrator::up(db, None)
+    service_kit::migrations::migrate::<migration::Migrator>(db)
         .await
         .context("migrating the gateway database")
 }
