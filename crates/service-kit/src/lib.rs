@@ -10,6 +10,8 @@ pub mod data_keys;
 pub mod db;
 pub mod inbox;
 pub mod inbox_retention;
+pub mod readiness;
+pub mod relay_lease;
 pub mod replay;
 pub mod settings;
 pub mod shutdown;

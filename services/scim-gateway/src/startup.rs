@@ -35,6 +35,7 @@ use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use service_kit::admin_key::AdminKey;
 use service_kit::inbox_retention::{Inbox, InboxPruner};
+use service_kit::relay_lease::{self, LeaseSettings, LeasedOutbox};
 use service_kit::shutdown::{BackgroundTasks, Serving, ShutdownSignal};
 use std::sync::Arc;
 
@@ -279,33 +280,13 @@ pub fn journal_relay<P: EventPublisher>(
     };
     let (wakeup, status) = (store.journal_written(), store.relay_lease());
     let retry = Duration::from_millis(settings.amqp.relay_lease_retry_ms.max(1));
-    let url = settings.database.url.expose().to_owned();
-    async move {
-        let shared = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        if !shared {
-            let leasing = relay::Leasing {
-                lease: relay::Unshared,
-                retry,
-                status,
-            };
-            return relay::run_leased(relay, pacing, wakeup, leasing, shutdown.stopped()).await;
-        }
-        match sql::PgRelayLease::connect(&url).await {
-            Ok(lease) => {
-                let leasing = relay::Leasing {
-                    lease,
-                    retry,
-                    status,
-                };
-                relay::run_leased(relay, pacing, wakeup, leasing, shutdown.stopped()).await;
-            }
-            // Lazy: only options it cannot read fail here (not logged: the
-            // URL carries the password).
-            Err(_) => {
-                tracing::error!("the journal relay's lease cannot connect: the relay does not run")
-            }
-        }
-    }
+    let lease = LeaseSettings {
+        database_url: settings.database.url.expose().to_owned(),
+        outbox: LeasedOutbox::GatewayJournal,
+        retry,
+        status,
+    };
+    relay_lease::run_relay(relay, pacing, wakeup, lease, shutdown.stopped())
 }
 
 /// The consumer of licensing's `subscription.changed`, keeping the

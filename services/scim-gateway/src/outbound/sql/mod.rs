@@ -18,7 +18,6 @@ mod listing;
 pub mod migration;
 mod organizations;
 mod person_keys;
-mod relay_lease;
 mod relay_scan;
 mod rows;
 pub mod search_document;
@@ -40,7 +39,6 @@ pub use dead_letters::EmbeddedDeadLetters;
 pub use filter_sql::{FilterMapping, sort_column, translate};
 pub use filter_targets::{GroupFilterMapping, UserFilterMapping};
 pub use key_upkeep::PlainProfiles;
-pub use relay_lease::PgRelayLease;
 pub use view::SqlScimView;
 
 /// Opens a pool on `url` (`postgres://…` or `sqlite://path`).
