@@ -93,7 +93,7 @@ impl LicensingService {
         publisher: P,
         settings: &RelaySettings,
         shutdown: ShutdownSignal,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + use<P> {
         let relay = Relay::new(self.store.clone(), publisher, settings.batch_size);
         let lease = LeaseSettings {
             database_url: self.database_url.clone(),

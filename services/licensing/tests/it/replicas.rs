@@ -1,6 +1,7 @@
 //! Licensing as several replicas, on PostgreSQL and RabbitMQ: two seat
 //! servers on one request queue and one database grant exactly the quota
-//! whichever replica answers; `/readyz` of a standalone instance covers its
+//! whichever replica answers; one replica at a time relays the outbox and
+//! another takes over when it stops; `/readyz` of a standalone instance covers its
 //! seat server and reports its outbox relay, naming what is wrong and
 //! turning ready again by itself.
 
@@ -324,4 +325,96 @@ async fn readyz_covers_the_seat_server_and_the_outbox_relay() {
     delete_queue(&amqp_url, &seat_queue).await;
     let licensing_queue = broker.topology("licensing", &[]);
     broker.remove(&[&gateway, &licensing_queue], &[]).await;
+}
+
+/// Whether the instance's outbox relay holds the outbox's lease.
+fn relay_holds_lease(service: &LicensingService) -> bool {
+    service
+        .readiness_parts()
+        .iter()
+        .find(|(name, _)| *name == "outbox_relay")
+        .is_some_and(|(_, part)| part.report().0["lease_held"] == true)
+}
+
+#[actix_web::test]
+async fn one_replica_relays_the_outbox_and_another_takes_over_when_it_stops() {
+    let Some(url) = test_support::amqp_url() else {
+        return;
+    };
+    let Some(database) = test_support::postgres_database().await else {
+        return;
+    };
+    let broker = TestBroker::new(&url);
+    let gateway = broker.topology("scim-gateway", &["subscription.*"]);
+    broker.declare(&[&gateway]).await;
+    let relay_settings = service_kit::consumer_service::RelaySettings {
+        batch_size: 4,
+        idle_poll_ms: 20,
+        max_backoff_ms: 200,
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let replica = LicensingService::build(&database, 4, policy())
+            .await
+            .unwrap();
+        let mut tasks = BackgroundTasks::new();
+        let publisher = messaging_rabbitmq::RabbitPublisher::new(&url, &broker.exchanges.events);
+        let (relay, settings) = (replica.clone(), relay_settings.clone());
+        tasks.spawn("outbox relay", move |stop| {
+            relay.outbox_relay(publisher, &settings, stop)
+        });
+        replicas.push((replica, tasks));
+    }
+    let change = |replica: &LicensingService, quota: u32| {
+        let licensing = replica.licensing.clone();
+        async move {
+            let subscription = Subscription {
+                seat_quota: quota,
+                scim_included: true,
+            };
+            licensing
+                .set_subscription(OrgId(Uuid::now_v7()), subscription)
+                .await
+                .unwrap();
+        }
+    };
+    // Changes written through both replicas, one outbox.
+    for quota in 0..20 {
+        change(&replicas[(quota % 2) as usize].0, quota).await;
+    }
+    let published = |n: u32| {
+        let (url, queue) = (url.clone(), gateway.queue());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (waiting, _) = queue_counts(&url, &queue).await;
+                if waiting >= n {
+                    return waiting;
+                }
+                assert!(Instant::now() < deadline, "{waiting} of {n} published");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    published(20).await;
+    let holders: Vec<usize> = (0..2)
+        .filter(|i| relay_holds_lease(&replicas[*i].0))
+        .collect();
+    assert_eq!(holders.len(), 1, "one relay holds the lease");
+    let holder = holders[0];
+
+    // The holder stops: the other takes the lease and publishes the rest.
+    let (_, tasks) = replicas.remove(holder);
+    tasks.stop(Duration::from_secs(10)).await.unwrap();
+    let (survivor, tasks) = replicas.remove(0);
+    for quota in 20..30 {
+        change(&survivor, quota).await;
+    }
+    // Each change published once: no copy beyond the 30.
+    assert_eq!(published(30).await, 30);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(queue_counts(&url, &gateway.queue()).await.0, 30);
+    assert!(relay_holds_lease(&survivor));
+    tasks.stop(Duration::from_secs(10)).await.unwrap();
+    broker.remove(&[&gateway], &[]).await;
 }
