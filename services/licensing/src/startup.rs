@@ -14,6 +14,7 @@ use messaging_rabbitmq::RabbitPublisher;
 use messaging_rabbitmq::consumer::ConsumerHealth;
 use messaging_rabbitmq::rpc;
 use sea_orm::DatabaseConnection;
+use service_kit::Secret;
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{
     self, CommonSettings, ConsumingService, PingFuture, RelaySettings,
@@ -43,7 +44,7 @@ pub struct LicensingService {
     dead_letter_keys: Option<Arc<dyn DataKeySource>>,
     /// Its database, where the outbox relay takes its lease (PostgreSQL:
     /// replicas share the outbox).
-    database_url: String,
+    database_url: Secret,
     /// The queue its seat server answers on, when it runs one.
     seat_queue: Option<String>,
     /// Whether the seat server consumes its request queue (`/readyz`).
@@ -66,7 +67,7 @@ impl LicensingService {
             licensing: Arc::new(Licensing::new(store.clone(), SystemClock, policy)),
             store,
             dead_letter_keys: None,
-            database_url: database_url.to_owned(),
+            database_url: Secret::new(database_url),
             seat_queue: None,
             seat_server: ConsumerHealth::default(),
             outbox_relay: RelayStatus::default(),
@@ -96,7 +97,7 @@ impl LicensingService {
     ) -> impl Future<Output = ()> + Send + use<P> {
         let relay = Relay::new(self.store.clone(), publisher, settings.batch_size);
         let lease = LeaseSettings {
-            database_url: self.database_url.clone(),
+            database_url: self.database_url.expose().to_owned(),
             outbox: LeasedOutbox::LicensingOutbox,
             // A standby replica tries to take the lease at the idle pace.
             retry: Duration::from_millis(settings.idle_poll_ms.max(1)),
