@@ -40,6 +40,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use messaging::{EventHandler, HandleError, Handled};
 use provisioning_events::Event;
 
+use crate::connection::{STATUS_CHECK, broken};
 use crate::topology::{Exchanges, RETRY_TIERS, ServiceTopology, declare_service_topology};
 
 /// Whether the consumer is connected and consuming (its topology declared),
@@ -84,7 +85,7 @@ impl ConsumerHealth {
             .clone()
     }
 
-    fn set(&self, consuming: bool) {
+    pub(crate) fn set(&self, consuming: bool) {
         self.0.consuming.store(consuming, Ordering::SeqCst);
     }
 
@@ -166,7 +167,6 @@ enum SessionEnd {
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const STATUS_CHECK: Duration = Duration::from_secs(1);
 /// Longest a message may take from delivery to ack (handler, retry or dead
 /// publish with confirm, ack). Beyond it the session is presumed broken and
 /// restarts; the broker redelivers the message.
@@ -327,30 +327,6 @@ async fn consume<H: EventHandler>(
     };
     let _ = tokio::time::timeout(STATUS_CHECK, close).await;
     end
-}
-
-/// Resolves (with why) once the connection is broken: an error event, or a
-/// status that is no longer "connected" (checked every second, since a
-/// half-closed socket does not always end the consumer stream).
-async fn broken<E>(connection: &Connection, events: &mut E) -> String
-where
-    E: futures_util::Stream<Item = lapin::Event> + Unpin,
-{
-    let mut status_check = tokio::time::interval(STATUS_CHECK);
-    loop {
-        tokio::select! {
-            event = events.next() => match event {
-                Some(lapin::Event::Error(e)) => return e.to_string(),
-                Some(_) => {}
-                None => return "the connection's events ended".into(),
-            },
-            _ = status_check.tick() => {
-                if !connection.status().connected() {
-                    return "the connection is no longer open".into();
-                }
-            }
-        }
-    }
 }
 
 /// Handles a batch of deliveries and acks, retries or dead-letters each.

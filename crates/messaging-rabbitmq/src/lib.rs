@@ -3,6 +3,7 @@
 //! delivery, W3C `traceparent` header, publisher confirms. The connection is opened lazily and dropped on
 //! any error, so the next publish reconnects: a broker outage only delays.
 
+mod connection;
 pub mod consumer;
 pub mod dead_letters;
 pub mod rpc;

@@ -1,7 +1,8 @@
 //! Against the machine's RabbitMQ (`SCIM_TEST_AMQP_URL`): request/reply over
 //! direct reply-to: round trip with headers, many concurrent calls on one
 //! client, timeout then recovery, fast failure without a server queue, graceful
-//! shutdown of the server, and an unreachable broker.
+//! shutdown of the server, an unreachable broker, and the server telling
+//! whether it consumes through a broker cut.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,7 +13,8 @@ use futures_util::future::join_all;
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use messaging_rabbitmq::rpc::{RpcClient, RpcError, serve};
+use messaging_rabbitmq::consumer::ConsumerHealth;
+use messaging_rabbitmq::rpc::{RpcClient, RpcError, serve, serve_reporting};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -328,4 +330,55 @@ async fn unreachable_broker_is_unavailable() {
         matches!(result, Err(RpcError::Unavailable(_))),
         "{result:?}"
     );
+}
+
+/// Polls `health` until it says `consuming`.
+async fn until_consuming(health: &ConsumerHealth, consuming: bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while health.is_consuming() != consuming {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_server_reports_whether_it_consumes_through_a_broker_cut() {
+    let Some(url) = amqp_url() else { return };
+    let queue = queue_name("health");
+    declare(&url, &queue).await;
+    let (_, upstream) = test_support::reroute(&url, 0).expect("broker address");
+    let proxy = test_support::proxy::TcpProxy::start(upstream)
+        .await
+        .unwrap();
+    let (proxied, _) = test_support::reroute(&url, proxy.port()).unwrap();
+    let health = ConsumerHealth::default();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (server_health, server_queue) = (health.clone(), queue.clone());
+    let task = tokio::spawn(async move {
+        let echo = |body: Vec<u8>, _| async move { body };
+        serve_reporting(&proxied, &server_queue, 2, echo, server_health, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    until_consuming(&health, true, "the server never consumed").await;
+
+    proxy.cut();
+    until_consuming(&health, false, "still consuming with the broker cut off").await;
+    proxy.restore();
+    until_consuming(&health, true, "not consuming again after the cut").await;
+    let client = RpcClient::new(url.clone());
+    assert_eq!(
+        client.call(&queue, b"back", &[], LONG).await.unwrap(),
+        b"back"
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(LONG, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(!health.is_consuming(), "stopped");
+    delete(&url, &queue).await;
 }

@@ -5,8 +5,8 @@
 //! id, so that costs a duplicate, never a loss.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use provisioning_events::Event;
@@ -138,8 +138,8 @@ pub trait RelayLease: Send + Sync + 'static {
     fn still_held(&self) -> impl Future<Output = Result<bool, OutboxError>> + Send;
 }
 
-/// The lease of an outbox only one process reads (a SQLite file, licensing's
-/// own outbox): always held.
+/// The lease of an outbox only one process reads (a SQLite file: the
+/// embedded process): always held.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Unshared;
 
@@ -155,18 +155,54 @@ impl RelayLease for Unshared {
     }
 }
 
-/// Whether this process's relay holds its lease now (for readiness and
-/// status reports).
+/// What this process's relay is doing, for readiness and status reports:
+/// whether it runs, whether it holds its lease (publishes), and the error
+/// of its last attempt while its attempts fail. Clones share the state.
 #[derive(Debug, Clone, Default)]
-pub struct LeaseStatus(Arc<AtomicBool>);
+pub struct RelayStatus(Arc<RelayState>);
 
-impl LeaseStatus {
-    pub fn held(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+#[derive(Debug, Default)]
+struct RelayState {
+    running: AtomicBool,
+    held: AtomicBool,
+    failure: Mutex<Option<String>>,
+}
+
+impl RelayStatus {
+    /// Whether the relay's loop runs (from its start until its stop).
+    pub fn running(&self) -> bool {
+        self.0.running.load(Ordering::Relaxed)
     }
 
-    fn set(&self, held: bool) {
-        self.0.store(held, Ordering::Relaxed);
+    /// Whether the relay holds its outbox's lease: it is the one publishing.
+    pub fn held(&self) -> bool {
+        self.0.held.load(Ordering::Relaxed)
+    }
+
+    /// Why its last attempt to publish (or to check its lease) failed, while
+    /// it has not succeeded since; None while it works.
+    pub fn failure(&self) -> Option<String> {
+        self.0
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_running(&self, running: bool) {
+        self.0.running.store(running, Ordering::Relaxed);
+    }
+
+    fn set_held(&self, held: bool) {
+        self.0.held.store(held, Ordering::Relaxed);
+    }
+
+    fn set_failure(&self, failure: Option<String>) {
+        *self
+            .0
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = failure;
     }
 }
 
@@ -176,7 +212,7 @@ pub struct Leasing<L> {
     pub lease: L,
     /// Pause between attempts to acquire the lease while another holds it.
     pub retry: Duration,
-    pub status: LeaseStatus,
+    pub status: RelayStatus,
 }
 
 /// Drives a relay until `shutdown` resolves: drains the outbox, idles when
@@ -192,7 +228,7 @@ pub async fn run<O: Outbox, P: EventPublisher>(
     let leasing = Leasing {
         lease: Unshared,
         retry: pacing.idle_poll,
-        status: LeaseStatus::default(),
+        status: RelayStatus::default(),
     };
     run_leased(relay, pacing, wakeup, leasing, shutdown).await
 }
@@ -211,19 +247,31 @@ pub async fn run_leased<O: Outbox, P: EventPublisher, L: RelayLease>(
     let first_backoff = Duration::from_millis(100);
     let mut backoff = first_backoff;
     let mut held = false;
+    leasing.status.set_running(true);
+    // Whatever ends the loop (its stop, a panic), the status says so.
+    let _stopped = StoppedOnDrop(leasing.status.clone());
     loop {
         let holding = if held {
             leasing.lease.still_held().await
         } else {
             leasing.lease.try_acquire().await
         };
-        let holding = holding.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "relay lease check failed");
-            false
-        });
+        let holding = match holding {
+            Ok(holding) => {
+                if !holding {
+                    leasing.status.set_failure(None);
+                }
+                holding
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "relay lease check failed");
+                leasing.status.set_failure(Some(e.to_string()));
+                false
+            }
+        };
         if holding != held {
             held = holding;
-            leasing.status.set(held);
+            leasing.status.set_held(held);
             if L::SHARED && held {
                 tracing::info!("relay lease acquired: this process publishes the outbox");
             } else if L::SHARED {
@@ -238,13 +286,18 @@ pub async fn run_leased<O: Outbox, P: EventPublisher, L: RelayLease>(
             }
         }
         let (idle, retry_in) = match relay.publish_batch().await {
-            Ok(0) => (true, None),
+            Ok(0) => {
+                leasing.status.set_failure(None);
+                (true, None)
+            }
             Ok(_) => {
+                leasing.status.set_failure(None);
                 backoff = first_backoff;
                 (false, None)
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay attempt failed");
+                leasing.status.set_failure(Some(e.to_string()));
                 let retry_in = backoff;
                 backoff = (backoff * 2).min(pacing.max_backoff);
                 (false, Some(retry_in))
@@ -263,7 +316,16 @@ pub async fn run_leased<O: Outbox, P: EventPublisher, L: RelayLease>(
             () = pause => {}
         }
     }
-    leasing.status.set(false);
+}
+
+/// Marks a relay's status stopped when its loop ends.
+struct StoppedOnDrop(RelayStatus);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        self.0.set_held(false);
+        self.0.set_running(false);
+    }
 }
 
 #[cfg(test)]
@@ -391,7 +453,7 @@ mod tests {
                     me,
                 },
                 retry: Duration::from_millis(5),
-                status: LeaseStatus::default(),
+                status: RelayStatus::default(),
             };
             statuses.push(leasing.status.clone());
             let relay = Relay::new(journal.clone(), published.clone(), 2);
@@ -469,5 +531,63 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(250)).await;
         stop.send(()).unwrap();
         tokio::time::timeout(bound, task).await.unwrap().unwrap();
+    }
+
+    /// A publisher whose bus is down while `down` is set.
+    #[derive(Clone, Default)]
+    struct FlakyPublisher {
+        down: Arc<AtomicBool>,
+    }
+
+    impl EventPublisher for FlakyPublisher {
+        async fn publish(&self, _: &[Event]) -> Result<(), PublishError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(PublishError::Unavailable("the bus is down".into()));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_status_says_whether_the_relay_runs_and_why_it_fails() {
+        let pacing = Pacing {
+            idle_poll: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(5),
+        };
+        let journal = MemoryJournal::default();
+        journal.0.lock().unwrap().push((event(1), false));
+        let publisher = FlakyPublisher::default();
+        publisher.down.store(true, Ordering::SeqCst);
+        let leasing = Leasing {
+            lease: Unshared,
+            retry: Duration::from_millis(5),
+            status: RelayStatus::default(),
+        };
+        let status = leasing.status.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay = Relay::new(journal.clone(), publisher.clone(), 10);
+        let task = tokio::spawn(run_leased(
+            relay,
+            pacing,
+            Wakeup::default(),
+            leasing,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        while status.failure().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(status.running() && status.held());
+        assert!(status.failure().unwrap().contains("the bus is down"));
+
+        publisher.down.store(false, Ordering::SeqCst);
+        while status.failure().is_some() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(journal.0.lock().unwrap().iter().all(|(_, p)| *p));
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        assert!(!status.running() && !status.held());
     }
 }

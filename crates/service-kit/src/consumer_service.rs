@@ -18,7 +18,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use messaging::{DeadLetterBox, EventHandler};
-use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings, QueueDepths};
+use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
 use messaging_rabbitmq::dead_letters::RabbitDeadLetters;
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use sea_orm::DatabaseConnection;
@@ -29,6 +29,7 @@ use crate::admin_key::AdminKey;
 use crate::catch_up::{CatchUp, CatchUpProgress, CatchUpSettings, Outcome, RpcJournal};
 use crate::data_keys::{DataKeySource, RpcDataKeys};
 use crate::inbox_retention::{Inbox, InboxPruner, InboxSettings};
+use crate::readiness::{self, ReadinessPart};
 use crate::replay::{self, ReplayState};
 use crate::shutdown::{self, BackgroundTasks};
 
@@ -213,6 +214,13 @@ pub trait ConsumingService: Clone + Send + Sync + 'static {
         ))
     }
 
+    /// What it serves besides its events consumer, each under the name its
+    /// `/readyz` reports it with (licensing: its seat server and its outbox
+    /// relay). None by default.
+    fn readiness_parts(&self) -> Vec<(&'static str, ReadinessPart)> {
+        Vec::new()
+    }
+
     /// Its inbox, as the pruner sees it.
     fn inbox(&self) -> Inbox {
         let clock = self.clone();
@@ -352,41 +360,45 @@ fn admin_server<S: ConsumingService>(
     let listener = TcpListener::bind((http.host.as_str(), http.port))
         .with_context(|| format!("binding {}:{}", http.host, http.port))?;
     tracing::info!(port = listener.local_addr()?.port(), "admin API listening");
+    let mut parts = vec![(
+        "queue",
+        ReadinessPart::EventConsumer {
+            health,
+            catch_up: Some(catch_up),
+        },
+    )];
+    parts.extend(service.readiness_parts());
+    let parts = Arc::new(parts);
     let service = service.clone();
     let server = HttpServer::new(move || {
-        let (service, health) = (service.clone(), health.clone());
-        let catch_up = catch_up.clone();
+        let service = service.clone();
         let (admin_key, dead_letters) = (admin_key.clone(), dead_letters.clone());
         let data_keys = data_keys.clone();
         let ping = service.clone();
+        let parts = parts.clone();
         App::new()
             .configure(move |cfg| {
                 service.configure_admin(cfg, &admin_key, dead_letters, data_keys);
             })
             .route("/healthz", web::get().to(healthz))
-            // Ready once the database answers and the consumer's queue is
-            // declared: from then on no event for it is lost. While it
-            // catches up (docs/events.md) it is ready and says so: its admin
-            // reads answer, and the gateway a new deployment starts after
-            // the consumers is what the catch-up reads.
+            // Ready once the database answers, the consumer's queue is
+            // declared and consumed (from then on no event for it is lost)
+            // and every other part it serves is ready. While it catches up
+            // (docs/events.md) it is ready and says so: its queue is
+            // declared, its admin reads answer, and the gateway a new
+            // deployment starts after the consumers is what the catch-up
+            // reads.
             .route(
                 "/readyz",
                 web::get().to(move || {
-                    let (ping, consuming) = (ping.ping(), health.is_consuming());
-                    let queue = health.queue_depths().map(|d| queue_json(&d));
-                    let catching_up = catch_up.is_catching_up().then(|| catch_up.snapshot());
+                    let ping = ping.ping();
+                    let parts = parts.clone();
                     async move {
-                        match (ping.await, consuming) {
-                            (Ok(()), true) => HttpResponse::Ok()
-                                .json(serde_json::json!({"status": "ready", "queue": queue})),
-                            (Ok(()), false) if catching_up.is_some() => HttpResponse::Ok().json(
-                                serde_json::json!({"status": "catching_up", "catch_up": catching_up}),
-                            ),
-                            (Err(e), _) => HttpResponse::ServiceUnavailable()
-                                .json(serde_json::json!({"status": "unavailable", "detail": e})),
-                            (Ok(()), false) => HttpResponse::ServiceUnavailable().json(
-                                serde_json::json!({"status": "unavailable", "detail": "not consuming from the broker yet"}),
-                            ),
+                        let (ready, body) = readiness::readiness(ping.await, &parts);
+                        if ready {
+                            HttpResponse::Ok().json(body)
+                        } else {
+                            HttpResponse::ServiceUnavailable().json(body)
                         }
                     }
                 }),
@@ -395,18 +407,6 @@ fn admin_server<S: ConsumingService>(
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-/// The queue depths as `/readyz` reports them.
-fn queue_json(depths: &QueueDepths) -> serde_json::Value {
-    serde_json::json!({
-        "name": depths.queue,
-        "ready": depths.ready,
-        "retrying": depths.retrying,
-        "dead": depths.dead,
-        "consumers": depths.consumers,
-        "sampled_ms_ago": depths.sampled_at.elapsed().as_millis() as u64,
-    })
 }
 
 async fn healthz() -> HttpResponse {

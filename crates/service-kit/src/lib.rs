@@ -12,6 +12,7 @@ pub mod db;
 pub mod inbox;
 pub mod inbox_retention;
 pub mod migrations;
+pub mod readiness;
 pub mod relay_lease;
 pub mod replay;
 pub mod settings;

@@ -1,38 +1,49 @@
-//! Outbox relays several replicas share, on PostgreSQL: a session-level
-//! advisory lock held on a connection of its own names the one replica that
-//! publishes. The lock goes with its session, so a holder that is killed or
-//! cut off releases it as soon as PostgreSQL sees its connection close, and
-//! another replica acquires it on its next attempt. The gateway's journal
-//! and licensing's outbox are relayed this way ([`run_relay`]).
+//! The lease of an outbox relay on PostgreSQL: a session-level advisory lock
+//! held on a connection of its own. Replicas on one database (gateways on
+//! their journal, licensing instances on their outbox) each run a relay;
+//! only the lock's holder publishes. The lock goes with its session, so a
+//! holder that is killed or cut off releases it as soon as PostgreSQL sees
+//! its connection close, and another replica acquires it on its next
+//! attempt.
 //!
 //! A SQLite file has one process (the embedded one): its relay needs no
-//! lease ([`messaging::relay::Unshared`]).
+//! lease ([`messaging::relay::Unshared`]). [`run_relay`] chooses.
 
 use std::future::Future;
 use std::time::Duration;
 
 use messaging::EventPublisher;
-use messaging::relay::{self, LeaseStatus, Outbox, OutboxError, Pacing, Relay, RelayLease, Wakeup};
+use messaging::relay::{
+    self, Leasing, OutboxError, Pacing, Relay, RelayLease, RelayStatus, Unshared, Wakeup,
+};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 
 /// The advisory lock's key, (`classid`, `objid`) in `pg_locks`: any pair
-/// unused by other clients of the database. Advisory locks are scoped to
-/// one database, so the gateway's and licensing's never meet.
+/// unused by other clients of the database.
 const LOCK_NAMESPACE: i32 = 0x5C1A;
-const OUTBOX_RELAY: i32 = 1;
+
+/// Which outbox a lease is for (the lock's `objid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeasedOutbox {
+    /// The gateway's journal.
+    GatewayJournal = 1,
+    /// Licensing's outbox (`subscription.changed`).
+    LicensingOutbox = 2,
+}
 
 pub struct PgRelayLease {
     /// A pool of one connection: the lock lives on it. If it is replaced
     /// (closed by the server or the network), the new session does not hold
     /// the lock and [`RelayLease::still_held`] says so.
     session: DatabaseConnection,
+    outbox: LeasedOutbox,
 }
 
 impl PgRelayLease {
-    /// A lease on `url`'s database; connects on first use.
-    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+    /// A lease of `outbox` on `url`'s database; connects on first use.
+    pub async fn connect(url: &str, outbox: LeasedOutbox) -> Result<Self, DbErr> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .max_connections(1)
@@ -45,6 +56,7 @@ impl PgRelayLease {
             .sqlx_logging(false);
         Ok(Self {
             session: Database::connect(options).await?,
+            outbox,
         })
     }
 
@@ -52,7 +64,7 @@ impl PgRelayLease {
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             sql,
-            [LOCK_NAMESPACE.into(), OUTBOX_RELAY.into()],
+            [LOCK_NAMESPACE.into(), (self.outbox as i32).into()],
         );
         let row = self
             .session
@@ -85,46 +97,59 @@ impl RelayLease for PgRelayLease {
     }
 }
 
-/// Whether `database_url` names a database several processes share.
-pub fn is_shared(database_url: &str) -> bool {
-    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+/// Where an outbox is and how its relay waits for the lease.
+pub struct LeaseSettings {
+    /// The outbox's database: PostgreSQL (shared by replicas: leased) or a
+    /// SQLite file (one process: [`Unshared`]).
+    pub database_url: String,
+    pub outbox: LeasedOutbox,
+    /// Pause between attempts to acquire the lease while another holds it.
+    pub retry: Duration,
+    pub status: RelayStatus,
 }
 
-/// Drives `relay` until `shutdown`: on PostgreSQL only while this process
-/// holds the outbox's lease (tried every `lease_retry`), on SQLite always.
-/// `status` tells readiness whether this process publishes.
-pub async fn run_relay<O: Outbox, P: EventPublisher>(
+/// Runs `relay` until `shutdown`, leased when its outbox is on PostgreSQL
+/// (see [`relay::run_leased`]). `status` tells whether it runs, publishes
+/// (holds the lease) and why it fails.
+pub async fn run_relay<O, P>(
     relay: Relay<O, P>,
     pacing: Pacing,
     wakeup: Wakeup,
-    database_url: String,
-    lease_retry: Duration,
-    status: LeaseStatus,
+    settings: LeaseSettings,
     shutdown: impl Future<Output = ()>,
-) {
-    {
-        if !is_shared(&database_url) {
-            let leasing = relay::Leasing {
-                lease: relay::Unshared,
-                retry: lease_retry,
+) where
+    O: relay::Outbox,
+    P: EventPublisher,
+{
+    let LeaseSettings {
+        database_url: url,
+        outbox,
+        retry,
+        status,
+    } = settings;
+    let shared = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !shared {
+        let leasing = Leasing {
+            lease: Unshared,
+            retry,
+            status,
+        };
+        return relay::run_leased(relay, pacing, wakeup, leasing, shutdown).await;
+    }
+    match PgRelayLease::connect(&url, outbox).await {
+        Ok(lease) => {
+            let leasing = Leasing {
+                lease,
+                retry,
                 status,
             };
-            return relay::run_leased(relay, pacing, wakeup, leasing, shutdown).await;
+            relay::run_leased(relay, pacing, wakeup, leasing, shutdown).await;
         }
-        match PgRelayLease::connect(&database_url).await {
-            Ok(lease) => {
-                let leasing = relay::Leasing {
-                    lease,
-                    retry: lease_retry,
-                    status,
-                };
-                relay::run_leased(relay, pacing, wakeup, leasing, shutdown).await;
-            }
-            // Lazy: only options it cannot read fail here (not logged: the
-            // URL carries the password).
-            Err(_) => {
-                tracing::error!("an outbox relay's lease cannot connect: the relay does not run")
-            }
-        }
+        // Lazy: only options it cannot read fail here (not logged: the URL
+        // carries the password).
+        Err(_) => tracing::error!(
+            outbox = ?outbox,
+            "the relay's lease cannot connect: the relay does not run"
+        ),
     }
 }

@@ -124,4 +124,15 @@ impl RunningConsumer {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
     }
+
+    /// Ends the loop wherever it is, as a killed process's would end: no
+    /// batch finished, its connection dropped, what it had not acked handed
+    /// back by the broker to the other consumers of the queue.
+    pub async fn abort(&mut self) {
+        self.stop.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
 }

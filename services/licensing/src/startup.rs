@@ -9,16 +9,19 @@ use std::time::Duration;
 
 use actix_web::web;
 use messaging::EventPublisher;
-use messaging::relay::{self, LeaseStatus, Relay};
+use messaging::relay::{self, Relay, RelayStatus};
 use messaging_rabbitmq::RabbitPublisher;
+use messaging_rabbitmq::consumer::ConsumerHealth;
 use messaging_rabbitmq::rpc;
 use sea_orm::DatabaseConnection;
+use service_kit::Secret;
 use service_kit::admin_key::AdminKey;
 use service_kit::consumer_service::{
     self, CommonSettings, ConsumingService, PingFuture, RelaySettings,
 };
 use service_kit::data_keys::{DataKeySource, RpcDataKeys};
-use service_kit::relay_lease;
+use service_kit::readiness::ReadinessPart;
+use service_kit::relay_lease::{self, LeaseSettings, LeasedOutbox};
 use service_kit::shutdown::ShutdownSignal;
 
 use crate::config::Settings;
@@ -39,8 +42,15 @@ pub struct LicensingService {
     /// Where the standalone dead-letter routes ask whose data keys are gone
     /// (`data_keys.*`); the default queue when not set.
     dead_letter_keys: Option<Arc<dyn DataKeySource>>,
-    /// Whether this replica's outbox relay holds the outbox's lease.
-    pub relay_status: LeaseStatus,
+    /// Its database, where the outbox relay takes its lease (PostgreSQL:
+    /// replicas share the outbox).
+    database_url: Secret,
+    /// The queue its seat server answers on, when it runs one.
+    seat_queue: Option<String>,
+    /// Whether the seat server consumes its request queue (`/readyz`).
+    seat_server: ConsumerHealth,
+    /// What the outbox relay is doing (`/readyz`).
+    outbox_relay: RelayStatus,
 }
 
 impl LicensingService {
@@ -57,7 +67,10 @@ impl LicensingService {
             licensing: Arc::new(Licensing::new(store.clone(), SystemClock, policy)),
             store,
             dead_letter_keys: None,
-            relay_status: LeaseStatus::default(),
+            database_url: Secret::new(database_url),
+            seat_queue: None,
+            seat_server: ConsumerHealth::default(),
+            outbox_relay: RelayStatus::default(),
         })
     }
 
@@ -72,25 +85,59 @@ impl LicensingService {
     }
 
     /// The relay of the outbox (`subscription.changed`) to `publisher`
-    /// (RabbitMQ), until `shutdown`. Replicas on one PostgreSQL database
-    /// take turns through the outbox's lease: one publishes at a time.
+    /// (RabbitMQ, or the embedded process's in-process bus), until
+    /// `shutdown`. On PostgreSQL it publishes only while it holds the
+    /// outbox's lease (one licensing replica at a time); a SQLite file has
+    /// one process and needs none.
     pub fn outbox_relay<P: EventPublisher>(
         &self,
         publisher: P,
         settings: &RelaySettings,
-        database_url: &str,
         shutdown: ShutdownSignal,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + use<P> {
         let relay = Relay::new(self.store.clone(), publisher, settings.batch_size);
+        let lease = LeaseSettings {
+            database_url: self.database_url.expose().to_owned(),
+            outbox: LeasedOutbox::LicensingOutbox,
+            retry: Duration::from_millis(settings.lease_retry_ms.max(1)),
+            status: self.outbox_relay.clone(),
+        };
         relay_lease::run_relay(
             relay,
             settings.pacing(),
             relay::Wakeup::default(),
-            database_url.to_owned(),
-            Duration::from_millis(settings.lease_retry_ms.max(1)),
-            self.relay_status.clone(),
+            lease,
             shutdown.stopped(),
         )
+    }
+
+    /// It answers seat reservations on `queue` ([`Self::seat_server`]);
+    /// its `/readyz` covers that server.
+    pub fn with_seat_server(mut self, queue: &str) -> Self {
+        self.seat_queue = Some(queue.to_owned());
+        self
+    }
+
+    /// Answers seat reservations asked on its seat queue
+    /// ([`Self::with_seat_server`]) until `shutdown`, as
+    /// [`serve_reservations`] does, telling `/readyz` whether it consumes
+    /// that queue.
+    pub fn seat_server(
+        &self,
+        url: &str,
+        concurrency: u16,
+        shutdown: ShutdownSignal,
+    ) -> impl Future<Output = ()> + Send + use<> {
+        let (licensing, health) = (self.licensing.clone(), self.seat_server.clone());
+        let (url, queue) = (url.to_owned(), self.seat_queue.clone());
+        async move {
+            let Some(queue) = queue else {
+                tracing::error!("no seat queue is set: the seat server does not run");
+                return;
+            };
+            let desk = ReservationDesk::start(licensing, usize::from(concurrency));
+            serve_desk(desk, &url, &queue, concurrency, health, shutdown.stopped()).await;
+        }
     }
 
     /// Deletes expired reservations every `interval` until `shutdown`.
@@ -150,6 +197,24 @@ impl ConsumingService for LicensingService {
         http::configure::<SqlLicensingStore, SystemClock>(cfg);
     }
 
+    /// Its outbox relay and, when it runs one, its seat server.
+    fn readiness_parts(&self) -> Vec<(&'static str, ReadinessPart)> {
+        let mut parts = vec![(
+            "outbox_relay",
+            ReadinessPart::OutboxRelay(self.outbox_relay.clone()),
+        )];
+        if let Some(queue) = &self.seat_queue {
+            parts.push((
+                "seat_server",
+                ReadinessPart::RequestServer {
+                    queue: queue.clone(),
+                    health: self.seat_server.clone(),
+                },
+            ));
+        }
+        parts
+    }
+
     fn dead_letter_keys(&self, settings: &CommonSettings) -> Arc<dyn DataKeySource> {
         self.dead_letter_keys.clone().unwrap_or_else(|| {
             Arc::new(RpcDataKeys::new(
@@ -194,6 +259,15 @@ pub fn sweep_interval(settings: &Settings) -> Duration {
 /// outbox (`subscription.changed`), the sweeper of expired reservations and
 /// the pruner of its inbox, until SIGTERM or Ctrl-C.
 pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
+    run_until(settings, std::future::pending()).await
+}
+
+/// [`run_standalone`] until SIGTERM, Ctrl-C or `shutdown` (what tests
+/// stop it with).
+pub async fn run_until(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let admin_key = consumer_service::require_admin_key(settings.admin_key.as_ref())?;
     let service = LicensingService::build(
         settings.common.database.url.expose(),
@@ -201,7 +275,8 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
         policy(&settings),
     )
     .await?
-    .with_dead_letter_keys(rpc_data_keys(&settings));
+    .with_dead_letter_keys(rpc_data_keys(&settings))
+    .with_seat_server(&settings.seats.queue);
     let background = |tasks: &mut service_kit::shutdown::BackgroundTasks| {
         let url = settings.common.amqp.url.expose().to_owned();
         let publisher = RabbitPublisher::new(&url, &settings.common.amqp.exchange);
@@ -209,23 +284,11 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
             service.sweep_expired(sweep_interval(&settings), stop)
         });
         tasks.spawn("outbox relay", |stop| {
-            service.outbox_relay(
-                publisher,
-                &settings.relay,
-                settings.common.database.url.expose(),
-                stop,
-            )
+            service.outbox_relay(publisher, &settings.relay, stop)
         });
-        let (licensing, seats) = (service.licensing.clone(), settings.seats.clone());
-        tasks.spawn("seat reservation server", move |stop| async move {
-            serve_reservations(
-                licensing,
-                &url,
-                &seats.queue,
-                seats.concurrency,
-                stop.stopped(),
-            )
-            .await;
+        let concurrency = settings.seats.concurrency;
+        tasks.spawn("seat reservation server", |stop| {
+            service.seat_server(&url, concurrency, stop)
         });
     };
     consumer_service::run_standalone(
@@ -233,7 +296,7 @@ pub async fn run_standalone(settings: Settings) -> anyhow::Result<()> {
         &settings.common,
         admin_key,
         background,
-        std::future::pending(),
+        shutdown,
     )
     .await
 }
@@ -249,11 +312,23 @@ pub async fn serve_reservations(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let desk = ReservationDesk::start(licensing, usize::from(concurrency));
+    let health = ConsumerHealth::default();
+    serve_desk(desk, url, queue, concurrency, health, shutdown).await;
+}
+
+async fn serve_desk(
+    desk: ReservationDesk,
+    url: &str,
+    queue: &str,
+    concurrency: u16,
+    health: ConsumerHealth,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let answer = move |body, _headers| {
         let desk = desk.clone();
         async move { desk.answer_bytes(body).await }
     };
-    if let Err(e) = rpc::serve(url, queue, concurrency, answer, shutdown).await {
+    if let Err(e) = rpc::serve_reporting(url, queue, concurrency, answer, health, shutdown).await {
         tracing::error!(error = %e, "the seat reservation server stopped");
     }
 }

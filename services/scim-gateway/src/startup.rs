@@ -35,7 +35,7 @@ use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use service_kit::admin_key::AdminKey;
 use service_kit::inbox_retention::{Inbox, InboxPruner};
-use service_kit::relay_lease;
+use service_kit::relay_lease::{self, LeaseSettings, LeasedOutbox};
 use service_kit::shutdown::{BackgroundTasks, Serving, ShutdownSignal};
 use std::sync::Arc;
 
@@ -280,16 +280,13 @@ pub fn journal_relay<P: EventPublisher>(
     };
     let (wakeup, status) = (store.journal_written(), store.relay_lease());
     let retry = Duration::from_millis(settings.amqp.relay_lease_retry_ms.max(1));
-    let url = settings.database.url.expose().to_owned();
-    relay_lease::run_relay(
-        relay,
-        pacing,
-        wakeup,
-        url,
+    let lease = LeaseSettings {
+        database_url: settings.database.url.expose().to_owned(),
+        outbox: LeasedOutbox::GatewayJournal,
         retry,
         status,
-        shutdown.stopped(),
-    )
+    };
+    relay_lease::run_relay(relay, pacing, wakeup, lease, shutdown.stopped())
 }
 
 /// The consumer of licensing's `subscription.changed`, keeping the
@@ -308,8 +305,7 @@ pub fn entitlement_inbox(store: &SqlScimView) -> Inbox {
 }
 
 /// With a broker configured: the consumer of licensing's events, the
-/// journal's relay to RabbitMQ, the data-key server and the journal server
-/// for consumers catching up, stopping on `tasks`'
+/// journal's relay to RabbitMQ and the data-key server, stopping on `tasks`'
 /// signal.
 fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings: &Settings) {
     let Some(url) = configured_amqp(settings) else {
@@ -339,17 +335,10 @@ fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings
     tasks.spawn("journal relay", |stop| {
         journal_relay(store, publisher, settings, stop)
     });
-    let (keys, keys_url, server) = (store.clone(), url.to_owned(), settings.data_keys.clone());
+    let (keys, url, server) = (store.clone(), url.to_owned(), settings.data_keys.clone());
     tasks.spawn("data-key server", move |stop| async move {
         let (queue, concurrency) = (&server.queue, server.concurrency);
-        crate::inbound::data_keys::serve(keys, &keys_url, queue, concurrency, stop.stopped()).await;
-    });
-    let (journal, url, server) = (store.clone(), url.to_owned(), settings.catch_up.clone());
-    let queue = server.queue_for(&settings.amqp.exchange);
-    tasks.spawn("journal server", move |stop| async move {
-        let (queue, concurrency) = (&queue, server.concurrency);
-        crate::inbound::journal_feed::serve(journal, &url, queue, concurrency, stop.stopped())
-            .await;
+        crate::inbound::data_keys::serve(keys, &url, queue, concurrency, stop.stopped()).await;
     });
 }
 
@@ -524,7 +513,6 @@ mod tests {
                 "entitlement consumer",
                 "journal relay",
                 "data-key server",
-                "journal server",
                 "inbox pruner"
             ]
         );

@@ -41,4 +41,4 @@ mod server;
 
 pub use client::RpcClient;
 pub use error::RpcError;
-pub use server::serve;
+pub use server::{serve, serve_reporting};

@@ -19,6 +19,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::error::RpcError;
+use crate::connection::{STATUS_CHECK, broken};
+use crate::consumer::ConsumerHealth;
 
 /// The content type of replies.
 const CONTENT_TYPE: &str = "application/json";
@@ -89,12 +91,34 @@ where
     H: Fn(Vec<u8>, HashMap<String, String>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Vec<u8>> + Send + 'static,
 {
+    let health = ConsumerHealth::default();
+    serve_reporting(url, queue, concurrency, handler, health, shutdown).await
+}
+
+/// [`serve`], telling `health` whether it is consuming its queue: from the
+/// moment its consumer is registered until its session ends (connection
+/// lost — its status and error events are watched, as the event consumer's
+/// are —, consumer cancelled, shutdown). A service's `/readyz` reports it.
+pub async fn serve_reporting<H, Fut>(
+    url: &str,
+    queue: &str,
+    concurrency: u16,
+    handler: H,
+    health: ConsumerHealth,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RpcError>
+where
+    H: Fn(Vec<u8>, HashMap<String, String>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<u8>> + Send + 'static,
+{
     let concurrency = concurrency.max(1);
     let handler = Arc::new(handler);
     let mut shutdown = std::pin::pin!(shutdown);
+    // Whatever ends the server (its stop, a panic), `health` says so.
+    let _stopped = NotConsumingOnDrop(health.clone());
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match session(url, queue, concurrency, &handler, &mut shutdown).await {
+        match session(url, queue, concurrency, &handler, &health, &mut shutdown).await {
             SessionEnd::Shutdown => return Ok(()),
             SessionEnd::Lost { connected, reason } => {
                 if connected {
@@ -152,6 +176,7 @@ async fn session<H, Fut, S>(
     queue: &str,
     concurrency: u16,
     handler: &Arc<H>,
+    health: &ConsumerHealth,
     shutdown: &mut Pin<&mut S>,
 ) -> SessionEnd
 where
@@ -173,6 +198,9 @@ where
         },
     };
     tracing::info!(queue, concurrency, "RPC server consuming");
+    health.set(true);
+    // The consumer stream does not always end when the socket breaks.
+    let mut connection_events = Box::pin(connection.events_listener());
 
     let slots = Arc::new(Semaphore::new(usize::from(concurrency)));
     let mut in_flight = JoinSet::new();
@@ -183,6 +211,7 @@ where
         }
         let slot = tokio::select! {
             () = shutdown.as_mut() => break None,
+            reason = broken(&connection, &mut connection_events) => break Some(reason),
             slot = Arc::clone(&slots).acquire_owned() => match slot {
                 Ok(slot) => slot,
                 Err(e) => break Some(e.to_string()),
@@ -190,6 +219,7 @@ where
         };
         let delivery = tokio::select! {
             () = shutdown.as_mut() => break None,
+            reason = broken(&connection, &mut connection_events) => break Some(reason),
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => delivery,
                 Some(Err(e)) => break Some(e.to_string()),
@@ -204,6 +234,7 @@ where
         ));
     };
 
+    health.set(false);
     if lost.is_none() {
         // Stop deliveries first, then let the requests in flight finish.
         if let Err(e) = channel
@@ -226,12 +257,22 @@ where
             SessionEnd::Shutdown
         }
         Some(reason) => {
-            let _ = connection.close(200, "reconnecting".into()).await;
+            // Closing a dead connection can hang.
+            let close = connection.close(200, "reconnecting".into());
+            let _ = tokio::time::timeout(STATUS_CHECK, close).await;
             SessionEnd::Lost {
                 connected: true,
                 reason,
             }
         }
+    }
+}
+
+struct NotConsumingOnDrop(ConsumerHealth);
+
+impl Drop for NotConsumingOnDrop {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 

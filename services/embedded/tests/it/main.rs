@@ -6,6 +6,9 @@
 //!   23: a Bulk request's users and group reach identity and team): SCIM requests through
 //!   the gateway, effects read back through the services' admin APIs, on
 //!   the embedded process and on PostgreSQL + RabbitMQ (`support`'s stacks);
+//! - `replicas` (issue 24): three replicas each of identity, team and
+//!   licensing on one database and one queue apply a shuffled journal with
+//!   copies exactly once, in order, as one instance does;
 //! - `tracing`: one trace from the request to every consumer (each test
 //!   alone in its own process of this binary: it installs the global
 //!   tracing subscriber);
@@ -24,6 +27,7 @@ mod licensing;
 mod logs;
 mod organizations;
 mod privacy;
+mod replicas;
 mod support;
 mod team;
 mod tracing;

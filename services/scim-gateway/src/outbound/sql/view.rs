@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use messaging::relay::{LeaseStatus, Wakeup};
+use messaging::relay::{RelayStatus, Wakeup};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ pub struct SqlScimView {
     pub(super) tenants: Arc<TenantCache>,
     pub(super) relay_scan: Arc<RelayScan>,
     /// Whether this process's relay holds the journal's lease (`/readyz`).
-    pub(super) relay_lease: LeaseStatus,
+    pub(super) relay_lease: RelayStatus,
     /// When each token's last use was last written: at most once a minute per
     /// token, so authentication stays a read.
     pub(super) token_uses: Arc<Mutex<HashMap<Uuid, Instant>>>,
@@ -78,7 +78,7 @@ impl SqlScimView {
             journal_written,
             tenants: Arc::new(TenantCache::new(DEFAULT_TENANT_CACHE_TTL)),
             relay_scan: Arc::new(RelayScan::default()),
-            relay_lease: LeaseStatus::default(),
+            relay_lease: RelayStatus::default(),
             token_uses: Arc::new(Mutex::new(HashMap::new())),
             clock: Arc::new(|| SystemClock.now()),
         }
@@ -155,7 +155,7 @@ impl SqlScimView {
     }
 
     /// Whether this process's journal relay holds its lease, set by the relay.
-    pub fn relay_lease(&self) -> LeaseStatus {
+    pub fn relay_lease(&self) -> RelayStatus {
         self.relay_lease.clone()
     }
 
