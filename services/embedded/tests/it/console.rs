@@ -14,11 +14,11 @@ use scim_gateway::config::{Secret, Settings as GatewaySettings};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-const ADMIN_KEY: &str = "console-test-admin-key";
+pub const ADMIN_KEY: &str = "console-test-admin-key";
 
-struct Console {
-    base: String,
-    http: reqwest::Client,
+pub struct Console {
+    pub base: String,
+    pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: std::path::PathBuf,
@@ -84,7 +84,7 @@ struct Browser {
 }
 
 impl Console {
-    async fn start() -> Console {
+    pub async fn start() -> Console {
         let dir = test_support::temp_dir("console");
         let mut gateway = GatewaySettings::from_sources(None, false).expect("default settings");
         gateway.database.url = Secret::new(test_support::sqlite_url(&dir, "gateway.db"));
@@ -114,7 +114,7 @@ impl Console {
         }
     }
 
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -174,7 +174,7 @@ impl Console {
     }
 
     /// The admin API, as an operator's script would call it.
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))

@@ -10,6 +10,7 @@
 //!   alone in its own process of this binary: it installs the global
 //!   tracing subscriber);
 //! - `console`: the operator console on a real embedded process (docs/console.md);
+//!   `console_browser`: the same walked in chromium through chromedriver;
 //! - `delivery`, `first_start`, `logs` (no personal value in a log line),
 //!   `privacy` (issue 21's acceptance): the `scim-embedded` binary as a
 //!   child process.
@@ -19,6 +20,7 @@
 mod bulk;
 mod concurrent_members;
 mod console;
+mod console_browser;
 mod delivery;
 mod first_start;
 mod identity;

@@ -34,6 +34,8 @@ pub fn connection(view: &ConnectionView<'_>) -> Markup {
             @if let Some(message) = view.notice { (notice(message)) }
             @if let Some(error) = view.error { (alert(error)) }
             @if let Some(issued) = view.issued { (new_token(issued)) }
+            // The answer to "Test connection" comes first: it is what was asked.
+            @if let Some(checks) = view.checks { (test_results(checks)) }
             dl class="facts" {
                 dt { "Organization id" } dd { code { (o.id.0) } }
                 dt { "Workspace" } dd {
@@ -86,7 +88,6 @@ pub fn connection(view: &ConnectionView<'_>) -> Markup {
                 form method="get" action={ (base) "/test" } class="inline" {
                     button type="submit" { "Test connection" }
                 }
-                @if let Some(checks) = view.checks { (test_results(checks)) }
             }
         },
     )
@@ -170,7 +171,8 @@ fn tokens(view: &ConnectionView<'_>, base: &str) -> Markup {
 fn test_results(checks: &[ConnectionCheck]) -> Markup {
     let ok = checks.iter().all(|c| c.ok);
     html! {
-        div class={ "checks " @if ok { "ok" } @else { "failed" } } role="status" {
+        section class={ "checks " @if ok { "ok" } @else { "failed" } } role="status" aria-labelledby="checks-heading" {
+            h2 id="checks-heading" { "Connection test" }
             p class="verdict" {
                 @if ok { "All checks passed." } @else { "Some checks failed: see below." }
             }

@@ -156,9 +156,7 @@ impl OrganizationStore for SqlScimView {
     async fn organization(&self, org: OrgId) -> Result<Option<Organization>, StoreError> {
         let row = self
             .db
-            .query_one(
-                select_organizations().and_where(Expr::col(Organizations::Id).eq(org.0)),
-            )
+            .query_one(select_organizations().and_where(Expr::col(Organizations::Id).eq(org.0)))
             .await
             .map_err(db_error)?;
         row.as_ref().map(organization_from).transpose()
