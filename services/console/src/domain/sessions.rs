@@ -66,6 +66,10 @@ impl<A: Ports> Sessions<A> {
         self.clock.now()
     }
 
+    pub fn store(&self) -> &A::Sessions {
+        &self.store
+    }
+
     pub fn policy(&self) -> SessionPolicy {
         self.policy
     }

@@ -57,3 +57,111 @@ impl SessionStore for MemorySessions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use chrono::Duration;
+    use service_kit::admin_key::AdminKey;
+
+    use super::*;
+    use crate::domain::models::SessionKey;
+    use crate::domain::ports::{Clock, Ports};
+    use crate::domain::sessions::{SessionPolicy, Sessions, SignInError};
+    use crate::outbound::admin_api::AdminApis;
+    use crate::outbound::secrets::RandomSecrets;
+
+    /// A clock the test moves.
+    #[derive(Clone)]
+    struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+    impl TestClock {
+        fn advance(&self, by: Duration) {
+            *self.0.lock().unwrap() += by;
+        }
+    }
+
+    impl Clock for TestClock {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    struct TestPorts;
+
+    impl Ports for TestPorts {
+        type Platform = AdminApis;
+        type Sessions = MemorySessions;
+        type Clock = TestClock;
+        type Secrets = RandomSecrets;
+    }
+
+    fn sessions() -> (Sessions<TestPorts>, TestClock) {
+        let clock = TestClock(Arc::new(Mutex::new(Utc::now())));
+        let policy = SessionPolicy {
+            idle: Duration::minutes(30),
+            absolute: Duration::minutes(120),
+        };
+        let sessions = Sessions::new(
+            MemorySessions::default(),
+            clock.clone(),
+            RandomSecrets,
+            AdminKey::new("the-key"),
+            policy,
+        );
+        (sessions, clock)
+    }
+
+    #[tokio::test]
+    async fn a_session_lives_while_used_until_its_absolute_end() {
+        let (sessions, clock) = sessions();
+        assert!(matches!(
+            sessions.sign_in("not-the-key").await,
+            Err(SignInError::WrongKey)
+        ));
+        let (key, session) = sessions.sign_in("the-key").await.unwrap();
+        assert_ne!(key.expose(), session.csrf);
+        assert!(
+            sessions
+                .resume(&SessionKey::new("guessed".to_owned()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        for _ in 0..4 {
+            clock.advance(Duration::minutes(29));
+            assert!(
+                sessions.resume(&key).await.unwrap().is_some(),
+                "used in time"
+            );
+        }
+        clock.advance(Duration::minutes(29));
+        assert!(
+            sessions.resume(&key).await.unwrap().is_none(),
+            "over two hours since sign-in"
+        );
+
+        let (key, _) = sessions.sign_in("the-key").await.unwrap();
+        clock.advance(Duration::minutes(30));
+        assert!(sessions.resume(&key).await.unwrap().is_none(), "idle");
+
+        let (key, _) = sessions.sign_in("the-key").await.unwrap();
+        sessions.sign_out(&key).await.unwrap();
+        assert!(sessions.resume(&key).await.unwrap().is_none(), "signed out");
+    }
+
+    #[tokio::test]
+    async fn sessions_are_kept_by_hash_and_expired_ones_forgotten_at_sign_in() {
+        let (sessions, clock) = sessions();
+        let (old, _) = sessions.sign_in("the-key").await.unwrap();
+        clock.advance(Duration::minutes(31));
+        let (new, _) = sessions.sign_in("the-key").await.unwrap();
+        let store = sessions.store();
+        let kept: Vec<SessionHash> = store.with(|s| s.keys().copied().collect());
+        assert_eq!(kept, vec![new.hash()], "the idle one swept at sign-in");
+        assert!(store.find(old.hash()).await.unwrap().is_none());
+    }
+}
