@@ -30,6 +30,12 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   install python3 python3-venv || { echo "infra: FATAL: python3 with venv is not installed and could not be" >&2; exit 1; }
 fi
 
+# The console's browser walk (services/embedded/tests/it/console_browser.rs)
+# drives Debian's chromium through chromium-driver.
+if ! command -v chromedriver >/dev/null 2>&1; then
+  install chromium chromium-driver || { echo "infra: FATAL: chromium and chromium-driver are not installed and could not be" >&2; exit 1; }
+fi
+
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
 rabbit_up() { rabbitmqctl -q await_startup --timeout 2 >/dev/null 2>&1 || (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 

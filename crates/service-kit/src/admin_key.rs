@@ -27,9 +27,13 @@ impl AdminKey {
 
     /// Whether an `Authorization` header value carries this key as a bearer token.
     pub fn accepts_header(&self, authorization: Option<&str>) -> bool {
-        let Some(presented) = authorization.and_then(bearer_token) else {
-            return false;
-        };
+        authorization
+            .and_then(bearer_token)
+            .is_some_and(|presented| self.accepts(presented))
+    }
+
+    /// Whether `presented` is this key (compared as hashes, in constant time).
+    pub fn accepts(&self, presented: &str) -> bool {
         let presented = digest(presented);
         presented
             .iter()

@@ -3,6 +3,7 @@
 
 pub mod admin_http;
 pub mod admin_key;
+pub mod auth_throttle;
 pub mod batching;
 pub mod catch_up;
 pub mod compared_tables;

@@ -1,7 +1,8 @@
 //! The embedded process: the gateway, identity, team and licensing services in one process,
 //! each on its own SQLite file under the data folder, joined by the
 //! in-process bus (the gateway's relay publishes its journal to it). One HTTP
-//! port serves the SCIM API and every admin API.
+//! port serves the SCIM API, every admin API and the operator console
+//! (`/console`, calling the admin APIs at this same port).
 //!
 //! The same use cases and adapters run here as in the distributed deployment;
 //! only the bus differs, and it keeps the broker's guarantees (see
@@ -301,6 +302,29 @@ impl Platform {
     }
 }
 
+/// The console's settings here: its defaults, every admin API at this
+/// process's own address (loopback when bound to every interface), the
+/// gateway's public URL as the tenant URL when one is set.
+fn console_settings(
+    settings: &EmbeddedSettings,
+    bound: std::net::SocketAddr,
+) -> console::config::ConsoleSettings {
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_owned(),
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let own = format!("http://{host}:{}", bound.port());
+    console::config::ConsoleSettings {
+        gateway_url: own.clone(),
+        identity_url: own.clone(),
+        licensing_url: own,
+        scim_base_url: settings.gateway.http.public_base_url.clone(),
+        ..console::config::ConsoleSettings::default()
+    }
+}
+
 /// The embedded process, built from settings and bound to its port: every
 /// service, their background work, one HTTP server. `main` only loads the
 /// settings, prints what a newcomer needs and runs this.
@@ -328,11 +352,16 @@ impl EmbeddedApp {
         let demo = bootstrap(&platform.gateway_store, gateway, port).await?;
 
         let configure = platform.configure();
+        let console = console::startup::configure(console::startup::build(
+            &console_settings(settings, listener.local_addr()?),
+            &key,
+        )?);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
                     scim_gateway::inbound::http::request_span,
                 ))
+                .configure(console.clone())
                 .configure(configure.clone())
         })
         .listen(listener)?;

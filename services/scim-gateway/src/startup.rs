@@ -175,7 +175,7 @@ pub async fn build_api_with(
         max_body_bytes: settings.http.max_body_bytes,
         bulk_max_body_bytes: settings.scim.bulk_max_payload_bytes,
         public_base_url: settings.http.public_base_url.clone(),
-        auth_throttle: http::throttle::AuthThrottle::new(
+        auth_throttle: service_kit::auth_throttle::AuthThrottle::new(
             settings.http.auth_failure_limit,
             Duration::from_secs(settings.http.auth_failure_window_secs),
         ),

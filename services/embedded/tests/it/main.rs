@@ -12,6 +12,8 @@
 //! - `tracing`: one trace from the request to every consumer (each test
 //!   alone in its own process of this binary: it installs the global
 //!   tracing subscriber);
+//! - `console`: the operator console on a real embedded process (docs/console.md);
+//!   `console_browser`: the same walked in chromium through chromedriver;
 //! - `delivery`, `first_start`, `logs` (no personal value in a log line),
 //!   `privacy` (issue 21's acceptance): the `scim-embedded` binary as a
 //!   child process.
@@ -20,6 +22,8 @@
 
 mod bulk;
 mod concurrent_members;
+mod console;
+mod console_browser;
 mod delivery;
 mod first_start;
 mod identity;

@@ -36,6 +36,18 @@ pub const MAX_ROTATION_OVERLAP: chrono::Duration = chrono::Duration::days(30);
 /// to switch an IdP over to the new token.
 pub const DEFAULT_ROTATION_OVERLAP: chrono::Duration = chrono::Duration::days(1);
 
+/// Organizations listed when the admin does not say how many.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+/// The most organizations one page lists.
+pub const MAX_PAGE_SIZE: u64 = 500;
+
+/// One page of organizations; `next_after` continues the list when more follow.
+#[derive(Debug)]
+pub struct OrganizationPage {
+    pub organizations: Vec<Organization>,
+    pub next_after: Option<OrgId>,
+}
+
 /// A token just issued: the only time its value exists outside the client.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -217,6 +229,30 @@ where
             .create_organization_with_token(&organization, &info, &token.hash())
             .await?;
         Ok(Some((organization, IssuedToken { info, token })))
+    }
+
+    /// A page of organizations in creation order after `after`; `limit` 0
+    /// means [`DEFAULT_PAGE_SIZE`], more than [`MAX_PAGE_SIZE`] is that many.
+    pub async fn list(
+        &self,
+        after: Option<OrgId>,
+        limit: u64,
+    ) -> Result<OrganizationPage, OrganizationError> {
+        let limit = match limit {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let mut organizations = self
+            .store
+            .organizations(after, limit.saturating_add(1))
+            .await?;
+        let more = organizations.len() as u64 > limit;
+        organizations.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_after = more.then(|| organizations.last().map(|o| o.id)).flatten();
+        Ok(OrganizationPage {
+            organizations,
+            next_after,
+        })
     }
 
     pub async fn get(&self, org: OrgId) -> Result<Organization, OrganizationError> {

@@ -321,6 +321,14 @@ pub trait OrganizationStore: Send + Sync + 'static {
         org: OrgId,
     ) -> impl Future<Output = Result<Option<Organization>, StoreError>> + Send;
 
+    /// Up to `limit` organizations in id order (their creation order: ids
+    /// are UUIDv7) after `after`.
+    fn organizations(
+        &self,
+        after: Option<OrgId>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<Organization>, StoreError>> + Send;
+
     /// Writes workspace and default role; false when the organization is gone.
     fn update_connection(
         &self,

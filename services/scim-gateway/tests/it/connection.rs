@@ -122,4 +122,39 @@ backend_tests! {
         assert_eq!(same.body["workspace_id"], own.to_string());
         assert_eq!(same.body["workspace"], "Privacy");
     }
+
+    async fn organizations_are_listed_page_by_page_in_creation_order(app: TestApp) {
+        let mut created = vec![app.org.0.to_string()];
+        for name in ["Second", "Third", "Fourth"] {
+            let made = admin(&app, CATALOGUE, "POST", "/admin/v1/organizations", Some(json!({"name": name}))).await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+            created.push(made.body["org_id"].as_str().unwrap().to_owned());
+        }
+        let mut listed = Vec::new();
+        let mut uri = "/admin/v1/organizations?limit=3".to_owned();
+        let mut pages = 0;
+        loop {
+            let page = admin(&app, CATALOGUE, "GET", &uri, None).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            let items = page.body["items"].as_array().unwrap();
+            assert!(items.len() <= 3);
+            listed.extend(items.iter().map(|o| o["org_id"].as_str().unwrap().to_owned()));
+            pages += 1;
+            match page.body["next_after"].as_str() {
+                Some(after) => uri = format!("/admin/v1/organizations?limit=3&after={after}"),
+                None => break,
+            }
+        }
+        assert_eq!(listed, created);
+        assert_eq!(pages, 2);
+        let named = admin(&app, CATALOGUE, "GET", "/admin/v1/organizations?limit=1", None).await;
+        assert_eq!(named.body["items"][0]["default_role"], "member");
+
+        let refused = admin(&app, CATALOGUE, "GET", "/admin/v1/organizations?after=nope", None).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        let state = admin_state(&app.store, AdminKey::new(ADMIN_KEY), Vec::new());
+        let service = init_service(App::new().app_data(state).configure(configure_admin)).await;
+        let anonymous = admin_request("GET", "/admin/v1/organizations", None, None).to_request();
+        assert_eq!(call_service(&service, anonymous).await.status(), StatusCode::UNAUTHORIZED);
+    }
 }

@@ -3,6 +3,8 @@
 //! place where organization errors become HTTP statuses.
 //!
 //! - `POST   /admin/v1/organizations` `{"name", "workspace"?, "default_role"?}`
+//! - `GET    /admin/v1/organizations?after=&limit=`: in creation order, `limit` ≤ 500 (default
+//!   50), continued with `after=<next_after>`
 //! - `GET    /admin/v1/organizations/{org}`
 //! - `PUT    /admin/v1/organizations/{org}/connection` `{"workspace_id"?, "workspace"?, "default_role"?}`:
 //!   the role must be in the access catalogue (400); the workspace is fixed at creation, so
@@ -184,6 +186,29 @@ async fn create<S: AdminStore, C: Clock, T: TokenSource>(
         })
         .await?;
     Ok(HttpResponse::Created().json(organization_json(&organization)))
+}
+
+async fn list<S: AdminStore, C: Clock, T: TokenSource>(
+    req: HttpRequest,
+    state: web::Data<AdminState<S, C, T>>,
+) -> Result<HttpResponse, AdminApiError> {
+    authorize(&req, &state)?;
+    let params: admin_http::PageParams =
+        admin_http::query(&req).map_err(AdminApiError::BadRequest)?;
+    let after = match params.after.as_deref() {
+        Some(text) => Some(OrgId(Uuid::parse_str(text).map_err(|_| {
+            AdminApiError::BadRequest(format!("after: not an organization id: {text}"))
+        })?)),
+        None => None,
+    };
+    let page = state
+        .organizations
+        .list(after, params.limit.unwrap_or(0))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "items": page.organizations.iter().map(organization_json).collect::<Vec<_>>(),
+        "next_after": page.next_after.map(|id| id.0),
+    })))
 }
 
 async fn get<S: AdminStore, C: Clock, T: TokenSource>(
@@ -417,7 +442,11 @@ pub fn configure<S: AdminStore, C: Clock, T: TokenSource>(cfg: &mut web::Service
             "/admin/v1/events/{id}",
             web::get().to(show_event::<S, C, T>),
         )
-        .route("/admin/v1/organizations", web::post().to(create::<S, C, T>))
+        .service(
+            web::resource("/admin/v1/organizations")
+                .route(web::post().to(create::<S, C, T>))
+                .route(web::get().to(list::<S, C, T>)),
+        )
         .route(org, web::get().to(get::<S, C, T>))
         .route(
             &format!("{org}/connection"),

@@ -10,7 +10,6 @@ mod limits;
 mod render;
 mod request;
 mod resources;
-pub mod throttle;
 
 use actix_web::{HttpResponse, web};
 use scim_protocol::discovery::{PaginationFeatures, ServiceProviderFeatures};
@@ -31,7 +30,7 @@ pub struct ScimApi<S, C> {
     /// it is derived from the request's Host.
     pub public_base_url: Option<String>,
     /// Repeated failed authentication from one address answers 429.
-    pub auth_throttle: throttle::AuthThrottle,
+    pub auth_throttle: service_kit::auth_throttle::AuthThrottle,
     /// Each organization's requests in flight and rate (429 over them).
     pub fairness: std::sync::Arc<crate::domain::limits::Fairness<S>>,
 }

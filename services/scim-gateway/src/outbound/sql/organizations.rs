@@ -5,7 +5,7 @@
 
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionTrait};
 use uuid::Uuid;
 
@@ -57,6 +57,21 @@ fn organization_from(row: &QueryResult) -> Result<Organization, StoreError> {
         scim_included: row.try_get("", "scim_included").map_err(get)?,
         created_at: from_micros(row.try_get("", "created_at").map_err(get)?)?,
     })
+}
+
+fn select_organizations() -> SelectStatement {
+    Query::select()
+        .columns([
+            Organizations::Id,
+            Organizations::Name,
+            Organizations::CreatedAt,
+            Organizations::WorkspaceId,
+            Organizations::WorkspaceName,
+            Organizations::DefaultRole,
+            Organizations::ScimIncluded,
+        ])
+        .from(Organizations::Table)
+        .to_owned()
 }
 
 fn insert_organization(organization: &Organization) -> InsertStatement {
@@ -141,23 +156,25 @@ impl OrganizationStore for SqlScimView {
     async fn organization(&self, org: OrgId) -> Result<Option<Organization>, StoreError> {
         let row = self
             .db
-            .query_one(
-                Query::select()
-                    .columns([
-                        Organizations::Id,
-                        Organizations::Name,
-                        Organizations::CreatedAt,
-                        Organizations::WorkspaceId,
-                        Organizations::WorkspaceName,
-                        Organizations::DefaultRole,
-                        Organizations::ScimIncluded,
-                    ])
-                    .from(Organizations::Table)
-                    .and_where(Expr::col(Organizations::Id).eq(org.0)),
-            )
+            .query_one(select_organizations().and_where(Expr::col(Organizations::Id).eq(org.0)))
             .await
             .map_err(db_error)?;
         row.as_ref().map(organization_from).transpose()
+    }
+
+    async fn organizations(
+        &self,
+        after: Option<OrgId>,
+        limit: u64,
+    ) -> Result<Vec<Organization>, StoreError> {
+        let mut select = select_organizations();
+        if let Some(after) = after {
+            select.and_where(Expr::col(Organizations::Id).gt(after.0));
+        }
+        select.order_by(Organizations::Id, Order::Asc);
+        let page = service_kit::db::limited(self.db.get_database_backend(), select, limit, 0);
+        let rows = self.db.query_all_raw(page).await.map_err(db_error)?;
+        rows.iter().map(organization_from).collect()
     }
 
     async fn update_connection(&self, organization: &Organization) -> Result<bool, StoreError> {

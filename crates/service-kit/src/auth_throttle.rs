@@ -2,7 +2,8 @@
 //! authentication gets 429 (with `Retry-After`) instead of 401 once it has
 //! used up its budget of failures for the window. Requests that do
 //! authenticate are never refused, so a valid IdP behind the same address is
-//! unaffected.
+//! unaffected. The gateway's SCIM authentication and the console's sign-in
+//! both count their failures here.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,6 +31,18 @@ impl AuthThrottle {
             window,
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long `client` must still wait when it is over its budget, without
+    /// counting anything: for sign-ins, which are refused unchecked while
+    /// the address waits (a right guess must not tell itself apart).
+    pub fn waiting(&self, client: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let window = clients.get(&client)?;
+        let elapsed = now.duration_since(window.started);
+        (window.failures > self.max_failures && elapsed < self.window)
+            .then(|| self.window.saturating_sub(elapsed))
     }
 
     /// Records a failed authentication from `client`; `Some(retry_after)`
@@ -73,6 +86,8 @@ mod tests {
         let wait = throttle.failed(guesser);
         assert!(wait.is_some_and(|w| w <= Duration::from_secs(60)));
         assert_eq!(throttle.failed(other), None);
+        assert!(throttle.waiting(guesser).is_some());
+        assert_eq!(throttle.waiting(other), None);
     }
 
     #[test]

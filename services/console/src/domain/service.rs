@@ -1,0 +1,175 @@
+//! The console's use cases over the platform's ports: what each page reads
+//! and what each form does.
+
+use chrono::Duration;
+
+use super::models::{
+    Connection, ConnectionCheck, IssuedToken, NewOrganization, OrgId, Organization, Page, TokenId,
+};
+use super::ports::{
+    AccessCatalogue, OrganizationDirectory, PlatformError, Ports, ScimConnection, SeatLedger,
+};
+
+/// Organizations on one page of the list.
+pub const ORGANIZATIONS_PER_PAGE: u64 = 25;
+/// The longest organization name the form takes (the gateway's bound).
+pub const MAX_NAME_CHARS: usize = 200;
+/// The most seats the form takes.
+pub const MAX_SEATS: u32 = 1_000_000;
+
+/// The overlaps a rotation offers: the old token keeps working this long.
+pub const ROTATION_OVERLAPS: [(i64, &str); 3] =
+    [(3600, "1 hour"), (86_400, "1 day"), (7 * 86_400, "7 days")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The operator's input, in words of what to change.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The organization exists but its seats could not be set.
+    #[error("the organization was created, but its seats could not be set: {0}")]
+    SeatsNotSet(#[source] PlatformError),
+}
+
+/// The form's values, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationForm {
+    pub name: String,
+    pub seats: String,
+    pub default_role: String,
+}
+
+pub struct Console<A: Ports> {
+    platform: A::Platform,
+}
+
+impl<A: Ports> Console<A> {
+    pub fn new(platform: A::Platform) -> Self {
+        Self { platform }
+    }
+
+    pub async fn organizations(
+        &self,
+        after: Option<OrgId>,
+    ) -> Result<Page<Organization, OrgId>, ConsoleError> {
+        Ok(self
+            .platform
+            .organizations(after, ORGANIZATIONS_PER_PAGE)
+            .await?)
+    }
+
+    pub async fn roles(&self) -> Result<Vec<String>, ConsoleError> {
+        Ok(self.platform.roles().await?)
+    }
+
+    /// Checks the form, creates the organization in the gateway, then gives
+    /// it its seats in licensing.
+    pub async fn create_organization(
+        &self,
+        form: &OrganizationForm,
+    ) -> Result<Organization, ConsoleError> {
+        let new = self.checked(form).await?;
+        let organization = self.platform.create_organization(&new).await?;
+        self.platform
+            .set_seats(organization.id, new.seats)
+            .await
+            .map_err(ConsoleError::SeatsNotSet)?;
+        Ok(organization)
+    }
+
+    async fn checked(&self, form: &OrganizationForm) -> Result<NewOrganization, ConsoleError> {
+        let name = form.name.trim();
+        if name.is_empty() {
+            return Err(ConsoleError::Invalid("Enter a name.".to_owned()));
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(ConsoleError::Invalid(format!(
+                "The name is longer than {MAX_NAME_CHARS} characters."
+            )));
+        }
+        let seats = form
+            .seats
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|s| *s <= MAX_SEATS)
+            .ok_or_else(|| {
+                ConsoleError::Invalid(format!(
+                    "Seats must be a whole number from 0 to {MAX_SEATS}."
+                ))
+            })?;
+        let roles = self.platform.roles().await?;
+        if !roles.contains(&form.default_role) {
+            return Err(ConsoleError::Invalid(format!(
+                "Choose the default role among: {}.",
+                roles.join(", ")
+            )));
+        }
+        Ok(NewOrganization {
+            name: name.to_owned(),
+            seats,
+            default_role: form.default_role.clone(),
+        })
+    }
+
+    /// The SCIM connection page's content. Seats are shown when licensing
+    /// answers; the page says so when it does not.
+    pub async fn connection(&self, org: OrgId) -> Result<Connection, ConsoleError> {
+        let organization = self.platform.organization(org).await?;
+        let tokens = self.platform.tokens(org).await?;
+        let roles = self.platform.roles().await?;
+        let seats = match self.platform.seats(org).await {
+            Ok(seats) => Some(seats),
+            Err(e) => {
+                tracing::warn!(error = %e, "seats unavailable for the connection page");
+                None
+            }
+        };
+        Ok(Connection {
+            organization,
+            tokens,
+            seats,
+            roles,
+        })
+    }
+
+    pub async fn issue_token(&self, org: OrgId) -> Result<IssuedToken, ConsoleError> {
+        Ok(self.platform.issue_token(org).await?)
+    }
+
+    /// Rotates with one of [`ROTATION_OVERLAPS`].
+    pub async fn rotate_token(
+        &self,
+        org: OrgId,
+        token: TokenId,
+        overlap_seconds: i64,
+    ) -> Result<IssuedToken, ConsoleError> {
+        if !ROTATION_OVERLAPS.iter().any(|(s, _)| *s == overlap_seconds) {
+            return Err(ConsoleError::Invalid(
+                "Choose how long the old token keeps working.".to_owned(),
+            ));
+        }
+        Ok(self
+            .platform
+            .rotate_token(org, token, Duration::seconds(overlap_seconds))
+            .await?)
+    }
+
+    pub async fn revoke_token(&self, org: OrgId, token: TokenId) -> Result<(), ConsoleError> {
+        Ok(self.platform.revoke_token(org, token).await?)
+    }
+
+    pub async fn set_default_role(
+        &self,
+        org: OrgId,
+        role: &str,
+    ) -> Result<Organization, ConsoleError> {
+        Ok(self.platform.set_default_role(org, role).await?)
+    }
+
+    pub async fn test_connection(&self, org: OrgId) -> Result<Vec<ConnectionCheck>, ConsoleError> {
+        Ok(self.platform.test_connection(org).await?)
+    }
+}

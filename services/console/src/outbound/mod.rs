@@ -1,0 +1,18 @@
+//! The console's adapters: the admin APIs over HTTP, the in-memory session
+//! store, the clock and the random source.
+
+pub mod admin_api;
+pub mod clock;
+pub mod secrets;
+pub mod sessions;
+
+/// The adapters the console runs with, in the embedded process and as its
+/// own service.
+pub struct Live;
+
+impl crate::domain::ports::Ports for Live {
+    type Platform = admin_api::AdminApis;
+    type Sessions = sessions::MemorySessions;
+    type Clock = clock::SystemClock;
+    type Secrets = secrets::RandomSecrets;
+}
