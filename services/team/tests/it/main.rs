@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_batch;
 mod concurrent_delete;
 mod deleted_users;
 mod large;
