@@ -7,11 +7,15 @@
 //! wrote (SQLite, and PostgreSQL when configured).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use messaging::Handled;
 use provisioning_events::{AggregateKind, Event, EventBody, Member, MemberKind};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use team::domain::models::{OrgId, Page, TeamId};
+use team::domain::service::Teams;
+use team::outbound::clock::SystemClock;
+use team::outbound::sql::{self, SqlTeamStore};
 use team::startup::TeamService;
 use uuid::Uuid;
 
@@ -197,6 +201,60 @@ async fn a_batch_writes_what_single_events_write(database_url: &str) {
         .map(|m| m.split(' ').next().unwrap())
         .collect();
     assert_eq!(joined, ["ghost", "u0", "u1", "u2"]);
+}
+
+/// What an initial sync costs the team database: a batch of new users'
+/// `user.provisioned` writes the account map in one statement per 32 users
+/// (it was one per user), counted by the connection's metric callback.
+async fn a_batch_of_new_users_costs_a_statement_per_chunk(database_url: &str) {
+    const NEW_USERS: usize = 64;
+    let mut db = sql::connect(database_url, 4).await.unwrap();
+    sql::migrate(&db).await.unwrap();
+    let statements = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&statements);
+    db.set_metric_callback(move |info| seen.lock().unwrap().push(info.statement.sql.clone()));
+    let teams = Teams::new(SqlTeamStore::new(db), SystemClock);
+    let org = Uuid::now_v7();
+    let events: Vec<Event> = (0..NEW_USERS)
+        .map(|i| {
+            user_event(
+                org,
+                &format!("{org}-n{i}"),
+                1,
+                provisioned(account(i as u128)),
+            )
+        })
+        .collect();
+    statements.lock().unwrap().clear();
+    let outcomes = teams.handle_events(&events).await;
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Ok(Handled::Applied))),
+        "{outcomes:?}"
+    );
+    let statements = statements.lock().unwrap().clone();
+    let account_writes = statements
+        .iter()
+        .filter(|sql| sql.contains("user_accounts"))
+        .count();
+    assert_eq!(account_writes, NEW_USERS / 32, "{statements:#?}");
+    // Begin, the inbox's reads and writes, the upserts, commit: a handful
+    // whatever the batch's size.
+    assert!(statements.len() <= 10, "{statements:#?}");
+}
+
+#[tokio::test]
+async fn a_batch_of_new_users_on_sqlite_costs_a_statement_per_chunk() {
+    let dir = test_support::temp_dir("team-account-count");
+    a_batch_of_new_users_costs_a_statement_per_chunk(&test_support::sqlite_url(&dir, "team.db"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_batch_of_new_users_on_postgres_costs_a_statement_per_chunk() {
+    let Some(url) = test_support::postgres_database().await else {
+        return;
+    };
+    a_batch_of_new_users_costs_a_statement_per_chunk(&url).await;
 }
 
 #[tokio::test]
