@@ -6,6 +6,8 @@
 //!   23: a Bulk request's users and group reach identity and team): SCIM requests through
 //!   the gateway, effects read back through the services' admin APIs, on
 //!   the embedded process and on PostgreSQL + RabbitMQ (`support`'s stacks);
+//! - `seat_messages`: the gateway's seat reservations travel to licensing
+//!   together over RabbitMQ request/reply and are decided exactly;
 //! - `tracing`: one trace from the request to every consumer (each test
 //!   alone in its own process of this binary: it installs the global
 //!   tracing subscriber);
@@ -24,6 +26,7 @@ mod licensing;
 mod logs;
 mod organizations;
 mod privacy;
+mod seat_messages;
 mod support;
 mod team;
 mod tracing;
