@@ -18,6 +18,13 @@ pub struct SeatRequest {
     pub key: String,
 }
 
+/// Most requests one message may carry. A message's body is either one
+/// [`SeatRequest`] (answered by one [`SeatReply`]) or a JSON array of up to
+/// this many (answered by an array of replies, in the same order, each
+/// decided as if asked alone, one after the other): a gateway creating many
+/// users at once pays a round trip per array instead of one per user.
+pub const MAX_SEAT_REQUESTS_PER_MESSAGE: usize = 256;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SeatReply {

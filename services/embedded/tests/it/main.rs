@@ -9,6 +9,8 @@
 //! - `replicas` (issue 24): three replicas each of identity, team and
 //!   licensing on one database and one queue apply a shuffled journal with
 //!   copies exactly once, in order, as one instance does;
+//! - `seat_messages`: the gateway's seat reservations travel to licensing
+//!   together over RabbitMQ request/reply and are decided exactly;
 //! - `tracing`: one trace from the request to every consumer (each test
 //!   alone in its own process of this binary: it installs the global
 //!   tracing subscriber);
@@ -32,6 +34,7 @@ mod logs;
 mod organizations;
 mod privacy;
 mod replicas;
+mod seat_messages;
 mod support;
 mod team;
 mod tracing;

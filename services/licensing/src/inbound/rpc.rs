@@ -11,7 +11,8 @@
 
 use std::sync::Arc;
 
-use provisioning_events::seats::{SeatReply, SeatRequest};
+use futures_util::future::join_all;
+use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatReply, SeatRequest};
 use service_kit::batching::Batcher;
 
 use crate::domain::models::{OrgId, Reservation, SeatKey};
@@ -48,10 +49,25 @@ impl ReservationDesk {
             .unwrap_or(SeatReply::Unavailable)
     }
 
-    /// The body-to-body handler `messaging_rabbitmq::rpc::serve` runs.
+    /// The body-to-body handler `messaging_rabbitmq::rpc::serve` runs: one
+    /// request, or an array of them, answered in kind. An array's requests
+    /// go through the desk in their order, each decided as if asked alone
+    /// (batched with whatever else arrived).
     pub async fn answer_bytes(&self, body: Vec<u8>) -> Vec<u8> {
-        let reply = match serde_json::from_slice::<SeatRequest>(&body) {
-            Ok(request) => self.answer(request).await,
+        let encoded = match serde_json::from_slice::<SeatMessage>(&body) {
+            Ok(SeatMessage::One(request)) => serde_json::to_vec(&self.answer(request).await),
+            Ok(SeatMessage::Many(requests)) if requests.len() <= MAX_SEAT_REQUESTS_PER_MESSAGE => {
+                let replies = join_all(requests.into_iter().map(|r| self.answer(r))).await;
+                serde_json::to_vec(&replies)
+            }
+            Ok(SeatMessage::Many(requests)) => {
+                tracing::warn!(
+                    requests = requests.len(),
+                    most = MAX_SEAT_REQUESTS_PER_MESSAGE,
+                    "too many seat reservation requests in one message"
+                );
+                serde_json::to_vec(&vec![SeatReply::Unavailable; requests.len()])
+            }
             Err(e) => {
                 // Where, not what: a serde message may quote the value.
                 tracing::warn!(
@@ -60,11 +76,19 @@ impl ReservationDesk {
                     column = e.column(),
                     "unreadable seat reservation request"
                 );
-                SeatReply::Unavailable
+                serde_json::to_vec(&SeatReply::Unavailable)
             }
         };
-        serde_json::to_vec(&reply).unwrap_or_default()
+        encoded.unwrap_or_default()
     }
+}
+
+/// A request message's body: one request, or an array of them.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum SeatMessage {
+    One(SeatRequest),
+    Many(Vec<SeatRequest>),
 }
 
 async fn decide<S: LicensingStore, C: Clock>(

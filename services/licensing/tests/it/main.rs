@@ -5,4 +5,5 @@
 
 mod replicas;
 mod seat_keys;
+mod seat_messages;
 mod seats;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod catch_up;
+mod account_batch;
 mod concurrent_delete;
 mod deleted_users;
 mod large;

@@ -1,6 +1,7 @@
 //! The team database in SQL (sea-orm): PostgreSQL in the distributed
 //! deployment, SQLite in the embedded one.
 
+mod account_writes;
 pub mod migration;
 mod store;
 mod tables;

@@ -15,6 +15,7 @@ use sea_orm::{
 use service_kit::inbox::{self, InboxError};
 use uuid::Uuid;
 
+use super::account_writes::AccountWrites;
 use super::tables::{TeamMembers, Teams, UserAccounts};
 use crate::domain::models::{
     AccountState, AccountStates, EventReads, Member, OrgId, Page, Paged, Team, TeamChange, TeamId,
@@ -61,13 +62,15 @@ impl SqlTeamStore {
             .filter_map(|(pair, admission)| (*admission == Admission::Apply).then_some(pair))
             .collect();
         lock_users(&txn, applied.iter().map(|(e, r)| (OrgId(e.org_id), *r))).await?;
+        let mut held = AccountWrites::default();
         for (event, reads) in applied {
             let org = OrgId(event.org_id);
-            let (current, accounts) = load_reads(&txn, org, reads).await?;
+            let (current, accounts) = load_reads(&txn, org, reads, &held).await?;
             for change in decide(event, current.as_ref(), &accounts) {
-                write_change(&txn, org, change).await?;
+                write_change(&txn, org, change, &mut held).await?;
             }
         }
+        held.flush(&txn).await?;
         txn.commit().await.map_err(db_error)?;
         Ok(admissions)
     }
@@ -137,12 +140,13 @@ async fn load_team<C: ConnectionTrait>(
     row.as_ref().map(team_from).transpose()
 }
 
-/// The account states of `users` (those the map knows), `CHUNK` users per
-/// statement.
+/// The account states of `users` (those the map knows, or a held write
+/// gives), `CHUNK` users per statement.
 async fn load_account_states<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
     users: &[String],
+    held: &AccountWrites,
 ) -> Result<AccountStates, StoreError> {
     let mut states = Vec::new();
     for chunk in users.chunks(CHUNK) {
@@ -164,7 +168,11 @@ async fn load_account_states<C: ConnectionTrait>(
             }
         }
     }
-    Ok(states.into_iter().collect())
+    // Collected in order: a held write's state replaces the stored one.
+    let held_states = users
+        .iter()
+        .filter_map(|user| Some((user.clone(), held.overlay(org, user)?)));
+    Ok(states.into_iter().chain(held_states).collect())
 }
 
 /// The user locks: users hash onto this many (a transaction holds at most
@@ -247,11 +255,13 @@ fn is_deadlock(error: &StoreError) -> bool {
 /// deletion still meet on team_members rows, in any order).
 const DEADLOCK_ATTEMPTS: usize = 4;
 
-/// Reads what `reads` names, in the applying transaction.
+/// Reads what `reads` names, in the applying transaction (with the account
+/// writes it still holds).
 async fn load_reads<C: ConnectionTrait>(
     db: &C,
     org: OrgId,
     reads: &EventReads,
+    held: &AccountWrites,
 ) -> Result<(Option<Team>, AccountStates), StoreError> {
     let team = match reads.team {
         Some(id) => load_team(db, org, id).await?,
@@ -260,15 +270,18 @@ async fn load_reads<C: ConnectionTrait>(
     let accounts = if reads.account_states_of.is_empty() {
         AccountStates::default()
     } else {
-        load_account_states(db, org, &reads.account_states_of).await?
+        load_account_states(db, org, &reads.account_states_of, held).await?
     };
     Ok((team, accounts))
 }
 
+/// Writes `change`, or holds it when it is an account-map write (written
+/// by `held`'s flush before the commit).
 async fn write_change<C: ConnectionTrait>(
     txn: &C,
     org: OrgId,
     change: TeamChange,
+    held: &mut AccountWrites,
 ) -> Result<(), StoreError> {
     match change {
         TeamChange::Create(team) => {
@@ -369,62 +382,12 @@ async fn write_change<C: ConnectionTrait>(
             scim_user_id,
             account_id,
             state,
-        } => {
-            txn.execute(
-                &Query::insert()
-                    .into_table(UserAccounts::Table)
-                    .columns([
-                        UserAccounts::OrgId,
-                        UserAccounts::ScimUserId,
-                        UserAccounts::AccountId,
-                        UserAccounts::State,
-                    ])
-                    .values_panic([
-                        org.0.into(),
-                        scim_user_id.into(),
-                        account_id.into(),
-                        state.as_str().into(),
-                    ])
-                    .on_conflict(
-                        OnConflict::columns([UserAccounts::OrgId, UserAccounts::ScimUserId])
-                            .update_columns([UserAccounts::AccountId, UserAccounts::State])
-                            .to_owned(),
-                    )
-                    .to_owned(),
-            )
-            .await
-            .map_err(db_error)?;
-        }
+        } => held.hold(org, scim_user_id, Some(account_id), state),
         TeamChange::SetAccountState {
             org,
             scim_user_id,
             state,
-        } => {
-            txn.execute(
-                &Query::insert()
-                    .into_table(UserAccounts::Table)
-                    .columns([
-                        UserAccounts::OrgId,
-                        UserAccounts::ScimUserId,
-                        UserAccounts::AccountId,
-                        UserAccounts::State,
-                    ])
-                    .values_panic([
-                        org.0.into(),
-                        scim_user_id.into(),
-                        Option::<Uuid>::None.into(),
-                        state.as_str().into(),
-                    ])
-                    .on_conflict(
-                        OnConflict::columns([UserAccounts::OrgId, UserAccounts::ScimUserId])
-                            .update_column(UserAccounts::State)
-                            .to_owned(),
-                    )
-                    .to_owned(),
-            )
-            .await
-            .map_err(db_error)?;
-        }
+        } => held.hold(org, scim_user_id, None, state),
         TeamChange::LeaveAllTeams { org, scim_user_id } => {
             txn.execute(
                 &Query::delete()
@@ -465,10 +428,12 @@ impl TeamStore for SqlTeamStore {
             return Ok(admission);
         }
         lock_users(&txn, std::iter::once((org, reads))).await?;
-        let (current, accounts) = load_reads(&txn, org, reads).await?;
+        let mut held = AccountWrites::default();
+        let (current, accounts) = load_reads(&txn, org, reads, &held).await?;
         for change in decide(current.as_ref(), &accounts) {
-            write_change(&txn, org, change).await?;
+            write_change(&txn, org, change, &mut held).await?;
         }
+        held.flush(&txn).await?;
         txn.commit().await.map_err(db_error)?;
         Ok(Admission::Apply)
     }

@@ -1,0 +1,124 @@
+//! The gateway's seat reservations over RabbitMQ request/reply
+//! (`RpcSeats`) against licensing's reservation desk: reservations asked at
+//! the same time — a bulk's creates — travel together, fewer messages than
+//! reservations, and licensing still decides each exactly (the quota's
+//! seats granted, the rest denied); one reservation alone travels in the
+//! single-request shape. PostgreSQL + RabbitMQ.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use licensing::domain::models::Subscription;
+use licensing::domain::service::SeatPolicy;
+use licensing::inbound::rpc::ReservationDesk;
+use licensing::startup::LicensingService;
+use provisioning_events::seats::SeatRequest;
+use scim_gateway::domain::models::OrgId;
+use scim_gateway::domain::ports::{SeatAuthority, SeatDecision};
+use scim_gateway::outbound::seats::RpcSeats;
+use serde_json::Value;
+use uuid::Uuid;
+
+const QUOTA: u32 = 25;
+const RESERVATIONS: usize = 40;
+
+/// The messages licensing received: how many reservations each carried,
+/// and whether it was an array.
+type Received = Arc<Mutex<Vec<(usize, bool)>>>;
+
+#[tokio::test]
+async fn concurrent_reservations_travel_together_and_are_decided_exactly() {
+    let (Some(amqp), Some(database)) = (
+        test_support::amqp_url(),
+        test_support::postgres_database().await,
+    ) else {
+        return;
+    };
+    let policy = SeatPolicy {
+        default_subscription: Subscription {
+            seat_quota: QUOTA,
+            scim_included: true,
+        },
+        hold_for: chrono::Duration::seconds(60),
+    };
+    let service = LicensingService::build(&database, 8, policy).await.unwrap();
+    let desk = ReservationDesk::start(service.licensing.clone(), 64);
+    let queue = format!("licensing.seats.test.{}", Uuid::new_v4().simple());
+    let received: Received = Arc::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let (amqp, queue, received) = (amqp.clone(), queue.clone(), Arc::clone(&received));
+        tokio::spawn(async move {
+            let handler = move |body: Vec<u8>, _headers| {
+                let (desk, received) = (desk.clone(), Arc::clone(&received));
+                async move {
+                    let carried = match serde_json::from_slice::<Value>(&body) {
+                        Ok(Value::Array(requests)) => (requests.len(), true),
+                        _ => (1, false),
+                    };
+                    received.lock().unwrap().push(carried);
+                    desk.answer_bytes(body).await
+                }
+            };
+            messaging_rabbitmq::rpc::serve(&amqp, &queue, 16, handler, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        })
+    };
+    // Serving once the queue exists: wait until a reservation gets through.
+    let probe = messaging_rabbitmq::rpc::RpcClient::new(&amqp);
+    let request = serde_json::to_vec(&SeatRequest {
+        org_id: Uuid::nil(),
+        key: "probe".into(),
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe
+        .call(&queue, &request, &[], Duration::from_secs(1))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the seat server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    received.lock().unwrap().clear();
+
+    let seats = RpcSeats::new(&amqp, queue.clone(), Duration::from_secs(10));
+    let org = OrgId(Uuid::now_v7());
+    let keys: Vec<String> = (0..RESERVATIONS).map(|i| format!("user:{i}")).collect();
+    let decisions =
+        futures_util::future::join_all(keys.iter().map(|key| seats.reserve(org, key))).await;
+    let granted = decisions
+        .iter()
+        .filter(|d| matches!(d, Ok(SeatDecision::Granted)))
+        .count();
+    let denied = decisions
+        .iter()
+        .filter(|d| matches!(d, Ok(SeatDecision::Denied { used, quota }) if *used == QUOTA && *quota == QUOTA))
+        .count();
+    assert_eq!(
+        (granted, denied),
+        (QUOTA as usize, RESERVATIONS - QUOTA as usize),
+        "{decisions:?}"
+    );
+    let messages = received.lock().unwrap().clone();
+    assert_eq!(
+        messages.iter().map(|(n, _)| n).sum::<usize>(),
+        RESERVATIONS,
+        "{messages:?}"
+    );
+    assert!(messages.len() < RESERVATIONS, "{messages:?}");
+
+    // Alone: the single-request shape, and the seat it already holds.
+    received.lock().unwrap().clear();
+    assert!(matches!(
+        seats.reserve(org, "user:0").await,
+        Ok(SeatDecision::Granted)
+    ));
+    assert_eq!(received.lock().unwrap().clone(), vec![(1, false)]);
+
+    let _ = stop.send(());
+    server.await.unwrap();
+}
