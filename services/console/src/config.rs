@@ -28,6 +28,7 @@ pub struct ConsoleSettings {
     /// The services' admin APIs (`http://gateway:8080`, …).
     pub gateway_url: String,
     pub identity_url: String,
+    pub team_url: String,
     pub licensing_url: String,
     /// The tenant URL shown to operators, e.g. `https://scim.example.com/scim/v2`;
     /// unset: the address the console was reached at, with `/scim/v2`.
@@ -52,6 +53,7 @@ impl Default for ConsoleSettings {
         Self {
             gateway_url: "http://127.0.0.1:8080".to_owned(),
             identity_url: "http://127.0.0.1:8081".to_owned(),
+            team_url: "http://127.0.0.1:8082".to_owned(),
             licensing_url: "http://127.0.0.1:8083".to_owned(),
             scim_base_url: None,
             session_idle_minutes: 30,
@@ -78,6 +80,7 @@ impl Settings {
             .set_default("log.format", "text")?
             .set_default("console.gateway_url", d.gateway_url)?
             .set_default("console.identity_url", d.identity_url)?
+            .set_default("console.team_url", d.team_url)?
             .set_default("console.licensing_url", d.licensing_url)?
             .set_default("console.session_idle_minutes", d.session_idle_minutes)?
             .set_default(

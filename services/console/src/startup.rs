@@ -29,6 +29,7 @@ pub fn build(
         ServiceUrls {
             gateway: settings.gateway_url.clone(),
             identity: settings.identity_url.clone(),
+            team: settings.team_url.clone(),
             licensing: settings.licensing_url.clone(),
         },
         admin_key.to_owned(),

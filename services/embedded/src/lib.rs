@@ -319,6 +319,7 @@ fn console_settings(
     console::config::ConsoleSettings {
         gateway_url: own.clone(),
         identity_url: own.clone(),
+        team_url: own.clone(),
         licensing_url: own,
         scim_base_url: settings.gateway.http.public_base_url.clone(),
         ..console::config::ConsoleSettings::default()

@@ -148,3 +148,88 @@ impl std::fmt::Debug for SessionKey {
 /// SHA-256 of a session key: what the session store is keyed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionHash(pub [u8; 32]);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountId(pub Uuid);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TeamId(pub Uuid);
+
+/// A role and the permissions beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub role: String,
+    pub permissions: Vec<String>,
+}
+
+/// An account as identity lists it. Its personal values are for the page
+/// only: never logged.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    /// The SCIM user it was provisioned for; each re-enabling makes a new
+    /// account for the same SCIM user.
+    pub scim_user_id: String,
+    /// `active`, `anonymized` or `deleted`.
+    pub status: String,
+    pub label: String,
+    pub access: Access,
+    pub user_name: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which accounts a list shows; every part given narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    /// Text in the user name, e-mail or a name.
+    pub search: Option<String>,
+    /// `active`, `anonymized` or `deleted`.
+    pub status: Option<String>,
+    /// One person's accounts across re-enables.
+    pub scim_user_id: Option<String>,
+}
+
+/// One change of an account's role or permissions, and who made it.
+#[derive(Debug, Clone)]
+pub struct AccessChange {
+    pub changed_by: String,
+    pub changed_at: DateTime<Utc>,
+    pub before: Access,
+    pub after: Access,
+}
+
+/// The roles and permissions accounts are given from.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+}
+
+/// Everything one account's page shows.
+#[derive(Debug, Clone)]
+pub struct AccountDetail {
+    pub organization: Organization,
+    pub account: Account,
+    pub changes: Vec<AccessChange>,
+    pub catalogue: Catalogue,
+}
+
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub group_id: String,
+    pub created_at: DateTime<Utc>,
+    pub member_count: Option<u64>,
+}
+
+/// A team member: the SCIM user and, once identity has it, its account.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub scim_user_id: String,
+    pub account_id: Option<AccountId>,
+    pub account_status: Option<String>,
+}

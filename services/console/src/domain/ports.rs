@@ -7,8 +7,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::models::{
-    ConnectionCheck, IssuedToken, NewOrganization, OrgId, Organization, Page, SeatUsage, Session,
-    SessionHash, Token, TokenId,
+    Access, AccessChange, Account, AccountFilter, AccountId, Catalogue, ConnectionCheck,
+    IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatUsage, Session,
+    SessionHash, Team, TeamId, Token, TokenId,
 };
 
 /// Why the platform did not do what the console asked.
@@ -95,9 +96,71 @@ pub trait SeatLedger: Send + Sync + 'static {
     fn seats(&self, org: OrgId) -> impl Future<Output = Result<SeatUsage, PlatformError>> + Send;
 }
 
-/// The roles an organization's default role is chosen from, from identity.
+/// The roles an organization's default role is chosen from, and the
+/// permissions an account can be given, from identity.
 pub trait AccessCatalogue: Send + Sync + 'static {
     fn roles(&self) -> impl Future<Output = Result<Vec<String>, PlatformError>> + Send;
+
+    fn catalogue(&self) -> impl Future<Output = Result<Catalogue, PlatformError>> + Send;
+}
+
+/// An organization's accounts, from identity.
+pub trait AccountDirectory: Send + Sync + 'static {
+    /// A page of the accounts `filter` lets through, in creation order.
+    fn accounts(
+        &self,
+        org: OrgId,
+        filter: &AccountFilter,
+        after: Option<AccountId>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Page<Account, AccountId>, PlatformError>> + Send;
+
+    fn account(
+        &self,
+        org: OrgId,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Account, PlatformError>> + Send;
+
+    /// Sets the account's role and permissions, recorded as made by
+    /// `changed_by`.
+    fn change_access(
+        &self,
+        org: OrgId,
+        account: AccountId,
+        access: &Access,
+        changed_by: &str,
+    ) -> impl Future<Output = Result<Account, PlatformError>> + Send;
+
+    /// The account's role and permission changes, oldest first.
+    fn access_changes(
+        &self,
+        org: OrgId,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Vec<AccessChange>, PlatformError>> + Send;
+}
+
+/// An organization's teams and their members, from team.
+pub trait TeamDirectory: Send + Sync + 'static {
+    fn teams(
+        &self,
+        org: OrgId,
+        after: Option<&str>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Page<Team, String>, PlatformError>> + Send;
+
+    fn team(
+        &self,
+        org: OrgId,
+        team: TeamId,
+    ) -> impl Future<Output = Result<Team, PlatformError>> + Send;
+
+    fn members(
+        &self,
+        org: OrgId,
+        team: TeamId,
+        after: Option<&str>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Page<Member, String>, PlatformError>> + Send;
 }
 
 /// The store of signed-in sessions, keyed by the hash of their key.
@@ -149,8 +212,25 @@ pub trait Secrets: Send + Sync + 'static {
 }
 
 /// The platform: every admin API the console reads.
-pub trait Platform: OrganizationDirectory + ScimConnection + SeatLedger + AccessCatalogue {}
-impl<P: OrganizationDirectory + ScimConnection + SeatLedger + AccessCatalogue> Platform for P {}
+pub trait Platform:
+    OrganizationDirectory
+    + ScimConnection
+    + SeatLedger
+    + AccessCatalogue
+    + AccountDirectory
+    + TeamDirectory
+{
+}
+impl<
+    P: OrganizationDirectory
+        + ScimConnection
+        + SeatLedger
+        + AccessCatalogue
+        + AccountDirectory
+        + TeamDirectory,
+> Platform for P
+{
+}
 
 /// The adapters one console runs with.
 pub trait Ports: 'static {

@@ -4,14 +4,25 @@
 use chrono::Duration;
 
 use super::models::{
-    Connection, ConnectionCheck, IssuedToken, NewOrganization, OrgId, Organization, Page, TokenId,
+    Access, Account, AccountDetail, AccountFilter, AccountId, Connection, ConnectionCheck,
+    IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatUsage, Team, TeamId,
+    TokenId,
 };
 use super::ports::{
-    AccessCatalogue, OrganizationDirectory, PlatformError, Ports, ScimConnection, SeatLedger,
+    AccessCatalogue, AccountDirectory, OrganizationDirectory, PlatformError, Ports, ScimConnection,
+    SeatLedger, TeamDirectory,
 };
 
 /// Organizations on one page of the list.
 pub const ORGANIZATIONS_PER_PAGE: u64 = 25;
+/// Accounts, teams and members on one page of their lists.
+pub const ROWS_PER_PAGE: u64 = 50;
+/// The statuses the accounts page filters by (identity's).
+pub const ACCOUNT_STATUSES: [&str; 3] = ["active", "anonymized", "deleted"];
+/// Who identity records as having made a change from the console (an
+/// operator signs in with the admin key, which names no one).
+pub const CONSOLE_ACTOR: &str = "console";
+
 /// The longest organization name the form takes (the gateway's bound).
 pub const MAX_NAME_CHARS: usize = 200;
 /// The most seats the form takes.
@@ -171,5 +182,114 @@ impl<A: Ports> Console<A> {
 
     pub async fn test_connection(&self, org: OrgId) -> Result<Vec<ConnectionCheck>, ConsoleError> {
         Ok(self.platform.test_connection(org).await?)
+    }
+
+    /// The organization and a page of the accounts `filter` lets through.
+    pub async fn accounts(
+        &self,
+        org: OrgId,
+        filter: &AccountFilter,
+        after: Option<AccountId>,
+    ) -> Result<(Organization, Page<Account, AccountId>), ConsoleError> {
+        if let Some(status) = &filter.status
+            && !ACCOUNT_STATUSES.contains(&status.as_str())
+        {
+            return Err(ConsoleError::Invalid(format!(
+                "Choose the status among: {}.",
+                ACCOUNT_STATUSES.join(", ")
+            )));
+        }
+        let organization = self.platform.organization(org).await?;
+        let page = self
+            .platform
+            .accounts(org, filter, after, ROWS_PER_PAGE)
+            .await?;
+        Ok((organization, page))
+    }
+
+    /// One account's page: the account, its access history, the catalogue
+    /// its role and permissions are chosen from.
+    pub async fn account(
+        &self,
+        org: OrgId,
+        account: AccountId,
+    ) -> Result<AccountDetail, ConsoleError> {
+        let organization = self.platform.organization(org).await?;
+        let account = self.platform.account(org, account).await?;
+        let changes = self.platform.access_changes(org, account.id).await?;
+        let catalogue = self.platform.catalogue().await?;
+        Ok(AccountDetail {
+            organization,
+            account,
+            changes,
+            catalogue,
+        })
+    }
+
+    /// Gives the account `role` and `permissions`, both from the catalogue.
+    pub async fn change_access(
+        &self,
+        org: OrgId,
+        account: AccountId,
+        role: &str,
+        permissions: Vec<String>,
+    ) -> Result<Account, ConsoleError> {
+        let catalogue = self.platform.catalogue().await?;
+        if !catalogue.roles.iter().any(|r| r == role) {
+            return Err(ConsoleError::Invalid(format!(
+                "Choose the role among: {}.",
+                catalogue.roles.join(", ")
+            )));
+        }
+        if let Some(unknown) = permissions
+            .iter()
+            .find(|p| !catalogue.permissions.contains(p))
+        {
+            return Err(ConsoleError::Invalid(format!(
+                "There is no permission {unknown:?}; choose among: {}.",
+                catalogue.permissions.join(", ")
+            )));
+        }
+        let access = Access {
+            role: role.to_owned(),
+            permissions,
+        };
+        Ok(self
+            .platform
+            .change_access(org, account, &access, CONSOLE_ACTOR)
+            .await?)
+    }
+
+    pub async fn teams(
+        &self,
+        org: OrgId,
+        after: Option<&str>,
+    ) -> Result<(Organization, Page<Team, String>), ConsoleError> {
+        let organization = self.platform.organization(org).await?;
+        let page = self.platform.teams(org, after, ROWS_PER_PAGE).await?;
+        Ok((organization, page))
+    }
+
+    /// A team and a page of its members.
+    pub async fn team(
+        &self,
+        org: OrgId,
+        team: TeamId,
+        after: Option<&str>,
+    ) -> Result<(Organization, Team, Page<Member, String>), ConsoleError> {
+        let organization = self.platform.organization(org).await?;
+        let found = self.platform.team(org, team).await?;
+        let members = self
+            .platform
+            .members(org, team, after, ROWS_PER_PAGE)
+            .await?;
+        Ok((organization, found, members))
+    }
+
+    /// The organization and its seats against the quota.
+    pub async fn seats(&self, org: OrgId) -> Result<(Organization, SeatUsage), ConsoleError> {
+        let organization = self.platform.organization(org).await?;
+        let seats = self.platform.seats(org).await?;
+        Ok((organization, seats))
     }
 }

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::models::{
-    ConnectionCheck, IssuedToken, NewOrganization, OrgId, Organization, Page, SeatUsage, Token,
-    TokenId, TokenValue,
+    Catalogue, ConnectionCheck, IssuedToken, NewOrganization, OrgId, Organization, Page, SeatUsage,
+    Token, TokenId, TokenValue,
 };
 use crate::domain::ports::{
     AccessCatalogue, OrganizationDirectory, PlatformError, ScimConnection, SeatLedger,
@@ -28,13 +28,14 @@ use crate::domain::ports::{
 pub struct ServiceUrls {
     pub gateway: String,
     pub identity: String,
+    pub team: String,
     pub licensing: String,
 }
 
 pub struct AdminApis {
     http: reqwest::Client,
     key: String,
-    urls: ServiceUrls,
+    pub(super) urls: ServiceUrls,
 }
 
 impl AdminApis {
@@ -46,12 +47,13 @@ impl AdminApis {
             urls: ServiceUrls {
                 gateway: trim(urls.gateway),
                 identity: trim(urls.identity),
+                team: trim(urls.team),
                 licensing: trim(urls.licensing),
             },
         })
     }
 
-    async fn call<T: DeserializeOwned>(
+    pub(super) async fn call<T: DeserializeOwned>(
         &self,
         service: &'static str,
         method: Method,
@@ -219,11 +221,13 @@ impl From<UsageJson> for SeatUsage {
 #[derive(Deserialize)]
 struct CatalogueJson {
     roles: Vec<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
 }
 
-const GATEWAY: &str = "the gateway";
+pub(super) const GATEWAY: &str = "the gateway";
 const LICENSING: &str = "licensing";
-const IDENTITY: &str = "identity";
+pub(super) const IDENTITY: &str = "identity";
 
 impl OrganizationDirectory for AdminApis {
     async fn organizations(
@@ -340,8 +344,15 @@ impl SeatLedger for AdminApis {
 
 impl AccessCatalogue for AdminApis {
     async fn roles(&self) -> Result<Vec<String>, PlatformError> {
+        Ok(self.catalogue().await?.roles)
+    }
+
+    async fn catalogue(&self) -> Result<Catalogue, PlatformError> {
         let url = format!("{}/admin/v1/access-catalogue", self.urls.identity);
         let catalogue: CatalogueJson = self.call(IDENTITY, Method::GET, url, None).await?;
-        Ok(catalogue.roles)
+        Ok(Catalogue {
+            roles: catalogue.roles,
+            permissions: catalogue.permissions,
+        })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin_api;
 pub mod clock;
+pub mod directory_api;
 pub mod secrets;
 pub mod sessions;
 

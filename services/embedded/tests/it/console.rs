@@ -25,14 +25,14 @@ pub struct Console {
 }
 
 /// A browser's answer: status, headers, body.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -57,13 +57,13 @@ impl Page {
     }
 
     /// The value of the first `name="csrf"` field of the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         field_value(&self.body, "name=\"csrf\"").expect("a form token on the page")
     }
 }
 
 /// The `value` attribute of the first element whose tag contains `marker`.
-fn field_value(body: &str, marker: &str) -> Option<String> {
+pub(crate) fn field_value(body: &str, marker: &str) -> Option<String> {
     let at = body.find(marker)?;
     let tag_start = body[..at].rfind('<')?;
     let tag_end = at + body[at..].find('>')?;
@@ -78,9 +78,9 @@ fn cookie_pair(set_cookie: &str) -> String {
 }
 
 /// A signed-in browser: its session cookie and the session's form token.
-struct Browser {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Browser {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 impl Console {
@@ -135,7 +135,7 @@ impl Console {
         }
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
         let mut request = self.http.get(format!("{}{path}", self.base));
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
@@ -143,7 +143,12 @@ impl Console {
         Self::read(request.send().await.unwrap()).await
     }
 
-    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Page {
         self.post_with(path, cookie, form, &[]).await
     }
 
@@ -201,7 +206,7 @@ impl Console {
         .await
     }
 
-    async fn sign_in(&self) -> Browser {
+    pub(crate) async fn sign_in(&self) -> Browser {
         let answer = self.try_sign_in(ADMIN_KEY, &[]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
         assert_eq!(answer.location(), "/console/organizations");
@@ -566,7 +571,7 @@ async fn an_address_that_keeps_failing_is_refused_even_with_the_right_key() {
 }
 
 /// A count of `needle` in `haystack`.
-fn occurrences(haystack: &str, needle: &str) -> usize {
+pub(crate) fn occurrences(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
 }
 

@@ -2,15 +2,15 @@
 //! through chromium-driver over WebDriver): sign in → create an
 //! organization → generate a token (copied with the copy button's script)
 //! → provision a user over SCIM with it → "Test connection" all green →
-//! revoke → "Test connection" names the problem. A screenshot of each page
-//! is saved under the test's target dir (`console-screenshots/`). Skipped
+//! the account appears → change its role → its seats → revoke → "Test
+//! connection" names the problem. A screenshot of each page is saved under the test's target dir (`console-screenshots/`). Skipped
 //! with a message when chromedriver is missing, unless
 //! `SCIM_TEST_REQUIRE_INFRA=1` (`scripts/infra.sh` installs it).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -233,6 +233,55 @@ async fn an_admin_walks_the_scim_connection_in_a_browser() {
     assert!(page.contains("All checks passed."), "{page}");
     assert!(!page.contains(&token), "the value is gone from the page");
     screenshot(&browser, "05-test-passed").await;
+
+    // The account appears on the accounts page (once identity applied the
+    // provisioning: the page is reloaded until then) → change its role.
+    css(&browser, "nav.tabs a[href$='/accounts']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !text(&browser).await.contains("walk@example.com") {
+        assert!(Instant::now() < deadline, "the account never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        browser.refresh().await.unwrap();
+    }
+    screenshot(&browser, "05a-accounts").await;
+    css(&browser, "table a[href*='/accounts/']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&browser, "#role")
+        .await
+        .select_by_value("admin")
+        .await
+        .unwrap();
+    css(&browser, "form[action$='/access'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&browser, ".notice").await;
+    let page = text(&browser).await;
+    assert!(page.contains("Access saved."), "{page}");
+    assert!(
+        page.contains("viewer\tadmin\tconsole") || page.contains("viewer admin console"),
+        "{page}"
+    );
+    screenshot(&browser, "05b-account-role-changed").await;
+    css(&browser, "nav.tabs a[href$='/seats']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    css(&browser, "meter").await;
+    screenshot(&browser, "05c-seats").await;
+    css(&browser, "nav.tabs a[aria-current='page']").await;
+    let connection = css(&browser, "nav.tabs a:first-child").await;
+    connection.click().await.unwrap();
+    css(&browser, "#tenant-url").await;
 
     css(&browser, "form[action$='/revoke'] button")
         .await

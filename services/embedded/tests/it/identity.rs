@@ -199,6 +199,38 @@ stack_tests! {
         assert_eq!(seen.len(), 6);
         assert_eq!(unique.len(), 6);
     }
+
+    async fn accounts_are_found_by_name_e_mail_and_person(stack: Stack) {
+        let ann = stack.scim("POST", "/Users", Some(user("ann.lee@example.com", "Ann", "Lee", "ann.lee@example.com"))).await;
+        assert_eq!(ann.status, StatusCode::CREATED, "{:?}", ann.body);
+        let ann_scim = ann.body["id"].as_str().unwrap().to_owned();
+        stack.scim("POST", "/Users", Some(user("bo_ek@example.com", "Bo", "Ek", "bo_ek@corp.test"))).await;
+        stack.scim("POST", "/Users", Some(user("carl@example.com", "Carl", "Boek", "carl@example.com"))).await;
+        stack.settle().await;
+        let labels = |body: &serde_json::Value| -> Vec<String> {
+            let mut labels: Vec<String> = body["items"].as_array().unwrap().iter().map(|a| a["label"].as_str().unwrap().to_owned()).collect();
+            labels.sort();
+            labels
+        };
+
+        // By a name, whatever its case; by e-mail; `_` and `%` match themselves.
+        assert_eq!(labels(&stack.admin("GET", "/accounts?q=LEE", None).await.body), ["Ann Lee"]);
+        assert_eq!(labels(&stack.admin("GET", "/accounts?q=boek", None).await.body), ["Carl Boek"]);
+        assert_eq!(labels(&stack.admin("GET", "/accounts?q=corp.test", None).await.body), ["Bo Ek"]);
+        assert_eq!(labels(&stack.admin("GET", "/accounts?q=bo_", None).await.body), ["Bo Ek"]);
+        assert_eq!(labels(&stack.admin("GET", "/accounts?q=%25", None).await.body), Vec::<String>::new());
+        assert_eq!(labels(&stack.admin("GET", "/accounts?q=example.com&status=active", None).await.body), ["Ann Lee", "Bo Ek", "Carl Boek"]);
+
+        // One person's accounts across a re-enable: the anonymized one and the new one.
+        stack.scim("PATCH", &format!("/Users/{ann_scim}"), Some(set_active(false))).await;
+        stack.settle().await;
+        stack.scim("PATCH", &format!("/Users/{ann_scim}"), Some(set_active(true))).await;
+        stack.settle().await;
+        let hers = stack.admin("GET", &format!("/accounts?scim_user_id={ann_scim}"), None).await;
+        let statuses: Vec<&str> = hers.body["items"].as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["anonymized", "active"], "{:?}", hers.body);
+        assert_eq!(labels(&stack.admin("GET", "/accounts?q=ann", None).await.body), ["Ann Lee"], "the anonymized account has no name left to find");
+    }
 }
 
 /// A `user.updated` of the SCIM user `scim_id` at `version`, sealed under

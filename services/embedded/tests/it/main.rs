@@ -16,6 +16,7 @@
 //!   tracing subscriber);
 //! - `console`: the operator console on a real embedded process (docs/console.md);
 //!   `console_browser`: the same walked in chromium through chromedriver;
+//!   `console_pages`: its accounts, teams and seats pages;
 //! - `delivery`, `first_start`, `logs` (no personal value in a log line),
 //!   `privacy` (issue 21's acceptance): the `scim-embedded` binary as a
 //!   child process.
@@ -26,6 +27,7 @@ mod bulk;
 mod concurrent_members;
 mod console;
 mod console_browser;
+mod console_pages;
 mod delivery;
 mod first_start;
 mod identity;

@@ -150,6 +150,12 @@ pub struct AccessChange {
 pub struct AccountQuery {
     pub status: Option<AccountStatus>,
     pub workspace: Option<WorkspaceId>,
+    /// One person's accounts: those provisioned for this SCIM user (each
+    /// re-enabling makes a new one).
+    pub scim_user_id: Option<String>,
+    /// Accounts whose user name, e-mail, display, given or family name
+    /// contains this text, whatever its case.
+    pub search: Option<String>,
     /// Keyset paging: accounts after this id (ids grow with creation time).
     pub after: Option<AccountId>,
     pub limit: u64,

@@ -143,6 +143,9 @@ fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), HttpError> {
 struct ListParams {
     status: Option<String>,
     workspace_id: Option<Uuid>,
+    scim_user_id: Option<String>,
+    /// Text in the user name, e-mail or a name.
+    q: Option<String>,
     after: Option<Uuid>,
     limit: Option<u64>,
 }
@@ -170,6 +173,11 @@ async fn list_accounts<S: AccountStore, C: Clock, K: DataKeys>(
             AccountQuery {
                 status,
                 workspace: params.workspace_id.map(WorkspaceId),
+                scim_user_id: params.scim_user_id,
+                search: params
+                    .q
+                    .map(|q| q.trim().to_owned())
+                    .filter(|q| !q.is_empty()),
                 after: params.after.map(AccountId),
                 limit: params.limit.unwrap_or(0),
             },

@@ -4,6 +4,7 @@
 
 pub mod assets;
 mod auth;
+mod directory;
 mod pages;
 mod session;
 
@@ -185,6 +186,30 @@ pub fn configure<A: Ports>(
                         .route(web::post().to(pages::create_organization::<A>)),
                 )
                 .route(org, web::get().to(pages::connection::<A>))
+                .route(
+                    &format!("{org}/accounts"),
+                    web::get().to(directory::accounts::<A>),
+                )
+                .route(
+                    &format!("{org}/accounts/{{account}}"),
+                    web::get().to(directory::account::<A>),
+                )
+                .route(
+                    &format!("{org}/accounts/{{account}}/access"),
+                    web::post().to(directory::change_access::<A>),
+                )
+                .route(
+                    &format!("{org}/teams"),
+                    web::get().to(directory::teams::<A>),
+                )
+                .route(
+                    &format!("{org}/teams/{{team}}"),
+                    web::get().to(directory::team::<A>),
+                )
+                .route(
+                    &format!("{org}/seats"),
+                    web::get().to(directory::seats::<A>),
+                )
                 .route(&format!("{org}/test"), web::get().to(pages::test::<A>))
                 .route(&format!("{org}/tokens"), web::post().to(pages::issue::<A>))
                 .route(

@@ -17,11 +17,11 @@ use crate::inbound::views;
 use crate::inbound::views::connection::ConnectionView;
 use crate::inbound::views::organizations::OrganizationsView;
 
-fn id(text: &str) -> Result<Uuid, PageError> {
+pub(super) fn id(text: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(text).map_err(|_| PageError::NotFound)
 }
 
-fn see_other(location: String) -> HttpResponse {
+pub(super) fn see_other(location: String) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
-use super::{Chrome, alert, csrf_field, notice, page, when};
+use super::{Chrome, alert, csrf_field, notice, org_nav, page, when};
 use crate::domain::models::{Connection, ConnectionCheck, IssuedToken, Token};
 use crate::domain::service::ROTATION_OVERLAPS;
 
@@ -29,7 +29,7 @@ pub fn connection(view: &ConnectionView<'_>) -> Markup {
             csrf: Some(view.csrf),
         },
         html! {
-            p class="crumbs" { a href="/console/organizations" { "Organizations" } " / " (o.name) }
+            (org_nav(o, "SCIM connection"))
             h1 { (o.name) " — SCIM connection" }
             @if let Some(message) = view.notice { (notice(message)) }
             @if let Some(error) = view.error { (alert(error)) }

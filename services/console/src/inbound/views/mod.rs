@@ -1,14 +1,18 @@
 //! The pages, as maud templates (escaped by default; no inline script or
 //! style: the stylesheet and the copy button's script are static files).
 
+pub mod accounts;
 pub mod connection;
 pub mod organizations;
+pub mod seats;
 pub mod sign_in;
+pub mod teams;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::http::assets;
+use crate::domain::models::Organization;
 
 /// What the layout needs of the signed-in operator: the form token of the
 /// sign-out button. `None` on the sign-in page.
@@ -80,4 +84,39 @@ pub fn error_page(title: &str, message: &str, signed_in: Option<&str>) -> Markup
             p { a href="/console/organizations" { "Back to the organizations" } }
         },
     )
+}
+
+/// The organization's pages, the current one marked for screen readers.
+pub fn org_nav(organization: &Organization, current: &str) -> Markup {
+    let base = format!("/console/organizations/{}", organization.id.0);
+    let links = [
+        ("", "SCIM connection"),
+        ("/accounts", "Accounts"),
+        ("/teams", "Teams"),
+        ("/seats", "Seats"),
+    ];
+    html! {
+        p class="crumbs" { a href="/console/organizations" { "Organizations" } " / " (organization.name) }
+        nav class="tabs" aria-label={ "Pages of " (organization.name) } {
+            @for (path, label) in links {
+                @if label == current {
+                    a href={ (base) (path) } aria-current="page" { (label) }
+                } @else {
+                    a href={ (base) (path) } { (label) }
+                }
+            }
+        }
+    }
+}
+
+/// Text as a URL query value (a paging key is the service's own text).
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

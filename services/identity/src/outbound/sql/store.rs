@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use messaging::Admission;
 use provisioning_events::Event;
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, UpdateStatement};
+use sea_orm::sea_query::{
+    Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement, UpdateStatement,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, TransactionTrait};
 use service_kit::inbox::{self, InboxError};
 use std::collections::{HashMap, HashSet};
@@ -86,6 +88,34 @@ fn select_accounts() -> SelectStatement {
         ])
         .from(Accounts::Table)
         .to_owned()
+}
+
+/// Any profile column containing `text`, case-insensitively: a bound
+/// `LOWER(column) LIKE '%text%'` with the pattern's own `%`, `_` and `!`
+/// escaped (`!` is the escape character on both databases).
+fn contains_text(text: &str) -> Cond {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            escaped.push('!');
+        }
+        escaped.push(c);
+    }
+    let pattern = format!("%{escaped}%");
+    [
+        Accounts::UserName,
+        Accounts::Email,
+        Accounts::DisplayName,
+        Accounts::GivenName,
+        Accounts::FamilyName,
+    ]
+    .into_iter()
+    .fold(Cond::any(), |any, column| {
+        any.add(
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(LikeExpr::new(pattern.clone()).escape('!')),
+        )
+    })
 }
 
 fn account_from(row: &QueryResult) -> Result<Account, StoreError> {
@@ -406,6 +436,12 @@ impl AccountStore for SqlAccountStore {
         }
         if let Some(workspace) = query.workspace {
             select.and_where(Expr::col(Accounts::WorkspaceId).eq(workspace.0));
+        }
+        if let Some(scim_user_id) = &query.scim_user_id {
+            select.and_where(Expr::col(Accounts::ScimUserId).eq(scim_user_id.as_str()));
+        }
+        if let Some(search) = &query.search {
+            select.cond_where(contains_text(search));
         }
         if let Some(after) = query.after {
             select.and_where(Expr::col(Accounts::Id).gt(after.0));
