@@ -12,10 +12,7 @@ use sea_orm::sqlx::{self, ConnectOptions as _};
 use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
-/// (`classid`, `objid`) of the migration lock; see `relay_lease` for the
-/// namespace.
-const LOCK_NAMESPACE: i32 = 0x5C1A;
-const MIGRATIONS: i32 = 2;
+use crate::relay_lease::{LOCK_NAMESPACE, MIGRATIONS_LOCK};
 
 /// Applies `M`'s pending migrations to `db`. On PostgreSQL, one process at
 /// a time: the lock lives on a connection of its own, outside `db`'s pool,
@@ -31,7 +28,7 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Resul
         .context("the migration lock's connection failed")?;
     sqlx::query("SELECT pg_advisory_lock($1, $2)")
         .bind(LOCK_NAMESPACE)
-        .bind(MIGRATIONS)
+        .bind(MIGRATIONS_LOCK)
         .execute(&mut session)
         .await
         .context("the migration lock was not granted")?;

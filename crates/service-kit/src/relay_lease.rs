@@ -20,9 +20,14 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 
-/// The advisory lock's key, (`classid`, `objid`) in `pg_locks`: any pair
-/// unused by other clients of the database.
-const LOCK_NAMESPACE: i32 = 0x5C1A;
+/// The session-level advisory locks the services take are (`classid`,
+/// `objid`) pairs in `pg_locks`, all in this namespace; every `objid` is
+/// listed here — [`LeasedOutbox`] and [`MIGRATIONS_LOCK`] — so that no lock
+/// ever waits on another by sharing its key.
+pub(crate) const LOCK_NAMESPACE: i32 = 0x5C1A;
+
+/// The `objid` of the lock a service migrates under (`crate::migrations`).
+pub(crate) const MIGRATIONS_LOCK: i32 = 3;
 
 /// Which outbox a lease is for (the lock's `objid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod catch_up;
 mod account_batch;
+mod catch_up;
 mod concurrent_delete;
 mod deleted_users;
 mod large;
