@@ -305,7 +305,8 @@ pub fn entitlement_inbox(store: &SqlScimView) -> Inbox {
 }
 
 /// With a broker configured: the consumer of licensing's events, the
-/// journal's relay to RabbitMQ and the data-key server, stopping on `tasks`'
+/// journal's relay to RabbitMQ, the data-key server and the journal server
+/// for consumers catching up, stopping on `tasks`'
 /// signal.
 fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings: &Settings) {
     let Some(url) = configured_amqp(settings) else {
@@ -335,10 +336,17 @@ fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings
     tasks.spawn("journal relay", |stop| {
         journal_relay(store, publisher, settings, stop)
     });
-    let (keys, url, server) = (store.clone(), url.to_owned(), settings.data_keys.clone());
+    let (keys, keys_url, server) = (store.clone(), url.to_owned(), settings.data_keys.clone());
     tasks.spawn("data-key server", move |stop| async move {
         let (queue, concurrency) = (&server.queue, server.concurrency);
-        crate::inbound::data_keys::serve(keys, &url, queue, concurrency, stop.stopped()).await;
+        crate::inbound::data_keys::serve(keys, &keys_url, queue, concurrency, stop.stopped()).await;
+    });
+    let (journal, url, server) = (store.clone(), url.to_owned(), settings.catch_up.clone());
+    let queue = server.queue_for(&settings.amqp.exchange);
+    tasks.spawn("journal server", move |stop| async move {
+        let (queue, concurrency) = (&queue, server.concurrency);
+        crate::inbound::journal_feed::serve(journal, &url, queue, concurrency, stop.stopped())
+            .await;
     });
 }
 
@@ -513,6 +521,7 @@ mod tests {
                 "entitlement consumer",
                 "journal relay",
                 "data-key server",
+                "journal server",
                 "inbox pruner"
             ]
         );
