@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::console::{Browser, Console, field_value, occurrences};
+use crate::support::user;
 
 /// Waits for the platform's consumers to apply what SCIM sent: `probe`
 /// reads the admin API until `done` says so.
@@ -65,17 +66,6 @@ async fn scim(console: &Console, token: &str, path: &str, body: Value) -> Value 
     answer.json().await.unwrap()
 }
 
-fn user(user_name: &str, given: &str, family: &str) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": user_name,
-        "name": {"givenName": given, "familyName": family},
-        "displayName": format!("{given} {family}"),
-        "emails": [{"value": user_name, "type": "work", "primary": true}],
-        "active": true
-    })
-}
-
 #[actix_web::test]
 async fn provisioned_accounts_teams_and_seats_show_and_a_role_changes_with_its_history() {
     let console = Console::start().await;
@@ -106,7 +96,7 @@ async fn provisioned_accounts_teams_and_seats_show_and_a_role_changes_with_its_h
         &console,
         &token,
         "/Users",
-        user("ann.lee@example.com", "Ann", "Lee"),
+        user("ann.lee@example.com", "Ann", "Lee", "ann.lee@example.com"),
     )
     .await;
     let ann_scim = ann["id"].as_str().unwrap().to_owned();
@@ -114,7 +104,7 @@ async fn provisioned_accounts_teams_and_seats_show_and_a_role_changes_with_its_h
         &console,
         &token,
         "/Users",
-        user("bo.ek@example.com", "Bo", "Ek"),
+        user("bo.ek@example.com", "Bo", "Ek", "bo.ek@example.com"),
     )
     .await;
     scim(
