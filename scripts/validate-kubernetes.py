@@ -11,12 +11,13 @@
    their schemas vendored in deploy/kubernetes/schemas (unknown fields are
    errors there too).
 3. Rules of this platform: every service Deployment has >= 2 replicas, a
-   PodDisruptionBudget and a Service, readiness on /readyz, liveness on
+   PodDisruptionBudget and a Service (the console: exactly 1 replica, its
+   sessions being in memory, and a Service), readiness on /readyz, liveness on
    /healthz, a startup probe, requests and limits, a grace period above the
    services' 30 s stop plus the preStop pause, a non-root read-only
    container; every ConfigMap/Secret key read exists (Secrets: in
    secrets.example.yaml); every SCIM_* variable is one docs/operations.md
-   documents; the databases are deploy/postgres-init.sql's; PostgreSQL's
+   or docs/console.md documents; the databases are deploy/postgres-init.sql's; PostgreSQL's
    max_connections covers every replica's pool; every kustomization lists
    every manifest beside it.
 4. Broken variants of the manifests must each be rejected — the proof that
@@ -218,18 +219,22 @@ def stop_within_secs():
 
 
 def documented_variables():
-    return set(re.findall(r"\b(SCIM_[A-Z0-9_]+)\b", open(os.path.join(ROOT, "docs/operations.md")).read()))
+    text = "".join(open(os.path.join(ROOT, doc)).read() for doc in ("docs/operations.md", "docs/console.md"))
+    return set(re.findall(r"\b(SCIM_[A-Z0-9_]+)\b", text))
 
 
 def check_deployment(dep, objects, label, errors):
     where = f"{label}: Deployment/{dep['metadata']['name']}"
     spec, pod = dep["spec"], pod_spec(dep)
     labels = spec["template"]["metadata"]["labels"]
-    if spec.get("replicas", 1) < 2:
+    console = labels.get("app.kubernetes.io/component") == "console"
+    if console and spec.get("replicas", 1) != 1:
+        errors.append(f"{where}: the console keeps its sessions in memory: exactly 1 replica")
+    if not console and spec.get("replicas", 1) < 2:
         errors.append(f"{where}: fewer than 2 replicas")
     kinds = {o["kind"] for o in objects if o["kind"] in ("PodDisruptionBudget", "Service")
              and selects(o["spec"].get("selector", {}).get("matchLabels", o["spec"].get("selector", {})), labels)}
-    for kind in ("PodDisruptionBudget", "Service"):
+    for kind in ("Service",) if console else ("PodDisruptionBudget", "Service"):
         if kind not in kinds:
             errors.append(f"{where}: no {kind} selects its pods")
     if pod.get("terminationGracePeriodSeconds", 30) <= stop_within_secs() + PRESTOP_PAUSE_SECS:
@@ -373,7 +378,7 @@ def validate_tree(kube, secret_docs, schemas, versions):
         validate_schemas(objects, schemas, versions, overlay, errors)
         for dep in objects:
             if dep["kind"] == "Deployment" and dep["spec"]["template"]["metadata"]["labels"].get(
-                    "app.kubernetes.io/component") == "scim-service":
+                    "app.kubernetes.io/component") in ("scim-service", "console"):
                 check_deployment(dep, objects, overlay, errors)
         check_references(objects, secrets, overlay, errors)
         check_stores(objects, secrets, overlay, errors)
@@ -421,6 +426,9 @@ BROKEN = [
     ("a grace period within the 30 s stop", edit("base/team.yaml", "terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 30"), "terminationGracePeriodSeconds must exceed"),
     ("one replica", edit("base/licensing.yaml", "replicas: 2", "replicas: 1"), "fewer than 2 replicas"),
     ("no PodDisruptionBudget", drop_last_document("base/team.yaml"), "no PodDisruptionBudget"),
+    ("two console replicas", edit("base/console.yaml", "replicas: 1", "replicas: 2"), "exactly 1 replica"),
+    ("the console without its Service", drop_last_document("base/console.yaml"), "no Service selects"),
+    ("a console setting misspelt", edit("base/config.yaml", "SCIM_CONSOLE__TEAM_URL", "SCIM_CONSOLE_TEAM_URL"), "documents"),
     ("a writable root filesystem", edit("base/licensing.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"), "readOnlyRootFilesystem"),
     ("too few PostgreSQL connections", edit("stores/postgres.yaml", 'max_connections: "200"', 'max_connections: "50"'), "max_connections"),
     ("a manifest in no kustomization", add_file("base/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n"), "is in no kustomization"),
