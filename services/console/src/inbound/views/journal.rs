@@ -306,3 +306,77 @@ pub fn replayed(view: &ReplayedView<'_>) -> Markup {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::journal::{EventId, OriginalEvent};
+    use crate::domain::models::OrgId;
+
+    fn detail(traceparent: Option<&str>) -> EventDetail {
+        let org = OrgId(Uuid::nil());
+        EventDetail {
+            organization: Organization {
+                id: org,
+                name: "Acme".to_owned(),
+                workspace_id: Uuid::nil(),
+                workspace: None,
+                default_role: "member".to_owned(),
+                scim_included: true,
+                created_at: Utc::now(),
+            },
+            event: JournalEvent {
+                seq: 7,
+                id: EventId(Uuid::nil()),
+                event_type: "user.updated".to_owned(),
+                schema_version: 2,
+                org,
+                aggregate_kind: "user".to_owned(),
+                aggregate_id: "u-1".to_owned(),
+                version: 2,
+                occurred_at: Utc::now(),
+                published_at: None,
+                traceparent: traceparent.map(str::to_owned),
+                facts: Vec::new(),
+                personal: Some(PersonalValues::Erased),
+                original: OriginalEvent(serde_json::Value::Null),
+            },
+            deliveries: vec![
+                (Consumer::Identity, Delivery::Unknown),
+                (Consumer::Team, Delivery::AppliedOrSuperseded),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_trace_links_to_jaeger_when_it_is_configured() {
+        let traced = detail(Some(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ));
+        let view = |detail, jaeger_url| {
+            event(&EventView {
+                csrf: "t",
+                detail,
+                jaeger_url,
+            })
+            .into_string()
+        };
+        let linked = view(&traced, Some("http://jaeger.test:16686"));
+        assert!(
+            linked.contains(
+                "href=\"http://jaeger.test:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736\""
+            )
+        );
+        let alone = view(&traced, None);
+        assert!(alone.contains("<code>4bf92f3577b34da6a3ce929d0e0e4736</code>"));
+        assert!(!alone.contains("/trace/"));
+        let untraced = view(&detail(None), Some("http://jaeger.test:16686"));
+        assert!(untraced.contains("No trace recorded"));
+        // A service that did not answer is said so, in words.
+        assert!(untraced.contains("identity did not answer: its status is unknown."));
+        assert!(untraced.contains("Erased: the person was deleted"));
+    }
+}
