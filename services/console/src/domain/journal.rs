@@ -1,27 +1,15 @@
-//! The event journal as the console shows it: an organization's events
-//! filtered by type, person and time; one event with its trace and its
-//! delivery status at each consuming service; one person's events replayed
-//! to one service; the services' dead letters and their requeue. Personal
-//! values are never opened here: an event's profile is only ever known as
-//! sealed, erased or withheld.
+//! The event journal as the console knows it: an organization's events
+//! and their filter, one event's delivery status at each consuming service,
+//! what a replay or a requeue did, the services' dead letters (the use
+//! cases are `journal_service.rs`). Personal values are never opened here:
+//! an event's profile is only ever known as sealed, erased or withheld.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use uuid::Uuid;
 
-use super::models::{OrgId, Organization, Page};
-use super::ports::{
-    DeadLetters, EventJournal, OrganizationDirectory, PlatformError, Ports, Replay,
-};
-use super::service::{Console, ConsoleError};
-
-/// Events on one page of the journal.
-pub const EVENTS_PER_PAGE: u64 = 50;
-/// Events per replay request (the services take at most 1,000).
-pub const REPLAY_BATCH: u64 = 1000;
-/// Dead letters listed per service.
-pub const DEAD_LETTERS_LISTED: u64 = 100;
+use super::models::{OrgId, Organization};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EventId(pub Uuid);
@@ -73,6 +61,11 @@ pub struct JournalQuery {
     pub until: String,
 }
 
+/// A filter the journal cannot apply, in words of what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidFilter(pub String);
+
 /// The event types the filter offers: every kind's, then every type.
 pub fn event_types() -> Vec<&'static str> {
     let mut types = vec!["user.*", "group.*", "subscription.*"];
@@ -82,13 +75,13 @@ pub fn event_types() -> Vec<&'static str> {
 
 impl JournalQuery {
     /// The filter, or what to change in words.
-    pub fn filter(&self) -> Result<JournalFilter, ConsoleError> {
+    pub fn filter(&self) -> Result<JournalFilter, InvalidFilter> {
         let given = |v: &str| Some(v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
         let event_type = given(&self.event_type);
         if let Some(t) = &event_type
             && !event_types().contains(&t.as_str())
         {
-            return Err(ConsoleError::Invalid(format!(
+            return Err(InvalidFilter(format!(
                 "There is no event type {t:?}; choose one from the list."
             )));
         }
@@ -97,7 +90,7 @@ impl JournalQuery {
         if let (Some(since), Some(until)) = (since, until)
             && since > until
         {
-            return Err(ConsoleError::Invalid(
+            return Err(InvalidFilter(
                 "\"From\" is after \"Until\": nothing can match.".to_owned(),
             ));
         }
@@ -111,7 +104,7 @@ impl JournalQuery {
 }
 
 /// A `datetime-local` value (`2026-12-05T09:30`, seconds optional) read as UTC.
-fn instant(label: &str, text: &str) -> Result<Option<DateTime<Utc>>, ConsoleError> {
+fn instant(label: &str, text: &str) -> Result<Option<DateTime<Utc>>, InvalidFilter> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -125,7 +118,7 @@ fn instant(label: &str, text: &str) -> Result<Option<DateTime<Utc>>, ConsoleErro
     .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
     .map(|t| Some(t.and_utc()))
     .ok_or_else(|| {
-        ConsoleError::Invalid(format!(
+        InvalidFilter(format!(
             "{label}: enter a date and time such as 2026-12-05T09:30 (UTC)."
         ))
     })
@@ -262,7 +255,7 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    fn of(outcome: Option<ReplayOutcome>) -> Delivery {
+    pub fn of(outcome: Option<ReplayOutcome>) -> Delivery {
         let Some(o) = outcome else {
             return Delivery::Unknown;
         };
@@ -329,146 +322,6 @@ pub struct ServiceLetters {
     pub letters: Option<Vec<DeadLetter>>,
 }
 
-/// Problems listed on a replay's result page, at most.
-const PROBLEMS_LISTED: usize = 20;
-
-impl<A: Ports> Console<A> {
-    /// The organization and a page of its journal, oldest first.
-    pub async fn journal(
-        &self,
-        org: OrgId,
-        query: &JournalQuery,
-        after_seq: Option<i64>,
-    ) -> Result<(Organization, JournalFilter, Page<JournalEvent, i64>), ConsoleError> {
-        let filter = query.filter()?;
-        let organization = self.platform().organization(org).await?;
-        let page = self
-            .platform()
-            .events(org, &filter, after_seq, EVENTS_PER_PAGE)
-            .await?;
-        Ok((organization, filter, page))
-    }
-
-    /// One event of the organization, and where it stands at each consumer
-    /// (a dry-run replay of it to each; one that does not answer is
-    /// `Delivery::Unknown`, the page says so).
-    pub async fn event(&self, org: OrgId, id: EventId) -> Result<EventDetail, ConsoleError> {
-        let organization = self.platform().organization(org).await?;
-        let event = self.platform().event(id).await?;
-        if event.org != org {
-            return Err(PlatformError::NotFound.into());
-        }
-        let mut deliveries = Vec::with_capacity(Consumer::ALL.len());
-        for service in Consumer::ALL {
-            let answer = self
-                .platform()
-                .replay(service, std::slice::from_ref(&event), true)
-                .await;
-            let outcome = match answer {
-                Ok(outcomes) => outcomes.into_iter().find(|o| o.event == id),
-                Err(e) => {
-                    tracing::warn!(service = service.name(), error = %e, "delivery status unknown");
-                    None
-                }
-            };
-            deliveries.push((service, Delivery::of(outcome)));
-        }
-        Ok(EventDetail {
-            organization,
-            event,
-            deliveries,
-        })
-    }
-
-    /// Every event of one person (the SCIM user id) in the organization,
-    /// replayed to `service` in journal order, a batch at a time.
-    pub async fn replay_person(
-        &self,
-        org: OrgId,
-        person: &str,
-        service: &str,
-    ) -> Result<(Organization, Consumer, ReplayReport), ConsoleError> {
-        let service = Consumer::from_name(service).ok_or_else(|| {
-            ConsoleError::Invalid(
-                "Choose the service to replay to: identity, team or licensing.".to_owned(),
-            )
-        })?;
-        let person = person.trim();
-        if person.is_empty() {
-            return Err(ConsoleError::Invalid(
-                "Choose the person whose events to replay.".to_owned(),
-            ));
-        }
-        let organization = self.platform().organization(org).await?;
-        let filter = JournalFilter {
-            person: Some(person.to_owned()),
-            ..JournalFilter::default()
-        };
-        let mut report = ReplayReport::default();
-        let mut after = None;
-        loop {
-            let page = self
-                .platform()
-                .events(org, &filter, after, REPLAY_BATCH)
-                .await?;
-            if page.items.is_empty() {
-                break;
-            }
-            let outcomes = self.platform().replay(service, &page.items, false).await?;
-            report.events += page.items.len() as u64;
-            for o in outcomes {
-                if matches!(o.outcome, Outcome::Failed | Outcome::OutOfOrder)
-                    && report.problems.len() < PROBLEMS_LISTED
-                {
-                    report
-                        .problems
-                        .push((o.event, o.detail.clone().unwrap_or_default()));
-                }
-                *report.counts.entry(o.outcome).or_default() += 1;
-            }
-            match page.next_after {
-                Some(next) if after != Some(next) => after = Some(next),
-                _ => break,
-            }
-        }
-        Ok((organization, service, report))
-    }
-
-    /// Each consumer's dead letters; a service that does not answer is
-    /// listed as such rather than failing the page.
-    pub async fn dead_letters(&self) -> Vec<ServiceLetters> {
-        let mut all = Vec::with_capacity(Consumer::ALL.len());
-        for service in Consumer::ALL {
-            let letters = match self
-                .platform()
-                .dead_letters(service, DEAD_LETTERS_LISTED)
-                .await
-            {
-                Ok(letters) => Some(letters),
-                Err(e) => {
-                    tracing::warn!(service = service.name(), error = %e, "dead letters unavailable");
-                    None
-                }
-            };
-            all.push(ServiceLetters { service, letters });
-        }
-        all
-    }
-
-    /// Applies one of `service`'s dead letters (`event`), or all of them,
-    /// through its consumer again.
-    pub async fn requeue(
-        &self,
-        service: &str,
-        event: Option<EventId>,
-    ) -> Result<(Consumer, RequeueReport), ConsoleError> {
-        let service = Consumer::from_name(service)
-            .ok_or_else(|| ConsoleError::Invalid("There is no such service.".to_owned()))?;
-        let report = self.platform().requeue(service, event).await?;
-        Ok((service, report))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -510,12 +363,12 @@ mod tests {
             until: "2026-12-05T00:00".to_owned(),
             ..JournalQuery::default()
         };
-        assert!(matches!(backwards.filter(), Err(ConsoleError::Invalid(_))));
+        assert!(matches!(backwards.filter(), Err(InvalidFilter(_))));
         let garbage = JournalQuery {
             since: "yesterday".to_owned(),
             ..JournalQuery::default()
         };
-        let Err(ConsoleError::Invalid(words)) = garbage.filter() else {
+        let Err(InvalidFilter(words)) = garbage.filter() else {
             panic!("refused");
         };
         assert!(words.starts_with("From: "), "{words}");
@@ -523,7 +376,7 @@ mod tests {
             event_type: "user.exploded".to_owned(),
             ..JournalQuery::default()
         };
-        assert!(matches!(unknown.filter(), Err(ConsoleError::Invalid(_))));
+        assert!(matches!(unknown.filter(), Err(InvalidFilter(_))));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! cases.
 
 pub mod journal;
+pub mod journal_service;
 pub mod models;
 pub mod ports;
 pub mod service;

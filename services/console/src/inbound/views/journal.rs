@@ -109,9 +109,6 @@ pub fn journal(view: &JournalView<'_>) -> Markup {
                 }
                 button type="submit" class="secondary" { "Filter" }
             }
-            @if let Some(person) = &view.filter.person {
-                (replay_form(view.csrf, &base, person))
-            }
             @if view.page.items.is_empty() {
                 p class="empty" {
                     @if view.later_page { "No more events." }
@@ -147,6 +144,9 @@ pub fn journal(view: &JournalView<'_>) -> Markup {
                 @if let Some(next) = view.page.next_after {
                     a href={ (base) "?" (params) "after_seq=" (next) } rel="next" { "Next page" }
                 }
+            }
+            @if let Some(person) = &view.filter.person {
+                (replay_form(view.csrf, &base, person))
             }
         },
     )
