@@ -125,3 +125,60 @@ fn service_letters(csrf: &str, s: &ServiceLetters) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::journal::{DeadLetter, EventId};
+
+    #[test]
+    fn a_service_that_does_not_answer_and_a_requeue_are_said_in_words() {
+        let letter = DeadLetter {
+            event: EventId(Uuid::nil()),
+            seq: 9,
+            event_type: "user.updated".to_owned(),
+            org: None,
+            aggregate_id: "u-1".to_owned(),
+            version: 3,
+            error: "version 3 arrived before version 2".to_owned(),
+            attempts: 3,
+        };
+        let services = [
+            ServiceLetters {
+                service: Consumer::Identity,
+                letters: None,
+            },
+            ServiceLetters {
+                service: Consumer::Team,
+                letters: Some(vec![letter]),
+            },
+            ServiceLetters {
+                service: Consumer::Licensing,
+                letters: Some(Vec::new()),
+            },
+        ];
+        let report = RequeueReport {
+            applied: 2,
+            already_applied: 1,
+            erased: 1,
+            still_failing: vec![(EventId(Uuid::nil()), "still out of order".to_owned())],
+        };
+        let page = dead_letters(&DeadLettersView {
+            csrf: "t",
+            services: &services,
+            requeued: Some((Consumer::Team, &report)),
+        })
+        .into_string();
+        assert!(page.contains("identity did not answer; try again shortly."));
+        assert!(page.contains("<td>version 3 arrived before version 2</td>"));
+        assert!(page.contains("No dead letters."));
+        assert!(page.contains(
+            "Requeued to team: 2 letters applied, 1 already applied, 1 of deleted persons \
+             handed over without personal values and removed, 1 still failing (listed below)."
+        ));
+        assert!(page.contains("still out of order"));
+        assert!(page.contains("action=\"/console/dead-letters/team/requeue\""));
+    }
+}
