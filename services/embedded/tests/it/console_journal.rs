@@ -608,3 +608,56 @@ async fn a_dead_letter_is_listed_and_requeued_through_the_console() {
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     served.stop().await;
 }
+
+#[actix_web::test]
+async fn the_journal_is_paged_and_a_page_keeps_its_filter() {
+    let served = Served::start().await;
+    let journal = format!("/console/organizations/{}/journal", served.org());
+    for n in 0..51 {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": format!("Team {n:02}"),
+        });
+        served.scim(reqwest::Method::POST, "/Groups", body).await;
+    }
+    served
+        .scim(
+            reqwest::Method::POST,
+            "/Users",
+            user("pat@example.com", "Pat", "Ro", "pat@example.com"),
+        )
+        .await;
+    let first = served
+        .get(&format!("{journal}?type=group.provisioned"))
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let rows = crate::console::occurrences(&first.body, "<td>group.provisioned</td>");
+    assert_eq!(rows, 50);
+    assert!(!first.body.contains("First page"));
+    let next_at = first
+        .body
+        .find("?type=group.provisioned&amp;after_seq=")
+        .expect("a next page");
+    let next: String = first.body[next_at..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect::<String>()
+        .replace("&amp;", "&");
+    let second = served.get(&format!("{journal}{next}")).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(
+        crate::console::occurrences(&second.body, "<td>group.provisioned</td>"),
+        1
+    );
+    assert!(
+        !second.body.contains("<td>user.provisioned</td>"),
+        "the filter is kept"
+    );
+    assert!(!second.body.contains("rel=\"next\""));
+    assert!(second.body.contains("First page"));
+    let beyond = served.get(&format!("{journal}?after_seq=999999")).await;
+    assert!(beyond.body.contains("No more events."), "{}", beyond.body);
+    let garbage = served.get(&format!("{journal}?after_seq=x")).await;
+    assert_eq!(garbage.status, StatusCode::NOT_FOUND);
+    served.stop().await;
+}
