@@ -46,6 +46,10 @@ pub struct ConsoleSettings {
     pub sign_in_failure_window_secs: u64,
     /// How long a call to an admin API may take (milliseconds).
     pub request_timeout_ms: u64,
+    /// Jaeger's UI as the operator's browser reaches it, e.g.
+    /// `http://localhost:16686`: an event's trace id links to
+    /// `{jaeger_url}/trace/{trace_id}`. Unset: the trace id is shown alone.
+    pub jaeger_url: Option<String>,
 }
 
 impl Default for ConsoleSettings {
@@ -62,6 +66,7 @@ impl Default for ConsoleSettings {
             sign_in_failure_limit: 20,
             sign_in_failure_window_secs: 60,
             request_timeout_ms: 10_000,
+            jaeger_url: None,
         }
     }
 }
@@ -110,5 +115,6 @@ mod tests {
         assert_eq!(settings.http.port, 8084);
         assert_eq!(settings.console.session_idle_minutes, 30);
         assert!(settings.admin_key.is_none());
+        assert!(settings.console.jaeger_url.is_none());
     }
 }

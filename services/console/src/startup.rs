@@ -53,6 +53,12 @@ pub fn build(
             Duration::from_secs(settings.sign_in_failure_window_secs),
         ),
         scim_base_url: settings.scim_base_url.clone(),
+        jaeger_url: settings
+            .jaeger_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| u.trim_end_matches('/').to_owned()),
         secure_cookies: settings.secure_cookies,
     }))
 }

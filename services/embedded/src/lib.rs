@@ -322,6 +322,7 @@ fn console_settings(
         team_url: own.clone(),
         licensing_url: own,
         scim_base_url: settings.gateway.http.public_base_url.clone(),
+        jaeger_url: settings.jaeger_url.clone(),
         ..console::config::ConsoleSettings::default()
     }
 }

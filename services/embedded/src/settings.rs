@@ -33,6 +33,9 @@ pub struct EmbeddedSettings {
     pub licensing_relay: RelaySettings,
     /// How often expired seat reservations are deleted.
     pub sweep_interval: Duration,
+    /// Jaeger's UI for the console's links to an event's trace
+    /// (`SCIM_EMBEDDED__JAEGER_URL`); unset: no link.
+    pub jaeger_url: Option<String>,
 }
 
 /// The `SCIM_EMBEDDED__<KEY>` variables.
@@ -48,6 +51,7 @@ struct ExtraSettings {
     licensing_relay_idle_poll_ms: Option<u64>,
     licensing_relay_max_backoff_ms: Option<u64>,
     sweep_interval_secs: Option<u64>,
+    jaeger_url: Option<String>,
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -103,6 +107,7 @@ impl EmbeddedSettings {
         if let Some(secs) = extra.sweep_interval_secs {
             settings.sweep_interval = Duration::from_secs(secs.max(1));
         }
+        settings.jaeger_url = extra.jaeger_url;
         Ok(settings)
     }
 
@@ -144,6 +149,7 @@ impl EmbeddedSettings {
                 lease_retry_ms: 1000,
             },
             sweep_interval: Duration::from_secs(30),
+            jaeger_url: None,
             gateway,
         }
     }

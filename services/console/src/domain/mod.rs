@@ -2,6 +2,8 @@
 //! needs from the platform and for sessions, the session rules and the use
 //! cases.
 
+pub mod journal;
+pub mod journal_service;
 pub mod models;
 pub mod ports;
 pub mod service;

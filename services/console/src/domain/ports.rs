@@ -6,6 +6,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use super::journal::{
+    Consumer, DeadLetter, EventId, JournalEvent, JournalFilter, ReplayOutcome, RequeueReport,
+};
 use super::models::{
     Access, AccessChange, Account, AccountFilter, AccountId, Catalogue, ConnectionCheck,
     IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatUsage, Session,
@@ -163,6 +166,54 @@ pub trait TeamDirectory: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page<Member, String>, PlatformError>> + Send;
 }
 
+/// The gateway's journal of provisioning events.
+pub trait EventJournal: Send + Sync + 'static {
+    /// A page of the organization's events `filter` lets through, in
+    /// journal order, after `after_seq`.
+    fn events(
+        &self,
+        org: OrgId,
+        filter: &JournalFilter,
+        after_seq: Option<i64>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Page<JournalEvent, i64>, PlatformError>> + Send;
+
+    /// One event, whichever organization's: the caller checks.
+    fn event(
+        &self,
+        id: EventId,
+    ) -> impl Future<Output = Result<JournalEvent, PlatformError>> + Send;
+}
+
+/// Journal events handed to one consuming service again, through its own
+/// consumer and inbox (nothing applied twice).
+pub trait Replay: Send + Sync + 'static {
+    /// What `service` did with each of `events` (at most 1,000), or with
+    /// `dry_run` what it would do and whether it applied them before.
+    fn replay(
+        &self,
+        service: Consumer,
+        events: &[JournalEvent],
+        dry_run: bool,
+    ) -> impl Future<Output = Result<Vec<ReplayOutcome>, PlatformError>> + Send;
+}
+
+/// The events a consuming service gave up on, and their requeue.
+pub trait DeadLetters: Send + Sync + 'static {
+    fn dead_letters(
+        &self,
+        service: Consumer,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, PlatformError>> + Send;
+
+    /// Applies `event`'s letter, or all of the service's letters, again.
+    fn requeue(
+        &self,
+        service: Consumer,
+        event: Option<EventId>,
+    ) -> impl Future<Output = Result<RequeueReport, PlatformError>> + Send;
+}
+
 /// The store of signed-in sessions, keyed by the hash of their key.
 pub trait SessionStore: Send + Sync + 'static {
     fn insert(
@@ -219,6 +270,9 @@ pub trait Platform:
     + AccessCatalogue
     + AccountDirectory
     + TeamDirectory
+    + EventJournal
+    + Replay
+    + DeadLetters
 {
 }
 impl<
@@ -227,7 +281,10 @@ impl<
         + SeatLedger
         + AccessCatalogue
         + AccountDirectory
-        + TeamDirectory,
+        + TeamDirectory
+        + EventJournal
+        + Replay
+        + DeadLetters,
 > Platform for P
 {
 }

@@ -61,6 +61,10 @@ impl<A: Ports> Console<A> {
         Self { platform }
     }
 
+    pub(super) fn platform(&self) -> &A::Platform {
+        &self.platform
+    }
+
     pub async fn organizations(
         &self,
         after: Option<OrgId>,

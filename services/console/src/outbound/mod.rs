@@ -1,9 +1,11 @@
-//! The console's adapters: the admin APIs over HTTP, the in-memory session
+//! The console's adapters: the admin APIs over HTTP (the journal, replay and
+//! dead letters among them), the in-memory session
 //! store, the clock and the random source.
 
 pub mod admin_api;
 pub mod clock;
 pub mod directory_api;
+pub mod journal_api;
 pub mod secrets;
 pub mod sessions;
 

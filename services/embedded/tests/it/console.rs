@@ -491,6 +491,21 @@ async fn every_response_carries_the_security_headers() {
                 .await,
         ),
         (
+            "journal",
+            console
+                .get(
+                    &format!("/console/organizations/{org}/journal"),
+                    Some(&browser.cookie),
+                )
+                .await,
+        ),
+        (
+            "dead letters",
+            console
+                .get("/console/dead-letters", Some(&browser.cookie))
+                .await,
+        ),
+        (
             "missing",
             console
                 .get("/console/nothing-here", Some(&browser.cookie))
@@ -545,7 +560,9 @@ async fn every_response_carries_the_security_headers() {
     assert_eq!(asset.status, StatusCode::OK);
     assert!(asset.header("cache-control").contains("max-age=31536000"));
     assert!(asset.header("content-type").starts_with("text/css"));
-    assert_eq!(answers[3].1.status, StatusCode::NOT_FOUND);
+    assert_eq!(answers[3].1.status, StatusCode::OK, "journal");
+    assert_eq!(answers[4].1.status, StatusCode::OK, "dead letters");
+    assert_eq!(answers[5].1.status, StatusCode::NOT_FOUND);
     console.stop().await;
 }
 

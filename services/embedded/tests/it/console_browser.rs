@@ -318,6 +318,10 @@ async fn an_admin_walks_the_scim_connection_in_a_browser() {
     );
     screenshot(&browser, "07-phone-width").await;
 
+    crate::console_browser_journal::journal_and_replay(&browser, base, async |name| {
+        screenshot(&browser, name).await
+    })
+    .await;
     browser.close().await.unwrap();
     console.stop().await;
 }

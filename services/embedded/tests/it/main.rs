@@ -16,7 +16,8 @@
 //!   tracing subscriber);
 //! - `console`: the operator console on a real embedded process (docs/console.md);
 //!   `console_browser`: the same walked in chromium through chromedriver;
-//!   `console_pages`: its accounts, teams and seats pages;
+//!   `console_pages`: its accounts, teams and seats pages; `console_journal`:
+//!   its event journal, delivery status, replay and dead letters;
 //! - `delivery`, `first_start`, `logs` (no personal value in a log line),
 //!   `privacy` (issue 21's acceptance): the `scim-embedded` binary as a
 //!   child process.
@@ -27,6 +28,8 @@ mod bulk;
 mod concurrent_members;
 mod console;
 mod console_browser;
+mod console_browser_journal;
+mod console_journal;
 mod console_pages;
 mod delivery;
 mod first_start;

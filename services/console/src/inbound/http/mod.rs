@@ -5,6 +5,7 @@
 pub mod assets;
 mod auth;
 mod directory;
+mod journal;
 mod pages;
 mod session;
 
@@ -38,6 +39,8 @@ pub struct ConsoleState<A: Ports> {
     pub scim_base_url: Option<String>,
     /// `Secure` cookies whatever the request says.
     pub secure_cookies: bool,
+    /// Jaeger's UI, without a trailing `/`: an event's trace links there.
+    pub jaeger_url: Option<String>,
 }
 
 /// What went wrong, as the page the operator gets.
@@ -209,6 +212,23 @@ pub fn configure<A: Ports>(
                 .route(
                     &format!("{org}/seats"),
                     web::get().to(directory::seats::<A>),
+                )
+                .route(
+                    &format!("{org}/journal"),
+                    web::get().to(journal::journal::<A>),
+                )
+                .route(
+                    &format!("{org}/journal/replay"),
+                    web::post().to(journal::replay::<A>),
+                )
+                .route(
+                    &format!("{org}/journal/{{event}}"),
+                    web::get().to(journal::event::<A>),
+                )
+                .route("/dead-letters", web::get().to(journal::dead_letters::<A>))
+                .route(
+                    "/dead-letters/{service}/requeue",
+                    web::post().to(journal::requeue::<A>),
                 )
                 .route(&format!("{org}/test"), web::get().to(pages::test::<A>))
                 .route(&format!("{org}/tokens"), web::post().to(pages::issue::<A>))

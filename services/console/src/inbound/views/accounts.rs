@@ -163,6 +163,8 @@ pub fn account(view: &AccountView<'_>) -> Markup {
                     a href={ "/console/organizations/" (o.id.0) "/accounts?person=" (query_value(&a.scim_user_id)) } {
                         "This person's accounts across re-enables"
                     }
+                    " · "
+                    a href=(super::journal::person_journal(o, &a.scim_user_id)) { "This person's events" }
                 }
                 dt { "Account id" } dd { code { (a.id.0) } }
                 dt { "Created" } dd { (when(a.created_at)) }

@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod connection;
+pub mod dead_letters;
+pub mod journal;
 pub mod organizations;
 pub mod seats;
 pub mod sign_in;
@@ -38,6 +40,7 @@ pub fn page(title: &str, chrome: &Chrome<'_>, content: Markup) -> Markup {
                     @if let Some(csrf) = chrome.csrf {
                         nav aria-label="Main" {
                             a href="/console/organizations" { "Organizations" }
+                            a href="/console/dead-letters" { "Dead letters" }
                         }
                         form method="post" action="/console/sign-out" class="inline" {
                             (csrf_field(csrf))
@@ -94,6 +97,7 @@ pub fn org_nav(organization: &Organization, current: &str) -> Markup {
         ("/accounts", "Accounts"),
         ("/teams", "Teams"),
         ("/seats", "Seats"),
+        ("/journal", "Journal"),
     ];
     html! {
         p class="crumbs" { a href="/console/organizations" { "Organizations" } " / " (organization.name) }

@@ -101,6 +101,7 @@ pub fn team(view: &TeamView<'_>) -> Markup {
                         thead { tr {
                             th scope="col" { "SCIM user id" }
                             th scope="col" { "Account" }
+                            th scope="col" { "Journal" }
                         } }
                         tbody {
                             @for m in &view.members.items {
@@ -116,6 +117,7 @@ pub fn team(view: &TeamView<'_>) -> Markup {
                                             (None, _) => "Not yet known to identity",
                                         }
                                     }
+                                    td { a href=(super::journal::person_journal(o, &m.scim_user_id)) { "This person's events" } }
                                 }
                             }
                         }
