@@ -6,7 +6,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -175,6 +175,23 @@ impl Browser {
             .text()
             .await
             .expect("the page's text")
+    }
+
+    /// What `script` returns once it returns text (10 s at most).
+    pub async fn answer(&self, script: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let value = self
+                .client
+                .execute(script, vec![])
+                .await
+                .unwrap_or_else(|e| panic!("{script}: {e}"));
+            if let Some(text) = value.as_str() {
+                return text.to_owned();
+            }
+            assert!(Instant::now() < deadline, "{script} never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn set_size(&self, (width, height): (u32, u32)) {

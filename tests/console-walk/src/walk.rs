@@ -82,11 +82,24 @@ impl<'a> Walk<'a> {
             .to_owned();
         let tenant_url = b.css("#tenant-url").await.prop("value").await.unwrap();
         assert_eq!(tenant_url.as_deref(), Some(target.scim_url.as_str()));
-        // The copy button's script runs under the Content-Security-Policy.
-        let copy = b.css("button[data-copy='tenant-url']").await;
-        copy.click().await.unwrap();
-        let label = copy.text().await.unwrap();
-        assert_ne!(label, "Copy tenant URL", "the script answered the click");
+        // The copy button's script runs under the Content-Security-Policy:
+        // its answer to a real click (a new label, put back 2 s later) is
+        // caught by an observer, whenever the clipboard's promise settles.
+        b.client()
+            .execute(
+                r#"const button = document.querySelector("button[data-copy='tenant-url']");
+                   window.copyAnswer = null;
+                   new MutationObserver((_, observer) => {
+                     observer.disconnect();
+                     window.copyAnswer = button.textContent;
+                   }).observe(button, { childList: true, characterData: true, subtree: true });"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.click("button[data-copy='tenant-url']").await;
+        let answer = b.answer("return window.copyAnswer;").await;
+        assert_ne!(answer, "Copy tenant URL", "the script answered the click");
         self.page("03-connection", true).await;
         org
     }
