@@ -1,4 +1,5 @@
-//! The walk's steps, as an admin takes them: sign in → create an
+//! The walk's steps, as an admin takes them: sign in (a wrong key
+//! refused first) → an address naming no organization → create an
 //! organization → generate a token (copied with the copy button's script)
 //! → provision a user over SCIM with it → "Test connection" all green → the
 //! account appears → change its role → its seats → its team and member → revoke →
@@ -55,11 +56,31 @@ impl<'a> Walk<'a> {
         assert!(b.path().await.ends_with("/console/sign-in"));
         b.css("#admin-key").await;
         self.page("01-sign-in", true).await;
+        // A wrong key first: the refusal, in words, is a page too.
+        b.type_into("#admin-key", "not-the-admin-key").await;
+        b.click("form[action='/console/sign-in'] button").await;
+        b.css("[role='alert']").await;
+        let page = b.text().await;
+        assert!(page.contains("That is not the admin key."), "{page}");
+        self.page("01a-sign-in-refused", false).await;
         b.type_into("#admin-key", &target.admin_key).await;
         b.click("form[action='/console/sign-in'] button").await;
         b.css("#org-name").await;
         assert!(b.path().await.ends_with("/console/organizations"));
         self.page("02-organizations", true).await;
+        // An address that names no organization: the error page.
+        b.goto(&format!(
+            "{}/console/organizations/00000000-0000-7000-8000-000000000000",
+            target.console_url
+        ))
+        .await;
+        b.css("[role='alert']").await;
+        let page = b.text().await;
+        assert!(page.contains("Not found"), "{page}");
+        self.page("02a-not-found", true).await;
+        b.goto(&format!("{}/console/organizations", target.console_url))
+            .await;
+        b.css("#org-name").await;
 
         b.type_into("#org-name", "Acme Corp").await;
         b.type_into("#org-seats", "10").await;
@@ -222,7 +243,7 @@ impl<'a> Walk<'a> {
             b.fits_the_width().await,
             "no sideways scrolling at phone width"
         );
-        b.screenshot("07-phone-width").await;
+        b.checked("07-phone-width").await;
         for (name, url) in std::mem::take(&mut self.pages) {
             b.goto(&url).await;
             b.css("main").await;
