@@ -36,6 +36,32 @@ if ! command -v chromedriver >/dev/null 2>&1; then
   install chromium chromium-driver || { echo "infra: FATAL: chromium and chromium-driver are not installed and could not be" >&2; exit 1; }
 fi
 
+# The walk's accessibility check (tests/console-walk) injects axe-core into
+# every page. It comes from the npm registry here, at infra time, pinned and
+# its integrity checked against the sha512 below (the registry's
+# `dist.integrity` for this version); the test never fetches anything.
+AXE_VERSION=4.14.1
+AXE_INTEGRITY=sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+AXE_DIR=/var/cache/scim-npm/axe-core-$AXE_VERSION
+if [ ! -f "$AXE_DIR/axe.min.js" ]; then
+  command -v npm >/dev/null 2>&1 || install npm || { echo "infra: FATAL: npm is not installed and could not be" >&2; exit 1; }
+  echo "infra: fetching axe-core $AXE_VERSION from the npm registry"
+  axe_tmp=$(mktemp -d)
+  (cd "$axe_tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null) ||
+    { echo "infra: FATAL: npm pack axe-core@$AXE_VERSION failed" >&2; exit 1; }
+  axe_tgz="$axe_tmp/axe-core-$AXE_VERSION.tgz"
+  got=$(python3 -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$axe_tgz")
+  [ "$got" = "$AXE_INTEGRITY" ] ||
+    { echo "infra: FATAL: axe-core $AXE_VERSION's integrity is $got, expected $AXE_INTEGRITY" >&2; exit 1; }
+  tar -xzf "$axe_tgz" -C "$axe_tmp"
+  mkdir -p "$AXE_DIR"
+  cp "$axe_tmp/package/LICENSE" "$axe_tmp/package/package.json" "$AXE_DIR/"
+  # Last, so that a half-done copy is never taken for a whole one.
+  cp "$axe_tmp/package/axe.min.js" "$AXE_DIR/axe.min.js.part" && mv "$AXE_DIR/axe.min.js.part" "$AXE_DIR/axe.min.js"
+  rm -rf "$axe_tmp"
+fi
+echo "infra: axe-core $AXE_VERSION in $AXE_DIR"
+
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
 rabbit_up() { rabbitmqctl -q await_startup --timeout 2 >/dev/null 2>&1 || (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 

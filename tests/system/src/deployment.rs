@@ -274,6 +274,64 @@ pub async fn start_with(
     Some(deployment)
 }
 
+/// The `console` binary beside a started deployment, with the
+/// `environment:` docker-compose.yml gives it: the four services' URLs are
+/// the deployment's, and the tenant URL it shows (compose's
+/// `SCIM_PUBLIC_BASE_URL`) the gateway's SCIM base URL. Its URL is
+/// `deployment.url("console")`.
+pub async fn start_console(deployment: &mut Deployment) {
+    let compose = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml"),
+    )
+    .unwrap();
+    let scim_url = format!("{}/scim/v2", deployment.url("scim-gateway"));
+    let variables = |name: &str| match name {
+        "SCIM_ADMIN_KEY" => Some(ADMIN_KEY.to_owned()),
+        "SCIM_PUBLIC_BASE_URL" => Some(scim_url.clone()),
+        _ => None,
+    };
+    let mut environment = compose_environment(&compose, "console", &variables).unwrap();
+    let port = free_port();
+    for (key, value) in &mut environment {
+        let service = match key.as_str() {
+            "SCIM_CONSOLE__GATEWAY_URL" => "scim-gateway",
+            "SCIM_CONSOLE__IDENTITY_URL" => "identity",
+            "SCIM_CONSOLE__TEAM_URL" => "team",
+            "SCIM_CONSOLE__LICENSING_URL" => "licensing",
+            "SCIM_HTTP__PORT" => {
+                *value = port.to_string();
+                continue;
+            }
+            _ => continue,
+        };
+        *value = deployment.url(service).to_owned();
+    }
+    let keys: Vec<&str> = environment.iter().map(|(k, _)| k.as_str()).collect();
+    for required in [
+        "SCIM_ADMIN_KEY",
+        "SCIM_HTTP__PORT",
+        "SCIM_CONSOLE__GATEWAY_URL",
+        "SCIM_CONSOLE__IDENTITY_URL",
+        "SCIM_CONSOLE__TEAM_URL",
+        "SCIM_CONSOLE__LICENSING_URL",
+        "SCIM_CONSOLE__SCIM_BASE_URL",
+    ] {
+        assert!(
+            keys.contains(&required),
+            "compose gives console no {required}"
+        );
+    }
+    environment.push(("SCIM_HTTP__HOST".to_owned(), "127.0.0.1".to_owned()));
+    let dir = test_support::temp_dir("system-console");
+    let process =
+        ServiceProcess::start("console", &workspace_binary("console"), &environment, &dir).unwrap();
+    deployment.processes.insert("console", process);
+    deployment
+        .urls
+        .insert("console", format!("http://127.0.0.1:{port}"));
+    wait_ready(deployment, "console").await;
+}
+
 /// `scimctl` against the deployment: its URLs and admin key, and for
 /// `rebuild identity` the gateway's data keys on the test's broker and queue
 /// (`SCIM_DATA_KEYS`, `SCIM_DATA_KEYS__QUEUE`: `--data-keys`,

@@ -28,7 +28,6 @@ mod bulk;
 mod concurrent_members;
 mod console;
 mod console_browser;
-mod console_browser_journal;
 mod console_journal;
 mod console_pages;
 mod delivery;

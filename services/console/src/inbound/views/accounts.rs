@@ -95,7 +95,7 @@ pub fn accounts(view: &AccountsView<'_>) -> Markup {
                     @else { "No accounts yet: they appear when the identity provider provisions users over SCIM." }
                 }
             } @else {
-                div class="table" {
+                div class="table" tabindex="0" role="region" aria-label="Table of accounts" {
                     table {
                         thead { tr {
                             th scope="col" { "Name" }
@@ -181,7 +181,7 @@ pub fn account(view: &AccountView<'_>) -> Markup {
                 @if view.detail.changes.is_empty() {
                     p class="empty" { "No change since it was provisioned." }
                 } @else {
-                    div class="table" {
+                    div class="table" tabindex="0" role="region" aria-label="Table of access changes" {
                         table {
                             thead { tr {
                                 th scope="col" { "When" }

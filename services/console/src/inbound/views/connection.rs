@@ -125,7 +125,7 @@ fn tokens(view: &ConnectionView<'_>, base: &str) -> Markup {
         @if tokens.is_empty() {
             p class="empty" { "No tokens yet. Generate one for the identity provider." }
         } @else {
-            div class="table" {
+            div class="table" tabindex="0" role="region" aria-label="Table of tokens" {
                 table {
                     thead { tr {
                         th scope="col" { "Token" }

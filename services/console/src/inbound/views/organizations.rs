@@ -33,7 +33,7 @@ pub fn organizations(view: &OrganizationsView<'_>) -> Markup {
                         @else { "No organizations yet. Create the first one below." }
                     }
                 } @else {
-                    div class="table" {
+                    div class="table" tabindex="0" role="region" aria-label="Table of organizations" {
                         table {
                             thead { tr {
                                 th scope="col" { "Name" }

@@ -29,7 +29,7 @@ pub fn teams(view: &TeamsView<'_>) -> Markup {
                     @else { "No teams yet: they appear when the identity provider pushes groups over SCIM." }
                 }
             } @else {
-                div class="table" {
+                div class="table" tabindex="0" role="region" aria-label="Table of teams" {
                     table {
                         thead { tr {
                             th scope="col" { "Name" }
@@ -96,7 +96,7 @@ pub fn team(view: &TeamView<'_>) -> Markup {
                     @if view.later_page { "No more members." } @else { "No members." }
                 }
             } @else {
-                div class="table" {
+                div class="table" tabindex="0" role="region" aria-label="Table of members" {
                     table {
                         thead { tr {
                             th scope="col" { "SCIM user id" }

@@ -1,0 +1,124 @@
+//! axe-core, the accessibility checker, injected into the page under test.
+//!
+//! Its source is a pinned release from the npm registry that
+//! `scripts/infra.sh` fetched (`npm pack`) and checked against the
+//! registry's sha512 integrity: the test reads `axe.min.js` from
+//! `SCIM_TEST_AXE_JS`, by default [`DEFAULT_PATH`], and never downloads
+//! anything. WebDriver's "execute script" runs the source as a function
+//! body through DevTools, which the page's Content-Security-Policy
+//! (`script-src 'self'`) does not govern — so the console's policy stays as
+//! strict as it is.
+
+use std::fmt;
+
+use fantoccini::Client;
+use serde_json::{Value, json};
+
+/// Keep in step with `AXE_VERSION` in scripts/infra.sh.
+pub const VERSION: &str = "4.14.1";
+pub const DEFAULT_PATH: &str = "/var/cache/scim-npm/axe-core-4.14.1/axe.min.js";
+
+/// axe-core's source, or `None` (the check is skipped, said here) when it
+/// is missing and infrastructure is not required.
+pub fn source() -> Option<String> {
+    let path = std::env::var("SCIM_TEST_AXE_JS")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            assert!(
+                !test_support::require_infra(),
+                "SCIM_TEST_REQUIRE_INFRA=1 but axe-core {VERSION} is not at {path} ({e}): run scripts/infra.sh"
+            );
+            eprintln!(
+                "accessibility check skipped: no axe-core {VERSION} at {path} ({e}); scripts/infra.sh fetches it"
+            );
+            None
+        }
+    }
+}
+
+/// One rule axe-core found broken, and where.
+#[derive(Debug)]
+pub struct Violation {
+    pub id: String,
+    pub impact: String,
+    pub help: String,
+    /// The CSS selectors of the elements that break it.
+    pub targets: Vec<String>,
+}
+
+impl Violation {
+    /// What the acceptance counts: serious or critical.
+    pub fn is_serious(&self) -> bool {
+        matches!(self.impact.as_str(), "serious" | "critical")
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "- {} ({}): {} — at {}",
+            self.id,
+            self.impact,
+            self.help,
+            self.targets.join(", ")
+        )
+    }
+}
+
+/// Every violation axe-core finds on the page the browser shows (injected
+/// first when the page does not have it yet).
+pub async fn run(client: &Client, source: &str) -> Vec<Violation> {
+    let present = client
+        .execute("return typeof window.axe === 'object';", vec![])
+        .await
+        .expect("the page answers");
+    if present != json!(true) {
+        let injected = client
+            .execute(
+                &format!("{source}\n;return typeof window.axe === 'object';"),
+                vec![],
+            )
+            .await
+            .expect("axe-core injected");
+        assert_eq!(injected, json!(true), "axe-core did not load in the page");
+    }
+    let answer = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { resultTypes: ["violations"] })
+                 .then(r => done({ violations: r.violations.map(v => ({
+                     id: v.id, impact: v.impact || "", help: v.help,
+                     targets: v.nodes.map(n => n.target.join(" "))
+                 })) }))
+                 .catch(e => done({ error: String(e) }));"#,
+            vec![],
+        )
+        .await
+        .expect("axe-core ran");
+    if let Some(error) = answer.get("error") {
+        panic!("axe-core failed: {error}");
+    }
+    answer["violations"]
+        .as_array()
+        .expect("axe-core's violations")
+        .iter()
+        .map(|v| Violation {
+            id: text(&v["id"]),
+            impact: text(&v["impact"]),
+            help: text(&v["help"]),
+            targets: v["targets"]
+                .as_array()
+                .map(|t| t.iter().map(text).collect())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
