@@ -142,7 +142,7 @@ where
             SeatChange::Release { holder } => release(&txn, org, &holder, &mut totals).await?,
         }
     }
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(Admission::Apply)
 }
@@ -367,7 +367,7 @@ where
         &mut totals,
     )
     .await?;
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(admissions)
 }

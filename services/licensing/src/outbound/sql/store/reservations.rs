@@ -95,7 +95,7 @@ where
         }
     }
     insert_seats(&txn, &new_reservations, now).await?;
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     decided
         .into_iter()
@@ -116,7 +116,7 @@ pub(super) async fn release_expired(
     for org in &released {
         totals.add(*org, 0, -1);
     }
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(released.len() as u64)
 }
