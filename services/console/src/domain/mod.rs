@@ -2,6 +2,7 @@
 //! needs from the platform and for sessions, the session rules and the use
 //! cases.
 
+pub mod health;
 pub mod models;
 pub mod ports;
 pub mod service;

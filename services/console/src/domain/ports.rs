@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use super::models::{
     Access, AccessChange, Account, AccountFilter, AccountId, Catalogue, ConnectionCheck,
     IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatUsage, Session,
-    SessionHash, Team, TeamId, Token, TokenId,
+    SessionHash, Team, TeamId, Token, TokenId, UsagePoint,
 };
+use super::health::ServiceHealth;
 
 /// Why the platform did not do what the console asked.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,23 @@ pub trait SeatLedger: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SeatUsage, PlatformError>> + Send;
 
     fn seats(&self, org: OrgId) -> impl Future<Output = Result<SeatUsage, PlatformError>> + Send;
+
+    /// `org`'s seat usage from `since` to `until`, an hour a point, oldest
+    /// first.
+    fn usage_history(
+        &self,
+        org: OrgId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<UsagePoint>, PlatformError>> + Send;
+}
+
+/// Whether the services are ready, from their `/readyz`.
+pub trait PlatformHealth: Send + Sync + 'static {
+    /// One report per process asked, in the order gateway, identity, team,
+    /// licensing; a process that does not answer is a report saying so,
+    /// never an error.
+    fn health(&self) -> impl Future<Output = Vec<ServiceHealth>> + Send;
 }
 
 /// The roles an organization's default role is chosen from, and the
@@ -219,6 +237,7 @@ pub trait Platform:
     + AccessCatalogue
     + AccountDirectory
     + TeamDirectory
+    + PlatformHealth
 {
 }
 impl<
@@ -227,7 +246,8 @@ impl<
         + SeatLedger
         + AccessCatalogue
         + AccountDirectory
-        + TeamDirectory,
+        + TeamDirectory
+        + PlatformHealth,
 > Platform for P
 {
 }

@@ -27,6 +27,7 @@ mod bulk;
 mod concurrent_members;
 mod console;
 mod console_browser;
+mod console_health;
 mod console_pages;
 mod delivery;
 mod first_start;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod connection;
+pub mod health;
 pub mod organizations;
 pub mod seats;
 pub mod sign_in;
@@ -38,6 +39,8 @@ pub fn page(title: &str, chrome: &Chrome<'_>, content: Markup) -> Markup {
                     @if let Some(csrf) = chrome.csrf {
                         nav aria-label="Main" {
                             a href="/console/organizations" { "Organizations" }
+                            " "
+                            a href="/console/health" { "Health" }
                         }
                         form method="post" action="/console/sign-out" class="inline" {
                             (csrf_field(csrf))
