@@ -14,12 +14,14 @@
 //! - `reservations`: deciding a batch of reservation requests; the sweep.
 //! - `events`: user events applied to the ledger; the outbox.
 //! - `subscriptions`: an organization's subscription and its announcement.
+//! - `totals`: the running totals, written with the usage record of a change.
 //! - `usage`: seat usage over time, an hour a row, recorded by the writes above.
 
 mod events;
 mod ledger;
 mod reservations;
 mod subscriptions;
+mod totals;
 mod usage;
 
 use std::sync::Arc;

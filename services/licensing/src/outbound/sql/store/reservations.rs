@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::ledger::{
-    NewSeat, TotalsDelta, confirmed_and_live, db_error, delete_expired, insert_seats,
-    live_reservations, lock_organization, seat_totals,
+    NewSeat, confirmed_and_live, db_error, delete_expired, insert_seats, live_reservations,
+    lock_organization, seat_totals,
 };
 use super::subscriptions::subscription;
+use super::totals::TotalsDelta;
 use crate::domain::models::{
     Ledger, NewReservation, OrgId, Reservation, ReservationDecision, SeatKey,
 };
