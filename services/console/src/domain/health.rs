@@ -20,9 +20,13 @@ pub enum Readiness {
     /// Ready, and still applying what its new queue missed from the journal.
     CatchingUp,
     /// Answered 503: `detail` names each part that is not ready, and why.
-    NotReady { detail: String },
+    NotReady {
+        detail: String,
+    },
     /// No answer, or one that is not a readiness report: why, in words.
-    NotAnswering { why: String },
+    NotAnswering {
+        why: String,
+    },
 }
 
 /// A part of a process as its `/readyz` reports it.
@@ -50,7 +54,10 @@ pub enum HealthPart {
         failure: Option<String>,
     },
     /// A part this console does not know, with its report as text.
-    Other { name: String, report: String },
+    Other {
+        name: String,
+        report: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

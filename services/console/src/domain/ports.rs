@@ -6,12 +6,12 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use super::health::ServiceHealth;
 use super::models::{
     Access, AccessChange, Account, AccountFilter, AccountId, Catalogue, ConnectionCheck,
     IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatUsage, Session,
     SessionHash, Team, TeamId, Token, TokenId, UsagePoint,
 };
-use super::health::ServiceHealth;
 
 /// Why the platform did not do what the console asked.
 #[derive(Debug, thiserror::Error)]

@@ -3,12 +3,12 @@
 
 use chrono::Duration;
 
+use super::health::ServiceHealth;
 use super::models::{
     Access, Account, AccountDetail, AccountFilter, AccountId, Connection, ConnectionCheck,
     IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatsOverview, Team, TeamId,
     TokenId,
 };
-use super::health::ServiceHealth;
 use super::ports::{
     AccessCatalogue, AccountDirectory, Clock, OrganizationDirectory, PlatformError, PlatformHealth,
     Ports, ScimConnection, SeatLedger, TeamDirectory,

@@ -117,15 +117,16 @@ fn parts(report: &Map<String, Value>) -> Vec<HealthPart> {
             }),
             "queue" => HealthPart::Consumer {
                 consuming: bool_of(value, "consuming"),
-                queue: value.get("name").and_then(Value::as_str).map(|queue| {
-                    QueueDepths {
+                queue: value
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(|queue| QueueDepths {
                         name: queue.to_owned(),
                         ready: u64_of(value, "ready"),
                         retrying: u64_of(value, "retrying"),
                         dead: u64_of(value, "dead"),
                         consumers: u64_of(value, "consumers"),
-                    }
-                }),
+                    }),
             },
             _ if value.get("queue").is_some() && value.get("consuming").is_some() => {
                 HealthPart::RequestServer {

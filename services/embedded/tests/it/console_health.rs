@@ -21,7 +21,11 @@ async fn the_health_page_shows_every_part_ready_and_the_journal_lag() {
 
     // The page's top navigation links it.
     let list = console.get("/console/organizations", cookie).await;
-    assert!(list.body.contains("href=\"/console/health\""), "{}", list.body);
+    assert!(
+        list.body.contains("href=\"/console/health\""),
+        "{}",
+        list.body
+    );
 
     // Once the journal is published, the page says every part is ready
     // and nothing waits. The embedded process answers for all four
@@ -31,8 +35,8 @@ async fn the_health_page_shows_every_part_ready_and_the_journal_lag() {
     })
     .await;
     let relay = match readyz["journal"]["relay_held"].as_bool() {
-        Some(true) => "This process's relay publishes them.",
-        Some(false) => "Another replica's relay publishes them.",
+        Some(true) => "This process's relay holds the journal's lease.",
+        Some(false) => "This process's relay holds no lease",
         None => "Journal: ",
     };
     let page = console.get("/console/health", cookie).await;
@@ -137,7 +141,13 @@ async fn the_seats_page_draws_the_usage_that_creates_and_a_disable_left() {
     let mut ids = Vec::new();
     for name in ["ann", "bob", "cy"] {
         let email = format!("{name}@example.com");
-        let created = scim(&console, &token, "/Users", user(&email, name, "Lee", &email)).await;
+        let created = scim(
+            &console,
+            &token,
+            "/Users",
+            user(&email, name, "Lee", &email),
+        )
+        .await;
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
     until(
@@ -235,11 +245,15 @@ async fn the_usage_endpoint_refuses_bad_periods_and_keeps_organizations_apart() 
     let points = usage_points(&console, &a).await;
     assert_eq!(points.len(), 1);
     assert_eq!(points[0]["quota"], 9);
-    assert!(usage_points(&console, &b).await.is_empty(), "b has no point of a");
+    assert!(
+        usage_points(&console, &b).await.is_empty(),
+        "b has no point of a"
+    );
 
     // A period given, in or out of the point's hour.
     let now = chrono::Utc::now();
-    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let url = |query: String| {
         format!(
             "{}/admin/v1/organizations/{a}/subscription/usage?{query}",
@@ -274,9 +288,16 @@ async fn the_usage_endpoint_refuses_bad_periods_and_keeps_organizations_apart() 
     // Refused with words: not an instant, an empty period, one too long, an
     // unknown parameter; without the admin key; not an organization id.
     for (query, says) in [
-        ("since=yesterday".to_owned(), "since must be an RFC 3339 instant"),
         (
-            format!("since={}&until={}", at(now), at(now - chrono::Duration::hours(1))),
+            "since=yesterday".to_owned(),
+            "since must be an RFC 3339 instant",
+        ),
+        (
+            format!(
+                "since={}&until={}",
+                at(now),
+                at(now - chrono::Duration::hours(1))
+            ),
             "since must be before until",
         ),
         (

@@ -105,8 +105,8 @@ fn part_words(part: &HealthPart) -> Markup {
                     "."
                 }
                 @match lag.relay_held {
-                    Some(true) => " This process's relay publishes them.",
-                    Some(false) => " Another replica's relay publishes them.",
+                    Some(true) => " This process's relay holds the journal's lease.",
+                    Some(false) => " This process's relay holds no lease (another replica's does, or, on SQLite, there is only one relay and no lease).",
                     None => "",
                 }
             }

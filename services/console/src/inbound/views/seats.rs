@@ -55,7 +55,7 @@ pub fn seats(csrf: &str, organization: &Organization, overview: &SeatsOverview) 
 const WIDTH: f64 = 560.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 24.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 64.0;
 
@@ -104,7 +104,11 @@ fn words(since: DateTime<Utc>, until: DateTime<Utc>, points: &[UsagePoint]) -> S
 }
 
 fn chart(since: DateTime<Utc>, until: DateTime<Utc>, points: &[UsagePoint]) -> Markup {
-    let highest = points.iter().map(|p| p.peak.max(p.quota)).max().unwrap_or(0);
+    let highest = points
+        .iter()
+        .map(|p| p.peak.max(p.quota))
+        .max()
+        .unwrap_or(0);
     let scale = Scale {
         since,
         span: ((until - since).num_seconds().max(1)) as f64,
@@ -148,9 +152,11 @@ fn chart(since: DateTime<Utc>, until: DateTime<Utc>, points: &[UsagePoint]) -> M
                     line class="grid" x1=(LEFT) x2=(WIDTH - RIGHT) y1=(scale.y(tick)) y2=(scale.y(tick)) {}
                     text class="tick" x=(LEFT - 8.0) y=(scale.y(tick) + 5.0) text-anchor="end" { (tick) }
                 }
-                @for t in &x_ticks {
+                @for (i, t) in x_ticks.iter().enumerate() {
                     line class="axis" x1=(scale.x(*t)) x2=(scale.x(*t)) y1=(HEIGHT - BOTTOM) y2=(HEIGHT - BOTTOM + 5.0) {}
-                    text class="tick" x=(scale.x(*t)) y=(HEIGHT - BOTTOM + 22.0) text-anchor="middle" {
+                    // The last label ends at its tick, inside the drawing.
+                    text class="tick" x=(scale.x(*t)) y=(HEIGHT - BOTTOM + 22.0)
+                        text-anchor=(if i + 1 == x_ticks.len() { "end" } else { "middle" }) {
                         (t.format("%-d %b"))
                     }
                 }
