@@ -2,9 +2,10 @@
 //! embedded process (docs/console.md), and licensing's usage endpoint they
 //! read (docs/licensing.md): every part ready with the journal's lag; a
 //! service that does not answer shown so by a console with the distributed
-//! deployment's four addresses; the chart drawn from the points a burst of
-//! creates and a disable left; the endpoint's periods, refusals and tenant
-//! scoping.
+//! deployment's four addresses; a licensing service of its own (PostgreSQL
+//! and RabbitMQ) with its consumer, queue depths, seat server and relay,
+//! then stopped; the chart drawn from the points a burst of creates and a
+//! disable left; the endpoint's periods, refusals and tenant scoping.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -68,22 +69,16 @@ async fn a_console_with_four_addresses_asks_each_and_names_the_one_not_answering
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let nowhere = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
     drop(closed);
-    let mut settings = console::config::Settings::from_sources(false).unwrap();
-    settings.http.host = "127.0.0.1".to_owned();
-    settings.http.port = 0;
-    settings.admin_key = Some(scim_gateway::config::Secret::new(ADMIN_KEY));
-    settings.console.gateway_url = console.base.clone();
-    settings.console.identity_url = format!("{}/", console.base);
-    settings.console.team_url = nowhere;
-    settings.console.licensing_url = console.base.clone();
-    let serving = console::startup::serve(&settings).unwrap();
-    let base = format!("http://127.0.0.1:{}", serving.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(serving.run_until(async move {
-        let _ = stopped.await;
-    }));
-
-    let standalone = console.other(base);
+    let (standalone, stop) = standalone_console(
+        &console,
+        [
+            console.base.clone(),
+            format!("{}/", console.base),
+            nowhere,
+            console.base.clone(),
+        ],
+    )
+    .await;
     let browser = standalone.sign_in().await;
     let page = standalone
         .get("/console/health", Some(&browser.cookie))
@@ -102,7 +97,6 @@ async fn a_console_with_four_addresses_asks_each_and_names_the_one_not_answering
     assert_eq!(page.body.matches("class=\"health\"").count(), 2);
 
     let _ = stop.send(());
-    let _ = served.await;
     standalone.stop().await;
     console.stop().await;
 }
@@ -326,5 +320,122 @@ async fn the_usage_endpoint_refuses_bad_periods_and_keeps_organizations_apart() 
         .await
         .unwrap();
     assert_eq!(not_an_org.status(), StatusCode::NOT_FOUND);
+    console.stop().await;
+}
+
+/// A standalone console (the distributed deployment's `console` service)
+/// with the gateway's, identity's, team's and licensing's addresses: the
+/// helpers pointed at it, and what stops it.
+async fn standalone_console(
+    console: &Console,
+    [gateway, identity, team, licensing]: [String; 4],
+) -> (Console, tokio::sync::oneshot::Sender<()>) {
+    let mut settings = console::config::Settings::from_sources(false).unwrap();
+    settings.http.host = "127.0.0.1".to_owned();
+    settings.http.port = 0;
+    settings.admin_key = Some(scim_gateway::config::Secret::new(ADMIN_KEY));
+    settings.console.gateway_url = gateway;
+    settings.console.identity_url = identity;
+    settings.console.team_url = team;
+    settings.console.licensing_url = licensing;
+    let serving = console::startup::serve(&settings).unwrap();
+    let base = format!("http://127.0.0.1:{}", serving.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serving.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (console.other(base), stop)
+}
+
+#[actix_web::test]
+async fn a_licensing_service_of_its_own_shows_its_parts_and_queue_depths() {
+    let Some(amqp_url) = test_support::amqp_url() else {
+        return;
+    };
+    let Some(database) = test_support::postgres_database().await else {
+        return;
+    };
+    let broker = test_support::broker::TestBroker::new(&amqp_url);
+    let gateway_queue = broker.topology("scim-gateway", &["subscription.*"]);
+    broker.declare(&[&gateway_queue]).await;
+    let seat_queue = format!("licensing.seats.test.{}", broker.suffix);
+    let events_queue = format!("licensing-{}", broker.suffix);
+
+    // Licensing as its own process runs it: its /readyz reports its
+    // database, events consumer (with the queue's depths), seat server and
+    // outbox relay.
+    let port = test_support::process::free_port();
+    let mut settings = licensing::config::Settings::from_sources(false).unwrap();
+    settings.common.database.url = scim_gateway::config::Secret::new(database);
+    settings.common.database.max_connections = 4;
+    settings.common.amqp.url = scim_gateway::config::Secret::new(amqp_url.clone());
+    settings.common.amqp.exchange = broker.exchanges.events.clone();
+    settings.common.amqp.queue = events_queue.clone();
+    settings.common.http.host = "127.0.0.1".to_owned();
+    settings.common.http.port = port;
+    settings.seats.queue = seat_queue.clone();
+    settings.admin_key = Some(scim_gateway::config::Secret::new(ADMIN_KEY));
+    // No gateway answers this test's journal queue.
+    settings.common.catch_up.enabled = false;
+    let (stop_licensing, licensing_stopped) = tokio::sync::oneshot::channel::<()>();
+    let licensing = tokio::spawn(licensing::startup::run_until(settings, async move {
+        let _ = licensing_stopped.await;
+    }));
+
+    let console = Console::start().await;
+    let base = console.base.clone();
+    let (standalone, stop_console) = standalone_console(
+        &console,
+        [
+            base.clone(),
+            base.clone(),
+            base,
+            format!("http://127.0.0.1:{port}"),
+        ],
+    )
+    .await;
+    let browser = standalone.sign_in().await;
+    let cookie = Some(browser.cookie.as_str());
+
+    // Until licensing is ready and its consumer has sampled its queue.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let page = loop {
+        let page = standalone.get("/console/health", cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        if page.body.contains("Every service is ready.") && page.body.contains("Queue depths") {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", page.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for said in [
+        "The embedded process (gateway, identity, team)".to_owned(),
+        "Licensing</h2>".to_owned(),
+        format!("Events consumer (queue {events_queue}): consuming."),
+        format!("Request server (queue {seat_queue}): answering."),
+        "Outbox relay: running, publishing.".to_owned(),
+        format!(
+            "<tr><th scope=\"row\">{events_queue}</th><td>0</td><td>0</td><td>0</td><td>1</td></tr>"
+        ),
+    ] {
+        assert!(page.body.contains(&said), "{said}: {}", page.body);
+    }
+    assert_eq!(page.body.matches("Database: answers.").count(), 2);
+
+    // Licensing stopped: "not answering", the page still served.
+    let _ = stop_licensing.send(());
+    let _ = licensing.await;
+    let page = standalone.get("/console/health", cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains("<strong>Not answering: </strong>no answer (the connection failed)."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Not every service is ready"));
+
+    let _ = stop_console.send(());
+    standalone.stop().await;
     console.stop().await;
 }

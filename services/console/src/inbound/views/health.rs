@@ -137,3 +137,46 @@ fn part_words(part: &HealthPart) -> Markup {
         HealthPart::Other { name, report } => html! { (name) ": " code { (report) } },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::health::JournalLag;
+
+    #[test]
+    fn a_journal_behind_says_how_many_entries_wait_and_since_when() {
+        let oldest = chrono::Utc
+            .with_ymd_and_hms(2026, 12, 5, 9, 30, 0)
+            .single()
+            .unwrap_or_default();
+        let gateway = ServiceHealth {
+            services: vec!["gateway"],
+            state: Readiness::Ready,
+            parts: vec![HealthPart::Journal(JournalLag {
+                unpublished: 42,
+                oldest_unpublished_at: Some(oldest),
+                relay_held: Some(true),
+            })],
+        };
+        let broken = ServiceHealth {
+            services: vec!["identity"],
+            state: Readiness::NotReady {
+                detail: "queue: not consuming from the broker".into(),
+            },
+            parts: vec![HealthPart::Database { reachable: false }],
+        };
+        let page = health("token", &[gateway, broken]).into_string();
+        for said in [
+            "The gateway</h2>",
+            "Journal: 42 entries wait to be published, the oldest since <time datetime=\"2026-12-05T09:30:00Z\">2026-12-05 09:30 UTC</time>.",
+            "Identity</h2>",
+            "<strong>Not ready: </strong>queue: not consuming from the broker",
+            "<strong>Database: unreachable.</strong>",
+            "Not every service is ready",
+        ] {
+            assert!(page.contains(said), "{said}: {page}");
+        }
+    }
+}
