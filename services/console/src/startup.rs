@@ -40,7 +40,7 @@ pub fn build(
         absolute: chrono::Duration::minutes(settings.session_absolute_minutes.max(1)),
     };
     Ok(web::Data::new(ConsoleState {
-        console: Console::new(platform),
+        console: Console::new(platform, SystemClock),
         sessions: Sessions::new(
             MemorySessions::default(),
             SystemClock,

@@ -142,7 +142,9 @@ impl LicensingService {
 
     /// Deletes expired reservations every `interval` until `shutdown`.
     /// (Expired ones never count against the quota anyway; this only keeps
-    /// the ledger small.)
+    /// the ledger small.) Deletes seat usage history past its retention
+    /// ([`UsagePeriod::LONGEST`](crate::domain::models::UsagePeriod::LONGEST))
+    /// on the same beat.
     pub fn sweep_expired(
         &self,
         interval: Duration,
@@ -161,6 +163,13 @@ impl LicensingService {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(released = n, "expired seat reservations released"),
                     Err(e) => tracing::warn!(error = %e, "releasing expired reservations failed"),
+                }
+                match licensing.forget_old_usage().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(hours = n, "seat usage history past its retention deleted")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "deleting old seat usage history failed"),
                 }
             }
         }

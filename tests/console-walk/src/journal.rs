@@ -1,7 +1,8 @@
 //! The walk's last steps: from the provisioned person's account to their
 //! events in the journal → one event with its delivery status at each
 //! service → the person's events replayed to identity (already applied,
-//! so counted and skipped) → the services' dead letters (none).
+//! so counted and skipped) → the services' dead letters (none) → the
+//! services' health (every one ready).
 
 use crate::Walked;
 use crate::walk::{USER_NAME, Walk};
@@ -56,5 +57,12 @@ impl Walk<'_> {
         let page = b.text().await;
         assert!(page.contains("No dead letters."), "{page}");
         self.page("11-dead-letters", true).await;
+
+        b.click("a[href='/console/health']").await;
+        self.reload_until("Every service is ready.", "every service ready")
+            .await;
+        let page = b.text().await;
+        assert!(page.contains("Database: answers."), "{page}");
+        self.page("12-health", true).await;
     }
 }

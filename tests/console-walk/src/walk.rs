@@ -209,7 +209,7 @@ impl<'a> Walk<'a> {
 
     /// The page reloaded until its text has `text` (a consumer applied an
     /// event), for 60 s at most.
-    async fn reload_until(&self, text: &str, what: &str) {
+    pub(crate) async fn reload_until(&self, text: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.browser.text().await.contains(text) {
             assert!(Instant::now() < deadline, "{what} never appeared");

@@ -2,6 +2,7 @@
 //! needs from the platform and for sessions, the session rules and the use
 //! cases.
 
+pub mod health;
 pub mod journal;
 pub mod journal_service;
 pub mod models;

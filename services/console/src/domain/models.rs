@@ -233,3 +233,28 @@ pub struct Member {
     pub account_id: Option<AccountId>,
     pub account_status: Option<String>,
 }
+
+/// One hour of an organization's seat usage, from licensing: an hour with
+/// a change of its held seats or its quota (hours without one hold the
+/// previous hour's `last`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsagePoint {
+    /// The hour's start.
+    pub hour: DateTime<Utc>,
+    /// Seats held after the hour's last change.
+    pub last: u32,
+    /// The most seats held at once in the hour.
+    pub peak: u32,
+    pub quota: u32,
+}
+
+/// The seats page: the counts now and the usage of the last days.
+#[derive(Debug, Clone)]
+pub struct SeatsOverview {
+    pub usage: SeatUsage,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Oldest first; `None` when licensing could not give them (the page
+    /// says so and still shows the counts).
+    pub history: Option<Vec<UsagePoint>>,
+}

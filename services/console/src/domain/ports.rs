@@ -6,13 +6,14 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use super::health::ServiceHealth;
 use super::journal::{
     Consumer, DeadLetter, EventId, JournalEvent, JournalFilter, ReplayOutcome, RequeueReport,
 };
 use super::models::{
     Access, AccessChange, Account, AccountFilter, AccountId, Catalogue, ConnectionCheck,
     IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatUsage, Session,
-    SessionHash, Team, TeamId, Token, TokenId,
+    SessionHash, Team, TeamId, Token, TokenId, UsagePoint,
 };
 
 /// Why the platform did not do what the console asked.
@@ -97,6 +98,23 @@ pub trait SeatLedger: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SeatUsage, PlatformError>> + Send;
 
     fn seats(&self, org: OrgId) -> impl Future<Output = Result<SeatUsage, PlatformError>> + Send;
+
+    /// `org`'s seat usage from `since` to `until`, an hour a point, oldest
+    /// first.
+    fn usage_history(
+        &self,
+        org: OrgId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<UsagePoint>, PlatformError>> + Send;
+}
+
+/// Whether the services are ready, from their `/readyz`.
+pub trait PlatformHealth: Send + Sync + 'static {
+    /// One report per process asked, in the order gateway, identity, team,
+    /// licensing; a process that does not answer is a report saying so,
+    /// never an error.
+    fn health(&self) -> impl Future<Output = Vec<ServiceHealth>> + Send;
 }
 
 /// The roles an organization's default role is chosen from, and the
@@ -273,6 +291,7 @@ pub trait Platform:
     + EventJournal
     + Replay
     + DeadLetters
+    + PlatformHealth
 {
 }
 impl<
@@ -284,7 +303,8 @@ impl<
         + TeamDirectory
         + EventJournal
         + Replay
-        + DeadLetters,
+        + DeadLetters
+        + PlatformHealth,
 > Platform for P
 {
 }

@@ -3,14 +3,15 @@
 
 use chrono::Duration;
 
+use super::health::ServiceHealth;
 use super::models::{
     Access, Account, AccountDetail, AccountFilter, AccountId, Connection, ConnectionCheck,
-    IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatUsage, Team, TeamId,
+    IssuedToken, Member, NewOrganization, OrgId, Organization, Page, SeatsOverview, Team, TeamId,
     TokenId,
 };
 use super::ports::{
-    AccessCatalogue, AccountDirectory, OrganizationDirectory, PlatformError, Ports, ScimConnection,
-    SeatLedger, TeamDirectory,
+    AccessCatalogue, AccountDirectory, Clock, OrganizationDirectory, PlatformError, PlatformHealth,
+    Ports, ScimConnection, SeatLedger, TeamDirectory,
 };
 
 /// Organizations on one page of the list.
@@ -25,6 +26,8 @@ pub const CONSOLE_ACTOR: &str = "console";
 
 /// The longest organization name the form takes (the gateway's bound).
 pub const MAX_NAME_CHARS: usize = 200;
+/// The days of seat usage the seats page draws.
+pub const USAGE_DAYS: i64 = 30;
 /// The most seats the form takes.
 pub const MAX_SEATS: u32 = 1_000_000;
 
@@ -54,11 +57,12 @@ pub struct OrganizationForm {
 
 pub struct Console<A: Ports> {
     platform: A::Platform,
+    clock: A::Clock,
 }
 
 impl<A: Ports> Console<A> {
-    pub fn new(platform: A::Platform) -> Self {
-        Self { platform }
+    pub fn new(platform: A::Platform, clock: A::Clock) -> Self {
+        Self { platform, clock }
     }
 
     pub(super) fn platform(&self) -> &A::Platform {
@@ -290,10 +294,32 @@ impl<A: Ports> Console<A> {
         Ok((organization, found, members))
     }
 
-    /// The organization and its seats against the quota.
-    pub async fn seats(&self, org: OrgId) -> Result<(Organization, SeatUsage), ConsoleError> {
+    /// The organization, its seats against the quota and their usage over
+    /// the last [`USAGE_DAYS`] days (the page still shows the counts when
+    /// licensing cannot give the history).
+    pub async fn seats(&self, org: OrgId) -> Result<(Organization, SeatsOverview), ConsoleError> {
+        let now = self.clock.now();
         let organization = self.platform.organization(org).await?;
-        let seats = self.platform.seats(org).await?;
-        Ok((organization, seats))
+        let usage = self.platform.seats(org).await?;
+        let since = now - Duration::days(USAGE_DAYS);
+        let history = match self.platform.usage_history(org, since, now).await {
+            Ok(points) => Some(points),
+            Err(e) => {
+                tracing::warn!(error = %e, "seat usage history unavailable for the seats page");
+                None
+            }
+        };
+        let overview = SeatsOverview {
+            usage,
+            since,
+            until: now,
+            history,
+        };
+        Ok((organization, overview))
+    }
+
+    /// Every service's readiness, queues and journal lag.
+    pub async fn health(&self) -> Vec<ServiceHealth> {
+        self.platform.health().await
     }
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::models::{
     Catalogue, ConnectionCheck, IssuedToken, NewOrganization, OrgId, Organization, Page, SeatUsage,
-    Token, TokenId, TokenValue,
+    Token, TokenId, TokenValue, UsagePoint,
 };
 use crate::domain::ports::{
     AccessCatalogue, OrganizationDirectory, PlatformError, ScimConnection, SeatLedger,
@@ -33,7 +33,7 @@ pub struct ServiceUrls {
 }
 
 pub struct AdminApis {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     key: String,
     pub(super) urls: ServiceUrls,
 }
@@ -219,6 +219,19 @@ impl From<UsageJson> for SeatUsage {
 }
 
 #[derive(Deserialize)]
+struct PointJson {
+    hour: DateTime<Utc>,
+    last: u32,
+    peak: u32,
+    quota: u32,
+}
+
+#[derive(Deserialize)]
+struct HistoryJson {
+    points: Vec<PointJson>,
+}
+
+#[derive(Deserialize)]
 struct CatalogueJson {
     roles: Vec<String>,
     #[serde(default)]
@@ -339,6 +352,33 @@ impl SeatLedger for AdminApis {
         );
         let usage: UsageJson = self.call(LICENSING, Method::GET, url, None).await?;
         Ok(usage.into())
+    }
+
+    async fn usage_history(
+        &self,
+        org: OrgId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<UsagePoint>, PlatformError> {
+        let instant = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let url = format!(
+            "{}/admin/v1/organizations/{}/subscription/usage?since={}&until={}",
+            self.urls.licensing,
+            org.0,
+            instant(since),
+            instant(until)
+        );
+        let history: HistoryJson = self.call(LICENSING, Method::GET, url, None).await?;
+        Ok(history
+            .points
+            .into_iter()
+            .map(|p| UsagePoint {
+                hour: p.hour,
+                last: p.last,
+                peak: p.peak,
+                quota: p.quota,
+            })
+            .collect())
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admin_api;
 pub mod clock;
 pub mod directory_api;
+pub mod health_api;
 pub mod journal_api;
 pub mod secrets;
 pub mod sessions;

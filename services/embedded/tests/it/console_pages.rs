@@ -13,7 +13,12 @@ use crate::support::user;
 
 /// Waits for the platform's consumers to apply what SCIM sent: `probe`
 /// reads the admin API until `done` says so.
-async fn until(console: &Console, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    console: &Console,
+    path: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let answer = console.admin(Method::GET, path, None).await;
@@ -26,7 +31,10 @@ async fn until(console: &Console, path: &str, what: &str, done: impl Fn(&Value) 
 }
 
 /// An organization made through the console, and a SCIM token for it.
-async fn organization_with_token(console: &Console, browser: &Browser) -> (String, String) {
+pub(crate) async fn organization_with_token(
+    console: &Console,
+    browser: &Browser,
+) -> (String, String) {
     let created = console
         .post(
             "/console/organizations",
@@ -52,7 +60,7 @@ async fn organization_with_token(console: &Console, browser: &Browser) -> (Strin
     (org_page, token)
 }
 
-async fn scim(console: &Console, token: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn scim(console: &Console, token: &str, path: &str, body: Value) -> Value {
     let answer = console
         .http
         .post(format!("{}/scim/v2{path}", console.base))

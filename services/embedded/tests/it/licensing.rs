@@ -1,6 +1,6 @@
 //! Seat quotas: exactly the quota is ever granted, even to concurrent
 //! creates; a disabled user's seat goes back; licensing down means 503 for
-//! creates only.
+//! creates only; seat usage over time records a burst and its releases.
 
 use actix_web::http::StatusCode;
 use serde_json::json;
@@ -17,6 +17,36 @@ async fn set_quota(stack: &Stack, quota: u32) {
 }
 
 stack_tests! {
+    async fn seat_usage_over_time_records_a_burst_and_its_releases(stack: Stack) {
+        set_quota(stack, 20).await;
+        let creates = (0..10).map(|i| {
+            let email = format!("burst{i}@example.com");
+            async move { stack.scim("POST", "/Users", Some(user(&email, "Burst", &format!("N{i}"), &email))).await }
+        });
+        let created = futures_util::future::join_all(creates).await;
+        assert!(created.iter().all(|r| r.status == StatusCode::CREATED));
+        stack.settle().await;
+        for reply in &created[..3] {
+            let id = reply.body["id"].as_str().unwrap();
+            let disabled = stack.scim("PATCH", &format!("/Users/{id}"), Some(set_active(false))).await;
+            assert_eq!(disabled.status, StatusCode::OK);
+        }
+        stack.settle().await;
+
+        // One point an hour (two if the hour turned meanwhile): the burst's
+        // peak, the releases' last value, the quota.
+        let history = stack.admin("GET", "/subscription/usage", None).await;
+        assert_eq!(history.status, StatusCode::OK, "{:?}", history.body);
+        let points = history.body["points"].as_array().unwrap();
+        assert!((1..=2).contains(&points.len()), "{points:?}");
+        let peak = points.iter().map(|p| p["peak"].as_u64().unwrap()).max();
+        assert_eq!(peak, Some(10), "{points:?}");
+        assert_eq!(points.last().unwrap()["last"], 7, "{points:?}");
+        assert!(points.iter().all(|p| p["quota"] == 20), "{points:?}");
+        let refused = stack.admin("GET", "/subscription/usage?until=tomorrow", None).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    }
+
     async fn exactly_the_quota_is_granted_to_concurrent_creates(stack: Stack) {
         set_quota(stack, 50).await;
         let creates = (0..80).map(|i| {

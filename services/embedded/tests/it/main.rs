@@ -28,6 +28,7 @@ mod bulk;
 mod concurrent_members;
 mod console;
 mod console_browser;
+mod console_health;
 mod console_journal;
 mod console_pages;
 mod delivery;

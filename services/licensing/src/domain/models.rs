@@ -146,3 +146,77 @@ pub struct Usage {
     pub quota: u32,
     pub scim_included: bool,
 }
+
+/// One hour of an organization's seat usage as stored: written in the
+/// transaction of each change of its held seats (confirmed + reserved) or
+/// its quota, so an hour without a row is an hour without a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageHour {
+    /// The hour's start.
+    pub hour: DateTime<Utc>,
+    /// Seats held after the hour's last change.
+    pub last: u32,
+    /// The most seats held at once in the hour.
+    pub peak: u32,
+    /// `None`: the organization had no subscription of its own (the
+    /// default quota applied).
+    pub quota: Option<u32>,
+}
+
+/// [`UsageHour`] with its quota resolved, as the admin API serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsagePoint {
+    pub hour: DateTime<Utc>,
+    pub last: u32,
+    pub peak: u32,
+    pub quota: u32,
+}
+
+/// A period of usage history asked for: `since` before `until`, at most
+/// [`UsagePeriod::LONGEST`] long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsagePeriod {
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsagePeriodError {
+    #[error("since must be before until")]
+    Empty,
+    #[error("the period is longer than {} days", UsagePeriod::LONGEST.num_days())]
+    TooLong,
+}
+
+impl UsagePeriod {
+    /// How long usage history is kept, and so the longest period worth
+    /// asking for.
+    pub const LONGEST: chrono::Duration = chrono::Duration::days(400);
+    /// The period asked when none is given: the last 30 days.
+    pub const DEFAULT: chrono::Duration = chrono::Duration::days(30);
+
+    /// `since` defaults to [`Self::DEFAULT`] before `until`, `until` to `now`.
+    pub fn new(
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, UsagePeriodError> {
+        let until = until.unwrap_or(now);
+        let since = since.unwrap_or(until - Self::DEFAULT);
+        if since >= until {
+            return Err(UsagePeriodError::Empty);
+        }
+        if until - since > Self::LONGEST {
+            return Err(UsagePeriodError::TooLong);
+        }
+        Ok(Self { since, until })
+    }
+
+    pub fn since(&self) -> DateTime<Utc> {
+        self.since
+    }
+
+    pub fn until(&self) -> DateTime<Utc> {
+        self.until
+    }
+}

@@ -8,7 +8,7 @@ use provisioning_events::Event;
 
 use super::models::{
     Confirmation, HolderSeats, Ledger, OrgId, Reservation, ReservationDecision, SeatChange,
-    SeatCounts, SeatKey, Subscription,
+    SeatCounts, SeatKey, Subscription, UsageHour,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,10 @@ pub enum StoreError {
     Unavailable(#[source] anyhow::Error),
 }
 
+/// The ledger. Every write that changes an organization's held seats
+/// (confirmed + reserved, as the running totals count them) or its quota
+/// also records that hour's [`UsageHour`] in the same transaction (read
+/// through [`UsageHistory`]).
 pub trait LicensingStore: Send + Sync + 'static {
     /// Decides `requests` (organization, key) in one transaction, in order,
     /// atomically per organization (no other reservation of a requested
@@ -90,6 +94,24 @@ pub trait LicensingStore: Send + Sync + 'static {
     fn release_expired(
         &self,
         now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// An organization's seat usage over time, an hour a row.
+pub trait UsageHistory: Send + Sync + 'static {
+    /// `org`'s hours that start in `since..until`, oldest first.
+    fn usage_hours(
+        &self,
+        org: OrgId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<UsageHour>, StoreError>> + Send;
+
+    /// Deletes the hours (of every organization) that start before
+    /// `before`; returns how many.
+    fn forget_usage_before(
+        &self,
+        before: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 

@@ -1,12 +1,14 @@
 //! The licensing use cases: answer seat reservations, follow user events,
 //! let admins set subscriptions and read usage.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use messaging::{HandleError, Handled, batch_outcomes};
 use provisioning_events::Event;
 
-use super::models::{OrgId, Reservation, SeatKey, Subscription, Usage};
-use super::ports::{Clock, LicensingStore, StoreError};
+use super::models::{
+    OrgId, Reservation, SeatKey, Subscription, Usage, UsagePeriod, UsagePeriodError, UsagePoint,
+};
+use super::ports::{Clock, LicensingStore, StoreError, UsageHistory};
 use super::rules;
 
 /// Settings of the seat rules.
@@ -121,5 +123,49 @@ impl<S: LicensingStore, C: Clock> Licensing<S, C> {
 
     pub async fn release_expired(&self) -> Result<u64, StoreError> {
         self.store.release_expired(self.clock.now()).await
+    }
+}
+
+/// Why usage history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageHistoryError {
+    #[error(transparent)]
+    Period(#[from] UsagePeriodError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<S: LicensingStore + UsageHistory, C: Clock> Licensing<S, C> {
+    /// `org`'s seat usage from `since` to `until` (default: the last 30
+    /// days), an hour a point, hours without a change left out; a quota
+    /// not set is the default subscription's.
+    pub async fn usage_history(
+        &self,
+        org: OrgId,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(UsagePeriod, Vec<UsagePoint>), UsageHistoryError> {
+        let period = UsagePeriod::new(since, until, self.clock.now())?;
+        let hours = self
+            .store
+            .usage_hours(org, period.since(), period.until())
+            .await?;
+        let default_quota = self.policy.default_subscription.seat_quota;
+        let points = hours
+            .into_iter()
+            .map(|h| UsagePoint {
+                hour: h.hour,
+                last: h.last,
+                peak: h.peak,
+                quota: h.quota.unwrap_or(default_quota),
+            })
+            .collect();
+        Ok((period, points))
+    }
+
+    /// Deletes usage history older than [`UsagePeriod::LONGEST`].
+    pub async fn forget_old_usage(&self) -> Result<u64, StoreError> {
+        let before = self.clock.now() - UsagePeriod::LONGEST;
+        self.store.forget_usage_before(before).await
     }
 }

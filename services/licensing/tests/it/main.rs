@@ -7,3 +7,4 @@ mod replicas;
 mod seat_keys;
 mod seat_messages;
 mod seats;
+mod usage;

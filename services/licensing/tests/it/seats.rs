@@ -13,7 +13,7 @@ use provisioning_events::seats::{self, SeatReply, SeatRequest};
 use provisioning_events::{AggregateKind, Event, EventBody, PersonalProfile};
 use uuid::Uuid;
 
-fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
+pub(crate) fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
     SeatPolicy {
         default_subscription: Subscription {
             seat_quota: quota,
@@ -23,7 +23,7 @@ fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
     }
 }
 
-fn user_event(org: Uuid, scim_id: &str, version: i64, body: EventBody) -> Event {
+pub(crate) fn user_event(org: Uuid, scim_id: &str, version: i64, body: EventBody) -> Event {
     test_support::consumers::event_in(org, AggregateKind::User, scim_id, version, body)
 }
 
@@ -33,13 +33,13 @@ fn secret() -> HashSecret {
 }
 
 /// The key the gateway reserves a new user's seat with.
-fn key(org: OrgId, user_name: &str) -> SeatKey {
+pub(crate) fn key(org: OrgId, user_name: &str) -> SeatKey {
     SeatKey(seats::new_user_key(&secret(), org.0, user_name))
 }
 
 /// `user.provisioned` as the gateway writes it: the seat key it reserved
 /// with, the profile sealed (licensing never opens it).
-fn provisioned(org: OrgId, user_name: &str) -> EventBody {
+pub(crate) fn provisioned(org: OrgId, user_name: &str) -> EventBody {
     EventBody::UserProvisioned {
         account_id: Uuid::now_v7(),
         default_role: "member".into(),

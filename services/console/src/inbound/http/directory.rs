@@ -1,5 +1,5 @@
 //! An organization's accounts (and the form that changes one's access), its
-//! teams and their members, its seats. The access form is checked for the
+//! teams and their members, its seats; the platform's health. The access form is checked for the
 //! session's token before anything is done.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -210,9 +210,21 @@ pub async fn seats<A: Ports>(
 ) -> Result<HttpResponse, PageError> {
     let signed_in = signed_in(&req, &state).await?;
     let org = OrgId(id(&path)?);
-    let (organization, usage) = state.console.seats(org).await?;
+    let (organization, overview) = state.console.seats(org).await?;
     Ok(html(
         HttpResponse::Ok(),
-        views::seats::seats(signed_in.csrf(), &organization, &usage),
+        views::seats::seats(signed_in.csrf(), &organization, &overview),
+    ))
+}
+
+pub async fn health<A: Ports>(
+    req: HttpRequest,
+    state: web::Data<ConsoleState<A>>,
+) -> Result<HttpResponse, PageError> {
+    let signed_in = signed_in(&req, &state).await?;
+    let services = state.console.health().await;
+    Ok(html(
+        HttpResponse::Ok(),
+        views::health::health(signed_in.csrf(), &services),
     ))
 }

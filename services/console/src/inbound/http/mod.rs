@@ -188,6 +188,7 @@ pub fn configure<A: Ports>(
                         .route(web::get().to(pages::organizations::<A>))
                         .route(web::post().to(pages::create_organization::<A>)),
                 )
+                .route("/health", web::get().to(directory::health::<A>))
                 .route(org, web::get().to(pages::connection::<A>))
                 .route(
                     &format!("{org}/accounts"),

@@ -80,7 +80,7 @@ fn service_letters(csrf: &str, s: &ServiceLetters) -> Markup {
                 None => p class="alert" role="alert" { (name) " did not answer; try again shortly." },
                 Some(letters) if letters.is_empty() => p class="empty" { "No dead letters." },
                 Some(letters) => {
-                    div class="table" {
+                    div class="table" tabindex="0" role="region" aria-label={ "Table of " (name) "'s dead letters" } {
                         table {
                             thead { tr {
                                 th scope="col" { "Event" }

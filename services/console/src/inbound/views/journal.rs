@@ -116,7 +116,7 @@ pub fn journal(view: &JournalView<'_>) -> Markup {
                     @else { "No events yet: the gateway records one for each change the identity provider makes over SCIM." }
                 }
             } @else {
-                div class="table" {
+                div class="table" tabindex="0" role="region" aria-label="Table of events" {
                     table {
                         thead { tr {
                             th scope="col" { "Seq" }
@@ -246,7 +246,7 @@ pub fn event(view: &EventView<'_>) -> Markup {
             section aria-labelledby="delivery-heading" {
                 h2 id="delivery-heading" { "Delivery" }
                 p class="hint" { "Asked of each service now, without applying anything." }
-                div class="table" {
+                div class="table" tabindex="0" role="region" aria-label="Table of deliveries" {
                     table class="deliveries" {
                         thead { tr { th scope="col" { "Service" } th scope="col" { "Status" } } }
                         tbody {

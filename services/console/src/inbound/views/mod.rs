@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod connection;
 pub mod dead_letters;
+pub mod health;
 pub mod journal;
 pub mod organizations;
 pub mod seats;
@@ -41,6 +42,7 @@ pub fn page(title: &str, chrome: &Chrome<'_>, content: Markup) -> Markup {
                         nav aria-label="Main" {
                             a href="/console/organizations" { "Organizations" }
                             a href="/console/dead-letters" { "Dead letters" }
+                            a href="/console/health" { "Health" }
                         }
                         form method="post" action="/console/sign-out" class="inline" {
                             (csrf_field(csrf))

@@ -52,3 +52,19 @@ pub enum Outbox {
 pub enum SubscriptionVersion {
     Version,
 }
+
+/// Seat usage over time: one row per organization per hour in which its
+/// held seats or its quota changed — the seats held after the hour's last
+/// change, the most held at once in the hour, and the quota (NULL: the
+/// organization had no subscription of its own, the default applied).
+/// Upserted in the transaction of the change; `hour` is the hour's start in
+/// microseconds.
+#[derive(DeriveIden, Clone, Copy)]
+pub enum SeatUsage {
+    Table,
+    OrgId,
+    Hour,
+    LastUsed,
+    PeakUsed,
+    Quota,
+}

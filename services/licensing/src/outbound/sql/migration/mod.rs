@@ -8,6 +8,7 @@ mod m20261129_000003_outbox;
 mod m20261129_000004_seat_totals;
 mod m20261202_000005_seat_indexes;
 mod m20261203_000006_legacy_seat_keys;
+mod m20261205_000007_seat_usage;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(service_kit::inbox::InboxRetentionMigration),
             Box::new(service_kit::catch_up::CatchUpMigration),
             Box::new(m20261203_000006_legacy_seat_keys::Migration),
+            Box::new(m20261205_000007_seat_usage::Migration),
         ]
     }
 }

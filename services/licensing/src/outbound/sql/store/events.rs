@@ -15,10 +15,11 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::ledger::{
-    NewSeat, ReservationTaken, TotalsDelta, confirm_reservation, confirm_reservations, db_error,
+    NewSeat, ReservationTaken, confirm_reservation, confirm_reservations, db_error,
     holders_with_seats, holds_seat, insert_seats, live_reservations, lock_organization, micros,
     release_holder,
 };
+use super::totals::TotalsDelta;
 use crate::domain::models::{Confirmation, HolderSeats, OrgId, SeatChange, SeatKey};
 use crate::domain::ports::StoreError;
 use crate::outbound::sql::tables::Outbox;
@@ -142,7 +143,7 @@ where
             SeatChange::Release { holder } => release(&txn, org, &holder, &mut totals).await?,
         }
     }
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(Admission::Apply)
 }
@@ -367,7 +368,7 @@ where
         &mut totals,
     )
     .await?;
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(admissions)
 }

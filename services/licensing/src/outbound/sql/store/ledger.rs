@@ -1,6 +1,7 @@
 //! The seat ledger's rows: seats (reservations and confirmed seats), the
-//! running totals per organization, the organization's reservation lock,
-//! and the reads and writes the other store modules build on.
+//! running totals per organization as read (`totals` writes them), the
+//! organization's reservation lock, and the reads and writes the other
+//! store modules build on.
 //!
 //! Seat rows are looked up by their key (`ix_seats_key`) or their holder
 //! (`ix_seats_holder`, and only a confirmed seat has a holder), never by an
@@ -8,9 +9,9 @@
 //! lookup reads the key's or the holder's rows, not the organization's.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{CaseStatement, Cond, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{CaseStatement, Cond, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use crate::domain::models::{OrgId, SeatKey};
@@ -74,69 +75,6 @@ pub(super) async fn seat_totals<C: ConnectionTrait>(
         confirmed: count(confirmed),
         reserved: count(reserved),
     })
-}
-
-/// Changes the running totals of `org`'s confirmed seats and reservations,
-/// in the transaction that adds or removes those seats.
-async fn add_totals<C: ConnectionTrait>(
-    db: &C,
-    org: Uuid,
-    confirmed: i64,
-    reserved: i64,
-) -> Result<(), StoreError> {
-    if confirmed == 0 && reserved == 0 {
-        return Ok(());
-    }
-    db.execute(
-        &Query::insert()
-            .into_table(SeatTotals::Table)
-            .columns([
-                SeatTotals::OrgId,
-                SeatTotals::Confirmed,
-                SeatTotals::Reserved,
-            ])
-            .values_panic([org.into(), confirmed.into(), reserved.into()])
-            .on_conflict(
-                OnConflict::column(SeatTotals::OrgId)
-                    .values([
-                        (
-                            SeatTotals::Confirmed,
-                            Expr::col((SeatTotals::Table, SeatTotals::Confirmed)).add(confirmed),
-                        ),
-                        (
-                            SeatTotals::Reserved,
-                            Expr::col((SeatTotals::Table, SeatTotals::Reserved)).add(reserved),
-                        ),
-                    ])
-                    .to_owned(),
-            )
-            .to_owned(),
-    )
-    .await
-    .map_err(db_error)?;
-    Ok(())
-}
-
-/// Changes to the running totals made by a transaction's ledger writes,
-/// written together just before it commits (organizations in order): a
-/// totals row stays locked for as short a time as possible, and every
-/// transaction locks rows in the same order.
-#[derive(Default)]
-pub(super) struct TotalsDelta(BTreeMap<Uuid, (i64, i64)>);
-
-impl TotalsDelta {
-    pub(super) fn add(&mut self, org: Uuid, confirmed: i64, reserved: i64) {
-        let entry = self.0.entry(org).or_default();
-        entry.0 += confirmed;
-        entry.1 += reserved;
-    }
-
-    pub(super) async fn write<C: ConnectionTrait>(self, db: &C) -> Result<(), StoreError> {
-        for (org, (confirmed, reserved)) in self.0 {
-            add_totals(db, org, confirmed, reserved).await?;
-        }
-        Ok(())
-    }
 }
 
 /// On PostgreSQL, holds the organization's reservation lock until the

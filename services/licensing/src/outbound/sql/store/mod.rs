@@ -14,11 +14,15 @@
 //! - `reservations`: deciding a batch of reservation requests; the sweep.
 //! - `events`: user events applied to the ledger; the outbox.
 //! - `subscriptions`: an organization's subscription and its announcement.
+//! - `totals`: the running totals, written with the usage record of a change.
+//! - `usage`: seat usage over time, an hour a row, recorded by the writes above.
 
 mod events;
 mod ledger;
 mod reservations;
 mod subscriptions;
+mod totals;
+mod usage;
 
 use std::sync::Arc;
 
@@ -30,9 +34,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::models::{
     Confirmation, HolderSeats, Ledger, OrgId, Reservation, ReservationDecision, SeatChange,
-    SeatCounts, SeatKey, Subscription,
+    SeatCounts, SeatKey, Subscription, UsageHour,
 };
-use crate::domain::ports::{Clock, LicensingStore, StoreError};
+use crate::domain::ports::{Clock, LicensingStore, StoreError, UsageHistory};
 use crate::outbound::clock::SystemClock;
 
 /// Decisions of one organization are serialized by its lock on PostgreSQL,
@@ -133,6 +137,21 @@ impl LicensingStore for SqlLicensingStore {
 
     async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         reservations::release_expired(&self.db, now).await
+    }
+}
+
+impl UsageHistory for SqlLicensingStore {
+    async fn usage_hours(
+        &self,
+        org: OrgId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<UsageHour>, StoreError> {
+        usage::usage_hours(&self.db, org, since, until).await
+    }
+
+    async fn forget_usage_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        usage::forget_before(&self.db, before).await
     }
 }
 

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::ledger::{
-    NewSeat, TotalsDelta, confirmed_and_live, db_error, delete_expired, insert_seats,
-    live_reservations, lock_organization, seat_totals,
+    NewSeat, confirmed_and_live, db_error, delete_expired, insert_seats, live_reservations,
+    lock_organization, seat_totals,
 };
 use super::subscriptions::subscription;
+use super::totals::TotalsDelta;
 use crate::domain::models::{
     Ledger, NewReservation, OrgId, Reservation, ReservationDecision, SeatKey,
 };
@@ -95,7 +96,7 @@ where
         }
     }
     insert_seats(&txn, &new_reservations, now).await?;
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     decided
         .into_iter()
@@ -116,7 +117,7 @@ pub(super) async fn release_expired(
     for org in &released {
         totals.add(*org, 0, -1);
     }
-    totals.write(&txn).await?;
+    totals.write(&txn, now).await?;
     txn.commit().await.map_err(db_error)?;
     Ok(released.len() as u64)
 }

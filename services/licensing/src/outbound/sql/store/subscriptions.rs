@@ -1,6 +1,6 @@
 //! Subscriptions: what an organization's subscription grants, written with
 //! its version and the `subscription.changed` event announcing it in one
-//! transaction.
+//! transaction, with the hour's usage record of the new quota.
 
 use chrono::{DateTime, Utc};
 use provisioning_events::Event;
@@ -8,7 +8,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use super::events::append_to_outbox;
-use super::ledger::{count, db_error, lock_organization, micros};
+use super::ledger::{count, db_error, lock_organization, micros, seat_totals};
+use super::usage::record_quota;
 use crate::domain::models::{OrgId, Subscription};
 use crate::domain::ports::StoreError;
 use crate::outbound::sql::tables::{SubscriptionVersion, Subscriptions};
@@ -92,5 +93,8 @@ where
         .ok_or_else(|| StoreError::Unavailable(anyhow::anyhow!("the subscription vanished")))?;
     let version: i64 = row.try_get("", "version").map_err(db_error)?;
     append_to_outbox(&txn, &announce(version)).await?;
+    let held = seat_totals(&txn, org).await?;
+    let used = i64::from(held.confirmed) + i64::from(held.reserved);
+    record_quota(&txn, org, subscription.seat_quota, used, now).await?;
     txn.commit().await.map_err(db_error)
 }
