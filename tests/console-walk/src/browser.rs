@@ -4,6 +4,7 @@
 //! wait for an element, read the page, save a screenshot, run axe-core.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,9 @@ use crate::axe;
 pub const DESK: (u32, u32) = (1280, 800);
 pub const PHONE: (u32, u32) = (390, 844);
 
-/// chromedriver on a port of its own, killed when dropped.
+/// chromedriver on a port of its own, in a process group of its own with
+/// the chromium it starts: the group is killed when dropped, so a walk that
+/// panics leaves no browser running.
 struct Driver {
     child: Child,
     port: u16,
@@ -27,6 +30,11 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -45,6 +53,7 @@ async fn driver() -> Option<Driver> {
     let port = free_port();
     let spawned = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
