@@ -3,6 +3,7 @@
 //! release seats, concurrent reservations never exceed the quota, a batch
 //! of reservations is decided as if one after the other.
 
+use chrono::Utc;
 use licensing::domain::models::{OrgId, Reservation, SeatKey, Subscription};
 use licensing::domain::service::SeatPolicy;
 use licensing::inbound::rpc::ReservationDesk;
@@ -12,6 +13,8 @@ use provisioning_events::sealing::HashSecret;
 use provisioning_events::seats::{self, SeatReply, SeatRequest};
 use provisioning_events::{AggregateKind, Event, EventBody, PersonalProfile};
 use uuid::Uuid;
+
+use crate::clock::{TestClock, on_clock};
 
 pub(crate) fn policy(quota: u32, hold_for_ms: i64) -> SeatPolicy {
     SeatPolicy {
@@ -52,7 +55,8 @@ async fn ledger(url: &str) {
     let service = LicensingService::build(url, 8, policy(2, 400))
         .await
         .unwrap();
-    let licensing = service.licensing.clone();
+    let clock = TestClock::at(Utc::now());
+    let licensing = on_clock(&service, &clock, policy(2, 400));
     let org = OrgId(Uuid::now_v7());
     let a = key(org, "A@example.com");
     let b = key(org, "b@example.com");
@@ -89,7 +93,7 @@ async fn ledger(url: &str) {
     );
     let usage = licensing.usage(org).await.unwrap();
     assert_eq!((usage.confirmed, usage.reserved, usage.quota), (1, 1, 2));
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    clock.advance(chrono::Duration::milliseconds(500));
     assert_eq!(
         licensing.usage(org).await.unwrap().reserved,
         0,
@@ -169,7 +173,8 @@ async fn batches(url: &str) {
     let service = LicensingService::build(url, 8, policy(2, 300))
         .await
         .unwrap();
-    let licensing = service.licensing.clone();
+    let clock = TestClock::at(Utc::now());
+    let licensing = on_clock(&service, &clock, policy(2, 300));
     let (big, small) = (OrgId(Uuid::now_v7()), OrgId(Uuid::now_v7()));
     licensing
         .set_subscription(
@@ -233,7 +238,7 @@ async fn batches(url: &str) {
     // on the recount, which counts e; g is refused.
     let third = OrgId(Uuid::now_v7());
     granted(&licensing.reserve(third, &key(third, "x")).await.unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    clock.advance(chrono::Duration::milliseconds(400));
     let decided = licensing
         .reserve_all(&[
             (third, key(third, "e")),

@@ -2,34 +2,16 @@
 //! per hour with a change, its peak and its last value, the quota as it
 //! stood; periods; retention; one organization never sees another's.
 
-use std::sync::{Arc, Mutex};
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use licensing::domain::models::{OrgId, Reservation, SeatKey, Subscription, UsagePoint};
-use licensing::domain::ports::Clock;
 use licensing::domain::service::{Licensing, UsageHistoryError};
 use licensing::outbound::sql::SqlLicensingStore;
 use licensing::startup::LicensingService;
 use provisioning_events::EventBody;
 use uuid::Uuid;
 
+use crate::clock::TestClock;
 use crate::seats::{key, policy, provisioned, user_event};
-
-/// A clock the test moves.
-#[derive(Clone)]
-struct TestClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl TestClock {
-    fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap() = t;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, hour, minute, 0).unwrap()
@@ -61,7 +43,7 @@ async fn usage_over_time(url: &str) {
     let service = LicensingService::build(url, 8, policy(7, 3_600_000))
         .await
         .unwrap();
-    let clock = TestClock(Arc::new(Mutex::new(at(10, 5))));
+    let clock = TestClock::at(at(10, 5));
     let licensing = Licensing::new(
         service.store.clone().with_clock(clock.clone()),
         clock.clone(),
