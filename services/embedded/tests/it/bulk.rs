@@ -1,5 +1,6 @@
 //! Issue 23: a Bulk request's users become accounts and its group a team,
-//! embedded and distributed, as if each operation had been sent alone.
+//! embedded and distributed, as if each operation had been sent alone; a
+//! wave of creates gets licensing's seats in request order.
 
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
@@ -13,6 +14,40 @@ fn operation(bulk_id: &str, path: &str, data: Value) -> Value {
 }
 
 stack_tests! {
+    async fn a_waves_seats_go_to_its_creates_in_request_order(stack: Stack) {
+        let set = stack.admin("PUT", "/subscription", Some(json!({"seat_quota": 5}))).await;
+        assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+        let taken = crate::support::user("taken@example.com", "Taken", "Before", "taken@example.com");
+        assert_eq!(stack.scim("POST", "/Users", Some(taken.clone())).await.status, StatusCode::CREATED);
+        let names = ["a", "b", "taken", "c", "d", "e", "f"];
+        let operations: Vec<Value> = names
+            .iter()
+            .map(|name| {
+                let email = format!("{name}@example.com");
+                operation(name, "/Users", crate::support::user(&email, "Wave", name, &email))
+            })
+            .collect();
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": operations,
+        });
+        let response = stack.scim("POST", "/Bulk", Some(body)).await;
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+        let statuses: Vec<&str> = response.body["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["status"].as_str().unwrap())
+            .collect();
+        // One seat was taken before; the four left go to a, b, c and d.
+        assert_eq!(statuses, ["201", "201", "409", "201", "201", "403", "403"], "{:?}", response.body);
+        stack.settle().await;
+        let listed = stack.scim("GET", "/Users?count=1", None).await;
+        assert_eq!(listed.body["totalResults"], 5);
+        let active = stack.admin("GET", "/accounts?status=active&limit=50", None).await;
+        assert_eq!(active.body["items"].as_array().unwrap().len(), 5);
+    }
+
     async fn a_bulks_users_become_accounts_and_its_group_a_team(stack: Stack) {
         let group = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],

@@ -87,6 +87,22 @@ pub trait UserStore: Clone + Send + Sync + 'static {
         user_name: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// For each userName, whether a user of the organization has it
+    /// (case-insensitively), in order: a Bulk wave's names, read together.
+    fn user_names_taken(
+        &self,
+        org: OrgId,
+        user_names: &[String],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
+    /// Writes many new users with their events together (a Bulk wave): each
+    /// one's answer, in order, as [`Self::insert_user`] would have given it.
+    fn insert_users(
+        &self,
+        org: OrgId,
+        users: &[(StoredResource, Vec<Event>)],
+    ) -> impl Future<Output = Vec<Result<(), StoreError>>> + Send;
+
     /// Replaces `current` (the user as read, at its version) by `user`; the
     /// stored version becomes `user.meta.version`. A version other than
     /// `current`'s in the store is a `VersionConflict`.

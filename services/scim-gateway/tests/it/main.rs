@@ -6,6 +6,7 @@
 mod support;
 
 mod bulk;
+mod bulk_waves;
 mod concurrency;
 mod connection;
 mod cursors;

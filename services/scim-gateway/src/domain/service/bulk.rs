@@ -5,17 +5,20 @@
 //!
 //! Order: an operation runs once every `bulkId` it refers to has been
 //! settled (created, or failed); otherwise in request order. Consecutive
-//! creates that are ready together run concurrently (at most
-//! `bulk_concurrency` at once, so their inserts share group commits);
-//! every other operation runs alone, in order, and with `failOnErrors` all
-//! run one at a time, so that nothing after the error that stops the
-//! request has been applied.
+//! creates that are ready together form a wave: its user creates run
+//! set-based (`creates`), its group creates concurrently (at most
+//! `bulk_concurrency` at once); every other operation runs alone, in
+//! order, and with `failOnErrors` all run one at a time, so that nothing
+//! after the error that stops the request has been applied.
 //!
 //! Circular references (§3.7.1): when nothing is ready and a group create
 //! waits only for members, it is created without them and the members are
 //! added by a PATCH once their operations settled. Anything else still
 //! waiting fails with 409.
 
+mod creates;
+
+use creates::operation_span;
 use std::collections::{HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt};
@@ -308,12 +311,19 @@ where
         if creates.is_empty() {
             return;
         }
+        // User creates run set-based (`creates`), the others each through
+        // its use case, `bulk_concurrency` at once.
+        let (users, others): (Vec<Pending>, Vec<Pending>) = creates.into_iter().partition(|p| {
+            target(&p.step.operation.path) == Some(Target::Collection(ResourceKind::User))
+        });
         let shared: &Run = run;
-        let outcomes: Vec<BulkOutcome> = stream::iter(creates)
+        let one_by_one = stream::iter(others)
             .map(|p| self.run_one(tenant, shared, p))
             .buffer_unordered(self.limits.bulk_concurrency.max(1))
-            .collect()
-            .await;
+            .collect::<Vec<BulkOutcome>>();
+        let (mut outcomes, wave) =
+            futures_util::join!(one_by_one, self.run_user_wave(tenant, shared, users));
+        outcomes.extend(wave);
         for outcome in outcomes {
             run.record(outcome);
         }
@@ -344,13 +354,7 @@ where
             Some(Target::Resource(kind, id)) => (Some(*kind), Some(id.clone())),
             None => (None, None),
         };
-        let span = tracing::info_span!(
-            "bulk operation",
-            bulk.index = index,
-            bulk.method = method.as_str(),
-            scim.resource = kind.map(ResourceKind::as_str),
-            succeeded = tracing::field::Empty,
-        );
+        let span = operation_span(index, method, kind);
         let result = async {
             if let Some(deferred) = deferred {
                 return self.add_deferred_members(tenant, run, deferred).await;

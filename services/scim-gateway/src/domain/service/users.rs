@@ -27,8 +27,23 @@ where
         tenant: &Tenant,
         body: Value,
     ) -> Result<StoredResource, ScimViewError> {
+        let document = self.user_to_create(body)?;
+        self.create_user_document(tenant, document).await
+    }
+
+    /// A create's body as it would be stored, or why it cannot be.
+    pub(super) fn user_to_create(&self, body: Value) -> Result<Value, ScimViewError> {
         let document = rules::storable(normalize_for_write(body, &USER_RESOURCE)?, &USER_RESOURCE);
         self.limits.writes.check_document(&document)?;
+        Ok(document)
+    }
+
+    /// Creates a user from its checked document ([`Self::user_to_create`]).
+    pub(super) async fn create_user_document(
+        &self,
+        tenant: &Tenant,
+        document: Value,
+    ) -> Result<StoredResource, ScimViewError> {
         let mut seat_key = None;
         // An active user takes a seat: asked for before anything is written.
         // A taken userName (an IdP retrying a create that did commit) is a

@@ -44,15 +44,22 @@ struct PendingCreate {
     events: Vec<Event>,
 }
 
+/// Creates of a Bulk wave written in one transaction at most.
+const MAX_WAVE_TRANSACTION: usize = 256;
+
 pub(super) struct UserInserts {
     batcher: Batcher<PendingCreate, Result<(), StoreError>>,
+    db: DatabaseConnection,
+    journal_written: Wakeup,
+    keys: KeyHolder,
 }
 
 impl UserInserts {
     pub(super) fn new(db: DatabaseConnection, journal_written: Wakeup, keys: KeyHolder) -> Self {
         let writers = batches_at_once(&db, POSTGRES_WRITERS);
+        let shared = (db.clone(), journal_written.clone(), keys.clone());
         let batcher = Batcher::new(MAX_BATCH, writers, move |batch: Vec<PendingCreate>| {
-            let (db, journal_written, keys) = (db.clone(), journal_written.clone(), keys.clone());
+            let (db, journal_written, keys) = shared.clone();
             async move {
                 together_then_alone(&batch, &journal_written, |some| {
                     write_creates(&db, &keys, some)
@@ -60,7 +67,41 @@ impl UserInserts {
                 .await
             }
         });
-        Self { batcher }
+        Self {
+            batcher,
+            db,
+            journal_written,
+            keys,
+        }
+    }
+
+    /// Writes a Bulk wave's new users of `org`, up to
+    /// [`MAX_WAVE_TRANSACTION`] a transaction, without going through the
+    /// batcher (the wave is the batch): each one's answer, in order, as
+    /// [`Self::insert`] would have given it.
+    pub(super) async fn insert_all(
+        &self,
+        org: OrgId,
+        users: &[(StoredResource, Vec<Event>)],
+    ) -> Vec<Result<(), StoreError>> {
+        let pending: Vec<PendingCreate> = users
+            .iter()
+            .map(|(user, events)| PendingCreate {
+                org,
+                columns: UserColumns::of(&user.document),
+                user: user.clone(),
+                events: with_request_trace(events),
+            })
+            .collect();
+        let mut results = Vec::with_capacity(pending.len());
+        for part in pending.chunks(MAX_WAVE_TRANSACTION) {
+            let written = together_then_alone(part, &self.journal_written, |some| {
+                write_creates(&self.db, &self.keys, some)
+            })
+            .await;
+            results.extend(written);
+        }
+        results
     }
 
     /// Writes `user` and its `events`; returns once they are committed.

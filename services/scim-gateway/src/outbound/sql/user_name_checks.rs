@@ -22,16 +22,18 @@ const MAX_BATCH: usize = 64;
 
 pub(super) struct UserNameChecks {
     batcher: Batcher<(OrgId, String), Result<bool, StoreError>>,
+    db: DatabaseConnection,
 }
 
 impl UserNameChecks {
     pub(super) fn new(db: DatabaseConnection) -> Self {
         let readers = batches_at_once(&db, 4);
+        let reader = db.clone();
         let batcher = Batcher::new(MAX_BATCH, readers, move |batch| {
-            let db = db.clone();
+            let db = reader.clone();
             async move { taken_names(&db, batch).await }
         });
-        Self { batcher }
+        Self { batcher, db }
     }
 
     /// Whether a user of `org` has this userName (compared case-insensitively).
@@ -44,6 +46,27 @@ impl UserNameChecks {
                     "the user-name reader stopped"
                 )))
             })
+    }
+}
+
+impl UserNameChecks {
+    /// For each userName of `org`, whether it is taken: one statement per
+    /// `MAX_IN_LIST` names, outside the batcher (a Bulk wave is already a
+    /// batch).
+    pub(super) async fn taken_all(
+        &self,
+        org: OrgId,
+        user_names: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        let batch: Vec<(OrgId, String)> = user_names
+            .iter()
+            .map(|name| (org, name.to_lowercase()))
+            .collect();
+        let taken = read_taken(&self.db, &batch).await?;
+        Ok(batch
+            .iter()
+            .map(|(org, key)| taken.contains(&(org.0, key.clone())))
+            .collect())
     }
 }
 

@@ -24,6 +24,22 @@ impl UserStore for SqlScimView {
         self.user_name_checks.taken(org, user_name).await
     }
 
+    async fn user_names_taken(
+        &self,
+        org: OrgId,
+        user_names: &[String],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.user_name_checks.taken_all(org, user_names).await
+    }
+
+    async fn insert_users(
+        &self,
+        org: OrgId,
+        users: &[(StoredResource, Vec<Event>)],
+    ) -> Vec<Result<(), StoreError>> {
+        self.user_inserts.insert_all(org, users).await
+    }
+
     async fn insert_user(
         &self,
         org: OrgId,

@@ -1,0 +1,166 @@
+//! A Bulk wave of user creates runs set-based (one userName read, the seats
+//! asked for together, the users written together): each operation's
+//! outcome must be the one the same creates sent one at a time, in order,
+//! get — taken names, a name twice in the request, invalid documents,
+//! inactive users (no seat), creates past the seat quota.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use scim_gateway::domain::models::{BearerToken, OrgId};
+use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatFuture};
+use scim_gateway::startup;
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, suite_settings};
+
+const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+/// Licensing with an exact quota, deciding in the order it is asked.
+#[derive(Clone)]
+struct QuotaSeats {
+    quota: u32,
+    granted: Arc<Mutex<HashSet<String>>>,
+}
+
+impl SeatAuthority for QuotaSeats {
+    fn reserve<'a>(&'a self, _org: OrgId, key: &'a str) -> SeatFuture<'a> {
+        Box::pin(async move {
+            let mut granted = self.granted.lock().expect("lock");
+            let used = u32::try_from(granted.len()).expect("small");
+            if granted.contains(key) || used < self.quota {
+                granted.insert(key.to_owned());
+                Ok(SeatDecision::Granted)
+            } else {
+                Ok(SeatDecision::Denied {
+                    used,
+                    quota: self.quota,
+                })
+            }
+        })
+    }
+}
+
+/// A gateway on a fresh database whose licensing grants `quota` seats.
+async fn gateway(backend: Backend, quota: u32) -> Option<TestApp> {
+    let url = backend.fresh_database("gateway.db").await?;
+    let seats = QuotaSeats {
+        quota,
+        granted: Arc::default(),
+    };
+    let (api, store) = startup::build_api_with(&suite_settings(url), Arc::new(seats))
+        .await
+        .expect("gateway");
+    let token = startup::generate_token();
+    let org = startup::ensure_organization_with_token(
+        &store,
+        "Test org",
+        &BearerToken::new(token.clone()),
+    )
+    .await
+    .expect("organization");
+    Some(TestApp {
+        api,
+        store,
+        token,
+        org,
+    })
+}
+
+fn user(user_name: &str, active: bool) -> Value {
+    json!({"schemas": [USER], "userName": user_name, "active": active})
+}
+
+/// The creates, in request order: every kind of outcome a create can have.
+fn creates() -> Vec<Value> {
+    vec![
+        user("w0@example.com", true),
+        user("taken@example.com", true),
+        json!({"schemas": [USER], "displayName": "no userName"}),
+        user("w1@example.com", false),
+        user("w2@example.com", true),
+        user("W0@Example.com", true),
+        user("taken@example.com", false),
+        user("w3@example.com", true),
+        user("w4@example.com", true),
+        user("w5@example.com", false),
+        user("w6@example.com", true),
+        user("w6-inactive@example.com", false),
+    ]
+}
+
+/// What each create answered, and the users and journal entries left.
+async fn after(app: &TestApp, statuses: Vec<String>) -> (Vec<String>, Vec<String>, usize) {
+    let list = app.get("/scim/v2/Users?count=100&sortBy=userName").await;
+    let names = list.body["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|u| u["userName"].as_str().expect("userName").to_owned())
+        .collect();
+    let journal = app.store.journal(None, 0, 10_000).await.expect("journal");
+    (statuses, names, journal.len())
+}
+
+async fn a_wave_answers_each_create_as_single_creates_in_order_do(backend: Backend) {
+    // One seat is taken by the user that exists before, four are free.
+    let (Some(singly), Some(bulked)) = (gateway(backend, 5).await, gateway(backend, 5).await)
+    else {
+        return;
+    };
+    for app in [&singly, &bulked] {
+        app.create_user("taken@example.com").await;
+    }
+
+    let mut one_by_one = Vec::new();
+    for body in creates() {
+        let response = singly.post("/scim/v2/Users", &body).await;
+        one_by_one.push(response.status.as_str().to_owned());
+    }
+
+    let operations: Vec<Value> = creates()
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": data}))
+        .collect();
+    let response = bulked
+        .post(
+            "/scim/v2/Bulk",
+            &json!({"schemas": [BULK], "Operations": operations}),
+        )
+        .await;
+    assert_eq!(response.status.as_u16(), 200, "{}", response.body);
+    let answered = response.body["Operations"].as_array().expect("Operations");
+    let in_bulk: Vec<String> = answered
+        .iter()
+        .map(|o| o["status"].as_str().expect("status").to_owned())
+        .collect();
+
+    let expected = [
+        "201", "409", "400", "201", "201", "409", "409", "201", "201", "201", "403", "201",
+    ];
+    assert_eq!(one_by_one, expected);
+    assert_eq!(in_bulk, expected, "{}", response.body);
+    for (op, status) in answered.iter().zip(expected) {
+        match status {
+            "409" => assert_eq!(op["response"]["scimType"], "uniqueness", "{op}"),
+            "403" => assert!(
+                op["response"]["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("seat quota is reached"),
+                "{op}"
+            ),
+            "400" => assert_eq!(op["response"]["status"], "400", "{op}"),
+            _ => assert!(op["location"].as_str().is_some(), "{op}"),
+        }
+    }
+    assert_eq!(
+        after(&singly, one_by_one).await,
+        after(&bulked, in_bulk).await
+    );
+}
+
+on_both_backends!(a_wave_answers_each_create_as_single_creates_in_order_do);
