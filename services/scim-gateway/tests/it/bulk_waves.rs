@@ -93,7 +93,7 @@ fn creates() -> Vec<Value> {
 
 /// What each create answered, and the users and journal entries left.
 async fn after(app: &TestApp, statuses: Vec<String>) -> (Vec<String>, Vec<String>, usize) {
-    let list = app.get("/scim/v2/Users?count=100&sortBy=userName").await;
+    let list = app.get("/scim/v2/Users?count=1000&sortBy=userName").await;
     let names = list.body["Resources"]
         .as_array()
         .expect("Resources")
@@ -164,3 +164,69 @@ async fn a_wave_answers_each_create_as_single_creates_in_order_do(backend: Backe
 }
 
 on_both_backends!(a_wave_answers_each_create_as_single_creates_in_order_do);
+
+/// Three hundred creates: a wave longer than one transaction of its writes
+/// (`insert_users` writes 256 a transaction) and than one message of seat
+/// requests, with taken names early, in the middle and late, inactive
+/// users, and the quota reached in the middle.
+fn creates_across_chunks() -> Vec<Value> {
+    (0..300)
+        .map(|i| match i {
+            5 | 140 | 270 => user(&format!("taken{i}@example.com"), true),
+            i if i % 7 == 3 => user(&format!("c{i}@example.com"), false),
+            i => user(&format!("c{i}@example.com"), true),
+        })
+        .collect()
+}
+
+async fn a_wave_across_chunks_answers_as_single_creates_in_order_do(backend: Backend) {
+    let quota = 3 + 150;
+    let (Some(singly), Some(bulked)) =
+        (gateway(backend, quota).await, gateway(backend, quota).await)
+    else {
+        return;
+    };
+    for app in [&singly, &bulked] {
+        for i in [5, 140, 270] {
+            app.create_user(&format!("taken{i}@example.com")).await;
+        }
+    }
+    let mut one_by_one = Vec::new();
+    for body in creates_across_chunks() {
+        let response = singly.post("/scim/v2/Users", &body).await;
+        one_by_one.push(response.status.as_str().to_owned());
+    }
+    let operations: Vec<Value> = creates_across_chunks()
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": data}))
+        .collect();
+    let response = bulked
+        .post(
+            "/scim/v2/Bulk",
+            &json!({"schemas": [BULK], "Operations": operations}),
+        )
+        .await;
+    assert_eq!(response.status.as_u16(), 200, "{}", response.body);
+    let in_bulk: Vec<String> = response.body["Operations"]
+        .as_array()
+        .expect("Operations")
+        .iter()
+        .map(|o| o["status"].as_str().expect("status").to_owned())
+        .collect();
+    let count = |status: &str| one_by_one.iter().filter(|s| *s == status).count();
+    assert_eq!(count("409"), 3, "{one_by_one:?}");
+    assert!(count("403") > 0, "the quota is reached: {one_by_one:?}");
+    let first_refused = one_by_one.iter().position(|s| s == "403").expect("a 403");
+    assert!(
+        (128..256).contains(&first_refused),
+        "the quota is reached in the middle: {first_refused}"
+    );
+    assert_eq!(in_bulk, one_by_one);
+    assert_eq!(
+        after(&singly, one_by_one).await,
+        after(&bulked, in_bulk).await
+    );
+}
+
+on_both_backends!(a_wave_across_chunks_answers_as_single_creates_in_order_do);
