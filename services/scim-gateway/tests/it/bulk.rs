@@ -2,16 +2,15 @@
 //! failOnErrors, the limits, the seat quota and the journal, each operation
 //! answered as its single request would be.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
-use scim_gateway::domain::models::{BearerToken, OrgId};
-use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatFuture};
-use scim_gateway::startup;
+use scim_gateway::domain::models::OrgId;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, Response, TestApp, member_ids, suite_settings};
+use crate::support::{
+    Backend, Response, TestApp, member_ids, spawn_app_with_seat_quota, suite_settings,
+};
 use crate::{backend_tests, on_both_backends};
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -372,55 +371,9 @@ async fn bulk_limits_are_advertised_and_enforced_before_anything_runs(backend: B
     );
 }
 
-/// Licensing with an exact quota: the first `quota` distinct keys get seats.
-#[derive(Clone)]
-struct QuotaSeats {
-    quota: u32,
-    granted: Arc<Mutex<HashSet<String>>>,
-}
-
-impl SeatAuthority for QuotaSeats {
-    fn reserve<'a>(&'a self, _org: OrgId, key: &'a str) -> SeatFuture<'a> {
-        Box::pin(async move {
-            let mut granted = self.granted.lock().expect("lock");
-            let used = u32::try_from(granted.len()).expect("small");
-            if granted.contains(key) || used < self.quota {
-                granted.insert(key.to_owned());
-                Ok(SeatDecision::Granted)
-            } else {
-                Ok(SeatDecision::Denied {
-                    used,
-                    quota: self.quota,
-                })
-            }
-        })
-    }
-}
-
 async fn a_bulk_over_the_seat_quota_creates_exactly_the_free_seats(backend: Backend) {
-    let Some(url) = backend.fresh_database("gateway.db").await else {
+    let Some(app) = spawn_app_with_seat_quota(backend, 3).await else {
         return;
-    };
-    let seats = QuotaSeats {
-        quota: 3,
-        granted: Arc::default(),
-    };
-    let (api, store) = startup::build_api_with(&suite_settings(url), Arc::new(seats))
-        .await
-        .expect("gateway");
-    let token = startup::generate_token();
-    let org = startup::ensure_organization_with_token(
-        &store,
-        "Test org",
-        &BearerToken::new(token.clone()),
-    )
-    .await
-    .expect("organization");
-    let app = TestApp {
-        api,
-        store,
-        token,
-        org,
     };
     let creates: Vec<Value> = (0..8)
         .map(|i| create_user(&format!("u{i}"), &format!("seat{i}@example.com")))

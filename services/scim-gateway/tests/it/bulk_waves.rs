@@ -4,70 +4,13 @@
 //! get — taken names, a name twice in the request, invalid documents,
 //! inactive users (no seat), creates past the seat quota.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-
-use scim_gateway::domain::models::{BearerToken, OrgId};
-use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatFuture};
-use scim_gateway::startup;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, suite_settings};
+use crate::support::{Backend, TestApp, spawn_app_with_seat_quota};
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-
-/// Licensing with an exact quota, deciding in the order it is asked.
-#[derive(Clone)]
-struct QuotaSeats {
-    quota: u32,
-    granted: Arc<Mutex<HashSet<String>>>,
-}
-
-impl SeatAuthority for QuotaSeats {
-    fn reserve<'a>(&'a self, _org: OrgId, key: &'a str) -> SeatFuture<'a> {
-        Box::pin(async move {
-            let mut granted = self.granted.lock().expect("lock");
-            let used = u32::try_from(granted.len()).expect("small");
-            if granted.contains(key) || used < self.quota {
-                granted.insert(key.to_owned());
-                Ok(SeatDecision::Granted)
-            } else {
-                Ok(SeatDecision::Denied {
-                    used,
-                    quota: self.quota,
-                })
-            }
-        })
-    }
-}
-
-/// A gateway on a fresh database whose licensing grants `quota` seats.
-async fn gateway(backend: Backend, quota: u32) -> Option<TestApp> {
-    let url = backend.fresh_database("gateway.db").await?;
-    let seats = QuotaSeats {
-        quota,
-        granted: Arc::default(),
-    };
-    let (api, store) = startup::build_api_with(&suite_settings(url), Arc::new(seats))
-        .await
-        .expect("gateway");
-    let token = startup::generate_token();
-    let org = startup::ensure_organization_with_token(
-        &store,
-        "Test org",
-        &BearerToken::new(token.clone()),
-    )
-    .await
-    .expect("organization");
-    Some(TestApp {
-        api,
-        store,
-        token,
-        org,
-    })
-}
 
 fn user(user_name: &str, active: bool) -> Value {
     json!({"schemas": [USER], "userName": user_name, "active": active})
@@ -104,23 +47,19 @@ async fn after(app: &TestApp, statuses: Vec<String>) -> (Vec<String>, Vec<String
     (statuses, names, journal.len())
 }
 
-async fn a_wave_answers_each_create_as_single_creates_in_order_do(backend: Backend) {
-    // One seat is taken by the user that exists before, four are free.
-    let (Some(singly), Some(bulked)) = (gateway(backend, 5).await, gateway(backend, 5).await)
-    else {
-        return;
-    };
-    for app in [&singly, &bulked] {
-        app.create_user("taken@example.com").await;
-    }
-
+/// The creates sent one at a time to `singly` and as one Bulk request to
+/// `bulked`: each one's status both ways, and the Bulk's operations.
+async fn singly_and_in_bulk(
+    singly: &TestApp,
+    bulked: &TestApp,
+    creates: Vec<Value>,
+) -> (Vec<String>, Vec<String>, Vec<Value>) {
     let mut one_by_one = Vec::new();
-    for body in creates() {
-        let response = singly.post("/scim/v2/Users", &body).await;
+    for body in &creates {
+        let response = singly.post("/scim/v2/Users", body).await;
         one_by_one.push(response.status.as_str().to_owned());
     }
-
-    let operations: Vec<Value> = creates()
+    let operations: Vec<Value> = creates
         .into_iter()
         .enumerate()
         .map(|(i, data)| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": data}))
@@ -132,17 +71,36 @@ async fn a_wave_answers_each_create_as_single_creates_in_order_do(backend: Backe
         )
         .await;
     assert_eq!(response.status.as_u16(), 200, "{}", response.body);
-    let answered = response.body["Operations"].as_array().expect("Operations");
-    let in_bulk: Vec<String> = answered
+    let answered = response.body["Operations"]
+        .as_array()
+        .expect("Operations")
+        .clone();
+    let in_bulk = answered
         .iter()
         .map(|o| o["status"].as_str().expect("status").to_owned())
         .collect();
+    (one_by_one, in_bulk, answered)
+}
+
+async fn a_wave_answers_each_create_as_single_creates_in_order_do(backend: Backend) {
+    // One seat is taken by the user that exists before, four are free.
+    let (Some(singly), Some(bulked)) = (
+        spawn_app_with_seat_quota(backend, 5).await,
+        spawn_app_with_seat_quota(backend, 5).await,
+    ) else {
+        return;
+    };
+    for app in [&singly, &bulked] {
+        app.create_user("taken@example.com").await;
+    }
+
+    let (one_by_one, in_bulk, answered) = singly_and_in_bulk(&singly, &bulked, creates()).await;
 
     let expected = [
         "201", "409", "400", "201", "201", "409", "409", "201", "201", "201", "403", "201",
     ];
     assert_eq!(one_by_one, expected);
-    assert_eq!(in_bulk, expected, "{}", response.body);
+    assert_eq!(in_bulk, expected, "{answered:?}");
     for (op, status) in answered.iter().zip(expected) {
         match status {
             "409" => assert_eq!(op["response"]["scimType"], "uniqueness", "{op}"),
@@ -169,7 +127,7 @@ on_both_backends!(a_wave_answers_each_create_as_single_creates_in_order_do);
 /// (`insert_users` writes 256 a transaction) and than one message of seat
 /// requests, with taken names early, in the middle and late, inactive
 /// users, and the quota reached in the middle.
-fn creates_across_chunks() -> Vec<Value> {
+fn creates_across_transactions() -> Vec<Value> {
     (0..300)
         .map(|i| match i {
             5 | 140 | 270 => user(&format!("taken{i}@example.com"), true),
@@ -181,9 +139,10 @@ fn creates_across_chunks() -> Vec<Value> {
 
 async fn a_wave_across_chunks_answers_as_single_creates_in_order_do(backend: Backend) {
     let quota = 3 + 150;
-    let (Some(singly), Some(bulked)) =
-        (gateway(backend, quota).await, gateway(backend, quota).await)
-    else {
+    let (Some(singly), Some(bulked)) = (
+        spawn_app_with_seat_quota(backend, quota).await,
+        spawn_app_with_seat_quota(backend, quota).await,
+    ) else {
         return;
     };
     for app in [&singly, &bulked] {
@@ -191,29 +150,8 @@ async fn a_wave_across_chunks_answers_as_single_creates_in_order_do(backend: Bac
             app.create_user(&format!("taken{i}@example.com")).await;
         }
     }
-    let mut one_by_one = Vec::new();
-    for body in creates_across_chunks() {
-        let response = singly.post("/scim/v2/Users", &body).await;
-        one_by_one.push(response.status.as_str().to_owned());
-    }
-    let operations: Vec<Value> = creates_across_chunks()
-        .into_iter()
-        .enumerate()
-        .map(|(i, data)| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": data}))
-        .collect();
-    let response = bulked
-        .post(
-            "/scim/v2/Bulk",
-            &json!({"schemas": [BULK], "Operations": operations}),
-        )
-        .await;
-    assert_eq!(response.status.as_u16(), 200, "{}", response.body);
-    let in_bulk: Vec<String> = response.body["Operations"]
-        .as_array()
-        .expect("Operations")
-        .iter()
-        .map(|o| o["status"].as_str().expect("status").to_owned())
-        .collect();
+    let (one_by_one, in_bulk, _) =
+        singly_and_in_bulk(&singly, &bulked, creates_across_transactions()).await;
     let count = |status: &str| one_by_one.iter().filter(|s| *s == status).count();
     assert_eq!(count("409"), 3, "{one_by_one:?}");
     assert!(count("403") > 0, "the quota is reached: {one_by_one:?}");

@@ -4,6 +4,13 @@
 //! PostgreSQL fails the test instead of skipping it. What is the gateway
 //! suite's own: its settings and the macro running a test on both backends.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use scim_gateway::domain::models::{BearerToken, OrgId};
+use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatFuture};
+use scim_gateway::startup;
+
 pub use test_support::gateway::{Backend, TestGateway as TestApp};
 pub use test_support::http::Response;
 
@@ -14,6 +21,58 @@ pub use test_support::http::Response;
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let url = backend.fresh_database("gateway.db").await?;
     Some(TestApp::spawn(&suite_settings(url), "Test org").await)
+}
+
+/// Licensing with an exact quota, deciding in the order it is asked: the
+/// first `quota` distinct keys get seats.
+#[derive(Clone)]
+struct QuotaSeats {
+    quota: u32,
+    granted: Arc<Mutex<HashSet<String>>>,
+}
+
+impl SeatAuthority for QuotaSeats {
+    fn reserve<'a>(&'a self, _org: OrgId, key: &'a str) -> SeatFuture<'a> {
+        Box::pin(async move {
+            let mut granted = self.granted.lock().expect("lock");
+            let used = u32::try_from(granted.len()).expect("small");
+            if granted.contains(key) || used < self.quota {
+                granted.insert(key.to_owned());
+                Ok(SeatDecision::Granted)
+            } else {
+                Ok(SeatDecision::Denied {
+                    used,
+                    quota: self.quota,
+                })
+            }
+        })
+    }
+}
+
+/// [`spawn_app`] whose licensing grants exactly `quota` seats.
+pub async fn spawn_app_with_seat_quota(backend: Backend, quota: u32) -> Option<TestApp> {
+    let url = backend.fresh_database("gateway.db").await?;
+    let seats = QuotaSeats {
+        quota,
+        granted: Arc::default(),
+    };
+    let (api, store) = startup::build_api_with(&suite_settings(url), Arc::new(seats))
+        .await
+        .expect("gateway");
+    let token = startup::generate_token();
+    let org = startup::ensure_organization_with_token(
+        &store,
+        "Test org",
+        &BearerToken::new(token.clone()),
+    )
+    .await
+    .expect("organization");
+    Some(TestApp {
+        api,
+        store,
+        token,
+        org,
+    })
 }
 
 /// The suite's settings on `database_url`, with a key-encryption key of its
