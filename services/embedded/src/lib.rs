@@ -22,9 +22,9 @@ use licensing::startup::LicensingService;
 use messaging::relay::{self, Relay};
 use messaging_inprocess::{InProcessBus, RetryPolicy};
 use provisioning_events::PersonRef;
-use provisioning_events::seats::SeatRequest;
+use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatRequest};
 use scim_gateway::domain::models::OrgId;
-use scim_gateway::domain::ports::{SeatAuthority, SeatFuture};
+use scim_gateway::domain::ports::{SeatAuthority, SeatFuture, SeatsFuture};
 use scim_gateway::inbound::entitlement_consumer;
 use scim_gateway::outbound::seats::{RpcSeats, decision};
 use scim_gateway::outbound::sql::SqlScimView;
@@ -102,6 +102,23 @@ impl SeatAuthority for InProcessSeats {
                 key: key.to_owned(),
             };
             decision(self.0.answer(request).await)
+        })
+    }
+
+    fn reserve_all<'a>(&'a self, org: OrgId, keys: &'a [String]) -> SeatsFuture<'a> {
+        Box::pin(async move {
+            let mut decisions = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(MAX_SEAT_REQUESTS_PER_MESSAGE) {
+                let requests = chunk
+                    .iter()
+                    .map(|key| SeatRequest {
+                        org_id: org.0,
+                        key: key.clone(),
+                    })
+                    .collect();
+                decisions.extend(self.0.answer_all(requests).await.into_iter().map(decision));
+            }
+            decisions
         })
     }
 }

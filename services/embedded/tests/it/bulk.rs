@@ -1,6 +1,7 @@
 //! Issue 23: a Bulk request's users become accounts and its group a team,
 //! embedded and distributed, as if each operation had been sent alone; a
-//! wave of creates gets licensing's seats in request order.
+//! wave of creates gets licensing's seats in request order, also when it is
+//! longer than one stretch of seats and writes.
 
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
@@ -46,6 +47,48 @@ stack_tests! {
         assert_eq!(listed.body["totalResults"], 5);
         let active = stack.admin("GET", "/accounts?status=active&limit=50", None).await;
         assert_eq!(active.body["items"].as_array().unwrap().len(), 5);
+    }
+
+    async fn a_wave_longer_than_a_stretch_gets_its_seats_in_request_order(stack: Stack) {
+        // 300 creates: seats asked for and users written in two stretches,
+        // the second's seats decided while the first is written.
+        let set = stack.admin("PUT", "/subscription", Some(json!({"seat_quota": 270}))).await;
+        assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+        let taken = crate::support::user("w100@example.com", "Taken", "Before", "w100@example.com");
+        assert_eq!(stack.scim("POST", "/Users", Some(taken)).await.status, StatusCode::CREATED);
+        let operations: Vec<Value> = (0..300)
+            .map(|i| {
+                let email = format!("w{i}@example.com");
+                operation(&format!("u{i}"), "/Users", crate::support::user(&email, "Wave", "Long", &email))
+            })
+            .collect();
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": operations,
+        });
+        let response = stack.scim("POST", "/Bulk", Some(body)).await;
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+        let statuses: Vec<&str> = response.body["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["status"].as_str().unwrap())
+            .collect();
+        // 269 seats left: to the creates before index 270 but the taken
+        // name's (409, no seat asked), none after.
+        let expected: Vec<&str> = (0..300)
+            .map(|i| match i {
+                100 => "409",
+                i if i < 270 => "201",
+                _ => "403",
+            })
+            .collect();
+        assert_eq!(statuses, expected);
+        stack.settle().await;
+        let listed = stack.scim("GET", "/Users?count=1", None).await;
+        assert_eq!(listed.body["totalResults"], 270);
+        let active = stack.admin("GET", "/accounts?status=active&limit=500", None).await;
+        assert_eq!(active.body["items"].as_array().unwrap().len(), 270);
     }
 
     async fn a_bulks_users_become_accounts_and_its_group_a_team(stack: Stack) {

@@ -3,7 +3,8 @@
 //! the same time — a bulk's creates — travel together, fewer messages than
 //! reservations, and licensing still decides each exactly (the quota's
 //! seats granted, the rest denied); one reservation alone travels in the
-//! single-request shape. PostgreSQL + RabbitMQ.
+//! single-request shape; a wave asked for at once (`reserve_all`) travels in
+//! full arrays, decided in its order. PostgreSQL + RabbitMQ.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use licensing::domain::models::Subscription;
 use licensing::domain::service::SeatPolicy;
 use licensing::inbound::rpc::ReservationDesk;
 use licensing::startup::LicensingService;
-use provisioning_events::seats::SeatRequest;
+use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatRequest};
 use scim_gateway::domain::models::OrgId;
 use scim_gateway::domain::ports::{SeatAuthority, SeatDecision};
 use scim_gateway::outbound::seats::RpcSeats;
@@ -118,6 +119,38 @@ async fn concurrent_reservations_travel_together_and_are_decided_exactly() {
         Ok(SeatDecision::Granted)
     ));
     assert_eq!(received.lock().unwrap().clone(), vec![(1, false)]);
+
+    // A bulk's wave asked for at once: arrays of at most a message's
+    // worth, one after the other, decided in the keys' order — the first
+    // QUOTA keys granted, a key asked again the seat it holds, the rest
+    // denied.
+    received.lock().unwrap().clear();
+    let wave_org = OrgId(Uuid::now_v7());
+    let mut wave: Vec<String> = (0..300).map(|i| format!("user:wave-{i}")).collect();
+    wave[280] = "user:wave-3".into();
+    let decisions = seats.reserve_all(wave_org, &wave).await;
+    assert_eq!(decisions.len(), wave.len());
+    for (i, decision) in decisions.iter().enumerate() {
+        let granted = i < QUOTA as usize || i == 280;
+        assert_eq!(
+            matches!(decision, Ok(SeatDecision::Granted)),
+            granted,
+            "key {i}: {decision:?}"
+        );
+        if !granted {
+            assert!(
+                matches!(decision, Ok(SeatDecision::Denied { used, quota }) if *used == QUOTA && *quota == QUOTA),
+                "key {i}: {decision:?}"
+            );
+        }
+    }
+    assert_eq!(
+        received.lock().unwrap().clone(),
+        vec![
+            (MAX_SEAT_REQUESTS_PER_MESSAGE, true),
+            (300 - MAX_SEAT_REQUESTS_PER_MESSAGE, true)
+        ]
+    );
 
     let _ = stop.send(());
     server.await.unwrap();

@@ -7,11 +7,14 @@
 //! previous decision was being committed is decided together, in one
 //! transaction. A burst of creates then costs a commit per batch instead of
 //! one per user, and one organization's reservations no longer queue one
-//! commit at a time behind its lock.
+//! commit at a time behind its lock. An array of requests (a bulk's
+//! creates, sent together) is decided together, in one transaction of its
+//! own, in its order.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::future::join_all;
 use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatReply, SeatRequest};
 use service_kit::batching::Batcher;
 
@@ -24,20 +27,41 @@ use crate::domain::service::Licensing;
 #[derive(Clone)]
 pub struct ReservationDesk {
     batcher: Arc<Batcher<SeatRequest, SeatReply>>,
+    decide_together: Arc<DecideTogether>,
 }
+
+type DecideTogether =
+    dyn Fn(Vec<SeatRequest>) -> Pin<Box<dyn Future<Output = Vec<SeatReply>> + Send>> + Send + Sync;
 
 impl ReservationDesk {
     pub fn start<S: LicensingStore, C: Clock>(
         licensing: Arc<Licensing<S, C>>,
         max_batch: usize,
     ) -> Self {
+        let for_batches = Arc::clone(&licensing);
         let batcher = Batcher::new(max_batch, 1, move |batch: Vec<SeatRequest>| {
-            let licensing = Arc::clone(&licensing);
+            let licensing = Arc::clone(&for_batches);
             async move { decide(&licensing, batch).await }
+        });
+        let decide_together: Arc<DecideTogether> = Arc::new(move |requests| {
+            let licensing = Arc::clone(&licensing);
+            Box::pin(async move { decide(&licensing, requests).await })
         });
         Self {
             batcher: Arc::new(batcher),
+            decide_together,
         }
+    }
+
+    /// Licensing's answers to requests that arrived together (a bulk's
+    /// creates), in their order, each decided as if asked alone, one after
+    /// the other: in one transaction, beside the desk's batches rather than
+    /// split among them. At most [`MAX_SEAT_REQUESTS_PER_MESSAGE`] requests.
+    pub async fn answer_all(&self, requests: Vec<SeatRequest>) -> Vec<SeatReply> {
+        if requests.len() > MAX_SEAT_REQUESTS_PER_MESSAGE {
+            return vec![SeatReply::Unavailable; requests.len()];
+        }
+        (self.decide_together)(requests).await
     }
 
     /// Licensing's answer to one request; `Unavailable` when it could not
@@ -50,15 +74,13 @@ impl ReservationDesk {
     }
 
     /// The body-to-body handler `messaging_rabbitmq::rpc::serve` runs: one
-    /// request, or an array of them, answered in kind. An array's requests
-    /// go through the desk in their order, each decided as if asked alone
-    /// (batched with whatever else arrived).
+    /// request (through the desk), or an array of them (decided together,
+    /// [`Self::answer_all`]), answered in kind.
     pub async fn answer_bytes(&self, body: Vec<u8>) -> Vec<u8> {
         let encoded = match serde_json::from_slice::<SeatMessage>(&body) {
             Ok(SeatMessage::One(request)) => serde_json::to_vec(&self.answer(request).await),
             Ok(SeatMessage::Many(requests)) if requests.len() <= MAX_SEAT_REQUESTS_PER_MESSAGE => {
-                let replies = join_all(requests.into_iter().map(|r| self.answer(r))).await;
-                serde_json::to_vec(&replies)
+                serde_json::to_vec(&self.answer_all(requests).await)
             }
             Ok(SeatMessage::Many(requests)) => {
                 tracing::warn!(

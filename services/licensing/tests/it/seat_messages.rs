@@ -2,7 +2,9 @@
 //! answer_bytes`, what the RabbitMQ server runs): one request answered by one
 //! reply, an array of requests by an array of replies in order, each
 //! decided as if asked alone — the quota exact, a repeated key the same
-//! reservation (SQLite, and PostgreSQL when configured).
+//! reservation (SQLite, and PostgreSQL when configured). Arrays are decided
+//! beside the desk's batches of single requests, and the quota stays exact
+//! when both come at once.
 
 use licensing::domain::models::Subscription;
 use licensing::domain::service::SeatPolicy;
@@ -81,6 +83,64 @@ async fn messages(url: &str) {
     let unreadable: SeatReply =
         serde_json::from_slice(&desk.answer_bytes(b"{\"org\":1}".to_vec()).await).unwrap();
     assert_eq!(unreadable, SeatReply::Unavailable);
+}
+
+/// Arrays decided together (`answer_all`, beside the desk's batches) and
+/// single requests through the desk, all at once for one organization: the
+/// quota still exact.
+async fn arrays_beside_single_requests(url: &str) {
+    const QUOTA: u32 = 100;
+    let policy = SeatPolicy {
+        default_subscription: Subscription {
+            seat_quota: QUOTA,
+            scim_included: true,
+        },
+        hold_for: chrono::Duration::seconds(60),
+    };
+    let service = LicensingService::build(url, 8, policy).await.unwrap();
+    let desk = ReservationDesk::start(service.licensing.clone(), 16);
+    let org = Uuid::now_v7();
+    let arrays = (0..3).map(|a| {
+        let requests = (0..60)
+            .map(|i| request(org, &format!("user:array-{a}-{i}")))
+            .collect();
+        desk.answer_all(requests)
+    });
+    let singles = (0..60).map(|i| desk.answer(request(org, &format!("user:single-{i}"))));
+    let (arrays, singles) = futures_util::join!(
+        futures_util::future::join_all(arrays),
+        futures_util::future::join_all(singles)
+    );
+    let replies: Vec<SeatReply> = arrays.into_iter().flatten().chain(singles).collect();
+    assert_eq!(replies.len(), 240);
+    let granted = replies.iter().filter_map(reservation).count();
+    let denied = replies
+        .iter()
+        .filter(
+            |r| matches!(r, SeatReply::Denied { used, quota } if *used == QUOTA && *quota == QUOTA),
+        )
+        .count();
+    assert_eq!((granted, denied), (QUOTA as usize, 140), "{replies:?}");
+    let usage = service
+        .licensing
+        .usage(licensing::domain::models::OrgId(org))
+        .await
+        .unwrap();
+    assert_eq!(usage.reserved, QUOTA, "{usage:?}");
+}
+
+#[tokio::test]
+async fn seat_arrays_beside_single_requests_on_sqlite() {
+    let dir = test_support::temp_dir("licensing-arrays");
+    arrays_beside_single_requests(&test_support::sqlite_url(&dir, "licensing.db")).await;
+}
+
+#[tokio::test]
+async fn seat_arrays_beside_single_requests_on_postgres() {
+    let Some(url) = test_support::postgres_database().await else {
+        return;
+    };
+    arrays_beside_single_requests(&url).await;
 }
 
 #[tokio::test]

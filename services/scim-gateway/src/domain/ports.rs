@@ -272,6 +272,9 @@ pub enum SeatError {
 pub type SeatFuture<'a> =
     std::pin::Pin<Box<dyn Future<Output = Result<SeatDecision, SeatError>> + Send + 'a>>;
 
+pub type SeatsFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Vec<Result<SeatDecision, SeatError>>> + Send + 'a>>;
+
 /// Licensing as the gateway needs it: a seat, asked for before a user is
 /// created or re-enabled. `key` names the request (`user:<userName>` or
 /// `reactivate:<id>`), so asking again for the same key is the same seat.
@@ -279,6 +282,20 @@ pub type SeatFuture<'a> =
 /// (request/reply over RabbitMQ, or licensing in the same process).
 pub trait SeatAuthority: Send + Sync + 'static {
     fn reserve<'a>(&'a self, org: OrgId, key: &'a str) -> SeatFuture<'a>;
+
+    /// Seats for several keys of one organization, decided in their order
+    /// as if each were asked alone, one after the other (a bulk's creates):
+    /// one decision per key. An adapter decides them in as few round trips
+    /// and transactions as it can; this default asks one at a time.
+    fn reserve_all<'a>(&'a self, org: OrgId, keys: &'a [String]) -> SeatsFuture<'a> {
+        Box::pin(async move {
+            let mut decisions = Vec::with_capacity(keys.len());
+            for key in keys {
+                decisions.push(self.reserve(org, key).await);
+            }
+            decisions
+        })
+    }
 }
 
 /// The gateway's copy of what licensing says an organization may do, kept

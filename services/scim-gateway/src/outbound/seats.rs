@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use messaging_rabbitmq::rpc::{RpcClient, RpcError};
-use provisioning_events::seats::{SeatReply, SeatRequest};
+use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatReply, SeatRequest};
 use service_kit::batching::Batcher;
 
 use crate::domain::models::OrgId;
-use crate::domain::ports::{SeatAuthority, SeatDecision, SeatError, SeatFuture};
+use crate::domain::ports::{SeatAuthority, SeatDecision, SeatError, SeatFuture, SeatsFuture};
 
 /// Most reservations one message to licensing carries (licensing takes up
 /// to `provisioning_events::seats::MAX_SEAT_REQUESTS_PER_MESSAGE`).
@@ -39,6 +39,7 @@ type Decided = Result<SeatDecision, SeatError>;
 /// alone; a message of one is the single-request shape.
 pub struct RpcSeats {
     batcher: Batcher<Asked, Decided>,
+    link: Arc<Link>,
     timeout: Duration,
 }
 
@@ -49,15 +50,20 @@ impl RpcSeats {
             queue: queue.into(),
             timeout,
         });
+        let for_batches = Arc::clone(&link);
         let batcher = Batcher::new(
             RESERVATIONS_PER_MESSAGE,
             MESSAGES_IN_FLIGHT,
             move |batch: Vec<Asked>| {
-                let link = Arc::clone(&link);
+                let link = Arc::clone(&for_batches);
                 async move { link.ask(batch).await }
             },
         );
-        Self { batcher, timeout }
+        Self {
+            batcher,
+            link,
+            timeout,
+        }
     }
 }
 
@@ -150,6 +156,30 @@ impl SeatAuthority for RpcSeats {
                 Ok(None) => Err(SeatError::Unavailable("the seat requests stopped".into())),
                 Err(_elapsed) => Err(SeatError::Unavailable("no answer in time".into())),
             }
+        })
+    }
+
+    /// Messages of up to [`MAX_SEAT_REQUESTS_PER_MESSAGE`] reservations,
+    /// each decided by licensing in one transaction, sent one after the
+    /// other so that the keys are decided in their order.
+    fn reserve_all<'a>(&'a self, org: OrgId, keys: &'a [String]) -> SeatsFuture<'a> {
+        Box::pin(async move {
+            let traceparent = trace_context::current_traceparent();
+            let mut decisions = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(MAX_SEAT_REQUESTS_PER_MESSAGE) {
+                let asked = chunk
+                    .iter()
+                    .map(|key| Asked {
+                        request: SeatRequest {
+                            org_id: org.0,
+                            key: key.clone(),
+                        },
+                        traceparent: traceparent.clone(),
+                    })
+                    .collect();
+                decisions.extend(self.link.ask(asked).await);
+            }
+            decisions
         })
     }
 }

@@ -36,8 +36,8 @@ use super::models::{
     StoredResource, Tenant,
 };
 use super::ports::{
-    Clock, CredentialStore, CursorSeal, GroupStore, SeatAuthority, SeatDecision, StoreError,
-    UserStore,
+    Clock, CredentialStore, CursorSeal, GroupStore, SeatAuthority, SeatDecision, SeatError,
+    StoreError, UserStore,
 };
 use super::resource_locks::ResourceLocks;
 use super::rules;
@@ -159,14 +159,19 @@ impl<S, C> ScimView<S, C> {
     /// A seat for `key`, or the error that refuses the request: nothing has
     /// been written yet when this fails.
     async fn reserve_seat(&self, org: OrgId, key: &str) -> Result<(), ScimViewError> {
-        match self.seats.reserve(org, key).await {
-            Ok(SeatDecision::Granted) => Ok(()),
-            Ok(SeatDecision::Denied { used, quota }) => {
-                Err(ScimViewError::SeatQuotaReached { used, quota })
-            }
-            Ok(SeatDecision::NotIncluded) => Err(ScimViewError::ScimNotIncluded),
-            Err(e) => Err(ScimViewError::LicensingUnavailable(e)),
-        }
+        seat_granted(self.seats.reserve(org, key).await)
+    }
+
+    /// Seats for `keys`, decided in their order: one answer per key.
+    async fn reserve_seats(&self, org: OrgId, keys: &[String]) -> Vec<Result<(), ScimViewError>> {
+        let mut decisions = self.seats.reserve_all(org, keys).await;
+        // An adapter that answers fewer keys than asked leaves the rest
+        // undecided: no seat for them.
+        decisions.resize_with(keys.len(), || {
+            Err(SeatError::Unavailable("no decision for the seat".into()))
+        });
+        decisions.truncate(keys.len());
+        decisions.into_iter().map(seat_granted).collect()
     }
 
     pub fn limits(&self) -> ViewLimits {
@@ -323,5 +328,17 @@ impl StoreError {
             StoreError::Unavailable(e) => e,
             other => anyhow::Error::new(other),
         }
+    }
+}
+
+/// What a seat decision means for a create.
+fn seat_granted(decision: Result<SeatDecision, SeatError>) -> Result<(), ScimViewError> {
+    match decision {
+        Ok(SeatDecision::Granted) => Ok(()),
+        Ok(SeatDecision::Denied { used, quota }) => {
+            Err(ScimViewError::SeatQuotaReached { used, quota })
+        }
+        Ok(SeatDecision::NotIncluded) => Err(ScimViewError::ScimNotIncluded),
+        Err(e) => Err(ScimViewError::LicensingUnavailable(e)),
     }
 }

@@ -1,9 +1,10 @@
 //! A Bulk wave of user creates, set-based. The user creates of one bulk that
 //! are ready together (nothing they refer to still waits) are checked for
-//! taken userNames in one read, ask for their seats together, and are written
-//! together (`UserStore::insert_users`), instead of each running
-//! `create_user` on its own and meeting the others in the store's and the
-//! seat authority's batchers.
+//! taken userNames in one read, then ask for their seats and are written by
+//! stretches of [`STRETCH`] creates (`SeatAuthority::reserve_all`,
+//! `UserStore::insert_users`) — a stretch's seats decided while the stretch
+//! before it is written — instead of each running `create_user` on its own
+//! and meeting the others in the store's and the seat authority's batchers.
 //!
 //! Each operation's outcome is the one its create alone, in request order,
 //! would have had: an invalid document is its own 400; a taken userName is
@@ -16,18 +17,23 @@
 
 use std::collections::HashSet;
 
-use futures_util::future::join_all;
-use provisioning_events::seats;
+use provisioning_events::{Event, seats};
 use serde_json::Value;
 use tracing::{Instrument, Span};
 
 use super::super::super::errors::ScimViewError;
-use super::super::super::models::{ResourceKind, StoredResource, Tenant};
+use super::super::super::models::{OrgId, ResourceKind, StoredResource, Tenant};
 use super::super::super::ports::{Clock, CredentialStore, GroupStore, StoreError, UserStore};
 use super::super::super::rules;
 use super::super::ScimView;
 use super::{BulkOutcome, BulkWritten, Pending, Run, outcome_of};
 use scim_protocol::bulk::BulkMethod;
+
+/// Creates of a wave whose seats are asked for in one request and which are
+/// written together: licensing's most requests a message
+/// (`seats::MAX_SEAT_REQUESTS_PER_MESSAGE`), and the store's most creates a
+/// transaction.
+const STRETCH: usize = 256;
 
 /// One create of a wave: its body and the span of its operation.
 struct WaveCreate {
@@ -152,7 +158,9 @@ where
             }
         }
 
-        // Seats, asked for together and in request order.
+        // Seats and writes by stretches of the wave, in request order: a
+        // stretch's seats are decided while the stretch before it is being
+        // written (licensing's database and the gateway's at work at once).
         let asking: Vec<(usize, String)> = active
             .into_iter()
             .filter(|&i| slots[i].document.is_some())
@@ -161,45 +169,60 @@ where
                 (i, seats::new_user_key(&self.seat_keys, org.0, name))
             })
             .collect();
-        let decisions = join_all(asking.iter().map(|(i, key)| {
-            self.reserve_seat(org, key)
-                .instrument(slots[*i].span.clone())
-        }))
-        .await;
-        for ((i, key), decision) in asking.into_iter().zip(decisions) {
-            match decision {
-                Ok(()) => slots[i].seat_key = Some(key),
-                Err(e) => slots[i].fail(e),
+        let mut asking = asking.into_iter().peekable();
+        let mut writing = None;
+        for start in (0..slots.len()).step_by(STRETCH) {
+            let end = (start + STRETCH).min(slots.len());
+            let mut stretch = Vec::new();
+            while let Some(ask) = asking.next_if(|(i, _)| *i < end) {
+                stretch.push(ask);
             }
-        }
-
-        // Written together; each create's events carry its operation's span.
-        let mut written = Vec::new();
-        let mut users = Vec::new();
-        for (i, slot) in slots.iter_mut().enumerate() {
-            if runs_later.contains(&i) {
-                continue;
-            }
-            let Some(document) = slot.document.take() else {
-                continue;
+            let keys: Vec<String> = stretch.iter().map(|(_, key)| key.clone()).collect();
+            // The seats travel together: their message continues the first's trace.
+            let first_span = stretch
+                .first()
+                .map_or_else(Span::current, |(i, _)| slots[*i].span.clone());
+            let seats = self.reserve_seats(org, &keys).instrument(first_span);
+            let previous = async {
+                match writing.take() {
+                    Some(write) => Some(write.await),
+                    None => None,
+                }
             };
-            let bodies = rules::user_created(tenant, &document, slot.seat_key.take());
-            let (user, mut events) =
-                self.first_version(tenant, ResourceKind::User, document, bodies);
-            let traceparent = trace_context::traceparent_of(&slot.span);
-            for event in &mut events {
-                event.traceparent = traceparent.clone();
+            let (decisions, previous) = futures_util::join!(seats, previous);
+            if let Some(done) = previous {
+                record_written(&mut slots, done);
             }
-            written.push(i);
-            users.push((user, events));
+            for ((i, key), decision) in stretch.into_iter().zip(decisions) {
+                match decision {
+                    Ok(()) => slots[i].seat_key = Some(key),
+                    Err(e) => slots[i].fail(e),
+                }
+            }
+            // Each create's events carry its operation's span.
+            let mut written = Vec::new();
+            let mut users = Vec::new();
+            for (i, slot) in slots.iter_mut().enumerate().take(end).skip(start) {
+                if runs_later.contains(&i) {
+                    continue;
+                }
+                let Some(document) = slot.document.take() else {
+                    continue;
+                };
+                let bodies = rules::user_created(tenant, &document, slot.seat_key.take());
+                let (user, mut events) =
+                    self.first_version(tenant, ResourceKind::User, document, bodies);
+                let traceparent = trace_context::traceparent_of(&slot.span);
+                for event in &mut events {
+                    event.traceparent = traceparent.clone();
+                }
+                written.push(i);
+                users.push((user, events));
+            }
+            writing = Some(self.write_stretch(org, written, users));
         }
-        let stored = self.store.insert_users(org, &users).await;
-        for ((i, (user, _)), result) in written.into_iter().zip(users).zip(stored) {
-            slots[i].result = Some(
-                result
-                    .map(|()| user)
-                    .map_err(|e| ScimViewError::from_store(ResourceKind::User, e)),
-            );
+        if let Some(write) = writing {
+            record_written(&mut slots, write.await);
         }
 
         // A userName's later creates, each after the one before it.
@@ -226,6 +249,42 @@ where
                 })
             })
             .collect()
+    }
+
+    async fn write_stretch(
+        &self,
+        org: OrgId,
+        written: Vec<usize>,
+        users: Vec<(StoredResource, Vec<Event>)>,
+    ) -> StretchWritten {
+        let stored = if users.is_empty() {
+            Vec::new()
+        } else {
+            self.store.insert_users(org, &users).await
+        };
+        StretchWritten {
+            written,
+            users: users.into_iter().map(|(user, _)| user).collect(),
+            stored,
+        }
+    }
+}
+
+/// A stretch of a wave's creates written together.
+struct StretchWritten {
+    /// The slots written, in order, with their users.
+    written: Vec<usize>,
+    users: Vec<StoredResource>,
+    stored: Vec<Result<(), StoreError>>,
+}
+
+fn record_written(slots: &mut [Slot], done: StretchWritten) {
+    for ((i, user), result) in done.written.into_iter().zip(done.users).zip(done.stored) {
+        slots[i].result = Some(
+            result
+                .map(|()| user)
+                .map_err(|e| ScimViewError::from_store(ResourceKind::User, e)),
+        );
     }
 }
 
