@@ -7,12 +7,11 @@
 //! previous decision was being committed is decided together, in one
 //! transaction. A burst of creates then costs a commit per batch instead of
 //! one per user, and one organization's reservations no longer queue one
-//! commit at a time behind its lock. An array of requests (a bulk's
-//! creates, sent together) is decided together, in one transaction of its
-//! own, in its order.
+//! commit at a time behind its lock. An array of requests (reservations a
+//! gateway sent together, a stretch of a bulk's creates) goes through the
+//! desk whole: decided in one transaction, in its order, with whatever else
+//! waited.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatReply, SeatRequest};
@@ -22,54 +21,51 @@ use crate::domain::models::{OrgId, Reservation, SeatKey};
 use crate::domain::ports::{Clock, LicensingStore};
 use crate::domain::service::Licensing;
 
-/// Takes reservation requests from any number of tasks and decides them in
-/// batches of up to `max_batch`, one batch at a time.
+/// Takes reservation requests from any number of tasks — one request, or an
+/// array that arrived together — and decides what waits, up to `max_batch`
+/// requests and arrays, one batch at a time: in transactions of up to
+/// [`MAX_SEAT_REQUESTS_PER_MESSAGE`] requests, an array never split.
 #[derive(Clone)]
 pub struct ReservationDesk {
-    batcher: Arc<Batcher<SeatRequest, SeatReply>>,
-    decide_together: Arc<DecideTogether>,
+    batcher: Arc<Batcher<Vec<SeatRequest>, Vec<SeatReply>>>,
 }
-
-type DecideTogether =
-    dyn Fn(Vec<SeatRequest>) -> Pin<Box<dyn Future<Output = Vec<SeatReply>> + Send>> + Send + Sync;
 
 impl ReservationDesk {
     pub fn start<S: LicensingStore, C: Clock>(
         licensing: Arc<Licensing<S, C>>,
         max_batch: usize,
     ) -> Self {
-        let for_batches = Arc::clone(&licensing);
-        let batcher = Batcher::new(max_batch, 1, move |batch: Vec<SeatRequest>| {
-            let licensing = Arc::clone(&for_batches);
-            async move { decide(&licensing, batch).await }
-        });
-        let decide_together: Arc<DecideTogether> = Arc::new(move |requests| {
+        let batcher = Batcher::new(max_batch, 1, move |arrays: Vec<Vec<SeatRequest>>| {
             let licensing = Arc::clone(&licensing);
-            Box::pin(async move { decide(&licensing, requests).await })
+            async move { decide_arrays(&licensing, arrays).await }
         });
         Self {
             batcher: Arc::new(batcher),
-            decide_together,
         }
     }
 
     /// Licensing's answers to requests that arrived together (a bulk's
     /// creates), in their order, each decided as if asked alone, one after
-    /// the other: in one transaction, beside the desk's batches rather than
-    /// split among them. At most [`MAX_SEAT_REQUESTS_PER_MESSAGE`] requests.
+    /// the other, in one transaction with whatever else waits. At most
+    /// [`MAX_SEAT_REQUESTS_PER_MESSAGE`] requests; more are each
+    /// `Unavailable`, nothing reserved.
     pub async fn answer_all(&self, requests: Vec<SeatRequest>) -> Vec<SeatReply> {
-        if requests.len() > MAX_SEAT_REQUESTS_PER_MESSAGE {
-            return vec![SeatReply::Unavailable; requests.len()];
+        let count = requests.len();
+        if count > MAX_SEAT_REQUESTS_PER_MESSAGE {
+            return vec![SeatReply::Unavailable; count];
         }
-        (self.decide_together)(requests).await
+        match self.batcher.submit(requests).await {
+            Some(replies) if replies.len() == count => replies,
+            _ => vec![SeatReply::Unavailable; count],
+        }
     }
 
     /// Licensing's answer to one request; `Unavailable` when it could not
     /// be decided.
     pub async fn answer(&self, request: SeatRequest) -> SeatReply {
-        self.batcher
-            .submit(request)
+        self.answer_all(vec![request])
             .await
+            .pop()
             .unwrap_or(SeatReply::Unavailable)
     }
 
@@ -111,6 +107,32 @@ impl ReservationDesk {
 enum SeatMessage {
     One(SeatRequest),
     Many(Vec<SeatRequest>),
+}
+
+/// The arrays of one batch, in order, in transactions of up to
+/// [`MAX_SEAT_REQUESTS_PER_MESSAGE`] requests (an array is never split):
+/// each array's replies.
+async fn decide_arrays<S: LicensingStore, C: Clock>(
+    licensing: &Licensing<S, C>,
+    arrays: Vec<Vec<SeatRequest>>,
+) -> Vec<Vec<SeatReply>> {
+    let mut answered = Vec::with_capacity(arrays.len());
+    let mut arrays = arrays.into_iter().peekable();
+    while let Some(first) = arrays.next() {
+        let mut sizes = vec![first.len()];
+        let mut together = first;
+        while let Some(next) =
+            arrays.next_if(|next| together.len() + next.len() <= MAX_SEAT_REQUESTS_PER_MESSAGE)
+        {
+            sizes.push(next.len());
+            together.extend(next);
+        }
+        let mut replies = decide(licensing, together).await.into_iter();
+        for size in sizes {
+            answered.push(replies.by_ref().take(size).collect());
+        }
+    }
+    answered
 }
 
 async fn decide<S: LicensingStore, C: Clock>(

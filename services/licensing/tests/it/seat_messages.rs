@@ -2,9 +2,8 @@
 //! answer_bytes`, what the RabbitMQ server runs): one request answered by one
 //! reply, an array of requests by an array of replies in order, each
 //! decided as if asked alone — the quota exact, a repeated key the same
-//! reservation (SQLite, and PostgreSQL when configured). Arrays are decided
-//! beside the desk's batches of single requests, and the quota stays exact
-//! when both come at once.
+//! reservation (SQLite, and PostgreSQL when configured). Arrays and single
+//! requests go through the desk at once, and the quota stays exact.
 
 use licensing::domain::models::Subscription;
 use licensing::domain::service::SeatPolicy;
@@ -85,9 +84,8 @@ async fn messages(url: &str) {
     assert_eq!(unreadable, SeatReply::Unavailable);
 }
 
-/// Arrays decided together (`answer_all`, beside the desk's batches) and
-/// single requests through the desk, all at once for one organization: the
-/// quota still exact.
+/// Arrays (`answer_all`, each decided whole) and single requests through
+/// the desk, all at once for one organization: the quota still exact.
 async fn arrays_beside_single_requests(url: &str) {
     const QUOTA: u32 = 100;
     let policy = SeatPolicy {
