@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use messaging::{Admission, admit};
 use provisioning_events::{AggregateKind, Event};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, SqlErr};
 
 use crate::db::{in_list, pow2_chunks};
 use sea_orm_migration::prelude::*;
@@ -57,6 +57,11 @@ pub enum InboxError {
     /// our write: the event is retried and will then be a duplicate or stale.
     #[error("aggregate {0} was changed concurrently")]
     Contended(String),
+    /// Another consumer applied an event of this batch between the batch's
+    /// read and its write (competing replicas): the batch fails whole, and
+    /// its events are then claimed one at a time.
+    #[error("an event of the batch was applied by another consumer meanwhile")]
+    BatchContended,
 }
 
 fn kind_name(kind: AggregateKind) -> &'static str {
@@ -218,8 +223,8 @@ pub async fn claim<C: ConnectionTrait>(
 /// version its batch read, so two transactions can apply the same aggregate
 /// at once only by applying the same event, and the second of those fails on
 /// `inbox_events`' primary key (on PostgreSQL it waits for the first to
-/// commit), failing its whole batch. The consumer then handles that batch's
-/// events one by one through [`claim`].
+/// commit), failing its whole batch with [`InboxError::BatchContended`]. The
+/// consumer then handles that batch's events one by one through [`claim`].
 pub async fn claim_batch<C: ConnectionTrait>(
     txn: &C,
     events: &[Event],
@@ -287,7 +292,10 @@ pub async fn claim_batch<C: ConnectionTrait>(
                 now.into(),
             ]);
         }
-        txn.execute(&insert).await?;
+        txn.execute(&insert).await.map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => InboxError::BatchContended,
+            _ => InboxError::Database(e),
+        })?;
     }
     let versions: Vec<_> = versions.into_iter().collect();
     for chunk in pow2_chunks(&versions) {

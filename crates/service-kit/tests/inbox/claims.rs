@@ -1,12 +1,13 @@
 //! The inbox's batch claim against SQLite and (when configured) PostgreSQL:
 //! the same admissions as claiming one event at a time — duplicates, stale
 //! and out-of-order versions, several versions of one aggregate inside the
-//! batch — and what it records is what `claim` then sees.
+//! batch — and what it records is what `claim` then sees; a batch that
+//! races another for one event fails as contended (PostgreSQL).
 
 use chrono::Utc;
 use messaging::Admission;
 use provisioning_events::Event;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use service_kit::inbox;
 use test_support::consumers::renamed;
 
@@ -124,4 +125,68 @@ fn a_large_batch_is_claimed_across_statement_chunks() {
         assert!(again.iter().all(|a| *a == Admission::Duplicate));
         txn.rollback().await.unwrap();
     });
+}
+
+#[tokio::test]
+async fn a_batch_racing_another_for_one_event_fails_as_contended_on_postgres() {
+    // Two replicas claim the same event in batches at once: the second's
+    // insert waits for the first to commit, then meets its row.
+    let Some(url) = test_support::postgres_database().await else {
+        return;
+    };
+    let db = database(&url).await;
+    let batch = vec![user("raced", 1)];
+    let first = db.begin().await.unwrap();
+    assert_eq!(
+        inbox::claim_batch(&first, &batch, Utc::now())
+            .await
+            .unwrap(),
+        [Admission::Apply]
+    );
+    let second = {
+        let (db, batch) = (db.clone(), batch.clone());
+        tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            inbox::claim_batch(&txn, &batch, Utc::now()).await
+        })
+    };
+    // Once the second has read (nothing recorded yet) and waits on its
+    // insert for the first's row lock, the first commits.
+    let watcher = service_kit::db::connect(&url, 1, "the watching connection")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting = watcher
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS waiting FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "waiting")
+            .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second batch never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    first.commit().await.unwrap();
+    let raced = second.await.unwrap();
+    assert!(
+        matches!(raced, Err(inbox::InboxError::BatchContended)),
+        "{raced:?}"
+    );
+    // Claimed again, one at a time: a duplicate.
+    let txn = db.begin().await.unwrap();
+    assert_eq!(
+        inbox::claim(&txn, &batch[0], Utc::now()).await.unwrap(),
+        Admission::Duplicate
+    );
 }

@@ -47,6 +47,7 @@ fn db_error(e: DbErr) -> StoreError {
 fn inbox_error(e: InboxError) -> StoreError {
     match e {
         InboxError::Contended(what) => StoreError::Conflict(what),
+        e @ InboxError::BatchContended => StoreError::Conflict(e.to_string()),
         InboxError::Database(e) => db_error(e),
     }
 }

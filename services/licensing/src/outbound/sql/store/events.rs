@@ -27,6 +27,7 @@ use crate::outbound::sql::tables::Outbox;
 fn inbox_error(e: InboxError) -> StoreError {
     match e {
         InboxError::Contended(what) => StoreError::Conflict(what),
+        e @ InboxError::BatchContended => StoreError::Conflict(e.to_string()),
         InboxError::Database(e) => db_error(e),
     }
 }
