@@ -4,7 +4,8 @@
 //! reservations, and licensing still decides each exactly (the quota's
 //! seats granted, the rest denied); one reservation alone travels in the
 //! single-request shape; a wave asked for at once (`reserve_all`) travels in
-//! full arrays, decided in its order. PostgreSQL + RabbitMQ.
+//! full arrays, decided in its order, and stops asking once licensing does
+//! not answer. PostgreSQL + RabbitMQ.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use licensing::inbound::rpc::ReservationDesk;
 use licensing::startup::LicensingService;
 use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatRequest};
 use scim_gateway::domain::models::OrgId;
-use scim_gateway::domain::ports::{SeatAuthority, SeatDecision};
+use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatError};
 use scim_gateway::outbound::seats::RpcSeats;
 use serde_json::Value;
 use uuid::Uuid;
@@ -35,56 +36,9 @@ async fn concurrent_reservations_travel_together_and_are_decided_exactly() {
     ) else {
         return;
     };
-    let policy = SeatPolicy {
-        default_subscription: Subscription {
-            seat_quota: QUOTA,
-            scim_included: true,
-        },
-        hold_for: chrono::Duration::seconds(60),
-    };
-    let service = LicensingService::build(&database, 8, policy).await.unwrap();
-    let desk = ReservationDesk::start(service.licensing.clone(), 64);
-    let queue = format!("licensing.seats.test.{}", Uuid::new_v4().simple());
-    let received: Received = Arc::default();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = {
-        let (amqp, queue, received) = (amqp.clone(), queue.clone(), Arc::clone(&received));
-        tokio::spawn(async move {
-            let handler = move |body: Vec<u8>, _headers| {
-                let (desk, received) = (desk.clone(), Arc::clone(&received));
-                async move {
-                    let carried = match serde_json::from_slice::<Value>(&body) {
-                        Ok(Value::Array(requests)) => (requests.len(), true),
-                        _ => (1, false),
-                    };
-                    received.lock().unwrap().push(carried);
-                    desk.answer_bytes(body).await
-                }
-            };
-            messaging_rabbitmq::rpc::serve(&amqp, &queue, 16, handler, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        })
-    };
-    // Serving once the queue exists: wait until a reservation gets through.
-    let probe = messaging_rabbitmq::rpc::RpcClient::new(&amqp);
-    let request = serde_json::to_vec(&SeatRequest {
-        org_id: Uuid::nil(),
-        key: "probe".into(),
-    })
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while probe
-        .call(&queue, &request, &[], Duration::from_secs(1))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the seat server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    received.lock().unwrap().clear();
+    let desk = licensing_desk(&database).await;
+    let server = SeatServer::start(&amqp, desk, Duration::ZERO).await;
+    let (queue, received) = (server.queue.clone(), Arc::clone(&server.received));
 
     let seats = RpcSeats::new(&amqp, queue.clone(), Duration::from_secs(10));
     let org = OrgId(Uuid::now_v7());
@@ -152,6 +106,117 @@ async fn concurrent_reservations_travel_together_and_are_decided_exactly() {
         ]
     );
 
-    let _ = stop.send(());
-    server.await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_wave_stops_asking_once_licensing_does_not_answer() {
+    let (Some(amqp), Some(database)) = (
+        test_support::amqp_url(),
+        test_support::postgres_database().await,
+    ) else {
+        return;
+    };
+    let desk = licensing_desk(&database).await;
+    // Arrays are answered only after the gateway stopped waiting.
+    let server = SeatServer::start(&amqp, desk, Duration::from_secs(2)).await;
+    let seats = RpcSeats::new(&amqp, server.queue.clone(), Duration::from_millis(300));
+    let wave: Vec<String> = (0..600).map(|i| format!("user:late-{i}")).collect();
+    let decisions = seats.reserve_all(OrgId(Uuid::now_v7()), &wave).await;
+    assert_eq!(decisions.len(), wave.len());
+    assert!(
+        decisions
+            .iter()
+            .all(|d| matches!(d, Err(SeatError::Unavailable(_)))),
+        "{decisions:?}"
+    );
+    // The first array went unanswered: the other two were never sent.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        server.received.lock().unwrap().clone(),
+        vec![(MAX_SEAT_REQUESTS_PER_MESSAGE, true)]
+    );
+    server.stop().await;
+}
+
+/// Licensing on `database`, every organization with QUOTA seats: its desk.
+async fn licensing_desk(database: &str) -> ReservationDesk {
+    let policy = SeatPolicy {
+        default_subscription: Subscription {
+            seat_quota: QUOTA,
+            scim_included: true,
+        },
+        hold_for: chrono::Duration::seconds(60),
+    };
+    let service = LicensingService::build(database, 8, policy).await.unwrap();
+    ReservationDesk::start(service.licensing.clone(), 64)
+}
+
+/// Licensing's reservation desk served on a queue of its own, recording
+/// the messages it receives; arrays answered after `array_delay`.
+struct SeatServer {
+    queue: String,
+    received: Received,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SeatServer {
+    /// Returns once a reservation gets through.
+    async fn start(amqp: &str, desk: ReservationDesk, array_delay: Duration) -> Self {
+        let queue = format!("licensing.seats.test.{}", Uuid::new_v4().simple());
+        let received: Received = Arc::default();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = {
+            let (amqp, queue, received) = (amqp.to_owned(), queue.clone(), Arc::clone(&received));
+            tokio::spawn(async move {
+                let handler = move |body: Vec<u8>, _headers| {
+                    let (desk, received) = (desk.clone(), Arc::clone(&received));
+                    async move {
+                        let carried = match serde_json::from_slice::<Value>(&body) {
+                            Ok(Value::Array(requests)) => (requests.len(), true),
+                            _ => (1, false),
+                        };
+                        received.lock().unwrap().push(carried);
+                        if carried.1 {
+                            tokio::time::sleep(array_delay).await;
+                        }
+                        desk.answer_bytes(body).await
+                    }
+                };
+                messaging_rabbitmq::rpc::serve(&amqp, &queue, 16, handler, async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            })
+        };
+        let probe = messaging_rabbitmq::rpc::RpcClient::new(amqp);
+        let request = serde_json::to_vec(&SeatRequest {
+            org_id: Uuid::nil(),
+            key: "probe".into(),
+        })
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while probe
+            .call(&queue, &request, &[], Duration::from_secs(1))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the seat server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        received.lock().unwrap().clear();
+        Self {
+            queue,
+            received,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
 }

@@ -77,6 +77,18 @@ impl Link {
     /// One message for `batch`, one decision per reservation, in order.
     async fn ask(&self, batch: Vec<Asked>) -> Vec<Decided> {
         let count = batch.len();
+        match self.send(batch).await {
+            Ok(replies) => replies.into_iter().map(decision).collect(),
+            Err(SeatError::Unavailable(why)) => (0..count)
+                .map(|_| Err(SeatError::Unavailable(why.clone())))
+                .collect(),
+        }
+    }
+
+    /// One message for `batch`: licensing's replies, in order, or why none
+    /// came.
+    async fn send(&self, batch: Vec<Asked>) -> Result<Vec<SeatReply>, SeatError> {
+        let count = batch.len();
         // The message continues the first reservation's trace.
         let traceparent = batch.first().and_then(|a| a.traceparent.clone());
         let requests: Vec<SeatRequest> = batch.into_iter().map(|a| a.request).collect();
@@ -84,15 +96,9 @@ impl Link {
             [one] => serde_json::to_vec(one),
             many => serde_json::to_vec(many),
         };
-        let replies = match body {
+        match body {
             Ok(body) => self.call(&body, traceparent.as_deref(), count).await,
             Err(e) => Err(SeatError::Unavailable(e.to_string())),
-        };
-        match replies {
-            Ok(replies) => replies.into_iter().map(decision).collect(),
-            Err(SeatError::Unavailable(why)) => (0..count)
-                .map(|_| Err(SeatError::Unavailable(why.clone())))
-                .collect(),
         }
     }
 
@@ -161,7 +167,9 @@ impl SeatAuthority for RpcSeats {
 
     /// Messages of up to [`MAX_SEAT_REQUESTS_PER_MESSAGE`] reservations,
     /// each decided by licensing in one transaction, sent one after the
-    /// other so that the keys are decided in their order.
+    /// other so that the keys are decided in their order. A message licensing
+    /// does not answer (in time, or at all) stops the rest: they are
+    /// `Unavailable` without being sent, rather than each waiting as long.
     fn reserve_all<'a>(&'a self, org: OrgId, keys: &'a [String]) -> SeatsFuture<'a> {
         Box::pin(async move {
             let traceparent = trace_context::current_traceparent();
@@ -177,7 +185,14 @@ impl SeatAuthority for RpcSeats {
                         traceparent: traceparent.clone(),
                     })
                     .collect();
-                decisions.extend(self.link.ask(asked).await);
+                match self.link.send(asked).await {
+                    Ok(replies) => decisions.extend(replies.into_iter().map(decision)),
+                    Err(SeatError::Unavailable(why)) => {
+                        decisions
+                            .resize_with(keys.len(), || Err(SeatError::Unavailable(why.clone())));
+                        break;
+                    }
+                }
             }
             decisions
         })
