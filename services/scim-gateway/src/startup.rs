@@ -25,13 +25,13 @@ use crate::domain::organizations::Organizations;
 use crate::domain::ports::SeatAuthority;
 use crate::domain::service::{ScimView, ViewLimits};
 use crate::inbound::entitlement_consumer::{self, EntitlementConsumer};
-use crate::inbound::http::{self, ScimApi};
+use crate::inbound::http::{self, BrokerHealth, ScimApi};
 use crate::outbound::clock::SystemClock;
 use crate::outbound::cursor_seal::KeyedCursorSeal;
 use crate::outbound::seats::{RpcSeats, UnmeteredSeats};
 use crate::outbound::sql::{self, SqlScimView};
 use crate::outbound::tokens::RandomTokens;
-use messaging_rabbitmq::consumer::{self, ConsumerHealth, ConsumerSettings};
+use messaging_rabbitmq::consumer::{self, ConsumerSettings};
 use messaging_rabbitmq::topology::{Exchanges, ServiceTopology};
 use service_kit::admin_key::AdminKey;
 use service_kit::inbox_retention::{Inbox, InboxPruner};
@@ -97,7 +97,12 @@ pub async fn build_api(
             Arc::new(UnmeteredSeats)
         }
     };
-    build_api_with(settings, seats).await
+    let broker = configured_amqp(settings).map(|_| BrokerHealth {
+        data_key_queue: settings.data_keys.queue.clone(),
+        journal_queue: settings.catch_up.queue_for(&settings.amqp.exchange),
+        ..BrokerHealth::default()
+    });
+    build_api_serving(settings, seats, broker).await
 }
 
 fn configured_amqp(settings: &Settings) -> Option<&str> {
@@ -114,6 +119,15 @@ fn configured_amqp(settings: &Settings) -> Option<&str> {
 pub async fn build_api_with(
     settings: &Settings,
     seats: Arc<dyn SeatAuthority>,
+) -> anyhow::Result<(web::Data<GatewayApi>, SqlScimView)> {
+    build_api_serving(settings, seats, None).await
+}
+
+/// The API, with what the process serves on the broker (`/readyz`).
+async fn build_api_serving(
+    settings: &Settings,
+    seats: Arc<dyn SeatAuthority>,
+    broker: Option<BrokerHealth>,
 ) -> anyhow::Result<(web::Data<GatewayApi>, SqlScimView)> {
     let db = sql::connect(
         settings.database.url.expose(),
@@ -180,6 +194,7 @@ pub async fn build_api_with(
             Duration::from_secs(settings.http.auth_failure_window_secs),
         ),
         fairness: Arc::new(Fairness::new(store.clone(), Arc::new(limiter))),
+        broker,
     });
     Ok((api, store))
 }
@@ -308,8 +323,13 @@ pub fn entitlement_inbox(store: &SqlScimView) -> Inbox {
 /// journal's relay to RabbitMQ, the data-key server and the journal server
 /// for consumers catching up, stopping on `tasks`'
 /// signal.
-fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings: &Settings) {
-    let Some(url) = configured_amqp(settings) else {
+fn spawn_broker_tasks(
+    tasks: &mut BackgroundTasks,
+    store: &SqlScimView,
+    settings: &Settings,
+    broker: Option<&BrokerHealth>,
+) {
+    let (Some(url), Some(broker)) = (configured_amqp(settings), broker) else {
         tracing::info!("no amqp.url: provisioning events stay in the journal");
         return;
     };
@@ -326,7 +346,7 @@ fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings
         },
         prefetch: 16,
         max_attempts: 10,
-        health: ConsumerHealth::default(),
+        health: broker.entitlement_consumer.clone(),
     };
     let handler = entitlement_consumer(store);
     tasks.spawn("entitlement consumer", move |stop| {
@@ -337,16 +357,32 @@ fn spawn_broker_tasks(tasks: &mut BackgroundTasks, store: &SqlScimView, settings
         journal_relay(store, publisher, settings, stop)
     });
     let (keys, keys_url, server) = (store.clone(), url.to_owned(), settings.data_keys.clone());
+    let health = broker.data_key_server.clone();
     tasks.spawn("data-key server", move |stop| async move {
         let (queue, concurrency) = (&server.queue, server.concurrency);
-        crate::inbound::data_keys::serve(keys, &keys_url, queue, concurrency, stop.stopped()).await;
+        crate::inbound::data_keys::serve(
+            keys,
+            &keys_url,
+            queue,
+            concurrency,
+            health,
+            stop.stopped(),
+        )
+        .await;
     });
     let (journal, url, server) = (store.clone(), url.to_owned(), settings.catch_up.clone());
-    let queue = server.queue_for(&settings.amqp.exchange);
+    let (queue, health) = (broker.journal_queue.clone(), broker.journal_server.clone());
     tasks.spawn("journal server", move |stop| async move {
         let (queue, concurrency) = (&queue, server.concurrency);
-        crate::inbound::journal_feed::serve(journal, &url, queue, concurrency, stop.stopped())
-            .await;
+        crate::inbound::journal_feed::serve(
+            journal,
+            &url,
+            queue,
+            concurrency,
+            health,
+            stop.stopped(),
+        )
+        .await;
     });
 }
 
@@ -354,7 +390,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let (api, store) = build_api(settings).await?;
         let mut tasks = BackgroundTasks::new();
-        spawn_broker_tasks(&mut tasks, &store, settings);
+        spawn_broker_tasks(&mut tasks, &store, settings, api.broker.as_ref());
         // Rows applied while a broker was configured are pruned without one.
         if let Some(pruner) = InboxPruner::new(&settings.inbox, vec![entitlement_inbox(&store)]) {
             tasks.spawn("inbox pruner", |stop| pruner.run(stop));

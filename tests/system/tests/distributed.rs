@@ -37,6 +37,29 @@ async fn the_compose_services_as_processes_provision_a_whole_lifecycle() {
         client: reqwest::Client::new(),
     };
 
+    // The gateway's readiness reports what it serves on the broker: the
+    // consumer of licensing's events, the data-key and journal servers.
+    let readyz = format!("{}/readyz", deployment.url("scim-gateway"));
+    let ready: Value = eventually("the gateway's broker parts consuming", &deployment, || {
+        let (client, readyz) = (http.client.clone(), readyz.clone());
+        async move {
+            let ready: Value = client.get(&readyz).send().await.ok()?.json().await.ok()?;
+            let consuming = ["queue", "data_key_server", "journal_server"]
+                .iter()
+                .all(|part| ready[part]["consuming"] == true);
+            consuming.then_some(ready)
+        }
+    })
+    .await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(
+        ready["data_key_server"]["queue"],
+        deployment.data_key_queue(),
+        "{ready}"
+    );
+    assert!(ready["journal_server"]["queue"].is_string(), "{ready}");
+    assert!(ready.get("detail").is_none(), "{ready}");
+
     // An organization, its connection, subscription and token, by scimctl.
     let created = json_of(
         &scimctl(

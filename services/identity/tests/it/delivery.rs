@@ -62,7 +62,15 @@ async fn every_event_is_applied_once_in_order_through_a_broker_outage_and_a_cons
     let key_queue = format!("{}.data-keys", topology.service);
     let (keys, keys_url, queue) = (gateway.store.clone(), amqp_url.clone(), key_queue.clone());
     background.spawn("data-key server", move |stop| async move {
-        scim_gateway::inbound::data_keys::serve(keys, &keys_url, &queue, 8, stop.stopped()).await;
+        scim_gateway::inbound::data_keys::serve(
+            keys,
+            &keys_url,
+            &queue,
+            8,
+            Default::default(),
+            stop.stopped(),
+        )
+        .await;
     });
 
     // The identity service, as its own process, consuming through the proxy.

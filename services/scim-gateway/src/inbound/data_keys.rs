@@ -6,6 +6,7 @@
 //! `Unavailable` when the key table cannot be read. Nothing about the
 //! persons or their keys is logged, only counts.
 
+use messaging_rabbitmq::consumer::ConsumerHealth;
 use std::sync::Arc;
 
 use provisioning_events::personal::{DataKeyReply, DataKeyRequest};
@@ -86,6 +87,7 @@ pub async fn serve<S: DataKeyStore>(
     url: &str,
     queue: &str,
     concurrency: u16,
+    health: ConsumerHealth,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let desk = DataKeyDesk::new(store);
@@ -93,7 +95,9 @@ pub async fn serve<S: DataKeyStore>(
         let desk = desk.clone();
         async move { desk.answer_bytes(body).await }
     };
-    if let Err(e) = messaging_rabbitmq::rpc::serve(url, queue, concurrency, answer, shutdown).await
+    if let Err(e) =
+        messaging_rabbitmq::rpc::serve_reporting(url, queue, concurrency, answer, health, shutdown)
+            .await
     {
         tracing::error!(error = %e, "the data-key server stopped");
     }

@@ -4,6 +4,7 @@
 //! `seq` or a page of entries (`domain::journal_feed`). Only counts are
 //! logged.
 
+use messaging_rabbitmq::consumer::ConsumerHealth;
 use std::sync::Arc;
 
 use provisioning_events::catch_up::{JournalReply, JournalRequest};
@@ -44,6 +45,7 @@ pub async fn serve<S: JournalReader>(
     url: &str,
     queue: &str,
     concurrency: u16,
+    health: ConsumerHealth,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let feed = Arc::new(JournalFeed::new(store));
@@ -51,7 +53,9 @@ pub async fn serve<S: JournalReader>(
         let feed = Arc::clone(&feed);
         async move { answer_bytes(&feed, &body).await }
     };
-    if let Err(e) = messaging_rabbitmq::rpc::serve(url, queue, concurrency, answer, shutdown).await
+    if let Err(e) =
+        messaging_rabbitmq::rpc::serve_reporting(url, queue, concurrency, answer, health, shutdown)
+            .await
     {
         tracing::error!(error = %e, "the journal server stopped");
     }

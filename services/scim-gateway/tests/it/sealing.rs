@@ -323,7 +323,15 @@ async fn consumers_get_keys_over_request_reply(backend: Backend) {
             let stopped = async {
                 let _ = stopped.await;
             };
-            scim_gateway::inbound::data_keys::serve(store, &amqp, &queue, 4, stopped).await;
+            scim_gateway::inbound::data_keys::serve(
+                store,
+                &amqp,
+                &queue,
+                4,
+                Default::default(),
+                stopped,
+            )
+            .await;
         }
     });
     // A consumer's client, as identity asks.

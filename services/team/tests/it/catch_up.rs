@@ -193,8 +193,15 @@ impl Platform {
             journal_queue.clone(),
         );
         background.spawn("journal server", move |stop| async move {
-            scim_gateway::inbound::journal_feed::serve(store, &url, &queue, 2, stop.stopped())
-                .await;
+            scim_gateway::inbound::journal_feed::serve(
+                store,
+                &url,
+                &queue,
+                2,
+                Default::default(),
+                stop.stopped(),
+            )
+            .await;
         });
         let sibling = TeamService::build(&sibling_db, 8).await.unwrap();
         let sibling_consumer = RunningConsumer::spawn(sibling_settings.clone(), sibling.consumer());

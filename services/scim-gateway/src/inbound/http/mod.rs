@@ -12,7 +12,9 @@ mod request;
 mod resources;
 
 use actix_web::{HttpResponse, web};
+use messaging_rabbitmq::consumer::ConsumerHealth;
 use scim_protocol::discovery::{PaginationFeatures, ServiceProviderFeatures};
+use service_kit::readiness::ReadinessPart;
 
 use crate::domain::ports::{Clock, CredentialStore, GroupStore, UserStore, ViewHealth};
 use crate::domain::service::ScimView;
@@ -33,6 +35,54 @@ pub struct ScimApi<S, C> {
     pub auth_throttle: service_kit::auth_throttle::AuthThrottle,
     /// Each organization's requests in flight and rate (429 over them).
     pub fairness: std::sync::Arc<crate::domain::limits::Fairness<S>>,
+    /// What this process serves on the broker, reported by `/readyz`; none
+    /// without a broker (the embedded process, a gateway on its own).
+    pub broker: Option<BrokerHealth>,
+}
+
+/// The gateway's parts on the broker: the consumer of licensing's events,
+/// the data-key server and the journal server. `/readyz` reports each; none
+/// of them makes the gateway unready — SCIM requests are served without
+/// them (their events wait in the journal, consumers' key and journal
+/// requests in their queues, served by any replica), and taking replicas
+/// out of service would not bring the broker back: they are for alerts.
+#[derive(Clone, Default)]
+pub struct BrokerHealth {
+    pub entitlement_consumer: ConsumerHealth,
+    pub data_key_server: ConsumerHealth,
+    pub data_key_queue: String,
+    pub journal_server: ConsumerHealth,
+    pub journal_queue: String,
+}
+
+impl BrokerHealth {
+    /// Each part under its `/readyz` name (the events consumer as `queue`,
+    /// as in the consuming services' reports).
+    fn parts(&self) -> [(&'static str, ReadinessPart); 3] {
+        [
+            (
+                "queue",
+                ReadinessPart::EventConsumer {
+                    health: self.entitlement_consumer.clone(),
+                    catch_up: None,
+                },
+            ),
+            (
+                "data_key_server",
+                ReadinessPart::RequestServer {
+                    queue: self.data_key_queue.clone(),
+                    health: self.data_key_server.clone(),
+                },
+            ),
+            (
+                "journal_server",
+                ReadinessPart::RequestServer {
+                    queue: self.journal_queue.clone(),
+                    health: self.journal_server.clone(),
+                },
+            ),
+        ]
+    }
 }
 
 impl<S, C> ScimApi<S, C> {
@@ -154,15 +204,27 @@ where
     C: Send + Sync + 'static,
 {
     match api.health.check().await {
-        Ok(lag) => HttpResponse::Ok().json(serde_json::json!({
-            "status": "ready",
-            "database": "ok",
-            "journal": {
-                "unpublished": lag.unpublished,
-                "oldest_unpublished_at": lag.oldest_unpublished_at.map(|t| t.to_rfc3339()),
-                "relay_held": api.health.relay_held(),
+        Ok(lag) => {
+            let mut body = serde_json::json!({
+                "status": "ready",
+                "database": "ok",
+                "journal": {
+                    "unpublished": lag.unpublished,
+                    "oldest_unpublished_at": lag.oldest_unpublished_at.map(|t| t.to_rfc3339()),
+                    "relay_held": api.health.relay_held(),
+                }
+            });
+            let mut problems = Vec::new();
+            for (name, part) in api.broker.iter().flat_map(BrokerHealth::parts) {
+                let (report, problem) = part.report();
+                body[name] = report;
+                problems.extend(problem.map(|p| format!("{name}: {p}")));
             }
-        })),
+            if !problems.is_empty() {
+                body["detail"] = serde_json::json!(problems.join("; "));
+            }
+            HttpResponse::Ok().json(body)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()
