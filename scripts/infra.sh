@@ -38,10 +38,14 @@ fi
 
 # The walk's accessibility check (tests/console-walk) injects axe-core into
 # every page. It comes from the npm registry here, at infra time, pinned and
-# its integrity checked against the sha512 below (the registry's
-# `dist.integrity` for this version); the test never fetches anything.
-AXE_VERSION=4.14.1
-AXE_INTEGRITY=sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+# its integrity checked against the sha512 of the pin file (the registry's
+# `dist.integrity` for that version), which the test reads too; the test
+# never fetches anything.
+AXE_PIN="$(dirname "$0")/../tests/console-walk/axe-core.pin"
+AXE_VERSION=$(sed -n 's/^version=//p' "$AXE_PIN")
+AXE_INTEGRITY=$(sed -n 's/^integrity=//p' "$AXE_PIN")
+[ -n "$AXE_VERSION" ] && [ -n "$AXE_INTEGRITY" ] ||
+  { echo "infra: FATAL: no axe-core version and integrity in $AXE_PIN" >&2; exit 1; }
 AXE_DIR=/var/cache/scim-npm/axe-core-$AXE_VERSION
 if [ ! -f "$AXE_DIR/axe.min.js" ]; then
   command -v npm >/dev/null 2>&1 || install npm || { echo "infra: FATAL: npm is not installed and could not be" >&2; exit 1; }

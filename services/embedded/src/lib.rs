@@ -290,8 +290,15 @@ impl Platform {
             self.journal_relay(retry),
             self.gateway_store.journal_written(),
         );
+        // One process, one relay: no lease to share, but its status is the
+        // gateway's (`/readyz` says the relay publishes while it runs).
+        let leasing = relay::Leasing {
+            lease: relay::Unshared,
+            retry: journal_pacing.idle_poll,
+            status: self.gateway_store.relay_lease(),
+        };
         tasks.spawn("journal relay", move |stop| {
-            relay::run(journal, journal_pacing, wakeup, stop.stopped())
+            relay::run_leased(journal, journal_pacing, wakeup, leasing, stop.stopped())
         });
         let (outbox, pacing) = (self.licensing_relay(retry), self.licensing_relay.pacing());
         tasks.spawn("licensing outbox relay", move |stop| {

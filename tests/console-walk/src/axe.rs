@@ -3,7 +3,7 @@
 //! Its source is a pinned release from the npm registry that
 //! `scripts/infra.sh` fetched (`npm pack`) and checked against the
 //! registry's sha512 integrity: the test reads `axe.min.js` from
-//! `SCIM_TEST_AXE_JS`, by default [`DEFAULT_PATH`], and never downloads
+//! `SCIM_TEST_AXE_JS`, by default [`default_path`], and never downloads
 //! anything. WebDriver's "execute script" runs the source as a function
 //! body through DevTools, which the page's Content-Security-Policy
 //! (`script-src 'self'`) does not govern — so the console's policy stays as
@@ -14,9 +14,20 @@ use std::fmt;
 use fantoccini::Client;
 use serde_json::{Value, json};
 
-/// Keep in step with `AXE_VERSION` in scripts/infra.sh.
-pub const VERSION: &str = "4.14.1";
-pub const DEFAULT_PATH: &str = "/var/cache/scim-npm/axe-core-4.14.1/axe.min.js";
+/// The pinned release (`axe-core.pin`, which scripts/infra.sh fetches).
+const PIN: &str = include_str!("../axe-core.pin");
+
+/// The pinned axe-core version.
+pub fn version() -> &'static str {
+    PIN.lines()
+        .find_map(|line| line.strip_prefix("version="))
+        .unwrap_or("(no version in axe-core.pin)")
+}
+
+/// Where scripts/infra.sh puts the pinned release's `axe.min.js`.
+pub fn default_path() -> String {
+    format!("/var/cache/scim-npm/axe-core-{}/axe.min.js", version())
+}
 
 /// axe-core's source, or `None` (the check is skipped, said here) when it
 /// is missing and infrastructure is not required.
@@ -24,16 +35,18 @@ pub fn source() -> Option<String> {
     let path = std::env::var("SCIM_TEST_AXE_JS")
         .ok()
         .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+        .unwrap_or_else(default_path);
     match std::fs::read_to_string(&path) {
         Ok(source) => Some(source),
         Err(e) => {
             assert!(
                 !test_support::require_infra(),
-                "SCIM_TEST_REQUIRE_INFRA=1 but axe-core {VERSION} is not at {path} ({e}): run scripts/infra.sh"
+                "SCIM_TEST_REQUIRE_INFRA=1 but axe-core {} is not at {path} ({e}): run scripts/infra.sh",
+                version()
             );
             eprintln!(
-                "accessibility check skipped: no axe-core {VERSION} at {path} ({e}); scripts/infra.sh fetches it"
+                "accessibility check skipped: no axe-core {} at {path} ({e}); scripts/infra.sh fetches it",
+                version()
             );
             None
         }

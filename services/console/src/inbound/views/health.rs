@@ -106,7 +106,7 @@ fn part_words(part: &HealthPart) -> Markup {
                 }
                 @match lag.relay_held {
                     Some(true) => " This process's relay holds the journal's lease.",
-                    Some(false) => " This process's relay holds no lease (another replica's does, or, on SQLite, there is only one relay and no lease).",
+                    Some(false) => " This process's relay does not publish (another replica's holds the lease, or no relay runs here).",
                     None => "",
                 }
             }
