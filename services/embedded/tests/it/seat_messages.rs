@@ -8,13 +8,13 @@
 //! not answer. PostgreSQL + RabbitMQ.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use licensing::domain::models::Subscription;
 use licensing::domain::service::SeatPolicy;
 use licensing::inbound::rpc::ReservationDesk;
 use licensing::startup::LicensingService;
-use provisioning_events::seats::{MAX_SEAT_REQUESTS_PER_MESSAGE, SeatRequest};
+use provisioning_events::seats::MAX_SEAT_REQUESTS_PER_MESSAGE;
 use scim_gateway::domain::models::OrgId;
 use scim_gateway::domain::ports::{SeatAuthority, SeatDecision, SeatError};
 use scim_gateway::outbound::seats::RpcSeats;
@@ -191,21 +191,7 @@ impl SeatServer {
                 .unwrap();
             })
         };
-        let probe = messaging_rabbitmq::rpc::RpcClient::new(amqp);
-        let request = serde_json::to_vec(&SeatRequest {
-            org_id: Uuid::nil(),
-            key: "probe".into(),
-        })
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while probe
-            .call(&queue, &request, &[], Duration::from_secs(1))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "the seat server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::support::until_seat_server_answers(amqp, &queue).await;
         received.lock().unwrap().clear();
         Self {
             queue,

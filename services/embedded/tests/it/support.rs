@@ -69,22 +69,7 @@ impl SeatServer {
             )
             .await;
         });
-        // Serving once the queue exists: wait until a reservation gets through.
-        let probe = messaging_rabbitmq::rpc::RpcClient::new(url);
-        let request = serde_json::to_vec(&provisioning_events::seats::SeatRequest {
-            org_id: Uuid::nil(),
-            key: "probe".into(),
-        })
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while probe
-            .call(&queue, &request, &[], Duration::from_secs(1))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "the seat server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_seat_server_answers(url, &queue).await;
         SeatServer {
             stop: Some(stop),
             task: Some(task),
@@ -531,4 +516,24 @@ macro_rules! stack_tests {
             }
         )*
     };
+}
+
+/// Returns once a seat server answers on `queue` (serving once the queue
+/// exists: a reservation for the nil organization gets through).
+pub async fn until_seat_server_answers(url: &str, queue: &str) {
+    let probe = messaging_rabbitmq::rpc::RpcClient::new(url);
+    let request = serde_json::to_vec(&provisioning_events::seats::SeatRequest {
+        org_id: Uuid::nil(),
+        key: "probe".into(),
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe
+        .call(queue, &request, &[], Duration::from_secs(1))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the seat server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
