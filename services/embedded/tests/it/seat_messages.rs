@@ -30,13 +30,9 @@ type Received = Arc<Mutex<Vec<(usize, bool)>>>;
 
 #[tokio::test]
 async fn concurrent_reservations_travel_together_and_are_decided_exactly() {
-    let (Some(amqp), Some(database)) = (
-        test_support::amqp_url(),
-        test_support::postgres_database().await,
-    ) else {
+    let Some((amqp, desk)) = broker_and_desk().await else {
         return;
     };
-    let desk = licensing_desk(&database).await;
     let server = SeatServer::start(&amqp, desk, Duration::ZERO).await;
     let (queue, received) = (server.queue.clone(), Arc::clone(&server.received));
 
@@ -111,13 +107,9 @@ async fn concurrent_reservations_travel_together_and_are_decided_exactly() {
 
 #[tokio::test]
 async fn a_wave_stops_asking_once_licensing_does_not_answer() {
-    let (Some(amqp), Some(database)) = (
-        test_support::amqp_url(),
-        test_support::postgres_database().await,
-    ) else {
+    let Some((amqp, desk)) = broker_and_desk().await else {
         return;
     };
-    let desk = licensing_desk(&database).await;
     // Arrays are answered only after the gateway stopped waiting.
     let server = SeatServer::start(&amqp, desk, Duration::from_secs(2)).await;
     let seats = RpcSeats::new(&amqp, server.queue.clone(), Duration::from_millis(300));
@@ -137,6 +129,14 @@ async fn a_wave_stops_asking_once_licensing_does_not_answer() {
         vec![(MAX_SEAT_REQUESTS_PER_MESSAGE, true)]
     );
     server.stop().await;
+}
+
+/// The broker's URL and licensing's desk on a PostgreSQL database of its
+/// own, when both are configured.
+async fn broker_and_desk() -> Option<(String, ReservationDesk)> {
+    let amqp = test_support::amqp_url()?;
+    let database = test_support::postgres_database().await?;
+    Some((amqp, licensing_desk(&database).await))
 }
 
 /// Licensing on `database`, every organization with QUOTA seats: its desk.
